@@ -1,0 +1,168 @@
+"""Daemon settings: every knob is an environment variable `PAAS_*` with Heroku's default.
+
+Timers are seconds and accept fractions, so a class can watch an H12 in two seconds
+(`PAAS_ROUTER_TIMEOUT=2`). A port of 0 asks the OS for a free one (used by tests); the
+daemon writes the ports it really bound to `<home>/daemon.json` so clients find it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+LOOPBACK = "127.0.0.1"
+
+
+class SettingsError(ValueError):
+    """A PAAS_* variable has a value the daemon cannot use."""
+
+
+def default_home() -> Path:
+    return Path(os.path.expanduser("~/.local/share/paas"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=default_home)
+    api_port: int = 5100
+    router_port: int = 5000
+    kafka_port: int = 9092
+    kafka_tls_port: int = 9096
+    runtime: str = "auto"  # auto | process | docker
+    database_url: str | None = None  # state database; SQLite under home when unset
+    postgres_url: str | None = None  # external server for Postgres add-ons
+    stack_image: str = "heroku/heroku:24"
+    # dyno timers
+    boot_timeout: float = 60.0
+    stop_timeout: float = 30.0
+    crash_backoff_max: float = 1200.0
+    cycle_interval: float = 86400.0  # 0 = daily cycling off
+    memory_check_interval: float = 1.0
+    # router timers
+    router_connect_timeout: float = 5.0
+    router_timeout: float = 30.0
+    router_idle_timeout: float = 55.0
+    router_hold_timeout: float = 75.0
+    router_max_inflight: int = 200
+    # dataclips
+    dataclip_timeout: float = 600.0
+    # builds
+    slug_size_limit_mb: float = 500.0
+    build_timeout: float = 900.0
+
+    # env var name -> field name; later parts add theirs here
+    ENV_NAMES = {
+        "PAAS_HOME": "home",
+        "PAAS_API_PORT": "api_port",
+        "PAAS_ROUTER_PORT": "router_port",
+        "PAAS_KAFKA_PORT": "kafka_port",
+        "PAAS_KAFKA_TLS_PORT": "kafka_tls_port",
+        "PAAS_RUNTIME": "runtime",
+        "PAAS_DATABASE_URL": "database_url",
+        "PAAS_POSTGRES_URL": "postgres_url",
+        "PAAS_STACK_IMAGE": "stack_image",
+        "PAAS_BOOT_TIMEOUT": "boot_timeout",
+        "PAAS_STOP_TIMEOUT": "stop_timeout",
+        "PAAS_CRASH_BACKOFF_MAX": "crash_backoff_max",
+        "PAAS_CYCLE_INTERVAL": "cycle_interval",
+        "PAAS_MEMORY_CHECK_INTERVAL": "memory_check_interval",
+        "PAAS_ROUTER_CONNECT_TIMEOUT": "router_connect_timeout",
+        "PAAS_ROUTER_TIMEOUT": "router_timeout",
+        "PAAS_ROUTER_IDLE_TIMEOUT": "router_idle_timeout",
+        "PAAS_ROUTER_HOLD_TIMEOUT": "router_hold_timeout",
+        "PAAS_ROUTER_MAX_INFLIGHT": "router_max_inflight",
+        "PAAS_DATACLIP_TIMEOUT": "dataclip_timeout",
+        "PAAS_SLUG_SIZE_LIMIT_MB": "slug_size_limit_mb",
+        "PAAS_BUILD_TIMEOUT": "build_timeout",
+    }
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for var, name in cls.ENV_NAMES.items():
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            values[name] = _convert(var, raw, str(types[name]))
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.runtime not in ("auto", "process", "docker"):
+            raise SettingsError(f"PAAS_RUNTIME must be auto, process or docker, not {self.runtime!r}")
+        for name in ("api_port", "router_port", "kafka_port", "kafka_tls_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise SettingsError(f"{name} must be a port number (0-65535), not {port}")
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    # paths under home
+    @property
+    def state_db_path(self) -> Path:
+        return self.home / "state.sqlite3"
+
+    @property
+    def state_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_db_path}"
+
+    @property
+    def token_path(self) -> Path:
+        return self.home / "token"
+
+    @property
+    def daemon_file(self) -> Path:
+        return self.home / "daemon.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.home / "daemon.lock"
+
+    @property
+    def slugs_dir(self) -> Path:
+        return self.home / "slugs"
+
+    @property
+    def dynos_dir(self) -> Path:
+        return self.home / "dynos"
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.home / "repos"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.home / "kafka"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.home / "postgres"
+
+
+def _convert(var: str, raw: str, type_name: str) -> Any:
+    try:
+        if "Path" in type_name:
+            return Path(os.path.expanduser(raw))
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            value = float(raw)
+            if value < 0:
+                raise ValueError
+            return value
+    except ValueError:
+        kind = "a whole number" if type_name.startswith("int") else "a non-negative number of seconds"
+        raise SettingsError(f"{var} must be {kind}, not {raw!r}") from None
+    return raw

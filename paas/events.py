@@ -1,0 +1,159 @@
+"""The in-process event bus: every state change is published once, every part subscribes.
+
+Push, not poll: the router table, the log stream, the API's event stream and the TUI all
+learn about changes from here. Subscribers get a bounded queue; when a slow subscriber's
+queue is full the newest event is dropped and counted (`Subscription.dropped`), the
+publisher never blocks.
+
+Event kinds used across the code base (data keys in brackets):
+  app.created / app.updated / app.destroyed      [app]
+  config.changed                                  [keys, version]
+  release.created                                 [version, description, status]
+  release.updated                                 [version, status]
+  formation.changed                               [type, quantity, size]
+  dyno.state                                      [dyno, type, state, previous, port, host, release]
+  router.request                                  [dyno, code, status, connect_ms, service_ms, bytes, method, path, at]
+  log.line                                        [line] (a paas.logs.hub.LogLine)
+  build.updated                                   [id, status]
+  addon.updated                                   [name, service, plan, state]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+Listener = Callable[["Event"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: str
+    app: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    ts: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.data.items() if not hasattr(v, "to_json")}
+        for k, v in self.data.items():
+            if hasattr(v, "to_json"):
+                data[k] = v.to_json()
+        return {"kind": self.kind, "app": self.app, "ts": self.ts, "data": data}
+
+
+class Subscription:
+    """A bounded async iterator over matching events."""
+
+    def __init__(self, bus: EventBus, kinds: frozenset[str] | None, app: str | None, maxsize: int):
+        self._bus = bus
+        self.kinds = kinds
+        self.app = app
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
+        self.dropped = 0
+        self.closed = False
+
+    def matches(self, event: Event) -> bool:
+        if self.app is not None and event.app != self.app:
+            return False
+        if self.kinds is None:
+            return True
+        return event.kind in self.kinds or event.kind.split(".", 1)[0] + ".*" in self.kinds
+
+    def offer(self, event: Event) -> None:
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._bus._remove(self)
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.put_nowait(None)
+
+    async def get(self, timeout: float | None = None) -> Event | None:
+        """Next event, or None on timeout or close."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            event = await self.queue.get()
+            if event is None:
+                return
+            yield event
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
+        self._listeners: list[tuple[frozenset[str] | None, Listener]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.published = 0
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def publish(self, event: Event) -> None:
+        """Deliver to listeners (synchronously) and subscriptions (queued). Loop thread only."""
+        self.published += 1
+        for kinds, listener in list(self._listeners):
+            if kinds is None or event.kind in kinds:
+                listener(event)
+        for sub in list(self._subs):
+            if sub.matches(event):
+                sub.offer(event)
+
+    def publish_threadsafe(self, event: Event) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self.publish, event)
+
+    def emit(self, kind: str, app: str | None = None, **data: Any) -> Event:
+        event = Event(kind, app, data)
+        self.publish(event)
+        return event
+
+    def subscribe(
+        self, kinds: Iterable[str] | None = None, app: str | None = None, maxsize: int = 10_000
+    ) -> Subscription:
+        """kinds may contain exact kinds or `prefix.*`; None means everything."""
+        sub = Subscription(self, frozenset(kinds) if kinds is not None else None, app, maxsize)
+        self._subs.append(sub)
+        return sub
+
+    def listen(self, kinds: Iterable[str] | None, listener: Listener) -> Callable[[], None]:
+        """Call `listener(event)` synchronously for each matching event; returns an unlisten function."""
+        entry = (frozenset(kinds) if kinds is not None else None, listener)
+        self._listeners.append(entry)
+
+        def unlisten() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(entry)
+
+        return unlisten
+
+    def _remove(self, sub: Subscription) -> None:
+        with contextlib.suppress(ValueError):
+            self._subs.remove(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subs)

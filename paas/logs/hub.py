@@ -1,0 +1,145 @@
+"""The log hub (our Logplex): per-app ring buffers of 1,500 lines, filtered tails.
+
+A line looks as Heroku writes it:
+    2010-09-16T15:13:46.677020+00:00 app[web.1]: Starting on port 5000
+Lines over 10,000 bytes are split, as Logplex does. Every line is also published on the
+bus as `log.line`, which is how tails, drains and the TUI see it. A tail that cannot keep
+up drops lines and says so with Heroku's L11 line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from paas.events import Event, EventBus
+
+BUFFER_LINES = 1500
+MAX_LINE_BYTES = 10_000
+TAIL_QUEUE = 10_000
+
+
+def rfc5424_now() -> str:
+    return format_ts(datetime.now(UTC))
+
+
+def format_ts(ts: datetime) -> str:
+    return ts.isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    ts: str  # RFC 5424 with microseconds and +00:00
+    app: str
+    source: str  # "app" or "heroku"
+    dyno: str  # "web.1", "router", "api", ...
+    text: str
+
+    def format(self) -> str:
+        return f"{self.ts} {self.source}[{self.dyno}]: {self.text}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ts": self.ts, "app": self.app, "source": self.source, "dyno": self.dyno, "text": self.text}
+
+
+def dyno_matches(pattern: str | None, dyno: str) -> bool:
+    """Heroku's -d: `web` matches web.1, web.2; `web.1` only itself; `router` the router."""
+    if not pattern:
+        return True
+    if "." in pattern:
+        return dyno == pattern
+    return dyno == pattern or dyno.startswith(pattern + ".")
+
+
+def line_matches(line: LogLine, source: str | None, dyno: str | None) -> bool:
+    return (not source or line.source == source) and dyno_matches(dyno, line.dyno)
+
+
+_SPLIT = re.compile(rb"(.{1,%d})" % MAX_LINE_BYTES, re.S)
+
+
+def split_long(text: str) -> list[str]:
+    raw = text.encode("utf-8", "replace")
+    if len(raw) <= MAX_LINE_BYTES:
+        return [text]
+    return [m.decode("utf-8", "replace") for m in _SPLIT.findall(raw)]
+
+
+class LogHub:
+    def __init__(self, bus: EventBus, capacity: int = BUFFER_LINES):
+        self.bus = bus
+        self.capacity = capacity
+        self._buffers: dict[str, deque[LogLine]] = {}
+        self.total = 0
+
+    def emit(self, app: str, source: str, dyno: str, text: str) -> None:
+        for part in split_long(text.rstrip("\r\n")):
+            line = LogLine(rfc5424_now(), app, source, dyno, part)
+            buf = self._buffers.get(app)
+            if buf is None:
+                buf = self._buffers[app] = deque(maxlen=self.capacity)
+            buf.append(line)
+            self.total += 1
+            self.bus.publish(Event("log.line", app, {"line": line}))
+
+    def app_line(self, app: str, dyno: str, text: str) -> None:
+        self.emit(app, "app", dyno, text)
+
+    def heroku_line(self, app: str, dyno: str, text: str) -> None:
+        self.emit(app, "heroku", dyno, text)
+
+    def api_line(self, app: str, text: str) -> None:
+        self.emit(app, "app", "api", text)
+
+    def recent(
+        self, app: str, lines: int = 100, source: str | None = None, dyno: str | None = None
+    ) -> list[LogLine]:
+        buf = self._buffers.get(app, ())
+        matching = [line for line in buf if line_matches(line, source, dyno)]
+        return matching[-lines:] if lines > 0 else []
+
+    def forget(self, app: str) -> None:
+        self._buffers.pop(app, None)
+
+    async def tail(
+        self,
+        app: str,
+        source: str | None = None,
+        dyno: str | None = None,
+        lines: int = 100,
+        follow: bool = True,
+        maxsize: int = TAIL_QUEUE,
+    ) -> AsyncIterator[str]:
+        """Formatted lines: the recent ones, then (if follow) live ones. Overflow → an L11 line."""
+        sub = self.bus.subscribe(["log.line"], app=app, maxsize=maxsize) if follow else None
+        try:
+            for line in self.recent(app, lines, source, dyno):
+                yield line.format()
+            if sub is None:
+                return
+            reported = 0
+            since = rfc5424_now()
+            while True:
+                event = await sub.get()
+                if event is None:
+                    return
+                if sub.dropped > reported:
+                    yield (
+                        f"{rfc5424_now()} heroku[logplex]: Error L11 (Tail buffer overflow) -> "
+                        f"This tail session dropped {sub.dropped - reported} messages since {since}"
+                    )
+                    reported = sub.dropped
+                    since = rfc5424_now()
+                line = event.data["line"]
+                if line_matches(line, source, dyno):
+                    yield line.format()
+        except asyncio.CancelledError:
+            raise
+        finally:
+            if sub is not None:
+                sub.close()
