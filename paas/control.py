@@ -33,21 +33,8 @@ CONFIG_KEY = re.compile(r"^[A-Za-z0-9_]+$")
 CONFIG_LIMIT = 32 * 1024
 USER = "local@paas"
 
-_ADJECTIVES = (
-    "ancient autumn billowing bitter black blue bold broken cold cool crimson damp dark dawn "
-    "delicate divine dry empty falling floral fragrant frosty gentle green hidden holy icy "
-    "late lingering little lively long misty morning muddy nameless old patient polished "
-    "proud purple quiet red restless rough shy silent small snowy solitary sparkling spring "
-    "still summer sweet throbbing tight tiny twilight wandering weathered white wild winter "
-    "wispy withered young"
-).split()
-_NOUNS = (
-    "bird brook bush butterfly cherry cloud darkness dawn dew dream dust feather field fire "
-    "firefly flower fog forest frog frost glade glitter grass haze hill lake leaf meadow moon "
-    "morning mountain night paper pine pond rain resonance river sea shadow shape silence sky "
-    "smoke snow snowflake sound star sun sunset surf thunder tree violet voice water waterfall "
-    "wave wildflower wind wood"
-).split()
+_ADJECTIVES = ["ancient", "autumn", "billowing", "bitter", "black", "blue", "bold", "broken", "cold", "cool", "crimson", "damp", "dark", "dawn", "delicate", "divine", "dry", "empty", "falling", "floral", "fragrant", "frosty", "gentle", "green", "hidden", "holy", "icy", "late", "lingering", "little", "lively", "long", "misty", "morning", "muddy", "nameless", "old", "patient", "polished", "proud", "purple", "quiet", "red", "restless", "rough", "shy", "silent", "small", "snowy", "solitary", "sparkling", "spring", "still", "summer", "sweet", "throbbing", "tight", "tiny", "twilight", "wandering", "weathered", "white", "wild", "winter", "wispy", "withered", "young"]
+_NOUNS = ["bird", "brook", "bush", "butterfly", "cherry", "cloud", "darkness", "dawn", "dew", "dream", "dust", "feather", "field", "fire", "firefly", "flower", "fog", "forest", "frog", "frost", "glade", "glitter", "grass", "haze", "hill", "lake", "leaf", "meadow", "moon", "morning", "mountain", "night", "paper", "pine", "pond", "rain", "resonance", "river", "sea", "shadow", "shape", "silence", "sky", "smoke", "snow", "snowflake", "sound", "star", "sun", "sunset", "surf", "thunder", "tree", "violet", "voice", "water", "waterfall", "wave", "wildflower", "wind", "wood"]
 
 
 def random_app_name() -> str:

@@ -1,5 +1,6 @@
 from alembic import context
 
+import paas.dataclips.models  # noqa: F401  (dataclips tables)
 from paas.state.models import Base
 
 target_metadata = Base.metadata

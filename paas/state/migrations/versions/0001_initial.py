@@ -1,11 +1,10 @@
 """initial
 
 Revision ID: 0001_initial
-Revises: 
+Revises:
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001_initial'
 down_revision = None

@@ -1,0 +1,116 @@
+"""The HTTP API: a Platform-API-shaped skin over the control plane, on 127.0.0.1.
+
+Every route module exposes `router = APIRouter()`; this file registers them, installs
+Heroku-style error bodies `{"id", "message"}` and the bearer-token check.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from paas.errors import PaasError
+
+if TYPE_CHECKING:
+    from paas.daemon import Daemon
+
+JSON_BODY_LIMIT = 1024 * 1024  # 1 MiB for JSON bodies; uploads have their own limits
+PUBLIC_PREFIXES = ("/dataclips", "/git/", "/health", "/attach/")
+
+
+def daemon_of(request: Request) -> Daemon:
+    return request.app.state.daemon  # type: ignore[no-any-return]
+
+
+def token_ok(request: Request, token: str) -> bool:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return hmac.compare_digest(header[7:].strip(), token)
+    return False
+
+
+def create_api(daemon: Daemon) -> FastAPI:
+    api = FastAPI(title="paas", version="3", docs_url="/docs", redoc_url=None)
+    api.state.daemon = daemon
+
+    @api.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        path = request.url.path
+        public = path == "/openapi.json" or path.startswith(PUBLIC_PREFIXES)
+        if not public and not token_ok(request, daemon.token):
+            return JSONResponse(
+                {"id": "unauthorized", "message": "Invalid credentials provided."}, status_code=401
+            )
+        length = request.headers.get("content-length")
+        ctype = request.headers.get("content-type", "")
+        if length and ctype.startswith("application/json") and length.isdigit() and int(length) > JSON_BODY_LIMIT:
+            return JSONResponse(
+                {"id": "request_entity_too_large", "message": f"Request body is larger than {JSON_BODY_LIMIT} bytes."},
+                status_code=413,
+            )
+        return await call_next(request)
+
+    @api.exception_handler(PaasError)
+    async def paas_error(_request: Request, exc: PaasError) -> JSONResponse:
+        return JSONResponse(exc.to_json(), status_code=exc.status)
+
+    @api.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if errors and errors[0].get("type") == "json_invalid":
+            return JSONResponse({"id": "bad_request", "message": "Request body is not valid JSON."}, status_code=400)
+        parts = []
+        for err in errors[:3]:
+            loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+            parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+        return JSONResponse({"id": "invalid_params", "message": "; ".join(parts)}, status_code=422)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        ids = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "request_entity_too_large"}
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if exc.status_code == 404 and message == "Not Found":
+            message = "Couldn't find that resource."
+        return JSONResponse({"id": ids.get(exc.status_code, "error"), "message": message}, status_code=exc.status_code)
+
+    @api.exception_handler(Exception)
+    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+        daemon.report_internal_error(exc)
+        return JSONResponse({"id": "internal_error", "message": f"Internal error: {exc.__class__.__name__}"}, status_code=500)
+
+    from paas.api import routes_addons, routes_apps, routes_builds, routes_logs
+
+    for module in (routes_apps, routes_addons, routes_builds, routes_logs):
+        api.include_router(module.router)
+    _include_optional(api)
+    return api
+
+
+def _include_optional(api: FastAPI) -> None:
+    """Route modules of other capabilities, included when present: creating the module with one
+    of these names (exposing `router = APIRouter()`) is all the registration needed —
+    do not add include lines elsewhere."""
+    import importlib
+
+    for name in (
+        "paas.api.routes_dynos",
+        "paas.api.routes_kafka",
+        "paas.api.routes_pg",
+        "paas.dataclips.web",
+        "paas.api.routes_git",
+        "paas.api.routes_pipelines",
+        "paas.api.routes_faults",
+        "paas.api.routes_router",
+    ):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        api.include_router(module.router)

@@ -1,0 +1,237 @@
+"""Apps, config vars, releases, formation, domains, features, slugs, status, events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict
+
+from paas.api.app import daemon_of
+from paas.errors import invalid
+
+router = APIRouter()
+
+
+class AppCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    region: str | None = None
+    stack: str | None = None
+
+
+class AppUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    maintenance: bool | None = None
+    name: str | None = None
+
+
+class FormationUpdate(BaseModel):
+    type: str | None = None
+    quantity: int | None = None
+    size: str | None = None
+
+
+class FormationBatch(BaseModel):
+    updates: list[FormationUpdate]
+
+
+class ReleaseCreate(BaseModel):
+    slug: str | None = None
+    release: str | None = None  # rollback target (id or version)
+    description: str | None = None
+
+
+class DomainCreate(BaseModel):
+    hostname: str
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/status")
+async def status(request: Request) -> dict[str, Any]:
+    return daemon_of(request).status()
+
+
+@router.get("/apps")
+async def list_apps(request: Request) -> list[dict[str, Any]]:
+    return daemon_of(request).control.list_apps()
+
+
+@router.post("/apps", status_code=201)
+async def create_app(request: Request, body: AppCreate | None = None) -> dict[str, Any]:
+    body = body or AppCreate()
+    return daemon_of(request).control.create_app(body.name, body.stack)
+
+
+@router.get("/apps/{app}")
+async def get_app(request: Request, app: str) -> dict[str, Any]:
+    return daemon_of(request).control.get_app(app)
+
+
+@router.patch("/apps/{app}")
+async def update_app(request: Request, app: str, body: AppUpdate) -> dict[str, Any]:
+    return daemon_of(request).control.update_app(app, maintenance=body.maintenance, name=body.name)
+
+
+@router.delete("/apps/{app}")
+async def destroy_app(request: Request, app: str) -> dict[str, Any]:
+    return await daemon_of(request).destroy_app(app)
+
+
+# ---- config vars ----------------------------------------------------------------------
+@router.get("/apps/{app}/config-vars")
+async def get_config(request: Request, app: str) -> dict[str, str]:
+    return daemon_of(request).control.get_config(app)
+
+
+@router.patch("/apps/{app}/config-vars")
+async def patch_config(request: Request, app: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    control = daemon_of(request).control
+    release = control.update_config(app, body)
+    config = control.get_config(app)
+    return {**config, "_release": release} if request.query_params.get("release") else config
+
+
+@router.get("/apps/{app}/releases/{release}/config-vars")
+async def release_config(request: Request, app: str, release: str) -> dict[str, str]:
+    return daemon_of(request).control.release_config(app, release)
+
+
+# ---- releases -------------------------------------------------------------------------
+@router.get("/apps/{app}/releases")
+async def list_releases(request: Request, app: str) -> list[dict[str, Any]]:
+    return daemon_of(request).control.list_releases(app)
+
+
+@router.get("/apps/{app}/releases/{release}")
+async def get_release(request: Request, app: str, release: str) -> dict[str, Any]:
+    return daemon_of(request).control.get_release(app, release)
+
+
+@router.post("/apps/{app}/releases", status_code=201)
+async def create_release(request: Request, app: str, body: ReleaseCreate) -> dict[str, Any]:
+    daemon = daemon_of(request)
+    if body.release is not None:
+        return await daemon.rollback(app, body.release)
+    if body.slug is None:
+        raise invalid("Provide slug (to release) or release (to roll back).")
+    return await daemon.release_slug(app, body.slug, body.description or "Deploy")
+
+
+@router.post("/apps/{app}/actions/rollback", status_code=201)
+async def rollback(request: Request, app: str) -> dict[str, Any]:
+    return await daemon_of(request).rollback(app, None)
+
+
+# ---- formation ------------------------------------------------------------------------
+@router.get("/apps/{app}/formation")
+async def list_formation(request: Request, app: str) -> list[dict[str, Any]]:
+    return daemon_of(request).control.list_formation(app)
+
+
+@router.get("/apps/{app}/formation/{ptype}")
+async def get_formation(request: Request, app: str, ptype: str) -> dict[str, Any]:
+    for row in daemon_of(request).control.list_formation(app):
+        if row["type"] == ptype:
+            return row
+    raise invalid(f"Couldn't find that process type ({ptype}).")
+
+
+@router.patch("/apps/{app}/formation")
+async def batch_scale(request: Request, app: str, body: FormationBatch) -> list[dict[str, Any]]:
+    updates = [u.model_dump(exclude_none=True) for u in body.updates]
+    return daemon_of(request).control.scale(app, updates)
+
+
+@router.patch("/apps/{app}/formation/{ptype}")
+async def scale(request: Request, app: str, ptype: str, body: FormationUpdate) -> dict[str, Any]:
+    update = body.model_dump(exclude_none=True)
+    update["type"] = ptype
+    return daemon_of(request).control.scale(app, [update])[0]
+
+
+# ---- domains and features -------------------------------------------------------------
+@router.get("/apps/{app}/domains")
+async def list_domains(request: Request, app: str) -> list[dict[str, Any]]:
+    return daemon_of(request).control.list_domains(app)
+
+
+@router.post("/apps/{app}/domains", status_code=201)
+async def add_domain(request: Request, app: str, body: DomainCreate) -> dict[str, Any]:
+    return daemon_of(request).control.add_domain(app, body.hostname)
+
+
+@router.delete("/apps/{app}/domains/{hostname}")
+async def remove_domain(request: Request, app: str, hostname: str) -> dict[str, Any]:
+    return daemon_of(request).control.remove_domain(app, hostname)
+
+
+KNOWN_FEATURES = {
+    "preboot": "Provide seamless web dyno deploys",
+    "http-routing-2-dot-0": "Router 2.0: keep-alive connections from the router to dynos",
+    "runtime-dyno-metadata": "Expose dyno metadata (HEROKU_RELEASE_VERSION, ...) as config",
+}
+
+
+@router.get("/apps/{app}/features")
+async def list_features(request: Request, app: str) -> list[dict[str, Any]]:
+    enabled = set(daemon_of(request).control.get_app(app)["features"])
+    return [{"name": n, "description": d, "enabled": n in enabled} for n, d in KNOWN_FEATURES.items()]
+
+
+@router.patch("/apps/{app}/features/{feature}")
+async def set_feature(request: Request, app: str, feature: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    if feature not in KNOWN_FEATURES:
+        raise invalid(f"Couldn't find feature {feature!r}. Known: {', '.join(KNOWN_FEATURES)}.")
+    enabled = body.get("enabled")
+    if not isinstance(enabled, bool):
+        raise invalid("enabled must be true or false.")
+    daemon_of(request).control.set_feature(app, feature, enabled)
+    return {"name": feature, "description": KNOWN_FEATURES[feature], "enabled": enabled}
+
+
+# ---- slugs ----------------------------------------------------------------------------
+@router.get("/apps/{app}/slugs/{slug}")
+async def get_slug(request: Request, app: str, slug: str) -> dict[str, Any]:
+    data = daemon_of(request).control.get_slug(app, slug)
+    data.pop("path", None)
+    return data
+
+
+# ---- the event stream (TUI, scripts) --------------------------------------------------
+@router.get("/events")
+async def events(request: Request, app: str | None = None, kinds: str | None = None) -> StreamingResponse:
+    """Newline-delimited JSON of bus events; a `ping` line every 15 s keeps proxies honest."""
+    daemon = daemon_of(request)
+    wanted = [k for k in kinds.split(",") if k] if kinds else None
+    sub = daemon.bus.subscribe(wanted, app=app, maxsize=20_000)
+
+    async def stream() -> AsyncIterator[bytes]:
+        reported = 0
+        try:
+            yield (json.dumps({"kind": "hello", "status": daemon.status()}) + "\n").encode()
+            while True:
+                event = await sub.get(timeout=15)
+                if sub.closed:
+                    return
+                if sub.dropped > reported:
+                    yield (json.dumps({"kind": "overflow", "dropped": sub.dropped - reported}) + "\n").encode()
+                    reported = sub.dropped
+                if event is None:
+                    yield b'{"kind":"ping"}\n'
+                    continue
+                yield (json.dumps(event.to_json(), default=str) + "\n").encode()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            sub.close()
+
+    return StreamingResponse(stream(), media_type="application/x-ndjson")

@@ -1,0 +1,278 @@
+"""Builds: source archive → compiled slug → release, with output streamed as it happens."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from dynos.procfile import ProcfileError, read_procfile
+from paas.builds.compile import BuildContext, Compiler, default_compilers
+from paas.builds.source import SourceError, apply_slugignore, directory_size, extract_tarball
+from paas.control import ControlPlane, iso
+from paas.errors import PaasError, invalid, not_found
+from paas.state.models import App, Build
+
+MAX_OUTPUT_LINES = 20_000
+UPLOAD_LIMIT = 2 * 1024**3
+
+# (app, slug_id, description) -> release json; the daemon's release path (release phase, restart strategy)
+Releaser = Callable[[str, str, str], Awaitable[dict[str, Any]]]
+
+
+class BuildFailed(Exception):
+    pass
+
+
+class BuildOutput:
+    """Lines of one build, for live streaming to several readers. Bounded."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.dropped = 0
+        self.done = False
+        self._changed = asyncio.Event()
+
+    def write(self, line: str) -> None:
+        if len(self.lines) >= MAX_OUTPUT_LINES:
+            self.dropped += 1
+            return
+        self.lines.append(line)
+        self._changed.set()
+
+    def finish(self) -> None:
+        self.done = True
+        self._changed.set()
+
+    async def follow(self) -> AsyncIterator[str]:
+        index = 0
+        while True:
+            while index < len(self.lines):
+                yield self.lines[index]
+                index += 1
+            if self.done:
+                return
+            self._changed.clear()
+            await self._changed.wait()
+
+
+class BuildService:
+    def __init__(self, control: ControlPlane, releaser: Releaser, compilers: list[Compiler] | None = None):
+        self.control = control
+        self.settings = control.settings
+        self.releaser = releaser
+        self.compilers = compilers if compilers is not None else default_compilers()
+        self.outputs: dict[str, BuildOutput] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.sources_dir = self.settings.home / "sources"
+
+    # ---- sources --------------------------------------------------------------------------
+    async def receive_source(self, chunks: AsyncIterator[bytes]) -> str:
+        """Store an uploaded tarball; returns its source URL (`source:<id>`)."""
+        self.sources_dir.mkdir(parents=True, exist_ok=True)
+        source_id = str(uuid.uuid4())
+        path = self.sources_dir / f"{source_id}.tar"
+        size = 0
+        with path.open("wb") as f:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > UPLOAD_LIMIT:
+                    f.close()
+                    path.unlink(missing_ok=True)
+                    raise PaasError(413, "request_entity_too_large", "Source archives are limited to 2 GB.")
+                f.write(chunk)
+        if size == 0:
+            path.unlink(missing_ok=True)
+            raise invalid("The uploaded source archive is empty.")
+        return f"source:{source_id}"
+
+    def _source_path(self, url: str) -> Path:
+        if url.startswith("source:"):
+            path = self.sources_dir / f"{url[7:]}.tar"
+        elif url.startswith("file://"):
+            path = Path(url[7:])
+        else:
+            raise invalid("source_blob.url must be a source URL returned by POST /apps/{app}/sources.")
+        if not path.exists():
+            raise invalid("That source archive no longer exists; upload it again.")
+        return path
+
+    # ---- builds ---------------------------------------------------------------------------
+    def build_json(self, b: Build, app_name: str) -> dict[str, Any]:
+        return {
+            "id": b.id,
+            "app": {"name": app_name},
+            "status": b.status,
+            "source_blob": {"version": b.commit},
+            "source": b.source,
+            "buildpacks": [{"name": b.buildpack}] if b.buildpack else [],
+            "slug": {"id": b.slug_id} if b.slug_id else None,
+            "release": {"id": b.release_id} if b.release_id else None,
+            "duration": b.duration,
+            "output_stream_url": f"{self.control.urls.api}/apps/{app_name}/builds/{b.id}/output",
+            "created_at": iso(b.created_at),
+            "updated_at": iso(b.updated_at),
+        }
+
+    def list(self, app: str) -> list[dict[str, Any]]:
+        with self.control.db.session() as s:
+            app_row = self.control._app(s, app)
+            rows = s.scalars(select(Build).where(Build.app_id == app_row.id).order_by(Build.created_at))
+            return [self.build_json(b, app_row.name) for b in rows]
+
+    def get(self, app: str, build_id: str) -> dict[str, Any]:
+        with self.control.db.session() as s:
+            app_row = self.control._app(s, app)
+            b = s.get(Build, build_id)
+            if b is None or b.app_id != app_row.id:
+                raise not_found("build")
+            data = self.build_json(b, app_row.name)
+            if b.id not in self.outputs:
+                data["output"] = b.output
+            return data
+
+    def start_build(
+        self, app: str, source_url: str | None, version: str | None, kind: str = "directory",
+        source_dir: Path | None = None,
+    ) -> dict[str, Any]:
+        """Start a build in the background; returns the pending build. Source: an uploaded
+        archive (`source_url`) or a directory (`source_dir`, e.g. a git checkout)."""
+        archive = self._source_path(source_url) if source_url else None
+        if archive is None and source_dir is None:
+            raise invalid("Provide source_blob.url.")
+        with self.control.db.session() as s:
+            app_row = self.control._app(s, app)
+            build = Build(app_id=app_row.id, status="pending", source=kind, commit=version)
+            s.add(build)
+            s.flush()
+            data = self.build_json(build, app_row.name)
+        output = BuildOutput()
+        self.outputs[data["id"]] = output
+        self.tasks[data["id"]] = asyncio.create_task(
+            self._run(data["app"]["name"], data["id"], archive, source_dir, version, output)
+        )
+        return data
+
+    async def wait(self, build_id: str) -> None:
+        task = self.tasks.get(build_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    def output(self, build_id: str) -> BuildOutput | None:
+        return self.outputs.get(build_id)
+
+    async def _run(
+        self, app: str, build_id: str, archive: Path | None, source_dir: Path | None, version: str | None,
+        out: BuildOutput,
+    ) -> None:
+        started = time.monotonic()
+        logs = self.control.logs
+        logs.api_line(app, f"Build started by user {self._user()}")
+        self.control.bus.emit("build.updated", app, id=build_id, status="pending")
+        work = self.settings.home / "builds" / build_id
+        slug_id_dir = self.settings.slugs_dir / app / build_id
+        status, slug_id, release_id, buildpack = "failed", None, None, None
+        try:
+            src = work / "src"
+            if archive is not None:
+                await asyncio.to_thread(extract_tarball, archive, src)
+            else:
+                assert source_dir is not None
+                await asyncio.to_thread(shutil.copytree, source_dir, src, symlinks=True,
+                                        ignore=shutil.ignore_patterns(".git"))
+            removed = await asyncio.to_thread(apply_slugignore, src)
+            if removed:
+                out.write(f"-----> Deleting {len(removed)} files matching .slugignore patterns.")
+            compiler = next(c for c in self.compilers if c.detect(src))
+            buildpack = compiler.name
+            out.write("-----> Building on the heroku-24 stack")
+            out.write(f"-----> {compiler.name} app detected")
+            ctx = BuildContext(
+                app=app, source_dir=src, slug_dir=slug_id_dir, cache_dir=self.settings.cache_dir / app,
+                env=self.control.get_config(app), out=out.write, timeout=self.settings.build_timeout,
+            )
+            ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                await asyncio.wait_for(compiler.compile(ctx), self.settings.build_timeout)
+            except TimeoutError:
+                raise BuildFailed(f"Build exceeded the {self.settings.build_timeout:g} s build timeout") from None
+            try:
+                process_types = read_procfile(slug_id_dir)
+            except ProcfileError as exc:
+                raise BuildFailed(str(exc)) from None
+            process_types = {**ctx.extra.get("default_process_types", {}), **process_types}  # type: ignore[dict-item]
+            out.write("-----> Discovering process types")
+            if process_types:
+                out.write(f"       Procfile declares types -> {', '.join(process_types)}")
+            else:
+                out.write("       Procfile declares types -> (none)")
+            out.write("-----> Compressing...")
+            size = await asyncio.to_thread(directory_size, slug_id_dir)
+            out.write(f"       Done: {size / 1024 / 1024:.1f}M")
+            limit = self.settings.slug_size_limit_mb
+            if size > limit * 1024 * 1024:
+                raise BuildFailed(f"Compiled slug size: {size / 1024 / 1024:.1f}M is too large (max is {limit:g}M).")
+            slug = self.control.create_slug(app, slug_id_dir, process_types, commit=version, size=size,
+                                            buildpack=buildpack)
+            slug_id = slug["id"]
+            out.write("-----> Launching...")
+            description = f"Deploy {version[:8]}" if version else "Deploy"
+            release = await self.releaser(app, slug_id, description)
+            release_id = release.get("id")
+            if release.get("status") == "failed":
+                raise BuildFailed(f"Release v{release['version']} failed: release phase did not succeed")
+            out.write(f"       Released v{release['version']}")
+            out.write(f"       {self.control.urls.web_url(app)} deployed to paas")
+            status = "succeeded"
+            logs.api_line(app, "Build succeeded")
+        except (BuildFailed, SourceError) as exc:
+            out.write(f" !     {exc}")
+            out.write(" !     Push failed")
+            logs.api_line(app, "Build failed")
+        except PaasError as exc:
+            out.write(f" !     {exc.message}")
+            out.write(" !     Push failed")
+            logs.api_line(app, "Build failed")
+        except Exception as exc:  # an internal error still ends the build cleanly
+            out.write(f" !     Internal build error: {exc.__class__.__name__}: {exc}")
+            out.write(" !     Push failed")
+            logs.api_line(app, "Build failed")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            if status != "succeeded" and slug_id is None:
+                shutil.rmtree(slug_id_dir, ignore_errors=True)
+            if archive is not None and archive.parent == self.sources_dir:
+                archive.unlink(missing_ok=True)
+            self._finish(build_id, status, slug_id, release_id, buildpack, out, time.monotonic() - started)
+            out.finish()
+            self.control.bus.emit("build.updated", app, id=build_id, status=status)
+
+    def _finish(
+        self, build_id: str, status: str, slug_id: str | None, release_id: str | None, buildpack: str | None,
+        out: BuildOutput, duration: float,
+    ) -> None:
+        with self.control.db.session() as s:
+            b = s.get(Build, build_id)
+            if b is None:
+                return
+            b.status = status
+            b.slug_id = slug_id
+            b.release_id = release_id
+            b.buildpack = buildpack
+            b.duration = round(duration, 3)
+            b.output = "\n".join(out.lines)
+
+    def _user(self) -> str:
+        from paas.control import USER
+
+        return USER
+
+    def app_exists(self, app: str) -> bool:
+        with self.control.db.session() as s:
+            return s.scalar(select(App.id).where(App.name == app)) is not None

@@ -1,0 +1,439 @@
+"""The composition root: builds every part, wires them to the bus, starts and stops them in order.
+
+Start order: home + lock + token → state (migrations) → bus, logs, control plane → runtime and
+dyno manager → add-on providers → router, Kafka, API listeners → reconcile every app.
+Stop order is the reverse; dynos get SIGTERM, their grace, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from paas.addons.service import AddonService
+from paas.builds.service import BuildService
+from paas.config import LOOPBACK, Settings
+from paas.control import ControlPlane
+from paas.events import Event, EventBus
+from paas.logs.hub import LogHub
+from paas.state.db import Database
+
+
+class DaemonError(RuntimeError):
+    """A reason the daemon cannot start, worded for the person who started it."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn inside our loop: the daemon owns signal handling, not uvicorn."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def, override]
+        yield
+
+
+def bind_loopback(port: int, what: str, env: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((LOOPBACK, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise DaemonError(
+                f"port {port} for the {what} is already in use on {LOOPBACK}; stop what uses it or set {env}"
+            ) from None
+        raise DaemonError(f"cannot listen on {LOOPBACK}:{port} for the {what}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class Reconciler:
+    """Serialises dyno reconciliation per app and coalesces bursts of changes."""
+
+    def __init__(self, daemon: Daemon):
+        self.daemon = daemon
+        self._dirty: set[str] = set()
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    def schedule(self, app: str) -> None:
+        self._dirty.add(app)
+        if app not in self._running:
+            self._running[app] = asyncio.create_task(self._loop(app))
+
+    async def _loop(self, app: str) -> None:
+        try:
+            while app in self._dirty:
+                self._dirty.discard(app)
+                try:
+                    await self.daemon.apply_app(app)
+                except Exception as exc:
+                    self.daemon.report_internal_error(exc)
+        finally:
+            self._running.pop(app, None)
+
+    async def idle(self) -> None:
+        while self._running:
+            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+
+
+class Daemon:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.bus = EventBus()
+        self.logs = LogHub(self.bus)
+        self.db = Database(settings.state_url)
+        self.control = ControlPlane(settings, self.db, self.bus, self.logs)
+        self.addons = AddonService(self.control)
+        self.builds = BuildService(self.control, self.release_slug)
+        self.reconciler = Reconciler(self)
+        self.token = ""
+        self.api_port = settings.api_port
+        self.router_port = settings.router_port
+        self.runtime_name = "none"
+        self.runtime_reason = ""
+        self.dynos: Any = None
+        self.router: Any = None
+        self.route_table: Any = None
+        self.kafka: Any = None
+        self.started_at = 0.0
+        self.internal_errors = 0
+        self.stopping = asyncio.Event()
+        self._lock_fd: int | None = None
+        self._servers: list[Any] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._unlisten: list[Any] = []
+
+    # ---- start --------------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        s.home.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        s = self.settings
+        self.bus.bind_loop(asyncio.get_running_loop())
+        self.token = self._load_token()
+        await asyncio.to_thread(self.db.migrate)
+        api_sock = bind_loopback(s.api_port, "API", "PAAS_API_PORT")
+        router_sock = bind_loopback(s.router_port, "router", "PAAS_ROUTER_PORT")
+        self.api_port = api_sock.getsockname()[1]
+        self.router_port = router_sock.getsockname()[1]
+        self.control.urls.api = self.api_url
+        self.control.urls.router_port = self.router_port
+
+        await self._start_dynos()
+        self._register_addons()
+        await self._start_kafka()
+        await self._start_router(router_sock)
+        await self._start_api(api_sock)
+        self.control.destroy_hooks.append(self._on_destroy)
+        self._wire()
+        self.started_at = time.time()
+        self._write_daemon_file()
+        for app in self.control.app_names():
+            self.reconciler.schedule(app)
+        self.refresh_routes()
+
+    def _take_lock(self) -> None:
+        fd = os.open(self.settings.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise DaemonError(
+                f"a paas daemon is already running for PAAS_HOME={self.settings.home} (pid {pid})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _load_token(self) -> str:
+        path = self.settings.token_path
+        if path.exists():
+            token = path.read_text().strip()
+            if token:
+                os.chmod(path, 0o600)
+                return token
+        token = secrets.token_hex(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        return token
+
+    async def _start_dynos(self) -> None:
+        try:
+            from dynos.manager import DynoManager
+        except ModuleNotFoundError:
+            self.runtime_name, self.runtime_reason = "none", "the dyno manager is not part of this build"
+            return
+        runtime = await self._pick_runtime()
+        self.dynos = DynoManager(self.settings, self.bus, self.logs, runtime)
+        await self.dynos.start()
+
+    async def _pick_runtime(self) -> Any:
+        from dynos.runtimes.select import RuntimeUnavailable, choose_runtime
+
+        try:
+            runtime, reason = await choose_runtime(self.settings)
+        except RuntimeUnavailable as exc:
+            raise DaemonError(str(exc)) from None
+        self.runtime_name, self.runtime_reason = runtime.name, reason
+        return runtime
+
+    def _register_addons(self) -> None:
+        try:
+            from paas.addons.postgres import PostgresProvider
+        except ModuleNotFoundError:
+            pass
+        else:
+            self.addons.register(PostgresProvider(self.settings, self.bus))
+
+    async def _start_kafka(self) -> None:
+        try:
+            from paas.addons.kafka import KafkaProvider
+            from paas.kafka.service import KafkaService
+        except ModuleNotFoundError:
+            return
+        self.kafka = KafkaService(self.settings, self.bus)
+        await self.kafka.start()
+        self.addons.register(KafkaProvider(self.kafka))
+
+    async def _start_router(self, sock: socket.socket) -> None:
+        try:
+            from router.server import Router
+            from router.table import RouteTable
+        except ModuleNotFoundError:
+            sock.close()
+            return
+        self.route_table = RouteTable()
+        self.router = Router(self.route_table, self.settings, self._router_log, self._router_record)
+        await self.router.start(sock=sock)
+
+    def _router_log(self, app: str, text: str) -> None:
+        self.logs.emit(app, "heroku", "router", text)
+
+    def _router_record(self, record: Any) -> None:
+        data = record.to_event() if hasattr(record, "to_event") else dict(record)
+        self.bus.publish(Event("router.request", data.pop("app", None), data))
+
+    async def _start_api(self, sock: socket.socket) -> None:
+        from paas.api.app import create_api
+
+        config = uvicorn.Config(
+            create_api(self), log_level="warning", access_log=False, lifespan="off",
+            timeout_graceful_shutdown=2, loop="none", http="httptools", ws="auto",
+        )
+        server = _Server(config)
+        self._servers.append(server)
+        self._tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+
+    def _write_daemon_file(self) -> None:
+        info = {
+            "pid": os.getpid(),
+            "api_url": self.api_url,
+            "router_port": self.router_port,
+            "kafka_port": getattr(self.kafka, "port", None),
+            "home": str(self.settings.home),
+            "runtime": self.runtime_name,
+            "started_at": self.started_at,
+        }
+        tmp = self.settings.daemon_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2))
+        tmp.replace(self.settings.daemon_file)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.api_port}"
+
+    # ---- wiring -------------------------------------------------------------------------
+    def _wire(self) -> None:
+        changes = ["release.created", "formation.changed", "app.created", "app.updated", "app.destroyed"]
+        self._unlisten.append(self.bus.listen(changes, self._on_change))
+        self._unlisten.append(self.bus.listen(["dyno.state"], self._on_dyno_state))
+
+    def _on_change(self, event: Event) -> None:
+        if event.app is None:
+            return
+        if event.kind in ("release.created", "formation.changed", "app.created") or (
+            event.kind == "app.updated" and "features" in event.data
+        ):
+            self.reconciler.schedule(event.app)
+        if event.kind == "app.destroyed" and self.route_table is not None:
+            self.route_table.remove(event.app)
+        else:
+            self.refresh_routes(event.app)
+
+    def _on_dyno_state(self, event: Event) -> None:
+        # synchronous on purpose: a dyno leaves the table before it is signalled
+        if event.app is not None:
+            self.refresh_routes(event.app)
+
+    def refresh_routes(self, app: str | None = None) -> None:
+        if self.route_table is None:
+            return
+        from router.table import AppRoute, Backend
+
+        infos = self.control.route_info()
+        domains: dict[str, str] = {}
+        for info in infos:
+            if app is not None and info["name"] != app and not info["domains"]:
+                continue
+            for host in info["domains"]:
+                domains[host] = info["name"]
+            if app is not None and info["name"] != app:
+                continue
+            web = [d for d in self.dynos.dynos(info["name"]) if d.type == "web"] if self.dynos else []
+            desired = self.control.desired(info["name"])
+            proc = desired.process("web")
+            self.route_table.update(
+                AppRoute(
+                    name=info["name"],
+                    maintenance=info["maintenance"],
+                    released=info["released"],
+                    web_quantity=proc.quantity if proc else 0,
+                    backends=[Backend(d.name, d.host, d.port) for d in web if d.state == "up" and d.port],
+                    booting=sum(1 for d in web if d.state == "starting"),
+                    crashed=sum(1 for d in web if d.state == "crashed"),
+                    keepalive="http-routing-2-dot-0" in info["features"],
+                )
+            )
+        self.route_table.set_domains(domains if app is None else {**self._domains_cache(), **domains})
+
+    def _domains_cache(self) -> dict[str, str]:
+        return self.control.domain_map()
+
+    async def apply_app(self, app: str) -> None:
+        if self.dynos is None:
+            return
+        try:
+            desired = self.control.desired(app)
+        except Exception:
+            await self.dynos.remove_app(app)  # the app is gone
+            return
+        await self.dynos.apply(desired)
+
+    def _on_destroy(self, app: str) -> None:
+        """Runs before an app's rows are deleted; the async part follows in destroy_app."""
+
+    # ---- operations the API calls that span parts ---------------------------------------
+    async def destroy_app(self, app: str) -> dict[str, Any]:
+        name = self.control.get_app(app)["name"]
+        if self.dynos is not None:
+            await self.dynos.remove_app(name)
+        await self.addons.destroy_all(name)
+        return self.control.destroy_app(name)
+
+    async def release_slug(self, app: str, slug_id: str, description: str) -> dict[str, Any]:
+        """The release path of every deploy: a new release of the slug, then dynos restart."""
+        return self.control.create_release(app, slug_id, description)
+
+    async def rollback(self, app: str, ref: str | None) -> dict[str, Any]:
+        return self.control.rollback(app, ref)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "home": str(self.settings.home),
+            "api_url": self.api_url,
+            "router_port": self.router_port,
+            "router_url": f"http://<app>.localhost:{self.router_port}/",
+            "kafka_port": getattr(self.kafka, "port", None),
+            "runtime": self.runtime_name,
+            "runtime_reason": self.runtime_reason,
+            "apps": len(self.control.app_names()),
+            "uptime": round(time.time() - self.started_at, 1) if self.started_at else 0,
+            "internal_errors": self.internal_errors,
+            "events_published": self.bus.published,
+        }
+
+    def report_internal_error(self, exc: BaseException) -> None:
+        self.internal_errors += 1
+        print("paas daemon: internal error (kept serving):", file=sys.stderr)
+        traceback.print_exception(exc, file=sys.stderr)
+
+    # ---- stop ---------------------------------------------------------------------------
+    async def stop(self) -> None:
+        for unlisten in self._unlisten:
+            unlisten()
+        for server in self._servers:
+            server.should_exit = True
+        if self.router is not None:
+            with contextlib.suppress(Exception):
+                await self.router.stop()
+        if self.dynos is not None:
+            with contextlib.suppress(Exception):
+                await self.dynos.shutdown()
+        if self.kafka is not None:
+            with contextlib.suppress(Exception):
+                await self.kafka.stop()
+        with contextlib.suppress(Exception):
+            await self.addons.stop()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        with contextlib.suppress(Exception):
+            self.db.dispose()
+        if self.started_at:
+            with contextlib.suppress(FileNotFoundError):
+                self.settings.daemon_file.unlink()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+async def serve(settings: Settings, ready: Any = None) -> int:
+    daemon = Daemon(settings)
+    try:
+        await daemon.start()
+    except DaemonError as exc:
+        print(f" ›   Error: {exc}", file=sys.stderr)
+        return 1
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.stopping.set)
+    print(
+        f"paas daemon ready: API {daemon.api_url}  router http://<app>.localhost:{daemon.router_port}/  "
+        f"runtime {daemon.runtime_name} ({daemon.runtime_reason})  home {settings.home}",
+        file=sys.stderr,
+        flush=True,
+    )
+    if ready is not None:
+        ready(daemon)
+    await daemon.stopping.wait()
+    print("paas daemon: stopping (dynos get SIGTERM)...", file=sys.stderr, flush=True)
+    await daemon.stop()
+    return 0
+
+
+def run(settings: Settings) -> int:
+    import uvloop
+
+    return uvloop.run(serve(settings))
+
+
+def home_path(settings: Settings) -> Path:
+    return settings.home
