@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
@@ -38,6 +38,10 @@ from psycopg.conninfo import make_conninfo
 from paas.addons.base import Provisioned
 from paas.config import LOOPBACK, Settings
 from paas.errors import PaasError, invalid
+from paas.events import EventBus
+
+if TYPE_CHECKING:
+    from paas.dataclips.platform import PlatformRecorder
 
 log = logging.getLogger("paas.postgres")
 
@@ -437,9 +441,16 @@ class PostgresProvider:
     attachment = "DATABASE"
     name_prefix = "postgresql"
 
-    def __init__(self, settings: Settings, cluster: PostgresCluster | None = None):
+    def __init__(
+        self, settings: Settings, bus: EventBus | None = None, cluster: PostgresCluster | None = None
+    ):
         self.settings = settings
         self.cluster = cluster or PostgresCluster(settings)
+        self.platform: PlatformRecorder | None = None
+        if bus is not None:
+            from paas.dataclips.platform import PlatformRecorder
+
+            self.platform = PlatformRecorder(bus, self.cluster)
 
     async def provision(self, app: str, addon_name: str, plan: str) -> Provisioned:
         if plan not in PLANS:
@@ -550,6 +561,8 @@ class PostgresProvider:
         return await psycopg.AsyncConnection.connect(conninfo_of(provider_data, **extra), autocommit=True)
 
     async def stop(self) -> None:
+        if self.platform is not None:
+            await self.platform.stop()
         await asyncio.to_thread(self.cluster.stop)
 
 
