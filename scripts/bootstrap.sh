@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what paas needs into ./.venv (idempotent). With --system, also the Debian packages
+# the test suite drives for real (git, chromium, nginx, haproxy, wrk, psql, docker.io).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--system" ]; then
+  need=()
+  command -v git >/dev/null || need+=(git)
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v nginx >/dev/null || need+=(nginx-light)
+  command -v haproxy >/dev/null || need+=(haproxy)
+  command -v wrk >/dev/null || need+=(wrk)
+  command -v psql >/dev/null || need+=(postgresql-client)
+  command -v dockerd >/dev/null || need+=(docker.io)
+  if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "==> installing system packages: ${need[*]}"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    else
+      echo "==> missing system packages (install them for the full suite): ${need[*]}" >&2
+    fi
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.paas-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "==> installing paas and its dependencies into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e '.[test]'
+  touch "$stamp"
+fi
