@@ -1,34 +1,76 @@
-"""PAAS_RUNTIME: auto picks Docker when an engine answers, else supervised processes."""
+"""Pick the dyno runtime for this daemon: `PAAS_RUNTIME` = process | docker | auto.
+
+auto uses Docker when an engine answers and the Docker runtime is part of this build, and
+local processes otherwise; the reason is shown by `paas status` and the daemon banner.
+
+Contract for `dynos/runtimes/docker.py`: it exposes `DockerRuntime(settings)` implementing
+`dynos.runtimes.base.Runtime`, and may expose `async def available(settings) -> tuple[bool,
+str]` (as a module function or a classmethod of DockerRuntime) telling whether an engine is
+usable and why not. Without it, a ping through the docker SDK decides.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from typing import Any
 
+from dynos.runtimes.base import Runtime
+from dynos.runtimes.process import ProcessRuntime
 from paas.config import Settings
+
+DOCKER_PING_TIMEOUT = 3.0
 
 
 class RuntimeUnavailable(RuntimeError):
-    pass
+    """The runtime asked for cannot be used (message says why and what to do)."""
 
 
-async def choose_runtime(settings: Settings) -> tuple[Any, str]:
-    """Returns (runtime, reason shown by `paas status`)."""
-    if settings.runtime in ("auto", "docker"):
+def _docker_module() -> Any | None:
+    try:
+        return importlib.import_module("dynos.runtimes.docker")
+    except ModuleNotFoundError as exc:
+        if exc.name == "dynos.runtimes.docker":
+            return None
+        raise
+
+
+async def docker_available(settings: Settings) -> tuple[bool, str]:
+    module = _docker_module()
+    if module is None or not hasattr(module, "DockerRuntime"):
+        return False, "the Docker runtime is not part of this build"
+    check = getattr(module, "available", None) or getattr(module.DockerRuntime, "available", None)
+    if check is not None:
+        ok, reason = await check(settings)
+        return bool(ok), str(reason)
+
+    def ping() -> None:
+        import docker
+
+        client = docker.from_env(timeout=int(DOCKER_PING_TIMEOUT))
         try:
-            from dynos.runtimes.docker import DockerRuntime, docker_unavailable_reason
-        except ModuleNotFoundError:
-            reason = "the Docker runtime is not part of this build"
-        else:
-            reason = await docker_unavailable_reason(settings)
-            if reason is None:
-                return DockerRuntime(settings), (
-                    "PAAS_RUNTIME=docker" if settings.runtime == "docker" else "a Docker engine answered"
-                )
-        if settings.runtime == "docker":
-            raise RuntimeUnavailable(f"PAAS_RUNTIME=docker but no Docker engine is usable: {reason}")
-        from dynos.runtimes.process import ProcessRuntime
+            client.ping()
+        finally:
+            client.close()
 
-        return ProcessRuntime(settings), f"no Docker engine ({reason})"
-    from dynos.runtimes.process import ProcessRuntime
+    try:
+        await asyncio.wait_for(asyncio.to_thread(ping), DOCKER_PING_TIMEOUT + 1)
+    except Exception as exc:  # any failure means "no usable engine"
+        return False, f"no Docker engine reachable ({exc.__class__.__name__}: {exc})"
+    return True, "Docker engine reachable"
 
-    return ProcessRuntime(settings), "PAAS_RUNTIME=process"
+
+async def choose_runtime(settings: Settings) -> tuple[Runtime, str]:
+    """(runtime, human-readable reason). Raises RuntimeUnavailable for PAAS_RUNTIME=docker without an engine."""
+    wanted = settings.runtime
+    if wanted == "process":
+        return ProcessRuntime(settings), "PAAS_RUNTIME=process"
+    ok, reason = await docker_available(settings)
+    if ok:
+        module = _docker_module()
+        assert module is not None
+        runtime: Runtime = module.DockerRuntime(settings)
+        return runtime, reason if wanted == "auto" else f"PAAS_RUNTIME=docker; {reason}"
+    if wanted == "docker":
+        raise RuntimeUnavailable(f"PAAS_RUNTIME=docker but {reason}; start dockerd or use PAAS_RUNTIME=process")
+    return ProcessRuntime(settings), f"local processes: {reason}"

@@ -1,0 +1,420 @@
+"""One supervisor task per formation dyno (web.1, worker.2...): Heroku's lifecycle as a state machine.
+
+States (published as `dyno.state` on the bus, with the Heroku log line where Heroku writes one):
+
+    starting ──(web: $PORT accepts a connection / other: at once)──► up
+    starting ──(boot timeout: R10, SIGKILL)──────────────────────────► crashed
+    up/starting ──(process exits, any status, even 0)────────────────► crashed
+    up ──(memory over 2× quota: R15, SIGKILL)────────────────────────► crashed
+    crashed ──(first crash: at once; then after a doubling back-off)──► starting
+    up ──(restart / new release / daily cycle)───────────────────────► starting   (old process
+                                            gets SIGTERM in the background; the new one starts now)
+    up ──(ps:stop / scale down / daemon exit)──► stopping ──(exit)──► down [──► starting if kept]
+
+The move away from `up` is published *before* any signal is sent, so the router stops
+sending new requests the moment a dyno is told to go.
+
+Crash back-off: the first crash restarts immediately; each further consecutive crash waits
+crash_backoff_max/2, then doubles, capped at crash_backoff_max (Heroku: "up to 20 minutes";
+older docs 10 → 20 min). A restart, a new release or a run longer than crash_backoff_max
+resets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from dynos.output import LineSplitter
+from dynos.runtimes.base import DynoProcess, DynoSpec, Runtime, SpawnError
+from dynos.types import DynoInfo
+from paas.config import Settings
+from paas.events import EventBus
+
+log = logging.getLogger(__name__)
+
+PROBE_FIRST = 0.02  # first $PORT probe after launch, then x1.5 up to PROBE_MAX
+PROBE_MAX = 0.25
+R14_REPEAT = 20.0  # while over quota, R14 is repeated at most this often (seconds)
+JITTER_MAX_FRACTION = 216 * 60 / 86400  # Heroku: 24 h + up to 216 min
+
+
+class Request(enum.IntEnum):
+    """What the manager asks of a supervisor; a higher value wins over a pending lower one."""
+
+    RESTART = 1
+    STOP = 2  # stop the process, then start again (ps:stop on a formation dyno)
+    RETIRE = 3  # stop for good (scale down, app removed, daemon exit)
+
+
+@dataclass
+class Pending:
+    kind: Request
+    reason: str | None = None  # "Restarting" / "Cycling": the line logged first
+    spec: DynoSpec | None = None  # new release, size or config
+    reset_backoff: bool = False
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every supervisor shares: settings, the runtime and the two outputs."""
+
+    settings: Settings
+    runtime: Runtime
+    bus: EventBus
+    heroku_line: Callable[[str, str, str], None]  # (app, dyno, text) -> heroku[dyno] line
+    app_line: Callable[[str, str, str], None]  # (app, dyno, text) -> app[dyno] line
+
+
+def fmt_seconds(value: float) -> str:
+    """60.0 -> '60', 2.5 -> '2.5': how the timer appears in R10 / R12 lines."""
+    return f"{value:g}"
+
+
+def memory_line(used: int, quota: int) -> str:
+    return f"Process running mem={used // (1024 * 1024)}M({used * 100 / quota:.1f}%)"
+
+
+class Supervisor:
+    def __init__(self, ctx: Context, spec: DynoSpec):
+        self.ctx = ctx
+        self.spec = spec
+        self.state: str | None = None  # None until the first start
+        self.since = time.time()
+        self.proc: DynoProcess | None = None
+        self.memory = 0
+        self.restarts = 0  # processes started after the first
+        self.crashes = 0  # consecutive crashes (for the back-off)
+        self.generation = 0
+        self._pending: Pending | None = None
+        self._wake = asyncio.Event()
+        self._draining: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.backoff_until: float | None = None  # epoch seconds while waiting in `crashed`
+
+    # ---- public ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def app(self) -> str:
+        return self.spec.app
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"dyno {self.app} {self.name}")
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def request(self, pending: Pending) -> None:
+        """Ask for a restart / stop / retire. Non-blocking; the higher request wins."""
+        current = self._pending
+        if current is None or pending.kind >= current.kind:
+            if current is not None:
+                pending.spec = pending.spec or current.spec
+                pending.reset_backoff = pending.reset_backoff or current.reset_backoff
+            self._pending = pending
+        else:  # keep the stronger request, but carry the newer spec along
+            current.spec = pending.spec or current.spec
+            current.reset_backoff = current.reset_backoff or pending.reset_backoff
+        self._wake.set()
+
+    async def retire(self) -> None:
+        """Stop for good and wait until the process (and any draining ones) are gone."""
+        self.request(Pending(Request.RETIRE))
+        await self.join()
+
+    async def join(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._task)
+        while self._draining:
+            await asyncio.gather(*list(self._draining), return_exceptions=True)
+
+    def kill(self, sig: int) -> bool:
+        """Send a signal to the running process (a deliberate crash). False if none runs."""
+        proc = self.proc
+        if proc is None:
+            return False
+        proc.signal(sig)
+        return True
+
+    def info(self) -> DynoInfo:
+        proc = self.proc
+        return DynoInfo(
+            app=self.app,
+            name=self.name,
+            type=self.spec.type,
+            state=self.state or "starting",
+            command=self.spec.command,
+            release=self.spec.release,
+            size=self.spec.size.name,
+            port=proc.port if proc else None,
+            host=proc.host if proc else "127.0.0.1",
+            since=self.since,
+            memory_bytes=self.memory,
+            pid=proc.pid if proc else None,
+            container=proc.container if proc else None,
+            restarts=self.restarts,
+        )
+
+    # ---- plumbing ----------------------------------------------------------------------
+    def _heroku(self, text: str) -> None:
+        self.ctx.heroku_line(self.app, self.name, text)
+
+    def _set_state(self, new: str, *, log_line: bool = True, shown_as: str | None = None) -> None:
+        """Publish a state change; write Heroku's `State changed from a to b` line."""
+        old = self.state
+        if old == new:
+            return
+        self.state = new
+        self.since = time.time()
+        if log_line and old is not None:
+            shown_old = "down" if old == "stopping" else old
+            shown_new = shown_as or new
+            if shown_old != shown_new:
+                self._heroku(f"State changed from {shown_old} to {shown_new}")
+        proc = self.proc
+        self.ctx.bus.emit(
+            "dyno.state",
+            self.app,
+            dyno=self.name,
+            type=self.spec.type,
+            state=new,
+            previous=old,
+            port=proc.port if proc and new != "down" else None,
+            host=proc.host if proc else "127.0.0.1",
+            release=self.spec.release,
+        )
+
+    def _take(self) -> Pending | None:
+        pending, self._pending = self._pending, None
+        self._wake.clear()
+        return pending
+
+    def _adopt(self, pending: Pending) -> None:
+        if pending.spec is not None:
+            self.spec = pending.spec
+        if pending.reset_backoff:
+            self.crashes = 0
+
+    def _backoff(self) -> float:
+        if self.crashes <= 1:
+            return 0.0
+        cap = self.ctx.settings.crash_backoff_max
+        return min(cap, (cap / 2) * 2 ** (self.crashes - 2))
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake up early for any request."""
+        if self._pending is not None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    # ---- the state machine -------------------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            delay = 0.0
+            while True:
+                if delay > 0:
+                    self.backoff_until = time.time() + delay
+                    await self._sleep(delay)
+                    self.backoff_until = None
+                pending = self._take()
+                if pending is not None:
+                    self._adopt(pending)
+                    if pending.kind is Request.RETIRE:
+                        break
+                    if pending.kind is Request.STOP and self.state == "crashed":
+                        self._set_state("down")
+                    if pending.kind is Request.RESTART:
+                        self.crashes = 0
+                        if pending.reason:
+                            self._heroku(pending.reason)
+                delay = 0.0
+                outcome = await self._generation()
+                if outcome == "crash":
+                    self.crashes += 1
+                    delay = self._backoff()
+                elif outcome == "retire":
+                    break
+        except asyncio.CancelledError:
+            proc = self.proc
+            if proc is not None:
+                proc.signal(signal.SIGKILL)
+            raise
+        except Exception:  # never leave a dyno unsupervised without saying why
+            log.exception("supervisor for %s %s failed", self.app, self.name)
+            self._heroku("Error R99 (Platform error) -> the dyno supervisor failed")
+            proc = self.proc
+            if proc is not None:
+                proc.signal(signal.SIGKILL)
+                await proc.wait()
+                await proc.cleanup()
+            self.proc = None
+            self._set_state("crashed")
+            return
+        if self.state != "down":
+            self._set_state("down")
+
+    async def _generation(self) -> str:
+        """Run one process from launch to its end. Returns crash / restart / stop / retire."""
+        settings = self.ctx.settings
+        spec = self.spec
+        self._set_state("starting")
+        self._heroku(f"Starting process with command `{spec.command}`")
+        splitter = LineSplitter(lambda text: self.ctx.app_line(spec.app, spec.name, text))
+        try:
+            proc = await self.ctx.runtime.spawn(spec, splitter.feed)
+        except SpawnError as exc:
+            self._heroku(f"Error R99 (Platform error) -> {exc}")
+            self._set_state("crashed")
+            return "crash"
+        if self.generation:
+            self.restarts += 1
+        self.generation += 1
+        self.proc = proc
+        self.memory = 0
+        loop = asyncio.get_running_loop()
+        launched = loop.time()
+        exit_task = loop.create_task(proc.wait())
+        wake_task = loop.create_task(self._wake.wait())
+        boot_deadline = launched + settings.boot_timeout
+        probe_every = PROBE_FIRST
+        next_probe = launched + probe_every
+        next_memory = launched + settings.memory_check_interval
+        cycle_at = None
+        if settings.cycle_interval > 0:
+            jitter = random.uniform(0, settings.cycle_interval * JITTER_MAX_FRACTION)
+            cycle_at = launched + settings.cycle_interval + jitter
+        last_r14 = -1e18
+        if not spec.is_web:
+            self._set_state("up")
+        try:
+            while True:
+                if exit_task.done():
+                    return await self._exited(proc, exit_task.result(), launched)
+                if wake_task.done():
+                    pending = self._take()
+                    wake_task = loop.create_task(self._wake.wait())
+                    if pending is not None:
+                        return await self._handle(pending, proc, exit_task)
+                now = loop.time()
+                if self.state == "starting":
+                    if now >= next_probe:
+                        if await proc.probe():
+                            self._set_state("up")
+                            continue
+                        probe_every = min(PROBE_MAX, probe_every * 1.5)
+                        next_probe = loop.time() + probe_every
+                    if loop.time() >= boot_deadline and self.state == "starting" and not exit_task.done():
+                        self._heroku(
+                            "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within "
+                            f"{fmt_seconds(settings.boot_timeout)} seconds of launch"
+                        )
+                        return await self._kill_crash(proc, exit_task)
+                if now >= next_memory and settings.memory_check_interval > 0:
+                    self.memory = used = await proc.memory()
+                    next_memory = loop.time() + settings.memory_check_interval
+                    quota = spec.size.quota_bytes
+                    if used > spec.size.hard_limit_bytes:
+                        self._heroku(memory_line(used, quota))
+                        self._heroku("Error R15 (Memory quota vastly exceeded)")
+                        return await self._kill_crash(proc, exit_task)
+                    if used > quota and now - last_r14 >= R14_REPEAT:
+                        last_r14 = now
+                        self._heroku(memory_line(used, quota))
+                        self._heroku("Error R14 (Memory quota exceeded)")
+                if cycle_at is not None and now >= cycle_at:
+                    self._heroku("Cycling")
+                    return await self._handle(Pending(Request.RESTART), proc, exit_task)
+                deadlines = [next_memory] if settings.memory_check_interval > 0 else []
+                if self.state == "starting":
+                    deadlines += [next_probe, boot_deadline]
+                if cycle_at is not None:
+                    deadlines.append(cycle_at)
+                timeout = max(0.0, min(deadlines) - loop.time()) if deadlines else None
+                await asyncio.wait({exit_task, wake_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wake_task.cancel()
+
+    async def _exited(self, proc: DynoProcess, status: int, launched: float) -> str:
+        """The process ended on its own: any exit is a crash, even status 0."""
+        self._heroku(f"Process exited with status {status}")
+        await proc.cleanup()
+        self.proc = None
+        self.memory = 0
+        if asyncio.get_running_loop().time() - launched >= max(self.ctx.settings.crash_backoff_max, 1.0):
+            self.crashes = 0  # it ran long enough: this is a fresh crash, not a crash loop
+        self._set_state("crashed")
+        return "crash"
+
+    async def _kill_crash(self, proc: DynoProcess, exit_task: asyncio.Task[int]) -> str:
+        """R10 / R15: SIGKILL now, then crashed."""
+        self._heroku("Stopping process with SIGKILL")
+        proc.signal(signal.SIGKILL)
+        status = await exit_task
+        self._heroku(f"Process exited with status {status}")
+        await proc.cleanup()
+        self.proc = None
+        self.memory = 0
+        self._set_state("crashed")
+        return "crash"
+
+    async def _handle(self, pending: Pending, proc: DynoProcess, exit_task: asyncio.Task[int]) -> str:
+        if pending.kind is Request.RESTART:
+            if pending.reason:
+                self._heroku(pending.reason)
+            # Heroku starts the replacement as soon as the old process is signalled.
+            self._set_state("starting")  # published before SIGTERM: the router drops us now
+            self._signal_term(proc)
+            self.proc = None
+            self._track(self._drain(proc, exit_task))
+            self._adopt(pending)
+            self.crashes = 0
+            return "restart"
+        # STOP / RETIRE: nothing new starts until the old process is gone.
+        self._set_state("stopping", shown_as="down")
+        self._signal_term(proc)
+        await self._drain(proc, exit_task)
+        self.proc = None
+        self.memory = 0
+        self._set_state("down", log_line=False)
+        self._adopt(pending)
+        return "retire" if pending.kind is Request.RETIRE else "stop"
+
+    def _signal_term(self, proc: DynoProcess) -> None:
+        self._heroku("Stopping all processes with SIGTERM")
+        proc.signal(signal.SIGTERM)
+
+    async def _drain(self, proc: DynoProcess, exit_task: asyncio.Task[int]) -> None:
+        """Grace period after SIGTERM, then R12 and SIGKILL; logs the exit; cleans up."""
+        grace = self.ctx.settings.stop_timeout
+        try:
+            status = await asyncio.wait_for(asyncio.shield(exit_task), grace)
+        except TimeoutError:
+            self._heroku(
+                f"Error R12 (Exit timeout) -> Process failed to exit within {fmt_seconds(grace)} seconds of SIGTERM"
+            )
+            self._heroku("Stopping process with SIGKILL")
+            proc.signal(signal.SIGKILL)
+            status = await exit_task
+        self._heroku(f"Process exited with status {status}")
+        await proc.cleanup()
+
+    def _track(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
+
+    def with_spec(self, **changes: object) -> DynoSpec:
+        return replace(self.spec, **changes)  # type: ignore[arg-type]
