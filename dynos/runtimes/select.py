@@ -4,9 +4,9 @@ auto uses Docker when an engine answers and the Docker runtime is part of this b
 local processes otherwise; the reason is shown by `paas status` and the daemon banner.
 
 Contract for `dynos/runtimes/docker.py`: it exposes `DockerRuntime(settings)` implementing
-`dynos.runtimes.base.Runtime`, and may expose `async def available(settings) -> tuple[bool,
-str]` (as a module function or a classmethod of DockerRuntime) telling whether an engine is
-usable and why not. Without it, a ping through the docker SDK decides.
+`dynos.runtimes.base.Runtime` and `async def docker_unavailable_reason(settings) -> str | None`
+(None = an engine is usable, else why not). Without that function, a ping through the docker
+SDK decides.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ async def docker_available(settings: Settings) -> tuple[bool, str]:
     module = _docker_module()
     if module is None or not hasattr(module, "DockerRuntime"):
         return False, "the Docker runtime is not part of this build"
-    check = getattr(module, "available", None) or getattr(module.DockerRuntime, "available", None)
+    check = getattr(module, "docker_unavailable_reason", None)
     if check is not None:
-        ok, reason = await check(settings)
-        return bool(ok), str(reason)
+        why = await check(settings)
+        return (True, "a Docker engine answered") if why is None else (False, f"no Docker engine is usable: {why}")
 
     def ping() -> None:
         import docker
