@@ -18,12 +18,24 @@ class Provisioned:
 
 
 class AddonProvider(Protocol):
-    service: str  # "heroku-postgresql"
-    aliases: tuple[str, ...]  # ("postgres", "postgresql")
-    plans: tuple[str, ...]
-    default_plan: str
-    attachment: str  # config var prefix: "DATABASE", "KAFKA"
-    name_prefix: str  # add-on names look like "<name_prefix>-<adjective>-<number>"
+    # read-only members, so plain class attributes of any tuple length satisfy them
+    @property
+    def service(self) -> str: ...  # "heroku-postgresql"
+
+    @property
+    def aliases(self) -> tuple[str, ...]: ...  # ("postgres", "postgresql")
+
+    @property
+    def plans(self) -> tuple[str, ...]: ...
+
+    @property
+    def default_plan(self) -> str: ...
+
+    @property
+    def attachment(self) -> str: ...  # config var prefix: "DATABASE", "KAFKA"
+
+    @property
+    def name_prefix(self) -> str: ...  # add-on names look like "<name_prefix>-<adjective>-<number>"
 
     async def provision(self, app: str, addon_name: str, plan: str) -> Provisioned: ...
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from paas.cli.client import Client, CliError
@@ -84,7 +86,7 @@ def register(cli: click.Group) -> None:
         """Permanently destroy an app (its dynos, add-ons, releases)."""
         target = name or resolve_app(app)
         if confirm != target:
-            if confirm is not None or not click.get_text_stream("stdin").isatty():
+            if confirm is not None or not sys.stdin.isatty():
                 raise CliError(f"Confirmation did not match {target}. Aborted. Pass --confirm {target}.")
             typed = click.prompt(f" !    WARNING: This will delete {APP_GLYPH} {target} including all add-ons.\n"
                                  f" !    To proceed, type {target} or re-run this command with --confirm {target}\n")
