@@ -21,6 +21,7 @@ from psycopg import errors as pg_errors
 
 ROW_CAP = 100_000
 CHUNK_ROWS = 2_000
+COPY_CHUNK_BYTES = 256 * 1024
 
 TIME_TYPES = {"date", "timestamp", "timestamptz"}
 NUMBER_TYPES = {"int2", "int4", "int8", "float4", "float8", "numeric", "oid", "money"}
@@ -94,10 +95,10 @@ def clean_sql(sql: str) -> str:
 
 
 def describe_duration(seconds: float) -> str:
+    """As an adjective: "10-minute", "0.5-second"."""
     if seconds >= 60 and seconds % 60 == 0:
-        minutes = int(seconds // 60)
-        return f"{minutes} minute" + ("s" if minutes != 1 else "")
-    return f"{seconds:g} second" + ("s" if seconds != 1 else "")
+        return f"{int(seconds // 60)}-minute"
+    return f"{seconds:g}-second"
 
 
 class QueryRunner:
@@ -213,8 +214,17 @@ class QueryRunner:
                     f"COPY ({wrapped} LIMIT {self.row_cap}) TO STDOUT WITH (FORMAT csv, HEADER)"
                 ) as copy:
                     yield b""
+                    # libpq hands COPY data over one row at a time: send the client bigger pieces
+                    pending: list[bytes] = []
+                    size = 0
                     async for data in copy:
-                        yield bytes(data)
+                        pending.append(bytes(data))
+                        size += len(data)
+                        if size >= COPY_CHUNK_BYTES:
+                            yield b"".join(pending)
+                            pending, size = [], 0
+                    if pending:
+                        yield b"".join(pending)
             except psycopg.Error as e:
                 raise self._explain(e, False) from None
 

@@ -1,0 +1,196 @@
+// The dataclip editor: Save & Run, cancel, schema explorer, versions, revoke. No dependencies.
+"use strict";
+(function () {
+  const root = document.getElementById("editor");
+  if (!root) return;
+  const clip = JSON.parse(root.dataset.clip);
+  const $ = (id) => document.getElementById(id);
+  const api = (path) => "/dataclips/api/clips/" + clip.id + path;
+  let running = false;
+
+  function text(tag, value, cls) {
+    const el = document.createElement(tag);
+    el.textContent = value;
+    if (cls) el.className = cls;
+    return el;
+  }
+
+  async function call(method, url, body) {
+    const res = await fetch(url, {
+      method,
+      credentials: "same-origin",
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    let data = null;
+    try { data = await res.json(); } catch (e) { data = { message: res.statusText }; }
+    if (res.status === 401) { location.href = "/dataclips/login?next=" + encodeURIComponent(location.pathname); }
+    return { ok: res.ok, status: res.status, data };
+  }
+
+  function showError(err) {
+    const box = $("error");
+    let message = err.message || "The query failed.";
+    const detail = err.error || {};
+    if (detail.line) {
+      message += "\nat line " + detail.line + ", column " + detail.column;
+      const lines = $("sql").value.split("\n");
+      const line = lines[detail.line - 1];
+      if (line !== undefined) message += "\n" + line + "\n" + " ".repeat(Math.max(0, detail.column - 1)) + "^";
+      const pos = detail.position - 1;
+      $("sql").setSelectionRange(pos, pos + 1);
+    }
+    if (detail.hint) message += "\nHint: " + detail.hint;
+    box.textContent = message;
+    box.hidden = false;
+  }
+
+  function renderResult(result) {
+    $("result-card").hidden = false;
+    $("result-meta").textContent = result.summary + (result.message ? " · " + result.message : "");
+    const chart = $("chart");
+    chart.innerHTML = result.chart ? result.chart.svg : "";  // server-made SVG, values escaped there
+    const table = document.createElement("table");
+    table.className = "results";
+    const head = table.createTHead().insertRow();
+    result.fields.forEach((f, i) => { const th = text("th", f); th.title = result.types[i]; head.appendChild(th); });
+    const body = table.createTBody();
+    result.values.forEach((row) => {
+      const tr = body.insertRow();
+      row.forEach((v) => tr.appendChild(text("td", v === null ? "" : (typeof v === "object" ? JSON.stringify(v) : String(v)))));
+    });
+    $("results").replaceChildren(table);
+  }
+
+  function renderVersions(c) {
+    const list = $("versions");
+    list.replaceChildren();
+    (c.versions || []).forEach((v) => {
+      const li = document.createElement("li");
+      li.dataset.version = v.number;
+      li.appendChild(text("strong", "v" + v.number));
+      li.appendChild(document.createTextNode((v.number === c.version ? " (current)" : "") + " · " + v.note + " · " + (v.created_at || "") + " · " + v.target + " "));
+      if (v.number !== c.version) {
+        const b = text("button", "Revert", "revert");
+        b.dataset.version = v.number;
+        li.appendChild(b);
+      }
+      li.appendChild(text("pre", v.sql.slice(0, 400)));
+      list.appendChild(li);
+    });
+  }
+
+  function setShare(c) {
+    const url = location.origin + c.share_path;
+    const link = $("share-link");
+    link.href = url; link.textContent = url;
+    $("csv-link").href = url + ".csv";
+    $("json-link").href = url + ".json";
+  }
+
+  async function refreshClip() {
+    const r = await call("GET", api(""));
+    if (r.ok) { clip.version = r.data.version; renderVersions(r.data); setShare(r.data); }
+    return r;
+  }
+
+  async function saveAndRun() {
+    if (running) return;
+    running = true;
+    $("error").hidden = true;
+    $("save-run").disabled = true;
+    $("cancel").hidden = false;
+    $("status").textContent = "Running…";
+    const started = performance.now();
+    try {
+      const r = await call("POST", api("/run"), { title: $("title").value, target: $("target").value, sql: $("sql").value, fresh: true });
+      if (r.ok) {
+        renderResult(r.data.result);
+        $("status").textContent = "Saved as v" + r.data.clip.version;
+      } else {
+        showError(r.data);
+        $("status").textContent = r.status === 422 ? "Saved; the query failed" : "Failed";
+      }
+      await refreshClip();
+    } catch (e) {
+      showError({ message: "The request failed: " + e });
+      $("status").textContent = "";
+    } finally {
+      running = false;
+      $("save-run").disabled = false;
+      $("cancel").hidden = true;
+      document.title = $("title").value + " · Dataclips";
+      root.dataset.lastRunMs = String(Math.round(performance.now() - started));
+    }
+  }
+
+  async function cancel() {
+    $("status").textContent = "Cancelling…";
+    await call("POST", api("/cancel"));
+  }
+
+  async function loadSchema() {
+    const list = $("schema-list");
+    list.replaceChildren(text("li", "Loading…", "muted"));
+    const r = await call("GET", "/dataclips/api/schema?target=" + encodeURIComponent($("target").value));
+    list.replaceChildren();
+    if (!r.ok) { list.appendChild(text("li", r.data.message || "Schema unavailable", "muted")); return; }
+    if (!r.data.length) { list.appendChild(text("li", "No tables yet.", "muted")); }
+    r.data.forEach((t) => {
+      const li = document.createElement("li");
+      li.className = "table";
+      li.dataset.search = (t.name + " " + t.columns.map((c) => c.name).join(" ")).toLowerCase();
+      const name = text("span", t.name, "tname");
+      name.addEventListener("click", () => insert(t.name));
+      li.appendChild(name);
+      const ul = document.createElement("ul");
+      t.columns.forEach((c) => {
+        const item = document.createElement("li");
+        const col = text("span", c.name, "col");
+        col.addEventListener("click", () => insert(c.name));
+        item.appendChild(col);
+        item.appendChild(text("span", c.type, "type"));
+        ul.appendChild(item);
+      });
+      li.appendChild(ul);
+      list.appendChild(li);
+    });
+    filterSchema();
+  }
+
+  function filterSchema() {
+    const q = $("schema-filter").value.trim().toLowerCase();
+    document.querySelectorAll("#schema-list li.table").forEach((li) => { li.hidden = q !== "" && !li.dataset.search.includes(q); });
+  }
+
+  function insert(word) {
+    const sql = $("sql");
+    const start = sql.selectionStart, end = sql.selectionEnd;
+    sql.value = sql.value.slice(0, start) + word + sql.value.slice(end);
+    sql.focus();
+    sql.setSelectionRange(start + word.length, start + word.length);
+  }
+
+  $("save-run").addEventListener("click", saveAndRun);
+  $("cancel").addEventListener("click", cancel);
+  $("target").addEventListener("change", loadSchema);
+  $("schema-filter").addEventListener("input", filterSchema);
+  $("sql").addEventListener("keydown", (e) => {
+    if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); saveAndRun(); }
+    if (e.key === "Tab") { e.preventDefault(); insert("  "); }
+  });
+  $("revoke").addEventListener("click", async () => {
+    const r = await call("POST", api("/revoke"));
+    if (r.ok) { setShare(r.data.clip); $("status").textContent = "Link revoked; a new secret link was made"; }
+  });
+  $("versions").addEventListener("click", async (e) => {
+    const b = e.target.closest("button.revert");
+    if (!b) return;
+    const r = await call("POST", api("/revert"), { version: Number(b.dataset.version) });
+    if (r.ok) {
+      $("title").value = r.data.title; $("target").value = r.data.target; $("sql").value = r.data.sql;
+      await saveAndRun();
+    }
+  });
+  loadSchema();
+})();

@@ -1,0 +1,38 @@
+"""One embedded PostgreSQL per test session (per xdist worker), shared by the pg/dataclips tests.
+
+Tests point their providers and daemons at it in external-URL mode (`PAAS_POSTGRES_URL`), so
+each test gets fresh databases and roles in seconds instead of an initdb of its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
+from paas.addons.postgres import PostgresCluster, database_url
+from paas.config import Settings
+
+_cluster: PostgresCluster | None = None
+
+
+def shared_cluster() -> PostgresCluster:
+    global _cluster
+    if _cluster is None:
+        home = Path(tempfile.mkdtemp(prefix="paas-pg-session-"))
+        cluster = PostgresCluster(Settings(home=home))
+        cluster.ensure_started()
+
+        def cleanup() -> None:
+            cluster.stop()
+            shutil.rmtree(home, ignore_errors=True)
+
+        atexit.register(cleanup)
+        _cluster = cluster
+    return _cluster
+
+
+def admin_url() -> str:
+    a = shared_cluster().address
+    return database_url(a.host, a.port, a.user, a.password, "postgres")
