@@ -95,7 +95,8 @@ class Request:
 
 
 @functools.cache
-def payload_class(api_key: int, version: int, kind: EntityType) -> Any:
+def payload_class(api_key: int, version: int, kind: Any) -> Any:
+    """The kio request or response class (kind: EntityType.request / .response)."""
     name = api_key_map[api_key]
     module = load_entity_module(name, version, kind)
     path = schema_name_map[name][version][kind]
@@ -195,7 +196,7 @@ def encode_response(correlation_id: int, response: Any) -> bytes:
     buf.write(struct.pack(">i", correlation_id))
     if response.__header_schema__.__flexible__:
         buf.write(b"\0")  # empty tagged-field block
-    _writer(type(response))(buf, response)
+    _writer(type(response))(buf, response)  # type: ignore[arg-type]
     data = buf.getbuffer()
     struct.pack_into(">i", data, 0, len(data) - 4)
     del data
@@ -211,7 +212,7 @@ def encode_request(api_key: int, version: int, correlation_id: int, body: Any, c
     buf.write(cid)
     if type(body).__flexible__:
         buf.write(b"\0")
-    _writer(type(body))(buf, body)
+    _writer(type(body))(buf, body)  # type: ignore[arg-type]
     data = buf.getbuffer()
     struct.pack_into(">i", data, 0, len(data) - 4)
     del data
