@@ -31,29 +31,37 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("paas.dataclips.platform")
 
-COLUMNS = ("at", "app", "dyno", "code", "status", "connect_ms", "service_ms", "bytes", "method", "path")
+COLUMNS = (
+    "ts", "app", "dyno", "code", "status", "connect_ms", "service_ms", "total_ms", "bytes",
+    "method", "path", "host", "request_id", "at",
+)  # fmt: skip
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS router_events (
     id          bigserial PRIMARY KEY,
-    at          timestamptz NOT NULL,
+    ts          timestamptz NOT NULL,  -- when the request finished
     app         text,
-    dyno        text,
-    code        text,          -- H-code, NULL for a successful request
+    dyno        text,                  -- NULL when no dyno was reached
+    code        text,                  -- H-code; NULL for a clean request
     status      integer,
     connect_ms  integer,
     service_ms  integer,
+    total_ms    integer,               -- including any hold while dynos boot
     bytes       bigint,
     method      text,
-    path        text
+    path        text,
+    host        text,
+    request_id  text,
+    at          text                   -- info | warning | error, as in the router log line
 );
-CREATE INDEX IF NOT EXISTS router_events_at ON router_events (at);
+CREATE INDEX IF NOT EXISTS router_events_ts ON router_events (ts);
 COMMENT ON TABLE router_events IS 'One row per request the router handled (newest 1,000,000 rows, 7 days).';
 """
-EXAMPLE_SQL = """SELECT date_trunc('minute', at) AS minute,
+EXAMPLE_SQL = """-- H-codes per minute over the last hour
+SELECT date_trunc('minute', ts) AS minute,
        count(*) FILTER (WHERE code IS NOT NULL) AS errors,
        count(*) AS requests
 FROM router_events
-WHERE at > now() - interval '1 hour'
+WHERE ts > now() - interval '1 hour'
 GROUP BY 1
 ORDER BY 1"""
 
@@ -88,16 +96,20 @@ def _text(value: Any, limit: int = 2048) -> str | None:
 def event_row(event: Event) -> Row:
     d = event.data
     return (
-        _to_datetime(d.get("at"), event.ts),
+        _to_datetime(d.get("ts"), event.ts),
         _text(event.app or d.get("app")),
         _text(d.get("dyno")),
         _text(d.get("code")),
         _int(d.get("status")),
         _int(d.get("connect_ms")),
         _int(d.get("service_ms")),
+        _int(d.get("total_ms")),
         _int(d.get("bytes")),
         _text(d.get("method"), 16),
         _text(d.get("path")),
+        _text(d.get("host"), 255),
+        _text(d.get("request_id"), 200),
+        _text(d.get("at"), 16),
     )
 
 
@@ -257,7 +269,7 @@ class PlatformRecorder:
     async def _prune(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self._last_prune = time.monotonic()
         await conn.execute(
-            "DELETE FROM router_events WHERE at < now() - make_interval(secs => %s)",
+            "DELETE FROM router_events WHERE ts < now() - make_interval(secs => %s)",
             (self.keep_days * 86400,),
         )
         await conn.execute(
