@@ -445,9 +445,9 @@ class ProcessRuntime:
             return 0
         killed = 0
         me = os.getpid()
-        for proc in psutil.process_iter(["pid", "create_time"]):
+        for proc in psutil.process_iter(["pid", "create_time", "status"]):
             pid = proc.info["pid"]
-            if pid == me:
+            if pid == me or proc.info["status"] == psutil.STATUS_ZOMBIE:
                 continue
             try:
                 pgid = os.getpgid(pid)
