@@ -1,0 +1,405 @@
+"""The stack image: the base filesystem every container dyno runs on.
+
+Heroku runs dynos on a stack image (`heroku/heroku:24`). Where that can be pulled the daemon
+uses it as is. Where nothing can be pulled (offline machines, CI without registry access),
+`paas stack:build` makes a working base image with no registry at all: it collects a small
+root filesystem from the host's own Debian packages (bash, coreutils, Python 3 with its
+standard library, CA certificates, tzdata and their shared libraries, found with dpkg), writes
+it as a tar and `docker import`s it as `paas/stack:local`. On hosts without dpkg it falls back
+to the listed binaries, their shared libraries (ldd) and the Python standard library.
+
+Nothing here writes log lines or talks to the control plane; `choose_stack_image` is what the
+Docker runtime asks at start-up.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOCAL_STACK_IMAGE = "paas/stack:local"
+STACK_LABEL = "io.paas.stack"
+
+# Debian packages whose closure (Depends + Pre-Depends, installed ones only) makes the image.
+ROOT_PACKAGES = (
+    "base-files",
+    "bash",
+    "dash",
+    "coreutils",
+    "libc-bin",
+    "findutils",
+    "grep",
+    "sed",
+    "mawk",
+    "tar",
+    "gzip",
+    "procps",
+    "hostname",
+    "ca-certificates",
+    "tzdata",
+    "netbase",
+    "python3",
+)
+# Fallback (no dpkg): these binaries plus their shared libraries and the Python stdlib.
+FALLBACK_BINARIES = (
+    *("bash", "sh", "env", "cat", "ls", "cp", "mv", "rm", "mkdir", "rmdir", "ln", "chmod", "touch"),
+    *("sleep", "echo", "printf", "head", "tail", "wc", "sort", "uniq", "tr", "cut", "grep", "sed"),
+    *("awk", "find", "xargs", "tar", "gzip", "ps", "kill", "id", "whoami", "hostname", "date"),
+    *("uname", "readlink", "dirname", "basename", "true", "false", "test", "python3"),
+)
+# Documentation never runs; leaving it out halves the image.
+EXCLUDED_PREFIXES = (
+    "/usr/share/doc/",
+    "/usr/share/man/",
+    "/usr/share/info/",
+    "/usr/share/lintian/",
+    "/usr/share/locale/",
+    "/usr/share/bug/",
+)
+# The container's PATH: Heroku's buildpack locations first, then the system.
+STACK_PATH = "/app/.heroku/python/bin:/app/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+STACK_ENV = {"PATH": STACK_PATH, "LANG": "C.UTF-8", "HOME": "/app", "PYTHONUNBUFFERED": "1"}
+
+_PASSWD = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+_GROUP = "root:x:0:\nnogroup:x:65534:\n"
+_NSSWITCH = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n"
+_HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+
+class StackError(RuntimeError):
+    """The stack image cannot be built or found; the message says what to do."""
+
+
+@dataclass
+class RootfsPlan:
+    """What goes into the image: host paths (copied as they are) and generated files."""
+
+    paths: set[str] = field(default_factory=set)
+    generated: dict[str, str] = field(default_factory=dict)  # absolute path -> text
+    packages: list[str] = field(default_factory=list)
+    source: str = ""  # "dpkg" or "ldd", for the build report
+
+
+@dataclass
+class StackBuild:
+    image: str
+    image_id: str
+    files: int
+    size_bytes: int
+    seconds: float
+    source: str
+    packages: list[str]
+
+
+# ---- collecting the root filesystem ------------------------------------------------------
+
+
+def _dpkg_query(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["dpkg-query", *args], capture_output=True, text=True)
+
+
+def _installed_depends(package: str) -> str | None:
+    """The Depends and Pre-Depends of an installed package, or None when it is not installed."""
+    result = _dpkg_query("-W", "-f=${Status}\t${Depends}, ${Pre-Depends}\n", package)
+    if result.returncode != 0 or "install ok installed" not in result.stdout:
+        return None
+    return result.stdout.split("\t", 1)[1]
+
+
+def package_closure(roots: Iterable[str]) -> list[str]:
+    """Installed packages reachable from `roots`; for `a | b` the first installed choice."""
+    seen: dict[str, bool] = {}
+    todo = list(roots)
+    while todo:
+        package = todo.pop()
+        if package in seen:
+            continue
+        depends = _installed_depends(package)
+        seen[package] = depends is not None
+        if depends is None:
+            continue
+        for group in depends.split(","):
+            for choice in group.split("|"):
+                name = re.split(r"[\s:(]", choice.strip(), maxsplit=1)[0]
+                if name and (seen.get(name) or _installed_depends(name) is not None):
+                    todo.append(name)
+                    break
+    return sorted(p for p, ok in seen.items() if ok)
+
+
+def _package_paths(packages: list[str]) -> set[str]:
+    result = _dpkg_query("-L", *packages)
+    return {line for line in result.stdout.splitlines() if line.startswith("/")}
+
+
+def _shared_libraries(binary: str) -> set[str]:
+    result = subprocess.run(["ldd", binary], capture_output=True, text=True)
+    libs: set[str] = set()
+    for line in result.stdout.splitlines():
+        for word in line.split():
+            if word.startswith("/"):
+                libs.add(word)
+    return libs
+
+
+def _python_stdlib(python: str) -> set[str]:
+    """The standard library directory of `python` (without site-packages and tests)."""
+    code = "import sysconfig; print(sysconfig.get_paths()['stdlib'])"
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.strip()
+    return {out} if out else set()
+
+
+def _alternatives(paths: set[str]) -> set[str]:
+    """Debian's /etc/alternatives links (e.g. awk -> mawk) whose target we ship."""
+    extra: set[str] = set()
+    for directory in ("/usr/bin", "/usr/sbin"):
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.is_symlink():
+                continue
+            target = os.readlink(entry.path)
+            if not target.startswith("/etc/alternatives/"):
+                continue
+            final = os.path.realpath(entry.path)
+            if final in paths:
+                extra.update({entry.path, target})
+    return extra
+
+
+def plan_rootfs(packages: Iterable[str] = ROOT_PACKAGES) -> RootfsPlan:
+    """Decide what the image contains, from dpkg when the host has it, else from ldd."""
+    plan = RootfsPlan()
+    if shutil.which("dpkg-query"):
+        plan.packages = package_closure(packages)
+        plan.paths = _package_paths(plan.packages)
+        plan.source = "dpkg"
+    if not plan.paths:
+        plan.source = "ldd"
+        for name in FALLBACK_BINARIES:
+            found = shutil.which(name, path="/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            if found:
+                plan.paths.add(found)
+                plan.paths |= _shared_libraries(found)
+                if name == "python3":
+                    plan.paths |= _python_stdlib(found)
+    plan.paths = {_canonical(p) for p in plan.paths}
+    plan.paths = {p for p in plan.paths if not p.startswith(EXCLUDED_PREFIXES)}
+    plan.paths |= _alternatives(plan.paths)
+    for extra in ("/etc/ld.so.cache", "/etc/ssl/certs", "/etc/os-release", "/usr/lib/os-release"):
+        if os.path.lexists(extra):
+            plan.paths.add(extra)
+    plan.generated.update(
+        {
+            "/etc/passwd": _PASSWD,
+            "/etc/group": _GROUP,
+            "/etc/nsswitch.conf": _NSSWITCH,
+            "/etc/hosts": _HOSTS,
+        }
+    )
+    return plan
+
+
+def _canonical(path: str) -> str:
+    """Resolve symlinked parent directories (usr-merge: /lib -> usr/lib), never the leaf."""
+    parent, leaf = os.path.split(path)
+    return os.path.join(os.path.realpath(parent), leaf)
+
+
+# ---- writing the tar -----------------------------------------------------------------------
+
+_TOP_LINKS = ("/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin")
+_EMPTY_DIRS = {"/app": 0o755, "/tmp": 0o1777, "/var/tmp": 0o1777, "/root": 0o700, "/proc": 0o555,
+               "/sys": 0o555, "/dev": 0o755, "/run": 0o755, "/home": 0o755, "/etc": 0o755,
+               "/usr/local/bin": 0o755, "/var": 0o755}
+
+
+def write_rootfs_tar(plan: RootfsPlan, target: Path) -> tuple[int, int]:
+    """Write the plan as an uncompressed tar. Returns (members, bytes of file content)."""
+    added: set[str] = set()
+    members = 0
+    content = 0
+
+    def add_dir(name: str, mode: int = 0o755) -> None:
+        nonlocal members
+        if name in added or name == "/":
+            return
+        add_dir(os.path.dirname(name))
+        info = tarfile.TarInfo(name.lstrip("/"))
+        info.type = tarfile.DIRTYPE
+        info.mode = mode
+        info.mtime = int(time.time())
+        tar.addfile(info)
+        added.add(name)
+        members += 1
+
+    with tarfile.open(target, "w", format=tarfile.GNU_FORMAT) as tar:
+        for link in _TOP_LINKS:  # usr-merged hosts: keep /bin -> usr/bin etc. as links
+            if os.path.islink(link):
+                info = tarfile.TarInfo(link.lstrip("/"))
+                info.type = tarfile.SYMTYPE
+                info.linkname = os.readlink(link)
+                tar.addfile(info)
+                added.add(link)
+                members += 1
+        for name, mode in sorted(_EMPTY_DIRS.items()):
+            add_dir(name, mode)
+        for path in sorted(_expand(plan.paths)):
+            if path in added or path in plan.generated:
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                add_dir(path, stat.S_IMODE(st.st_mode))
+                continue
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                continue  # sockets, devices: nothing a stack needs
+            add_dir(os.path.dirname(path))
+            tar.add(path, arcname=path.lstrip("/"), recursive=False)
+            added.add(path)
+            members += 1
+            if stat.S_ISREG(st.st_mode):
+                content += st.st_size
+        python = "/usr/bin/python"
+        if python not in added and "/usr/bin/python3" in added:
+            info = tarfile.TarInfo(python.lstrip("/"))
+            info.type = tarfile.SYMTYPE
+            info.linkname = "python3"
+            tar.addfile(info)
+            members += 1
+        for name, text in sorted(plan.generated.items()):
+            add_dir(os.path.dirname(name))
+            data = text.encode()
+            info = tarfile.TarInfo(name.lstrip("/"))
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+            members += 1
+    return members, content
+
+
+def _expand(paths: set[str]) -> set[str]:
+    """Directories listed in the plan that dpkg does not list file by file (e.g. /etc/ssl/certs)."""
+    result = set(paths)
+    for path in paths:
+        if path in ("/etc/ssl/certs",) and os.path.isdir(path) and not os.path.islink(path):
+            for entry in os.scandir(path):
+                result.add(entry.path)
+    return result
+
+
+# ---- the image -----------------------------------------------------------------------------
+
+
+def build_local_stack(
+    client: Any,
+    tag: str = LOCAL_STACK_IMAGE,
+    *,
+    workdir: Path | None = None,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> StackBuild:
+    """Build the stack from the host's files and `docker import` it as `tag`. Blocking."""
+    started = time.monotonic()
+    progress("Collecting the root filesystem from the host's packages")
+    plan = plan_rootfs()
+    if "/usr/bin/bash" not in plan.paths and "/bin/bash" not in plan.paths:
+        raise StackError("the host has no bash to put in the stack image")
+    if plan.source == "dpkg":
+        progress(f"{len(plan.packages)} packages: {', '.join(plan.packages[:12])}, ...")
+    else:
+        progress("no dpkg on this host: using binaries and their shared libraries")
+    tmp_parent = workdir or Path(tempfile.gettempdir())
+    tmp_parent.mkdir(parents=True, exist_ok=True)
+    fd, tar_name = tempfile.mkstemp(prefix="paas-stack-", suffix=".tar", dir=tmp_parent)
+    os.close(fd)
+    tar_path = Path(tar_name)
+    try:
+        members, content = write_rootfs_tar(plan, tar_path)
+        progress(f"Root filesystem: {members} entries, {content / 1e6:.0f} MB")
+        repository, _, version = tag.rpartition(":")
+        if not repository or "/" in version:
+            repository, version = tag, "latest"
+        changes = [f"ENV {k}={v}" for k, v in STACK_ENV.items()]
+        changes += ["WORKDIR /app", 'CMD ["bash"]', f"LABEL {STACK_LABEL}=local"]
+        progress(f"Importing as {tag}")
+        client.api.import_image_from_file(str(tar_path), repository=repository, tag=version, changes=changes)
+        image = client.images.get(tag)
+    except (OSError, tarfile.TarError) as exc:
+        raise StackError(f"could not write the root filesystem: {exc}") from exc
+    finally:
+        tar_path.unlink(missing_ok=True)
+    return StackBuild(
+        image=tag,
+        image_id=image.id,
+        files=members,
+        size_bytes=int(image.attrs.get("Size") or content),
+        seconds=time.monotonic() - started,
+        source=plan.source,
+        packages=plan.packages,
+    )
+
+
+def image_present(client: Any, name: str) -> bool:
+    import docker.errors
+
+    try:
+        client.images.get(name)
+    except docker.errors.ImageNotFound:
+        return False
+    except docker.errors.APIError:
+        return False
+    return True
+
+
+def choose_stack_image(client: Any, configured: str, *, pull: bool = True) -> tuple[str | None, str]:
+    """Which image dynos run on, and why. Blocking (may pull).
+
+    Order: the configured image when present locally; else pull it; else the locally built
+    `paas/stack:local`. Returns (None, reason) when none is usable.
+    """
+    import docker.errors
+
+    if image_present(client, configured):
+        return configured, f"stack {configured}"
+    pull_error = "not pulled"
+    if pull:
+        try:
+            client.images.pull(configured)
+            return configured, f"stack {configured} (pulled)"
+        except (docker.errors.APIError, docker.errors.DockerException) as exc:
+            pull_error = _short(exc)
+    if configured != LOCAL_STACK_IMAGE and image_present(client, LOCAL_STACK_IMAGE):
+        return LOCAL_STACK_IMAGE, f"stack {LOCAL_STACK_IMAGE} ({configured} could not be pulled)"
+    return None, (
+        f"no stack image: {configured} could not be pulled ({pull_error}) and {LOCAL_STACK_IMAGE} "
+        "does not exist; build it with `paas stack:build`"
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    text = str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
+    return text[:200]
+
+
+def host_python() -> str:
+    """The interpreter running paas (for the build report)."""
+    return f"{sys.executable} ({sysconfig.get_python_version()})"
