@@ -350,10 +350,14 @@ class Daemon:
 
     async def release_slug(self, app: str, slug_id: str, description: str) -> dict[str, Any]:
         """The release path of every deploy: a new release of the slug, then dynos restart."""
-        return self.control.create_release(app, slug_id, description)
+        from paas.builds.releaser import release_slug
+
+        return await release_slug(self, app, slug_id, description)
 
     async def rollback(self, app: str, ref: str | None) -> dict[str, Any]:
-        return self.control.rollback(app, ref)
+        from paas.builds.releaser import rollback
+
+        return await rollback(self, app, ref)
 
     def status(self) -> dict[str, Any]:
         return {

@@ -15,6 +15,10 @@ from typing import Protocol
 Output = Callable[[str], None]
 
 
+class BuildFailed(Exception):
+    """A build step failed; the message is shown as ` !     <message>` and the push is rejected."""
+
+
 @dataclass
 class BuildContext:
     app: str
@@ -24,6 +28,8 @@ class BuildContext:
     env: dict[str, str]  # the app's config vars
     out: Output
     timeout: float = 900.0
+    stack: str = "heroku-24"
+    # results a compiler hands back: default_process_types (dict), docker_image (str)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -45,6 +51,20 @@ class ProcfileOnly:
         if ctx.slug_dir.exists():
             shutil.rmtree(ctx.slug_dir)
         shutil.copytree(ctx.source_dir, ctx.slug_dir, symlinks=True)
+
+
+def choose_compiler(compilers: list[Compiler], source_dir: Path, stack: str = "heroku-24") -> Compiler:
+    """The first compiler that detects the source; on the `container` stack a Dockerfile wins."""
+    if stack == "container":
+        for compiler in compilers:
+            if compiler.name == "Dockerfile" and compiler.detect(source_dir):
+                return compiler
+        raise BuildFailed("The container stack needs a Dockerfile at the root of the app.")
+    for compiler in compilers:
+        if compiler.detect(source_dir):
+            return compiler
+    raise BuildFailed("App not compatible with any buildpack: add a Procfile, requirements.txt, "
+                      "package.json, index.html or Dockerfile.")
 
 
 def default_compilers() -> list[Compiler]:

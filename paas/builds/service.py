@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import shutil
 import time
 import uuid
@@ -13,21 +14,26 @@ from typing import Any
 from sqlalchemy import select
 
 from dynos.procfile import ProcfileError, read_procfile
-from paas.builds.compile import BuildContext, Compiler, default_compilers
+from paas.builds.compile import BuildContext, BuildFailed, Compiler, choose_compiler, default_compilers
 from paas.builds.source import SourceError, apply_slugignore, directory_size, extract_tarball
 from paas.control import ControlPlane, iso
 from paas.errors import PaasError, invalid, not_found
 from paas.state.models import App, Build
 
 MAX_OUTPUT_LINES = 20_000
+KEEP_FINISHED_OUTPUTS = 50  # finished builds whose output stays in memory (the rest is in the database)
 UPLOAD_LIMIT = 2 * 1024**3
 
 # (app, slug_id, description) -> release json; the daemon's release path (release phase, restart strategy)
 Releaser = Callable[[str, str, str], Awaitable[dict[str, Any]]]
 
 
-class BuildFailed(Exception):
-    pass
+def write_source_version(slug_dir: Path, version: str) -> None:
+    if not slug_dir.is_dir() or not all(c.isalnum() or c in "-_." for c in version):
+        return
+    profile = slug_dir / ".profile.d"
+    profile.mkdir(exist_ok=True)
+    (profile / "000-source-version.sh").write_text(f'export SOURCE_VERSION="{version}"\n')
 
 
 class BuildOutput:
@@ -62,6 +68,10 @@ class BuildOutput:
             await self._changed.wait()
 
 
+# The build whose release is being made: the releaser streams release-phase output into it.
+current_output: contextvars.ContextVar[BuildOutput | None] = contextvars.ContextVar("build_output", default=None)
+
+
 class BuildService:
     def __init__(self, control: ControlPlane, releaser: Releaser, compilers: list[Compiler] | None = None):
         self.control = control
@@ -71,6 +81,7 @@ class BuildService:
         self.outputs: dict[str, BuildOutput] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.sources_dir = self.settings.home / "sources"
+        self._app_locks: dict[str, asyncio.Lock] = {}  # one build at a time per app, like Heroku
 
     # ---- sources --------------------------------------------------------------------------
     async def receive_source(self, chunks: AsyncIterator[bytes]) -> str:
@@ -171,6 +182,25 @@ class BuildService:
         self, app: str, build_id: str, archive: Path | None, source_dir: Path | None, version: str | None,
         out: BuildOutput,
     ) -> None:
+        lock = self._app_locks.setdefault(app, asyncio.Lock())
+        try:
+            if lock.locked():
+                out.write(f"-----> Waiting for the running build of {app} to finish...")
+            async with lock:
+                await self._build(app, build_id, archive, source_dir, version, out)
+        finally:
+            self.tasks.pop(build_id, None)
+            self._prune_outputs()
+
+    def _prune_outputs(self) -> None:
+        finished = [bid for bid, o in self.outputs.items() if o.done]
+        for bid in finished[:-KEEP_FINISHED_OUTPUTS] if len(finished) > KEEP_FINISHED_OUTPUTS else []:
+            del self.outputs[bid]
+
+    async def _build(
+        self, app: str, build_id: str, archive: Path | None, source_dir: Path | None, version: str | None,
+        out: BuildOutput,
+    ) -> None:
         started = time.monotonic()
         logs = self.control.logs
         logs.api_line(app, f"Build started by user {self._user()}")
@@ -189,19 +219,23 @@ class BuildService:
             removed = await asyncio.to_thread(apply_slugignore, src)
             if removed:
                 out.write(f"-----> Deleting {len(removed)} files matching .slugignore patterns.")
-            compiler = next(c for c in self.compilers if c.detect(src))
+            stack = self.control.get_app(app)["stack"]["name"]
+            out.write(f"-----> Building on the {stack} stack")
+            compiler = choose_compiler(self.compilers, src, stack)
             buildpack = compiler.name
-            out.write("-----> Building on the heroku-24 stack")
             out.write(f"-----> {compiler.name} app detected")
             ctx = BuildContext(
                 app=app, source_dir=src, slug_dir=slug_id_dir, cache_dir=self.settings.cache_dir / app,
                 env=self.control.get_config(app), out=out.write, timeout=self.settings.build_timeout,
+                stack=stack,
             )
             ctx.cache_dir.mkdir(parents=True, exist_ok=True)
             try:
                 await asyncio.wait_for(compiler.compile(ctx), self.settings.build_timeout)
             except TimeoutError:
                 raise BuildFailed(f"Build exceeded the {self.settings.build_timeout:g} s build timeout") from None
+            if version:  # like Heroku's SOURCE_VERSION: the commit (or content hash) the slug came from
+                await asyncio.to_thread(write_source_version, slug_id_dir, version)
             try:
                 process_types = read_procfile(slug_id_dir)
             except ProcfileError as exc:
@@ -218,12 +252,18 @@ class BuildService:
             limit = self.settings.slug_size_limit_mb
             if size > limit * 1024 * 1024:
                 raise BuildFailed(f"Compiled slug size: {size / 1024 / 1024:.1f}M is too large (max is {limit:g}M).")
+            docker_image = ctx.extra.get("docker_image")
             slug = self.control.create_slug(app, slug_id_dir, process_types, commit=version, size=size,
-                                            buildpack=buildpack)
+                                            buildpack=buildpack,
+                                            docker_image=str(docker_image) if docker_image else None)
             slug_id = slug["id"]
             out.write("-----> Launching...")
             description = f"Deploy {version[:8]}" if version else "Deploy"
-            release = await self.releaser(app, slug_id, description)
+            token = current_output.set(out)
+            try:
+                release = await self.releaser(app, slug_id, description)
+            finally:
+                current_output.reset(token)
             release_id = release.get("id")
             if release.get("status") == "failed":
                 raise BuildFailed(f"Release v{release['version']} failed: release phase did not succeed")

@@ -1,0 +1,94 @@
+"""hello: the paas sample app. Standard library only.
+
+Answers on 127.0.0.1:$PORT with a page showing which dyno ($DYNO) and release served it.
+On SIGTERM it stops accepting at once (the router then retries another dyno instead of
+logging H13), finishes the requests it already accepted, and exits.
+"""
+
+import html
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STARTED = time.time()
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{app} on paas</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto; color: #2d2a3e; }}
+h1 {{ color: #6762a6; }} code {{ background: #f1eff9; padding: .1rem .3rem; border-radius: 3px; }}
+</style></head>
+<body>
+<h1>{greeting}</h1>
+<p>This page was served by dyno <code>{dyno}</code> of <code>{app}</code>,
+release <code>{release}</code>, up for {uptime:.0f} s.</p>
+<p>Deploy a change with <code>git push paas main</code> and reload.</p>
+</body></html>
+"""
+
+
+def release() -> str:
+    """v12 with `paas features:enable runtime-dyno-metadata`, else the commit the slug was built from."""
+    version = os.environ.get("HEROKU_RELEASE_VERSION")
+    if version:
+        return version
+    source = os.environ.get("SOURCE_VERSION", "")
+    return f"built from {source[:8]}" if source else "unknown"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "hello"
+
+    def do_GET(self) -> None:
+        info = {
+            "app": os.environ.get("APP_NAME", "hello"),
+            "dyno": os.environ.get("DYNO", "?"),
+            "release": release(),
+            "greeting": os.environ.get("GREETING", "Hello from paas!"),
+            "uptime": time.time() - STARTED,
+        }
+        if self.path.startswith("/json"):
+            body = json.dumps(info).encode()
+            ctype = "application/json"
+        else:
+            body = PAGE.format(**{k: html.escape(str(v)) if isinstance(v, str) else v for k, v in info.items()}).encode()
+            ctype = "text/html; charset=utf-8"
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt: str, *args: object) -> None:
+        sys.stdout.write("%s\n" % (fmt % args))
+
+
+def main() -> None:
+    port = int(os.environ.get("PORT", "5000"))
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = False  # exit waits for accepted requests to be answered
+
+    def stop(_signum: int, _frame: object) -> None:
+        try:
+            server.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        server.socket.close()  # new connections are refused from now on
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"hello listening on 127.0.0.1:{port} as {os.environ.get('DYNO', '?')}", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.1)
+    except (OSError, ValueError):
+        pass
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
