@@ -11,6 +11,7 @@ to the state database: it receives desired state and publishes `dyno.state` even
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import signal
@@ -28,7 +29,8 @@ from paas.events import EventBus
 from paas.logs.hub import LogHub
 
 USER = "local@paas"
-ATTACH_TIMEOUT = 60.0  # an attached one-off waits this long for its client (then R13)
+ATTACH_TIMEOUT = 60.0
+MAX_TIME_TO_LIVE = 86400  # an attached one-off waits this long for its client (then R13)
 _DYNO_NAME = re.compile(r"^([A-Za-z0-9_-]+)\.(\d+)$")
 
 
@@ -290,12 +292,14 @@ class DynoManager:
         size: str = "standard-1x",
         user: str = USER,
         name: str | None = None,
+        time_to_live: float | None = None,
     ) -> OneOff:
         """Start `run.N` with the app's current release and config.
 
         attach=True: the dyno waits for `OneOff.start(tty=..., rows=..., cols=...)` from the
         attached client (at most `attach_timeout` seconds, then R13). attach=False: it starts
         now and its output goes to the log stream. `name` is for the release phase (`release.N`).
+        `time_to_live` (seconds, Heroku allows up to 86400) stops the dyno when it runs out.
         """
         if self._closing:
             raise PaasError(503, "unavailable", "The daemon is shutting down.")
@@ -309,6 +313,8 @@ class DynoManager:
             dyno_size = get_size(size or "standard-1x")
         except ValueError:
             raise invalid(f"Unknown dyno size {size!r}; choose one of: {', '.join(SIZES)}") from None
+        if time_to_live is not None and not 0 < time_to_live <= MAX_TIME_TO_LIVE:
+            raise invalid(f"time_to_live must be between 1 and {MAX_TIME_TO_LIVE} seconds.")
         entry = self._app(desired.app)
         dyno_name = name or self._oneoff_name(entry)
         if dyno_name in entry.oneoffs:
@@ -339,9 +345,17 @@ class DynoManager:
 
         oneoff = OneOff(self.ctx, spec, attach=attach, attach_timeout=self.attach_timeout, on_done=done)
         entry.oneoffs[dyno_name] = oneoff
+        if time_to_live is not None:
+            self._track(self._expire(oneoff, time_to_live))
         if not attach:
             await oneoff.start()
         return oneoff
+
+    async def _expire(self, oneoff: OneOff, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(oneoff.wait(), seconds)
+            return
+        await oneoff.stop()
 
 
 def _size(name: str) -> DynoSize:
