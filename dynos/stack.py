@@ -340,8 +340,11 @@ def build_local_stack(
         changes = [f"ENV {k}={v}" for k, v in STACK_ENV.items()]
         changes += ["WORKDIR /app", 'CMD ["bash"]', f"LABEL {STACK_LABEL}=local"]
         progress(f"Importing as {tag}")
+        previous = _image_id(client, tag)
         client.api.import_image_from_file(str(tar_path), repository=repository, tag=version, changes=changes)
         image = client.images.get(tag)
+        if previous and previous != image.id:
+            _remove_untagged_stack(client, previous)
     except (OSError, tarfile.TarError) as exc:
         raise StackError(f"could not write the root filesystem: {exc}") from exc
     finally:
@@ -355,6 +358,28 @@ def build_local_stack(
         source=plan.source,
         packages=plan.packages,
     )
+
+
+def _image_id(client: Any, name: str) -> str | None:
+    import docker.errors
+
+    try:
+        return str(client.images.get(name).id)
+    except docker.errors.DockerException:
+        return None
+
+
+def _remove_untagged_stack(client: Any, image_id: str) -> None:
+    """Drop the stack a rebuild replaced, if nothing else names or uses it (only ours)."""
+    import docker.errors
+
+    try:
+        image = client.images.get(image_id)
+        if image.tags or (image.labels or {}).get(STACK_LABEL) != "local":
+            return
+        client.images.remove(image_id)
+    except docker.errors.DockerException:
+        pass  # still used by a container: the engine keeps it, and so do we
 
 
 def image_present(client: Any, name: str) -> bool:

@@ -448,7 +448,8 @@ class DockerRuntime:
         self.image_reason = ""
         self.api_version = "1.41"
         self.server_version = ""
-        self.reason = "a Docker engine answered"
+        # what the selection check found (engine version, stack image), for `paas status`
+        self.reason = _last_check.get((self.engine, settings.stack_image), "")
         self.adopted = 0  # containers re-attached after a daemon restart
         self.removed_leftovers = 0  # containers of a previous daemon nobody claimed
         self._client: Any = None
@@ -817,19 +818,30 @@ def _memory_from_stats(stats: dict[str, Any]) -> int:
 # ---- selection -------------------------------------------------------------------------------
 
 
+_last_check: dict[tuple[Engine, str], str] = {}  # (engine, stack image) -> what the check found
+
+
 async def docker_unavailable_reason(settings: Settings) -> str | None:
-    """None when a Docker engine answers and a stack image is usable, else why not."""
+    """None when a Docker engine answers and a stack image is usable (pulling it if need be), else why not."""
     try:
         engine = Engine.from_env()
     except EngineError as exc:
         return str(exc)
 
     def check() -> str | None:
-        client = _sdk_client(engine, timeout=int(PING_TIMEOUT))
+        pinger = _sdk_client(engine, timeout=int(PING_TIMEOUT))
         try:
-            client.ping()
+            pinger.ping()  # fail fast when nothing listens
+        finally:
+            pinger.close()
+        client = _sdk_client(engine)  # a pull streams progress: per-read timeout, not total
+        try:
+            version = str(client.version().get("Version", "?"))
             image, reason = choose_stack_image(client, settings.stack_image, pull=True)
-            return None if image is not None else reason
+            if image is None:
+                return reason
+            _last_check[(engine, settings.stack_image)] = f"Docker {version}, {reason}"
+            return None
         finally:
             client.close()
 
@@ -837,4 +849,31 @@ async def docker_unavailable_reason(settings: Settings) -> str | None:
         return await asyncio.to_thread(check)
     except Exception as exc:  # the SDK raises many kinds; all mean "not usable"
         where = engine.unix_path or f"{engine.host}:{engine.port}"
-        return f"no Docker engine answers at {where} ({_engine_error(exc)})"
+        return f"no Docker engine answers at {where} ({_connect_error(exc)}); start dockerd or use PAAS_RUNTIME=process"
+
+
+def _connect_error(exc: BaseException) -> str:
+    """The root cause of a failed ping, in a few words."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for arg in getattr(current, "args", ()):
+            if isinstance(arg, BaseException):
+                current = arg
+                break
+            if isinstance(arg, tuple):
+                inner = next((a for a in arg if isinstance(a, BaseException)), None)
+                if inner is not None:
+                    current = inner
+                    break
+        else:
+            current = current.__cause__ or current.__context__
+            continue
+        if isinstance(current, FileNotFoundError):
+            return "no such socket"
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, PermissionError):
+            return "permission denied on the socket"
+    return _engine_error(exc)

@@ -70,7 +70,9 @@ async def choose_runtime(settings: Settings) -> tuple[Runtime, str]:
         module = _docker_module()
         assert module is not None
         runtime: Runtime = module.DockerRuntime(settings)
+        detail = getattr(runtime, "reason", "")  # engine version and stack image in use
+        reason = f"{reason}: {detail}" if detail else reason
         return runtime, reason if wanted == "auto" else f"PAAS_RUNTIME=docker; {reason}"
     if wanted == "docker":
-        raise RuntimeUnavailable(f"PAAS_RUNTIME=docker but {reason}; start dockerd or use PAAS_RUNTIME=process")
+        raise RuntimeUnavailable(f"PAAS_RUNTIME=docker but {reason}")
     return ProcessRuntime(settings), f"local processes: {reason}"
