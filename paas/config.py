@@ -47,6 +47,10 @@ class Settings:
     router_idle_timeout: float = 55.0
     router_hold_timeout: float = 75.0
     router_max_inflight: int = 200
+    router_quarantine: float = 5.0  # a refusing / slow-to-accept dyno is skipped this long
+    router_keepalive_timeout: float = 60.0  # idle client keep-alive connections are closed
+    router_pool_idle_timeout: float = 90.0  # Router 2.0: idle kept-alive dyno connections
+    router_max_connections: int = 10000  # client connections per router before H22
     # dataclips
     dataclip_timeout: float = 600.0
     # builds
@@ -74,6 +78,10 @@ class Settings:
         "PAAS_ROUTER_IDLE_TIMEOUT": "router_idle_timeout",
         "PAAS_ROUTER_HOLD_TIMEOUT": "router_hold_timeout",
         "PAAS_ROUTER_MAX_INFLIGHT": "router_max_inflight",
+        "PAAS_ROUTER_QUARANTINE": "router_quarantine",
+        "PAAS_ROUTER_KEEPALIVE_TIMEOUT": "router_keepalive_timeout",
+        "PAAS_ROUTER_POOL_IDLE_TIMEOUT": "router_pool_idle_timeout",
+        "PAAS_ROUTER_MAX_CONNECTIONS": "router_max_connections",
         "PAAS_DATACLIP_TIMEOUT": "dataclip_timeout",
         "PAAS_SLUG_SIZE_LIMIT_MB": "slug_size_limit_mb",
         "PAAS_BUILD_TIMEOUT": "build_timeout",

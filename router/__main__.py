@@ -1,0 +1,3 @@
+from router.standalone import main
+
+main()

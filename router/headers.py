@@ -1,0 +1,102 @@
+"""Request/response header rules: which headers the router rewrites, drops or adds.
+
+Request (client → dyno), as Heroku's router does it:
+  X-Request-Id      kept when the client's value is 20–200 chars of [A-Za-z0-9+/=-], else a UUID
+  X-Forwarded-For   the client's IP appended to any list the client sent
+  X-Forwarded-Proto `http` (this router speaks plain HTTP); client values are untrusted
+  X-Forwarded-Port  the port the client connected to
+  X-Request-Start   epoch milliseconds when the router received the request
+  Via               `1.1 vegur` appended (Router 2.0: `1.1 heroku-router`)
+  Connect-Time, Total-Route-Time (ms; legacy router only)
+Hop-by-hop headers (Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade unless
+upgrading, Transfer-Encoding — the router re-frames bodies itself) are dropped both ways.
+
+Limits (vegur's): request line and header value 8192 bytes, header name 1000 bytes, 1000
+headers, 1 MiB of request head in all; response status line 8192 bytes, response header
+line 512 KiB, Set-Cookie 8192 bytes, 1 MiB of response head in all.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+MAX_REQUEST_LINE = 8192
+MAX_HEADER_NAME = 1000
+MAX_HEADER_VALUE = 8192
+MAX_HEADERS = 1000
+MAX_REQUEST_HEAD = 1 << 20
+
+MAX_STATUS_LINE = 8192
+MAX_RESPONSE_HEADER_LINE = 512 * 1024
+MAX_COOKIE = 8192
+MAX_RESPONSE_HEAD = 1 << 20
+
+_REQUEST_ID_OK = re.compile(rb"[A-Za-z0-9+/=\-]{20,200}")
+
+# request header (lower-case) → how the router treats it
+H_HOST = 1
+H_CONTENT_LENGTH = 2
+H_TRANSFER_ENCODING = 3
+H_CONNECTION = 4
+H_EXPECT = 5
+H_UPGRADE = 6
+H_REQUEST_ID = 7
+H_FORWARDED_FOR = 8
+H_VIA = 9
+H_DROP = 0
+
+REQUEST_SPECIAL: dict[bytes, int] = {
+    b"host": H_HOST,
+    b"content-length": H_CONTENT_LENGTH,
+    b"transfer-encoding": H_TRANSFER_ENCODING,
+    b"connection": H_CONNECTION,
+    b"expect": H_EXPECT,
+    b"upgrade": H_UPGRADE,
+    b"x-request-id": H_REQUEST_ID,
+    b"x-forwarded-for": H_FORWARDED_FOR,
+    b"via": H_VIA,
+    b"keep-alive": H_DROP,
+    b"proxy-connection": H_DROP,
+    b"te": H_DROP,
+    b"trailer": H_DROP,
+    b"trailers": H_DROP,
+    b"x-forwarded-proto": H_DROP,
+    b"x-forwarded-port": H_DROP,
+    b"x-request-start": H_DROP,
+    b"connect-time": H_DROP,
+    b"total-route-time": H_DROP,
+}
+
+# response header (lower-case) → treatment
+R_CONTENT_LENGTH = 1
+R_TRANSFER_ENCODING = 2
+R_CONNECTION = 3
+R_UPGRADE = 4
+R_SET_COOKIE = 5
+R_DROP = 0
+
+RESPONSE_SPECIAL: dict[bytes, int] = {
+    b"content-length": R_CONTENT_LENGTH,
+    b"transfer-encoding": R_TRANSFER_ENCODING,
+    b"connection": R_CONNECTION,
+    b"upgrade": R_UPGRADE,
+    b"set-cookie": R_SET_COOKIE,
+    b"keep-alive": R_DROP,
+    b"proxy-connection": R_DROP,
+    b"trailer": R_DROP,
+    b"te": R_DROP,
+}
+
+
+def valid_request_id(value: bytes) -> bool:
+    return _REQUEST_ID_OK.fullmatch(value) is not None
+
+
+def new_request_id() -> bytes:
+    return str(uuid.uuid4()).encode()
+
+
+def has_token(value: bytes, token: bytes) -> bool:
+    """Whether a comma-separated header value (e.g. Connection) contains `token` (lower-case)."""
+    return any(part.strip() == token for part in value.lower().split(b","))

@@ -1,0 +1,433 @@
+"""The router's side of a connection to a dyno: sends one request, parses one response.
+
+`DynoConnection` is an asyncio Protocol around httptools' response parser. It passes the
+response on to the client as it arrives (re-framing the body when the client cannot take the
+dyno's framing), and turns what the dyno does wrong into H-codes:
+
+  closed with no byte written              → H13
+  some bytes, then closed before the end   → H18 (sock=backend)
+  unparseable / no reason phrase           → H17
+  conflicting Content-Length, Set-Cookie > 8192 B, header line > 512 KiB,
+  status line > 8192 B                     → H25 (502)
+
+With Router 2.0 (app feature http-routing-2-dot-0) a connection goes back to the router's
+pool after a clean response and is reused for a later request; a dyno that closes an idle
+kept-alive connection just as a request is sent produces H13/H18 on that request — the
+keep-alive race Heroku documents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import httptools
+
+from router import codes
+from router.codes import CATALOG
+from router.headers import (
+    MAX_COOKIE,
+    MAX_RESPONSE_HEAD,
+    MAX_RESPONSE_HEADER_LINE,
+    MAX_STATUS_LINE,
+    R_CONNECTION,
+    R_CONTENT_LENGTH,
+    R_SET_COOKIE,
+    R_TRANSFER_ENCODING,
+    R_UPGRADE,
+    RESPONSE_SPECIAL,
+    has_token,
+)
+from router.table import Backend
+
+if TYPE_CHECKING:
+    from router.exchange import Exchange
+    from router.server import Router
+
+MODE_NONE = 0  # no body to pass on
+MODE_RAW = 1  # body bytes passed as they are (Content-Length, or close-delimited to HTTP/1.0)
+MODE_CHUNK = 2  # body re-chunked for the client
+
+
+class _Stop(Exception):
+    """Raised inside a parser callback to stop parsing (reason in DynoConnection.stop)."""
+
+
+class DynoConnection(asyncio.Protocol):
+    __slots__ = (
+        "backend",
+        "closed",
+        "complete",
+        "conn_close",
+        "content_length",
+        "dup_cl",
+        "exchange",
+        "head_chunks",
+        "head_parts",
+        "head_size",
+        "idle_timer",
+        "in_head",
+        "informational",
+        "mode",
+        "out",
+        "parser",
+        "reason",
+        "reason_seen",
+        "resp_chunked",
+        "router",
+        "stop",
+        "transport",
+        "tunnel",
+        "until_close",
+        "upgrade",
+        "violation",
+        "writing_paused",
+    )
+
+    def __init__(self, router: Router, backend: Backend) -> None:
+        self.router = router
+        self.backend = backend
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
+        self.exchange: Exchange | None = None
+        self.closed = False
+        self.writing_paused = False
+        self.tunnel = False
+        self.idle_timer: asyncio.TimerHandle | None = None
+        self.out: list[bytes] = []
+        self.parser = httptools.HttpResponseParser(self)
+        self.parser.set_dangerous_leniencies(lenient_chunked_length=True)  # chunked wins over CL
+        self.stop: str | None = None
+        self._reset_response()
+
+    def _reset_response(self) -> None:
+        self.reason = b""
+        self.reason_seen = False
+        self.content_length: bytes | None = None
+        self.resp_chunked = False
+        self.conn_close = False
+        self.upgrade: bytes | None = None
+        self.head_parts: list[bytes] = []
+        self.in_head = True
+        self.head_size = 0
+        self.head_chunks: list[bytes] | None = []
+        self.complete = False
+        self.informational = False
+        self.violation: tuple[str, str | None] | None = None
+        self.until_close = False
+        self.mode = MODE_NONE
+        self.dup_cl = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.set_write_buffer_limits(high=256 * 1024)
+
+    def begin(self, exchange: Exchange) -> None:
+        """Take on a request (a fresh connection, or one taken from the pool)."""
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+        if self.stop is not None:  # the last response ended by stopping the parser
+            self.parser = httptools.HttpResponseParser(self)
+            self.parser.set_dangerous_leniencies(lenient_chunked_length=True)
+            self.stop = None
+        self._reset_response()
+        self.exchange = exchange
+
+    def release(self, reusable: bool) -> None:
+        """The exchange is over: back to the pool (Router 2.0) or closed."""
+        self.exchange = None
+        if (
+            reusable
+            and not self.closed
+            and not self.conn_close
+            and not self.until_close
+            and self.stop in (None, "done")
+            and not self.transport.is_closing()
+        ):
+            self.router.pool_put(self)
+        else:
+            self.close()
+
+    def close(self) -> None:
+        self.exchange = None
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.exchange = None
+        if not self.closed:
+            self.closed = True
+            self.transport.abort()
+
+    def idle_expired(self) -> None:
+        self.idle_timer = None
+        self.router.pool_discard(self)
+        self.close()
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+        ex = self.exchange
+        if ex is not None:
+            ex.client.pause(ex.client.PAUSE_UPLOAD)
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        ex = self.exchange
+        if ex is not None:
+            ex.client.resume(ex.client.PAUSE_UPLOAD)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+        ex = self.exchange
+        if ex is None:
+            self.router.pool_discard(self)
+            return
+        if self.tunnel:
+            ex.client.close_tunnel()
+            return
+        if ex.finished or self.complete:
+            return
+        try:
+            if self.until_close and not self.in_head:
+                # a close-delimited body ends here: that is success
+                if self.mode == MODE_CHUNK:
+                    self.out.append(b"0\r\n\r\n")
+                self._flush(ex)
+                self.complete = True
+                ex.response_complete()
+            elif ex.nbytes == 0:
+                ex.fail("H13")
+            else:
+                self._flush(ex)
+                ex.fail("H18")
+        except Exception:
+            self.router.internal_error(ex, "dyno connection lost")
+
+    # ------------------------------------------------------------------ bytes from the dyno
+    def data_received(self, data: bytes) -> None:
+        ex = self.exchange
+        if ex is None:  # a pooled connection spoke unasked: not safe to reuse
+            self.router.pool_discard(self)
+            self.abort()
+            return
+        if self.tunnel:
+            ex.last_io = self.router.loop.time()
+            ex.client.transport.write(data)
+            return
+        try:
+            ex.last_io = self.router.loop.time()
+            ex.nbytes += len(data)
+            if not ex.response_started:
+                ex.on_response_start()
+            self._feed(ex, data)
+        except Exception:
+            self.router.internal_error(ex, "dyno data")
+
+    def _feed(self, ex: Exchange, data: bytes) -> None:
+        if self.in_head:
+            self.head_size += len(data)
+            if self.head_chunks is not None:
+                self.head_chunks.append(data)
+            if self.head_size > MAX_RESPONSE_HEAD:
+                self._restricted(ex, codes.H25_OVERSIZED_HEADER)
+                return
+            if self.dup_cl:
+                self._repair_duplicate_length(ex)
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            tail = data[exc.args[0] :] if exc.args else b""
+            self._flush(ex)
+            if ex.status == 101 and not ex.finished:
+                ex.begin_tunnel()
+                if tail:
+                    ex.client.transport.write(tail)
+            elif not ex.finished:
+                ex.fail("H17")
+            return
+        except httptools.HttpParserError as exc:
+            if not self._parse_error(ex, exc):
+                return
+        self._flush(ex)
+        if self.complete:
+            ex.response_complete()
+        elif not ex.finished:
+            ex.ensure_idle_timer()
+
+    def _flush(self, ex: Exchange) -> None:
+        out = self.out
+        if out:
+            if not ex.client.closed:
+                ex.client.transport.writelines(out)
+            out.clear()
+
+    def _parse_error(self, ex: Exchange, exc: Exception) -> bool:
+        """True when parsing stopped on purpose and the exchange goes on."""
+        stop = self.stop
+        if stop == "done":
+            return True
+        if stop == "extra":  # bytes after the end of the response: do not reuse
+            self.conn_close = True
+            return True
+        if self.violation is not None:
+            code, detail = self.violation
+            self._flush(ex)
+            if code == "H25":
+                self._restricted(ex, detail or "")
+            else:
+                ex.fail(code)
+            return False
+        message = str(exc)
+        if "Content-Length" in message:
+            if "Duplicate" in message and self.in_head:
+                self.dup_cl = True
+                self._repair_duplicate_length(ex)
+                return False
+            self._restricted(ex, codes.H25_INVALID_CONTENT_LENGTH)
+            return False
+        self._flush(ex)
+        ex.fail("H17")
+        return False
+
+    def _restricted(self, ex: Exchange, detail: str) -> None:
+        ex.fail_with(CATALOG["H25"], desc=codes.h25_desc(detail))
+
+    def _repair_duplicate_length(self, ex: Exchange) -> None:
+        """Identical duplicate Content-Lengths are merged (as Heroku does); differing ones are H25."""
+        raw = b"".join(self.head_chunks or ())
+        end = raw.find(b"\r\n\r\n")
+        if end < 0:
+            return  # wait for the rest of the head
+        head, rest = raw[: end + 2], raw[end + 4 :]
+        lines = head.split(b"\r\n")
+        values = set()
+        kept: list[bytes] = []
+        seen = False
+        for line in lines:
+            name, sep, value = line.partition(b":")
+            if sep and name.strip().lower() == b"content-length":
+                values.add(value.strip())
+                if seen:
+                    continue
+                seen = True
+            kept.append(line)
+        if len(values) != 1:
+            self._restricted(ex, codes.H25_INVALID_CONTENT_LENGTH)
+            return
+        self.parser = httptools.HttpResponseParser(self)
+        self.parser.set_dangerous_leniencies(lenient_chunked_length=True)
+        self._reset_response()
+        self.head_chunks = None  # no second repair
+        self._feed(ex, b"\r\n".join(kept) + b"\r\n" + rest)
+
+    # ------------------------------------------------------------------ parser callbacks
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self.stop = "extra"
+            raise _Stop
+
+    def on_status(self, status: bytes) -> None:
+        self.reason_seen = True
+        self.reason += status
+        if len(self.reason) > MAX_STATUS_LINE - 13:
+            self.violation = ("H25", codes.H25_OVERSIZED_STATUS_LINE)
+            raise _Stop
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) + len(value) + 4 > MAX_RESPONSE_HEADER_LINE:
+            self.violation = ("H25", codes.H25_OVERSIZED_HEADER)
+            raise _Stop
+        kind = RESPONSE_SPECIAL.get(name.lower(), -1)
+        if kind < 0:
+            self.head_parts += (name, b": ", value, b"\r\n")
+        elif kind == R_SET_COOKIE:
+            if len(value) > MAX_COOKIE:
+                self.violation = ("H25", codes.H25_OVERSIZED_COOKIE)
+                raise _Stop
+            self.head_parts += (name, b": ", value, b"\r\n")
+        elif kind == R_CONTENT_LENGTH:
+            self.content_length = value.strip()
+        elif kind == R_TRANSFER_ENCODING:
+            self.resp_chunked = has_token(value, b"chunked")
+        elif kind == R_CONNECTION:
+            self.conn_close = has_token(value, b"close")
+        elif kind == R_UPGRADE:
+            self.upgrade = value
+        # R_DROP: hop-by-hop
+
+    def on_headers_complete(self) -> None:
+        ex = self.exchange
+        assert ex is not None
+        if not self.reason_seen:
+            # "HTTP/1.1 200" with no reason phrase: Heroku calls that poorly formatted
+            self.violation = ("H17", None)
+            raise _Stop
+        status = self.parser.get_status_code()
+        if status < 200 and status != 101:
+            self.informational = True  # 100/102/103 from the dyno: the router answered 100 itself
+            return
+        ex.status = status
+        keep = ex.client_keepalive and not ex.is_upgrade
+        parts = [b"HTTP/1.1 %d " % status, self.reason, b"\r\n"]
+        parts += self.head_parts
+        mode = MODE_NONE
+        if status == 101:
+            parts.append(b"Connection: Upgrade\r\n")
+            if self.upgrade is not None:
+                parts += (b"Upgrade: ", self.upgrade, b"\r\n")
+        else:
+            if ex.method == b"HEAD" or status in (204, 304):
+                if self.content_length is not None:
+                    parts += (b"Content-Length: ", self.content_length, b"\r\n")
+            elif self.resp_chunked or self.content_length is None:
+                self.until_close = not self.resp_chunked
+                if ex.http11:
+                    parts.append(b"Transfer-Encoding: chunked\r\n")
+                    mode = MODE_CHUNK
+                else:
+                    mode = MODE_RAW
+                    keep = False  # HTTP/1.0 has no chunked: the body ends when we close
+            else:
+                parts += (b"Content-Length: ", self.content_length, b"\r\n")
+                mode = MODE_RAW
+            if not keep:
+                parts.append(b"Connection: close\r\n")
+            elif not ex.http11:
+                parts.append(b"Connection: keep-alive\r\n")
+        if ex.router2:
+            parts.append(b"Via: 1.1 heroku-router\r\n")
+        parts.append(b"\r\n")
+        ex.client_keepalive = keep
+        self.out.append(b"".join(parts))
+        ex.head_forwarded = True
+        self.mode = mode
+        self.in_head = False
+        self.head_chunks = None
+        if ex.method == b"HEAD" and status != 101:
+            self.complete = True
+            self.stop = "done"
+            raise _Stop
+
+    def on_body(self, body: bytes) -> None:
+        if self.informational:
+            return
+        if self.mode == MODE_CHUNK:
+            self.out += (b"%x\r\n" % len(body), body, b"\r\n")
+        elif self.mode == MODE_RAW:
+            self.out.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.informational:
+            self._reset_response()
+            self.in_head = True
+            self.head_chunks = None
+            return
+        if self.mode == MODE_CHUNK:
+            self.out.append(b"0\r\n\r\n")
+        self.complete = True
