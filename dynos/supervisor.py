@@ -40,8 +40,8 @@ from paas.events import EventBus
 
 log = logging.getLogger(__name__)
 
-PROBE_FIRST = 0.02  # first $PORT probe after launch, then x1.5 up to PROBE_MAX
-PROBE_MAX = 0.25
+PROBE_FIRST = 0.01  # first $PORT probe after launch, then x1.5 up to PROBE_MAX
+PROBE_MAX = 0.1  # a refused loopback connect costs microseconds
 R14_REPEAT = 20.0  # while over quota, R14 is repeated at most this often (seconds)
 JITTER_MAX_FRACTION = 216 * 60 / 86400  # Heroku: 24 h + up to 216 min
 
