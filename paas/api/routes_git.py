@@ -248,3 +248,52 @@ async def container_release(request: Request, app: str, body: ContainerRelease) 
     from paas.builds.container import release_image
 
     return await release_image(daemon, app, body.image, body.process_types)
+
+
+# ---- app setups (app.json) ------------------------------------------------------------------
+class SetupSource(BaseModel):
+    url: str
+    version: str | None = None
+
+
+class SetupOverrides(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    env: dict[str, str] = {}
+
+
+class AppSetupCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    source_blob: SetupSource
+    overrides: SetupOverrides = SetupOverrides()
+
+
+@router.post("/apps/{app}/app-setups", status_code=201)
+async def create_app_setup(request: Request, app: str, body: AppSetupCreate) -> dict[str, Any]:
+    """Set an existing (new) app up from uploaded source with app.json; validated before any change."""
+    from paas.builds.appsetup import start_setup
+
+    setup = await start_setup(daemon_of(request), app, body.source_blob.url, body.source_blob.version,
+                              body.overrides.env)
+    return setup.to_json()
+
+
+@router.get("/apps/{app}/app-setups/{setup_id}")
+async def get_app_setup(request: Request, app: str, setup_id: str) -> dict[str, Any]:
+    from paas.builds.appsetup import get_setup
+
+    daemon = daemon_of(request)
+    return get_setup(daemon, daemon.control.get_app(app)["name"], setup_id).to_json()
+
+
+@router.get("/apps/{app}/app-setups/{setup_id}/output")
+async def app_setup_output(request: Request, app: str, setup_id: str) -> StreamingResponse:
+    from paas.builds.appsetup import get_setup
+
+    daemon = daemon_of(request)
+    setup = get_setup(daemon, daemon.control.get_app(app)["name"], setup_id)
+
+    async def stream() -> AsyncIterator[bytes]:
+        async for line in setup.output.follow():
+            yield (line + "\n").encode()
+
+    return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")

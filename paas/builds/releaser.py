@@ -154,8 +154,12 @@ def _restore_config(control: ControlPlane, app: str, config: dict[str, str]) -> 
         control._app(s, app).config = config
 
 
-async def run_release_command(daemon: Daemon, app: str, version: int, command: str) -> tuple[int, list[str]]:
-    """Run `command` as `release.NNNN` on release `version`; returns (exit status, output lines)."""
+async def run_release_command(
+    daemon: Daemon, app: str, version: int, command: str, dyno_type: str = "release",
+    timeout: float = RELEASE_PHASE_TIMEOUT,
+) -> tuple[int, list[str]]:
+    """Run `command` as `<dyno_type>.NNNN` on release `version`; returns (exit status, output
+    lines). The lines also go to the log stream and, indented, to the current build output."""
     control = daemon.control
     if daemon.dynos is None:
         return 1, ["no dyno manager is running in this daemon, so the release command cannot run"]
@@ -168,7 +172,7 @@ async def run_release_command(daemon: Daemon, app: str, version: int, command: s
         image = slug.docker_image if slug else None
     desired = replace(control.desired(app), release=version, slug_dir=slug_dir, config=config,
                       docker_image=image, processes=())
-    name = f"release.{random.randint(1000, 9999)}"
+    name = f"{dyno_type}.{random.randint(1000, 9999)}"
     lines: list[str] = []
 
     def collect(event: Event) -> None:
@@ -183,9 +187,9 @@ async def run_release_command(daemon: Daemon, app: str, version: int, command: s
     try:
         oneoff = await daemon.dynos.run_oneoff(desired, command, attach=False, name=name)
         try:
-            status = await asyncio.wait_for(oneoff.wait(), RELEASE_PHASE_TIMEOUT)
+            status = await asyncio.wait_for(oneoff.wait(), timeout)
         except TimeoutError:
-            lines.append(f"release command timed out after {RELEASE_PHASE_TIMEOUT:g} s")
+            lines.append(f"{dyno_type} command timed out after {timeout:g} s")
             with contextlib.suppress(Exception):
                 await oneoff.stop()
             status = 1

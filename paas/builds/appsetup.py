@@ -1,0 +1,253 @@
+"""App setups: create an app's first deploy from source with an `app.json` (Heroku Button style).
+
+`app.json` keys honoured: `env` (strings or `{value, required, generator: "secret", description}`),
+`addons` (strings or `{plan, as}`), `formation` (`{type: {quantity, size}}`) and
+`scripts.postdeploy` (a string or `{command}`), run once in a one-off dyno after the first release.
+Everything is validated before anything is changed, so a bad `app.json` leaves the app untouched.
+Order, as on Heroku: config vars → add-ons (their config vars join) → build + release →
+formation → postdeploy. The progress of every step is one output stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import shutil
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from paas.builds.service import BuildOutput, current_output
+from paas.builds.source import SourceError, extract_tarball
+from paas.control import validate_config_key
+from paas.errors import PaasError, invalid
+
+if TYPE_CHECKING:
+    from paas.daemon import Daemon
+
+KEEP_SETUPS = 50
+POSTDEPLOY_TIMEOUT = 3600.0
+
+
+@dataclass
+class Manifest:
+    env: dict[str, str] = field(default_factory=dict)
+    addons: list[tuple[str, str | None]] = field(default_factory=list)  # (plan, attachment name)
+    formation: list[dict[str, Any]] = field(default_factory=list)
+    postdeploy: str | None = None
+
+
+@dataclass
+class Setup:
+    id: str
+    app: str
+    status: str = "pending"
+    failure_message: str | None = None
+    build_id: str | None = None
+    postdeploy: dict[str, Any] | None = None
+    manifest_found: bool = False
+    output: BuildOutput = field(default_factory=BuildOutput)
+    task: asyncio.Task[None] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "app": {"name": self.app},
+            "status": self.status,
+            "failure_message": self.failure_message,
+            "build": {"id": self.build_id} if self.build_id else None,
+            "postdeploy": self.postdeploy,
+            "manifest": self.manifest_found,
+        }
+
+
+def parse_manifest(data: Any, overrides: dict[str, str], daemon: Daemon | None = None) -> Manifest:
+    """Validate app.json; raises a 422 naming the first problem."""
+    if not isinstance(data, dict):
+        raise invalid("app.json must contain a JSON object.")
+    manifest = Manifest()
+    env = data.get("env") or {}
+    if not isinstance(env, dict):
+        raise invalid("app.json: env must be an object of config vars.")
+    for key, spec in env.items():
+        validate_config_key(str(key))
+        if key in overrides:
+            manifest.env[key] = str(overrides[key])
+            continue
+        if isinstance(spec, str | int | float | bool):
+            manifest.env[key] = str(spec)
+            continue
+        if not isinstance(spec, dict):
+            raise invalid(f"app.json: env.{key} must be a string or an object.")
+        generator = spec.get("generator")
+        if generator is not None and generator != "secret":
+            raise invalid(f"app.json: env.{key}.generator must be \"secret\", not {generator!r}.")
+        if generator == "secret":
+            manifest.env[key] = secrets.token_hex(32)
+        elif spec.get("value") is not None:
+            manifest.env[key] = str(spec["value"])
+        elif spec.get("required", True) is not False:
+            raise invalid(f"app.json: config var {key} is required but has no value (give it a value or a "
+                          f"generator, or set required: false).")
+    for key, value in overrides.items():
+        validate_config_key(key)
+        manifest.env.setdefault(key, str(value))
+    addons = data.get("addons") or []
+    if not isinstance(addons, list):
+        raise invalid("app.json: addons must be a list.")
+    for item in addons:
+        if isinstance(item, str):
+            plan, attachment = item, None
+        elif isinstance(item, dict) and isinstance(item.get("plan"), str):
+            plan, attachment = item["plan"], item.get("as")
+            if attachment is not None and not isinstance(attachment, str):
+                raise invalid("app.json: addons[].as must be a string.")
+        else:
+            raise invalid("app.json: each add-on is a plan string or an object with a plan.")
+        if daemon is not None:
+            daemon.addons._resolve(plan)  # unknown service / plan: a clear 404/422 now, not halfway
+        manifest.addons.append((plan, attachment.upper() if attachment else None))
+    formation = data.get("formation") or {}
+    if not isinstance(formation, dict):
+        raise invalid("app.json: formation must be an object of process types.")
+    for ptype, spec in formation.items():
+        if not isinstance(spec, dict):
+            raise invalid(f"app.json: formation.{ptype} must be an object with quantity and/or size.")
+        update: dict[str, Any] = {"type": str(ptype)}
+        if "quantity" in spec:
+            quantity = spec["quantity"]
+            if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+                raise invalid(f"app.json: formation.{ptype}.quantity must be a whole number of 0 or more.")
+            update["quantity"] = quantity
+        if spec.get("size"):
+            update["size"] = str(spec["size"])
+        manifest.formation.append(update)
+    scripts = data.get("scripts") or {}
+    if not isinstance(scripts, dict):
+        raise invalid("app.json: scripts must be an object.")
+    postdeploy = scripts.get("postdeploy")
+    if isinstance(postdeploy, dict):
+        postdeploy = postdeploy.get("command")
+    if postdeploy is not None and (not isinstance(postdeploy, str) or not postdeploy.strip()):
+        raise invalid("app.json: scripts.postdeploy must be a command string.")
+    manifest.postdeploy = postdeploy
+    return manifest
+
+
+def read_manifest_file(source: Path) -> Any:
+    path = source / "app.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid(f"app.json is not valid JSON: {exc}") from None
+
+
+_setups: weakref.WeakKeyDictionary[Daemon, dict[str, Setup]] = weakref.WeakKeyDictionary()
+
+
+def setups_of(daemon: Daemon) -> dict[str, Setup]:
+    return _setups.setdefault(daemon, {})
+
+
+def get_setup(daemon: Daemon, app: str, setup_id: str) -> Setup:
+    setup = setups_of(daemon).get(setup_id)
+    if setup is None or setup.app != app:
+        raise PaasError(404, "not_found", "Couldn't find that app setup.")
+    return setup
+
+
+async def start_setup(daemon: Daemon, app: str, source_url: str, version: str | None,
+                      overrides: dict[str, str]) -> Setup:
+    control = daemon.control
+    name = control.get_app(app)["name"]
+    archive = daemon.builds._source_path(source_url)
+    work = daemon.settings.home / "builds" / f"setup-{uuid.uuid4().hex}"
+    try:
+        await asyncio.to_thread(extract_tarball, archive, work)
+        raw = read_manifest_file(work)
+        manifest = parse_manifest(raw if raw is not None else {}, overrides, daemon)
+    except SourceError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise invalid(str(exc)) from None
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    finally:
+        archive.unlink(missing_ok=True)
+    setup = Setup(id=str(uuid.uuid4()), app=name, manifest_found=raw is not None)
+    registry = setups_of(daemon)
+    registry[setup.id] = setup
+    for old in list(registry)[:-KEEP_SETUPS]:
+        if registry[old].status != "pending":
+            del registry[old]
+    setup.task = asyncio.create_task(_run(daemon, setup, manifest, work, version))
+    return setup
+
+
+async def _run(daemon: Daemon, setup: Setup, manifest: Manifest, work: Path, version: str | None) -> None:
+    control = daemon.control
+    out = setup.output
+    token = current_output.set(out)
+    try:
+        if not setup.manifest_found:
+            out.write("-----> No app.json found: deploying the source as it is")
+        if manifest.env:
+            out.write(f"-----> Setting config vars: {', '.join(sorted(manifest.env))}")
+            control.update_config(setup.app, dict(manifest.env))
+        for plan, attachment in manifest.addons:
+            out.write(f"-----> Provisioning {plan}" + (f" as {attachment}" if attachment else ""))
+            addon = await daemon.addons.create(setup.app, plan, attachment=attachment)
+            out.write(f"       Created {addon.get('name', plan)}")
+        out.write("-----> Building source")
+        build = daemon.builds.start_build(setup.app, None, version, kind="app-setup", source_dir=work)
+        setup.build_id = build["id"]
+        build_out = daemon.builds.output(build["id"])
+        if build_out is not None:
+            async for line in build_out.follow():
+                out.write(line)
+        await daemon.builds.wait(build["id"])
+        if daemon.builds.get(setup.app, build["id"])["status"] != "succeeded":
+            raise PaasError(422, "build_failed", "The build failed; see the output above.")
+        if manifest.formation:
+            known = {f["type"] for f in control.list_formation(setup.app)}
+            updates = [u for u in manifest.formation if u["type"] in known]
+            for u in manifest.formation:
+                if u["type"] not in known:
+                    out.write(f" !     app.json formation names {u['type']}, which the Procfile does not declare")
+            if updates:
+                control.scale(setup.app, updates)
+                out.write("-----> Scaled to " + ", ".join(
+                    f"{u['type']}@{u.get('quantity', '-')}:{u.get('size', 'unchanged')}" for u in updates))
+        if manifest.postdeploy:
+            await _postdeploy(daemon, setup, manifest.postdeploy)
+        setup.status = "succeeded"
+        out.write("-----> App setup succeeded")
+    except PaasError as exc:
+        setup.status, setup.failure_message = "failed", exc.message
+        out.write(f" !     {exc.message}")
+    except Exception as exc:
+        daemon.report_internal_error(exc)
+        setup.status, setup.failure_message = "failed", f"internal error: {exc.__class__.__name__}: {exc}"
+        out.write(f" !     {setup.failure_message}")
+    finally:
+        current_output.reset(token)
+        out.finish()
+        await asyncio.to_thread(shutil.rmtree, work, True)
+
+
+async def _postdeploy(daemon: Daemon, setup: Setup, command: str) -> None:
+    from paas.builds.releaser import run_release_command
+
+    releases = [r for r in daemon.control.list_releases(setup.app) if r["current"]]
+    version = releases[-1]["version"] if releases else 0
+    setup.output.write(f"-----> Running postdeploy script: {command}")
+    status, lines = await run_release_command(daemon, setup.app, version, command, dyno_type="run",
+                                              timeout=POSTDEPLOY_TIMEOUT)
+    setup.postdeploy = {"exit_code": status, "output": "\n".join(lines)}
+    if status != 0:
+        raise PaasError(422, "postdeploy_failed", f"The postdeploy script exited with status {status}.")
