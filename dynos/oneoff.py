@@ -22,8 +22,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 from dynos.output import LineSplitter
-from dynos.runtimes.base import DynoProcess, DynoSpec, OutputCallback, SpawnError
-from dynos.supervisor import Context, fmt_seconds
+from dynos.runtimes.base import DynoProcess, DynoSpec, OutputCallback
+from dynos.supervisor import Context, fmt_seconds, spawn_failure
 from dynos.types import DynoInfo
 
 OUTPUT_HIGH_WATER = 1 << 20  # pause the dyno's output while this many bytes are unread
@@ -87,7 +87,7 @@ class OneOff:
         return DynoInfo(
             app=self.app,
             name=self.name,
-            type="run",
+            type=self.spec.type,
             state=self.state,
             command=self.command,
             release=self.spec.release,
@@ -110,7 +110,7 @@ class OneOff:
             "dyno.state",
             self.app,
             dyno=self.name,
-            type="run",
+            type=self.spec.type,
             state=self.state,
             previous=previous,
             port=proc.port if proc else None,
@@ -152,8 +152,8 @@ class OneOff:
         self._heroku(f"Starting process with command `{spec.command}`")
         try:
             proc = await self.ctx.runtime.spawn(spec, output)
-        except SpawnError as exc:
-            self._heroku(f"Error R99 (Platform error) -> {exc}")
+        except Exception as exc:  # SpawnError, or anything the runtime did not foresee
+            self._heroku(f"Error R99 (Platform error) -> {spawn_failure(exc)}")
             self._finish_without_process("crashed", 1)
             return
         self.proc = proc

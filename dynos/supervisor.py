@@ -78,6 +78,14 @@ def fmt_seconds(value: float) -> str:
     return f"{value:g}"
 
 
+def spawn_failure(exc: BaseException) -> str:
+    """The R99 text for a dyno that could not be created; unexpected errors are logged in full."""
+    if isinstance(exc, SpawnError):
+        return str(exc)
+    log.error("dyno spawn failed", exc_info=exc)
+    return f"could not start the dyno ({exc.__class__.__name__}: {exc})"
+
+
 def memory_line(used: int, quota: int) -> str:
     return f"Process running mem={used // (1024 * 1024)}M({used * 100 / quota:.1f}%)"
 
@@ -275,8 +283,8 @@ class Supervisor:
         splitter = LineSplitter(lambda text: self.ctx.app_line(spec.app, spec.name, text))
         try:
             proc = await self.ctx.runtime.spawn(spec, splitter.feed)
-        except SpawnError as exc:
-            self._heroku(f"Error R99 (Platform error) -> {exc}")
+        except Exception as exc:  # SpawnError, or anything the runtime did not foresee
+            self._heroku(f"Error R99 (Platform error) -> {spawn_failure(exc)}")
             self._set_state("crashed")
             return "crash"
         if self.generation:
@@ -349,6 +357,13 @@ class Supervisor:
 
     async def _exited(self, proc: DynoProcess, status: int, launched: float) -> str:
         """The process ended on its own: any exit is a crash, even status 0."""
+        if getattr(proc, "oom_killed", False):
+            # The runtime enforces the hard limit itself (Docker: mem_limit, the kernel's OOM
+            # kill in the container): the same R15 lines as when we catch it first.
+            peak = max(self.memory, getattr(proc, "peak_memory", 0))
+            self._heroku(memory_line(peak, self.spec.size.quota_bytes))
+            self._heroku("Error R15 (Memory quota vastly exceeded)")
+            self._heroku("Stopping process with SIGKILL")
         self._heroku(f"Process exited with status {status}")
         await proc.cleanup()
         self.proc = None

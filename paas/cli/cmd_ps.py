@@ -26,6 +26,7 @@ SCALE_USAGE = (
     "DYNO must be a process type (e.g. web), AMOUNT a count (web=3) or a change (web+2, web-1),\n"
     "SIZE a dyno size (web=2:standard-2x); web=standard-2x changes the size only."
 )
+ONE_OFF_TYPES = ("run", "release")  # one-off dynos: `paas run`, the release phase
 _SCALE_ARG = re.compile(r"^([A-Za-z0-9_-]+)(?:([=+-])(\d+))?(?::([A-Za-z0-9-]+))?$")
 _SIZE_ONLY = re.compile(r"^([A-Za-z0-9_-]+)=([A-Za-z][A-Za-z0-9-]*)$")
 
@@ -69,7 +70,7 @@ def render_ps(app: str, dynos: list[dict[str, Any]]) -> Iterator[str]:
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     runs = []
     for dyno in sorted(dynos, key=lambda d: _dyno_number(d["name"])):
-        if dyno["type"] == "run":
+        if dyno["type"] in ONE_OFF_TYPES:
             runs.append(dyno)
         else:
             groups.setdefault((dyno["type"], dyno["size"], dyno["command"]), []).append(dyno)

@@ -321,3 +321,13 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return False
+
+
+async def test_missing_slug_is_a_platform_error_and_a_new_release_recovers(h: Harness) -> None:
+    await h.manager.apply(h.desired(worker=(cmd("sleep"), 1), slug=h.home.parent / "no-such-slug"))
+    r99 = await h.wait_line("worker.1", "Error R99 (Platform error)")
+    assert "the slug for release v3 is missing" in r99.text
+    await h.wait_state("demo", "worker.1", "crashed")
+    await h.manager.apply(h.desired(release=4, worker=(cmd("sleep"), 1)))
+    await h.wait_state("demo", "worker.1", "up")
+    await h.wait_line("worker.1", "sleeping")
