@@ -99,11 +99,9 @@ def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
     start = math.floor(low / step) * step
-    ticks: list[float] = []
-    value = start
-    while value <= high + step * 0.5 and len(ticks) < 12:
-        ticks.append(round(value, 10))
-        value += step
+    ticks: list[float] = [round(start, 10)]
+    while ticks[-1] < high and len(ticks) < 12:  # the top tick covers the highest value
+        ticks.append(round(start + step * len(ticks), 10))
     return ticks
 
 
@@ -175,8 +173,9 @@ def _line_series(chart: Chart, plot_w: float, plot_h: float, y_pos: Any) -> list
     parts = []
     for i in range(5):
         x = x_low + span * i / 4
+        anchor = "start" if i == 0 else "end" if i == 4 else "middle"  # keep the edge labels inside
         parts.append(
-            f'<text x="{x_pos(x):.1f}" y="{PAD_TOP + plot_h + 16}" text-anchor="middle">'
+            f'<text x="{x_pos(x):.1f}" y="{PAD_TOP + plot_h + 16}" text-anchor="{anchor}">'
             f"{_time_label(x, span)}</text>"
         )
     for n, (_name, points) in enumerate(chart.series):

@@ -368,7 +368,8 @@ async def shared(request: Request, share: str) -> Response:
             )
         return _html(pages.not_found_page(), status=404)
     fmt = match.group(2)
-    headers = {"Cache-Control": "private, max-age=60", "X-Robots-Tag": "noindex"}
+    # the server caches results for a minute; browsers must ask again, so a revoked link dies at once
+    headers = {"Cache-Control": "no-cache, private", "X-Robots-Tag": "noindex"}
     if fmt == "csv":
         try:
             chunks = await service.csv(clip)

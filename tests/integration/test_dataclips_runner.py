@@ -26,7 +26,9 @@ async def db(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     provider = PostgresProvider(Settings(home=tmp_path, postgres_url=admin_url()))
     data = (await provider.provision("app", "postgresql-test-1", "essential-0")).provider_data
     async with await psycopg.AsyncConnection.connect(conninfo_of(data), autocommit=True) as conn:
-        await conn.execute("CREATE TABLE items (id int PRIMARY KEY, name text, price numeric, at timestamptz)")
+        await conn.execute(
+            "CREATE TABLE items (id int PRIMARY KEY, name text, price numeric, at timestamptz)"
+        )
         await conn.execute(
             "INSERT INTO items SELECT g, 'item ' || g, g * 1.5, '2024-01-01'::timestamptz + g * interval '1 hour' "
             "FROM generate_series(1, 50) g"
@@ -43,7 +45,9 @@ async def count_items(data: dict[str, Any]) -> int:
 
 
 async def test_select_returns_columns_types_and_rows(db: dict[str, Any]) -> None:
-    result = await QueryRunner().run(conninfo_of(db), "SELECT id, name, price, at FROM items ORDER BY id;\n\n")
+    result = await QueryRunner().run(
+        conninfo_of(db), "SELECT id, name, price, at FROM items ORDER BY id;\n\n"
+    )
     assert result.fields == ["id", "name", "price", "at"]
     assert [c.kind for c in result.columns] == ["number", "text", "number", "time"]
     assert len(result.values) == 50 and result.values[0][:2] == (1, "item 1") and not result.truncated
@@ -79,7 +83,9 @@ async def test_writing_statements_fail_clearly_and_change_nothing(db: dict[str, 
         "END; DROP TABLE items",
     ],
 )
-async def test_a_second_statement_cannot_escape_the_read_only_transaction(db: dict[str, Any], sql: str) -> None:
+async def test_a_second_statement_cannot_escape_the_read_only_transaction(
+    db: dict[str, Any], sql: str
+) -> None:
     runner = QueryRunner()
     with pytest.raises(ClipError) as info:
         await runner.run(conninfo_of(db), sql)
@@ -173,6 +179,7 @@ async def test_copy_csv_matches_the_rows(db: dict[str, Any]) -> None:
     assert chunks[0] == b""  # the "accepted" marker comes before any data
     rows = list(csv.reader(io.StringIO(b"".join(chunks).decode())))
     assert rows[0] == ["id", "name"] and rows[1] == ["1", "item 1"] and len(rows) == 51
-    capped = b"".join([c async for c in QueryRunner(row_cap=10).copy_csv(conninfo_of(db), "SELECT * FROM items")])
+    capped = b"".join(
+        [c async for c in QueryRunner(row_cap=10).copy_csv(conninfo_of(db), "SELECT * FROM items")]
+    )
     assert capped.count(b"\n") == 11
-

@@ -30,7 +30,9 @@ async def test_provision_gives_a_working_database_url(provider: PostgresProvider
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute("CREATE TABLE orders (id serial PRIMARY KEY, total numeric)")
         await conn.execute("INSERT INTO orders (total) VALUES (9.5), (12)")
-        row = await (await conn.execute("SELECT count(*), current_user, current_database() FROM orders")).fetchone()
+        row = await (
+            await conn.execute("SELECT count(*), current_user, current_database() FROM orders")
+        ).fetchone()
     assert row == (2, data["user"], data["database"])
     info = await provider.info(data)
     assert info["tables"] == 1 and info["connection_limit"] == 20 and info["pg_version"].startswith("16")
@@ -52,7 +54,9 @@ async def test_one_apps_credentials_cannot_open_another_addons_database(provider
     # not a superuser either: cannot read the other database's tables by any route
     async with await psycopg.AsyncConnection.connect(conninfo_of(a), autocommit=True) as conn:
         flags = await (
-            await conn.execute("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user")
+            await conn.execute(
+                "SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user"
+            )
         ).fetchone()
     assert flags == (False, False, False)
     for data in (a, b):
@@ -65,7 +69,9 @@ async def test_reset_empties_the_database_and_keeps_the_credentials(provider: Po
         await conn.execute("CREATE TABLE t (a int)")
     await provider.reset(data)
     async with await psycopg.AsyncConnection.connect(conninfo_of(data), autocommit=True) as conn:
-        tables = await (await conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).fetchone()
+        tables = await (
+            await conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        ).fetchone()
         await conn.execute("CREATE TABLE again (a int)")  # still the owner
     assert tables == (0,)
     await provider.deprovision("x", data)
@@ -121,6 +127,8 @@ def test_external_url_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> N
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cluster = PostgresCluster(Settings(home=tmp_path, postgres_url=f"postgres://postgres:x@127.0.0.1:{port}/postgres"))
+    cluster = PostgresCluster(
+        Settings(home=tmp_path, postgres_url=f"postgres://postgres:x@127.0.0.1:{port}/postgres")
+    )
     with pytest.raises(Exception, match="Cannot reach the PostgreSQL server at PAAS_POSTGRES_URL"):
         cluster.ensure_started()

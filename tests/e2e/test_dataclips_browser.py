@@ -1,0 +1,156 @@
+"""Dataclips in headless Chromium: log in, create, Save & Run, table + chart, schema explorer,
+cancel, share link in a fresh context without credentials, CSV download, revoke → 404."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.support.daemon import DaemonThread
+from tests.support.daemon import test_settings as daemon_settings
+from tests.support.pg import admin_url
+from tests.support.require import require
+
+pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--no-first-run"]  # fmt: skip
+
+
+@pytest.fixture
+def pg_daemon(tmp_path: Path) -> Iterator[DaemonThread]:
+    home = tmp_path / "home"
+    home.mkdir()
+    d = DaemonThread(daemon_settings(home, postgres_url=admin_url())).start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def test_dataclip_in_the_browser(pg_daemon: DaemonThread, tmp_path: Path) -> None:
+    require(os.path.exists(CHROMIUM) or shutil.which("chromium") is not None, "chromium is not installed")
+    from playwright.sync_api import expect, sync_playwright
+
+    c = pg_daemon.client()
+    c.post("/apps", json={"name": "traffic"})
+    addon = c.post("/apps/traffic/addons", json={"plan": "heroku-postgresql"}).json()["name"]
+    url = c.get("/apps/traffic/config-vars").json()["DATABASE_URL"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE visits (day date, visits integer, note text)")
+        conn.execute(
+            "INSERT INTO visits SELECT '2024-05-01'::date + g, 100 + g * g, 'n' || g FROM generate_series(0, 13) g"
+        )
+    base = pg_daemon.api_url
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            owner = browser.new_context(accept_downloads=True)
+            page = owner.new_page()
+            page.goto(f"{base}/dataclips")
+            expect(page).to_have_url(f"{base}/dataclips/login?next=/dataclips")
+            page.fill("#token", "not the token")
+            page.click("#login")
+            expect(page.locator(".error")).to_have_text("That token is not valid.")
+            page.fill("#token", pg_daemon.d.token)
+            page.click("#login")
+            expect(page).to_have_url(f"{base}/dataclips")
+
+            page.fill("#new-title", "Daily visits")
+            page.select_option("#new-target", addon)
+            page.click("#create")
+            expect(page).to_have_url(f"{base}/dataclips/clips/1")
+            # the schema explorer lists the table, its columns and types, and filters
+            expect(page.locator("#schema-list .tname")).to_have_text(["visits"])
+            expect(page.locator("#schema-list .type").first).to_have_text("date")
+            page.fill("#schema-filter", "nothing-matches")
+            expect(page.locator("#schema-list li.table")).to_be_hidden()
+            page.fill("#schema-filter", "")
+
+            page.fill("#sql", "SELECT day, visits FROM visits ORDER BY day")
+            page.click("#save-run")
+            expect(page.locator("#results tbody tr")).to_have_count(14)
+            expect(page.locator("#results thead th")).to_have_text(["day", "visits"])
+            expect(page.locator("#results tbody tr").first).to_contain_text("2024-05-01")
+            chart = page.locator("#chart svg.dataclip-chart")
+            expect(chart).to_have_attribute("data-kind", "line")
+            expect(chart.locator("polyline.series")).to_have_count(1)
+            expect(page.locator("#status")).to_have_text("Saved as v2")
+
+            # a text column and a number: a bar chart
+            page.fill("#sql", "SELECT note, visits FROM visits ORDER BY day LIMIT 5")
+            page.click("#save-run")
+            expect(page.locator("#chart svg")).to_have_attribute("data-kind", "bar")
+            expect(page.locator("#chart rect.bar")).to_have_count(5)
+
+            # a writing statement: clear error, nothing changed; a typo: position shown
+            page.fill("#sql", "DELETE FROM visits")
+            page.click("#save-run")
+            expect(page.locator("#error")).to_contain_text("Dataclips are read-only")
+            page.fill("#sql", "SELECT day,\n  vists FROM visits")
+            page.click("#save-run")
+            expect(page.locator("#error")).to_contain_text('column "vists" does not exist')
+            expect(page.locator("#error")).to_contain_text("at line 2, column 3")
+
+            # cancel a long query
+            page.fill("#sql", "SELECT pg_sleep(30)")
+            page.click("#save-run")
+            expect(page.locator("#cancel")).to_be_visible()
+            page.wait_for_timeout(300)
+            page.click("#cancel")
+            expect(page.locator("#error")).to_have_text("The query was cancelled.", timeout=5000)
+
+            # history: revert to the first working query (v2) runs it again
+            page.locator("#versions li[data-version='2'] button.revert").click()
+            expect(page.locator("#results tbody tr")).to_have_count(14)
+            expect(page.locator("#sql")).to_have_value("SELECT day, visits FROM visits ORDER BY day")
+            expect(page.locator("#versions li").first).to_contain_text("reverted to v2")
+
+            share_url = page.locator("#share-link").get_attribute("href")
+            assert share_url is not None and share_url.startswith(f"{base}/dataclips/")
+
+            # a stranger with the link: no cookie, no token
+            stranger = browser.new_context(accept_downloads=True)
+            other = stranger.new_page()
+            response = other.goto(share_url)
+            assert response is not None and response.status == 200
+            expect(other.locator("h1")).to_have_text("Daily visits")
+            expect(other.locator("table.results tbody tr")).to_have_count(14)
+            expect(other.locator("#chart svg")).to_have_attribute("data-kind", "line")
+            with other.expect_download() as download_info:
+                other.click("#csv-link")
+            download = download_info.value
+            assert download.suggested_filename == "Daily-visits.csv"
+            rows = list(csv.reader(io.StringIO(Path(download.path()).read_text())))
+            assert rows[0] == ["day", "visits"] and rows[1] == ["2024-05-01", "100"] and len(rows) == 15
+            assert stranger.cookies() == []  # nothing was needed to get here
+            other.goto(f"{base}/dataclips/clips/1")  # the editor itself still needs the login
+            assert other.url.startswith(f"{base}/dataclips/login")
+
+            # the owner revokes: the old link is gone, the new one works
+            page.click("#revoke")
+            expect(page.locator("#share-link")).not_to_have_text(share_url)
+            gone = other.goto(share_url)
+            assert gone is not None and gone.status == 404
+            new_url = page.locator("#share-link").get_attribute("href")
+            assert new_url is not None
+            fresh = other.goto(new_url)
+            assert fresh is not None and fresh.status == 200
+            # nothing on these pages reaches beyond the daemon (no CDN)
+            assert all(r.startswith(base) for r in _resources(page))
+        finally:
+            browser.close()
+
+
+def _resources(page: object) -> list[str]:
+    evaluate = page.evaluate  # type: ignore[attr-defined]
+    return list(evaluate("performance.getEntriesByType('resource').map(e => e.name)"))
