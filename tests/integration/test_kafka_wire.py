@@ -1,0 +1,229 @@
+"""The broker at the wire: version negotiation, ACLs, bad input, idempotence, restart safety."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from crc32c import crc32c
+from kio.schema.errors import ErrorCode as E
+
+from paas.kafka import protocol as P
+from paas.kafka.harness import BrokerThread, broker_settings
+from paas.kafka.records import build_batch, decode_batch, iter_headers
+from paas.kafka.wire import WireClient
+
+pytestmark = pytest.mark.kafka
+
+A, B = "kafka-alpha-11111", "kafka-beta-22222"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[BrokerThread]:
+    b = BrokerThread(broker_settings(tmp_path / "home"), initial_rebalance_delay=0.05).start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def tenants(broker: BrokerThread) -> dict[str, object]:
+    svc = broker.svc
+
+    def setup() -> dict[str, object]:
+        a = svc.create_tenant(A, "app-a", "basic-0")
+        b = svc.create_tenant(B, "app-b", "basic-0")
+        svc.create_topic(A, "events", partitions=2)
+        svc.create_topic(B, "events", partitions=1)
+        svc.create_group(A, "workers")
+        return {"a": a.tenant, "b": b.tenant}
+
+    return broker.sync(setup)
+
+
+def _login(client: WireClient, tenant: object) -> None:
+    resp = client.sasl_plain(tenant.username, tenant.password)  # type: ignore[attr-defined]
+    assert resp.error_code == E.none
+
+
+def _produce(client: WireClient, topic: str, records: bytes, partition: int = 0, acks: int = 1) -> object:
+    return client.request(P.PRODUCE, 8, {"acks": acks, "timeout": 5000, "topic_data": [
+        {"name": topic, "partition_data": [{"index": partition, "records": records}]}]})
+
+
+def _fetch(client: WireClient, topic: str, offset: int = 0, partition: int = 0, wait: int = 0) -> object:
+    return client.request(P.FETCH, 12, {"max_wait": wait, "min_bytes": 1, "max_bytes": 1 << 20, "topics": [
+        {"topic": topic, "partitions": [{"partition": partition, "fetch_offset": offset,
+                                         "partition_max_bytes": 1 << 20, "log_start_offset": -1}]}],
+        "rack_id": ""})
+
+
+def _values(records: bytes) -> list[bytes | None]:
+    return [r.value for info in iter_headers(records) for r in decode_batch(records, info)]
+
+
+def test_api_versions_negotiation(broker: BrokerThread) -> None:
+    with WireClient(broker.svc.port) as c:
+        resp = c.request(P.API_VERSIONS, 3, {"client_software_name": "probe", "client_software_version": "1"})
+        advertised = {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys}
+        assert resp.error_code == E.none and advertised == P.ADVERTISED
+        # a version newer than ours: UNSUPPORTED_VERSION in a v0 answer listing what we do speak (KIP-511)
+        c.correlation += 1
+        c.send_raw(struct.pack(">ihhih", 10, P.API_VERSIONS, 9, c.correlation, -1))
+        v0 = c.receive(P.API_VERSIONS, 0)
+        assert v0.error_code == E.unsupported_version and len(v0.api_keys) == len(P.ADVERTISED)
+
+
+def test_tenants_are_fenced_by_prefix_and_group_registration(broker: BrokerThread, tenants: dict) -> None:  # type: ignore[type-arg]
+    a, b = tenants["a"], tenants["b"]
+    with WireClient(broker.svc.port) as c:
+        _login(c, b)
+        meta = c.request(P.METADATA, 9, {"topics": None})
+        assert [t.name for t in meta.topics] == [f"{b.prefix}events"]  # only its own topics are listed
+        meta = c.request(P.METADATA, 9, {"topics": [{"name": f"{a.prefix}events"}]})
+        assert meta.topics[0].error_code == E.topic_authorization_failed
+        produced = _produce(c, f"{a.prefix}events", build_batch([(None, b"intrusion")]))
+        assert produced.responses[0].partition_responses[0].error_code == E.topic_authorization_failed  # type: ignore[attr-defined]
+        fetched = _fetch(c, f"{a.prefix}events")
+        assert fetched.responses[0].partitions[0].error_code == E.topic_authorization_failed  # type: ignore[attr-defined]
+        coord = c.request(P.FIND_COORDINATOR, 3, {"key": f"{a.prefix}workers", "key_type": 0})
+        assert coord.error_code == E.group_authorization_failed
+        # its own prefix, but the group was never created with the CLI
+        coord = c.request(P.FIND_COORDINATOR, 3, {"key": f"{b.prefix}workers", "key_type": 0})
+        assert coord.error_code == E.group_authorization_failed and "consumer-groups:create" in coord.error_message
+        created = c.request(P.CREATE_TOPICS, 6, {"topics": [{"name": f"{b.prefix}new", "num_partitions": 1,
+                                                             "replication_factor": -1}], "timeout": 1000})
+        result = created.topics[0]
+        assert result.error_code == E.policy_violation and "kafka:topics:create new" in result.error_message
+    with WireClient(broker.svc.port) as anon:  # no SASL at all: nothing but metadata
+        assert anon.request(P.METADATA, 9, {"topics": None}).topics == ()
+        produced = _produce(anon, f"{a.prefix}events", build_batch([(None, b"x")]))
+        assert produced.responses[0].partition_responses[0].error_code == E.topic_authorization_failed  # type: ignore[attr-defined]
+    with WireClient(broker.svc.port) as bad:
+        resp = bad.sasl_plain(a.username, "wrong password")
+        assert resp.error_code == E.sasl_authentication_failed and bad.is_closed()
+
+
+def test_malformed_frames_close_only_that_connection(broker: BrokerThread, tenants: dict) -> None:  # type: ignore[type-arg]
+    a = tenants["a"]
+    topic = f"{a.prefix}events"
+    with WireClient(broker.svc.port) as good:
+        _login(good, a)
+        first = _produce(good, topic, build_batch([(None, b"before")]))
+        assert first.responses[0].partition_responses[0].error_code == E.none  # type: ignore[attr-defined]
+        garbage = [
+            struct.pack(">i", -5),  # negative size
+            struct.pack(">i", 1 << 30),  # oversized
+            struct.pack(">i", 3) + b"abc",  # shorter than a header
+            struct.pack(">ihhih", 10, 999, 0, 1, -1),  # unknown API key
+            struct.pack(">ihhih", 10, P.PRODUCE, 1, 1, -1),  # a version we don't serve
+            struct.pack(">ihhih", 14, P.METADATA, 9, 1, -1) + b"\xff\xff\xff\xff",  # garbage body
+        ]
+        for frame in garbage:
+            with WireClient(broker.svc.port) as bad:
+                bad.send_raw(frame)
+                assert bad.is_closed(), frame
+        with WireClient(broker.svc.port) as truncated:  # half a frame, then hang up
+            truncated.send_raw(struct.pack(">i", 100) + b"\0" * 20)
+        # a well-framed produce with a corrupt batch gets an error and writes nothing
+        batch = bytearray(build_batch([(None, b"corrupt")]))
+        batch[-1] ^= 0xFF
+        bad_batch = _produce(good, topic, bytes(batch))
+        assert bad_batch.responses[0].partition_responses[0].error_code == E.corrupt_message  # type: ignore[attr-defined]
+        after = _produce(good, topic, build_batch([(None, b"after")]))
+        assert after.responses[0].partition_responses[0].base_offset == 1  # type: ignore[attr-defined]
+        records = _fetch(good, topic).responses[0].partitions[0].records  # type: ignore[attr-defined]
+        assert _values(records) == [b"before", b"after"]
+    assert broker.svc.broker.stats.bad_frames >= len(garbage)
+
+
+def test_fetch_long_polls_until_data_arrives(broker: BrokerThread, tenants: dict) -> None:  # type: ignore[type-arg]
+    import threading
+    import time
+
+    a = tenants["a"]
+    topic = f"{a.prefix}events"
+    with WireClient(broker.svc.port) as consumer, WireClient(broker.svc.port) as producer:
+        _login(consumer, a)
+        _login(producer, a)
+        start = time.monotonic()
+        empty = _fetch(consumer, topic, wait=300)
+        assert empty.responses[0].partitions[0].records == b"" and time.monotonic() - start >= 0.28  # type: ignore[attr-defined]
+        timer = threading.Timer(0.3, lambda: _produce(producer, topic, build_batch([(None, b"wake")])))
+        timer.start()
+        start = time.monotonic()
+        woke = _fetch(consumer, topic, wait=5000)
+        elapsed = time.monotonic() - start
+        timer.join()
+        assert _values(woke.responses[0].partitions[0].records) == [b"wake"]  # type: ignore[attr-defined]
+        assert 0.25 < elapsed < 2.0
+
+
+def _idempotent(records: bytes, pid: int, epoch: int, seq: int) -> bytes:
+    raw = bytearray(records)
+    raw[43:57] = pid.to_bytes(8, "big") + epoch.to_bytes(2, "big") + seq.to_bytes(4, "big")
+    raw[17:21] = crc32c(bytes(raw[21:])).to_bytes(4, "big")
+    return bytes(raw)
+
+
+def test_idempotent_retries_are_stored_once(broker: BrokerThread, tenants: dict) -> None:  # type: ignore[type-arg]
+    a = tenants["a"]
+    topic = f"{a.prefix}events"
+    with WireClient(broker.svc.port) as c:
+        _login(c, a)
+        init = c.request(P.INIT_PRODUCER_ID, 4, {"transactional_id": None, "transaction_timeout": 60000,
+                                                 "producer_id": -1, "producer_epoch": -1})
+        assert init.error_code == E.none and init.producer_id >= 0 and init.producer_epoch == 0
+        pid = init.producer_id
+        first = _idempotent(build_batch([(None, b"one"), (None, b"two")]), pid, 0, 0)
+        second = _idempotent(build_batch([(None, b"three")]), pid, 0, 2)
+        offsets = [_produce(c, topic, b).responses[0].partition_responses[0] for b in (first, second, second, first)]  # type: ignore[attr-defined]
+        assert [(o.error_code, o.base_offset) for o in offsets] == [(E.none, 0), (E.none, 2), (E.none, 2), (E.none, 0)]
+        gap = _produce(c, topic, _idempotent(build_batch([(None, b"gap")]), pid, 0, 9))
+        assert gap.responses[0].partition_responses[0].error_code == E.out_of_order_sequence_number  # type: ignore[attr-defined]
+        records = _fetch(c, topic).responses[0].partitions[0].records  # type: ignore[attr-defined]
+        assert _values(records) == [b"one", b"two", b"three"]
+        txn = c.request(P.INIT_PRODUCER_ID, 4, {"transactional_id": "tx", "transaction_timeout": 60000,
+                                                "producer_id": -1, "producer_epoch": -1})
+        assert txn.error_code == E.transactional_id_authorization_failed
+
+
+def test_log_and_offsets_survive_a_restart_and_a_crash(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    b1 = BrokerThread(broker_settings(home)).start()
+    try:
+        tenant = b1.sync(lambda: b1.svc.create_tenant(A, "app-a", "basic-1")).tenant
+        topic = b1.sync(lambda: b1.svc.create_topic(A, "durable", partitions=1))["name"]
+        b1.sync(lambda: b1.svc.create_group(A, "readers"))
+        with WireClient(b1.svc.port) as c:
+            _login(c, tenant)
+            for i in range(5):
+                _produce(c, topic, build_batch([(None, b"m%d" % i)]))
+            commit = c.request(P.OFFSET_COMMIT, 8, {"group_id": f"{tenant.prefix}readers", "generation_id_or_member_epoch": -1,
+                                                    "member_id": "", "topics": [{"name": topic, "partitions": [
+                                                        {"partition_index": 0, "committed_offset": 3}]}]})
+            assert commit.topics[0].partitions[0].error_code == E.none
+        ports = (b1.svc.port, b1.svc.tls_port)
+    finally:
+        b1.stop()
+    # simulate a crash after the clean stop: remove the marker and tear the last write
+    (home / "kafka" / ".clean_shutdown").unlink()
+    seg = next((home / "kafka" / "data" / f"{topic}-0").glob("*.log"))
+    with open(seg, "ab") as f:
+        f.write(build_batch([(None, b"torn")], base_offset=5)[:30])
+    b2 = BrokerThread(broker_settings(home, kafka_port=ports[0], kafka_tls_port=ports[1])).start()
+    try:
+        assert b2.svc.logs.recovered_bytes == 30
+        with WireClient(b2.svc.port) as c:
+            _login(c, tenant)
+            fetched = c.request(P.OFFSET_FETCH, 7, {"group_id": f"{tenant.prefix}readers",
+                                                    "topics": [{"name": topic, "partition_indexes": [0]}]})
+            assert fetched.topics[0].partitions[0].committed_offset == 3
+            records = _fetch(c, topic, offset=3).responses[0].partitions[0].records  # type: ignore[attr-defined]
+            assert _values(records) == [b"m3", b"m4"]
+            assert _produce(c, topic, build_batch([(None, b"m5")])).responses[0].partition_responses[0].base_offset == 5  # type: ignore[attr-defined]
+    finally:
+        b2.stop()
