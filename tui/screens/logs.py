@@ -1,0 +1,269 @@
+"""The live log screens: Router (`heroku[router]` lines only) and Logs (the app's whole stream).
+
+Both follow the tail, filter with `/` (see tui/filters.py), pause with `p` (or by moving the
+cursor up) and explain the selected line's code in the side pane. New lines are taken from the
+store's bounded per-app buffers by sequence number on each tick, so at most ~10 redraws happen
+a second whatever the line rate, and a paused view costs nothing but a counter.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Input, Static
+
+from tui.codes import find_code
+from tui.filters import EMPTY, FilterError, LineFilter, parse_filter
+from tui.model import AppState, LogEntry
+from tui.screens.base import PaasScreen
+from tui.widgets.code_panel import CodePanel
+from tui.widgets.lines import render_log, render_router, render_router_full
+from tui.widgets.stream_log import Renderer, StreamLog
+
+VIEW_LINES = 5000
+
+
+class StreamScreen(PaasScreen):
+    AUTO_FOCUS = "#stream"
+    BINDINGS = [
+        Binding("slash", "filter", "Filter"),
+        Binding("p", "pause", "Pause"),
+    ]
+    renderer: Renderer = staticmethod(render_log)  # type: ignore[assignment]
+    PLACEHOLDER = "filter: code:H13 dyno:web.1 status:5xx path:/api  (enter: apply, esc: close)"
+
+    def body(self) -> Iterable[Widget]:
+        yield Input(placeholder=self.PLACEHOLDER, id="filter", classes="hidden")
+        with Horizontal(classes="stream-body"):
+            log = StreamLog(self.renderer, VIEW_LINES, id="stream")
+            log.border_title = self.VIEW_NAME
+            yield log
+            panel = CodePanel(id="code-panel")
+            panel.border_title = "Codes"
+            yield panel
+        yield Static(id="stream-info")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter: LineFilter = EMPTY
+        self.filter_error = ""
+        self.paused = False
+        self._app: str | None = None
+        self._last_seq = 0
+        self._count_at_pause = 0
+        self._latest_code: str | None = None
+
+    # ---- what to show -----------------------------------------------------------------------
+    def buffer(self, state: AppState) -> deque[LogEntry]:
+        return state.logs
+
+    @property
+    def stream(self) -> StreamLog:
+        return self.query_one("#stream", StreamLog)
+
+    def _matching(self, entries: Iterable[LogEntry]) -> list[LogEntry]:
+        f = self.filter
+        return list(entries) if f.empty else [e for e in entries if f(e)]
+
+    def _new_entries(self, buf: deque[LogEntry]) -> list[LogEntry]:
+        """Entries with seq > last seen, oldest first, without walking the whole buffer."""
+        new: list[LogEntry] = []
+        last = self._last_seq
+        for entry in reversed(buf):
+            if entry.seq <= last:
+                break
+            new.append(entry)
+            if len(new) >= VIEW_LINES:
+                break
+        new.reverse()
+        return new
+
+    # ---- hooks ------------------------------------------------------------------------------
+    def full_refresh(self) -> None:
+        state = self.state
+        self._app = state.name if state else None
+        self.stream.border_title = f"{self.VIEW_NAME} · {self._app or 'no app'}"
+        if state is None:
+            self.stream.clear()
+            self._update_info()
+            return
+        buf = self.buffer(state)
+        self._last_seq = buf[-1].seq if buf else 0
+        if not self.paused:
+            self.stream.replace(self._matching(buf))
+            self._latest_code = self._last_code(self.stream.rows)
+            self._update_panel()
+        self._update_info()
+
+    def on_tick(self, changes: set[str]) -> None:
+        state = self.state
+        if state is None or state.name != self._app:
+            if (state.name if state else None) != self._app:
+                self.full_refresh()
+            return
+        buf = self.buffer(state)
+        if not buf or buf[-1].seq <= self._last_seq:
+            self._update_info()
+            return
+        if self.paused:
+            self._update_info()
+            return
+        new = self._new_entries(buf)
+        self._last_seq = buf[-1].seq
+        shown = self._matching(new)
+        if shown:
+            self.stream.extend(shown)
+            code = self._last_code(shown)
+            if code:
+                self._latest_code = code
+                self._update_panel()
+        self._update_info()
+
+    @staticmethod
+    def _last_code(entries: list[LogEntry]) -> str | None:
+        for entry in reversed(entries[-500:]):
+            if entry.code:
+                return entry.code
+        return None
+
+    def _update_panel(self) -> None:
+        panel = self.query_one(CodePanel)
+        selected = self.stream.selected
+        if selected is not None:
+            panel.show(selected.code or find_code(selected.text),
+                       "The selected line has no code. ↓/↑ to move, end to follow.")
+        else:
+            panel.show(self.filter.code() or self._latest_code,
+                       "No error codes yet. Crash a dyno with `c` and send traffic to watch H10/H13 appear.")
+
+    def _update_info(self) -> None:
+        info = self.query_one("#stream-info", Static)
+        state = self.state
+        if self.paused:
+            new = len([1 for _ in self._new_entries(self.buffer(state))]) if state else 0
+            head = Text.assemble(("‖ paused", "bold yellow"), f" ({new:,}{'+' if new >= VIEW_LINES else ''} new) - p or end to resume")
+        else:
+            head = Text.assemble(("● following", "green"))
+        head.append(f" · {len(self.stream.rows):,} shown")
+        if state is not None:
+            head.append(f" of {len(self.buffer(state)):,} buffered")
+        if self.filter_error:
+            head.append(f" · {self.filter_error}", style="bold red")
+        elif not self.filter.empty:
+            head.append(" · filter: ")
+            head.append(self.filter.text, style="bold cyan")
+        info.update(head)
+
+    # ---- keys -------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.remove_class("hidden")
+        box.focus()
+
+    def action_pause(self) -> None:
+        if self.paused:
+            self._resume()
+        else:
+            self.paused = True
+            self._update_info()
+
+    def _resume(self) -> None:
+        self.paused = False
+        if not self.stream.following:
+            self.stream.cursor = None
+        self.full_refresh()
+
+    def on_stream_log_moved(self, event: StreamLog.Moved) -> None:
+        if event.entry is None:
+            if self.paused:
+                self._resume()
+        elif not self.paused:
+            self.paused = True
+        self._update_panel()
+        self._update_info()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._apply_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._apply_filter(event.value)
+        if not self.filter_error:
+            if not event.value.strip():
+                event.input.add_class("hidden")
+            self.stream.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "escape" and self._escape():
+            event.stop()
+            event.prevent_default()
+
+    def _escape(self) -> bool:
+        """Close the filter box, else clear the filter; False lets escape go back to the overview."""
+        box = self.query_one("#filter", Input)
+        if box.has_focus:
+            if not box.value.strip():
+                box.add_class("hidden")
+            self.stream.focus()
+            return True
+        if not self.filter.empty or self.filter_error:
+            box.value = ""
+            self._apply_filter("")
+            box.add_class("hidden")
+            return True
+        return False
+
+    def _apply_filter(self, text: str) -> None:
+        try:
+            new = parse_filter(text)
+        except FilterError as exc:
+            self.filter_error = str(exc)
+            self.query_one("#filter", Input).add_class("invalid")
+            self._update_info()
+            return
+        self.filter_error = ""
+        self.query_one("#filter", Input).remove_class("invalid")
+        if new.text == self.filter.text:
+            self._update_info()
+            return
+        self.filter = new
+        state = self.state
+        if state is not None:
+            self.stream.cursor = None
+            self.paused = False
+            self.stream.replace(self._matching(self.buffer(state)))
+            self._last_seq = self.buffer(state)[-1].seq if self.buffer(state) else 0
+        self._update_panel()
+        self._update_info()
+
+    def selected_dyno(self) -> str | None:
+        entry = self.stream.selected
+        if entry is None:
+            return None
+        dyno = (entry.fields or {}).get("dyno") if entry.is_router else entry.dyno
+        return dyno if dyno and "." in dyno and not dyno.startswith("run.") else None
+
+
+class RouterScreen(StreamScreen):
+    VIEW_NAME = "router"
+    renderer = staticmethod(render_router)
+    BINDINGS = [Binding("w", "wide", "Full lines")]
+
+    def action_wide(self) -> None:
+        """Compact lines drop host/request_id/fwd/protocol; `w` shows Heroku's whole line."""
+        wide = self.stream.render_entry is not render_router_full
+        self.stream.set_renderer(render_router_full if wide else render_router)
+
+    def buffer(self, state: AppState) -> deque[LogEntry]:
+        return state.router
+
+
+class LogsScreen(StreamScreen):
+    VIEW_NAME = "logs"
+    renderer = staticmethod(render_log)
+    PLACEHOLDER = "filter: source:app dyno:web.1 code:R14 words…  (enter: apply, esc: close)"

@@ -1,0 +1,47 @@
+"""The side pane: what the selected code means, its usual causes and the fix."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.codes import CodeHelp, explain
+from tui.widgets.lines import code_style
+
+
+class CodePanel(Static):
+    DEFAULT_CSS = """
+    CodePanel { padding: 0 1; overflow-y: auto; }
+    """
+
+    def __init__(self, *, id: str | None = None):
+        super().__init__(id=id)
+        self.code: str | None = None
+        self.hint = "Select a line with ↑/↓ (or filter by code) to see what its code means."
+
+    def show(self, code: str | None, hint: str | None = None) -> None:
+        if hint is not None:
+            self.hint = hint
+        if code == self.code and code is not None:
+            return
+        self.code = code
+        help_ = explain(code)
+        self.update(self._render_help(help_) if help_ else Text(self.hint, style="dim"))
+        self.border_title = f"{code} explained" if help_ else "Codes"
+
+    @staticmethod
+    def _render_help(h: CodeHelp) -> Group:
+        parts: list[Text] = [
+            Text.assemble((f" {h.code} ", code_style(h.code)), " ", (h.title, "bold"), (f"  ({h.kind})", "dim")),
+            Text(""),
+            Text(h.meaning),
+            Text(""),
+            Text("Usual causes", style="bold underline"),
+        ]
+        parts += [Text(f"• {c}") for c in h.causes]
+        parts += [Text(""), Text("How to fix it", style="bold underline")]
+        parts += [Text(f"• {f}") for f in h.fixes]
+        if h.story:
+            parts += [Text(""), Text("The story", style="bold underline"), Text(h.story, style="italic")]
+        return Group(*parts)
