@@ -1,0 +1,120 @@
+"""Dyno faults (toxiproxy-style, per dyno, between router and dyno), kept in memory on the daemon.
+
+    GET    /apps/{app}/faults                    the app's faults (+ registry figures)
+    POST   /apps/{app}/faults                    {dyno, type, name?, stream?, toxicity?, attributes{}}
+    DELETE /apps/{app}/faults                    all of the app's faults (?dyno=web.1 for one dyno)
+    DELETE /apps/{app}/faults/{dyno}/{name}      one fault
+
+`dyno` is a dyno name (`web.1`) or a process type (`web` = every web dyno). The registry is
+created on first use and the router's connector is wrapped then (router/faults.py); an app's
+faults go away with the app.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
+
+from paas.api.app import daemon_of
+from paas.errors import PaasError, invalid
+from router.faults import DOWNSTREAM, FaultError, FaultRegistry, install, make_fault
+from router.table import Backend
+
+router = APIRouter()
+
+_TARGET = re.compile(r"^[A-Za-z0-9_-]{1,30}(\.[0-9]{1,4})?$")
+
+
+class FaultCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dyno: str
+    type: str
+    name: str | None = None
+    stream: str = DOWNSTREAM
+    toxicity: float = 1.0
+    attributes: dict[str, Any] = {}
+
+
+def registry_of(daemon: Any) -> FaultRegistry:
+    """The daemon's fault registry, created (and wired into the router) on first use."""
+    registry: FaultRegistry | None = getattr(daemon, "faults", None)
+    if registry is None:
+        registry = FaultRegistry()
+        daemon.faults = registry
+        reg = registry
+        daemon.bus.listen(["app.destroyed"], lambda event: reg.clear(event.app) if event.app else None)
+    if daemon.router is not None:
+        install(daemon.router, registry, lambda backend: _locate(daemon, registry, backend))
+    return registry
+
+
+def _locate(daemon: Any, registry: FaultRegistry, backend: Backend) -> str | None:
+    """Which faulted app this backend is a dyno of (only apps with faults are searched)."""
+    if daemon.dynos is None:
+        return None
+    for app in registry.apps():
+        for info in daemon.dynos.dynos(app):
+            if info.name == backend.dyno and info.port == backend.port:
+                return app
+    return None
+
+
+def _app_name(daemon: Any, app: str) -> str:
+    return str(daemon.control.get_app(app)["name"])  # 404 when there is no such app
+
+
+def _check_target(daemon: Any, app: str, target: str) -> None:
+    if not _TARGET.match(target) or target.startswith("run"):
+        raise invalid(f"{target!r} is not a dyno name (web.1) or a process type (web)")
+    types = {p.type for p in daemon.control.desired(app).processes}
+    ptype = target.split(".", 1)[0]
+    if types and ptype not in types:
+        raise invalid(f"{app} has no process type {ptype} (it has: {', '.join(sorted(types))})")
+
+
+def _listing(registry: FaultRegistry, app: str) -> dict[str, Any]:
+    return {"faults": [e.to_json() for e in registry.entries(app)], "stats": registry.stats()}
+
+
+@router.get("/apps/{app}/faults")
+async def list_faults(request: Request, app: str) -> dict[str, Any]:
+    daemon = daemon_of(request)
+    name = _app_name(daemon, app)
+    return _listing(registry_of(daemon), name)
+
+
+@router.post("/apps/{app}/faults", status_code=201)
+async def add_fault(request: Request, app: str, body: FaultCreate) -> dict[str, Any]:
+    daemon = daemon_of(request)
+    name = _app_name(daemon, app)
+    if daemon.router is None:
+        raise PaasError(503, "unavailable", "the router is not running in this daemon, so there is nothing to fault")
+    _check_target(daemon, name, body.dyno)
+    try:
+        fault = make_fault(body.type, body.attributes, name=body.name, stream=body.stream, toxicity=body.toxicity)
+        entry = registry_of(daemon).add(name, body.dyno, fault)
+    except FaultError as exc:
+        raise invalid(str(exc)) from None
+    return entry.to_json()
+
+
+@router.delete("/apps/{app}/faults")
+async def clear_faults(request: Request, app: str, dyno: str | None = None) -> dict[str, Any]:
+    daemon = daemon_of(request)
+    name = _app_name(daemon, app)
+    removed = registry_of(daemon).clear(name, dyno or None)
+    return {"removed": removed}
+
+
+@router.delete("/apps/{app}/faults/{dyno}/{fault}")
+async def remove_fault(request: Request, app: str, dyno: str, fault: str) -> dict[str, Any]:
+    daemon = daemon_of(request)
+    name = _app_name(daemon, app)
+    try:
+        entry = registry_of(daemon).remove(name, dyno, fault)
+    except KeyError:
+        raise PaasError(404, "not_found", f"Couldn't find a fault named {fault} on {dyno} of {name}.") from None
+    return entry.to_json()
