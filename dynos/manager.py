@@ -18,6 +18,7 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dynos import preboot
 from dynos.oneoff import OneOff
 from dynos.runtimes.base import DynoSpec, Runtime
 from dynos.sizes import SIZES, DynoSize, get_size
@@ -142,6 +143,7 @@ class DynoManager:
                     for number in range(1, max(0, process.quantity) + 1):
                         spec = self._spec(desired, process, number)
                         wanted[spec.name] = spec
+            wanted = preboot.adjust(self, app, desired, wanted)  # preboot: keep old web dynos serving
             for name in [n for n in app.slots if n not in wanted]:
                 self._retire(app, app.slots.pop(name))
             for name, spec in sorted(wanted.items(), key=lambda kv: sort_key(kv[0])):
