@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
@@ -27,7 +28,7 @@ SCALE_USAGE = (
     "SIZE a dyno size (web=2:standard-2x); web=standard-2x changes the size only."
 )
 ONE_OFF_TYPES = ("run", "release")  # one-off dynos: `paas run`, the release phase
-_SCALE_ARG = re.compile(r"^([A-Za-z0-9_-]+)(?:([=+-])(\d+))?(?::([A-Za-z0-9-]+))?$")
+_SCALE_ARG = re.compile(r"^([A-Za-z0-9_-]+?)([=+-])(\d+)(?::([A-Za-z0-9-]+))?$")
 _SIZE_ONLY = re.compile(r"^([A-Za-z0-9_-]+)=([A-Za-z][A-Za-z0-9-]*)$")
 
 
@@ -102,7 +103,7 @@ def parse_scale(args: tuple[str, ...], formation: list[dict[str, Any]]) -> list[
             ptype, size = size_only.groups()
             updates.append({"type": ptype, "size": size.lower()})
             continue
-        if not match or match.group(2) is None:
+        if not match:
             raise CliError(SCALE_USAGE)
         ptype, op, amount, size = match.groups()
         quantity = int(amount)
@@ -129,6 +130,28 @@ def _restart(app: str | None, target: str | None) -> None:
     what = f"{target} dyno" if "." in target else f"{target} dynos"
     with action(f"Restarting {what} on {APP_GLYPH} {name}"):
         client.delete(f"/apps/{name}/dynos/{target}")
+
+
+def build_command(words: tuple[str, ...]) -> str:
+    """One word is a whole shell command (`paas run "rake test"`); several are quoted as needed,
+    so `paas run python -c "import sys; sys.exit(3)"` reaches the dyno's bash intact."""
+    if len(words) == 1:
+        return words[0]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def split_app_flag(app: str | None, command: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
+    """`paas run bash -a myapp` works like Heroku's: a trailing -a/--app belongs to us, unless
+    the app was given before the command (then everything after it is the command's)."""
+    if app:
+        return app, command
+    words = list(command)
+    for i, word in enumerate(words):
+        if word in ("-a", "--app") and i + 1 < len(words):
+            return words[i + 1], tuple(words[:i] + words[i + 2 :])
+        if word.startswith("--app="):
+            return word.split("=", 1)[1], tuple(words[:i] + words[i + 1 :])
+    return app, command
 
 
 def parse_env(values: tuple[str, ...]) -> dict[str, str]:
@@ -229,8 +252,11 @@ def register(cli: click.Group) -> None:
     def run(command: tuple[str, ...], app: str | None, size: str | None, env: tuple[str, ...],
             no_tty: bool, exit_code: bool) -> None:
         """Run a one-off process inside a dyno, attached to this terminal."""
+        app, command = split_app_flag(app, command)
+        if not command:
+            raise CliError("Usage: paas run -a APP COMMAND...")
         name = resolve_app(app)
-        text = " ".join(command)
+        text = build_command(command)
         client = Client()
         body: dict[str, Any] = {"command": text, "attach": True, "env": parse_env(env) or None}
         if size:
@@ -249,14 +275,21 @@ def register(cli: click.Group) -> None:
     def run_detached(command: tuple[str, ...], app: str | None, size: str | None, env: tuple[str, ...],
                      as_json: bool) -> None:
         """Run a detached dyno; its output goes to the log stream."""
+        app, command = split_app_flag(app, command)
+        if not command:
+            raise CliError("Usage: paas run:detached -a APP COMMAND...")
         name = resolve_app(app)
-        text = " ".join(command)
+        text = build_command(command)
         body: dict[str, Any] = {"command": text, "attach": False, "env": parse_env(env) or None}
         if size:
             body["size"] = size
-        with action(f"Running `{text}` on {APP_GLYPH} {name}") as result:
+        click.echo(f"Running `{text}` on {APP_GLYPH} {name}... ", err=True, nl=False)
+        try:
             dyno = Client().post(f"/apps/{name}/dynos", json=body)
-            result["suffix"] = f"up, {dyno['name']}"
+        except CliError:
+            click.echo("!", err=True)
+            raise
+        click.echo(f"up, {dyno['name']}", err=True)
         if as_json:
             print_json(dyno)
             return

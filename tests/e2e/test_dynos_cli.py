@@ -106,7 +106,8 @@ def test_cli_errors_are_clear(daemon: DaemonThread, tmp_path: Path) -> None:
     deploy(daemon, "errapp", tmp_path, {"web": WEB})
     for args, message in (
         (("ps:restart", "web.9"), "Couldn't find that dyno or process type (web.9) on errapp."),
-        (("ps:scale", "web=lots"), "Usage: paas ps:scale"),
+        (("ps:scale", "web"), "Usage: paas ps:scale"),
+        (("ps:scale", "web=lots"), "Unknown dyno size 'lots'"),
         (("ps:scale", "cron+1"), "Couldn't find that process type (cron)"),
         (("ps:scale", "web=2:huge"), "Unknown dyno size 'huge'"),
         (("ps:kill", "web.1", "--signal", "NOPE"), "Unknown signal 'NOPE'."),
@@ -116,7 +117,8 @@ def test_cli_errors_are_clear(daemon: DaemonThread, tmp_path: Path) -> None:
         argv = list(args) if "-a" in args else [*args, "-a", "errapp"]
         out = daemon.cli(*argv)
         assert out.returncode == 1, (args, out.stdout, out.stderr)
-        assert out.stderr.startswith(" ›   Error: ") and message in out.stderr, (args, out.stderr)
+        error = [line for line in out.stderr.splitlines() if line.startswith(" ›   Error: ")]
+        assert error and message in out.stderr[out.stderr.index(" ›   Error: "):], (args, out.stderr)
         assert "Traceback" not in out.stderr
 
 
