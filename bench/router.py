@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import router_configs  # noqa: E402
+import router_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST_HEADER = "bench.localhost"
@@ -90,7 +90,9 @@ def wrk(name: str, port: int, duration: float, connections: int) -> Result:
     url = f"http://127.0.0.1:{port}/"
     base = ["wrk", "-t1", f"-c{connections}", "--latency", "-H", f"Host: {HOST_HEADER}"]
     subprocess.run([*base, "-d1s", url], capture_output=True, check=True)  # warm-up
-    out = subprocess.run([*base, f"-d{int(duration)}s", url], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [*base, f"-d{int(duration)}s", url], capture_output=True, text=True, check=True
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _to_ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _to_ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
@@ -112,14 +114,22 @@ def run(duration: float, connections: int, workers: list[int]) -> list[tuple[str
         conf = tmp / "backend.conf"
         conf.write_text(router_configs.nginx_backend(tmp, backend_port))
         sections: list[tuple[str, list[Result]]] = []
-        with process(["nginx", "-p", str(tmp), "-e", str(tmp / "backend-e.log"), "-c", str(conf)], backend_port, tmp / "backend.out"):
+        with process(
+            ["nginx", "-p", str(tmp), "-e", str(tmp / "backend-e.log"), "-c", str(conf)],
+            backend_port,
+            tmp / "backend.out",
+        ):
             direct = wrk("direct (no proxy)", backend_port, duration, connections)
             for reuse in (False, True):
                 results = [direct]
                 port = free_port()
                 conf = tmp / f"nginx-proxy-{reuse}.conf"
                 conf.write_text(router_configs.nginx_proxy(tmp, port, backend_port, reuse))
-                with process(["nginx", "-p", str(tmp), "-e", str(tmp / "proxy-e.log"), "-c", str(conf)], port, tmp / "nginx.out"):
+                with process(
+                    ["nginx", "-p", str(tmp), "-e", str(tmp / "proxy-e.log"), "-c", str(conf)],
+                    port,
+                    tmp / "nginx.out",
+                ):
                     results.append(wrk("nginx (1 worker)", port, duration, connections))
                 port = free_port()
                 conf = tmp / f"haproxy-{reuse}.cfg"
@@ -128,7 +138,15 @@ def run(duration: float, connections: int, workers: list[int]) -> list[tuple[str
                     results.append(wrk("haproxy (1 thread)", port, duration, connections))
                 for n in workers:
                     port = free_port()
-                    cmd = [sys.executable, "-m", "router", "--port", str(port), "--app", f"bench=127.0.0.1:{backend_port}"]
+                    cmd = [
+                        sys.executable,
+                        "-m",
+                        "router",
+                        "--port",
+                        str(port),
+                        "--app",
+                        f"bench=127.0.0.1:{backend_port}",
+                    ]
                     if reuse:
                         cmd.append("--keepalive")
                     if n > 1:
@@ -149,7 +167,9 @@ def run(duration: float, connections: int, workers: list[int]) -> list[tuple[str
 
 
 def report(sections: list[tuple[str, list[Result]]], duration: float, connections: int) -> None:
-    print(f"wrk -t1 -c{connections} -d{duration}s, trivial nginx backend, all on 127.0.0.1, {os.cpu_count()} CPUs")
+    print(
+        f"wrk -t1 -c{connections} -d{duration}s, trivial nginx backend, all on 127.0.0.1, {os.cpu_count()} CPUs"
+    )
     for title, results in sections:
         print(f"\n{title}")
         print(f"  {'':38} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")

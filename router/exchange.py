@@ -509,7 +509,9 @@ class Exchange:
         client.write(error_response(hcode.page, hcode.status, keep))
         client.exchange_done(self, keep=keep)
 
-    def finish(self, hcode: HCode | None = None, *, cause: str | None = None, desc: str | None = None) -> None:
+    def finish(
+        self, hcode: HCode | None = None, *, cause: str | None = None, desc: str | None = None
+    ) -> None:
         """Write the one log line and the record; release the backlog slot and timers."""
         if self.finished:
             return
@@ -579,4 +581,3 @@ class Exchange:
             ts=time.time(),
         )
         router.record(app, line, record)
-

@@ -51,7 +51,7 @@ import struct
 import sys
 from urllib.parse import parse_qs, urlsplit
 
-_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _CHUNK = 1 << 20
 
 
@@ -153,7 +153,12 @@ class LabDyno:
                         _reset(writer)
                         return
                     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+                except (
+                    TimeoutError,
+                    asyncio.IncompleteReadError,
+                    ConnectionError,
+                    asyncio.LimitOverrunError,
+                ):
                     return
                 req = _parse_head(head)
                 if req is None:
@@ -176,7 +181,9 @@ class LabDyno:
             return False
         if path == "/sink":
             n = await _read_body(req, reader, count_only=True)
-            await _respond(writer, 200, json.dumps({"bytes": n, "dyno": self.dyno}).encode(), "application/json")
+            await _respond(
+                writer, 200, json.dumps({"bytes": n, "dyno": self.dyno}).encode(), "application/json"
+            )
             return True
         body_len = await _read_body(req, reader, count_only=True)
         if path == "/echo":
@@ -235,7 +242,9 @@ class LabDyno:
             await writer.drain()
             return False
         if path == "/big-header":
-            writer.write(b"HTTP/1.1 200 OK\r\nX-Big: " + b"h" * (600 * 1024) + b"\r\nContent-Length: 2\r\n\r\nok")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nX-Big: " + b"h" * (600 * 1024) + b"\r\nContent-Length: 2\r\n\r\nok"
+            )
             await writer.drain()
             return False
         if path == "/long-status":
@@ -244,7 +253,9 @@ class LabDyno:
             return False
         if path == "/bytes":
             n = int(req.query.get("n", "0"))
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % n)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % n
+            )
             await _stream(writer, n)
             return True
         if path == "/chunked":
@@ -270,7 +281,9 @@ class LabDyno:
         await _respond(writer, 200, body)
         return True
 
-    async def _websocket(self, req: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _websocket(
+        self, req: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         key = (req.header("sec-websocket-key") or "").encode()
         accept = base64.b64encode(hashlib.sha1(key + _WS_GUID).digest())
         writer.write(

@@ -43,6 +43,10 @@ class RequestRecord:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_event(self) -> dict[str, Any]:
+        """The data of a `router.request` bus event (the daemon pops "app" for Event.app)."""
+        return asdict(self)
+
 
 class Stats:
     """Counters for one app or one dyno; O(1) per request."""

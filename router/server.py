@@ -87,26 +87,37 @@ class Router:
         self.log_failures = 0
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False) -> int:
-        """Listen on host:port (0 = any free port); returns the bound port."""
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        sock: socket.socket | None = None,
+        reuse_port: bool = False,
+    ) -> int:
+        """Listen on host:port (0 = any free port), or on an already-bound `sock`.
+
+        Returns the bound port. `reuse_port` sets SO_REUSEPORT (several router processes on
+        one port, a measured design option; the daemon runs a single router).
+        """
         self.loop = asyncio.get_running_loop()
-        self._server = await self.loop.create_server(
-            lambda: ClientConnection(self), host, port, backlog=2048, reuse_port=reuse_port or None
-        )
-        sock = self._server.sockets[0]
-        self.port = sock.getsockname()[1]
+        factory = self._client_factory
+        if sock is not None:
+            self._server = await self.loop.create_server(factory, sock=sock, backlog=2048)
+        else:
+            self._server = await self.loop.create_server(
+                factory, host, port, backlog=2048, reuse_port=reuse_port or None
+            )
+        self.port = self._server.sockets[0].getsockname()[1]
         self.port_bytes = b"%d" % self.port
         self._unlisten = self.table.add_listener(self._route_changed)
         return self.port
 
     async def start_on_socket(self, sock: socket.socket) -> int:
-        """Serve on an already-bound listening socket (used by multi-process runners)."""
-        self.loop = asyncio.get_running_loop()
-        self._server = await self.loop.create_server(lambda: ClientConnection(self), sock=sock, backlog=2048)
-        self.port = sock.getsockname()[1]
-        self.port_bytes = b"%d" % self.port
-        self._unlisten = self.table.add_listener(self._route_changed)
-        return self.port
+        return await self.start(sock=sock)
+
+    def _client_factory(self) -> ClientConnection:
+        return ClientConnection(self)
 
     async def stop(self) -> None:
         """Stop listening, cut every client and dyno connection."""
