@@ -44,12 +44,20 @@ from urllib.parse import parse_qs, urlsplit
 MB = 1024 * 1024
 HELD: list[bytearray] = []  # memory kept by /memory
 HELD_LOCK = threading.Lock()
+BUSY = 0  # connections reading or answering a request (not idle keep-alive ones)
+BUSY_LOCK = threading.Lock()
 KEEPALIVE_TIMEOUT = float(os.environ.get("KEEPALIVE_TIMEOUT", "5"))
 CLOSE_LAG = float(os.environ.get("KEEPALIVE_CLOSE_LAG", "50")) / 1000
 
 
 def log(message: str) -> None:
     print(message, flush=True)
+
+
+def busy(delta: int) -> None:
+    global BUSY
+    with BUSY_LOCK:
+        BUSY += delta
 
 
 def readable(sock: socket.socket, timeout: float) -> bool:
@@ -66,16 +74,22 @@ class LabHandler(BaseHTTPRequestHandler):
 
     # --- keep-alive with a server idle timeout (the Router 2.0 race lives here) --------------
     def handle(self) -> None:
-        self.close_connection = True
-        self.handle_one_request()
-        while not self.close_connection:
-            if not readable(self.connection, KEEPALIVE_TIMEOUT):
-                # Idle too long: this connection is dead to us from now on, but the FIN only
-                # leaves after CLOSE_LAG. A request sent meanwhile is never read: closing a
-                # socket with unread data sends RST.
-                time.sleep(CLOSE_LAG)
-                return
+        self.close_connection = True  # BUSY was counted at accept (see accept_one)
+        try:
             self.handle_one_request()
+            while not self.close_connection:
+                busy(-1)
+                idle = not readable(self.connection, KEEPALIVE_TIMEOUT)
+                busy(+1)
+                if idle:
+                    # Idle too long: this connection is dead to us from now on, but the FIN only
+                    # leaves after CLOSE_LAG. A request sent meanwhile is never read: closing a
+                    # socket with unread data sends RST.
+                    time.sleep(CLOSE_LAG)
+                    return
+                self.handle_one_request()
+        finally:
+            busy(-1)
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
@@ -236,15 +250,41 @@ def main() -> int:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, port))
     listener.listen(1024)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    stopping = threading.Event()
+    wake_r, wake_w = socket.socketpair()
+    wake_w.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno())
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     log(f"lab listening on http://{host}:{port} (keep-alive {KEEPALIVE_TIMEOUT}s, close lag {CLOSE_LAG * 1000:.0f}ms)")
+    while not stopping.is_set():
+        ready, _, _ = select.select([listener, wake_r], [], [])
+        if listener in ready and not stopping.is_set():
+            accept_one(listener)
+    # A well-behaved shutdown (like Puma 4): take what the kernel queued, close the listener
+    # so new connects are refused, finish the requests in progress, then exit.
+    listener.setblocking(False)
+    while accept_one(listener):
+        pass
+    listener.close()
+    deadline = time.monotonic() + 25
+    while BUSY > 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    log("SIGTERM: listener closed, requests finished, exiting")
+    return 0
+
+
+def accept_one(listener: socket.socket) -> bool:
     try:
-        while True:
-            conn, addr = listener.accept()
-            threading.Thread(target=serve_connection, args=(conn, addr), daemon=True).start()
-    except SystemExit:
-        listener.close()
-        return 0
+        conn, addr = listener.accept()
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return False
+    conn.setblocking(True)
+    busy(+1)  # counted from accept, so a shutdown cannot miss it; LabHandler.handle uncounts it
+
+    threading.Thread(target=serve_connection, args=(conn, addr), daemon=True).start()
+    return True
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
     DELETE /apps/{app}/faults                    all of the app's faults (?dyno=web.1 for one dyno)
     DELETE /apps/{app}/faults/{dyno}/{name}      one fault
 
+    GET    /lab/timers                           the daemon's timers (for `paas lab:run --use-running`)
+
 `dyno` is a dyno name (`web.1`) or a process type (`web` = every web dyno). The registry is
 created on first use and the router's connector is wrapped then (router/faults.py); an app's
 faults go away with the app.
@@ -13,6 +15,7 @@ faults go away with the app.
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -118,3 +121,10 @@ async def remove_fault(request: Request, app: str, dyno: str, fault: str) -> dic
     except KeyError:
         raise PaasError(404, "not_found", f"Couldn't find a fault named {fault} on {dyno} of {name}.") from None
     return entry.to_json()
+
+
+@router.get("/lab/timers")
+async def lab_timers(request: Request) -> dict[str, float]:
+    """The daemon's timers in seconds (the lab sizes its experiments to them)."""
+    settings = daemon_of(request).settings
+    return {f.name: float(getattr(settings, f.name)) for f in fields(settings) if f.type in ("float", float)}
