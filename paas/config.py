@@ -56,6 +56,11 @@ class Settings:
     # builds
     slug_size_limit_mb: float = 500.0
     build_timeout: float = 900.0
+    # kafka (the shared broker)
+    kafka_segment_bytes: int = 64 * 1024 * 1024  # log segment size before rolling
+    kafka_retention_check_interval: float = 60.0  # how often expired data is deleted
+    kafka_group_initial_rebalance_delay: float = 3.0  # group.initial.rebalance.delay.ms
+    kafka_max_connections: int = 1000  # per listener; more are refused and counted
 
     # env var name -> field name; later parts add theirs here
     ENV_NAMES = {
@@ -85,6 +90,10 @@ class Settings:
         "PAAS_DATACLIP_TIMEOUT": "dataclip_timeout",
         "PAAS_SLUG_SIZE_LIMIT_MB": "slug_size_limit_mb",
         "PAAS_BUILD_TIMEOUT": "build_timeout",
+        "PAAS_KAFKA_SEGMENT_BYTES": "kafka_segment_bytes",
+        "PAAS_KAFKA_RETENTION_CHECK_INTERVAL": "kafka_retention_check_interval",
+        "PAAS_KAFKA_GROUP_INITIAL_REBALANCE_DELAY": "kafka_group_initial_rebalance_delay",
+        "PAAS_KAFKA_MAX_CONNECTIONS": "kafka_max_connections",
     }
 
     @classmethod
