@@ -91,6 +91,7 @@ class RootfsPlan:
     generated: dict[str, str] = field(default_factory=dict)  # absolute path -> text
     packages: list[str] = field(default_factory=list)
     source: str = ""  # "dpkg" or "ldd", for the build report
+    python_prefix: str | None = None  # the buildpack's interpreter, when it is not the system's
 
 
 @dataclass
@@ -182,7 +183,52 @@ def _alternatives(paths: set[str]) -> set[str]:
     return extra
 
 
-def plan_rootfs(packages: Iterable[str] = ROOT_PACKAGES) -> RootfsPlan:
+# Parts of a Python installation no dyno runs (tests, GUI, headers, static libraries).
+_PYTHON_SKIP_DIRS = {"site-packages", "test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip",
+                     "include", "share", "pkgconfig", "__phello__"}
+
+
+def build_python_prefix() -> str | None:
+    """The install prefix of the interpreter the Python buildpack builds slugs with, when it is
+    not the system's (/usr): `$PAAS_BUILD_PYTHON` or `python3` on PATH, e.g. a pyenv build.
+
+    Slug virtualenvs point at that interpreter by absolute path, so the stack carries it too.
+    """
+    candidate = os.environ.get("PAAS_BUILD_PYTHON") or shutil.which("python3") or sys.executable
+    code = "import sys; print(sys.base_prefix)"
+    try:
+        out = subprocess.run([candidate, "-c", code], capture_output=True, text=True, timeout=30, cwd="/")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    prefix = out.stdout.strip()
+    if not prefix or not os.path.isdir(prefix) or prefix in ("/usr", "/usr/local", "/"):
+        return None
+    return os.path.realpath(prefix)
+
+
+def python_install_paths(prefix: str) -> set[str]:
+    """An interpreter's files without its site-packages, tests, GUI and build-only parts,
+    plus the shared libraries its binary and extension modules need."""
+    paths: set[str] = set()
+    binaries: list[str] = []
+    for root, dirs, files in os.walk(prefix):
+        dirs[:] = [d for d in dirs if d not in _PYTHON_SKIP_DIRS and not d.startswith("config-")]
+        rel = os.path.relpath(root, prefix)
+        for name in files + [d for d in os.listdir(root) if os.path.islink(os.path.join(root, d))]:
+            path = os.path.join(root, name)
+            if name.endswith(".a") or name.startswith("_tkinter"):
+                continue
+            if rel == "bin" and not name.startswith("python"):
+                continue  # console scripts of globally installed tools
+            paths.add(path)
+            if name.endswith(".so") or ".so." in name or (rel == "bin" and not os.path.islink(path)):
+                binaries.append(path)
+    for binary in binaries:
+        paths |= _shared_libraries(binary)
+    return paths
+
+
+def plan_rootfs(packages: Iterable[str] = ROOT_PACKAGES, *, with_build_python: bool = True) -> RootfsPlan:
     """Decide what the image contains, from dpkg when the host has it, else from ldd."""
     plan = RootfsPlan()
     if shutil.which("dpkg-query"):
@@ -198,6 +244,11 @@ def plan_rootfs(packages: Iterable[str] = ROOT_PACKAGES) -> RootfsPlan:
                 plan.paths |= _shared_libraries(found)
                 if name == "python3":
                     plan.paths |= _python_stdlib(found)
+    if with_build_python:
+        prefix = build_python_prefix()
+        if prefix is not None:
+            plan.python_prefix = prefix
+            plan.paths |= python_install_paths(prefix)
     plan.paths = {_canonical(p) for p in plan.paths}
     plan.paths = {p for p in plan.paths if not p.startswith(EXCLUDED_PREFIXES)}
     plan.paths |= _alternatives(plan.paths)
@@ -326,6 +377,8 @@ def build_local_stack(
         progress(f"{len(plan.packages)} packages: {', '.join(plan.packages[:12])}, ...")
     else:
         progress("no dpkg on this host: using binaries and their shared libraries")
+    if plan.python_prefix:
+        progress(f"Adding the buildpack's Python ({plan.python_prefix}, without site-packages)")
     tmp_parent = workdir or Path(tempfile.gettempdir())
     tmp_parent.mkdir(parents=True, exist_ok=True)
     fd, tar_name = tempfile.mkstemp(prefix="paas-stack-", suffix=".tar", dir=tmp_parent)

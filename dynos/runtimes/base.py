@@ -29,6 +29,12 @@ Contract, in the order the supervisor uses it:
    any bookkeeping. Idempotent.
 8. `await runtime.close()` at daemon exit, after every dyno was stopped.
 
+Optional attributes a runtime may set on its `DynoProcess` (read with getattr):
+`oom_killed: bool` — the dyno was killed because it hit the runtime-enforced hard memory
+limit (the Docker runtime's `mem_limit`; the kernel OOM-kills before the supervisor could
+see the figure), so the supervisor logs R15; `peak_memory: int` — the highest memory seen,
+for that R15's `Process running mem=` line.
+
 Attached one-off dynos (`spec.stdio` "pipes" or "pty") additionally use `await write_stdin`,
 `close_stdin`, `resize`, `pause_output` and `resume_output` (flow control towards a slow
 client); for "log" dynos those are no-ops.

@@ -82,11 +82,22 @@ PROBE_TIMEOUT = 1.0
 ADOPTION_GRACE = 60.0  # unclaimed containers of a previous daemon are removed after this
 EVENTS_RETRY = 1.0  # reconnect delay when the events stream breaks (engine restart)
 MAX_STREAMS = 1000  # bound on concurrent stats/events connections to the engine
-# Copy the slug into the container's writable layer, then run the dyno's script (argument 1).
-BOOT = (
-    f'cp -a {SLUG_MOUNT}/. "$HOME"/ || {{ echo "paas: could not copy the slug" >&2; exit 1; }}; '
-    'cd "$HOME" && exec bash -c "$1"'
-)
+
+
+def boot_script(spec: DynoSpec) -> str:
+    """PID 1's child: copy the slug into the container's writable layer, then exec the dyno's
+    script (argument 1) so the app process is the one tini signals.
+
+    Log dynos get stderr merged into stdout right here, in one pipe, as the process runtime
+    does: two engine streams would not keep the order of lines written close together. A pty
+    gets its window size before the app starts (the engine's resize would come too late).
+    """
+    steps = [f'cp -a {SLUG_MOUNT}/. "$HOME"/ || {{ echo "paas: could not copy the slug" >&2; exit 1; }}']
+    if spec.stdio == "pty":
+        steps.append(f"stty rows {int(spec.tty_rows)} cols {int(spec.tty_cols)} 2>/dev/null")
+    merge = " 2>&1" if spec.stdio == "log" else ""
+    steps.append(f'cd "$HOME" && exec bash -c "$1"{merge}')
+    return "; ".join(steps)
 
 
 class EngineError(RuntimeError):
@@ -295,6 +306,7 @@ class DockerDyno:
         self.exit_code: int | None = None
         self.memory_bytes = 0
         self.memory_samples = 0
+        self.peak_bytes = 0
         self.attach: _AttachProtocol | None = None
         self._loop = asyncio.get_running_loop()
         self._exited: asyncio.Future[int] = self._loop.create_future()
@@ -366,6 +378,13 @@ class DockerDyno:
         with contextlib.suppress(OSError):
             await writer.wait_closed()
         return True
+
+    @property
+    def peak_memory(self) -> int:
+        """Highest memory seen; after an OOM kill at least the hard limit (where the kernel acts)."""
+        if self.oom_killed:
+            return max(self.peak_bytes, self.spec.size.hard_limit_bytes)
+        return self.peak_bytes
 
     async def memory(self) -> int:
         """The latest figure of the engine's stats stream (RSS + swap, page cache excluded)."""
@@ -462,6 +481,7 @@ class DockerRuntime:
         self._events_ready = asyncio.Event()
         self._sweep_task: asyncio.Task[None] | None = None
         self._closing = False
+        self._removals: set[asyncio.Task[None]] = set()
 
     # ---- plumbing ------------------------------------------------------------------------
     async def _sdk(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -501,6 +521,8 @@ class DockerRuntime:
             dyno.signal(signals.SIGKILL)
             await dyno.cleanup()
         await self.sweep_leftovers()
+        if self._removals:
+            await asyncio.gather(*list(self._removals), return_exceptions=True)
         for task in (self._events_task, self._sweep_task):
             if task is not None:
                 task.cancel()
@@ -644,6 +666,7 @@ class DockerRuntime:
         if port is not None:
             env["PORT"] = str(port)
         env["TINI_KILL_PROCESS_GROUP"] = "1"  # signals reach the dyno's whole process group
+        env["TINI_VERBOSITY"] = "0"  # no "[WARN tini (1)]" lines in the dyno's own output
         return env
 
     async def _create(self, spec: DynoSpec, image: str, fingerprint: str, output: OutputCallback) -> DockerDyno:
@@ -657,7 +680,8 @@ class DockerRuntime:
         tty = spec.stdio == "pty"
         if from_slug:
             assert spec.slug_dir is not None
-            command: list[str] | None = ["bash", "-c", BOOT, "paas-boot", shell_script(spec.command, spec.slug_dir)]
+            script = shell_script(spec.command, spec.slug_dir)
+            command: list[str] | None = ["bash", "-c", boot_script(spec), "paas-boot", script]
             binds = {str(spec.slug_dir.resolve()): {"bind": SLUG_MOUNT, "mode": "ro"}}
         else:
             command = ["/bin/sh", "-c", spec.command] if spec.command.strip() else None
@@ -709,16 +733,23 @@ class DockerRuntime:
             if port is not None:
                 self._ports.discard(port)
             raise SpawnError(f"could not start the container: {_engine_error(exc)}") from exc
-        if tty:
+        if tty and not from_slug:  # slug dynos set their size in boot_script()
             await self.resize(container_id, spec.tty_rows, spec.tty_cols)
+        state = await self.inspect_state(container_id)
+        if state and state.get("Pid"):
+            dyno.pid = int(state["Pid"])  # the container's PID 1 as the host sees it
         dyno.start_stats()
         return dyno
 
     async def forget(self, dyno: DockerDyno) -> None:
+        """The dyno is over: release its port now and remove its container in the background
+        (it has exited already; `docker rm` takes tens of ms the restart should not wait for)."""
         self._live.pop(dyno.id, None)
         if dyno.port is not None:
             self._ports.discard(dyno.port)
-        await self._remove(dyno.id)
+        task = asyncio.get_running_loop().create_task(self._remove(dyno.id))
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
 
     # ---- engine calls (async, straight to the socket) ------------------------------------
     async def kill(self, container_id: str, sig: int) -> None:
@@ -749,9 +780,12 @@ class DockerRuntime:
                     if not line.strip():
                         continue
                     try:
-                        dyno.memory_bytes = _memory_from_stats(json.loads(line))
-                    except (ValueError, TypeError):
+                        stats = json.loads(line)
+                        dyno.memory_bytes = _memory_from_stats(stats)
+                        peak = int((stats.get("memory_stats") or {}).get("max_usage") or 0)
+                    except (ValueError, TypeError, AttributeError):
                         continue
+                    dyno.peak_bytes = max(dyno.peak_bytes, peak, dyno.memory_bytes)
                     dyno.memory_samples += 1
 
     async def _events_loop(self) -> None:

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from dynos.manager import DynoManager
-from dynos.runtimes.process import ProcessRuntime
 from dynos.types import AppDesired, ProcessDesired
 from paas.config import Settings
 from paas.events import Event, EventBus
 from paas.logs.hub import LogHub
+from tests.support import runtimes
 
 APP = textwrap.dedent(
     r'''
@@ -96,8 +96,8 @@ PY = shlex.quote(sys.executable)
 
 
 def cmd(mode: str, *args: str) -> str:
-    """The command line to run the sample app in `mode`."""
-    return " ".join([PY, "app.py", mode, *args])
+    """The command line to run the sample app in `mode` (under the current test's runtime)."""
+    return " ".join([runtimes.python(), "app.py", mode, *args])
 
 
 FAST = {
@@ -118,12 +118,13 @@ class Seen:
 
 
 class Harness:
-    def __init__(self, home: Path, **overrides: Any):
+    def __init__(self, home: Path, runtime: str | None = None, **overrides: Any):
         self.home = home
-        self.settings = Settings(home=home, runtime="process", **{**FAST, **overrides})
+        name = runtime or runtimes.current()  # tests/support/runtimes.py: process or docker
+        self.settings = Settings(home=home, runtime=name, **{**FAST, **overrides})
         self.bus = EventBus()
         self.logs = LogHub(self.bus)
-        self.runtime = ProcessRuntime(self.settings)
+        self.runtime: Any = runtimes.make_runtime(name, self.settings)
         self.manager = DynoManager(self.settings, self.bus, self.logs, self.runtime)
         self.seen: list[Seen] = []
         self.events: list[tuple[float, Event]] = []

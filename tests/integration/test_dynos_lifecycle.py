@@ -14,6 +14,9 @@ import pytest
 
 from paas.errors import PaasError
 from tests.integration.test_dynos_harness import Harness, cmd
+from tests.support.runtimes import dyno_runtime, own_containers  # noqa: F401  (fixture: process and docker)
+
+pytestmark = pytest.mark.usefixtures("dyno_runtime")
 
 
 @pytest.fixture
@@ -102,7 +105,10 @@ async def test_env_output_and_unbuffered_python(h: Harness) -> None:
     assert env["GREETING"] == "hey"
     assert env["PYTHONUNBUFFERED"] == "1"
     assert env["HOME"] == env["CWD"]
-    assert Path(env["HOME"]).is_relative_to(h.settings.dynos_dir)
+    if h.runtime.name == "docker":
+        assert env["HOME"] == "/app"  # the container's own copy of the slug
+    else:
+        assert Path(env["HOME"]).is_relative_to(h.settings.dynos_dir)
     # the process is still running: its lines arrived without waiting for exit or a flush
     assert h.manager.dynos("demo")[0].state == "up"
     await h.wait_line("web.1", "booting web.1 on")
@@ -116,14 +122,22 @@ async def test_ephemeral_filesystem(h: Harness) -> None:
     await h.manager.apply(h.desired(worker=(cmd("fs"), 1)))
     first = await h.wait_line("worker.1", "marker")
     assert first.text == "marker fresh"
-    workdir = Path(_cwd(h.manager.dyno("demo", "worker.1").pid))
-    assert (workdir / "written-at-runtime.txt").exists()
+    docker = h.runtime.name == "docker"
+    if docker:  # the filesystem is the container's writable layer: it goes with the container
+        workdir = Path(h.manager.dyno("demo", "worker.1").container or "")
+    else:
+        workdir = Path(_cwd(h.manager.dyno("demo", "worker.1").pid))
+        assert (workdir / "written-at-runtime.txt").exists()
     await h.manager.restart("demo", "worker.1")
     await h.wait_line("worker.1", "marker", after=first.at + 0.001)
     assert [t for t in h.lines("worker.1", "app") if t.startswith("marker")] == ["marker fresh", "marker fresh"]
     assert (h.slug_dir / "slug-file.txt").read_text() == "original"
     assert "written-at-runtime.txt" not in os.listdir(h.slug_dir)
-    await h.wait_for(lambda: not workdir.exists(), what="old dyno filesystem wiped")
+    if docker:
+        await h.wait_for(lambda: not any(c.startswith(str(workdir)) for c in own_containers(h.home)),
+                         what="old dyno container removed")
+    else:
+        await h.wait_for(lambda: not workdir.exists(), what="old dyno filesystem wiped")
 
 
 def _cwd(pid: int | None) -> str:
@@ -144,7 +158,8 @@ async def test_any_exit_is_a_crash_and_backoff_doubles(h: Harness) -> None:
     assert 0.75 <= gaps[2] < 1.0, gaps
     assert 0.75 <= gaps[3] < 1.0, gaps
     assert "Process exited with status 3" in h.lines("worker.1", "heroku")
-    assert h.manager.dyno("demo", "worker.1").restarts >= 4
+    # counted once the new process exists (a container takes a little longer to create)
+    await h.wait_for(lambda: h.manager.dyno("demo", "worker.1").restarts >= 4, what="4 restarts counted")
 
     # a new release resets the back-off: its first crash restarts at once again
     await h.wait_state("demo", "worker.1", "crashed")
@@ -163,6 +178,7 @@ async def test_r10_boot_timeout_kills_and_crashes(tmp_path: Path) -> None:
         r10 = await h.wait_line("web.1", "Error R10", timeout=5)
         assert r10.text == "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within 1 seconds of launch"
         assert 0.95 <= r10.at - started.at < 1.5
+        await h.wait_line("web.1", "State changed from starting to crashed", after=r10.at)  # the kill lands
         texts = h.lines("web.1", "heroku")
         i = texts.index(r10.text)
         assert texts[i + 1 : i + 4] == [
@@ -188,6 +204,7 @@ async def test_r12_exit_timeout_then_sigkill_and_stop_brings_it_back(h: Harness)
     r12 = await h.wait_line("worker.1", "Error R12", timeout=5)
     assert r12.text == "Error R12 (Exit timeout) -> Process failed to exit within 1 seconds of SIGTERM"
     assert 0.95 <= r12.at - term.at < 1.5
+    await h.wait_line("worker.1", "State changed from starting to up", after=r12.at)  # back after the kill
     texts = h.lines("worker.1", "heroku")
     i = texts.index(r12.text)
     assert texts[i - 2 : i + 6] == [
@@ -304,6 +321,7 @@ async def test_shutdown_stops_everything(tmp_path: Path) -> None:
     h = await Harness(tmp_path / "home").start()
     await h.manager.apply(h.desired(web=(cmd("web"), 2), worker=(cmd("ignore-term"), 1)))
     await h.wait_all_up("demo", 3)
+    await h.wait_line("worker.1", "started")  # its SIGTERM handler is in place
     pids = [d.pid for d in h.manager.dynos("demo")]
     t0 = time.monotonic()
     await h.close()
@@ -312,7 +330,10 @@ async def test_shutdown_stops_everything(tmp_path: Path) -> None:
     for pid in pids:
         assert pid is not None and not _alive(pid)
     assert h.runtime.live_count == 0
-    assert list((h.settings.dynos_dir / "process" / "registry").iterdir()) == []
+    if h.runtime.name == "docker":
+        assert own_containers(h.home) == []
+    else:
+        assert list((h.settings.dynos_dir / "process" / "registry").iterdir()) == []
 
 
 def _alive(pid: int) -> bool:

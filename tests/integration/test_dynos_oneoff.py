@@ -11,7 +11,10 @@ import pytest
 
 from dynos.oneoff import OneOff
 from paas.errors import PaasError
-from tests.integration.test_dynos_harness import PY, Harness
+from tests.integration.test_dynos_harness import Harness
+from tests.support.runtimes import dyno_runtime, python  # noqa: F401  (fixture: process and docker)
+
+pytestmark = pytest.mark.usefixtures("dyno_runtime")
 
 
 @pytest.fixture
@@ -68,7 +71,7 @@ async def test_attached_pipes_stdin_stdout_stderr_and_status(h: Harness) -> None
 
 async def test_attached_pty_is_a_terminal_and_ctrl_c_interrupts(h: Harness) -> None:
     script = "import os,sys,time; print(sys.stdin.isatty(), os.get_terminal_size(0), flush=True); time.sleep(30)"
-    run = await h.manager.run_oneoff(h.desired(), f'{PY} -c "{script}"', attach=True)
+    run = await h.manager.run_oneoff(h.desired(), f'{python()} -c "{script}"', attach=True)
     await run.start(tty=True, rows=40, cols=100)
     seen = bytearray()
     output = run.output()
@@ -89,7 +92,7 @@ async def test_pty_resize_reaches_the_process(h: Harness) -> None:
         "time.sleep(30)\n"
     )
     (h.slug_dir / "winch.py").write_text(script)
-    run = await h.manager.run_oneoff(h.desired(), f"{PY} winch.py", attach=True)
+    run = await h.manager.run_oneoff(h.desired(), f"{python()} winch.py", attach=True)
     await run.start(tty=True)
     seen = bytearray()
     async for _, chunk in run.output():
@@ -109,7 +112,7 @@ async def test_client_gone_sends_sighup_then_r16(h: Harness) -> None:
     assert await run.wait() == 129
     assert "Client connection closed. Sending SIGHUP to all processes" in h.lines(run.name)
 
-    stubborn = f"{PY} -c \"import signal,time; signal.signal(signal.SIGHUP, signal.SIG_IGN); print('x', flush=True); time.sleep(30)\""
+    stubborn = f"{python()} -c \"import signal,time; signal.signal(signal.SIGHUP, signal.SIG_IGN); print('x', flush=True); time.sleep(30)\""
     run2 = await h.manager.run_oneoff(h.desired(), stubborn, attach=True)
     await run2.start(tty=False)
     async for _, chunk in run2.output():
