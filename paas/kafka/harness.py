@@ -35,8 +35,9 @@ class BrokerThread:
     """A KafkaService on its own thread and event loop; `call` runs code on that loop."""
 
     def __init__(self, settings: Settings, initial_rebalance_delay: float | None = None):
+        if initial_rebalance_delay is not None:
+            settings = settings.with_(kafka_group_initial_rebalance_delay=initial_rebalance_delay)
         self.settings = settings
-        self.initial_rebalance_delay = initial_rebalance_delay
         self.service: KafkaService | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -51,8 +52,6 @@ class BrokerThread:
             self.loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
             svc = KafkaService(self.settings, EventBus())
-            if self.initial_rebalance_delay is not None:
-                svc.coordinator.initial_delay_s = self.initial_rebalance_delay
             try:
                 await svc.start()
             except BaseException as exc:

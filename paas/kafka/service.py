@@ -59,10 +59,6 @@ class TenantCredentials:
     trusted_cert: str
 
 
-def _setting(settings: Settings, name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
-
-
 class KafkaService:
     def __init__(self, settings: Settings, bus: EventBus):
         self.settings = settings
@@ -70,8 +66,8 @@ class KafkaService:
         self.dir = settings.kafka_dir
         self.registry = Registry(self.dir / "registry.json")
         self.offsets = OffsetStore(self.dir / "offsets.journal")
-        self.logs = LogManager(self.dir / "data", int(_setting(settings, "kafka_segment_bytes", 64 << 20)))
-        self.coordinator = GroupCoordinator(float(_setting(settings, "kafka_group_initial_rebalance_delay", 3.0)))
+        self.logs = LogManager(self.dir / "data", settings.kafka_segment_bytes)
+        self.coordinator = GroupCoordinator(settings.kafka_group_initial_rebalance_delay)
         self.ca = CertificateAuthority(self.dir / "tls")
         self.broker = Broker(
             self.registry, self.logs, self.offsets, self.coordinator, self._admin_password, self._over_capacity
@@ -79,7 +75,7 @@ class KafkaService:
         self.broker.admin_create_topic = self._wire_create_topic
         self.broker.admin_delete_topic = self._drop_topic
         self.broker.admin_add_partitions = self._add_partitions
-        max_conns = int(_setting(settings, "kafka_max_connections", 1000))
+        max_conns = settings.kafka_max_connections
         self.plain = Listener(self.broker, "plain", max_conns)
         self.tls: Listener | None = None
         self._max_conns = max_conns
@@ -106,8 +102,7 @@ class KafkaService:
         self.port = await self.plain.start(LOOPBACK, self.settings.kafka_port)
         self.tls = Listener(self.broker, "tls", self._max_conns, self.ca.server_context(), self._identify)
         self.tls_port = await self.tls.start(LOOPBACK, self.settings.kafka_tls_port)
-        interval = float(_setting(self.settings, "kafka_retention_check_interval", 60.0))
-        self._retention_task = asyncio.create_task(self._retention_loop(interval))
+        self._retention_task = asyncio.create_task(self._retention_loop(self.settings.kafka_retention_check_interval))
         self.started = True
         log.info("kafka: listening on %s:%d (SASL_PLAINTEXT) and %s:%d (SSL)", LOOPBACK, self.port, LOOPBACK, self.tls_port)
 
