@@ -63,12 +63,12 @@ def test_addon_sets_heroku_config_vars_and_a_working_tls_client(daemon: DaemonTh
     assert p.flush(20) == 0
     c = Consumer({**tls, "group.id": f"{prefix}readers", "auto.offset.reset": "earliest"})
     c.subscribe([f"{prefix}events"])
-    got = []
+    got: list[bytes] = []
     deadline = time.monotonic() + 20
     while len(got) < 10 and time.monotonic() < deadline:
         m = c.poll(0.2)
         if m is not None and not m.error():
-            got.append(m.value())
+            got.append(m.value() or b"")
     c.commit(asynchronous=False)
     c.close()
     assert sorted(got) == sorted(b"event %d" % i for i in range(10))
@@ -137,8 +137,8 @@ def test_plan_limits_and_bad_input_are_refused_clearly(daemon: DaemonThread) -> 
     for args, message in cases:
         r = daemon.cli(*args, "-a", "limits")
         assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
-    r = daemon.client().post("/apps/limits/addons", json={"plan": "heroku-kafka:standard-0"})
-    assert r.status_code == 422 and "basic-0" in r.json()["message"]
+    refused = daemon.client().post("/apps/limits/addons", json={"plan": "heroku-kafka:standard-0"})
+    assert refused.status_code == 422 and "basic-0" in refused.json()["message"]
     assert daemon.client().get("/apps/limits/kafka/KAFKA/topics").json()["topics"] == []
 
 
