@@ -9,10 +9,13 @@ run stops after `row_cap` rows (the truncation is reported). The transaction alw
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import re
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +51,14 @@ class ClipResult:
     @property
     def fields(self) -> list[str]:
         return [c.name for c in self.columns]
+
+
+_DONE = object()
+_copy_threads = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="dataclips-copy")
+
+
+class _ConsumerGone(Exception):
+    """The HTTP client stopped reading an export."""
 
 
 class NotCopyable(Exception):
@@ -107,10 +118,12 @@ class QueryRunner:
         self.row_cap = row_cap
         self._running: dict[str, set[tuple[int, str]]] = {}  # run key -> {(backend pid, conninfo)}
         self._canceled: set[tuple[str, int]] = set()
+        self._lock = threading.Lock()  # _running is touched by export threads too
 
     @property
     def running(self) -> dict[str, int]:
-        return {key: len(pids) for key, pids in self._running.items() if pids}
+        with self._lock:
+            return {key: len(pids) for key, pids in self._running.items() if pids}
 
     # ---- connections -------------------------------------------------------------------
     async def _connect(self, conninfo: str) -> psycopg.AsyncConnection[Any]:
@@ -134,14 +147,16 @@ class QueryRunner:
     async def _session(self, conninfo: str, key: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         conn = await self._connect(conninfo)
         entry = (conn.info.backend_pid, conninfo)
-        self._running.setdefault(key, set()).add(entry)
+        with self._lock:
+            self._running.setdefault(key, set()).add(entry)
         try:
             await self._begin(conn)
             yield conn
         finally:
-            self._running.get(key, set()).discard(entry)
-            if not self._running.get(key):
-                self._running.pop(key, None)
+            with self._lock:
+                self._running.get(key, set()).discard(entry)
+                if not self._running.get(key):
+                    self._running.pop(key, None)
             with contextlib.suppress(Exception):
                 await conn.execute("ROLLBACK")
             with contextlib.suppress(Exception):
@@ -188,50 +203,118 @@ class QueryRunner:
             message=message,
         )
 
-    async def copy_csv(self, conninfo: str, sql: str, key: str = "export") -> AsyncIterator[bytes]:
+    async def copy_csv(self, conninfo: str, sql: str, key: str = "export") -> AsyncGenerator[bytes, None]:
         """CSV straight from the server with COPY (header + at most `row_cap` rows).
 
         Yields b"" first, once the query is accepted, so a caller can still answer with an
         error status; raises NotCopyable when COPY cannot wrap the SQL (SHOW, EXPLAIN, ...)
         and ClipError for SQL the server rejects.
+
+        libpq hands COPY data over one row at a time; iterating that on the event loop costs
+        more than the query itself, so a worker thread reads it with the blocking API and
+        passes ~256 kB pieces through a small queue (backpressure: the thread waits for the
+        client). Leaving early (client gone) cancels the query.
         """
         sql = clean_sql(sql)
         if not sql.strip():
             raise ClipError("The query is empty.", "syntax")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=4)
+        stop = threading.Event()
+
+        def emit(item: object) -> bool:
+            future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            while True:
+                try:
+                    future.result(timeout=0.5)
+                    return not stop.is_set()
+                except concurrent.futures.TimeoutError:
+                    if stop.is_set():
+                        future.cancel()
+                        return False
+
+        worker = loop.run_in_executor(_copy_threads, self._copy_worker, conninfo, sql, key, emit)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                assert isinstance(item, bytes)
+                yield item
+        finally:
+            stop.set()
+            while not queue.empty():
+                queue.get_nowait()
+            with contextlib.suppress(Exception):
+                await worker
+
+    def _copy_worker(self, conninfo: str, sql: str, key: str, emit: Callable[[object], bool]) -> None:
         wrapped = f"SELECT * FROM (\n{sql}\n) AS dataclip"
-        async with self._session(conninfo, key) as conn:
+        try:
+            conn = psycopg.connect(
+                conninfo,
+                autocommit=True,
+                options="-c default_transaction_read_only=on",
+                application_name="paas dataclips",
+            )
+        except psycopg.OperationalError as e:
+            emit(ClipError(f"Cannot connect to the database: {_first_line(str(e))}", "unavailable"))
+            emit(_DONE)
+            return
+        entry = (conn.info.backend_pid, conninfo)
+        with self._lock:
+            self._running.setdefault(key, set()).add(entry)
+        try:
+            conn.execute("BEGIN TRANSACTION READ ONLY")
+            conn.execute(
+                "SELECT set_config('statement_timeout', %s, true)", (f"{max(1, int(self.timeout * 1000))}ms",)
+            )
             try:
                 # The extended protocol parses exactly one statement. If the wrapped text passes,
                 # the COPY below (the same text in parentheses, sent with the simple protocol)
                 # cannot carry a second statement either.
-                async for _ in conn.cursor().stream(wrapped + " LIMIT 0"):
+                for _ in conn.cursor().stream(wrapped + " LIMIT 0"):
                     pass
             except psycopg.Error as e:
-                raise NotCopyable(str(e)) from None
-            cur = conn.cursor()
-            try:
-                async with cur.copy(
-                    f"COPY ({wrapped} LIMIT {self.row_cap}) TO STDOUT WITH (FORMAT csv, HEADER)"
-                ) as copy:
-                    yield b""
-                    # libpq hands COPY data over one row at a time: send the client bigger pieces
-                    pending: list[bytes] = []
-                    size = 0
-                    async for data in copy:
-                        pending.append(bytes(data))
-                        size += len(data)
-                        if size >= COPY_CHUNK_BYTES:
-                            yield b"".join(pending)
-                            pending, size = [], 0
-                    if pending:
-                        yield b"".join(pending)
-            except psycopg.Error as e:
-                raise self._explain(e, False) from None
+                emit(NotCopyable(str(e)))
+                return
+            statement = f"COPY ({wrapped} LIMIT {self.row_cap}) TO STDOUT WITH (FORMAT csv, HEADER)"
+            with conn.cursor().copy(statement) as copy:
+                if not emit(b""):
+                    raise _ConsumerGone
+                pending: list[bytes] = []
+                size = 0
+                for data in copy:
+                    pending.append(bytes(data))
+                    size += len(data)
+                    if size >= COPY_CHUNK_BYTES:
+                        if not emit(b"".join(pending)):
+                            raise _ConsumerGone  # psycopg cancels the COPY on the way out
+                        pending, size = [], 0
+                if pending:
+                    emit(b"".join(pending))
+        except _ConsumerGone:
+            pass
+        except psycopg.Error as e:
+            emit(self._explain(e, (key, entry[0]) in self._canceled))
+        finally:
+            with self._lock:
+                self._running.get(key, set()).discard(entry)
+                if not self._running.get(key):
+                    self._running.pop(key, None)
+            self._canceled.discard((key, entry[0]))
+            with contextlib.suppress(Exception):
+                conn.close()
+            emit(_DONE)
 
     async def cancel(self, key: str) -> int:
         """Cancel every running query of `key` with pg_cancel_backend; returns how many."""
         count = 0
-        for pid, conninfo in list(self._running.get(key, ())):
+        with self._lock:
+            targets = list(self._running.get(key, ()))
+        for pid, conninfo in targets:
             self._canceled.add((key, pid))
             try:
                 async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:

@@ -174,6 +174,10 @@ def test_bad_sql_is_explained_and_the_daemon_keeps_serving(pg_daemon: DaemonThre
     )
     assert c.post("/dataclips/api/clips", json={"title": "", "addon": "platform"}).status_code == 422
     assert c.get("/dataclips/api/clips/999").status_code == 404
+    # a statement COPY cannot wrap still exports, formatted by the daemon
+    shown = c.post("/dataclips/api/clips", json={"title": "tz", "addon": name, "sql": "SHOW TimeZone"}).json()
+    with httpx.Client() as anon:
+        assert anon.get(f"{pg_daemon.api_url}/dataclips/{shown['slug']}.csv").text.startswith("TimeZone\n")
     assert c.get("/dataclips/api/status").json()["row_cap"] == 100_000
 
 

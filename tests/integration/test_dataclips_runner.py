@@ -183,3 +183,24 @@ async def test_copy_csv_matches_the_rows(db: dict[str, Any]) -> None:
         [c async for c in QueryRunner(row_cap=10).copy_csv(conninfo_of(db), "SELECT * FROM items")]
     )
     assert capped.count(b"\n") == 11
+
+
+async def test_an_export_abandoned_midway_cancels_its_query(db: dict[str, Any]) -> None:
+    runner = QueryRunner()
+    stream = runner.copy_csv(conninfo_of(db), "SELECT g, repeat('x', 200) FROM generate_series(1, 5000000) g")
+    assert await stream.__anext__() == b""
+    assert len(await stream.__anext__()) >= 256 * 1024
+    await stream.aclose()  # the HTTP client went away
+    assert runner.running == {}
+    async with await psycopg.AsyncConnection.connect(admin_url(), autocommit=True) as admin:
+        for _ in range(50):
+            row = await (
+                await admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = 'paas dataclips'",
+                    (db["database"],),
+                )
+            ).fetchone()
+            if row == (0,):
+                break
+            await asyncio.sleep(0.1)
+    assert row == (0,)

@@ -11,6 +11,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import psycopg
+
 from paas.addons.postgres import PostgresCluster, database_url
 from paas.config import Settings
 
@@ -23,6 +25,11 @@ def shared_cluster() -> PostgresCluster:
         home = Path(tempfile.mkdtemp(prefix="paas-pg-session-"))
         cluster = PostgresCluster(Settings(home=home))
         cluster.ensure_started()
+        # a throw-away server: skip fsync so CREATE/DROP DATABASE checkpoints cost nothing
+        with psycopg.connect(cluster.address.conninfo(), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET fsync = off")
+            conn.execute("ALTER SYSTEM SET full_page_writes = off")
+            conn.execute("SELECT pg_reload_conf()")
 
         def cleanup() -> None:
             cluster.stop()
