@@ -13,6 +13,7 @@ or in the process, and the platform names it:
   GET /memory?mb=N[&free=1]     allocate (and keep) N MB more        -> R14 over quota, R15 at 2x
   GET /malformed[?kind=K]       K=noreason "HTTP/1.1 200" (default) or garbage -> H17
   GET /cookie?bytes=N           a Set-Cookie header of N bytes       -> H25 when N > 8192
+  GET /eof?bytes=N              200 whose body ends when the connection closes (no length)
 Env:
   PORT                the port to bind (required)
   BOOT_DELAY          seconds to wait before binding            -> R10 / H20 when long
@@ -195,8 +196,11 @@ def memory(h: LabHandler, q: dict[str, str]) -> None:
         mb = int(q.get("mb", "0"))
         if mb < 0 or mb > 64 * 1024:
             raise ValueError("mb must be between 0 and 65536")
-        if mb:
-            HELD.append(bytearray(b"\xa5") * (mb * MB))  # filled, so every page is resident
+        for _ in range(mb // 16):  # 16 MB at a time, so other requests get the GIL meanwhile
+            HELD.append(bytearray(b"\xa5") * (16 * MB))  # filled, so every page is resident
+            time.sleep(0)
+        if mb % 16:
+            HELD.append(bytearray(b"\xa5") * (mb % 16 * MB))
         held = sum(len(b) for b in HELD) // MB
     log(f"/memory: holding {held} MB")
     h.reply(200, f"holding {held} MB {h.who()}\n")
@@ -220,9 +224,18 @@ def cookie(h: LabHandler, q: dict[str, str]) -> None:
     h.reply(200, f"cookie of {size} bytes\n", {"Set-Cookie": "big=" + "c" * max(0, size - 4)})
 
 
+def eof(h: LabHandler, q: dict[str, str]) -> None:
+    size = int(q.get("bytes", "100"))
+    if size < 0 or size > 64 * MB:
+        raise ValueError("bytes must be between 0 and 67108864")
+    h.raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n" + b"e" * size)
+    h.close_connection = True  # the close is the end of the body
+
+
 ROUTES = {
     "/": index, "/headers": headers, "/slow": slow, "/close": close, "/partial": partial,
     "/pause": pause, "/crash": crash, "/memory": memory, "/malformed": malformed, "/cookie": cookie,
+    "/eof": eof,
 }
 
 
