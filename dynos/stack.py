@@ -251,6 +251,7 @@ def plan_rootfs(packages: Iterable[str] = ROOT_PACKAGES, *, with_build_python: b
             plan.paths |= python_install_paths(prefix)
     plan.paths = {_canonical(p) for p in plan.paths}
     plan.paths = {p for p in plan.paths if not p.startswith(EXCLUDED_PREFIXES)}
+    plan.paths |= _bytecode(plan.paths)
     plan.paths |= _alternatives(plan.paths)
     for extra in ("/etc/ld.so.cache", "/etc/ssl/certs", "/etc/os-release", "/usr/lib/os-release"):
         if os.path.lexists(extra):
@@ -264,6 +265,21 @@ def plan_rootfs(packages: Iterable[str] = ROOT_PACKAGES, *, with_build_python: b
         }
     )
     return plan
+
+
+def _bytecode(paths: set[str]) -> set[str]:
+    """The host's compiled .pyc files next to the .py files we ship. dpkg does not list them
+    (Debian compiles at install time); without them every dyno recompiles the standard
+    library at boot (a second instead of a fifth of one for `import http.server`)."""
+    extra: set[str] = set()
+    for directory in {os.path.dirname(p) for p in paths if p.endswith(".py")}:
+        cache = os.path.join(directory, "__pycache__")
+        try:
+            entries = os.listdir(cache)
+        except OSError:
+            continue
+        extra.update(os.path.join(cache, name) for name in entries if name.endswith(".pyc"))
+    return extra
 
 
 def _canonical(path: str) -> str:
