@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
-from dynos.output import LineSplitter
+from dynos.output import LineBudget, LineSplitter
 from dynos.runtimes.base import DynoProcess, DynoSpec, OutputCallback
 from dynos.supervisor import Context, fmt_seconds, spawn_failure
 from dynos.types import DynoInfo
@@ -146,7 +146,9 @@ class OneOff:
             output: OutputCallback = self._queue_output
         else:
             spec = self.spec
-            splitter = LineSplitter(lambda text: self.ctx.app_line(self.app, self.name, text))
+            splitter = LineSplitter(
+                lambda text: self.ctx.app_line(self.app, self.name, text), budget=LineBudget(), report=self._heroku
+            )
             output = splitter.feed
         self.spec = spec
         self._heroku(f"Starting process with command `{spec.command}`")

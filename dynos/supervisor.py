@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from dynos.output import LineSplitter
+from dynos.output import LineBudget, LineSplitter
 from dynos.runtimes.base import DynoProcess, DynoSpec, Runtime, SpawnError
 from dynos.types import DynoInfo
 from paas.config import Settings
@@ -106,6 +106,7 @@ class Supervisor:
         self._draining: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self.backoff_until: float | None = None  # epoch seconds while waiting in `crashed`
+        self.log_budget = LineBudget()  # per dyno, across restarts: a crash loop cannot reset it
 
     # ---- public ------------------------------------------------------------------------
     @property
@@ -280,7 +281,9 @@ class Supervisor:
         spec = self.spec
         self._set_state("starting")
         self._heroku(f"Starting process with command `{spec.command}`")
-        splitter = LineSplitter(lambda text: self.ctx.app_line(spec.app, spec.name, text))
+        splitter = LineSplitter(
+            lambda text: self.ctx.app_line(spec.app, spec.name, text), budget=self.log_budget, report=self._heroku
+        )
         try:
             proc = await self.ctx.runtime.spawn(spec, splitter.feed)
         except Exception as exc:  # SpawnError, or anything the runtime did not foresee

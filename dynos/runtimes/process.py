@@ -43,7 +43,7 @@ import psutil
 from dynos.runtimes.base import DynoSpec, OutputCallback, SpawnError, exit_status
 from paas.config import LOOPBACK, Settings
 
-READ_CHUNK = 65536
+READ_CHUNK = 16384  # per loop turn: bounds the work one chatty dyno can do before others run
 STDIN_HIGH_WATER = 1 << 20  # write_stdin waits while this much is still unwritten
 OUTPUT_DRAIN_TIMEOUT = 2.0  # after the main process exits, wait this long for the pipes to close
 PROBE_TIMEOUT = 1.0

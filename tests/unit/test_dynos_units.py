@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dynos.manager import sort_key
-from dynos.output import LineSplitter
+from dynos.output import LineBudget, LineSplitter
 from dynos.procfile import ProcfileError, parse_procfile, read_procfile
 from dynos.runtimes.base import exit_status
 from dynos.runtimes.process import free_port, shell_script
@@ -115,3 +115,19 @@ def test_free_port_skips_taken() -> None:
     port = free_port()
     assert 0 < port < 65536
     assert free_port({port}) != port
+
+
+def test_line_budget_drops_and_reports_l12() -> None:
+    now = [0.0]
+    budget = LineBudget(rate=10, burst=3, clock=lambda: now[0])
+    lines: list[str] = []
+    reports: list[str] = []
+    s = LineSplitter(lines.append, budget=budget, report=reports.append)
+    s.feed("stdout", b"1\n2\n3\n4\n5\n")
+    assert lines == ["1", "2", "3"] and budget.dropped == 2
+    now[0] = 0.1  # one token back
+    s.feed("stdout", b"6\n")
+    assert lines[-1] == "6"
+    assert len(reports) == 1
+    assert reports[0].startswith("Error L12 (Local buffer overflow) -> 2 messages dropped since ")
+    assert budget.dropped_total == 2 and budget.report() is None
