@@ -451,6 +451,18 @@ class PostgresProvider:
             from paas.dataclips.platform import PlatformRecorder
 
             self.platform = PlatformRecorder(bus, self.cluster)
+        self._warm_start: asyncio.Task[Any] | None = None
+        if not self.cluster.external and (self.cluster.data_dir / "PG_VERSION").exists():
+            # Add-ons made by an earlier daemon: their apps expect DATABASE_URL to answer, so a
+            # cluster that exists starts with the daemon (in the background); a new one stays lazy.
+            with contextlib.suppress(RuntimeError):  # no running loop: first use starts it
+                self._warm_start = asyncio.get_running_loop().create_task(self._start_quietly())
+
+    async def _start_quietly(self) -> None:
+        try:
+            await self.cluster.start()
+        except Exception as e:
+            log.warning("the embedded PostgreSQL did not start: %s", e)
 
     async def provision(self, app: str, addon_name: str, plan: str) -> Provisioned:
         if plan not in PLANS:
@@ -561,6 +573,9 @@ class PostgresProvider:
         return await psycopg.AsyncConnection.connect(conninfo_of(provider_data, **extra), autocommit=True)
 
     async def stop(self) -> None:
+        if self._warm_start is not None and not self._warm_start.done():
+            with contextlib.suppress(BaseException):
+                await self._warm_start
         if self.platform is not None:
             await self.platform.stop()
         await asyncio.to_thread(self.cluster.stop)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
+import select
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +31,35 @@ def pg_daemon(tmp_path: Path) -> Iterator[DaemonThread]:
         yield d
     finally:
         d.stop()
+
+
+def interactive(d: DaemonThread, args: list[str], typed: str, timeout: float = 30) -> str:
+    """Run the CLI on a pseudo-terminal, type `typed`, return everything it printed."""
+    exe = Path(sys.executable).with_name("paas")
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the CLI with the pty as its terminal
+        os.execve(str(exe), [str(exe), *args], {**d.env(), "TERM": "dumb", "PAGER": "cat"})
+    output = b""
+    os.write(fd, typed.encode())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif os.waitpid(pid, os.WNOHANG) != (0, 0):
+            break
+    else:
+        os.kill(pid, 9)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    os.close(fd)
+    return output.decode(errors="replace")
 
 
 def test_postgres_addon_and_dataclips_from_the_cli(pg_daemon: DaemonThread, tmp_path: Path) -> None:
@@ -97,6 +132,10 @@ def test_postgres_addon_and_dataclips_from_the_cli(pg_daemon: DaemonThread, tmp_
     assert failed.returncode == 1
     assert ' ›   Error: column "nam" does not exist (line 1, column 8)' in failed.stderr
     assert d.cli("dataclips:run", "999").returncode == 1
+
+    # interactive: psql takes over the terminal
+    session = interactive(d, ["pg:psql", "-a", "books"], "SELECT upper(name) FROM titles ORDER BY id;\n\\q\n")
+    assert "DUNE" in session and "EMMA" in session
 
     refused = d.cli("pg:reset", "-a", "books", "--confirm", "wrong")
     assert refused.returncode == 1 and "Confirmation did not match books" in refused.stderr
