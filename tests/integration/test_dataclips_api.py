@@ -179,6 +179,13 @@ def test_bad_sql_is_explained_and_the_daemon_keeps_serving(pg_daemon: DaemonThre
     with httpx.Client() as anon:
         assert anon.get(f"{pg_daemon.api_url}/dataclips/{shown['slug']}.csv").text.startswith("TimeZone\n")
     assert c.get("/dataclips/api/status").json()["row_cap"] == 100_000
+    # the row cap: 100,000 rows kept, the truncation said in the summary; 1,000 sent for display
+    big = c.post(
+        f"/dataclips/api/clips/{clip['id']}/run", json={"sql": "SELECT g FROM generate_series(1, 100001) g"}
+    )
+    r = big.json()["result"]
+    assert r["rows"] == 100_000 and r["truncated"] and r["shown"] == 1000 and len(r["values"]) == 1000
+    assert "100,000 rows · truncated at the 100,000-row limit · showing the first 1,000" in r["summary"]
 
 
 def test_platform_database_holds_router_events(pg_daemon: DaemonThread) -> None:
