@@ -5,6 +5,7 @@ or in the process, and the platform names it:
 
   GET /                         200, who answered (dyno, pid)
   GET /headers                  200, the request headers as the dyno received them
+  GET /bytes?n=N                200 with an N-byte body (Content-Length)
   GET /slow?s=N                 answer after N seconds               -> H12 when N > router timeout
   GET /close[?reset=1]          close without a byte (FIN, or RST)   -> H13
   GET /partial?bytes=N&sent=M   promise N body bytes, send M, close  -> H18
@@ -150,6 +151,13 @@ def headers(h: LabHandler, q: dict[str, str]) -> None:
             {"Content-Type": "application/json"})
 
 
+def nbytes(h: LabHandler, q: dict[str, str]) -> None:
+    size = int(q.get("n", "1000"))
+    if size < 0 or size > 64 * MB:
+        raise ValueError("n must be between 0 and 67108864")
+    h.reply(200, "b" * size)
+
+
 def slow(h: LabHandler, q: dict[str, str]) -> None:
     seconds = float(q.get("s", "35"))
     time.sleep(max(0.0, seconds))
@@ -235,7 +243,7 @@ def eof(h: LabHandler, q: dict[str, str]) -> None:
 ROUTES = {
     "/": index, "/headers": headers, "/slow": slow, "/close": close, "/partial": partial,
     "/pause": pause, "/crash": crash, "/memory": memory, "/malformed": malformed, "/cookie": cookie,
-    "/eof": eof,
+    "/eof": eof, "/bytes": nbytes,
 }
 
 
