@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,7 +24,7 @@ from dataclasses import replace
 
 from dynos.output import LineBudget, LineSplitter
 from dynos.runtimes.base import DynoProcess, DynoSpec, OutputCallback
-from dynos.supervisor import Context, fmt_seconds, spawn_failure
+from dynos.supervisor import JITTER_MAX_FRACTION, Context, MemoryWatch, fmt_seconds, spawn_failure
 from dynos.types import DynoInfo
 
 OUTPUT_HIGH_WATER = 1 << 20  # pause the dyno's output while this many bytes are unread
@@ -179,12 +180,35 @@ class OneOff:
         self._on_done(self)
 
     async def _watch(self, proc: DynoProcess) -> None:
-        interval = self.ctx.settings.memory_check_interval
-        wait_task = asyncio.get_running_loop().create_task(proc.wait())
+        """Memory (R14/R15, like formation dynos) and daily cycling until the process ends."""
+        settings = self.ctx.settings
+        loop = asyncio.get_running_loop()
+        interval = settings.memory_check_interval
+        memory = MemoryWatch(self.spec.size.quota_bytes, self.spec.size.hard_limit_bytes, self._heroku)
+        cycle_at = None
+        if settings.cycle_interval > 0:  # one-offs are cycled too; they are not restarted
+            cycle_at = loop.time() + settings.cycle_interval + random.uniform(
+                0, settings.cycle_interval * JITTER_MAX_FRACTION
+            )
+        wait_task = loop.create_task(proc.wait())
         while not wait_task.done():
-            await asyncio.wait({wait_task}, timeout=interval if interval > 0 else None)
-            if not wait_task.done():
-                self.memory = await proc.memory()
+            deadlines = [loop.time() + interval] if interval > 0 else []
+            if cycle_at is not None:
+                deadlines.append(cycle_at)
+            timeout = max(0.0, min(deadlines) - loop.time()) if deadlines else None
+            await asyncio.wait({wait_task}, timeout=timeout)
+            if wait_task.done():
+                break
+            if interval > 0:
+                self.memory = used = await proc.memory()
+                if memory.observe(used, loop.time()):
+                    self._heroku("Stopping process with SIGKILL")
+                    proc.signal(signal.SIGKILL)
+                    continue
+            if cycle_at is not None and loop.time() >= cycle_at:
+                cycle_at = None
+                self._heroku("Cycling")
+                self._spawn_task(self.stop())
         status = wait_task.result()
         self.status = status
         self._heroku(f"Process exited with status {status}")

@@ -90,6 +90,28 @@ def memory_line(used: int, quota: int) -> str:
     return f"Process running mem={used // (1024 * 1024)}M({used * 100 / quota:.1f}%)"
 
 
+class MemoryWatch:
+    """R14 / R15 from one dyno's memory figures (its whole process tree)."""
+
+    def __init__(self, quota: int, hard_limit: int, say: Callable[[str], None]):
+        self.quota = quota
+        self.hard_limit = hard_limit
+        self.say = say
+        self.last_r14 = -1e18
+
+    def observe(self, used: int, now: float) -> bool:
+        """Log R14 (at most every R14_REPEAT s) or R15; True means R15: kill the dyno now."""
+        if used > self.hard_limit:
+            self.say(memory_line(used, self.quota))
+            self.say("Error R15 (Memory quota vastly exceeded)")
+            return True
+        if used > self.quota and now - self.last_r14 >= R14_REPEAT:
+            self.last_r14 = now
+            self.say(memory_line(used, self.quota))
+            self.say("Error R14 (Memory quota exceeded)")
+        return False
+
+
 class Supervisor:
     def __init__(self, ctx: Context, spec: DynoSpec):
         self.ctx = ctx
@@ -307,7 +329,7 @@ class Supervisor:
         if settings.cycle_interval > 0:
             jitter = random.uniform(0, settings.cycle_interval * JITTER_MAX_FRACTION)
             cycle_at = launched + settings.cycle_interval + jitter
-        last_r14 = -1e18
+        memory = MemoryWatch(spec.size.quota_bytes, spec.size.hard_limit_bytes, self._heroku)
         if not spec.is_web:
             self._set_state("up")
         try:
@@ -336,15 +358,8 @@ class Supervisor:
                 if now >= next_memory and settings.memory_check_interval > 0:
                     self.memory = used = await proc.memory()
                     next_memory = loop.time() + settings.memory_check_interval
-                    quota = spec.size.quota_bytes
-                    if used > spec.size.hard_limit_bytes:
-                        self._heroku(memory_line(used, quota))
-                        self._heroku("Error R15 (Memory quota vastly exceeded)")
+                    if memory.observe(used, now):
                         return await self._kill_crash(proc, exit_task)
-                    if used > quota and now - last_r14 >= R14_REPEAT:
-                        last_r14 = now
-                        self._heroku(memory_line(used, quota))
-                        self._heroku("Error R14 (Memory quota exceeded)")
                 if cycle_at is not None and now >= cycle_at:
                     self._heroku("Cycling")
                     return await self._handle(Pending(Request.RESTART), proc, exit_task)
