@@ -9,7 +9,6 @@ import html
 import json
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -40,11 +39,28 @@ def release() -> str:
     return f"built from {source[:8]}" if source else "unknown"
 
 
+class InFlight(threading.Condition):
+    count = 0
+
+
+IN_FLIGHT = InFlight()
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "hello"
 
     def do_GET(self) -> None:
+        with IN_FLIGHT:
+            IN_FLIGHT.count += 1
+        try:
+            self.handle_get()
+        finally:
+            with IN_FLIGHT:
+                IN_FLIGHT.count -= 1
+                IN_FLIGHT.notify_all()
+
+    def handle_get(self) -> None:
         info = {
             "app": os.environ.get("APP_NAME", "hello"),
             "dyno": os.environ.get("DYNO", "?"),
@@ -70,24 +86,38 @@ class Handler(BaseHTTPRequestHandler):
 
 def main() -> None:
     port = int(os.environ.get("PORT", "5000"))
+    # BOOT_DELAY=2 (a config var) makes the dyno take that long to bind $PORT: a slow boot to
+    # watch the router hold requests during a restart, or preboot avoid holding them at all.
+    time.sleep(float(os.environ.get("BOOT_DELAY", "0") or 0))
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = False  # exit waits for accepted requests to be answered
+    server.daemon_threads = True  # an idle keep-alive connection must not keep the dyno alive
 
     def stop(_signum: int, _frame: object) -> None:
-        try:
-            server.socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        server.socket.close()  # new connections are refused from now on
+        # serve_forever returns within one poll interval; main() then drains and closes.
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     print(f"hello listening on 127.0.0.1:{port} as {os.environ.get('DYNO', '?')}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.1)
-    except (OSError, ValueError):
-        pass
-    sys.exit(0)
+    server.serve_forever(poll_interval=0.05)
+    drain_and_close(server)
+
+
+def drain_and_close(server: ThreadingHTTPServer) -> None:
+    """Answer what is already in the listen backlog, then close the listener: a connection the
+    router opened just before it learned of the SIGTERM gets its answer instead of a reset
+    (which the router would log as H13). Requests being answered finish before the process exits."""
+    server.socket.setblocking(False)
+    while True:
+        try:
+            conn, addr = server.socket.accept()
+        except (BlockingIOError, OSError):
+            break
+        conn.setblocking(True)
+        server.process_request(conn, addr)
+    server.socket.close()
+    time.sleep(0.1)  # let the threads of just-accepted connections read their request
+    with IN_FLIGHT:  # requests being answered finish (bounded: the platform SIGKILLs after 30 s)
+        IN_FLIGHT.wait_for(lambda: IN_FLIGHT.count == 0, timeout=25)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ Python buildpack into the slug's virtual environment. Serves 127.0.0.1:$PORT."""
 
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -14,10 +13,28 @@ import humanize
 STARTED = time.time()
 
 
+
+class InFlight(threading.Condition):
+    count = 0
+
+
+IN_FLIGHT = InFlight()
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
+        with IN_FLIGHT:
+            IN_FLIGHT.count += 1
+        try:
+            self.handle_get()
+        finally:
+            with IN_FLIGHT:
+                IN_FLIGHT.count -= 1
+                IN_FLIGHT.notify_all()
+
+    def handle_get(self) -> None:
         up = humanize.naturaldelta(time.time() - STARTED)
         body = (
             f"Hello from {os.environ.get('DYNO', '?')}! humanize {humanize.__version__} says: "
@@ -35,22 +52,34 @@ class Handler(BaseHTTPRequestHandler):
 
 def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", int(os.environ.get("PORT", "5000"))), Handler)
-    server.daemon_threads = False
+    server.daemon_threads = True  # an idle keep-alive connection must not keep the dyno alive
 
     def stop(_signum: int, _frame: object) -> None:
-        try:
-            server.socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        server.socket.close()
+        # serve_forever returns within one poll interval; main() then drains and closes.
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     print(f"python-humanize listening on port {server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.1)
-    except (OSError, ValueError):
-        pass
+    server.serve_forever(poll_interval=0.05)
+    drain_and_close(server)
+
+
+def drain_and_close(server: ThreadingHTTPServer) -> None:
+    """Answer what is already in the listen backlog, then close the listener: a connection the
+    router opened just before it learned of the SIGTERM gets its answer instead of a reset
+    (which the router would log as H13). Requests being answered finish before the process exits."""
+    server.socket.setblocking(False)
+    while True:
+        try:
+            conn, addr = server.socket.accept()
+        except (BlockingIOError, OSError):
+            break
+        conn.setblocking(True)
+        server.process_request(conn, addr)
+    server.socket.close()
+    time.sleep(0.1)  # let the threads of just-accepted connections read their request
+    with IN_FLIGHT:  # requests being answered finish (bounded: the platform SIGKILLs after 30 s)
+        IN_FLIGHT.wait_for(lambda: IN_FLIGHT.count == 0, timeout=25)
 
 
 if __name__ == "__main__":

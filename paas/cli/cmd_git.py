@@ -2,7 +2,8 @@
 
 Authentication: the daemon's git endpoint takes HTTP basic auth whose password is the local
 API token. `git:remote` installs a git credential helper for the daemon's address in the
-repository's own config (`credential.<api url>.helper = !PAAS_HOME=... paas git:credentials`),
+repository's own config (`credential.<api url>.helper = !PAAS_HOME=... python -m
+paas.builds.git_credential`, also reachable as the hidden `paas git:credentials`),
 so the token never appears in the remote URL or in `git remote -v`, and a new token is picked
 up without touching the remote.
 """
@@ -13,7 +14,6 @@ import os
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
@@ -35,35 +35,21 @@ def _git(*args: str, cwd: str | None = None, check: bool = True) -> subprocess.C
     return result
 
 
-def paas_executable() -> str:
-    """The `paas` script of this installation (next to the running interpreter when possible)."""
-    candidate = Path(sys.executable).with_name("paas")
-    if candidate.is_file():
-        return str(candidate)
-    argv0 = Path(sys.argv[0])
-    return str(argv0.resolve()) if argv0.name == "paas" and argv0.exists() else "paas"
-
-
-def local_token() -> str:
-    token = os.environ.get("PAAS_API_TOKEN")
-    if token:
-        return token
-    try:
-        return (_home() / "token").read_text().strip()
-    except OSError:
-        return ""
-
-
 def credential_scope(git_url: str) -> str:
     parts = urlsplit(git_url)
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def helper_command() -> str:
+    """`!PAAS_HOME=... <python> -m paas.builds.git_credential`: a light, stdlib-only helper."""
+    home = shlex.quote(str(_home()))
+    return f"!PAAS_HOME={home} {shlex.quote(sys.executable)} -m paas.builds.git_credential"
+
+
 def install_credential_helper(git_url: str, cwd: str | None = None) -> str:
     scope = credential_scope(git_url)
     key = f"credential.{scope}.helper"
-    home = str(_home())
-    helper = f"!PAAS_HOME={shlex.quote(home)} {shlex.quote(paas_executable())} git:credentials"
+    helper = helper_command()
     _git("config", "--local", "--unset-all", key, cwd=cwd, check=False)
     _git("config", "--local", "--add", key, "", cwd=cwd)  # an empty helper resets any inherited ones
     _git("config", "--local", "--add", key, helper, cwd=cwd)
@@ -107,7 +93,7 @@ def register(cli: click.Group) -> None:
         env = dict(os.environ)
         env["GIT_TERMINAL_PROMPT"] = "0"
         scope = credential_scope(git_url)
-        helper = f"!PAAS_HOME={shlex.quote(str(_home()))} {shlex.quote(paas_executable())} git:credentials"
+        helper = helper_command()
         result = subprocess.run(
             ["git", "-c", f"credential.{scope}.helper=", "-c", f"credential.{scope}.helper={helper}",
              "clone", "--origin", remote, git_url, target],
@@ -122,11 +108,6 @@ def register(cli: click.Group) -> None:
     @click.argument("operation", required=False, default="get")
     def git_credentials(operation: str) -> None:
         """git credential helper: answers `get` with the local API token."""
-        if operation != "get":
-            return  # store / erase: nothing to remember, the token file is the source of truth
-        sys.stdin.read()
-        token = local_token()
-        if not token:
-            sys.exit(0)  # no answer: git reports the authentication failure itself
-        click.echo("username=paas")
-        click.echo(f"password={token}")
+        from paas.builds.git_credential import main
+
+        sys.exit(main(["git:credentials", operation]))
