@@ -1,0 +1,103 @@
+"""Every lab scenario against a real daemon with the scenario's own short timers: the router
+codes it reports are the ones the lesson predicts (naive shutdown H13 > 0, draining 0, ...)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from paas.lab.context import LabContext
+from paas.lab.engine import Result, run_scenario
+from paas.lab.report import render
+from paas.lab.scenarios import CATALOG
+from tests.support.daemon import DaemonThread
+from tests.support.daemon import test_settings as daemon_settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Iterator[Callable[[str], Result]]:
+    started: list[DaemonThread] = []
+
+    def runner(name: str) -> Result:
+        scenario = CATALOG[name]
+        d = DaemonThread(daemon_settings(tmp_path / "home", **scenario.wanted_timers())).start()
+        started.append(d)
+        ctx = LabContext(d.api_url, d.d.token, d.d.router_port, scenario.wanted_timers())
+        result = asyncio.run(run_scenario(scenario(), ctx))
+        print("\n".join(render(result)))  # shown when a test fails
+        return result
+
+    yield runner
+    for d in started:
+        d.stop()
+
+
+def variant(result: Result, label: str) -> dict[str, int]:
+    return dict(result.variant(label).router)
+
+
+def test_h13_shutdown(run: Callable[[str], Result]) -> None:
+    result = run("h13-shutdown")
+    naive, draining = variant(result, "naive"), variant(result, "draining")
+    assert naive.get("H13", 0) > 0
+    assert draining.get("H13", 0) == 0 and set(draining) == {"200"}
+    # same load: both variants drove the same bounded client load
+    assert result.variant("naive").load.sent > 20 and result.variant("draining").load.sent > 20
+    assert result.ok, result.checks
+
+
+def test_h12_timeout(run: Callable[[str], Result]) -> None:
+    result = run("h12-timeout")
+    assert variant(result, "slow-endpoint")["H12"] == 3
+    assert variant(result, "timeout-fault") == {"H12": 3}
+    assert result.ok, result.checks
+
+
+def test_h10_crash_loop(run: Callable[[str], Result]) -> None:
+    result = run("h10-crash-loop")
+    assert variant(result, "crash-endpoint").get("H10", 0) > 0
+    assert variant(result, "crash-endpoint").get("H13", 0) >= 1
+    assert set(variant(result, "crash-on-boot")) == {"H10"}
+    assert result.ok, result.checks
+
+
+def test_r14_memory(run: Callable[[str], Result]) -> None:
+    result = run("r14-memory")
+    assert result.ok, result.checks
+    assert any("Error R14" in line for line in result.variant("grow").samples)
+    assert any("Error R15" in line for line in result.variant("grow").samples)
+
+
+def test_h20_boot(run: Callable[[str], Result]) -> None:
+    result = run("h20-boot")
+    slow, timeout = variant(result, "slow-boot"), variant(result, "boot-timeout")
+    assert slow.get("H20", 0) > 0 and slow.get("200", 0) > 0
+    assert timeout.get("200", 0) == 0
+    assert any("Error R10" in line for line in result.variant("boot-timeout").samples)
+    assert result.ok, result.checks
+
+
+def test_keepalive_race(run: Callable[[str], Result]) -> None:
+    result = run("keepalive-race")
+    short = variant(result, "router2-short-idle")
+    assert short.get("H13", 0) + short.get("H18", 0) > 0
+    assert variant(result, "router2-long-idle") == {"200": 10}
+    assert variant(result, "legacy-router") == {"200": 10}
+    assert result.ok, result.checks
+
+
+def test_preboot(run: Callable[[str], Result]) -> None:
+    result = run("preboot")
+    assert variant(result, "without-preboot").get("H20", 0) > 0
+    assert set(variant(result, "with-preboot")) == {"200"}
+    assert result.ok, result.checks
+
+
+def test_every_scenario_is_tested() -> None:
+    tested = {n.removeprefix("test_").replace("_", "-") for n in globals() if n.startswith("test_")}
+    assert set(CATALOG) <= tested
