@@ -5,8 +5,14 @@ script (producer and consumer) is pinned to the other cores. Figures printed:
 
   produce   messages/s and MB/s for 100-byte and 1 KiB records (acks=1, librdkafka defaults
             for batching: linger.ms=5, batch.size=1 MB, no compression)
-  consume   messages/s and MB/s reading the same records back from offset 0
+  fetch     how fast librdkafka pulls the same records from offset 0 into its queue (its own
+            statistics, `rxmsgs`): what the broker serves to a real client
+  consume   the same, delivered to Python by Consumer.consume() (bounded by confluent-kafka
+            building one Python object per message, a few microseconds each)
   latency   end-to-end p50/p99 (produce call -> consumer receipt) at a steady 5,000 msg/s
+
+For each phase the broker's own CPU time is read from /proc (psutil): `broker cpu` is the share
+of its one core it used, `per core` the rate it could sustain were it the bottleneck.
 
 Target: >= 500,000 msg/s of 100-byte records produced and as many consumed, broker on one core.
 
@@ -26,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 TARGET = 500_000
@@ -88,6 +95,33 @@ def produce(conf: dict[str, Any], topic: str, count: int, size: int) -> float:
     return elapsed
 
 
+def fetch(conf: dict[str, Any], topic: str, count: int) -> float:
+    """Seconds until librdkafka has fetched `count` records (its statistics), without the
+    Python application in the way: its queue is allowed to hold everything."""
+    samples: list[tuple[float, int]] = []
+
+    def on_stats(raw: str) -> None:
+        stats = json.loads(raw)
+        part = stats.get("topics", {}).get(topic, {}).get("partitions", {}).get("0", {})
+        samples.append((time.perf_counter(), int(part.get("rxmsgs", 0))))
+
+    c = Consumer({**conf, "group.id": "bench-fetch", "enable.auto.commit": False, "statistics.interval.ms": 50,
+                  "stats_cb": on_stats, "queued.min.messages": 10_000_000, "queued.max.messages.kbytes": 2_097_151,
+                  "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760})
+    start = time.perf_counter()
+    c.assign([TopicPartition(topic, 0, 0)])
+    deadline = time.time() + 300
+    while (not samples or samples[-1][1] < count) and time.time() < deadline:
+        c.consume(num_messages=1, timeout=0.01)  # serves the statistics callback
+    c.close()
+    if not samples or samples[-1][1] < count:
+        raise SystemExit(f"fetched only {samples[-1][1] if samples else 0} of {count}")
+    # interpolate between the last two samples for the moment `count` was reached
+    (t0, n0), (t1, n1) = samples[-2] if len(samples) > 1 else (start, 0), samples[-1]
+    reached = t0 + (t1 - t0) * (count - n0) / max(n1 - n0, 1)
+    return reached - start
+
+
 def consume(conf: dict[str, Any], topic: str, count: int) -> float:
     c = Consumer({**conf, "group.id": "bench", "enable.auto.commit": False, "fetch.max.bytes": 52_428_800,
                   "max.partition.fetch.bytes": 10_485_760, "queued.max.messages.kbytes": 1_048_576})
@@ -147,23 +181,30 @@ def main() -> None:
             conf = client_config(info)
             print(f"broker pid {proc.pid} pinned to cpu {sorted(os.sched_getaffinity(proc.pid))}, "
                   f"client on {sorted(os.sched_getaffinity(0))}")
+            broker = psutil.Process(proc.pid)
             rows = []
             for topic, size, count in (("bench-100", 100, small), ("bench-1k", 1024, large)):
-                t = produce(conf, topic, count, size)
-                rows.append(("produce", size, count, t))
-                t = consume(conf, topic, count)
-                rows.append(("consume", size, count, t))
-            print(f"{'test':8} {'record':>7} {'messages':>10} {'seconds':>8} {'msg/s':>11} {'MB/s':>8}")
-            for name, size, count, t in rows:
-                print(f"{name:8} {size:>6}B {count:>10,} {t:>8.2f} {count / t:>11,.0f} {count * size / t / 1e6:>8.1f}")
+                for name, phase in (("produce", produce), ("fetch", fetch), ("consume", consume)):
+                    cpu0 = sum(broker.cpu_times()[:2])
+                    t = phase(conf, topic, count, size) if phase is produce else phase(conf, topic, count)  # type: ignore[operator,call-arg]
+                    cpu = sum(broker.cpu_times()[:2]) - cpu0
+                    rows.append((name, size, count, t, cpu))
+            print(f"{'test':8} {'record':>7} {'messages':>10} {'seconds':>8} {'msg/s':>11} {'MB/s':>8} "
+                  f"{'broker cpu':>10} {'per core':>13}")
+            for name, size, count, t, cpu in rows:
+                print(f"{name:8} {size:>6}B {count:>10,} {t:>8.2f} {count / t:>11,.0f} {count * size / t / 1e6:>8.1f} "
+                      f"{cpu / t:>10.0%} {count / max(cpu, 1e-9):>11,.0f}/s")
             samples = latency(conf, "bench-latency", 5_000, 3.0)
             if samples:
                 qs = statistics.quantiles(samples, n=100)
                 print(f"latency  end-to-end at 5,000 msg/s: p50 {qs[49] * 1000:.2f} ms, p99 {qs[98] * 1000:.2f} ms "
                       f"({len(samples):,} samples)")
-            p100 = next(count / t for n, s, count, t in rows if n == "produce" and s == 100)
-            c100 = next(count / t for n, s, count, t in rows if n == "consume" and s == 100)
-            print(f"target {TARGET:,} msg/s (100 B): produce {p100 / TARGET:.2f}x, consume {c100 / TARGET:.2f}x")
+            def rate(phase: str) -> float:
+                return next(count / t for n, s, count, t, _c in rows if n == phase and s == 100)
+
+            print(f"target {TARGET:,} msg/s (100 B): produce {rate('produce') / TARGET:.2f}x, "
+                  f"fetch {rate('fetch') / TARGET:.2f}x, consume (Python) {rate('consume') / TARGET:.2f}x")
+            print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         finally:
             assert proc.stdin is not None
             proc.stdin.close()
