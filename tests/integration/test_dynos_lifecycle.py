@@ -177,7 +177,7 @@ async def test_r10_boot_timeout_kills_and_crashes(tmp_path: Path) -> None:
         started = await h.wait_line("web.1", "Starting process with command")
         r10 = await h.wait_line("web.1", "Error R10", timeout=5)
         assert r10.text == "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within 1 seconds of launch"
-        assert 0.95 <= r10.at - started.at < 1.5
+        assert 0.95 <= r10.at - started.at < 2.0  # 1 s after launch (+ the slug copy before it)
         await h.wait_line("web.1", "State changed from starting to crashed", after=r10.at)  # the kill lands
         texts = h.lines("web.1", "heroku")
         i = texts.index(r10.text)
@@ -302,7 +302,7 @@ async def test_daily_cycling(tmp_path: Path) -> None:
         await h.manager.apply(h.desired(worker=(cmd("sleep"), 1)))
         started = await h.wait_line("worker.1", "State changed from starting to up")
         cycling = await h.wait_line("worker.1", "Cycling", timeout=5)
-        assert 1.0 <= cycling.at - started.at < 1.0 + 0.15 + 0.3  # 1 s + jitter up to 216/1440 of it
+        assert 1.0 <= cycling.at - started.at < 1.0 + 0.15 + 0.8  # 1 s + jitter up to 216/1440 of it
         texts = h.lines("worker.1", "heroku")
         i = texts.index("Cycling")
         await h.wait_line("worker.1", "Process exited with status 0", after=cycling.at)
