@@ -227,3 +227,41 @@ def test_log_and_offsets_survive_a_restart_and_a_crash(tmp_path: Path) -> None:
             assert _produce(c, topic, build_batch([(None, b"m5")])).responses[0].partition_responses[0].base_offset == 5  # type: ignore[attr-defined]
     finally:
         b2.stop()
+
+
+def test_time_retention_and_plan_capacity_delete_the_oldest_data(
+    broker: BrokerThread, tenants: dict, monkeypatch: pytest.MonkeyPatch  # type: ignore[type-arg]
+) -> None:
+    import dataclasses
+    import time
+
+    from paas.kafka import broker as broker_module
+
+    a = tenants["a"]
+    svc = broker.svc
+    topic = f"{a.prefix}events"
+    hour_ago = int(time.time() * 1000) - 2 * 3_600_000
+    with WireClient(svc.port) as c:
+        _login(c, a)
+        for i in range(3):  # CreateTime two hours ago
+            _produce(c, topic, build_batch([(None, b"stale %d" % i)], timestamp_ms=hour_ago))
+        broker.sync(lambda: svc.set_retention(A, "events", 3_600_000))
+        freed = broker.sync(lambda: svc.enforce_retention())
+        assert freed > 0
+        fetched = _fetch(c, topic).responses[0].partitions[0]  # type: ignore[attr-defined]
+        assert fetched.error_code == E.offset_out_of_range and fetched.log_start_offset == 3
+        # capacity: shrink basic-0 to 20 KB and keep producing; the oldest segments go
+        small = dataclasses.replace(broker_module.PLANS["basic-0"], capacity_bytes=20_000)
+        monkeypatch.setitem(broker_module.PLANS, "basic-0", small)
+        monkeypatch.setattr(svc.logs, "segment_bytes", 4096)
+        for p in svc.logs.partitions(topic):
+            p.segment_bytes = 4096
+        for i in range(60):
+            _produce(c, topic, build_batch([(None, b"%03d" % i + b"." * 1000)]), partition=1)
+        time.sleep(0.3)  # the trim runs on the broker's loop right after the produce that crossed the line
+        size = broker.sync(lambda: svc.logs.topic_size(topic))
+        assert size <= 20_000
+        start = broker.sync(lambda: svc.logs.get(topic, 1).log_start_offset)  # type: ignore[union-attr]
+        assert start > 0
+        newest = _fetch(c, topic, offset=59, partition=1).responses[0].partitions[0].records  # type: ignore[attr-defined]
+        assert _values(newest)[0].startswith(b"059")  # type: ignore[union-attr]
