@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -182,3 +183,19 @@ def test_run_detached_goes_to_the_log(daemon: DaemonThread, tmp_path: Path) -> N
         time.sleep(0.1)
     assert f"app[{name}]: detached hello from {name}" in log
     assert f"heroku[{name}]: Process exited with status 0" in log
+
+
+def test_run_without_a_tty_forwards_ctrl_c(daemon: DaemonThread, tmp_path: Path) -> None:
+    deploy(daemon, "intapp", tmp_path, {"web": WEB})
+    proc = subprocess.Popen(
+        [PAAS, "run", "-a", "intapp", "echo ready; sleep 30"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=daemon.env(),
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C does to the CLI when there is no TTY
+        assert proc.wait(15) == 130  # the dyno got SIGINT and the CLI exits with its status
+    finally:
+        if proc.poll() is None:
+            proc.kill()
