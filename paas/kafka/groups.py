@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 
 from kio.schema.errors import ErrorCode
 
+MIN_SESSION_TIMEOUT_MS = 6_000  # group.min.session.timeout.ms
+MAX_SESSION_TIMEOUT_MS = 1_800_000  # group.max.session.timeout.ms
+MAX_PENDING_MEMBERS = 1_000  # ids handed out with MEMBER_ID_REQUIRED and not used yet
+
 EMPTY = "Empty"
 PREPARING = "PreparingRebalance"
 COMPLETING = "CompletingRebalance"
@@ -116,6 +120,8 @@ class GroupCoordinator:
         protocols: list[tuple[str, bytes]],
         require_known_member_id: bool,
     ) -> JoinResult:
+        if not MIN_SESSION_TIMEOUT_MS <= session_timeout_ms <= MAX_SESSION_TIMEOUT_MS:
+            return JoinResult(ErrorCode.invalid_session_timeout, member_id=member_id)
         group = self.group(group_id)
         if not protocols or not protocol_type:
             return JoinResult(ErrorCode.inconsistent_group_protocol, member_id=member_id)
@@ -127,7 +133,11 @@ class GroupCoordinator:
         if not member_id:
             new_id = f"{client_id or 'consumer'}-{uuid.uuid4()}"
             if require_known_member_id:
+                if len(group.pending) >= MAX_PENDING_MEMBERS:
+                    return JoinResult(ErrorCode.group_max_size_reached, member_id="")
                 group.pending.add(new_id)
+                # forget the id if the client never comes back with it
+                asyncio.get_running_loop().call_later(session_timeout_ms / 1000, group.pending.discard, new_id)
                 return JoinResult(ErrorCode.member_id_required, member_id=new_id)
             member_id = new_id
         elif member_id not in group.members and member_id not in group.pending:

@@ -265,3 +265,51 @@ def test_time_retention_and_plan_capacity_delete_the_oldest_data(
         assert start > 0
         newest = _fetch(c, topic, offset=59, partition=1).responses[0].partitions[0].records  # type: ignore[attr-defined]
         assert _values(newest)[0].startswith(b"059")  # type: ignore[union-attr]
+
+
+def test_connections_beyond_the_limit_are_refused_and_counted(tmp_path: Path) -> None:
+    b = BrokerThread(broker_settings(tmp_path / "home", kafka_max_connections=2)).start()
+    try:
+        first, second = WireClient(b.svc.port), WireClient(b.svc.port)
+        for c in (first, second):
+            assert c.request(P.API_VERSIONS, 3, {"client_software_name": "x", "client_software_version": "1"}).error_code == E.none
+        with WireClient(b.svc.port) as third:
+            assert third.is_closed()
+        assert b.svc.broker.stats.connections_refused == 1
+        first.close()
+        import time
+
+        time.sleep(0.2)
+        with WireClient(b.svc.port) as again:  # a freed slot is usable again
+            assert again.request(P.API_VERSIONS, 3, {"client_software_name": "x", "client_software_version": "1"}).error_code == E.none
+        second.close()
+    finally:
+        b.stop()
+
+
+def test_join_group_checks_the_session_timeout(broker: BrokerThread, tenants: dict) -> None:  # type: ignore[type-arg]
+    a = tenants["a"]
+    with WireClient(broker.svc.port) as c:
+        _login(c, a)
+        join = {"group_id": f"{a.prefix}workers", "rebalance_timeout": 10000, "member_id": "",
+                "protocol_type": "consumer", "protocols": [{"name": "range", "metadata": b""}]}
+        assert c.request(P.JOIN_GROUP, 7, {**join, "session_timeout": 10}).error_code == E.invalid_session_timeout
+        first = c.request(P.JOIN_GROUP, 7, {**join, "session_timeout": 10000})
+        assert first.error_code == E.member_id_required and first.member_id
+        joined = c.request(P.JOIN_GROUP, 7, {**join, "session_timeout": 10000, "member_id": first.member_id})
+        assert joined.error_code == E.none and joined.leader == first.member_id and joined.generation_id == 1
+        assert [m.member_id for m in joined.members] == [first.member_id]
+        sync = c.request(P.SYNC_GROUP, 5, {"group_id": f"{a.prefix}workers", "generation_id": 1,
+                                           "member_id": first.member_id, "assignments": [
+                                               {"member_id": first.member_id, "assignment": b"mine"}]})
+        assert sync.error_code == E.none and sync.assignment == b"mine"
+        beat = c.request(P.HEARTBEAT, 4, {"group_id": f"{a.prefix}workers", "generation_id": 0,
+                                          "member_id": first.member_id})
+        assert beat.error_code == E.illegal_generation
+        described = c.request(P.DESCRIBE_GROUPS, 5, {"groups": [f"{a.prefix}workers"]})
+        assert described.groups[0].group_state == "Stable" and len(described.groups[0].members) == 1
+        left = c.request(P.LEAVE_GROUP, 4, {"group_id": f"{a.prefix}workers",
+                                            "members": [{"member_id": first.member_id}]})
+        assert left.members[0].error_code == E.none
+        listed = c.request(P.LIST_GROUPS, 4, {"states_filter": []})
+        assert [(g.group_id, g.group_state) for g in listed.groups] == [(f"{a.prefix}workers", "Empty")]
