@@ -112,33 +112,52 @@ def _dpkg_query(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["dpkg-query", *args], capture_output=True, text=True)
 
 
-def _installed_depends(package: str) -> str | None:
-    """The Depends and Pre-Depends of an installed package, or None when it is not installed."""
-    result = _dpkg_query("-W", "-f=${Status}\t${Depends}, ${Pre-Depends}\n", package)
-    if result.returncode != 0 or "install ok installed" not in result.stdout:
-        return None
-    return result.stdout.split("\t", 1)[1]
+def _installed_packages() -> tuple[dict[str, str], dict[str, str]]:
+    """(installed package -> its Depends + Pre-Depends text, virtual name -> a provider).
+    One dpkg-query call: asking per package costs a process each."""
+    result = _dpkg_query("-W", "-f=${Package}\t${db:Status-Abbrev}\t${Depends}, ${Pre-Depends}\t${Provides}\n")
+    installed: dict[str, str] = {}
+    provides: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 4 or not parts[1].startswith("ii"):
+            continue
+        name, _status, depends, provided = parts
+        installed[name] = depends
+        for virtual in provided.split(","):
+            vname = _dep_name(virtual)
+            if vname:
+                provides.setdefault(vname, name)
+    return installed, provides
+
+
+def _dep_name(text: str) -> str:
+    """`libc6 (>= 2.34)` / `python3:any` -> the bare package name."""
+    return re.split(r"[\s:(]", text.strip(), maxsplit=1)[0]
 
 
 def package_closure(roots: Iterable[str]) -> list[str]:
-    """Installed packages reachable from `roots`; for `a | b` the first installed choice."""
-    seen: dict[str, bool] = {}
-    todo = list(roots)
+    """Installed packages reachable from `roots` (Depends + Pre-Depends); for `a | b` the
+    first installed choice; a virtual name stands for the package that provides it."""
+    installed, provides = _installed_packages()
+
+    def resolve(name: str) -> str | None:
+        return name if name in installed else provides.get(name)
+
+    seen: set[str] = set()
+    todo = [p for p in (resolve(r) for r in roots) if p]
     while todo:
         package = todo.pop()
         if package in seen:
             continue
-        depends = _installed_depends(package)
-        seen[package] = depends is not None
-        if depends is None:
-            continue
-        for group in depends.split(","):
+        seen.add(package)
+        for group in installed[package].split(","):
             for choice in group.split("|"):
-                name = re.split(r"[\s:(]", choice.strip(), maxsplit=1)[0]
-                if name and (seen.get(name) or _installed_depends(name) is not None):
-                    todo.append(name)
+                found = resolve(_dep_name(choice)) if _dep_name(choice) else None
+                if found:
+                    todo.append(found)
                     break
-    return sorted(p for p, ok in seen.items() if ok)
+    return sorted(seen)
 
 
 def _package_paths(packages: list[str]) -> set[str]:
