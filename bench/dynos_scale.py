@@ -4,10 +4,12 @@ Runs the real DynoManager + ProcessRuntime (no HTTP in between) on a throw-away 
 with a small Python web app (http.server) as the slug. Each round scales 0 → N, timing
 until the manager reports every dyno `up` ($PORT accepting connections), then scales back to 0.
 
-    .venv/bin/python bench/dynos_scale.py [--dynos 20] [--rounds 3] [--python PATH]
+    .venv/bin/python bench/dynos_scale.py [--dynos 20] [--rounds 3] [--python PATH] [--daemon]
 
 Prints per round: time to all up, the median / slowest single boot, and the time to stop
-all of them (SIGTERM; the app exits at once).
+all of them (SIGTERM; the app exits at once). With --daemon it also measures the whole path:
+a real `paas daemon` process, `paas ps:scale web=N` from the CLI, then the API polled every
+20 ms until `GET /apps/bench/dynos` shows N dynos `up`.
 """
 
 from __future__ import annotations
@@ -93,15 +95,73 @@ async def bench(dynos: int, rounds: int, python: str) -> None:
               f"({dynos / min(totals):.1f} dynos/s)")
 
 
+def bench_daemon(dynos: int, rounds: int, python: str) -> None:
+    import json
+    import os
+    import subprocess
+
+    import httpx
+
+    paas = str(Path(sys.executable).with_name("paas"))
+    with tempfile.TemporaryDirectory(prefix="paas-bench-") as tmp:
+        root = Path(tmp)
+        home = root / "home"
+        home.mkdir()
+        src = root / "src"
+        src.mkdir()
+        (src / "web.py").write_text(WEB_APP)
+        (src / "Procfile").write_text(f"web: {shlex.quote(python)} web.py\n")
+        env = {**os.environ, "PAAS_HOME": str(home), "PAAS_API_PORT": "0", "PAAS_ROUTER_PORT": "0",
+               "PAAS_KAFKA_PORT": "0", "PAAS_KAFKA_TLS_PORT": "0", "PAAS_RUNTIME": "process",
+               "PAAS_CYCLE_INTERVAL": "0"}
+        env.pop("PAAS_API_URL", None)
+        log = open(root / "daemon.log", "wb")  # noqa: SIM115
+        daemon = subprocess.Popen([paas, "daemon"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while not (home / "daemon.json").exists():
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("daemon did not start: " + (root / "daemon.log").read_text()[-2000:])
+                time.sleep(0.05)
+            info = json.loads((home / "daemon.json").read_text())
+            token = (home / "token").read_text().strip()
+            api = httpx.Client(base_url=info["api_url"], headers={"Authorization": f"Bearer {token}"})
+            run = lambda *a: subprocess.run([paas, *a], env=env, capture_output=True, text=True, check=True)  # noqa: E731
+            run("apps:create", "bench")
+            run("deploy", str(src), "-a", "bench")
+            run("ps:scale", "web=0", "-a", "bench")
+            print(f"via the daemon: paas ps:scale web={dynos} → all up (API polled every 20 ms)")
+            for r in range(1, rounds + 1):
+                while api.get("/apps/bench/dynos").json():
+                    time.sleep(0.05)
+                t0 = time.perf_counter()
+                run("ps:scale", f"web={dynos}", "-a", "bench")
+                cli_done = time.perf_counter() - t0
+                while True:
+                    ds = api.get("/apps/bench/dynos").json()
+                    if len(ds) == dynos and all(d["state"] == "up" for d in ds):
+                        break
+                    time.sleep(0.02)
+                print(f"{r:>5}  all up {time.perf_counter() - t0:.3f}s  (the ps:scale command itself {cli_done:.3f}s)")
+                run("ps:scale", "web=0", "-a", "bench")
+        finally:
+            daemon.terminate()
+            daemon.wait(60)
+            log.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dynos", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--python", default=sys.executable, help="interpreter for the web app")
+    parser.add_argument("--daemon", action="store_true", help="also measure through a real daemon and the CLI")
     args = parser.parse_args()
     if not 1 <= args.dynos <= 100 or not 1 <= args.rounds <= 20:
         parser.error("--dynos must be 1..100 and --rounds 1..20")
     asyncio.run(bench(args.dynos, args.rounds, args.python))
+    if args.daemon:
+        bench_daemon(args.dynos, args.rounds, args.python)
 
 
 if __name__ == "__main__":
