@@ -313,3 +313,47 @@ def test_join_group_checks_the_session_timeout(broker: BrokerThread, tenants: di
         assert left.members[0].error_code == E.none
         listed = c.request(P.LIST_GROUPS, 4, {"states_filter": []})
         assert [(g.group_id, g.group_state) for g in listed.groups] == [(f"{a.prefix}workers", "Empty")]
+
+
+def test_admin_principal_offsets_by_time_configs_and_acks_zero(broker: BrokerThread, tenants: dict) -> None:  # type: ignore[type-arg]
+    a = tenants["a"]
+    svc = broker.svc
+    svc.settings.token_path.write_text("admin-secret\n")
+    with WireClient(svc.port) as admin:
+        assert admin.sasl_plain("paas", "admin-secret").error_code == E.none
+        made = admin.request(P.CREATE_TOPICS, 6, {"topics": [{"name": "platform.audit", "num_partitions": 2,
+                                                              "replication_factor": -1, "configs": [
+                                                                  {"name": "retention.ms", "value": "7200000"}]}],
+                                                  "timeout": 1000})
+        assert made.topics[0].error_code == E.none and made.topics[0].num_partitions == 2
+        again = admin.request(P.CREATE_TOPICS, 6, {"topics": [{"name": "platform.audit", "num_partitions": 1,
+                                                               "replication_factor": -1}], "timeout": 1000})
+        assert again.topics[0].error_code == E.topic_already_exists
+        grown = admin.request(P.CREATE_PARTITIONS, 3, {"topics": [{"name": "platform.audit", "count": 3,
+                                                                   "assignments": None}], "timeout": 1000})
+        assert grown.results[0].error_code == E.none
+        meta = admin.request(P.METADATA, 9, {"topics": [{"name": "platform.audit"}]})
+        assert len(meta.topics[0].partitions) == 3
+        configs = admin.request(P.DESCRIBE_CONFIGS, 3, {"resources": [
+            {"resource_type": 2, "resource_name": "platform.audit", "configuration_keys": None}]})
+        values = {c.name: c.value for c in configs.results[0].configs}
+        assert values["retention.ms"] == "7200000" and values["cleanup.policy"] == "delete"
+        # acks=0: no answer at all, the next request on the connection is served normally
+        admin.send(P.PRODUCE, 8, {"acks": 0, "timeout": 1000, "topic_data": [{"name": "platform.audit",
+                   "partition_data": [{"index": 0, "records": build_batch([(None, b"fire and forget")], timestamp_ms=1000)}]}]})
+        _produce(admin, "platform.audit", build_batch([(None, b"later")], timestamp_ms=5000))
+        by_time = admin.request(P.LIST_OFFSETS, 5, {"replica_id": -1, "isolation_level": 0, "topics": [
+            {"name": "platform.audit", "partitions": [
+                {"partition_index": 0, "timestamp": 3000, "current_leader_epoch": -1},
+                {"partition_index": 1, "timestamp": -1, "current_leader_epoch": -1}]}]})
+        p0, p1 = by_time.topics[0].partitions
+        assert (p0.offset, p0.timestamp) == (1, 5000) and (p1.offset, p1.error_code) == (0, E.none)
+        gone = admin.request(P.DELETE_TOPICS, 5, {"topic_names": ["platform.audit"], "timeout": 1000})
+        assert gone.responses[0].error_code == E.none and "platform.audit" not in svc.registry.topics
+    with WireClient(svc.port) as tenant:  # tenants may describe their own topic configs
+        _login(tenant, a)
+        own = tenant.request(P.DESCRIBE_CONFIGS, 3, {"resources": [
+            {"resource_type": 2, "resource_name": f"{a.prefix}events", "configuration_keys": ["retention.ms"]},
+            {"resource_type": 2, "resource_name": "platform.other", "configuration_keys": None}]})
+        assert [c.name for c in own.results[0].configs] == ["retention.ms"]
+        assert own.results[1].error_code == E.topic_authorization_failed
