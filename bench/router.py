@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -45,6 +48,21 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float  # CPU time of the proxy process(es) per request: robust to a noisy machine
+
+
+def median_result(runs: list[Result]) -> Result:
+    def med(values: list[float]) -> float:
+        return float(statistics.median(values))
+
+    return Result(
+        runs[0].name,
+        med([r.rps for r in runs]),
+        med([r.p50_ms for r in runs]),
+        med([r.p99_ms for r in runs]),
+        sum(r.errors for r in runs),
+        med([r.cpu_us for r in runs]),
+    )
 
 
 def free_port() -> int:
@@ -63,12 +81,14 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def process(cmd: list[str], port: int, log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+def process(
+    cmd: list[str], port: int, log: Path, env: dict[str, str] | None = None
+) -> Iterator[psutil.Process]:
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
             wait_port(port)
-            yield
+            yield psutil.Process(proc.pid)
         finally:
             proc.terminate()
             try:
@@ -76,6 +96,18 @@ def process(cmd: list[str], port: int, log: Path, env: dict[str, str] | None = N
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def cpu_seconds(proc: psutil.Process | None) -> float:
+    """User+system CPU of a process and its children (router workers)."""
+    if proc is None:
+        return 0.0
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
 
 
 def _to_ms(value: str) -> float:
@@ -86,109 +118,123 @@ def _to_ms(value: str) -> float:
     return number * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(name: str, port: int, duration: float, connections: int) -> Result:
+def wrk(name: str, port: int, duration: int, connections: int, proc: psutil.Process | None) -> Result:
     url = f"http://127.0.0.1:{port}/"
     base = ["wrk", "-t1", f"-c{connections}", "--latency", "-H", f"Host: {HOST_HEADER}"]
     subprocess.run([*base, "-d1s", url], capture_output=True, check=True)  # warm-up
-    out = subprocess.run(
-        [*base, f"-d{int(duration)}s", url], capture_output=True, text=True, check=True
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _to_ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _to_ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    cpu_before = cpu_seconds(proc)
+    out = subprocess.run([*base, f"-d{duration}s", url], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(proc) - cpu_before
+    rps = float(_find(r"Requests/sec:\s+([\d.]+)", out))
+    total = int(_find(r"(\d+) requests in", out))
+    p50 = _to_ms(_find(r"50%\s+(\S+)", out))
+    p99 = _to_ms(_find(r"99%\s+(\S+)", out))
     err = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     sock_err = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = int(err.group(1)) if err else 0
     if sock_err:
         errors += sum(int(x) for x in sock_err.groups())
-    return Result(name, rps, p50, p99, errors)
+    return Result(name, rps, p50, p99, errors, cpu / max(total, 1) * 1e6 if proc is not None else 0.0)
 
 
-def run(duration: float, connections: int, workers: list[int]) -> list[tuple[str, list[Result]]]:
+def _find(pattern: str, text: str) -> str:
+    m = re.search(pattern, text)
+    if m is None:
+        raise RuntimeError(f"unexpected wrk output: {text!r}")
+    return m.group(1)
+
+
+def run(duration: int, connections: int, workers: list[int], rounds: int) -> list[tuple[str, list[Result]]]:
     for tool in ("nginx", "haproxy", "wrk"):
         if shutil.which(tool) is None:
             sys.exit(f"bench/router.py needs {tool} (Debian: nginx-light, haproxy, wrk)")
     tmp = Path(tempfile.mkdtemp(prefix="paas-bench-router-"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    sections: list[tuple[str, list[Result]]] = []
     try:
         backend_port = free_port()
         conf = tmp / "backend.conf"
         conf.write_text(router_configs.nginx_backend(tmp, backend_port))
-        sections: list[tuple[str, list[Result]]] = []
-        with process(
-            ["nginx", "-p", str(tmp), "-e", str(tmp / "backend-e.log"), "-c", str(conf)],
-            backend_port,
-            tmp / "backend.out",
-        ):
-            direct = wrk("direct (no proxy)", backend_port, duration, connections)
+        nginx_backend = ["nginx", "-p", str(tmp), "-e", str(tmp / "backend-e.log"), "-c", str(conf)]
+        with process(nginx_backend, backend_port, tmp / "backend.out"):
             for reuse in (False, True):
-                results = [direct]
-                port = free_port()
-                conf = tmp / f"nginx-proxy-{reuse}.conf"
-                conf.write_text(router_configs.nginx_proxy(tmp, port, backend_port, reuse))
-                with process(
-                    ["nginx", "-p", str(tmp), "-e", str(tmp / "proxy-e.log"), "-c", str(conf)],
-                    port,
-                    tmp / "nginx.out",
-                ):
-                    results.append(wrk("nginx (1 worker)", port, duration, connections))
-                port = free_port()
-                conf = tmp / f"haproxy-{reuse}.cfg"
-                conf.write_text(router_configs.haproxy(tmp, port, backend_port, reuse))
-                with process(["haproxy", "-f", str(conf)], port, tmp / "haproxy.out"):
-                    results.append(wrk("haproxy (1 thread)", port, duration, connections))
-                for n in workers:
-                    port = free_port()
-                    cmd = [
-                        sys.executable,
-                        "-m",
-                        "router",
-                        "--port",
-                        str(port),
-                        "--app",
-                        f"bench=127.0.0.1:{backend_port}",
+                with contextlib.ExitStack() as stack:
+                    targets: list[tuple[str, int, psutil.Process | None]] = [
+                        ("direct (no proxy)", backend_port, None)
                     ]
-                    if reuse:
-                        cmd.append("--keepalive")
-                    if n > 1:
-                        cmd += ["--workers", str(n)]
-                    env = dict(os.environ, PYTHONPATH=str(ROOT))
-                    label = "paas router" + (f" ({n} SO_REUSEPORT workers)" if n > 1 else " (1 process)")
-                    with process(cmd, port, tmp / f"router-{reuse}-{n}.out", env=env):
-                        results.append(wrk(label, port, duration, connections))
+                    port = free_port()
+                    conf = tmp / f"nginx-proxy-{reuse}.conf"
+                    conf.write_text(router_configs.nginx_proxy(tmp, port, backend_port, reuse))
+                    cmd = ["nginx", "-p", str(tmp), "-e", str(tmp / "proxy-e.log"), "-c", str(conf)]
+                    targets.append(
+                        ("nginx (1 worker)", port, stack.enter_context(process(cmd, port, tmp / "n.out")))
+                    )
+                    port = free_port()
+                    conf = tmp / f"haproxy-{reuse}.cfg"
+                    conf.write_text(router_configs.haproxy(tmp, port, backend_port, reuse))
+                    cmd = ["haproxy", "-f", str(conf)]
+                    targets.append(
+                        ("haproxy (1 thread)", port, stack.enter_context(process(cmd, port, tmp / "h.out")))
+                    )
+                    for n in workers:
+                        port = free_port()
+                        cmd = [sys.executable, "-m", "router", "--port", str(port)]
+                        cmd += ["--app", f"bench=127.0.0.1:{backend_port}"]
+                        cmd += ["--keepalive"] if reuse else []
+                        cmd += ["--workers", str(n)] if n > 1 else []
+                        label = "paas router" + (f" ({n} SO_REUSEPORT procs)" if n > 1 else " (1 process)")
+                        log = tmp / f"router-{reuse}-{n}.out"
+                        targets.append((label, port, stack.enter_context(process(cmd, port, log, env=env))))
+                    runs: dict[str, list[Result]] = {name: [] for name, _, _ in targets}
+                    for _ in range(rounds):  # interleaved, so background load hits every target alike
+                        for name, port, proc in targets:
+                            runs[name].append(wrk(name, port, duration, connections, proc))
                 title = (
                     "backend connections reused (nginx keepalive / HAProxy http-reuse / router http-routing-2-dot-0)"
                     if reuse
                     else "new backend connection per request (nginx default / Heroku legacy router)"
                 )
-                sections.append((title, results))
+                sections.append((title, [median_result(r) for r in runs.values()]))
         return sections
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def report(sections: list[tuple[str, list[Result]]], duration: float, connections: int) -> None:
+def report(sections: list[tuple[str, list[Result]]], duration: int, connections: int, rounds: int) -> None:
+    load = os.getloadavg()[0]
     print(
-        f"wrk -t1 -c{connections} -d{duration}s, trivial nginx backend, all on 127.0.0.1, {os.cpu_count()} CPUs"
+        f"wrk -t1 -c{connections} -d{duration}s x {rounds} rounds (medians), trivial nginx backend, "
+        f"127.0.0.1, {os.cpu_count()} CPUs, load average {load:.1f} at the end"
     )
     for title, results in sections:
         print(f"\n{title}")
-        print(f"  {'':38} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+        print(f"  {'':34} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'CPU us/req':>10}")
         for r in results:
-            print(f"  {r.name:38} {r.rps:10.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7d}")
+            cpu = f"{r.cpu_us:10.1f}" if r.cpu_us else f"{'-':>10}"
+            print(f"  {r.name:34} {r.rps:8.0f} {r.p50_ms:7.2f} {r.p99_ms:7.2f} {r.errors:6d} {cpu}")
         nginx = next(r for r in results if r.name.startswith("nginx"))
         for r in results:
             if r.name.startswith("paas router"):
-                print(f"  ratio {r.name} / nginx: {r.rps / nginx.rps:.2f}  (target >= 0.50)")
+                print(
+                    f"  {r.name} / nginx: throughput {r.rps / nginx.rps:.2f} (target >= 0.50), "
+                    f"CPU per request {r.cpu_us / nginx.cpu_us:.1f}x"
+                )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--workers", default="1", help="router process counts to measure, e.g. 1,2")
+    parser.add_argument("--workers", default="1,2", help="router process counts to measure, e.g. 1,2")
     args = parser.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
-    report(run(args.duration, args.connections, workers), args.duration, args.connections)
+    report(
+        run(args.duration, args.connections, workers, args.rounds),
+        args.duration,
+        args.connections,
+        args.rounds,
+    )
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ class Exchange:
         "client",
         "client_keepalive",
         "connect_ms",
+        "connect_timed_out",
         "content_length",
         "counted",
         "dyno",
@@ -144,6 +145,7 @@ class Exchange:
         self.holding = False
         self.dyno: str | None = None
         self.connect_ms: float | None = None
+        self.connect_timed_out = False
         self.service_start = 0.0
         self.response_started = False
         self.head_forwarded = False
@@ -297,16 +299,18 @@ class Exchange:
         if self.connect_ms is None:
             self.connect_ms = 0.0
         self.service_start = self.last_io = now
-        pieces = [self._upstream_head(now)]
+        head = self._upstream_head(now)
         if self.body_buf:
-            pieces += self.body_buf
+            conn.transport.writelines([head, *self.body_buf])
             self.body_buf = []
             self.body_buffered = 0
-        conn.transport.writelines(pieces)
+        else:
+            conn.transport.write(head)
         client = self.client
         if client.writing_paused:
             conn.transport.pause_reading()
-        if self.request_done:
+        if self.request_done or not self.has_body():
+            # the whole request is at the dyno: from now on it has router_timeout to answer
             self._arm(_TIMER_FIRST_BYTE, router.timeout)
         else:
             self._arm(_TIMER_IDLE, router.idle_timeout)
@@ -380,7 +384,7 @@ class Exchange:
                 self.upstream.transport.write(b"0\r\n\r\n")
             else:
                 self.body_buf.append(b"0\r\n\r\n")
-        if self.upstream is not None and not self.response_started:
+        if self.upstream is not None and not self.response_started and self.timer_kind != _TIMER_FIRST_BYTE:
             self._arm(_TIMER_FIRST_BYTE, self.router.timeout)
 
     def on_response_start(self) -> None:

@@ -18,8 +18,8 @@ line 512 KiB, Set-Cookie 8192 bytes, 1 MiB of response head in all.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 
 MAX_REQUEST_LINE = 8192
 MAX_HEADER_NAME = 1000
@@ -93,8 +93,37 @@ def valid_request_id(value: bytes) -> bool:
     return _REQUEST_ID_OK.fullmatch(value) is not None
 
 
-def new_request_id() -> bytes:
-    return str(uuid.uuid4()).encode()
+class _UuidSource:
+    """Random (version 4) UUIDs, 256 per getrandom() call instead of one."""
+
+    __slots__ = ("buf", "pos")
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.pos = 0
+
+    def next(self) -> bytes:
+        pos = self.pos
+        if pos >= len(self.buf):
+            self.buf = os.urandom(16 * 256)
+            pos = 0
+        raw = bytearray(self.buf[pos : pos + 16])
+        self.pos = pos + 16
+        raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+        raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+        h = raw.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode()
+
+
+_uuids = _UuidSource()
+new_request_id = _uuids.next
+
+
+def _reseed_after_fork() -> None:
+    _uuids.buf = b""  # a forked worker must not repeat its parent's ids
+
+
+os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
 def has_token(value: bytes, token: bytes) -> bool:

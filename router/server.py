@@ -79,6 +79,9 @@ class Router:
         self._quarantine: dict[Backend, float] = {}
         self._pools: dict[Backend, list[DynoConnection]] = {}
         self._unlisten: Callable[[], None] | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._live: set[Backend] | None = None  # every routed dyno, rebuilt after table changes
+        self._sweep_every = max(0.05, self.pool_idle_timeout / 4)
         # router-wide counters (what cannot be attributed to an app)
         self.connections_total = 0
         self.connections_refused = 0  # over router_max_connections (H22)
@@ -101,6 +104,8 @@ class Router:
         one port, a measured design option; the daemon runs a single router).
         """
         self.loop = asyncio.get_running_loop()
+        if isinstance(self.connector, TcpConnector) and self.connector.loop is None:
+            self.connector.loop = self.loop
         factory = self._client_factory
         if sock is not None:
             self._server = await self.loop.create_server(factory, sock=sock, backlog=2048)
@@ -144,6 +149,9 @@ class Router:
             for conn in pool:
                 conn.abort()
         self._pools.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if server is not None:
             await server.wait_closed()
 
@@ -169,6 +177,8 @@ class Router:
         self._quarantine[backend] = now + self.quarantine_time
 
     def quarantined(self, backend: Backend, now: float) -> bool:
+        if not self._quarantine:
+            return False
         until = self._quarantine.get(backend)
         if until is None:
             return False
@@ -195,8 +205,28 @@ class Router:
         if len(pool) >= _POOL_MAX_IDLE or self._server is None or not self._backend_live(conn.backend):
             conn.close()
             return
+        conn.idle_since = self.loop.time()
         pool.append(conn)
-        conn.idle_timer = self.loop.call_later(self.pool_idle_timeout, conn.idle_expired)
+        if self._sweeper is None:
+            self._sweeper = self.loop.call_later(self._sweep_every, self._sweep_pools)
+
+    def _sweep_pools(self) -> None:
+        """Close kept-alive dyno connections idle longer than router_pool_idle_timeout.
+
+        One timer for all pools (not one per connection per request); a connection may live up
+        to a quarter of the timeout longer than asked.
+        """
+        self._sweeper = None
+        oldest_allowed = self.loop.time() - self.pool_idle_timeout
+        for backend, pool in list(self._pools.items()):
+            stale = [c for c in pool if c.idle_since <= oldest_allowed]
+            for conn in stale:
+                pool.remove(conn)
+                conn.close()
+            if not pool:
+                del self._pools[backend]
+        if self._pools and self._server is not None:
+            self._sweeper = self.loop.call_later(self._sweep_every, self._sweep_pools)
 
     def pool_discard(self, conn: DynoConnection) -> None:
         pool = self._pools.get(conn.backend)
@@ -205,15 +235,18 @@ class Router:
 
     def _backend_live(self, backend: Backend) -> bool:
         """Whether some app still routes to this dyno (a stopping dyno gets nothing new)."""
-        table = self.table
-        for name in table.apps():
-            route = table.get(name)
-            if route is not None and backend in route.backends:
-                return True
-        return False
+        live = self._live
+        if live is None:
+            live = self._live = {
+                b
+                for name in self.table.apps()
+                for b in (getattr(self.table.get(name), "backends", None) or ())
+            }
+        return backend in live
 
     def _route_changed(self, name: str) -> None:
         """A dyno left the route (stopping, crashed): close its idle pooled connections."""
+        self._live = None
         for backend in [b for b in self._pools if not self._backend_live(b)]:
             for conn in self._pools.pop(backend):
                 conn.close()

@@ -132,16 +132,27 @@ async def pick_and_connect(ex: Exchange, route: AppRoute) -> tuple[DynoConnectio
                 return pooled, None
         ex.dyno = backend.dyno
         started = loop.time()
+        task = ex.task
+        # the connect timer cancels this task (cheaper than asyncio.timeout, which looks up
+        # the current task and loop on every use)
+        timer = loop.call_later(router.connect_timeout, _connect_timed_out, ex) if task is not None else None
         try:
-            async with asyncio.timeout(router.connect_timeout):
-                conn = await router.open_connection(backend)
-        except TimeoutError:
+            conn = await router.open_connection(backend)
+        except asyncio.CancelledError:
+            if not ex.connect_timed_out or task is None:
+                raise
+            task.uncancel()
+            ex.connect_timed_out = False
             code = "H19"
         except OSError:
             code = "H21"
         else:
+            if timer is not None:
+                timer.cancel()
             ex.connect_ms = (loop.time() - started) * 1000
             return conn, None
+        if timer is not None:
+            timer.cancel()
         ex.connect_ms = (loop.time() - started) * 1000
         router.quarantine(backend, loop.time())
         tried.add(backend)
@@ -151,6 +162,13 @@ async def pick_and_connect(ex: Exchange, route: AppRoute) -> tuple[DynoConnectio
             return None, None
         if attempts >= min(MAX_ATTEMPTS, len(backends)):
             return None, last_code
+
+
+def _connect_timed_out(ex: Exchange) -> None:
+    task = ex.task
+    if task is not None and not task.done():
+        ex.connect_timed_out = True
+        task.cancel()
 
 
 async def _hold(ex: Exchange, name: str, timeout: float) -> None:

@@ -65,7 +65,7 @@ class DynoConnection(asyncio.Protocol):
         "head_chunks",
         "head_parts",
         "head_size",
-        "idle_timer",
+        "idle_since",
         "in_head",
         "informational",
         "mode",
@@ -92,7 +92,7 @@ class DynoConnection(asyncio.Protocol):
         self.closed = False
         self.writing_paused = False
         self.tunnel = False
-        self.idle_timer: asyncio.TimerHandle | None = None
+        self.idle_since = 0.0  # when it went back to the pool (Router 2.0)
         self.out: list[bytes] = []
         self.parser = httptools.HttpResponseParser(self)
         self.parser.set_dangerous_leniencies(lenient_chunked_length=True)  # chunked wins over CL
@@ -124,9 +124,6 @@ class DynoConnection(asyncio.Protocol):
 
     def begin(self, exchange: Exchange) -> None:
         """Take on a request (a fresh connection, or one taken from the pool)."""
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-            self.idle_timer = None
         if self.stop is not None:  # the last response ended by stopping the parser
             self.parser = httptools.HttpResponseParser(self)
             self.parser.set_dangerous_leniencies(lenient_chunked_length=True)
@@ -161,11 +158,6 @@ class DynoConnection(asyncio.Protocol):
             self.closed = True
             self.transport.abort()
 
-    def idle_expired(self) -> None:
-        self.idle_timer = None
-        self.router.pool_discard(self)
-        self.close()
-
     def pause_writing(self) -> None:
         self.writing_paused = True
         ex = self.exchange
@@ -180,9 +172,6 @@ class DynoConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-            self.idle_timer = None
         ex = self.exchange
         if ex is None:
             self.router.pool_discard(self)
@@ -340,14 +329,16 @@ class DynoConnection(asyncio.Protocol):
             raise _Stop
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) + len(value) + 4 > MAX_RESPONSE_HEADER_LINE:
+        # a head that is still under 8 KiB cannot break any limit: skip the checks
+        big = self.head_size > MAX_COOKIE
+        if big and len(name) + len(value) + 4 > MAX_RESPONSE_HEADER_LINE:
             self.violation = ("H25", codes.H25_OVERSIZED_HEADER)
             raise _Stop
         kind = RESPONSE_SPECIAL.get(name.lower(), -1)
         if kind < 0:
             self.head_parts += (name, b": ", value, b"\r\n")
         elif kind == R_SET_COOKIE:
-            if len(value) > MAX_COOKIE:
+            if big and len(value) > MAX_COOKIE:
                 self.violation = ("H25", codes.H25_OVERSIZED_COOKIE)
                 raise _Stop
             self.head_parts += (name, b": ", value, b"\r\n")

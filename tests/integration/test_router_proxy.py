@@ -383,3 +383,26 @@ async def test_a_failing_log_function_does_not_break_routing(dyno: LabDynoProces
         assert (await http_get(h.port, "/")).status == 200
         assert (await http_get(h.port, "/")).status == 200
         assert h.router.metrics()["router"]["log_failures"] == 2
+
+
+async def test_router_2_idle_pooled_connections_expire(dyno: LabDynoProcess) -> None:
+    async with RouterHarness(FAST.with_(router_pool_idle_timeout=0.2)) as h:
+        h.add_app("demo", [dyno.backend], keepalive=True)
+        await http_get(h.port, "/")
+        assert h.router.metrics()["router"]["pooled_connections"] == 1
+        await asyncio.sleep(0.5)
+        assert h.router.metrics()["router"]["pooled_connections"] == 0
+        assert (await http_get(h.port, "/")).status == 200
+
+
+async def test_stop_cuts_requests_in_flight_and_frees_the_port(dyno: LabDynoProcess) -> None:
+    h = RouterHarness(FAST)
+    await h.start()
+    h.add_app("demo", [dyno.backend])
+    slow = asyncio.create_task(http_get(h.port, "/sleep?s=1"))
+    await asyncio.sleep(0.2)
+    await h.stop()
+    resp = await slow
+    assert resp.status is None and resp.closed
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", h.port)
