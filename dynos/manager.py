@@ -81,8 +81,9 @@ class DynoManager:
         """Stop every dyno (SIGTERM → grace → SIGKILL, in parallel), then close the runtime."""
         self._closing = True
         waits = []
-        for app in list(self._apps.values()):
-            for sup in list(app.slots.values()) + list(app.retiring.values()):
+        for name, app in list(self._apps.items()):
+            staged = preboot.staged_dynos(self, name)  # new web dynos still booting beside the old
+            for sup in list(app.slots.values()) + list(app.retiring.values()) + staged:
                 waits.append(sup.retire())
             for oneoff in list(app.oneoffs.values()):
                 waits.append(oneoff.stop())
@@ -239,7 +240,8 @@ class DynoManager:
         entry = self._apps.pop(app, None)
         if entry is None:
             return
-        waits = [sup.retire() for sup in list(entry.slots.values()) + list(entry.retiring.values())]
+        staged = preboot.staged_dynos(self, app)
+        waits = [sup.retire() for sup in list(entry.slots.values()) + list(entry.retiring.values()) + staged]
         waits += [run.stop() for run in list(entry.oneoffs.values())]
         await asyncio.gather(*waits, return_exceptions=True)
 
