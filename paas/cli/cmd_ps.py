@@ -307,7 +307,10 @@ def attach(url: str, command: str, name: str, tty: bool) -> int:
         raise CliError(f"could not attach to {name}: {exc}") from None
     rows, cols = _terminal_size()
     ws.send(json.dumps({"type": "start", "tty": tty, "rows": rows, "cols": cols}))
-    stdin_fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    try:
+        stdin_fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    except (OSError, ValueError):  # stdin closed: the dyno just gets none
+        stdin_fd = -1
     restore = None
     status = 1
     previous_handlers: dict[int, Any] = {}
