@@ -336,6 +336,8 @@ def attach(url: str, command: str, name: str, tty: bool) -> int:
                 previous_handlers[sig] = signal.signal(sig, on_interrupt)
         if stdin_fd >= 0:
             threading.Thread(target=_pump_stdin, args=(ws, stdin_fd), daemon=True).start()
+        else:
+            ws.send(json.dumps({"type": "stdin_eof"}))
         while True:
             try:
                 message = ws.recv()
