@@ -631,7 +631,7 @@ class Broker:
     def topic_configs(self, topic: Topic) -> list[tuple[str, str, bool]]:
         """(name, value, is_default) of a topic's effective configuration."""
         return [
-            ("cleanup.policy", "compact" if topic.compaction else "delete", not topic.compaction),
+            ("cleanup.policy", "compact,delete" if topic.compaction else "delete", not topic.compaction),
             ("retention.ms", str(topic.retention_ms), False),
             ("retention.bytes", "-1", True),
             ("max.message.bytes", "1048588", True),

@@ -37,6 +37,7 @@ from .records import (
     decode_batch,
     parse_header,
     patched_prefix,
+    rebuild_batch,
 )
 
 INDEX_INTERVAL = 4096
@@ -102,9 +103,10 @@ class Segment:
         good_end = start
         expected = self.next_offset if start else None
         for pos, info in _scan(self.fd, start, file_size, verify):
-            if expected is not None and info.base_offset != expected:
+            # offsets only grow (compaction leaves gaps, so "grow", not "follow on")
+            if expected is not None and info.base_offset < expected:
                 break
-            if pos == 0 and info.base_offset != self.base_offset:
+            if info.base_offset < self.base_offset:
                 break
             self._note_batch(pos, info)
             if on_batch is not None:
@@ -308,6 +310,7 @@ class PartitionLog:
         self.producers: dict[int, ProducerState] = {}
         self.waiters: list[asyncio.Future[None]] = []
         self.recovered_bytes = 0  # torn/corrupt bytes cut at load
+        self.cleaned_upto = -1  # base offset of the active segment at the last compaction
 
     # -- lifecycle
     @classmethod
@@ -334,9 +337,9 @@ class PartitionLog:
             last = i == len(log.segments) - 1
             hook = log._track_producer if (last and not loaded_snapshot) else None
             log.recovered_bytes += seg.load(verify=last and not clean, on_batch=hook)
-        # a segment that lost everything behind a cut is dropped, later ones too
+        # segments must not overlap; an inconsistent one is dropped, later ones too
         for i in range(1, len(log.segments)):
-            if log.segments[i].base_offset != log.segments[i - 1].next_offset:
+            if log.segments[i].base_offset < log.segments[i - 1].next_offset:
                 for seg in log.segments[i:]:
                     log.recovered_bytes += seg.size
                     seg.delete()
@@ -532,3 +535,71 @@ class PartitionLog:
     def flush(self) -> None:
         for seg in self.segments[-1:]:
             seg.flush()
+
+    # -- compaction (cleanup.policy=compact)
+    def compact(self, now_ms: int, tombstone_retention_ms: int = 86_400_000) -> int:
+        """Keep only the newest record per key in closed segments; returns bytes freed.
+
+        Batches whose records all survive are kept byte for byte; others are rebuilt
+        (uncompressed) with their original offsets and timestamps. Records without a key are
+        kept; tombstones (null value) go once older than `tombstone_retention_ms`. Partitions
+        holding batches this broker cannot decompress are left alone."""
+        closed = self.segments[:-1]
+        if not closed or self.cleaned_upto == self.active.base_offset:
+            return 0
+        self.cleaned_upto = self.active.base_offset
+        latest: dict[bytes, int] = {}
+        try:
+            for seg in self.segments:
+                for data, info in _batches_with_bytes(seg):
+                    for rec in decode_batch(data, info):
+                        if rec.key is not None:
+                            latest[rec.key] = rec.offset
+        except CorruptBatch:
+            return 0
+        freed = 0
+        for i, seg in enumerate(closed):
+            kept: list[bytes] = []
+            changed = False
+            for data, info in _batches_with_bytes(seg):
+                records = decode_batch(data, info)
+                survivors = [
+                    r for r in records
+                    if r.key is None
+                    or (latest.get(r.key) == r.offset
+                        and not (r.value is None and r.timestamp < now_ms - tombstone_retention_ms))
+                ]
+                if len(survivors) == len(records):
+                    kept.append(data[info.start : info.start + info.size])
+                else:
+                    changed = True
+                    if survivors:
+                        kept.append(rebuild_batch(survivors))
+            if changed:
+                freed += seg.size - sum(len(b) for b in kept)
+                self.segments[i] = _rewrite_segment(seg, kept)
+        return freed
+
+
+def _batches_with_bytes(seg: Segment) -> Iterator[tuple[bytes, BatchInfo]]:
+    """(bytes holding the batch, its header info relative to those bytes) for each batch."""
+    for _pos, info in seg.batches_from(0):
+        data = seg.read(info.start, info.size)
+        yield data, parse_header(data, 0)
+
+
+def _rewrite_segment(seg: Segment, batches: list[bytes]) -> Segment:
+    """Replace a closed segment's contents atomically (temp file, fsync, rename)."""
+    tmp = seg.log_path.with_name(seg.log_path.name + ".cleaned")
+    with open(tmp, "wb") as f:
+        for b in batches:
+            f.write(b)
+        f.flush()
+        os.fsync(f.fileno())
+    seg.close()
+    os.replace(tmp, seg.log_path)
+    with contextlib.suppress(FileNotFoundError):
+        seg.index_path.unlink()
+    fresh = Segment(seg.directory, seg.base_offset)
+    fresh.load(verify=False)
+    return fresh

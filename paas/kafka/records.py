@@ -230,6 +230,20 @@ def _field(data: bytes | None) -> bytes:
     return _zigzag(-1) if data is None else _zigzag(len(data)) + data
 
 
+def rebuild_batch(records: Sequence[Record]) -> bytes:
+    """A stored batch holding `records` with their own offsets and timestamps (compaction)."""
+    base, base_ts = records[0].offset, records[0].timestamp
+    body = bytearray()
+    for r in records:
+        hdr = _zigzag(len(r.headers)) + b"".join(_field(k.encode()) + _field(v) for k, v in r.headers)
+        rec = b"\0" + _zigzag(r.timestamp - base_ts) + _zigzag(r.offset - base) + _field(r.key) + _field(r.value) + hdr
+        body += _zigzag(len(rec)) + rec
+    max_ts = max(r.timestamp for r in records)
+    after_crc = struct.pack(">hiqqqhii", 0, records[-1].offset - base, base_ts, max_ts, -1, -1, -1, len(records))
+    after_crc += bytes(body)
+    return struct.pack(">qiibI", base, 9 + len(after_crc), 0, 2, crc32c(after_crc)) + after_crc
+
+
 def build_batch(
     records: Sequence[tuple[bytes | None, bytes | None]],
     timestamp_ms: int | None = None,

@@ -148,9 +148,11 @@ class KafkaService:
             except Exception:
                 log.exception("kafka: retention check failed")
 
-    def enforce_retention(self, now_ms: int | None = None) -> int:
-        """Delete expired segments, then trim tenants over their plan's capacity."""
-        freed = self.logs.expire(list(self.registry.topics.values()), now_ms)
+    def enforce_retention(self, now_ms: int | None = None, roll_compacted: bool = False) -> int:
+        """Delete expired segments, compact compacted topics, then trim tenants over their plan's capacity."""
+        topics = list(self.registry.topics.values())
+        freed = self.logs.expire(topics, now_ms)
+        freed += self.logs.compact(topics, now_ms, roll=roll_compacted)
         for tenant in list(self.registry.tenants.values()):
             freed += self._trim(tenant.id)
         self._recount_tenant_bytes()
@@ -398,7 +400,7 @@ class KafkaService:
             "replication_factor": REPLICATION_FACTOR,
             "retention_time_ms": topic.retention_ms,
             "compaction": topic.compaction,
-            "cleanup_policy": "compact" if topic.compaction else "delete",
+            "cleanup_policy": "compact,delete" if topic.compaction else "delete",
             "data_size": sum(pl.size for pl in plogs),
             "messages": sum(pl.next_offset - pl.log_start_offset for pl in plogs),
             "created_at": topic.created_at,

@@ -14,6 +14,7 @@ from .log import PartitionLog
 from .registry import Topic
 
 log = logging.getLogger("paas.kafka")
+COMPACT_ROLL_MS = 86_400_000  # compacted topics roll their active segment daily (Kafka: segment.ms)
 
 
 class LogManager:
@@ -88,6 +89,24 @@ class LogManager:
         for topic in topics:
             for plog in self.partitions(topic.name):
                 freed += plog.expire(now_ms, topic.retention_ms)
+        self.deleted_bytes += freed
+        return freed
+
+    def compact(self, topics: Iterable[Topic], now_ms: int | None = None, roll: bool = False) -> int:
+        """Compact the closed segments of compacted topics. Their active segment is rolled once a
+        day (or now, with `roll`) so recent data becomes eligible."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        freed = 0
+        for topic in topics:
+            if not topic.compaction:
+                continue
+            for plog in self.partitions(topic.name):
+                active = plog.active
+                if active.size and (
+                    roll or (active.first_append is not None and now_ms - active.first_append * 1000 > COMPACT_ROLL_MS)
+                ):
+                    plog.roll()
+                freed += plog.compact(now_ms)
         self.deleted_bytes += freed
         return freed
 

@@ -216,8 +216,8 @@ def consume(client: str, env: Env, topic: str, group: str, count: int, tid: str 
 
             ac = AIOKafkaConsumer(topic, **env.aiokafka(tid, tls, group_id=group, auto_offset_reset="earliest",
                                                         enable_auto_commit=False))
-            await ac.start()
             try:
+                await ac.start()
                 while len(got) < take and time.monotonic() < deadline:
                     batches = await ac.getmany(timeout_ms=200, max_records=take - len(got))
                     for records in batches.values():

@@ -248,3 +248,40 @@ def test_deleting_a_topic_removes_its_files(tmp_path: Path) -> None:
     logs.delete("p.gone")
     assert logs.get("p.gone", 0) is None
     assert os.listdir(tmp_path / "data") == []
+
+
+def test_compaction_keeps_the_newest_value_per_key(tmp_path: Path) -> None:
+    logs = LogManager(tmp_path / "data", 1 << 20)
+    topic = Topic("p.kv", "t", 1, 86_400_000, compaction=True)
+    logs.create("p.kv", [0])
+    plog = logs.get("p.kv", 0)
+    assert plog is not None
+    now = 1_700_000_000_000
+    for round_ in range(5):
+        for key in (b"a", b"b", b"c"):
+            _append(plog, b"%s=%d" % (key, round_), key=key, ts=now - 1000 + round_)
+    both = build_batch([(b"d", b"d=0"), (b"a", b"a=final")], timestamp_ms=now)  # one batch, half superseded below
+    plog.append(both, validate_produced(both))
+    tomb = build_batch([(b"b", None)], timestamp_ms=now - 2 * 86_400_000)  # type: ignore[list-item]
+    plog.append(tomb, validate_produced(tomb))
+    _append(plog, b"d=1", key=b"d", ts=now)
+    _append(plog, b"no key", ts=now)
+    before = plog.size
+    freed = logs.compact([topic], now_ms=now, roll=True)
+    assert freed > 0 and plog.size == before - freed
+    survivors = []
+    for seg in plog.segments:
+        for data in (seg.read(i.start, i.size) for _p, i in seg.batches_from(0)):
+            survivors += [(r.offset, r.key, r.value) for r in decode_batch(data, parse_header(data, 0))]
+    assert survivors == [(14, b"c", b"c=4"), (16, b"a", b"a=final"), (18, b"d", b"d=1"), (19, None, b"no key")]
+    # offsets keep their numbers; reads and restarts cope with the gaps
+    assert parse_header(plog.read(0, 100), 0).base_offset == 14
+    assert decode_batch(plog.read(17, 10_000), parse_header(plog.read(17, 10_000), 0))[0].offset == 18
+    assert logs.compact([topic], now_ms=now) == 0  # nothing new to clean
+    logs.close()
+    reopened = LogManager(tmp_path / "data", 1 << 20)
+    reopened.open_all([topic], clean=False)
+    again = reopened.get("p.kv", 0)
+    assert again is not None and again.next_offset == 20 and again.recovered_bytes == 0
+    assert _append(again, b"c=5", key=b"c") == 20
+    reopened.close()
