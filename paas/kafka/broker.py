@@ -36,6 +36,7 @@ CLUSTER_ID = "paas-kafka-local"
 HOST = "127.0.0.1"
 UNKNOWN_OPS = -2147483648  # "authorized operations not requested"
 MAX_METADATA_CHARS = 4096  # offset.metadata.max.bytes
+FETCH_RESPONSE_MAX = 8 << 20  # bytes of records per Fetch response, whatever the client asks (memory bound)
 E = ErrorCode
 
 
@@ -245,9 +246,9 @@ class Broker:
         body = req.body
         max_wait = P.ms(body.max_wait)
         min_bytes = body.min_bytes
-        max_bytes = getattr(body, "max_bytes", 0x7FFFFFFF)
-        if max_bytes <= 0:
-            max_bytes = 0x7FFFFFFF
+        max_bytes = getattr(body, "max_bytes", FETCH_RESPONSE_MAX)
+        if not 0 < max_bytes <= FETCH_RESPONSE_MAX:
+            max_bytes = FETCH_RESPONSE_MAX
         if getattr(body, "session_epoch", -1) > 0:
             return self._respond(req, {"error_code": E.fetch_session_id_not_found, "responses": []})
         quotas = self.tenant_quotas(s.principal)
