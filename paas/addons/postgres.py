@@ -24,6 +24,7 @@ import socket
 import stat
 import string
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -283,14 +284,16 @@ class PostgresCluster:
 
     def _pg_ctl(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
         cmd = [self._bin("pg_ctl"), "-D", str(self.data_dir), *args]
-        # stdout/stderr to a file, not a pipe: the postmaster inherits them and would hold a pipe open
-        with open(os.devnull, "w") as devnull:
+        # output to a file, not a pipe: the postmaster inherits it and would hold a pipe open
+        with tempfile.TemporaryFile("w+") as out:
             result = subprocess.run(
-                cmd, stdout=devnull, stderr=devnull, text=True, user=self._run_as(), timeout=START_TIMEOUT
+                cmd, stdout=out, stderr=out, text=True, user=self._run_as(), timeout=START_TIMEOUT
             )
+            out.seek(0)
+            result.stdout = out.read()[-2000:]
         if check and result.returncode != 0:
             raise PostgresUnavailable(
-                f"pg_ctl {args[0]} failed (exit {result.returncode}); see {self.log_file}"
+                f"pg_ctl {args[0]} failed (exit {result.returncode}): {result.stdout.strip()}"
             )
         return result
 
@@ -324,6 +327,8 @@ class PostgresCluster:
                 state["port"] = port
                 self._save_state(state)
                 self._write_conf(port)
+            if self._run_as() is not None:  # someone may have tightened a parent since initdb
+                _open_path_to_others(self.data_dir)
             result = self._pg_ctl(
                 ["start", "-w", "-t", str(START_TIMEOUT), "-l", str(self.log_file)], check=False
             )
@@ -331,7 +336,10 @@ class PostgresCluster:
                 tail = ""
                 with contextlib.suppress(OSError):
                     tail = self.log_file.read_text()[-2000:]
-                raise PostgresUnavailable(f"The embedded PostgreSQL did not start: {tail.strip()}")
+                raise PostgresUnavailable(
+                    f"The embedded PostgreSQL did not start (pg_ctl exit {result.returncode}): "
+                    f"{result.stdout.strip()} {tail.strip()}".strip()
+                )
             self._we_started = True
         address = ServerAddress(LOOPBACK, port, "postgres", str(state["password"]))
         self._wait_ready(address)

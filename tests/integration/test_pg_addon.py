@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -11,7 +12,7 @@ import pytest
 
 from paas.addons.postgres import PostgresCluster, PostgresProvider, conninfo_of
 from paas.config import Settings
-from tests.support.pg import admin_url
+from tests.support.pg import admin_url, embedded_home
 
 pytestmark = pytest.mark.postgres
 
@@ -89,8 +90,15 @@ async def test_plan_connection_limit_is_enforced(provider: PostgresProvider) -> 
     await provider.deprovision("x", data)
 
 
+@pytest.fixture
+def own_home() -> Iterator[Path]:
+    with embedded_home() as home:
+        yield home
+
+
 @pytest.mark.slow
-def test_embedded_cluster_starts_lazily_stops_and_adopts(tmp_path: Path) -> None:
+def test_embedded_cluster_starts_lazily_stops_and_adopts(own_home: Path) -> None:
+    tmp_path = own_home
     settings = Settings(home=tmp_path)
     cluster = PostgresCluster(settings)
     assert not cluster.running and not (tmp_path / "postgres").exists()  # nothing until first use

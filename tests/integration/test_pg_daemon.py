@@ -4,6 +4,7 @@ back (same port, same credentials) when the daemon restarts."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -12,6 +13,7 @@ import pytest
 
 from tests.support.daemon import DaemonThread
 from tests.support.daemon import test_settings as daemon_settings
+from tests.support.pg import embedded_home
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -25,9 +27,13 @@ def postgres_pids(data_dir: Path) -> list[int]:
     return pids
 
 
-def test_embedded_cluster_follows_the_daemon(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
+@pytest.fixture
+def home() -> Iterator[Path]:
+    with embedded_home() as path:
+        yield path
+
+
+def test_embedded_cluster_follows_the_daemon(home: Path) -> None:
     data_dir = home / "postgres" / "data"
     d = DaemonThread(daemon_settings(home)).start()
     try:

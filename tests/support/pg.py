@@ -7,8 +7,10 @@ each test gets fresh databases and roles in seconds instead of an initdb of its 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -43,3 +45,17 @@ def shared_cluster() -> PostgresCluster:
 def admin_url() -> str:
     a = shared_cluster().address
     return database_url(a.host, a.port, a.user, a.password, "postgres")
+
+
+@contextlib.contextmanager
+def embedded_home() -> Iterator[Path]:
+    """A PAAS_HOME for a test that runs its own embedded cluster.
+
+    Not under tmp_path: pytest resets /tmp/pytest-of-<user> to 0700 whenever a session starts,
+    and as root the server runs as the `pgserver` user, who must be able to reach its data.
+    """
+    home = Path(tempfile.mkdtemp(prefix="paas-pg-test-"))
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
