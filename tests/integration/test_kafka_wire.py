@@ -357,3 +357,43 @@ def test_admin_principal_offsets_by_time_configs_and_acks_zero(broker: BrokerThr
             {"resource_type": 2, "resource_name": "platform.other", "configuration_keys": None}]})
         assert [c.name for c in own.results[0].configs] == ["retention.ms"]
         assert own.results[1].error_code == E.topic_authorization_failed
+
+
+def test_a_storm_of_mutated_frames_leaves_the_broker_and_the_log_intact(broker: BrokerThread, tenants: dict) -> None:  # type: ignore[type-arg]
+    import random
+    import socket
+
+    a = tenants["a"]
+    topic = f"{a.prefix}events"
+    rng = random.Random(8)
+    templates = [
+        P.encode_request(P.PRODUCE, 8, 1, P.build(P.payload_class(P.PRODUCE, 8, P.EntityType.request), {
+            "acks": 1, "timeout": 1000, "topic_data": [{"name": topic, "partition_data": [
+                {"index": 0, "records": build_batch([(b"k", b"fuzz")])}]}]})),
+        P.encode_request(P.FETCH, 12, 2, P.build(P.payload_class(P.FETCH, 12, P.EntityType.request), {
+            "max_wait": 10, "min_bytes": 1, "max_bytes": 1000, "rack_id": "", "topics": [
+                {"topic": topic, "partitions": [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 100}]}]})),
+        P.encode_request(P.SASL_AUTHENTICATE, 2, 3, P.build(P.payload_class(P.SASL_AUTHENTICATE, 2, P.EntityType.request),
+                                                             {"auth_bytes": b"\0x\0y"})),
+    ]
+    with WireClient(broker.svc.port) as good:
+        _login(good, a)
+        _produce(good, topic, build_batch([(None, b"kept")]))
+        for _ in range(150):
+            frame = bytearray(rng.choice(templates))
+            for _flip in range(rng.randint(1, 4)):
+                frame[rng.randrange(4, len(frame))] = rng.randrange(256)
+            if rng.random() < 0.3:
+                frame = frame[: rng.randrange(4, len(frame))]
+                frame[0:4] = struct.pack(">i", len(frame) - 4)
+            with socket.create_connection(("127.0.0.1", broker.svc.port), timeout=2) as s:
+                s.sendall(bytes(frame))
+                s.shutdown(socket.SHUT_WR)
+                try:
+                    while s.recv(65536):
+                        pass
+                except (TimeoutError, ConnectionError):
+                    pass
+        records = _fetch(good, topic).responses[0].partitions[0].records  # type: ignore[attr-defined]
+        assert _values(records) == [b"kept"]  # unauthenticated fuzz wrote nothing
+        assert _produce(good, topic, build_batch([(None, b"still serving")])).responses[0].partition_responses[0].base_offset == 1  # type: ignore[attr-defined]
