@@ -38,7 +38,8 @@ def _git(args: list[str], cwd: Path | None = None, env: Mapping[str, str] | None
 
 
 def hook_text() -> str:
-    return f"#!{sys.executable}\n" + HOOK_SOURCE.read_text()
+    # -S: the hook is standard library only; skipping site (and the venv's .pth files) starts faster
+    return f"#!{sys.executable} -S\n" + HOOK_SOURCE.read_text()
 
 
 def repo_path(repos_dir: Path, app: str) -> Path:
@@ -58,10 +59,13 @@ def ensure_repo(repos_dir: Path, app: str, app_id: str) -> Path:
         tmp = path.with_name(path.name + ".new")
         shutil.rmtree(tmp, ignore_errors=True)
         _git(["init", "--quiet", "--bare", "--initial-branch=main", str(tmp)])
+        # no `git gc --auto` after each push: it costs a process per push and the repos stay small
         for key, value in (("paas.appid", app_id), ("http.receivepack", "true"),
-                           ("receive.denyDeleteCurrent", "refuse"), ("gc.auto", "0")):
+                           ("receive.denyDeleteCurrent", "refuse"), ("gc.auto", "0"), ("receive.autogc", "false")):
             _git(["config", "--file", str(tmp / "config"), key, value])
         tmp.rename(path)
+    if "autogc" not in (path / "config").read_text():  # repositories made before the setting existed
+        _git(["config", "--file", str(path / "config"), "receive.autogc", "false"])
     hook = path / "hooks" / "pre-receive"
     text = hook_text()
     if not hook.is_file() or hook.read_text() != text:

@@ -82,6 +82,15 @@ class BuildService:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.sources_dir = self.settings.home / "sources"
         self._app_locks: dict[str, asyncio.Lock] = {}  # one build at a time per app, like Heroku
+        control.destroy_hooks.append(self._forget_app)
+
+    def _forget_app(self, app: str) -> None:
+        """An app is being destroyed: its git repository and build cache go with it."""
+        from paas.builds.gitrepo import remove_repo
+
+        remove_repo(self.settings.repos_dir, app)
+        shutil.rmtree(self.settings.cache_dir / app, ignore_errors=True)
+        self._app_locks.pop(app, None)
 
     # ---- sources --------------------------------------------------------------------------
     async def receive_source(self, chunks: AsyncIterator[bytes]) -> str:

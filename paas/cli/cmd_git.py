@@ -2,8 +2,8 @@
 
 Authentication: the daemon's git endpoint takes HTTP basic auth whose password is the local
 API token. `git:remote` installs a git credential helper for the daemon's address in the
-repository's own config (`credential.<api url>.helper = !PAAS_HOME=... python -m
-paas.builds.git_credential`, also reachable as the hidden `paas git:credentials`),
+repository's own config (`credential.<api url>.helper = !PAAS_HOME=... python -S
+.../paas/builds/git_credential.py`, also reachable as the hidden `paas git:credentials`),
 so the token never appears in the remote URL or in `git remote -v`, and a new token is picked
 up without touching the remote.
 """
@@ -14,6 +14,7 @@ import os
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
@@ -41,9 +42,13 @@ def credential_scope(git_url: str) -> str:
 
 
 def helper_command() -> str:
-    """`!PAAS_HOME=... <python> -m paas.builds.git_credential`: a light, stdlib-only helper."""
+    """`!PAAS_HOME=... <python> -S .../paas/builds/git_credential.py`: a light, stdlib-only helper
+    (run as a file without site: no package imports, no .pth processing, fast on every push)."""
+    from paas.builds import git_credential
+
     home = shlex.quote(str(_home()))
-    return f"!PAAS_HOME={home} {shlex.quote(sys.executable)} -m paas.builds.git_credential"
+    script = shlex.quote(str(Path(git_credential.__file__).resolve()))
+    return f"!PAAS_HOME={home} {shlex.quote(sys.executable)} -S {script}"
 
 
 def install_credential_helper(git_url: str, cwd: str | None = None) -> str:

@@ -88,6 +88,12 @@ def test_push_needs_the_token(daemon: DaemonThread, tmp_path: Path) -> None:
     missing = subprocess.run(["git", "ls-remote", f"http://127.0.0.1:{daemon.d.api_port}/git/no-such-app.git"],
                              cwd=app.dir, env=app.env, capture_output=True, text=True, timeout=60)
     assert missing.returncode != 0
+    listed = app.git("ls-remote", "paas")  # the helper's token works; the repository exists now
+    assert listed.returncode == 0 and listed.stdout == ""
+    repo = daemon.settings.repos_dir / "guarded.git"
+    assert (repo / "hooks" / "pre-receive").is_file()
+    assert daemon.cli("apps:destroy", "guarded", "--confirm", "guarded").returncode == 0
+    assert not repo.exists()  # the repository goes with the app
 
 
 def test_release_phase_failure_keeps_old_dynos_then_success(daemon: DaemonThread, tmp_path: Path) -> None:
@@ -129,6 +135,13 @@ def test_release_phase_failure_keeps_old_dynos_then_success(daemon: DaemonThread
     serving(daemon, "migrator", "New code!")
     assert wait_for(lambda: [d.pid for d in app.web_dynos() if d.state == "up"] not in ([], [pid]),
                     what="a new web.1")
+
+    # a rollback runs the release phase of the slug it goes back to, like any release
+    rolled = daemon.cli("rollback", "v5", "-a", "migrator")
+    assert rolled.returncode == 0, rolled.stderr
+    release = app.releases()[-1]
+    assert (release["version"], release["description"], release["status"]) == (6, "Rollback to v5", "succeeded")
+    assert daemon.client().get("/apps/migrator/releases/6").json()["output"] == "migrated"
 
 
 def test_rollback_makes_a_new_release_with_the_old_slug(daemon: DaemonThread, tmp_path: Path) -> None:
