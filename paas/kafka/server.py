@@ -45,7 +45,7 @@ class Listener:
         self.server: asyncio.Server | None = None
         self.port = 0
         self.connections: set[asyncio.Task[None]] = set()
-        self.writers: set[asyncio.StreamWriter] = set()
+        self.writers: dict[asyncio.StreamWriter, Session] = {}
 
     async def start(self, host: str, port: int) -> int:
         self.server = await asyncio.start_server(
@@ -76,9 +76,9 @@ class Listener:
             writer.close()
             return
         self.connections.add(task)
-        self.writers.add(writer)
         peer = writer.get_extra_info("peername")
         session = Session(self.name, self.port, peer[0] if peer else "?")
+        self.writers[writer] = session
         if self.identify is not None:
             principal = self.identify(writer.get_extra_info("ssl_object"))
             if principal is None:  # a CA-signed cert that no longer maps to a tenant
@@ -97,9 +97,16 @@ class Listener:
         finally:
             self._drop(task, writer)
 
+    def disconnect_tenant(self, tenant_id: str) -> int:
+        """Close every connection authenticated as this tenant (deleted or rotated credentials)."""
+        doomed = [w for w, s in self.writers.items() if s.principal.tenant_id == tenant_id]
+        for w in doomed:
+            w.close()
+        return len(doomed)
+
     def _drop(self, task: asyncio.Task[None], writer: asyncio.StreamWriter) -> None:
         self.connections.discard(task)
-        self.writers.discard(writer)
+        self.writers.pop(writer, None)
         with contextlib.suppress(Exception):
             writer.close()
 

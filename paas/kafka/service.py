@@ -218,6 +218,7 @@ class KafkaService:
         tenant.password = secrets.token_urlsafe(24)
         tenant.cert_serial = issued.serial
         self.registry.save()
+        self._disconnect(tenant_id)
         return TenantCredentials(tenant, issued.cert_pem, issued.key_pem, self.ca.ca_pem)
 
     def config_vars(self, creds: TenantCredentials) -> dict[str, str]:
@@ -247,8 +248,14 @@ class KafkaService:
             del self.registry.groups[group.name]
         del self.registry.tenants[tenant_id]
         self.broker.quotas.pop(tenant_id, None)
+        self._disconnect(tenant_id)
         self.registry.save()
         self._emit(tenant, "tenant.destroyed", tenant_id)
+
+    def _disconnect(self, tenant_id: str) -> None:
+        for listener in (self.plain, self.tls):
+            if listener is not None:
+                listener.disconnect_tenant(tenant_id)
 
     def tenant(self, tenant_id: str) -> Tenant:
         tenant = self.registry.tenants.get(tenant_id)

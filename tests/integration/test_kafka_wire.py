@@ -397,3 +397,18 @@ def test_a_storm_of_mutated_frames_leaves_the_broker_and_the_log_intact(broker: 
         records = _fetch(good, topic).responses[0].partitions[0].records  # type: ignore[attr-defined]
         assert _values(records) == [b"kept"]  # unauthenticated fuzz wrote nothing
         assert _produce(good, topic, build_batch([(None, b"still serving")])).responses[0].partition_responses[0].base_offset == 1  # type: ignore[attr-defined]
+
+
+def test_deleting_or_rotating_a_tenant_closes_its_connections(broker: BrokerThread, tenants: dict) -> None:  # type: ignore[type-arg]
+    a, b = tenants["a"], tenants["b"]
+    old_password = a.password
+    with WireClient(broker.svc.port) as ca, WireClient(broker.svc.port) as cb:
+        _login(ca, a)
+        _login(cb, b)
+        broker.sync(lambda: broker.svc.reset_credentials(A))
+        assert ca.is_closed()
+        assert not cb.is_closed(wait=0.3)
+        broker.sync(lambda: broker.svc.delete_tenant(B))
+        assert cb.is_closed()
+    with WireClient(broker.svc.port) as old:  # the old password no longer works
+        assert old.sasl_plain(a.username, old_password).error_code == E.sasl_authentication_failed
