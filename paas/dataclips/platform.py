@@ -139,6 +139,7 @@ class PlatformRecorder:
         self._ready = False
         self._ready_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._batch_lock = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
         self._last_prune = 0.0
         self._stopping = False
@@ -243,6 +244,10 @@ class PlatformRecorder:
                 await conn.close()
 
     async def _write_batch(self, conn: psycopg.AsyncConnection[Any]) -> int:
+        async with self._batch_lock:  # one batch in flight: flush() can wait for the writer's
+            return await self._write_batch_locked(conn)
+
+    async def _write_batch_locked(self, conn: psycopg.AsyncConnection[Any]) -> int:
         rows: list[Row] = []
         while self.ring and len(rows) < self.batch_rows:
             rows.append(self.ring.popleft())
@@ -281,13 +286,15 @@ class PlatformRecorder:
         """Write everything buffered now (starts the cluster); returns rows written."""
         await self.cluster.start()
         await self.ensure_ready()
-        total = 0
+        before = self.written
         conn = await self.cluster.connect_admin_async(self.cluster.platform_db)
         async with conn:
             while self.ring:
-                total += await self._write_batch(conn)
+                await self._write_batch(conn)
+            async with self._batch_lock:  # a batch the writer task took is written too
+                pass
             await self._prune(conn)
-        return total
+        return self.written - before
 
     async def stop(self) -> None:
         """Write what is buffered (if the server is up), then stop the writer."""
