@@ -11,7 +11,7 @@ from sqlalchemy import select
 from paas.addons.base import AddonProvider
 from paas.control import ControlPlane, iso
 from paas.errors import PaasError, invalid, not_found
-from paas.state.models import Addon, App
+from paas.state.models import Addon, App, new_id
 
 _WORDS = ["animate", "angular", "aerodynamic", "clean", "closed", "colorful", "concave", "convex", "cubic", "curved", "deep", "dimensional", "elliptical", "encircled", "flat", "fluffy", "graceful", "horizontal", "infinite", "octagonal", "opaque", "parallel", "rigid", "round", "shallow", "silky", "slippery", "smooth", "solid", "spherical", "symmetrical", "transparent", "triangular", "tubular", "vertical"]
 ATTACHMENT = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -113,10 +113,9 @@ class AddonService:
         with self.control.db.session() as s:
             if s.scalar(select(Addon.id).where(Addon.name == name)):
                 raise invalid(f"Add-on name {name} is already taken.")
-            addon = Addon(app_id=self.control._app(s, app).id, name=name, service=provider.service, plan=plan,
-                          attachment=attachment, state="provisioning")
-            s.add(addon)
-            addon_id = addon.id
+            addon_id = new_id()
+            s.add(Addon(id=addon_id, app_id=self.control._app(s, app).id, name=name, service=provider.service,
+                        plan=plan, attachment=attachment, state="provisioning"))
         try:
             provisioned = await provider.provision(app_name, name, plan)
         except PaasError:
