@@ -27,7 +27,9 @@ lifecycle, log lines and timers are identical; what differs is only the mechanis
 * **Adoption.** A daemon that died (crash, SIGKILL) leaves its containers running. The next
   daemon's `prepare()` lists them; `spawn()` of the same app/dyno/spec re-attaches to the
   running container instead of creating a new one (no duplicate, no restart), a different
-  spec replaces it, and containers nobody claimed within `ADOPTION_GRACE` seconds are removed.
+  spec replaces it. The manager starts every dyno of an app in one reconcile, so once one
+  dyno of an app was spawned, that app's unclaimed containers (scaled down meanwhile) are
+  removed `APP_SWEEP_DELAY` seconds later; those of apps nobody asked for after `ADOPTION_GRACE`.
 
 The docker SDK does the control calls (create, start, remove, inspect, list) on a small thread
 pool; the three streams (events, stats, attach) are read asynchronously straight from the
@@ -80,6 +82,7 @@ CONTROL_THREADS = 8
 OUTPUT_DRAIN_TIMEOUT = 2.0  # after `die`, wait this long for the attach stream to end
 PROBE_TIMEOUT = 1.0
 ADOPTION_GRACE = 60.0  # unclaimed containers of a previous daemon are removed after this
+APP_SWEEP_DELAY = 5.0  # ... and an app's own unclaimed ones this long after its first spawn
 EVENTS_RETRY = 1.0  # reconnect delay when the events stream breaks (engine restart)
 MAX_STREAMS = 1000  # bound on concurrent stats/events connections to the engine
 
@@ -480,7 +483,9 @@ class DockerRuntime:
         self._events_ready = asyncio.Event()
         self._sweep_task: asyncio.Task[None] | None = None
         self._closing = False
-        self._removals: set[asyncio.Task[None]] = set()
+        self._removals: set[asyncio.Task[Any]] = set()  # background `docker rm` of ended dynos
+        self._sweeps: set[asyncio.Task[Any]] = set()
+        self._app_sweeps: set[str] = set()
 
     # ---- plumbing ------------------------------------------------------------------------
     async def _sdk(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -520,8 +525,14 @@ class DockerRuntime:
             dyno.signal(signals.SIGKILL)
             await dyno.cleanup()
         await self.sweep_leftovers()
+        for sweep in list(self._sweeps):
+            sweep.cancel()  # delayed sweeps: everything of ours goes now anyway
         if self._removals:
             await asyncio.gather(*list(self._removals), return_exceptions=True)
+        if self._client is not None:  # whatever is left of ours (a spawn cut short): no orphans
+            with contextlib.suppress(Exception):
+                for item in await self.list_own():
+                    await self._remove(item["Id"])
         for task in (self._events_task, self._sweep_task):
             if task is not None:
                 task.cancel()
@@ -570,9 +581,14 @@ class DockerRuntime:
             if leftover.port is not None:
                 self._ports.add(leftover.port)
 
-    async def _sweep_after(self, delay: float) -> None:
+    async def _sweep_after(self, delay: float, app: str | None = None) -> None:
         await asyncio.sleep(delay)
-        await self.sweep_leftovers()
+        await self.sweep_leftovers(app)
+
+    def _track(self, coro: Any) -> None:
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
 
     async def sweep_leftovers(self, app: str | None = None) -> int:
         """Remove a previous daemon's containers that no dyno claimed (all, or one app's)."""
@@ -591,6 +607,8 @@ class DockerRuntime:
         try:
             await self._sdk(self._client.api.remove_container, container_id, force=True, v=True)
         except docker.errors.NotFound:
+            pass
+        except RuntimeError:  # the runtime is closed: the next daemon's prepare() removes it
             pass
         except docker.errors.APIError as exc:
             if exc.status_code != 409:  # 409: removal already in progress
@@ -624,6 +642,11 @@ class DockerRuntime:
         image = self._image_for(spec)
         fingerprint = self.fingerprint(spec, image)
         leftover = self._leftovers.pop((spec.app, spec.name), None)
+        if any(app == spec.app for app, _ in self._leftovers) and spec.app not in self._app_sweeps:
+            self._app_sweeps.add(spec.app)
+            sweep = asyncio.get_running_loop().create_task(self._sweep_after(APP_SWEEP_DELAY, spec.app))
+            self._sweeps.add(sweep)
+            sweep.add_done_callback(self._sweeps.discard)
         if leftover is not None:
             if leftover.fingerprint == fingerprint and spec.stdio == "log":
                 dyno = await self._adopt(spec, leftover, output)
@@ -746,9 +769,7 @@ class DockerRuntime:
         self._live.pop(dyno.id, None)
         if dyno.port is not None:
             self._ports.discard(dyno.port)
-        task = asyncio.get_running_loop().create_task(self._remove(dyno.id))
-        self._removals.add(task)
-        task.add_done_callback(self._removals.discard)
+        self._track(self._remove(dyno.id))
 
     # ---- engine calls (async, straight to the socket) ------------------------------------
     async def kill(self, container_id: str, sig: int) -> None:
@@ -811,7 +832,9 @@ class DockerRuntime:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # engine restarted or the socket broke: reconnect
-                log.warning("docker events stream ended: %s", _engine_error(exc))
+                if self._events_ready.is_set() or since is None:  # say it once per outage
+                    log.warning("docker events stream ended, reconnecting: %s", _engine_error(exc))
+                self._events_ready.clear()
             if since is None:
                 since = time.time()
             await asyncio.sleep(EVENTS_RETRY)

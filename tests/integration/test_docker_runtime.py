@@ -11,6 +11,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -143,6 +144,55 @@ def test_daemon_restart_adopts_running_containers(paas_home: Path, foreign_conta
         assert second.terminate() == 0
     assert own_containers(paas_home) == []  # graceful stop: every dyno stopped and removed
     assert all(running(i) for i in foreign_containers)  # never touched what it did not create
+
+
+FAKE_DAEMON = """
+import asyncio, json, sys
+from pathlib import Path
+import uvloop
+from tests.integration.test_dynos_harness import Harness
+
+async def main():
+    h = await Harness(Path(sys.argv[1]), runtime="docker").start()
+    await h.manager.apply(h.desired(web=("python3 app.py web", 2)))
+    await h.wait_all_up("demo", 2, timeout=60)
+    print(json.dumps({d.name: d.container for d in h.manager.dynos("demo")}), flush=True)
+    await asyncio.sleep(3600)
+
+uvloop.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_adoption_after_a_crash_keeps_the_formation_exact(tmp_path: Path) -> None:
+    """A daemon SIGKILLed with web=2 running; the next one wants web=1: web.1 is adopted
+    (same container, no restart), web.2's container is removed, nothing is duplicated."""
+    home = tmp_path / "home"
+    home.mkdir()
+    crashed = subprocess.Popen([sys.executable, "-c", FAKE_DAEMON, str(home)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert crashed.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(crashed.stdout.readline), 90)
+        before = json.loads(line)
+    finally:
+        crashed.kill()
+        crashed.wait(10)
+    assert len(own_containers(home)) == 2
+    h = await Harness(home, runtime="docker").start()
+    try:
+        await h.manager.apply(h.desired(web=("python3 app.py web", 1)))
+        await h.wait_all_up("demo", 1)
+        (web1,) = h.manager.dynos("demo")
+        assert web1.container == before["web.1"]
+        assert h.runtime.adopted == 1
+        await h.wait_for(lambda: len(own_containers(home)) == 1, timeout=15, what="web.2's container removed")
+        assert own_containers(home)[0].startswith(before["web.1"])
+        # the adopted dyno is fully supervised: its exit is seen through the events stream
+        await h.manager.kill("demo", "web.1", 9)
+        await h.wait_line("web.1", "Process exited with status 137")
+    finally:
+        await h.close()
+    assert own_containers(home) == []
 
 
 # ---- destroy ----------------------------------------------------------------------------------
