@@ -118,7 +118,7 @@ class PlatformRecorder:
         self,
         bus: EventBus,
         cluster: PostgresCluster,
-        ring_size: int = 100_000,
+        ring_size: int = 50_000,  # ~30 MB at most while nothing has started PostgreSQL
         batch_rows: int = 5_000,
         flush_interval: float = 1.0,
         keep_rows: int = 1_000_000,

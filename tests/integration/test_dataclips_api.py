@@ -17,6 +17,7 @@ from paas.events import Event
 from tests.support.daemon import DaemonThread
 from tests.support.daemon import test_settings as daemon_settings
 from tests.support.pg import admin_url
+from tests.support.require import require
 
 pytestmark = pytest.mark.postgres
 
@@ -226,3 +227,26 @@ def test_platform_database_holds_router_events(pg_daemon: DaemonThread) -> None:
     schema = c.get("/dataclips/api/schema", params={"target": "platform"}).json()
     assert schema[0]["name"] == "router_events"
     assert {"ts", "code", "service_ms"} <= {col["name"] for col in schema[0]["columns"]}
+
+
+def test_real_router_requests_become_platform_rows(pg_daemon: DaemonThread) -> None:
+    """Requests through the router (to an app with nothing deployed) land in router_events."""
+    require(pg_daemon.d.router is not None, "the router is not part of this build")
+    c = pg_daemon.client()
+    c.post("/apps", json={"name": "quiet"})
+    statuses = []
+    with httpx.Client(base_url=pg_daemon.router_url, headers={"Host": "quiet.localhost"}, timeout=10) as web:
+        for i in range(6):
+            statuses.append(web.get(f"/hello/{i}").status_code)
+    clip = c.post(
+        "/dataclips/api/clips",
+        json={"title": "quiet", "target": "platform",
+              "sql": "SELECT path, status, code FROM router_events WHERE app = 'quiet' ORDER BY id"},
+    ).json()  # fmt: skip
+    deadline = time.time() + 10
+    values: list[list[object]] = []
+    while time.time() < deadline and len(values) < 6:
+        values = c.post(f"/dataclips/api/clips/{clip['id']}/run", json={"fresh": True}).json()["result"]["values"]
+        time.sleep(0.2)
+    assert [v[0] for v in values] == [f"/hello/{i}" for i in range(6)]
+    assert [v[1] for v in values] == statuses
