@@ -7,13 +7,16 @@ as workers so the UI never waits on the daemon.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from rich.text import Text
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from tui.client import ApiError, Backend, EventPump, HttpBackend, NotAvailable
@@ -72,15 +75,15 @@ class PaasApp(App[None]):
         *,
         app_name: str | None = None,
         clock: Callable[[], float] = time.time,
-        live: bool = True,
+        freeze_gc: bool = True,
     ):
         super().__init__()
         self.backend: Backend = backend or HttpBackend()
         self.store = Store(clock)
         self.current_app: str | None = app_name
-        self.live = live
         self.pump = EventPump(self.backend, self._on_events, self.resync, self._on_status)
-        self.actions_done: list[str] = []  # what the action keys did (tests, and the status line)
+        self.actions_done: list[str] = []
+        self._frozen = not freeze_gc  # tests running many apps in one process turn this off  # what the action keys did (tests, and the status line)
 
     # ---- lifecycle --------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -114,6 +117,12 @@ class PaasApp(App[None]):
             names = store.app_names()
             self.current_app = names[0] if names else None
         self.refresh_screen()
+        if not self._frozen:
+            # Everything built so far (widgets, styles, caches) lives as long as the app: move it
+            # out of the collector's way, so full collections under a heavy stream stay short.
+            self._frozen = True
+            gc.collect()
+            gc.freeze()
 
     async def _load_app(self, name: str) -> None:
         store = self.store
@@ -145,43 +154,55 @@ class PaasApp(App[None]):
         except ApiError:
             return
         if isinstance(metrics, dict):
-            self.store.seed_metrics(metrics)
+            apps = metrics.get("apps")
+            self.store.seed_metrics(apps if isinstance(apps, dict) else metrics)
 
     def _tick(self) -> None:
         changes = self.store.take_changes()
-        screen = self.screen
-        if isinstance(screen, PaasScreen) and screen.ready:
-            screen.on_tick(changes)
+        screen = self.active_screen()
+        if screen is not None:
+            with contextlib.suppress(NoMatches):  # a screen being torn down (app exit)
+                screen.on_tick(changes)
         if changes & {"apps"} and self.current_app not in self.store.apps:
             names = self.store.app_names()
             self.current_app = names[0] if names else None
             self.refresh_screen()
-        self.update_status()
 
     def _second(self) -> None:
-        screen = self.screen
-        if isinstance(screen, PaasScreen) and screen.ready:
-            screen.on_second()
+        screen = self.active_screen()
+        if screen is not None:
+            with contextlib.suppress(NoMatches):
+                screen.on_second()
+        self.update_status()
 
     def _refresh_dynos(self) -> None:
-        if isinstance(self.screen, AppScreen) and self.current_app and self.store.connected:
+        if isinstance(self.active_screen(), AppScreen) and self.current_app and self.store.connected:
             state = self.store.apps.get(self.current_app)
             if state is not None and state.dynos_endpoint is not False:
                 self.refresh_dynos(self.current_app)
 
+    def active_screen(self) -> PaasScreen | None:
+        """The visible paas screen, once mounted (not the help overlay, not during exit)."""
+        try:
+            screen = self.screen
+        except ScreenStackError:
+            return None
+        return screen if isinstance(screen, PaasScreen) and screen.ready else None
+
     def refresh_screen(self) -> None:
-        screen = self.screen
-        if isinstance(screen, PaasScreen) and screen.ready:
-            screen.full_refresh()
+        screen = self.active_screen()
+        if screen is not None:
+            with contextlib.suppress(NoMatches):
+                screen.full_refresh()
         self.update_status()
 
     def update_status(self) -> None:
-        screen = self.screen
-        if not isinstance(screen, PaasScreen):
+        screen = self.active_screen()
+        if screen is None:
             return
         try:
             bar = screen.query_one(StatusBar)
-        except Exception:
+        except NoMatches:
             return
         store = self.store
         sep = (" │ ", "dim")
@@ -193,7 +214,7 @@ class PaasApp(App[None]):
                                        f"{len(store.apps)} apps", sep, f"events {store.events:,}"))
         if store.dropped:
             text.append_text(Text.assemble(sep, (f"dropped {store.dropped:,}", "yellow")))
-        bar.update(text)
+        bar.show(text)
 
     # ---- navigation -------------------------------------------------------------------------
     def set_app(self, name: str | None) -> None:

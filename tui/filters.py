@@ -36,8 +36,8 @@ def dyno_matches(pattern: str, dyno: str) -> bool:
 
 
 def _field(entry: LogEntry, key: str) -> str:
-    fields = entry.fields
     if key == "dyno":
+        fields = entry.fields
         return (fields.get("dyno", "") if fields is not None else entry.dyno) or ""
     if key == "code":
         return entry.code or ""
@@ -47,6 +47,7 @@ def _field(entry: LogEntry, key: str) -> str:
         return entry.app
     if key == "at":
         return entry.level
+    fields = entry.fields
     return fields.get(key, "") if fields is not None else ""
 
 

@@ -44,6 +44,9 @@ def parse_router_fields(text: str) -> dict[str, str]:
     return out
 
 
+_ROUTER_HEAD = re.compile(r"(?:sock=\w+ )?at=(\w+)(?: code=(\w+))?")
+
+
 @dataclass(slots=True)
 class LogEntry:
     seq: int
@@ -54,11 +57,21 @@ class LogEntry:
     text: str
     code: str | None = None
     level: str = "info"
-    fields: dict[str, str] | None = None  # parsed key=value fields of a router line
+    router: bool = False  # a heroku[router] line
+    _fields: dict[str, str] | None = None
 
     @property
     def is_router(self) -> bool:
-        return self.fields is not None
+        return self.router
+
+    @property
+    def fields(self) -> dict[str, str] | None:
+        """The key=value fields of a router line, parsed on first use (most lines never need them)."""
+        if not self.router:
+            return None
+        if self._fields is None:
+            self._fields = parse_router_fields(self.text)
+        return self._fields
 
     @property
     def clock(self) -> str:
@@ -75,10 +88,12 @@ def make_entry(seq: int, line: dict[str, Any]) -> LogEntry:
     dyno = str(line.get("dyno", ""))
     entry = LogEntry(seq, str(line.get("ts", "")), str(line.get("app", "")), source, dyno, text)
     if source == "heroku" and dyno == "router":
-        fields = parse_router_fields(text)
-        entry.fields = fields
-        entry.level = fields.get("at", "info") or "info"
-        entry.code = fields.get("code") or None
+        entry.router = True
+        if not text.startswith("at=info"):  # the common case needs no parsing at all
+            head = _ROUTER_HEAD.match(text)
+            if head is not None:
+                entry.level = head.group(1)
+                entry.code = head.group(2)
     elif "R1" in text or "L1" in text or "Error" in text:
         entry.code = find_code(text)
         if entry.code:
@@ -298,7 +313,7 @@ class Store:
             dyno.since = _since(r, dyno.since)
             dyno.port = _int(r.get("port"), dyno.port)
             dyno.host = r.get("host") or dyno.host
-            dyno.size = str(r.get("size") or dyno.size)
+            dyno.size = str(r.get("size") or dyno.size).lower()
             dyno.release = _release_version(r.get("release"), dyno.release)
             dyno.memory_bytes = _int(r.get("memory_bytes", r.get("memory")), dyno.memory_bytes)
             dyno.memory_quota = _int(r.get("memory_quota_bytes", r.get("memory_quota")), dyno.memory_quota)
@@ -376,7 +391,7 @@ class Store:
         self.seq += 1
         entry = make_entry(self.seq, line)
         state.logs.append(entry)
-        if entry.fields is not None:
+        if entry.router:
             state.router.append(entry)
             state.stats.record(self.clock(), entry.code, entry.level)
 

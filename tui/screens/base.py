@@ -7,20 +7,63 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
 
+from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 if TYPE_CHECKING:
     from tui.app import PaasApp
     from tui.model import AppState
 
 
-class StatusBar(Static):
+class Line(Static):
+    """A one-line Static that repaints only when its text really changed, and never asks for
+    a layout pass (its size is fixed by CSS): cheap enough to feed from a 10 Hz tick."""
+
+    DEFAULT_CSS = """
+    Line { height: 1; }
+    """
+
+    _shown: Text | None = None
+
+    def show(self, text: Text) -> None:
+        if text == self._shown:
+            return
+        self._shown = text
+        self.update(text, layout=False)
+
+
+class StatusBar(Line):
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $panel; color: $text; padding: 0 1; }
     """
+
+
+class KeyBar(Line):
+    """The keys of this screen and the app in one line, built once. (Textual's Footer rebuilds
+    its widgets on every focus change - a relayout we do not want mid-stream.)"""
+
+    DEFAULT_CSS = """
+    KeyBar { dock: bottom; height: 1; background: $panel; padding: 0 1; }
+    """
+
+    def on_mount(self) -> None:
+        text = Text()
+        seen: set[str] = set()
+        for node in (self.screen, self.app):
+            for binding in getattr(node, "BINDINGS", ()):
+                if not isinstance(binding, Binding) or not binding.show or binding.description in seen:
+                    continue
+                seen.add(binding.description)
+                key = self.app.get_key_display(binding)
+                if text:
+                    text.append("  ")
+                text.append(key, style="bold orange1")
+                text.append(f" {binding.description}")
+        self.show(text)
 
 
 class PaasScreen(Screen[None]):
@@ -33,7 +76,7 @@ class PaasScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         yield from self.body()
-        yield Footer()
+        yield KeyBar()
 
     def body(self) -> Iterable[Widget]:
         return ()

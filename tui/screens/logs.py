@@ -16,17 +16,18 @@ from textual import events
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from tui.codes import find_code
 from tui.filters import EMPTY, FilterError, LineFilter, parse_filter
 from tui.model import AppState, LogEntry
-from tui.screens.base import PaasScreen
+from tui.screens.base import Line, PaasScreen
 from tui.widgets.code_panel import CodePanel
-from tui.widgets.lines import render_log, render_router, render_router_full
+from tui.widgets.lines import log_parts, router_parts, router_parts_full
 from tui.widgets.stream_log import Renderer, StreamLog
 
 VIEW_LINES = 5000
+PANEL_SECONDS = 3  # while following, the code pane moves to the latest code this often
 
 
 class StreamScreen(PaasScreen):
@@ -35,7 +36,7 @@ class StreamScreen(PaasScreen):
         Binding("slash", "filter", "Filter"),
         Binding("p", "pause", "Pause"),
     ]
-    renderer: Renderer = staticmethod(render_log)  # type: ignore[assignment]
+    renderer: Renderer = staticmethod(log_parts)  # type: ignore[assignment]
     PLACEHOLDER = "filter: code:H13 dyno:web.1 status:5xx path:/api  (enter: apply, esc: close)"
 
     def body(self) -> Iterable[Widget]:
@@ -47,7 +48,7 @@ class StreamScreen(PaasScreen):
             panel = CodePanel(id="code-panel")
             panel.border_title = "Codes"
             yield panel
-        yield Static(id="stream-info")
+        yield Line(id="stream-info")
 
     def __init__(self) -> None:
         super().__init__()
@@ -58,6 +59,7 @@ class StreamScreen(PaasScreen):
         self._last_seq = 0
         self._count_at_pause = 0
         self._latest_code: str | None = None
+        self._seconds = 0
 
     # ---- what to show -----------------------------------------------------------------------
     def buffer(self, state: AppState) -> deque[LogEntry]:
@@ -121,8 +123,17 @@ class StreamScreen(PaasScreen):
             self.stream.extend(shown)
             code = self._last_code(shown)
             if code:
+                # While following, the pane explains the latest code - but it changes at most every
+                # few seconds (on_second): flapping text is unreadable and each change is a relayout.
                 self._latest_code = code
-                self._update_panel()
+                if self.query_one(CodePanel).code is None:
+                    self._update_panel()
+        self._update_info()
+
+    def on_second(self) -> None:
+        self._seconds += 1
+        if self._seconds % PANEL_SECONDS == 0 and self.stream.following:
+            self._update_panel()
         self._update_info()
 
     @staticmethod
@@ -143,7 +154,7 @@ class StreamScreen(PaasScreen):
                        "No error codes yet. Crash a dyno with `c` and send traffic to watch H10/H13 appear.")
 
     def _update_info(self) -> None:
-        info = self.query_one("#stream-info", Static)
+        info = self.query_one("#stream-info", Line)
         state = self.state
         if self.paused:
             new = len([1 for _ in self._new_entries(self.buffer(state))]) if state else 0
@@ -158,7 +169,7 @@ class StreamScreen(PaasScreen):
         elif not self.filter.empty:
             head.append(" · filter: ")
             head.append(self.filter.text, style="bold cyan")
-        info.update(head)
+        info.show(head)
 
     # ---- keys -------------------------------------------------------------------------------
     def action_filter(self) -> None:
@@ -251,13 +262,13 @@ class StreamScreen(PaasScreen):
 
 class RouterScreen(StreamScreen):
     VIEW_NAME = "router"
-    renderer = staticmethod(render_router)
+    renderer = staticmethod(router_parts)
     BINDINGS = [Binding("w", "wide", "Full lines")]
 
     def action_wide(self) -> None:
         """Compact lines drop host/request_id/fwd/protocol; `w` shows Heroku's whole line."""
-        wide = self.stream.render_entry is not render_router_full
-        self.stream.set_renderer(render_router_full if wide else render_router)
+        wide = self.stream.render_entry is not router_parts_full
+        self.stream.set_renderer(router_parts_full if wide else router_parts)
 
     def buffer(self, state: AppState) -> deque[LogEntry]:
         return state.router
@@ -265,5 +276,5 @@ class RouterScreen(StreamScreen):
 
 class LogsScreen(StreamScreen):
     VIEW_NAME = "logs"
-    renderer = staticmethod(render_log)
+    renderer = staticmethod(log_parts)
     PLACEHOLDER = "filter: source:app dyno:web.1 code:R14 words…  (enter: apply, esc: close)"

@@ -1,16 +1,24 @@
-"""How a log line looks: router lines coloured by level and code, dyno lines by source."""
+"""How a log line looks: router lines coloured by level and code, dyno lines by source.
+
+A renderer turns a `LogEntry` into `(text, style)` parts; `StreamLog` turns the parts straight
+into segments. No Rich `Text` in between: at thousands of lines a second, every visible new
+line is rendered once per frame, and this is the cheap way to do it.
+"""
 
 from __future__ import annotations
 
 import re
 
-from rich.text import Text
-
 from tui.model import LogEntry
 
-LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": "green"}
+Parts = list[tuple[str, str]]
+
+LEVEL_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "green"}
 BODY_STYLE = {"error": "red", "warning": "yellow", "info": ""}
 STATUS_STYLE = {"2": "green", "3": "cyan", "4": "yellow", "5": "bold red"}
+_NOISE = re.compile(r' (?:host|request_id|fwd|protocol|tls|tls_version)=(?:"(?:[^"\\]|\\.)*"|\S*)')
+_HIGHLIGHT = re.compile(r'(?:^| )(at|code|desc|status|dyno)=("(?:[^"\\]|\\.)*"|\S*)')
+_CONTROL = re.compile("[\u0000-\u0008\u000b-\u001f\u007f]")
 
 
 def code_style(code: str) -> str:
@@ -26,72 +34,63 @@ def code_style(code: str) -> str:
     return "bold white on red"
 
 
-_NOISE = re.compile(r' (?:host|request_id|fwd|protocol|tls|tls_version)=(?:"(?:[^"\\]|\\.)*"|\S*)')
-
-
 def compact(text: str) -> str:
     """The router line without the fields that differ on every request and say little here."""
     return _NOISE.sub("", text)
 
 
-def render_router(entry: LogEntry, full: bool = False) -> Text:
-    text = Text(no_wrap=True)
-    text.append(entry.clock + " ", style="dim")
-    text.append("heroku[router]: ", style="magenta")
-    raw = entry.text if full else compact(entry.text)
-    body = Text(raw, style=BODY_STYLE.get(entry.level, ""))
-    _highlight_value(body, raw, "at=", LEVEL_STYLE.get(entry.level, ""))
-    if entry.code:
-        _highlight_value(body, raw, "code=", code_style(entry.code))
-        _highlight_value(body, raw, "desc=", "bold")
-    status = (entry.fields or {}).get("status", "")
-    if status:
-        _highlight_value(body, raw, "status=", STATUS_STYLE.get(status[0], ""))
-    _highlight_value(body, raw, "dyno=", "cyan")
-    text.append_text(body)
-    return text
+def clean(text: str) -> str:
+    """App output may hold tabs and control characters; neither belongs on a terminal line."""
+    if "\t" in text:
+        text = text.expandtabs()
+    return _CONTROL.sub("�", text) if _CONTROL.search(text) else text
 
 
-def render_router_full(entry: LogEntry) -> Text:
-    return render_router(entry, full=True)
+def router_parts(entry: LogEntry, full: bool = False) -> Parts:
+    raw = clean(entry.text if full else compact(entry.text))
+    body_style = BODY_STYLE.get(entry.level, "")
+    parts: Parts = [(entry.clock + " ", "dim"), ("heroku[router]: ", "magenta")]
+    pos = 0
+    for match in _HIGHLIGHT.finditer(raw):
+        key, value = match.group(1), match.group(2)
+        if key == "at":
+            style = LEVEL_STYLE.get(value, "")
+        elif key == "code":
+            style = code_style(value)
+        elif key == "desc":
+            style = "bold " + body_style if body_style else "bold"
+        elif key == "status":
+            style = STATUS_STYLE.get(value[:1], "")
+        else:
+            style = "cyan"
+        start = match.start(1)
+        if start > pos:
+            parts.append((raw[pos:start], body_style))
+        parts.append((raw[start:match.end()], style))
+        pos = match.end()
+    if pos < len(raw):
+        parts.append((raw[pos:], body_style))
+    return parts
 
 
-def render_log(entry: LogEntry) -> Text:
+def router_parts_full(entry: LogEntry) -> Parts:
+    return router_parts(entry, full=True)
+
+
+def log_parts(entry: LogEntry) -> Parts:
     if entry.is_router:
-        return render_router(entry, full=True)
-    text = Text(no_wrap=True)
-    text.append(entry.clock + " ", style="dim")
-    source_style = "cyan" if entry.source == "app" else "magenta"
-    if entry.dyno == "api":
-        source_style = "blue"
-    text.append(f"{entry.source}[{entry.dyno}]: ", style=source_style)
+        return router_parts(entry, full=True)
+    source_style = "blue" if entry.dyno == "api" else "cyan" if entry.source == "app" else "magenta"
+    text = clean(entry.text)
     style = ""
     if entry.code:
         style = "bold red" if entry.level == "error" else "yellow"
-    elif "State changed" in entry.text and "crashed" in entry.text:
-        style = "bold red"
-    elif "State changed" in entry.text:
-        style = "bold"
-    text.append(entry.text, style=style)
-    if entry.code:
-        text.highlight_words([entry.code], code_style(entry.code))
-    return text
-
-
-def _highlight_value(text: Text, raw: str, key: str, style: str) -> None:
-    if not style:
-        return
-    start = raw.find(key)
-    if start < 0 or (start > 0 and raw[start - 1] not in " "):
-        # keys appear after a space (or first); a quoted value could contain "key="
-        start = raw.find(" " + key)
-        if start < 0:
-            return
-        start += 1
-    value_start = start + len(key)
-    if value_start < len(raw) and raw[value_start] == '"':
-        end = raw.find('"', value_start + 1) + 1 or len(raw)
+    elif "State changed" in text:
+        style = "bold red" if "crashed" in text else "bold"
+    parts: Parts = [(entry.clock + " ", "dim"), (f"{entry.source}[{entry.dyno}]: ", source_style)]
+    if entry.code and entry.code in text:
+        before, _, after = text.partition(entry.code)
+        parts += [(before, style), (entry.code, code_style(entry.code)), (after, style)]
     else:
-        end = raw.find(" ", value_start)
-        end = len(raw) if end < 0 else end
-    text.stylize(style, start, end)
+        parts.append((text, style))
+    return parts

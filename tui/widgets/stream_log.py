@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from rich.cells import cell_len
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
@@ -22,7 +23,7 @@ from textual.strip import Strip
 
 from tui.model import LogEntry
 
-Renderer = Callable[[LogEntry], Text]
+Renderer = Callable[[LogEntry], list[tuple[str, str]]]
 CURSOR = Style(bgcolor="grey23", bold=True)
 
 
@@ -55,6 +56,8 @@ class StreamLog(ScrollView, can_focus=True):
         self.cursor: int | None = None  # None = following the tail
         self._width = 0
         self._strips: LRUCache[int, Strip] = LRUCache(512)
+        self._styles: dict[str, Style] = {}
+        self._styles_base: Style | None = None
 
     # ---- content ---------------------------------------------------------------------------
     @property
@@ -69,7 +72,7 @@ class StreamLog(ScrollView, can_focus=True):
 
     def replace(self, entries: Sequence[LogEntry]) -> None:
         self.rows = list(entries[-self.max_lines:])
-        self._width = max((self._line_width(e) for e in self.rows[-200:]), default=0)
+        self._width = self._round_width(max((self._line_width(e) for e in self.rows[-200:]), default=0))
         self._strips.clear()
         if self.cursor is not None:
             self.cursor = min(self.cursor, len(self.rows) - 1) if self.rows else None
@@ -78,12 +81,15 @@ class StreamLog(ScrollView, can_focus=True):
     def extend(self, entries: Sequence[LogEntry]) -> None:
         if not entries:
             return
-        self.rows.extend(entries[-self.max_lines:])
-        # trim in steps (amortised O(1) per line) rather than on every call
-        if len(self.rows) > self.max_lines + self.max_lines // 4:
-            del self.rows[: len(self.rows) - self.max_lines]
-        for e in entries[-50:]:
-            self._width = max(self._width, self._line_width(e))
+        rows = self.rows
+        rows.extend(entries[-self.max_lines:])
+        # Trim to exactly max_lines: once full, the virtual size stops changing, and a changed
+        # virtual size means a layout pass of the whole screen, not just a repaint of this one.
+        if len(rows) > self.max_lines:
+            del rows[: len(rows) - self.max_lines]
+        widest = max(self._line_width(e) for e in entries[-50:])
+        if widest > self._width:
+            self._width = self._round_width(widest)
         self._resize()
 
     def clear(self) -> None:
@@ -95,12 +101,18 @@ class StreamLog(ScrollView, can_focus=True):
         self.refresh()
 
     @staticmethod
+    def _round_width(width: int) -> int:
+        return -(-width // 40) * 40  # grow in steps, not on every longer line
+
+    @staticmethod
     def _line_width(entry: LogEntry) -> int:
         return len(entry.text) + len(entry.dyno) + 24
 
     def _resize(self) -> None:
-        self.virtual_size = Size(self._width, len(self.rows))
-        if self.cursor is None:
+        size = Size(self._width, len(self.rows))
+        if size != self.virtual_size:
+            self.virtual_size = size
+        if self.cursor is None and self.scroll_offset.y != self.max_scroll_y:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
 
@@ -135,6 +147,15 @@ class StreamLog(ScrollView, can_focus=True):
         self.post_message(self.Moved(self, self.selected))
 
     # ---- rendering -------------------------------------------------------------------------
+    def _style(self, name: str, base: Style) -> Style:
+        if base is not self._styles_base:
+            self._styles.clear()
+            self._styles_base = base
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = base + Style.parse(name) if name else base
+        return style
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
@@ -145,10 +166,14 @@ class StreamLog(ScrollView, can_focus=True):
         entry = self.rows[index]
         strip = self._strips.get(entry.seq)
         if strip is None:
-            text = self.render_entry(entry)
-            text.no_wrap = True
-            strip = Strip(text.render(self.app.console), text.cell_len)
+            parts = self.render_entry(entry)
+            segments = [Segment(text, self._style(name, base)) for text, name in parts if text]
+            strip = Strip(segments, sum(cell_len(text) for text, _ in parts))
             self._strips[entry.seq] = strip
         if index == self.cursor:
-            strip = strip.crop_extend(0, max(width + scroll_x, strip.cell_length), None).apply_style(CURSOR)
-        return strip.crop_extend(scroll_x, scroll_x + width, base).apply_style(base)
+            strip = strip.extend_cell_length(width + scroll_x).apply_style(CURSOR)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
