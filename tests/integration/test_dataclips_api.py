@@ -246,7 +246,8 @@ def test_real_router_requests_become_platform_rows(pg_daemon: DaemonThread) -> N
     deadline = time.time() + 10
     values: list[list[object]] = []
     while time.time() < deadline and len(values) < 6:
-        values = c.post(f"/dataclips/api/clips/{clip['id']}/run", json={"fresh": True}).json()["result"]["values"]
+        run = c.post(f"/dataclips/api/clips/{clip['id']}/run", json={"fresh": True}).json()
+        values = run["result"]["values"]
         time.sleep(0.2)
     assert [v[0] for v in values] == [f"/hello/{i}" for i in range(6)]
     assert [v[1] for v in values] == statuses
