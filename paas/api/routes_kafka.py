@@ -15,6 +15,8 @@ behind `kafka:*` commands and the TUI's Kafka screen.
     POST   /apps/{app}/kafka/{addon}/consumer_groups          {"consumer_group": {"name"}}
     DELETE /apps/{app}/kafka/{addon}/consumer_groups/{group}
     POST   /apps/{app}/kafka/{addon}/credentials/reset        new certificate + password, new config vars
+    GET    /kafka                                             the broker: ports, counters (requests, bad frames, ...)
+    GET    /kafka/tenants                                     every tenant's metrics, topics and groups (the TUI)
 
 `{addon}` is the add-on name or its attachment (`KAFKA`, `KAFKA_URL`, `HEROKU_KAFKA_RED`).
 """
@@ -97,6 +99,17 @@ def _retention(value: int | str | None) -> int | None:
 def _cluster(request: Request, addon: dict[str, Any], tenant: str) -> dict[str, Any]:
     info = _kafka(request).info(tenant)
     return {"addon": addon, "attachment": addon["attachment"], "config_vars": addon["config_vars"], **info}
+
+
+@router.get("/kafka")
+async def broker_status(request: Request) -> dict[str, Any]:
+    return _kafka(request).status()
+
+
+@router.get("/kafka/tenants")
+async def tenants_metrics(request: Request) -> list[dict[str, Any]]:
+    kafka = _kafka(request)
+    return [kafka.metrics(tid) for tid in sorted(kafka.registry.tenants)]
 
 
 @router.get("/apps/{app}/kafka")

@@ -89,6 +89,10 @@ def test_addon_sets_heroku_config_vars_and_a_working_tls_client(daemon: DaemonTh
     metrics = daemon.client().get(f"/apps/stream/kafka/{addon['name']}/metrics").json()
     assert metrics["topics"][0]["messages_in_total"] == 10 and metrics["data_size"] > 0
     assert metrics["data_size_limit"] == 4 * 1024**3 and metrics["limits"]["produce_bytes_per_sec"] == 64 * 1024
+    everyone = daemon.client().get("/kafka/tenants").json()
+    assert [t["tenant"] for t in everyone] == [addon["name"]] and everyone[0]["app"] == "stream"
+    status = daemon.client().get("/kafka").json()
+    assert status["tls_port"] == daemon.d.kafka.tls_port and status["requests"]["produce"] >= 1
 
 
 def test_write_tail_retention_and_destroy_via_cli(daemon: DaemonThread) -> None:
