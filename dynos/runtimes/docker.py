@@ -613,6 +613,8 @@ class DockerRuntime:
         except docker.errors.APIError as exc:
             if exc.status_code != 409:  # 409: removal already in progress
                 log.warning("could not remove container %s: %s", container_id[:12], _engine_error(exc))
+        except (docker.errors.DockerException, OSError) as exc:  # engine gone: prepare() reaps it later
+            log.warning("could not remove container %s: %s", container_id[:12], _connect_error(exc))
 
     # ---- spawning ------------------------------------------------------------------------
     @staticmethod
@@ -754,7 +756,10 @@ class DockerRuntime:
                 await self._remove(container_id)
             if port is not None:
                 self._ports.discard(port)
-            raise SpawnError(f"could not start the container: {_engine_error(exc)}") from exc
+            if isinstance(exc, docker.errors.APIError):
+                raise SpawnError(f"could not start the container: {_engine_error(exc)}") from exc
+            raise SpawnError(f"could not start the container: the Docker engine does not answer "
+                             f"({_connect_error(exc)})") from exc
         if tty and not from_slug:  # slug dynos set their size in boot_script()
             await self.resize(container_id, spec.tty_rows, spec.tty_cols)
         state = await self.inspect_state(container_id)
