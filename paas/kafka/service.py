@@ -541,7 +541,10 @@ class KafkaService:
         while True:
             produced = False
             for partition, offset in list(positions.items()):
-                records, positions[partition] = self.read(tenant_id, topic.name, partition, offset, 500)
+                try:
+                    records, positions[partition] = self.read(tenant_id, topic.name, partition, offset, 500)
+                except PaasError:  # the topic or the tenant went away: the tail ends
+                    return
                 for rec in records:
                     produced = True
                     yield rec
