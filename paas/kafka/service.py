@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import random
 import re
@@ -99,12 +100,29 @@ class KafkaService:
             marker.unlink()
         self.ca.ensure()
         self._recount_tenant_bytes()
-        self.port = await self.plain.start(LOOPBACK, self.settings.kafka_port)
+        self.port = await self._listen(self.plain, self.settings.kafka_port, "Kafka broker", "PAAS_KAFKA_PORT")
         self.tls = Listener(self.broker, "tls", self._max_conns, self.ca.server_context(), self._identify)
-        self.tls_port = await self.tls.start(LOOPBACK, self.settings.kafka_tls_port)
+        self.tls_port = await self._listen(self.tls, self.settings.kafka_tls_port, "Kafka TLS listener",
+                                           "PAAS_KAFKA_TLS_PORT")
         self._retention_task = asyncio.create_task(self._retention_loop(self.settings.kafka_retention_check_interval))
         self.started = True
         log.info("kafka: listening on %s:%d (SASL_PLAINTEXT) and %s:%d (SSL)", LOOPBACK, self.port, LOOPBACK, self.tls_port)
+
+    async def _listen(self, listener: Listener, port: int, what: str, env: str) -> int:
+        try:
+            return await listener.start(LOOPBACK, port)
+        except OSError as exc:
+            if listener is not self.plain:
+                await self.plain.stop()
+            self.logs.close()
+            self.offsets.close()
+            from paas.daemon import DaemonError  # the daemon prints these without a traceback
+
+            if exc.errno == errno.EADDRINUSE:
+                raise DaemonError(
+                    f"port {port} for the {what} is already in use on {LOOPBACK}; stop what uses it or set {env}"
+                ) from None
+            raise DaemonError(f"cannot listen on {LOOPBACK}:{port} for the {what}: {exc.strerror}") from None
 
     async def stop(self) -> None:
         if not self.started:
