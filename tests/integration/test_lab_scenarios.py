@@ -15,17 +15,19 @@ from paas.lab.report import render
 from paas.lab.scenarios import CATALOG
 from tests.support.daemon import DaemonThread
 from tests.support.daemon import test_settings as daemon_settings
+from tests.support.runtimes import require_docker
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def run(tmp_path: Path) -> Iterator[Callable[[str], Result]]:
+def run(tmp_path: Path) -> Iterator[Callable[..., Result]]:
     started: list[DaemonThread] = []
 
-    def runner(name: str) -> Result:
+    def runner(name: str, runtime: str = "process") -> Result:
         scenario = CATALOG[name]
-        d = DaemonThread(daemon_settings(tmp_path / "home", **scenario.wanted_timers())).start()
+        settings = daemon_settings(tmp_path / "home", runtime=runtime, **scenario.wanted_timers())
+        d = DaemonThread(settings).start()
         started.append(d)
         ctx = LabContext(d.api_url, d.d.token, d.d.router_port, scenario.wanted_timers())
         result = asyncio.run(run_scenario(scenario(), ctx))
@@ -49,6 +51,14 @@ def test_h13_shutdown(run: Callable[[str], Result]) -> None:
     # same load: both variants drove the same bounded client load
     assert result.variant("naive").load.sent > 20 and result.variant("draining").load.sent > 20
     assert result.ok, result.checks
+
+
+@pytest.mark.docker
+def test_h13_shutdown_with_docker_dynos(run: Callable[..., Result]) -> None:
+    require_docker()
+    result = run("h13-shutdown", "docker")
+    assert variant(result, "naive").get("H13", 0) > 0
+    assert set(variant(result, "draining")) == {"200"}
 
 
 def test_h12_timeout(run: Callable[[str], Result]) -> None:
