@@ -186,6 +186,14 @@ class _AttachProtocol(asyncio.Protocol):
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed = asyncio.Event()
         self.paused = False
+        self.writable = asyncio.Event()  # cleared while the transport's write buffer is full
+        self.writable.set()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -242,6 +250,7 @@ class _AttachProtocol(asyncio.Protocol):
         if self.closed.is_set():
             return
         self.closed.set()
+        self.writable.set()  # nobody waits to write into a closed stream
         if self.head is not None:  # never attached: nothing was streamed
             return
         self.output("stdout", b"")
@@ -403,6 +412,7 @@ class DockerDyno:
         if attach is None or attach.transport is None or attach.transport.is_closing():
             return
         attach.transport.write(data)
+        await attach.writable.wait()  # the dyno reads slowly: the caller waits (bounded buffer)
 
     def close_stdin(self) -> None:
         attach = self.attach
@@ -756,6 +766,9 @@ class DockerRuntime:
                 await self._remove(container_id)
             if port is not None:
                 self._ports.discard(port)
+            if isinstance(exc, docker.errors.ImageNotFound) and from_slug:
+                raise SpawnError(f"the stack image {image} is not on the engine any more; "
+                                 "build it with `paas stack:build`") from exc
             if isinstance(exc, docker.errors.APIError):
                 raise SpawnError(f"could not start the container: {_engine_error(exc)}") from exc
             raise SpawnError(f"could not start the container: the Docker engine does not answer "
