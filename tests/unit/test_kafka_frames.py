@@ -41,7 +41,7 @@ def test_valid_requests_round_trip() -> None:
         assert req.correlation_id == 7 and req.client_id == "paas" and req.body is not None
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None, database=None)
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_never_escape_as_other_errors(data: bytes) -> None:
     try:
@@ -50,7 +50,7 @@ def test_arbitrary_bytes_never_escape_as_other_errors(data: bytes) -> None:
         pass
 
 
-@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow], deadline=None, database=None)
 @given(
     st.sampled_from(VALID),
     st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=6),
@@ -70,7 +70,7 @@ def test_mutated_and_truncated_requests_are_rejected_cleanly(
     assert req.api_key in P.ADVERTISED
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(st.integers(-32768, 32767), st.integers(-32768, 32767), st.binary(max_size=64))
 def test_any_header_values_are_handled(api_key: int, version: int, rest: bytes) -> None:
     payload = struct.pack(">hhih", api_key, version, 1, 0) + rest
