@@ -29,6 +29,7 @@ from paas.builds.buildpacks.common import (
 from paas.builds.compile import BuildContext, BuildFailed
 
 LOCKFILES = ("package-lock.json", "npm-shrinkwrap.json")
+NPM_QUIET = ("npm warn Unknown user config",)  # this machine's npmrc, not the app's business
 PROFILE = """\
 # written by the paas Node.js buildpack
 export PATH="$HOME/node_modules/.bin:$PATH"
@@ -77,7 +78,7 @@ class NodeBuildpack:
         if "build" in scripts:
             step(ctx, "Running build script")
             await run_tool(ctx, ["npm", "run", "build"], cwd=ctx.slug_dir, env=self._env(ctx),
-                           failure="The build script failed")
+                           quiet_prefixes=NPM_QUIET, failure="The build script failed")
         write_profile_script(ctx, "nodejs.sh", PROFILE)
         default = self._default_web(ctx.slug_dir, scripts)
         if default:
@@ -102,7 +103,7 @@ class NodeBuildpack:
                 else:
                     step(ctx, "Installing dependencies with npm install (no package-lock.json)")
                     args = ["npm", "install", "--no-audit", "--no-fund"]
-                await run_tool(ctx, args, cwd=work, env=self._env(ctx),
+                await run_tool(ctx, args, cwd=work, env=self._env(ctx), quiet_prefixes=NPM_QUIET,
                                failure="Failed to install the app's Node.js dependencies (see npm's output above)")
                 (work / "node_modules").mkdir(exist_ok=True)
                 step(ctx, "Saving cache")
