@@ -223,9 +223,9 @@ class LabApp:
         response = await self.ctx.http.get(f"/apps/{self.name}/log-stream", params={"lines": 1500})
         return response.text.splitlines() if response.status_code == 200 else []
 
-    async def samples(self, limit: int = 8) -> list[str]:
-        """A few telling lines: the first of each router outcome (errors first) and the
-        dyno-manager lines that explain them."""
+    async def samples(self, limit: int = 10, app_markers: tuple[str, ...] = ()) -> list[str]:
+        """A few telling lines: the first of each router outcome (errors first), the
+        dyno-manager lines that explain them, and app lines containing one of `app_markers`."""
         lines = await self.log_lines()
         chosen: list[str] = []
         seen: set[str] = set()
@@ -236,7 +236,9 @@ class LabApp:
                 seen.add(key)
                 chosen.append(line)
         for line in lines:
-            if "heroku[web" in line and any(s in line for s in SAMPLE_HEROKU) and line not in chosen:
+            platform = "heroku[web" in line and any(s in line for s in SAMPLE_HEROKU)
+            app = " app[web" in line and any(m in line for m in app_markers)
+            if (platform or app) and line not in chosen:
                 chosen.append(line)
         errors = [ln for ln in chosen if "code=" in ln]
         rest = [ln for ln in chosen if "code=" not in ln]

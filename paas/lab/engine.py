@@ -97,6 +97,7 @@ class Scenario:
     apps: ClassVar[tuple[str, ...]] = ()  # example directories it deploys
     timers: ClassVar[dict[str, float]] = {}  # overrides of BASE_TIMERS for its throwaway daemon
     seconds: ClassVar[int] = 10  # about how long a run takes with its own timers
+    app_markers: ClassVar[tuple[str, ...]] = ()  # app log lines worth showing among the samples
 
     @classmethod
     def wanted_timers(cls) -> dict[str, float]:
@@ -112,7 +113,7 @@ class Scenario:
         """Fill a variant's router counts and samples once the router events are in."""
         await app.wait_requests(since + variant.load.sent, timeout=5)
         variant.router = app.router_counts(since)
-        variant.samples = await app.samples()
+        variant.samples = await app.samples(app_markers=self.app_markers)
         return variant
 
 

@@ -14,6 +14,7 @@ class H10CrashLoop(Scenario):
     apps = ("lab",)
     timers = {"crash_backoff_max": 4.0}
     seconds = 25
+    app_markers = ("/crash:", "EXIT_ON_BOOT")
     explanation = """\
 Any exit of a dyno's command is a crash. The dyno manager restarts a crashed dyno at once the
 first time; when it crashes again it waits (Heroku: a cool-off of up to 20 min, here

@@ -19,6 +19,7 @@ class H13Shutdown(Scenario):
     apps = ("h13-naive", "h13-draining")
     timers = {"stop_timeout": 5.0}
     seconds = 25
+    app_markers = ("Gracefully stopping", "Goodbye")
     explanation = """\
 Both apps run one worker thread behind a 1024-deep accept backlog and take 50 ms per request,
 so under 10 concurrent clients a few connections always wait in the kernel's backlog: the TCP

@@ -12,6 +12,7 @@ class H20Boot(Scenario):
     apps = ("lab",)
     timers = {"router_hold_timeout": 1.5, "boot_timeout": 4.0}
     seconds = 25
+    app_markers = ("Booting slowly",)
     explanation = """\
 While an app's web dynos are starting (deploy, restart, scale-up from 0), the router holds
 incoming requests, waiting for a dyno to come up: up to PAAS_ROUTER_HOLD_TIMEOUT (Heroku: 75 s).

@@ -16,6 +16,7 @@ class Preboot(Scenario):
     apps = ("lab",)
     timers = {"router_hold_timeout": 1.0, "boot_timeout": 8.0}
     seconds = 30
+    app_markers = ("Booting slowly", "SIGTERM:")
     explanation = f"""\
 Without preboot a deploy restarts the web dynos in place: the old dyno is stopped, the new one
 boots, and until it is up the router holds requests (then H20 after PAAS_ROUTER_HOLD_TIMEOUT,

@@ -16,6 +16,7 @@ class R14Memory(Scenario):
     apps = ("lab",)
     timers = {"memory_check_interval": 0.25}
     seconds = 20
+    app_markers = ("/memory:",)
     explanation = """\
 The dyno manager samples each dyno's memory (RSS of all its processes) every
 PAAS_MEMORY_CHECK_INTERVAL. Over the dyno size's quota (standard-1x: 512 MB) it logs
