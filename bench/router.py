@@ -1,17 +1,22 @@
 """Router throughput and latency against nginx and HAProxy, in one run, with one load generator.
 
-    .venv/bin/python bench/router.py [--duration 8] [--connections 64] [--workers 1,2]
+    .venv/bin/python bench/router.py [--duration 5] [--rounds 3] [--connections 64] [--workers 1,2]
 
 The same trivial backend (nginx, one worker, `return 200 "ok"`) is reached
   1. directly,
-  2. through nginx (one worker) and HAProxy (one thread), each doing what the router does per
-     request (request id, X-Forwarded-*, X-Request-Start, Via, an access-log line),
-  3. through the router (`python -m router`, uvloop, every feature on: request id, headers,
-     the heroku[router] line into a real LogHub, metrics),
+  2. through nginx (one worker) and HAProxy (one thread), each configured to do what the
+     router does per request (request id, X-Forwarded-*, X-Request-Start, Via, an access-log line),
+  3. through the router (`python -m router`, uvloop, every feature on: request id, Heroku
+     headers, the heroku[router] line into a real LogHub, metrics, structured records),
+     as one process (the daemon's shape) and, as a measured design option, as N processes
+     sharing the port with SO_REUSEPORT,
 first opening a new backend connection per request (nginx's default, Heroku's legacy router),
 then reusing backend connections (nginx upstream keepalive, HAProxy http-reuse, the router's
-http-routing-2-dot-0 mode). wrk (one thread) measures each. Prints requests/s, p50 and p99,
-and the router's ratio to nginx. Everything listens on 127.0.0.1; load is bounded in time.
+http-routing-2-dot-0 mode). wrk (one thread, one connection count) measures each target in
+interleaved rounds; medians are printed: requests/s, p50, p99, errors, and the proxy's CPU
+time per request (user+system of its processes; unlike requests/s this barely moves when
+other work shares the machine). The last lines give the router's ratio to nginx. Everything
+listens on 127.0.0.1; every run is bounded in time.
 """
 
 from __future__ import annotations

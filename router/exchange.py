@@ -172,7 +172,9 @@ class Exchange:
             if self.host is not None:
                 self.violation = self.violation or codes.CAUSE_BAD_HEADER
             self.host = value
-        if len(name) > MAX_HEADER_NAME or len(value) > MAX_HEADER_VALUE or self.nheaders > MAX_HEADERS:
+        if (len(value) > MAX_HEADER_NAME or self.nheaders > MAX_HEADERS or len(name) > MAX_HEADER_NAME) and (
+            len(name) > MAX_HEADER_NAME or len(value) > MAX_HEADER_VALUE or self.nheaders > MAX_HEADERS
+        ):
             self.violation = self.violation or codes.CAUSE_BAD_HEADER
             return
         if kind < 0 or kind == H_HOST:
@@ -283,10 +285,13 @@ class Exchange:
             if conn is not None:
                 conn.close()
             return
-        if code is not None:
-            self.fail(code)
-        elif conn is not None:
-            self.attach(conn)
+        try:
+            if code is not None:
+                self.fail(code)
+            elif conn is not None:
+                self.attach(conn)
+        except Exception:
+            self.router.internal_error(self, "sending to the dyno")
 
     # ------------------------------------------------------------------ proxying
     def attach(self, conn: DynoConnection) -> None:

@@ -121,7 +121,7 @@ class Metrics:
         self._dynos: OrderedDict[tuple[str, str], Stats] = OrderedDict()
 
     def add(self, rec: RequestRecord) -> None:
-        now_s = int(time.time())
+        now_s = int(rec.ts)
         app = self._apps.get(rec.app)
         if app is None:
             app = self._apps[rec.app] = Stats()

@@ -49,6 +49,23 @@ MODE_RAW = 1  # body bytes passed as they are (Content-Length, or close-delimite
 MODE_CHUNK = 2  # body re-chunked for the client
 
 
+_COMMON_PLAIN = (
+    b"Server",
+    b"Date",
+    b"Content-Type",
+    b"Cache-Control",
+    b"Etag",
+    b"ETag",
+    b"Last-Modified",
+    b"Vary",
+)
+_RESPONSE_KIND: dict[bytes, int] = {
+    **{name.title(): kind for name, kind in RESPONSE_SPECIAL.items()},
+    **{name: -1 for name in _COMMON_PLAIN},
+}
+_RESPONSE_KIND[b"Set-Cookie"] = R_SET_COOKIE
+
+
 class _Stop(Exception):
     """Raised inside a parser callback to stop parsing (reason in DynoConnection.stop)."""
 
@@ -334,7 +351,9 @@ class DynoConnection(asyncio.Protocol):
         if big and len(name) + len(value) + 4 > MAX_RESPONSE_HEADER_LINE:
             self.violation = ("H25", codes.H25_OVERSIZED_HEADER)
             raise _Stop
-        kind = RESPONSE_SPECIAL.get(name.lower(), -1)
+        kind = _RESPONSE_KIND.get(name)  # as most servers spell them, saves a lower()
+        if kind is None:
+            kind = RESPONSE_SPECIAL.get(name.lower(), -1)
         if kind < 0:
             self.head_parts += (name, b": ", value, b"\r\n")
         elif kind == R_SET_COOKIE:
