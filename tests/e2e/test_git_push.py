@@ -43,6 +43,9 @@ def test_push_python_app_with_dependency_then_warm_cache(daemon: DaemonThread, t
     assert "Release v4 created by user local@paas" in lines
     assert lines.index(f"Deploy {sha[:8]} by user local@paas") < lines.index("Release v4 created by user local@paas")
     assert lines[-1] == "Build succeeded"
+    cloned = daemon.cli("git:clone", "-a", "pyhumanize", str(tmp_path / "clone"), cwd=str(tmp_path))
+    assert cloned.returncode == 0, cloned.stderr
+    assert "Howdy from" in (tmp_path / "clone" / "app.py").read_text()
     builds = daemon.client().get("/apps/pyhumanize/builds").json()
     assert [b["status"] for b in builds] == ["succeeded", "succeeded"]
     assert builds[-1]["source_blob"]["version"] == sha
