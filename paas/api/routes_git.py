@@ -36,8 +36,8 @@ from paas.errors import PaasError, invalid, not_found
 
 router = APIRouter()
 
-CGI_HEADER_LIMIT = 64 * 1024
 STDERR_LIMIT = 16 * 1024
+CGI_EXIT_GRACE = 10.0  # after its last byte, git http-backend gets this long to exit on its own
 GIT_PATHS = re.compile(
     r"^(HEAD|info/refs|objects/info/(alternates|http-alternates|packs)|objects/[0-9a-f]{2}/[0-9a-f]{38,62}"
     r"|objects/pack/pack-[0-9a-f]{40,64}\.(pack|idx)|git-upload-pack|git-receive-pack)$"
@@ -140,7 +140,11 @@ async def run_cgi(request: Request, argv: list[str], env: dict[str, str]) -> Res
     feeder = asyncio.create_task(feed())
     err_task = asyncio.create_task(collect_stderr())
 
-    async def finish() -> None:
+    async def finish(completed: bool) -> None:
+        """completed: the response was read to its end, so git is finishing on its own."""
+        if completed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), CGI_EXIT_GRACE)
         with contextlib.suppress(ProcessLookupError):
             if proc.returncode is None:
                 proc.kill()
@@ -157,7 +161,7 @@ async def run_cgi(request: Request, argv: list[str], env: dict[str, str]) -> Res
     except asyncio.LimitOverrunError:
         head, ok = b"", False
     if not ok:
-        await finish()
+        await finish(completed=True)
         message = errors.decode(errors="replace").strip() or "git http-backend produced no response"
         return Response(message + "\n", status_code=500, media_type="text/plain")
     for line in head.decode("latin-1").split("\r\n"):
@@ -172,11 +176,13 @@ async def run_cgi(request: Request, argv: list[str], env: dict[str, str]) -> Res
     media_type = headers.pop("Content-Type", None)
 
     async def body() -> AsyncIterator[bytes]:
+        completed = False
         try:
             while chunk := await stdout.read(65536):
                 yield chunk
+            completed = True
         finally:
-            await finish()
+            await finish(completed)  # a client gone mid-response: the backend is killed at once
 
     return StreamingResponse(body(), status_code=status, headers=headers, media_type=media_type)
 
