@@ -51,8 +51,10 @@ class EventWatch:
     def __init__(self, http: httpx.AsyncClient, app: str):
         self.http = http
         self.app = app
-        self.states: dict[str, str] = {}
-        self.releases: dict[str, int] = {}  # dyno -> release version it runs
+        self.states: dict[str, str] = {}  # dyno -> state of its newest release
+        self.releases: dict[str, int] = {}  # dyno -> newest release seen for it
+        # (dyno, release) -> state: with preboot, old and new web.1 live side by side
+        self.by_release: dict[tuple[str, int], str] = {}
         self.transitions: list[tuple[float, str, str]] = []  # (monotonic, dyno, state)
         self.requests: list[dict[str, Any]] = []
         self._changed = asyncio.Event()
@@ -66,8 +68,8 @@ class EventWatch:
         except TimeoutError:
             raise LabError(f"the daemon's event stream for {self.app} did not open") from None
         for dyno in (await self.http.get(f"/apps/{self.app}/dynos")).json():
-            self.states.setdefault(dyno["name"], dyno["state"])
-            self.releases.setdefault(dyno["name"], int((dyno.get("release") or {}).get("version") or 0))
+            if dyno["name"] not in self.states:
+                self._record(dyno["name"], int((dyno.get("release") or {}).get("version") or 0), dyno["state"])
 
     async def _read(self) -> None:
         params = {"app": self.app, "kinds": "dyno.state,router.request"}
@@ -81,14 +83,19 @@ class EventWatch:
                 if kind == "hello":
                     self._ready.set()
                 elif kind == "dyno.state" and data.get("dyno"):
-                    self.states[data["dyno"]] = data["state"]
-                    self.releases[data["dyno"]] = int(data.get("release") or 0)
+                    self._record(data["dyno"], int(data.get("release") or 0), data["state"])
                     self.transitions.append((time.monotonic(), data["dyno"], data["state"]))
                 elif kind == "router.request":
                     self.requests.append(data)
                 else:
                     continue
                 self._changed.set()
+
+    def _record(self, dyno: str, release: int, state: str) -> None:
+        self.by_release[(dyno, release)] = state
+        if release >= self.releases.get(dyno, 0):  # an old release retiring does not hide the new one
+            self.states[dyno] = state
+            self.releases[dyno] = release
 
     async def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -178,7 +185,8 @@ class LabApp:
         """Wait until `count` web dynos of release `version` are up."""
 
         def ready() -> bool:
-            up = [d for d, st in self.web_states().items() if st == "up" and self.watch.releases.get(d) == version]
+            up = [d for (d, rel), st in self.watch.by_release.items()
+                  if d.startswith("web.") and rel == version and st == "up"]
             return len(up) >= count
 
         if not await self.watch.wait(ready, timeout):

@@ -23,7 +23,8 @@ PAAS_MEMORY_CHECK_INTERVAL. Over the dyno size's quota (standard-1x: 512 MB) it 
 `Process running mem=...` and `Error R14 (Memory quota exceeded)`; Heroku lets the dyno swap
 and go on, and so do we: requests keep being answered, only slower on Heroku. Past the hard
 limit (2x the quota here) it logs `Error R15 (Memory quota vastly exceeded)` and kills the
-dyno with SIGKILL; the dyno is restarted like after any crash, with its memory back to normal.
+dyno with SIGKILL; a request it was answering ends as H13, and the dyno is restarted like after
+any crash, with its memory back to normal.
 The lab app holds memory with /memory?mb=N (filled pages, so they are really resident).
 Fix in your app: find the leak, lower concurrency (WEB_CONCURRENCY), or use a bigger dyno."""
 
@@ -39,10 +40,10 @@ Fix in your app: find the leak, lower concurrency (WEB_CONCURRENCY), or use a bi
         stop = asyncio.Event()
         load = asyncio.create_task(app.load("/", concurrency=1, gap=0.1, seconds=60, max_requests=400, stop=stop))
         ctx.say(f"quota {quota_mb} MB: /memory?mb={over}, wait for R14, then /memory?mb={more} more")
-        await app.get(f"/memory?mb={over}")
+        grow1 = await app.get(f"/memory?mb={over}")
         r14 = await app.wait_log("Error R14", 10)
         mark = app.mark()
-        await app.get(f"/memory?mb={more}")
+        grow2 = await app.get(f"/memory?mb={more}")
         r15 = await app.wait_log("Error R15", 10)
         restarted = await app.wait_transition("web.1", "crashed", mark, 10)
         await app.wait_up(timeout=15)
@@ -50,6 +51,8 @@ Fix in your app: find the leak, lower concurrency (WEB_CONCURRENCY), or use a bi
         stop.set()
         report = await load
         variant = Variant("grow", app.name, f"/memory?mb={over} (> quota {quota_mb} MB), then +{more} MB", load=report)
+        variant.notes.append(f"/memory?mb={over} got {grow1}; /memory?mb={more} got {grow2} (a dyno killed while "
+                             "answering leaves that request with H13); the steady load is counted above")
         result.variants.append(await self.finish(app, variant, since))
         result.check("R14 logged once memory passed the quota", r14)
         result.check("R15 logged past the hard limit", r15)
