@@ -39,7 +39,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 TARGET = 500_000
 
 
-def start_broker(home: Path, topics: list[str]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+def start_broker(home: Path, topics: list[str], isolate: bool = True) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     cmd = [sys.executable, "-m", "paas.kafka.harness", "--home", str(home)]
     for t in topics:
         cmd += ["--topic", t]
@@ -52,7 +52,8 @@ def start_broker(home: Path, topics: list[str]) -> tuple[subprocess.Popen[str], 
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) > 1:
         os.sched_setaffinity(proc.pid, {cpus[0]})
-        os.sched_setaffinity(0, set(cpus[1:]))
+        if isolate:  # keep the clients off the broker's core
+            os.sched_setaffinity(0, set(cpus[1:]))
     return proc, info
 
 
@@ -179,11 +180,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2_000_000, help="100-byte records per run")
     parser.add_argument("--quick", action="store_true", help="smaller runs (smoke test)")
+    parser.add_argument("--share-cores", action="store_true",
+                        help="let the clients run on every core (the broker stays pinned to one)")
     args = parser.parse_args()
     small = 200_000 if args.quick else args.messages
     large = max(small // 4, 1)
     with tempfile.TemporaryDirectory() as tmp:
-        proc, info = start_broker(Path(tmp), ["bench-100:1", "bench-1k:1", "bench-latency:1"])
+        proc, info = start_broker(Path(tmp), ["bench-100:1", "bench-1k:1", "bench-latency:1"],
+                                  isolate=not args.share_cores)
         try:
             conf = client_config(info)
             print(f"broker pid {proc.pid} pinned to cpu {sorted(os.sched_getaffinity(proc.pid))}, "
