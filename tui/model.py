@@ -89,7 +89,7 @@ def make_entry(seq: int, line: dict[str, Any]) -> LogEntry:
     entry = LogEntry(seq, str(line.get("ts", "")), str(line.get("app", "")), source, dyno, text)
     if source == "heroku" and dyno == "router":
         entry.router = True
-        if not text.startswith("at=info"):  # the common case needs no parsing at all
+        if not text.startswith("at=info method="):  # the common case (no code) needs no parsing
             head = _ROUTER_HEAD.match(text)
             if head is not None:
                 entry.level = head.group(1)

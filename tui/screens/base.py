@@ -5,6 +5,7 @@ second, `full_refresh()` whenever the screen comes back into view or the current
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -58,7 +59,7 @@ class KeyBar(Line):
                 if not isinstance(binding, Binding) or not binding.show or binding.description in seen:
                     continue
                 seen.add(binding.description)
-                key = self.app.get_key_display(binding)
+                key = self.app.get_key_display(replace(binding, key=binding.key.split(",")[0]))
                 if text:
                     text.append("  ")
                 text.append(key, style="bold orange1")

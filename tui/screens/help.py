@@ -40,6 +40,8 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("p", "Pause / resume (moving the cursor up pauses too)"),
         ("↑ ↓ k j", "Move the cursor; the side pane explains the line's code"),
         ("end G", "Follow the tail again"),
+        ("w", "Router log: compact lines / Heroku's whole line"),
+        ("tab", "Move focus (log, code pane: ↑/↓ scroll the explanation)"),
     ]),
     ("Everywhere", [
         (":", "Command palette (every action, every view, every app)"),
@@ -66,8 +68,8 @@ class HelpScreen(ModalScreen[None]):
         parts: list[Any] = []
         for title, rows in SECTIONS:
             parts.append(Text(title, style="bold underline"))
-            table = Table(show_header=False, box=None, padding=(0, 1), expand=True)
-            table.add_column("key", style="bold cyan", no_wrap=True, width=9)
+            table = Table(show_header=False, box=None, padding=(0, 1), expand=False)
+            table.add_column("key", style="bold cyan", no_wrap=True, width=10)
             table.add_column("what")
             for key, what in rows:
                 table.add_row(Text(key), Text(what))

@@ -29,7 +29,8 @@ class OverviewScreen(PaasScreen):
     AUTO_FOCUS = "#apps"
 
     def body(self) -> Iterable[Widget]:
-        apps: DataTable[Any] = DataTable(id="apps", cursor_type="row", zebra_stripes=True)
+        apps: DataTable[Any] = DataTable(id="apps", cursor_type="row", zebra_stripes=True,
+                                         cursor_foreground_priority="renderable")
         apps.border_title = "Apps  (enter: open · [ ]: switch app)"
         codes: DataTable[Any] = DataTable(id="codes", cursor_type="row")
         codes.border_title = "Router errors by code"
@@ -135,10 +136,9 @@ class OverviewScreen(PaasScreen):
             stats = state.stats
             reqs = stats.requests.series(now_s)
             errs = stats.errors.series(now_s)
-            peak = max(reqs) if reqs else 0
             self._set(table, name, "Req/s", f"{stats.requests.rate(now_s):.1f}")
             self._set(table, name, "Requests (60s)", spark(reqs, SPARK_WIDTH, "green"))
-            self._set(table, name, "Errors (60s)", spark(errs, SPARK_WIDTH, "red", peak=max(peak, 1)))
+            self._set(table, name, "Errors (60s)", spark(errs, SPARK_WIDTH, "red"))
             pct = stats.error_percent(now_s)
             self._set(table, name, "Err%", Text(f"{pct:.1f}", style="bold red" if pct >= 5 else ""))
             self._set(table, name, "Codes", self._codes_text(stats.codes))

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from rich.console import Group
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import Static
 
 from tui.codes import CodeHelp, explain
 from tui.widgets.lines import code_style
 
 
-class CodePanel(Static):
+class CodePanel(Static, can_focus=True):
     DEFAULT_CSS = """
     CodePanel { padding: 0 1; overflow-y: auto; }
+    CodePanel:focus { border: round $accent; }
     """
+    BINDINGS = [
+        Binding("up,k", "scroll_up", "Scroll up", show=False),
+        Binding("down,j", "scroll_down", "Scroll down", show=False),
+    ]
 
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id)

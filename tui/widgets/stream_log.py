@@ -171,7 +171,9 @@ class StreamLog(ScrollView, can_focus=True):
             strip = Strip(segments, sum(cell_len(text) for text, _ in parts))
             self._strips[entry.seq] = strip
         if index == self.cursor:
-            strip = strip.extend_cell_length(width + scroll_x).apply_style(CURSOR)
+            # the cursor's colours go *over* the line's own (which already carry the background)
+            strip = strip.extend_cell_length(width + scroll_x, base)
+            strip = Strip(Segment.apply_style(list(strip), None, CURSOR), strip.cell_length)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def notify_style_update(self) -> None:

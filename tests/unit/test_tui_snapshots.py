@@ -1,0 +1,157 @@
+"""Snapshots of the main TUI screens (pytest-textual-snapshot; `--snapshot-update` to accept).
+
+Deterministic on purpose: a fixed terminal size, a fixed clock, and a stubbed data source
+(`tui.testing.StaticBackend`) instead of a daemon, so no ports, pids or wall-clock times appear.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tui.app import PaasApp
+from tui.testing import StaticBackend
+
+T = 1_700_000_000.0
+SIZE = (140, 40)
+MB = 1024 * 1024
+
+
+def _line(text: str, dyno: str = "router", source: str = "heroku", app: str = "hello", ms: int = 0) -> dict[str, Any]:
+    ts = f"2023-11-14T22:13:{10 + ms // 1000:02d}.{ms % 1000:03d}000+00:00"
+    return {"kind": "log.line", "app": app, "ts": T,
+            "data": {"line": {"ts": ts, "app": app, "source": source, "dyno": dyno, "text": text}}}
+
+
+def _router(at: str, path: str, dyno: str, status: int, code: str = "", desc: str = "", service: str = "4ms",
+            ms: int = 0) -> dict[str, Any]:
+    head = f'at={at} code={code} desc="{desc}"' if code else f"at={at}"
+    connect = "0ms" if dyno else ""
+    service = service if dyno else ""
+    nbytes = "0" if code else "512"
+    text = (f'{head} method=GET path="{path}" host=hello.localhost request_id=0000-{ms:04d} fwd="127.0.0.1" '
+            f"dyno={dyno} connect={connect} service={service} status={status} bytes={nbytes if dyno else ''} protocol=http")
+    return _line(text, ms=ms)
+
+
+EVENTS = [
+    _line("Starting process with command `python app.py`", dyno="web.2", ms=0),
+    _line("listening on 40002", dyno="web.2", source="app", ms=120),
+    _line("State changed from starting to up", dyno="web.2", ms=130),
+    _router("info", "/", "web.1", 200, ms=400),
+    _router("info", "/json", "web.2", 200, ms=480),
+    _router("error", "/slow", "web.2", 503, "H12", "Request timeout", "5000ms", ms=900),
+    _line("Process exited with status 137", dyno="web.2", ms=1000),
+    _line("State changed from up to crashed", dyno="web.2", ms=1001),
+    _router("error", "/", "web.2", 503, "H13", "Connection closed without response", "5ms", ms=1002),
+    _router("info", "/", "web.1", 200, ms=1200),
+    _line("Error R14 (Memory quota exceeded)", dyno="worker.1", ms=1500),
+    _router("error", "/", "", 503, "H10", "App crashed", ms=2000),
+    _router("info", "/missing", "web.1", 404, ms=2100),
+]
+
+ROUTES: dict[str, Any] = {
+    "GET /apps": [
+        {"name": "hello", "maintenance": False, "web_url": "http://hello.localhost:5000/", "released_at": "x"},
+        {"name": "shop", "maintenance": True, "web_url": "http://shop.localhost:5000/", "released_at": "x"},
+    ],
+    "GET /apps/hello/formation": [{"type": "web", "quantity": 2, "size": "standard-1x"},
+                                  {"type": "worker", "quantity": 1, "size": "standard-1x"}],
+    "GET /apps/shop/formation": [{"type": "web", "quantity": 1, "size": "standard-1x"}],
+    "GET /apps/hello/releases": [
+        {"version": 1, "description": "Initial release", "status": "succeeded", "created_at": "2023-11-14T20:00:00Z"},
+        {"version": 2, "description": "Enable Logplex", "status": "succeeded", "created_at": "2023-11-14T20:00:01Z"},
+        {"version": 3, "description": "Deploy 1a2b3c4", "status": "succeeded", "current": True,
+         "created_at": "2023-11-14T21:30:00Z"},
+    ],
+    "GET /apps/shop/releases": [{"version": 1, "description": "Initial release", "status": "succeeded", "current": True}],
+    "GET /apps/hello/dynos": [
+        {"name": "web.1", "type": "web", "state": "up", "since": T - 125, "port": 40001, "host": "127.0.0.1",
+         "memory": 180 * MB, "memory_quota": 512 * MB, "size": "Standard-1X", "release": {"version": 3}},
+        {"name": "web.2", "type": "web", "state": "crashed", "since": T - 5, "memory": None,
+         "memory_quota": 512 * MB, "size": "Standard-1X", "release": {"version": 3}},
+        {"name": "worker.1", "type": "worker", "state": "up", "since": T - 3600, "memory": 600 * MB,
+         "memory_quota": 512 * MB, "size": "Standard-1X", "release": {"version": 3}, "container": "4f2a9c1d0e7b55aa"},
+    ],
+    "GET /apps/shop/dynos": [{"name": "web.1", "type": "web", "state": "starting", "since": T - 2,
+                              "memory_quota": 512 * MB, "release": {"version": 1}}],
+    "GET /router/metrics": {"apps": {"hello": {"requests": 1200, "errors": 9, "codes": {"H10": 4, "H12": 2, "H13": 3}}}},
+    "GET /apps/hello/config-vars": {"DATABASE_URL": "postgres://user:secret@127.0.0.1:5432/db", "GREETING": "hi there",
+                                    "SECRET_KEY": "abcdefghijkl"},
+    "GET /apps/hello/addons": [{"name": "postgresql-round-1234", "plan": {"name": "heroku-postgresql:essential-0"},
+                                "state": "provisioned"}],
+}
+
+
+def demo_app() -> PaasApp:
+    return PaasApp(StaticBackend(dict(ROUTES), list(EVENTS)), clock=lambda: T, freeze_gc=False)
+
+
+async def _ready(pilot: Any) -> None:
+    app: PaasApp = pilot.app
+    for _ in range(100):
+        state = app.store.apps.get("hello")
+        if state is not None and state.release == 3 and state.dynos and app.store.apps.get("shop"):
+            break
+        await pilot.pause(0.02)
+    # a minute of traffic for the sparklines (the live part of the figures comes from the lines)
+    stats = app.store.apps["hello"].stats
+    for k in range(60):
+        second = int(T) - 60 + k
+        stats.requests.add(second, 20 + (k * 7) % 13)
+        if k % 9 == 0:
+            stats.errors.add(second, 3)
+    app.refresh_screen()
+    await pilot.pause(0.3)
+
+
+def test_overview(snap_compare: Any) -> None:
+    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=_ready)
+
+
+def test_app_view(snap_compare: Any) -> None:
+    async def run(pilot: Any) -> None:
+        await _ready(pilot)
+        await pilot.press("2")
+        await pilot.pause(0.5)
+
+    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_router_log_with_h13_explained(snap_compare: Any) -> None:
+    async def run(pilot: Any) -> None:
+        await _ready(pilot)
+        await pilot.press("3")
+        await pilot.pause(0.3)
+        await pilot.press("up", "up", "up", "up")  # onto the H13 line: the view pauses, the pane explains H13
+        await pilot.pause(0.3)
+
+    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_router_log_filtered(snap_compare: Any) -> None:
+    async def run(pilot: Any) -> None:
+        await _ready(pilot)
+        await pilot.press("3")
+        await pilot.pause(0.3)
+        await pilot.press("slash", *"status:5xx !H12", "enter")
+        await pilot.pause(0.3)
+
+    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_logs(snap_compare: Any) -> None:
+    async def run(pilot: Any) -> None:
+        await _ready(pilot)
+        await pilot.press("4")
+        await pilot.pause(0.3)
+
+    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_help(snap_compare: Any) -> None:
+    async def run(pilot: Any) -> None:
+        await _ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+
+    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
