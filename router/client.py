@@ -99,7 +99,8 @@ class ClientConnection(asyncio.Protocol):
             active = self.active
             if active is not None:
                 active.last_io = self.last_io
-            tunnel.transport.write(data)
+            if not tunnel.closed:
+                tunnel.transport.write(data)
             return
         self.last_io = self.router.loop.time()
         if self.in_head:
@@ -146,21 +147,22 @@ class ClientConnection(asyncio.Protocol):
                 self.router.internal_error(active, "client lost")
         self.queue.clear()
 
+    def _dyno_side(self) -> DynoConnection | None:
+        active = self.active
+        conn = active.upstream if active is not None and active.upstream is not None else self.tunnel
+        return conn if conn is not None and not conn.closed else None
+
     def pause_writing(self) -> None:
         self.writing_paused = True
-        active = self.active
-        if active is not None and active.upstream is not None:
-            active.upstream.transport.pause_reading()
-        elif self.tunnel is not None:
-            self.tunnel.transport.pause_reading()
+        conn = self._dyno_side()
+        if conn is not None:
+            conn.transport.pause_reading()  # the client is slow: stop reading from the dyno
 
     def resume_writing(self) -> None:
         self.writing_paused = False
-        active = self.active
-        if active is not None and active.upstream is not None:
-            active.upstream.transport.resume_reading()
-        elif self.tunnel is not None:
-            self.tunnel.transport.resume_reading()
+        conn = self._dyno_side()
+        if conn is not None:
+            conn.transport.resume_reading()
 
     # ------------------------------------------------------------------ parser callbacks
     def on_message_begin(self) -> None:
@@ -278,7 +280,7 @@ class ClientConnection(asyncio.Protocol):
         self.tunnel = conn
         conn.tunnel = True
         tail = ex.upgrade_tail
-        if tail:
+        if tail and not conn.closed:
             conn.transport.write(tail)
         self.resume(self.PAUSE_UPGRADE | self.PAUSE_BODY)
 

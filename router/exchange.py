@@ -303,6 +303,10 @@ class Exchange:
         now = router.loop.time()
         if self.connect_ms is None:
             self.connect_ms = 0.0
+        if conn.closed:  # accepted, then closed before the request could be sent
+            self.service_start = now
+            self.fail("H13")
+            return
         self.service_start = self.last_io = now
         head = self._upstream_head(now)
         if self.body_buf:

@@ -257,15 +257,19 @@ class Router:
         try:
             self._log(app, line)
         except Exception:
-            self.log_failures += 1
-            log.exception("router: log function failed")
+            self._reporting_failed("log function")
         self.metrics_store.add(record)
         if self._on_request is not None:
             try:
                 self._on_request(record)
             except Exception:
-                self.log_failures += 1
-                log.exception("router: on_request callback failed")
+                self._reporting_failed("on_request callback")
+
+    def _reporting_failed(self, what: str) -> None:
+        # counted always, told sparingly: a broken sink must not flood stderr at line rate
+        self.log_failures += 1
+        if self.log_failures == 1 or self.log_failures % 1000 == 0:
+            log.exception("router: %s failed (%d failures so far)", what, self.log_failures)
 
     def internal_error(self, ex: Exchange, where: str) -> None:
         """An exception escaped request handling: H99 for that request, the router goes on."""

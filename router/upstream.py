@@ -223,7 +223,8 @@ class DynoConnection(asyncio.Protocol):
             return
         if self.tunnel:
             ex.last_io = self.router.loop.time()
-            ex.client.transport.write(data)
+            if not ex.client.closed:
+                ex.client.transport.write(data)
             return
         try:
             ex.last_io = self.router.loop.time()
@@ -252,7 +253,7 @@ class DynoConnection(asyncio.Protocol):
             self._flush(ex)
             if ex.status == 101 and not ex.finished:
                 ex.begin_tunnel()
-                if tail:
+                if tail and not ex.client.closed:
                     ex.client.transport.write(tail)
             elif not ex.finished:
                 ex.fail("H17")

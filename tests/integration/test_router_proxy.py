@@ -406,3 +406,29 @@ async def test_stop_cuts_requests_in_flight_and_frees_the_port(dyno: LabDynoProc
     assert resp.status is None and resp.closed
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", h.port)
+
+
+async def test_garbage_from_clients_never_breaks_the_router(router: RouterHarness) -> None:
+    """Random bytes and mangled requests: each gets an answer or a hang-up, nothing escapes."""
+    import random
+
+    rng = random.Random(4)
+    valid = b"POST /sink HTTP/1.1\r\nHost: demo.localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    samples = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))) for _ in range(40)]
+    for _ in range(80):
+        mangled = bytearray(valid)
+        for _ in range(rng.randrange(1, 4)):
+            mangled[rng.randrange(len(mangled))] = rng.randrange(256)
+        samples.append(bytes(mangled[: rng.randrange(10, len(mangled) + 1)]))
+
+    async def send(raw: bytes) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
+        writer.write(raw)
+        writer.write_eof()
+        await read_response(reader, timeout=3)
+        writer.close()
+
+    for i in range(0, len(samples), 20):
+        await asyncio.gather(*(send(raw) for raw in samples[i : i + 20]))
+    assert (await http_get(router.port, "/")).status == 200
+    assert router.router.metrics()["router"]["internal_errors"] == 0
