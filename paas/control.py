@@ -583,11 +583,13 @@ class ControlPlane:
             for hostname, app_id in s.execute(select(Domain.hostname, Domain.app_id)):
                 domains.setdefault(app_id, []).append(hostname)
             out = []
+            web = dict(s.execute(select(Formation.app_id, Formation.quantity).where(Formation.type == "web")).all())
             for app in apps:
                 release = self._current_release(s, app)
                 out.append(
                     {
                         "name": app.name,
+                        "web_quantity": web.get(app.id, 0),
                         "maintenance": app.maintenance,
                         "released": bool(release and release.slug_id),
                         "domains": domains.get(app.id, []),

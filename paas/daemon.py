@@ -117,6 +117,7 @@ class Daemon:
         self._servers: list[Any] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._unlisten: list[Any] = []
+        self._route_meta: dict[str, dict[str, Any]] = {}
 
     # ---- start --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -291,41 +292,40 @@ class Daemon:
     def _on_dyno_state(self, event: Event) -> None:
         # synchronous on purpose: a dyno leaves the table before it is signalled
         if event.app is not None:
-            self.refresh_routes(event.app)
+            self._push_route(event.app)
 
     def refresh_routes(self, app: str | None = None) -> None:
+        """Re-read what the state database says about routing (maintenance, releases, domains,
+        web quantity) and push the affected apps' routes. Runs on app/release/formation changes."""
         if self.route_table is None:
+            return
+        infos = self.control.route_info()
+        self._route_meta = {info["name"]: info for info in infos}
+        self.route_table.set_domains({host: info["name"] for info in infos for host in info["domains"]})
+        for name in [app] if app is not None else list(self._route_meta):
+            self._push_route(name)
+
+    def _push_route(self, name: str) -> None:
+        """One app's route from cached metadata plus the dyno manager's in-memory states: the
+        per-dyno-event path, so it never touches the database."""
+        info = self._route_meta.get(name)
+        if info is None or self.route_table is None:
             return
         from router.table import AppRoute, Backend
 
-        infos = self.control.route_info()
-        domains: dict[str, str] = {}
-        for info in infos:
-            if app is not None and info["name"] != app and not info["domains"]:
-                continue
-            for host in info["domains"]:
-                domains[host] = info["name"]
-            if app is not None and info["name"] != app:
-                continue
-            web = [d for d in self.dynos.dynos(info["name"]) if d.type == "web"] if self.dynos else []
-            desired = self.control.desired(info["name"])
-            proc = desired.process("web")
-            self.route_table.update(
-                AppRoute(
-                    name=info["name"],
-                    maintenance=info["maintenance"],
-                    released=info["released"],
-                    web_quantity=proc.quantity if proc else 0,
-                    backends=[Backend(d.name, d.host, d.port) for d in web if d.state == "up" and d.port],
-                    booting=sum(1 for d in web if d.state == "starting"),
-                    crashed=sum(1 for d in web if d.state == "crashed"),
-                    keepalive="http-routing-2-dot-0" in info["features"],
-                )
+        web = [d for d in self.dynos.dynos(name) if d.type == "web"] if self.dynos else []
+        self.route_table.update(
+            AppRoute(
+                name=name,
+                maintenance=info["maintenance"],
+                released=info["released"],
+                web_quantity=info["web_quantity"],
+                backends=[Backend(d.name, d.host, d.port) for d in web if d.state == "up" and d.port],
+                booting=sum(1 for d in web if d.state == "starting"),
+                crashed=sum(1 for d in web if d.state == "crashed"),
+                keepalive="http-routing-2-dot-0" in info["features"],
             )
-        self.route_table.set_domains(domains if app is None else {**self._domains_cache(), **domains})
-
-    def _domains_cache(self) -> dict[str, str]:
-        return self.control.domain_map()
+        )
 
     async def apply_app(self, app: str) -> None:
         if self.dynos is None:
