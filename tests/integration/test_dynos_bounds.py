@@ -25,6 +25,7 @@ async def test_a_flooding_dyno_is_rate_limited_with_l12(tmp_path: Path) -> None:
         kept = h.lines("worker.1", "app")
         assert BURST_LINES <= len(kept) < BURST_LINES + 2.5 * 2000 + 1000  # burst + ~2 s at 2,000/s
         assert set(kept) == {"flood"}
-        assert sorted(lags)[len(lags) // 2] < 0.02  # the loop still turns every few ms
+        # the loop keeps turning (a starved loop lags by seconds); loose bound for a loaded 2-core CI
+        assert sorted(lags)[len(lags) // 2] < 0.1
     finally:
         await h.close()
