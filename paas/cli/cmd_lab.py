@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import Any
 
 import click
@@ -62,6 +63,7 @@ def register(cli: click.Group) -> None:
             click.echo(f"  {text}", err=True)
 
         throwaway: ThrowawayDaemon | None = None
+        _interrupt_on(signal.SIGTERM, signal.SIGHUP)  # so the throwaway daemon is stopped, not orphaned
         try:
             if use_running:
                 client = Client()
@@ -91,6 +93,15 @@ def register(cli: click.Group) -> None:
                 echo(line)
         if not result.ok:
             raise CliError(f"{name} did not go as the lesson predicts; see the checks above")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _interrupt_on(*signals: signal.Signals) -> None:
+    for sig in signals:
+        signal.signal(sig, _interrupt)
 
 
 def _warn_slow_timers(wanted: dict[str, float], actual: dict[str, float]) -> None:

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.support.daemon import DaemonThread
@@ -77,3 +81,26 @@ def test_lab_run_without_examples(tmp_path: Path) -> None:
     env.update(PAAS_HOME=str(tmp_path), PAAS_EXAMPLES_DIR=str(tmp_path / "nowhere"))
     r = subprocess.run([PAAS, "lab:run", "h13-shutdown"], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 1 and "h13-naive, h13-draining are not in" in r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_stops_its_throwaway_daemon(tmp_path: Path, sig: signal.Signals) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAAS_")}
+    env.update(PAAS_HOME=str(tmp_path / "home"), TMPDIR=str(tmp_path))
+    proc = subprocess.Popen([PAAS, "lab:run", "preboot"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("paas-lab-*/daemon.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2)  # mid-scenario
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130 and "Stopping the throwaway daemon... done" in err
+    assert not list(tmp_path.glob("paas-lab-*"))  # temp home removed
+    leftovers = []
+    for p in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if str(tmp_path) in p.environ().get("PAAS_HOME", ""):
+                leftovers.append(p.pid)
+    assert not leftovers
