@@ -87,6 +87,7 @@ class LabDyno:
         self.listener: socket.socket | None = None
         self.accepting = True
         self.tasks: set[asyncio.Task[None]] = set()
+        self.watcher: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -105,6 +106,8 @@ class LabDyno:
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, lambda: self._sigterm(stop))
         loop.add_signal_handler(signal.SIGINT, stop.set)
+        if self.args.die_with_parent:
+            self.watcher = asyncio.create_task(_watch_parent(os.getppid()))
         if self.args.no_accept:
             await stop.wait()
             del filler
@@ -314,6 +317,13 @@ class LabDyno:
             await writer.drain()
 
 
+async def _watch_parent(ppid: int) -> None:
+    """Exit when the process that started us is gone (a killed test run leaves no orphan)."""
+    while os.getppid() == ppid:
+        await asyncio.sleep(1.0)
+    os._exit(0)
+
+
 def _ws_frame(opcode: int, payload: bytes) -> bytes:
     n = len(payload)
     if n < 126:
@@ -404,6 +414,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--close-on-reuse", action="store_true")
     parser.add_argument("--on-sigterm", choices=("naive", "drain"), default="drain")
     parser.add_argument("--grace", type=float, default=1.0)
+    parser.add_argument("--die-with-parent", action="store_true", help="exit when the parent process exits")
     args = parser.parse_args(argv)
     try:
         asyncio.run(LabDyno(args).run())

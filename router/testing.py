@@ -53,7 +53,7 @@ class LabDynoProcess:
 
     def start(self) -> LabDynoProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "router.labdyno", "--port", "0", "--dyno", self.dyno, *self.args],
+            [sys.executable, "-m", "router.labdyno", "--port", "0", "--dyno", self.dyno, "--die-with-parent", *self.args],
             stdout=subprocess.PIPE,
             text=True,
         )
