@@ -139,6 +139,7 @@ class Result:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     cpu_load_percent: float = 0.0
     cpu_idle_percent: float = 0.0
+    buffered: dict[str, int] = field(default_factory=dict)  # sizes of the bounded buffers at the end
 
     def all_latencies(self) -> list[float]:
         return [v for values in self.latencies.values() for v in values]
@@ -160,6 +161,7 @@ class Result:
             "latency_ms_max": round(1000 * max(every), 1) if every else None,
             "tui_cpu_percent_under_load": round(self.cpu_load_percent, 1),
             "tui_cpu_percent_idle_stream": round(self.cpu_idle_percent, 1),
+            "buffers_at_end": self.buffered,
         }
         for kind, values in self.latencies.items():
             out[f"latency_ms_{kind}"] = {"p50": round(1000 * statistics.median(values), 1),
@@ -255,6 +257,12 @@ async def measure(url: str, rate: int, seconds: float, presses: int, idle_second
         result.lines_received = app.store.events - events_before
         result.cpu_load_percent = 100 * (_cpu() - cpu_before) / elapsed
         result.dropped = app.store.dropped
+        state = app.store.apps.get(APP)
+        if state is not None:
+            from tui.widgets.stream_log import StreamLog
+
+            views = [len(w.rows) for s in app.screen_stack for w in s.query(StreamLog)]
+            result.buffered = {"router": len(state.router), "logs": len(state.logs), "view": max(views, default=0)}
         if os.environ.get("TUI_BENCH_DEBUG"):
             for press, queued, action, paint in breakdown:
                 print(f"{press:8} queued {1000 * queued:7.1f} ms  action {1000 * action:7.1f} ms  "

@@ -79,6 +79,36 @@ ROUTES: dict[str, Any] = {
                                     "SECRET_KEY": "abcdefghijkl"},
     "GET /apps/hello/addons": [{"name": "postgresql-round-1234", "plan": {"name": "heroku-postgresql:essential-0"},
                                 "state": "provisioned"}],
+    "GET /kafka/tenants": [{
+        "tenant": "kafka-shallow-54717", "app": "hello", "plan": "basic-0", "prefix": "shallow-54717.",
+        "messages_in_per_sec": 41.5, "bytes_in_per_sec": 5312.0, "bytes_out_per_sec": 10624.0,
+        "data_size": 3 * MB, "data_size_limit": 4 * 1024 * MB, "topic_count": 2,
+        "topics": [
+            {"name": "shallow-54717.events", "prefix_free_name": "events", "partition_count": 2,
+             "messages_in_per_sec": 40.0, "bytes_in_per_sec": 5120.0, "bytes_out_per_sec": 10240.0,
+             "messages": 12000, "data_size": 3 * MB - 4096, "retention_time_ms": 86_400_000, "cleanup_policy": "delete"},
+            {"name": "shallow-54717.audit", "prefix_free_name": "audit", "partition_count": 1,
+             "messages_in_per_sec": 1.5, "bytes_in_per_sec": 192.0, "bytes_out_per_sec": 384.0,
+             "messages": 30, "data_size": 4096, "retention_time_ms": 604_800_000, "cleanup_policy": "compact,delete"},
+        ],
+        "consumer_groups": [
+            {"name": "shallow-54717.workers", "state": "Stable", "members": 2, "lag": 1350,
+             "partitions": [{"topic": "shallow-54717.events", "partition": 0, "lag": 1200},
+                            {"topic": "shallow-54717.events", "partition": 1, "lag": 150}]},
+        ],
+    }],
+    "GET /dataclips/api/clips": [
+        {"id": 1, "title": "Router errors per code", "target": "platform", "version": 2,
+         "updated_at": "2023-11-14T22:00:00+00:00", "sql": "SELECT code, count(*) FROM router_requests GROUP BY code"},
+        {"id": 2, "title": "Big orders", "target": "postgresql-round-1234", "version": 1,
+         "updated_at": "2023-11-14T21:00:00+00:00", "sql": "SELECT id, total FROM orders WHERE total > 8"},
+    ],
+    "POST /dataclips/api/clips/1/run": {
+        "clip": {"id": 1, "title": "Router errors per code",
+                 "sql": "SELECT code, count(*) AS requests FROM router_requests GROUP BY code ORDER BY 2 DESC"},
+        "result": {"fields": ["code", "requests"], "values": [["H13", 41], ["H10", 12], ["H12", 3]], "rows": 3,
+                   "shown": 3, "truncated": False, "duration_ms": 4},
+    },
 }
 
 
@@ -153,5 +183,25 @@ def test_help(snap_compare: Any) -> None:
         await _ready(pilot)
         await pilot.press("question_mark")
         await pilot.pause(0.3)
+
+    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_kafka(snap_compare: Any) -> None:
+    async def run(pilot: Any) -> None:
+        await _ready(pilot)
+        await pilot.press("5")
+        await pilot.pause(0.5)
+
+    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
+
+
+def test_dataclips_run(snap_compare: Any) -> None:
+    async def run(pilot: Any) -> None:
+        await _ready(pilot)
+        await pilot.press("6")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
 
     assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
