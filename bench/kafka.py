@@ -131,8 +131,10 @@ def fetch(conf: dict[str, Any], topic: str, count: int) -> float:
 
 
 def consume(conf: dict[str, Any], topic: str, count: int) -> float:
+    # a prefetch queue deep enough that librdkafka never idles in its 1 s fetch.queue.backoff.ms
     c = Consumer({**conf, "group.id": "bench", "enable.auto.commit": False, "fetch.max.bytes": 52_428_800,
-                  "max.partition.fetch.bytes": 10_485_760, "queued.max.messages.kbytes": 1_048_576})
+                  "max.partition.fetch.bytes": 10_485_760, "queued.max.messages.kbytes": 1_048_576,
+                  "queued.min.messages": 1_000_000, "fetch.queue.backoff.ms": 10})
     start = time.perf_counter()  # includes connecting: a few ms against seconds of reading
     c.assign([TopicPartition(topic, 0, 0)])
     got = 0
