@@ -37,10 +37,12 @@ class StreamScreen(PaasScreen):
         Binding("p", "pause", "Pause"),
     ]
     renderer: Renderer = staticmethod(log_parts)  # type: ignore[assignment]
-    PLACEHOLDER = "filter: code:H13 dyno:web.1 status:5xx path:/api  (enter: apply, esc: close)"
+    PLACEHOLDER = "/ filter: code:H13 dyno:web.1 status:5xx path:/api !words  (enter: apply · esc: leave · esc again: clear)"
 
     def body(self) -> Iterable[Widget]:
-        yield Input(placeholder=self.PLACEHOLDER, id="filter", classes="hidden")
+        # Always there (one line, no border): showing and hiding it would cost a relayout of the
+        # whole screen on every `/`, and k9s users expect to see the active filter anyway.
+        yield Input(placeholder=self.PLACEHOLDER, id="filter", select_on_focus=True)
         with Horizontal(classes="stream-body"):
             log = StreamLog(self.renderer, VIEW_LINES, id="stream")
             log.border_title = self.VIEW_NAME
@@ -174,7 +176,6 @@ class StreamScreen(PaasScreen):
     # ---- keys -------------------------------------------------------------------------------
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
-        box.remove_class("hidden")
         box.focus()
 
     def action_pause(self) -> None:
@@ -205,8 +206,6 @@ class StreamScreen(PaasScreen):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self._apply_filter(event.value)
         if not self.filter_error:
-            if not event.value.strip():
-                event.input.add_class("hidden")
             self.stream.focus()
 
     def on_key(self, event: events.Key) -> None:
@@ -218,14 +217,11 @@ class StreamScreen(PaasScreen):
         """Close the filter box, else clear the filter; False lets escape go back to the overview."""
         box = self.query_one("#filter", Input)
         if box.has_focus:
-            if not box.value.strip():
-                box.add_class("hidden")
             self.stream.focus()
             return True
         if not self.filter.empty or self.filter_error:
             box.value = ""
             self._apply_filter("")
-            box.add_class("hidden")
             return True
         return False
 
@@ -277,4 +273,4 @@ class RouterScreen(StreamScreen):
 class LogsScreen(StreamScreen):
     VIEW_NAME = "logs"
     renderer = staticmethod(log_parts)
-    PLACEHOLDER = "filter: source:app dyno:web.1 code:R14 words…  (enter: apply, esc: close)"
+    PLACEHOLDER = "/ filter: source:app dyno:web.1 code:R14 words  (enter: apply · esc: leave · esc again: clear)"
