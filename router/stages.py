@@ -161,6 +161,16 @@ async def pick_and_connect(ex: Exchange, route: AppRoute) -> tuple[DynoConnectio
         if ex.finished:
             return None, None
         if attempts >= min(MAX_ATTEMPTS, len(backends)):
+            latest = table.get(name)
+            # The dyno left routing while we connected (a restart or scale-down): like Heroku,
+            # retry elsewhere or hold for the booting ones rather than blame a dyno that is gone.
+            if (
+                latest is not None
+                and attempts < MAX_ATTEMPTS
+                and backend not in latest.backends
+                and (latest.booting > 0 or any(b not in tried for b in latest.backends))
+            ):
+                continue
             return None, last_code
 
 
