@@ -6,7 +6,8 @@ bash scripts/bootstrap.sh --system
 if [ -f scripts/ensure-docker.sh ]; then
   bash scripts/ensure-docker.sh || echo "==> no Docker engine (Docker tests will skip, or fail with CI=true)" >&2
 fi
-echo "==> ruff"
+echo "==> ruff, mypy"
 .venv/bin/ruff check .
+.venv/bin/mypy paas router dynos tui
 echo "==> pytest"
 exec .venv/bin/python -m pytest -n "${PAAS_TEST_WORKERS:-2}" -q -p no:cacheprovider "$@"
