@@ -200,6 +200,7 @@ class EventPump:
         self.on_status = on_status
         self.kinds = kinds
         self.connects = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def run(self) -> None:
         delay = BACKOFF_FIRST
@@ -210,7 +211,9 @@ class EventPump:
                         self.connects += 1
                         delay = BACKOFF_FIRST
                         self.on_status("connected", True)
-                        asyncio.get_running_loop().create_task(self._resync())
+                        task = asyncio.get_running_loop().create_task(self._resync())
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
                     self.on_events(batch)
                     await asyncio.sleep(0)  # let key presses and repaints in between chunks
                 reason = "the daemon closed the event stream"
