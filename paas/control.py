@@ -202,8 +202,11 @@ class ControlPlane:
         with self.db.session() as s:
             return dict(self._app(s, ident).config or {})
 
-    def update_config(self, ident: str, changes: dict[str, Any], description: str | None = None) -> dict[str, Any]:
-        """PATCH semantics: a value sets, None deletes. Makes one new release. Returns the release."""
+    def update_config(
+        self, ident: str, changes: dict[str, Any], description: str | None = None, status: str = "succeeded"
+    ) -> dict[str, Any]:
+        """PATCH semantics: a value sets, None deletes. Makes one new release (`pending` when a
+        release phase must pass first). Returns the release."""
         if not isinstance(changes, dict) or not changes:
             raise invalid("Provide at least one config var to set or unset.")
         for key, value in changes.items():
@@ -234,7 +237,7 @@ class ControlPlane:
                     parts.append(f"Remove {', '.join(unset_keys)} config vars")
                 description = " and ".join(parts)
             current = self._current_release(s, app)
-            release = self._new_release(s, app, description, current.slug_id if current else None)
+            release = self._new_release(s, app, description, current.slug_id if current else None, status)
             data = self._release_json(release)
             name = app.name
         self.logs.api_line(name, f"{description} by user {USER}")
@@ -329,6 +332,11 @@ class ControlPlane:
             data["config_vars"] = dict(release.config or {})
             data["output"] = release.output
             return data
+
+    def current_slug_id(self, ident: str) -> str | None:
+        with self.db.session() as s:
+            release = self._current_release(s, self._app(s, ident))
+            return release.slug_id if release else None
 
     def release_config(self, ident: str, ref: str | int) -> dict[str, str]:
         with self.db.session() as s:

@@ -354,6 +354,12 @@ class Daemon:
 
         return await release_slug(self, app, slug_id, description)
 
+    async def update_config(self, app: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Config vars change through a release (and its release phase, when the app has one)."""
+        from paas.builds import releaser
+
+        return await releaser.update_config(self, app, changes)
+
     async def rollback(self, app: str, ref: str | None) -> dict[str, Any]:
         from paas.builds.releaser import rollback
 

@@ -94,9 +94,9 @@ async def get_config(request: Request, app: str) -> dict[str, str]:
 
 @router.patch("/apps/{app}/config-vars")
 async def patch_config(request: Request, app: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
-    control = daemon_of(request).control
-    release = control.update_config(app, body)
-    config = control.get_config(app)
+    daemon = daemon_of(request)
+    release = await daemon.update_config(app, body)
+    config = daemon.control.get_config(app)
     return {**config, "_release": release} if request.query_params.get("release") else config
 
 

@@ -71,6 +71,26 @@ async def rollback(daemon: Daemon, app: str, ref: str | None) -> dict[str, Any]:
     return await _release_phase(daemon, app, pending, command, restore_config=previous_config)
 
 
+async def update_config(daemon: Daemon, app: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """A config change is a release too: with a `release:` command Heroku runs it first, and a
+    failure leaves the running release and the config as they were."""
+    control = daemon.control
+    command = release_command(control, app, control.current_slug_id(app))
+    if command is None:
+        return control.update_config(app, changes)
+    previous_config = control.get_config(app)
+    pending = control.update_config(app, changes, status="pending")
+    if pending.get("status") != "pending":
+        return pending  # nothing changed, no release was made
+    release = await _release_phase(daemon, app, pending, command, restore_config=previous_config)
+    if release.get("status") == "failed":
+        raise invalid(
+            f"Release v{release['version']} failed: its release command did not succeed, so the config "
+            f"vars were not changed. See `paas releases:output v{release['version']}`."
+        )
+    return release
+
+
 def _rollback_target(control: ControlPlane, app: str, ref: str | None) -> Release:
     """The release `rollback [ref]` goes back to (same rules as ControlPlane.rollback)."""
     with control.db.session() as s:
