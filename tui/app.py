@@ -362,7 +362,3 @@ class PaasApp(App[None]):
         self.open_url(url)
         self.actions_done.append(f"opened {url}")
         self.notify(f"Opening {url}", timeout=3)
-
-
-def run(app_name: str | None = None) -> None:
-    PaasApp(app_name=app_name).run()

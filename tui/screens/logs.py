@@ -107,9 +107,10 @@ class StreamScreen(PaasScreen):
 
     def on_tick(self, changes: set[str]) -> None:
         state = self.state
-        if state is None or state.name != self._app:
-            if (state.name if state else None) != self._app:
-                self.full_refresh()
+        if (state.name if state else None) != self._app:
+            self.full_refresh()  # the current app changed under us
+            return
+        if state is None:
             return
         buf = self.buffer(state)
         if not buf or buf[-1].seq <= self._last_seq:
