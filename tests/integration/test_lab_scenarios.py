@@ -44,8 +44,16 @@ def variant(result: Result, label: str) -> dict[str, int]:
 
 
 def test_h13_shutdown(run: Callable[[str], Result]) -> None:
+    # The naive server's H13s come from whatever sits in its accept backlog at SIGTERM, which
+    # is a matter of timing (Heroku's own reproduction fires 20 curls and looks); on a loaded
+    # 2-core machine one run in a few can catch an empty backlog, so the naive side gets a second run.
+    # The draining side must never produce an H13, in any run.
     result = run("h13-shutdown")
     naive, draining = variant(result, "naive"), variant(result, "draining")
+    if naive.get("H13", 0) == 0:
+        assert draining.get("H13", 0) == 0
+        result = run("h13-shutdown")
+        naive, draining = variant(result, "naive"), variant(result, "draining")
     assert naive.get("H13", 0) > 0
     assert draining.get("H13", 0) == 0 and set(draining) == {"200"}
     # same load: both variants drove the same bounded client load
@@ -57,6 +65,9 @@ def test_h13_shutdown(run: Callable[[str], Result]) -> None:
 def test_h13_shutdown_with_docker_dynos(run: Callable[..., Result]) -> None:
     require_docker()
     result = run("h13-shutdown", "docker")
+    if variant(result, "naive").get("H13", 0) == 0:  # timing-dependent, see test_h13_shutdown
+        assert variant(result, "draining").get("H13", 0) == 0
+        result = run("h13-shutdown", "docker")
     assert variant(result, "naive").get("H13", 0) > 0
     assert set(variant(result, "draining")) == {"200"}
 
