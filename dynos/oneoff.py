@@ -24,7 +24,14 @@ from dataclasses import replace
 
 from dynos.output import LineBudget, LineSplitter
 from dynos.runtimes.base import DynoProcess, DynoSpec, OutputCallback
-from dynos.supervisor import JITTER_MAX_FRACTION, Context, MemoryWatch, fmt_seconds, spawn_failure
+from dynos.supervisor import (
+    JITTER_MAX_FRACTION,
+    Context,
+    MemoryWatch,
+    fmt_seconds,
+    report_oom_kill,
+    spawn_failure,
+)
 from dynos.types import DynoInfo
 
 OUTPUT_HIGH_WATER = 1 << 20  # pause the dyno's output while this many bytes are unread
@@ -211,6 +218,7 @@ class OneOff:
                 self._spawn_task(self.stop())
         status = wait_task.result()
         self.status = status
+        report_oom_kill(proc, self.memory, self.spec.size.quota_bytes, self._heroku)
         self._heroku(f"Process exited with status {status}")
         await proc.cleanup()
         self._set_state("complete")

@@ -86,6 +86,15 @@ def spawn_failure(exc: BaseException) -> str:
     return f"could not start the dyno ({exc.__class__.__name__}: {exc})"
 
 
+def report_oom_kill(proc: DynoProcess, last_memory: int, quota: int, heroku: Callable[[str], None]) -> None:
+    """The runtime enforced the hard limit itself (Docker: mem_limit, the kernel's OOM kill in
+    the container): write the same R15 lines as when the memory watch catches it first."""
+    if getattr(proc, "oom_killed", False):
+        heroku(memory_line(max(last_memory, getattr(proc, "peak_memory", 0)), quota))
+        heroku("Error R15 (Memory quota vastly exceeded)")
+        heroku("Stopping process with SIGKILL")
+
+
 def memory_line(used: int, quota: int) -> str:
     return f"Process running mem={used // (1024 * 1024)}M({used * 100 / quota:.1f}%)"
 
@@ -375,13 +384,7 @@ class Supervisor:
 
     async def _exited(self, proc: DynoProcess, status: int, launched: float) -> str:
         """The process ended on its own: any exit is a crash, even status 0."""
-        if getattr(proc, "oom_killed", False):
-            # The runtime enforces the hard limit itself (Docker: mem_limit, the kernel's OOM
-            # kill in the container): the same R15 lines as when we catch it first.
-            peak = max(self.memory, getattr(proc, "peak_memory", 0))
-            self._heroku(memory_line(peak, self.spec.size.quota_bytes))
-            self._heroku("Error R15 (Memory quota vastly exceeded)")
-            self._heroku("Stopping process with SIGKILL")
+        report_oom_kill(proc, self.memory, self.spec.size.quota_bytes, self._heroku)
         self._heroku(f"Process exited with status {status}")
         await proc.cleanup()
         self.proc = None

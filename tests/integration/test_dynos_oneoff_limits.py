@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_dynos_harness import Harness, cmd
+from tests.support.runtimes import dyno_runtime  # noqa: F401  (fixture: process and docker)
+
+pytestmark = pytest.mark.usefixtures("dyno_runtime")
 
 
 async def test_one_off_is_cycled_not_restarted(tmp_path: Path) -> None:
