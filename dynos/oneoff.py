@@ -29,7 +29,9 @@ from dynos.supervisor import (
     Context,
     MemoryWatch,
     fmt_seconds,
+    publish_state,
     report_oom_kill,
+    snapshot,
     spawn_failure,
 )
 from dynos.types import DynoInfo
@@ -91,40 +93,14 @@ class OneOff:
         return self._done.is_set()
 
     def info(self) -> DynoInfo:
-        proc = self.proc
-        return DynoInfo(
-            app=self.app,
-            name=self.name,
-            type=self.spec.type,
-            state=self.state,
-            command=self.command,
-            release=self.spec.release,
-            size=self.spec.size.name,
-            port=proc.port if proc else None,
-            host=proc.host if proc else "127.0.0.1",
-            since=self.since,
-            memory_bytes=self.memory,
-            pid=proc.pid if proc else None,
-            container=proc.container if proc else None,
-        )
+        return snapshot(self.app, self.name, self.spec, self.state, self.proc, self.since, self.memory)
 
     # ---- plumbing ----------------------------------------------------------------------
     def _heroku(self, text: str) -> None:
         self.ctx.heroku_line(self.app, self.name, text)
 
     def _emit(self, previous: str | None) -> None:
-        proc = self.proc
-        self.ctx.bus.emit(
-            "dyno.state",
-            self.app,
-            dyno=self.name,
-            type=self.spec.type,
-            state=self.state,
-            previous=previous,
-            port=proc.port if proc else None,
-            host=proc.host if proc else "127.0.0.1",
-            release=self.spec.release,
-        )
+        publish_state(self.ctx, self.app, self.name, self.spec, self.proc, self.state, previous)
 
     def _set_state(self, new: str) -> None:
         old = self.state

@@ -86,6 +86,46 @@ def spawn_failure(exc: BaseException) -> str:
     return f"could not start the dyno ({exc.__class__.__name__}: {exc})"
 
 
+def snapshot(
+    app: str, name: str, spec: DynoSpec, state: str, proc: DynoProcess | None, since: float, memory: int,
+    restarts: int = 0,
+) -> DynoInfo:
+    """What the API, the router table and the TUI see of a formation or one-off dyno."""
+    return DynoInfo(
+        app=app,
+        name=name,
+        type=spec.type,
+        state=state,
+        command=spec.command,
+        release=spec.release,
+        size=spec.size.name,
+        port=proc.port if proc else None,
+        host=proc.host if proc else "127.0.0.1",
+        since=since,
+        memory_bytes=memory,
+        pid=proc.pid if proc else None,
+        container=proc.container if proc else None,
+        restarts=restarts,
+    )
+
+
+def publish_state(
+    ctx: Context, app: str, name: str, spec: DynoSpec, proc: DynoProcess | None, new: str, old: str | None
+) -> None:
+    """The `dyno.state` event every part subscribes to (a `down` dyno has no port to route to)."""
+    ctx.bus.emit(
+        "dyno.state",
+        app,
+        dyno=name,
+        type=spec.type,
+        state=new,
+        previous=old,
+        port=proc.port if proc and new != "down" else None,
+        host=proc.host if proc else "127.0.0.1",
+        release=spec.release,
+    )
+
+
 def report_oom_kill(proc: DynoProcess, last_memory: int, quota: int, heroku: Callable[[str], None]) -> None:
     """The runtime enforced the hard limit itself (Docker: mem_limit, the kernel's OOM kill in
     the container): write the same R15 lines as when the memory watch catches it first."""
@@ -189,23 +229,8 @@ class Supervisor:
         return True
 
     def info(self) -> DynoInfo:
-        proc = self.proc
-        return DynoInfo(
-            app=self.app,
-            name=self.name,
-            type=self.spec.type,
-            state=self.state or "starting",
-            command=self.spec.command,
-            release=self.spec.release,
-            size=self.spec.size.name,
-            port=proc.port if proc else None,
-            host=proc.host if proc else "127.0.0.1",
-            since=self.since,
-            memory_bytes=self.memory,
-            pid=proc.pid if proc else None,
-            container=proc.container if proc else None,
-            restarts=self.restarts,
-        )
+        return snapshot(self.app, self.name, self.spec, self.state or "starting", self.proc, self.since,
+                        self.memory, self.restarts)
 
     # ---- plumbing ----------------------------------------------------------------------
     def _heroku(self, text: str) -> None:
@@ -223,18 +248,7 @@ class Supervisor:
             shown_new = shown_as or new
             if shown_old != shown_new:
                 self._heroku(f"State changed from {shown_old} to {shown_new}")
-        proc = self.proc
-        self.ctx.bus.emit(
-            "dyno.state",
-            self.app,
-            dyno=self.name,
-            type=self.spec.type,
-            state=new,
-            previous=old,
-            port=proc.port if proc and new != "down" else None,
-            host=proc.host if proc else "127.0.0.1",
-            release=self.spec.release,
-        )
+        publish_state(self.ctx, self.app, self.name, self.spec, self.proc, new, old)
 
     def _take(self) -> Pending | None:
         pending, self._pending = self._pending, None
