@@ -64,6 +64,8 @@ _SPLIT = re.compile(rb"(.{1,%d})" % MAX_LINE_BYTES, re.S)
 
 
 def split_long(text: str) -> list[str]:
+    if len(text) <= MAX_LINE_BYTES // 4:  # at most 4 UTF-8 bytes a character: no need to encode
+        return [text]
     raw = text.encode("utf-8", "replace")
     if len(raw) <= MAX_LINE_BYTES:
         return [text]
