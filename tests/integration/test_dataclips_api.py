@@ -121,11 +121,14 @@ def test_clip_lifecycle_share_cache_revoke_and_versions(pg_daemon: DaemonThread)
             == 1
         )
         assert len(anon.get(share["json_url"]).json()["values"]) == 1
+        head = anon.head(share["csv_url"])  # spreadsheet importers ask first
+        assert head.status_code == 200 and head.headers["content-type"].startswith("text/csv")
 
         revoked = c.post(f"/dataclips/api/clips/{clip['id']}/revoke").json()
         assert revoked["revoked_slug"] == clip["slug"] and revoked["url"] != share["url"]
         for old in (share["url"], share["csv_url"], share["json_url"]):
             assert anon.get(old).status_code == 404
+            assert anon.head(old).status_code == 404
         assert anon.get(revoked["json_url"]).status_code == 200
         assert anon.get("/".join(share["url"].split("/")[:-1]) + "/notaslug").status_code == 404
 
