@@ -22,14 +22,14 @@ class CliError(Exception):
         self.code = code
 
 
-def _home() -> Path:
+def paas_home() -> Path:
     raw = os.environ.get("PAAS_HOME")
     return Path(os.path.expanduser(raw)) if raw else Settings().home
 
 
 def find_daemon() -> tuple[str, str]:
     """(api url, token)."""
-    home = _home()
+    home = paas_home()
     token = os.environ.get("PAAS_API_TOKEN")
     if token is None:
         try:

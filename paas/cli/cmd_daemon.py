@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sys
+import time
 
 import click
 
-from paas.cli.client import Client, CliError
+from paas.cli.client import Client, CliError, paas_home
 from paas.cli.main import json_option
-from paas.cli.ui import key_values, print_json
+from paas.cli.ui import action, key_values, print_json
 from paas.config import Settings, SettingsError
 
 
@@ -23,6 +27,27 @@ def register(cli: click.Group) -> None:
         from paas.daemon import run
 
         sys.exit(run(settings))
+
+    @cli.command("daemon:stop")
+    @click.option("--timeout", default=60.0, show_default=True, help="seconds to wait for dynos to stop")
+    def daemon_stop(timeout: float) -> None:
+        """Stop the running daemon gracefully (dynos get SIGTERM, then their grace period)."""
+        home = paas_home()
+        try:
+            pid = int(json.loads((home / "daemon.json").read_text())["pid"])
+        except (FileNotFoundError, ValueError, KeyError):
+            raise CliError(f"no paas daemon is running for PAAS_HOME={home}") from None
+        with action(f"Stopping the paas daemon (pid {pid})"):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                (home / "daemon.json").unlink(missing_ok=True)  # left by a daemon that was killed
+                return
+            deadline = time.monotonic() + timeout
+            while (home / "daemon.json").exists():
+                if time.monotonic() > deadline:
+                    raise CliError(f"the daemon (pid {pid}) did not stop within {timeout:g} s")
+                time.sleep(0.1)
 
     @cli.command("status")
     @json_option()

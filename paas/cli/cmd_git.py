@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from paas.cli.client import Client, CliError, _home
+from paas.cli.client import Client, CliError, paas_home
 from paas.cli.main import app_option, resolve_app
 from paas.cli.ui import echo
 
@@ -46,7 +46,7 @@ def helper_command() -> str:
     (run as a file without site: no package imports, no .pth processing, fast on every push)."""
     from paas.builds import git_credential
 
-    home = shlex.quote(str(_home()))
+    home = shlex.quote(str(paas_home()))
     script = shlex.quote(str(Path(git_credential.__file__).resolve()))
     return f"!PAAS_HOME={home} {shlex.quote(sys.executable)} -S {script}"
 

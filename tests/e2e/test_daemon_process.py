@@ -98,3 +98,17 @@ def test_sigkill_mid_burst_loses_no_acknowledged_release(paas_home: Path) -> Non
         assert len(keys_in_order) >= len(acknowledged)
     finally:
         assert again.terminate() == 0
+
+
+def test_daemon_stop_command(paas_home: Path) -> None:
+    d = DaemonProcess(paas_home)
+    d.wait_ready()
+    r = d.cli("daemon:stop")
+    assert r.returncode == 0, r.stderr
+    assert f"Stopping the paas daemon (pid {d.proc.pid})... done" in r.stderr
+    assert d.proc.wait(10) == 0
+    assert not (paas_home / "daemon.json").exists()
+    again = d.cli("daemon:stop")
+    assert again.returncode == 1
+    assert f" ›   Error: no paas daemon is running for PAAS_HOME={paas_home}" in again.stderr
+    d.log.close()
