@@ -145,7 +145,7 @@ def register(cli: click.Group) -> None:
             with action("Starting the paas daemon") as result:
                 url, pid = start_daemon(settings)
                 result["suffix"] = f"pid {pid}, API {url}, log {settings.home / 'daemon.log'}"
-            echo(f"The daemon keeps running in the background; stop it with: kill {pid}")
+            echo("The daemon keeps running in the background; stop it with: paas daemon:stop")
         client = Client()
         apps = client.get("/apps") or []
         app_name = apps[0]["name"] if apps else None
