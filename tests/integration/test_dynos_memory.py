@@ -28,7 +28,8 @@ async def test_r14_over_quota_keeps_running(tmp_path: Path) -> None:
         assert mem, texts
         megabytes, percent = int(mem.group(1)), float(mem.group(2))
         assert 512 < megabytes < 700  # caught while still growing, or after
-        assert percent == pytest.approx(megabytes * 100 / 512, abs=0.2)
+        # the line floors megabytes (up to 1 MiB = 0.195% low) and rounds the percentage to 0.1
+        assert percent == pytest.approx(megabytes * 100 / 512, abs=0.25)
         await h.wait_for(lambda: h.manager.dyno("demo", "worker.1").memory_bytes > 600 * 1024 * 1024)
         assert h.manager.dyno("demo", "worker.1").state == "up"
         assert not h.find("worker.1", "R15")
