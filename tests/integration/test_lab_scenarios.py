@@ -26,7 +26,9 @@ def run(tmp_path: Path) -> Iterator[Callable[..., Result]]:
 
     def runner(name: str, runtime: str = "process") -> Result:
         scenario = CATALOG[name]
-        settings = daemon_settings(tmp_path / "home", runtime=runtime, **scenario.wanted_timers())
+        # a fresh home per run: a test may run a scenario twice
+        home = tmp_path / f"home{len(started)}"
+        settings = daemon_settings(home, runtime=runtime, **scenario.wanted_timers())
         d = DaemonThread(settings).start()
         started.append(d)
         ctx = LabContext(d.api_url, d.d.token, d.d.router_port, scenario.wanted_timers())
