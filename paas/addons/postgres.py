@@ -127,6 +127,9 @@ def _free_port() -> int:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # as PostgreSQL binds (SO_REUSEADDR): connections of the previous run lingering in
+        # TIME_WAIT must not make the cluster move port and break every app's DATABASE_URL
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((LOOPBACK, port))
         except OSError:
