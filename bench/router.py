@@ -132,8 +132,9 @@ def wrk(name: str, port: int, duration: int, connections: int, proc: psutil.Proc
     cpu = cpu_seconds(proc) - cpu_before
     rps = float(_find(r"Requests/sec:\s+([\d.]+)", out))
     total = int(_find(r"(\d+) requests in", out))
-    p50 = _to_ms(_find(r"50%\s+(\S+)", out))
-    p99 = _to_ms(_find(r"99%\s+(\S+)", out))
+    # anchored: "77.50%" in the thread-stats lines must not pass for the 50th percentile
+    p50 = _to_ms(_find(r"(?m)^\s+50%\s+(\S+)", out))
+    p99 = _to_ms(_find(r"(?m)^\s+99%\s+(\S+)", out))
     err = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     sock_err = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = int(err.group(1)) if err else 0

@@ -222,21 +222,18 @@ class Daemon:
 
     async def _start_router(self, sock: socket.socket) -> None:
         try:
+            from router.metrics import bus_publisher
             from router.server import Router
             from router.table import RouteTable
         except ModuleNotFoundError:
             sock.close()
             return
         self.route_table = RouteTable()
-        self.router = Router(self.route_table, self.settings, self._router_log, self._router_record)
+        self.router = Router(self.route_table, self.settings, self._router_log, bus_publisher(self.bus))
         await self.router.start(sock=sock)
 
     def _router_log(self, app: str, text: str) -> None:
         self.logs.emit(app, "heroku", "router", text)
-
-    def _router_record(self, record: Any) -> None:
-        data = record.to_event() if hasattr(record, "to_event") else dict(record)
-        self.bus.publish(Event("router.request", data.pop("app", None), data))
 
     async def _start_api(self, sock: socket.socket) -> None:
         from paas.api.app import create_api
@@ -425,9 +422,12 @@ async def serve(settings: Settings, ready: Any = None) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.stopping.set)
+    from router.accel import is_compiled
+
+    router_build = "compiled" if is_compiled() else "interpreted: python -m router.compile"
     print(
-        f"paas daemon ready: API {daemon.api_url}  router http://<app>.localhost:{daemon.router_port}/  "
-        f"runtime {daemon.runtime_name} ({daemon.runtime_reason})  home {settings.home}",
+        f"paas daemon ready: API {daemon.api_url}  router http://<app>.localhost:{daemon.router_port}/ "
+        f"({router_build})  runtime {daemon.runtime_name} ({daemon.runtime_reason})  home {settings.home}",
         file=sys.stderr,
         flush=True,
     )

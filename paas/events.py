@@ -30,7 +30,7 @@ from typing import Any
 Listener = Callable[["Event"], None]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 2x, and this runs per request
 class Event:
     kind: str
     app: str | None = None
@@ -57,11 +57,15 @@ class Subscription:
         self.closed = False
 
     def matches(self, event: Event) -> bool:
-        if self.app is not None and event.app != self.app:
+        return self.matches_kind(event.kind, event.app)
+
+    def matches_kind(self, kind: str, app: str | None) -> bool:
+        if self.app is not None and app != self.app:
             return False
-        if self.kinds is None:
+        kinds = self.kinds
+        if kinds is None or kind in kinds:
             return True
-        return event.kind in self.kinds or event.kind.split(".", 1)[0] + ".*" in self.kinds
+        return kind.split(".", 1)[0] + ".*" in kinds
 
     def offer(self, event: Event) -> None:
         try:
@@ -104,8 +108,31 @@ class EventBus:
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
         self._listeners: list[tuple[frozenset[str] | None, Listener]] = []
+        # immutable copies, rebuilt on (un)subscribe: publishing (once per routed request)
+        # iterates them without copying, and a callback may (un)subscribe safely meanwhile
+        self._subs_now: tuple[Subscription, ...] = ()
+        self._listeners_now: tuple[tuple[frozenset[str] | None, Listener], ...] = ()
+        self._wanted: dict[tuple[str, str | None], bool] = {}  # wants() answers, until a change
         self._loop: asyncio.AbstractEventLoop | None = None
         self.published = 0
+
+    def _changed(self) -> None:
+        self._subs_now = tuple(self._subs)
+        self._listeners_now = tuple(self._listeners)
+        self._wanted.clear()
+
+    def wants(self, kind: str, app: str | None = None) -> bool:
+        """Whether publishing this kind would reach anyone (lets hot paths skip building events)."""
+        key = (kind, app)
+        wanted = self._wanted.get(key)
+        if wanted is None:
+            wanted = any(kinds is None or kind in kinds for kinds, _ in self._listeners_now) or any(
+                sub.matches_kind(kind, app) for sub in self._subs_now
+            )
+            if len(self._wanted) > 4096:  # bounded: apps come and go
+                self._wanted.clear()
+            self._wanted[key] = wanted
+        return wanted
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -113,10 +140,10 @@ class EventBus:
     def publish(self, event: Event) -> None:
         """Deliver to listeners (synchronously) and subscriptions (queued). Loop thread only."""
         self.published += 1
-        for kinds, listener in list(self._listeners):
+        for kinds, listener in self._listeners_now:
             if kinds is None or event.kind in kinds:
                 listener(event)
-        for sub in list(self._subs):
+        for sub in self._subs_now:
             if sub.matches(event):
                 sub.offer(event)
 
@@ -137,22 +164,26 @@ class EventBus:
         """kinds may contain exact kinds or `prefix.*`; None means everything."""
         sub = Subscription(self, frozenset(kinds) if kinds is not None else None, app, maxsize)
         self._subs.append(sub)
+        self._changed()
         return sub
 
     def listen(self, kinds: Iterable[str] | None, listener: Listener) -> Callable[[], None]:
         """Call `listener(event)` synchronously for each matching event; returns an unlisten function."""
         entry = (frozenset(kinds) if kinds is not None else None, listener)
         self._listeners.append(entry)
+        self._changed()
 
         def unlisten() -> None:
             with contextlib.suppress(ValueError):
                 self._listeners.remove(entry)
+            self._changed()
 
         return unlisten
 
     def _remove(self, sub: Subscription) -> None:
         with contextlib.suppress(ValueError):
             self._subs.remove(sub)
+        self._changed()
 
     @property
     def subscriber_count(self) -> int:

@@ -1,5 +1,10 @@
 """The data plane: Heroku's HTTP router (see router.server.Router)."""
 
+from router.accel import activate
+
+# the mypyc-compiled hot path, when built from these very sources (see router.accel)
+__path__ = activate(__path__)
+
 from router.metrics import RequestRecord
 from router.server import Router
 from router.table import AppRoute, Backend, RouteTable

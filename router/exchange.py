@@ -44,7 +44,7 @@ from router.headers import (
     new_request_id,
     valid_request_id,
 )
-from router.logline import format_line
+from router.logline import format_record
 from router.metrics import RequestRecord
 from router.pages import error_response
 from router.table import AppRoute
@@ -529,7 +529,11 @@ class Exchange:
         if self.finished:
             return
         self.finished = True
-        self._disarm()
+        timer = self.timer
+        if timer is not None:
+            timer.cancel()
+            self.timer = None
+        self.timer_kind = _TIMER_NONE
         router = self.router
         app = self.app
         if self.counted and app is not None:
@@ -538,59 +542,25 @@ class Exchange:
         if app is None:
             return
         now = router.loop.time()
-        reached = self.upstream is not None or self.service_start > 0.0
-        service_ms = int((now - self.service_start) * 1000) if reached else None
-        nbytes = self.nbytes if reached else None
-        if hcode is None:
-            status = self.status
-            level = "info"
-            code = None
-            text_desc = None
-            sock = None
+        if self.upstream is not None or self.service_start > 0.0:  # a dyno was reached
+            service_ms: int | None = int((now - self.service_start) * 1000)
+            nbytes: int | None = self.nbytes
         else:
-            status = hcode.status
-            level = hcode.level
-            code = hcode.code
+            service_ms = nbytes = None
+        if hcode is None:
+            status, level, code, text_desc, sock = self.status, "info", None, None, None
+        else:
+            status, level, code, sock = hcode.status, hcode.level, hcode.code, hcode.sock
             text_desc = desc or hcode.desc
-            sock = hcode.sock
-        path = self.url.decode("latin-1")
-        method = self.method.decode("latin-1")
-        host = (self.host or b"").decode("latin-1")
-        rid = (self.request_id or b"").decode("latin-1")
-        fwd = (self.xff if self.xff is not None else self.client.peer_ip).decode("latin-1")
-        connect_ms = None if self.connect_ms is None else int(self.connect_ms)
-        line = format_line(
-            at=level,
-            code=code,
-            desc=text_desc,
-            cause=cause,
-            sock=sock,
-            method=method,
-            path=path,
-            host=host,
-            request_id=rid,
-            fwd=fwd,
-            dyno=self.dyno,
-            connect_ms=connect_ms,
-            service_ms=service_ms,
-            status=status,
-            nbytes=nbytes,
-            router2=self.router2,
-        )
+        connect_ms = self.connect_ms
+        host = self.host
+        request_id = self.request_id
         record = RequestRecord(
-            app=app,
-            dyno=self.dyno,
-            code=code,
-            status=status,
-            connect_ms=connect_ms,
-            service_ms=service_ms,
-            bytes=nbytes,
-            method=method,
-            path=path,
-            host=host,
-            request_id=rid,
-            at=level,
-            total_ms=int((now - self.received) * 1000),
-            ts=time.time(),
-        )
-        router.record(app, line, record)
+            app, self.dyno, code, status, None if connect_ms is None else int(connect_ms), service_ms,
+            nbytes, self.method.decode("latin-1"), self.url.decode("latin-1"),
+            "" if host is None else host.decode("latin-1"),
+            "" if request_id is None else request_id.decode("latin-1"),
+            level, int((now - self.received) * 1000), time.time(),
+        )  # fmt: skip
+        fwd = (self.xff if self.xff is not None else self.client.peer_ip).decode("latin-1")
+        router.record(app, format_record(record, text_desc, cause, sock, fwd, self.router2), record)

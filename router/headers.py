@@ -94,25 +94,31 @@ def valid_request_id(value: bytes) -> bool:
 
 
 class _UuidSource:
-    """Random (version 4) UUIDs, 256 per getrandom() call instead of one."""
+    """Random (version 4) UUIDs, made 256 at a time from one getrandom() call."""
 
-    __slots__ = ("buf", "pos")
+    __slots__ = ("ready",)
 
     def __init__(self) -> None:
-        self.buf = b""
-        self.pos = 0
+        self.ready: list[bytes] = []
 
     def next(self) -> bytes:
-        pos = self.pos
-        if pos >= len(self.buf):
-            self.buf = os.urandom(16 * 256)
-            pos = 0
-        raw = bytearray(self.buf[pos : pos + 16])
-        self.pos = pos + 16
-        raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-        raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-        h = raw.hex()
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode()
+        ready = self.ready
+        if not ready:
+            ready += _uuid_batch(256)
+        return ready.pop()
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 4122 variant bits
+
+
+def _uuid_batch(n: int) -> list[bytes]:
+    h = os.urandom(16 * n).hex()
+    variant = _VARIANT
+    return [
+        f"{h[p : p + 8]}-{h[p + 8 : p + 12]}-4{h[p + 13 : p + 16]}-"
+        f"{variant[h[p + 16]]}{h[p + 17 : p + 20]}-{h[p + 20 : p + 32]}".encode()
+        for p in range(0, 32 * n, 32)
+    ]
 
 
 _uuids = _UuidSource()
@@ -120,7 +126,7 @@ new_request_id = _uuids.next
 
 
 def _reseed_after_fork() -> None:
-    _uuids.buf = b""  # a forked worker must not repeat its parent's ids
+    _uuids.ready.clear()  # a forked worker must not repeat its parent's ids
 
 
 os.register_at_fork(after_in_child=_reseed_after_fork)
@@ -128,4 +134,7 @@ os.register_at_fork(after_in_child=_reseed_after_fork)
 
 def has_token(value: bytes, token: bytes) -> bool:
     """Whether a comma-separated header value (e.g. Connection) contains `token` (lower-case)."""
-    return any(part.strip() == token for part in value.lower().split(b","))
+    value = value.lower()
+    if b"," not in value:  # the usual single token
+        return value.strip() == token
+    return any(part.strip() == token for part in value.split(b","))

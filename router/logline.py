@@ -10,16 +10,17 @@ feature http-routing-2-dot-0) say `protocol=http1.1 tls=false`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from router.metrics import RequestRecord
+
 
 def _q(value: str) -> str:
     # a client-controlled value must not break the key=value structure of the line
     if '"' in value or "\\" in value:
         value = value.replace("\\", "\\\\").replace('"', '\\"')
     return value
-
-
-def _ms(value: float | None) -> str:
-    return "" if value is None else f"{int(value)}ms"
 
 
 def format_line(
@@ -35,22 +36,63 @@ def format_line(
     request_id: str,
     fwd: str,
     dyno: str | None,
-    connect_ms: float | None,
-    service_ms: float | None,
+    connect_ms: int | None,
+    service_ms: int | None,
     status: int | None,
     nbytes: int | None,
     router2: bool = False,
+) -> str:
+    return _format(
+        at, code, desc, cause, sock, method, path, host, request_id, fwd, dyno,
+        connect_ms, service_ms, status, nbytes, router2,
+    )  # fmt: skip
+
+
+def format_record(
+    record: RequestRecord, desc: str | None, cause: str | None, sock: str | None, fwd: str, router2: bool
+) -> str:
+    """The line for a finished request's record (what the router calls, once per request)."""
+    return _format(
+        record.at, record.code, desc, cause, sock, record.method, record.path, record.host,
+        record.request_id, fwd, record.dyno, record.connect_ms, record.service_ms, record.status,
+        record.bytes, router2,
+    )  # fmt: skip
+
+
+def _format(
+    at: str,
+    code: str | None,
+    desc: str | None,
+    cause: str | None,
+    sock: str | None,
+    method: str,
+    path: str,
+    host: str,
+    request_id: str,
+    fwd: str,
+    dyno: str | None,
+    connect_ms: int | None,
+    service_ms: int | None,
+    status: int | None,
+    nbytes: int | None,
+    router2: bool,
 ) -> str:
     head = f"sock={sock} at={at}" if sock else f"at={at}"
     if code:
         head = f'{head} code={code} desc="{desc}"'
         if cause:
             head = f'{head} cause="{cause}"'
-    protocol = "http1.1 tls=false" if router2 else "http"
+    if '"' in path or "\\" in path:
+        path = _q(path)
+    if '"' in host or "\\" in host or " " in host:
+        host = _q(host).replace(" ", "")
+    if '"' in fwd or "\\" in fwd:
+        fwd = _q(fwd)
     return (
-        f'{head} method={method} path="{_q(path)}" host={_q(host).replace(" ", "")} '
-        f'request_id={request_id} fwd="{_q(fwd)}" dyno={dyno or ""} '
-        f"connect={_ms(connect_ms)} service={_ms(service_ms)} "
+        f'{head} method={method} path="{path}" host={host} '
+        f'request_id={request_id} fwd="{fwd}" dyno={dyno or ""} '
+        f"connect={'' if connect_ms is None else f'{connect_ms}ms'} "
+        f"service={'' if service_ms is None else f'{service_ms}ms'} "
         f"status={'' if status is None else status} bytes={'' if nbytes is None else nbytes} "
-        f"protocol={protocol}"
+        f"protocol={'http1.1 tls=false' if router2 else 'http'}"
     )

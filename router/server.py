@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from paas.config import Settings
+from router.accel import is_compiled
 from router.client import ClientConnection
 from router.connector import Connector, TcpConnector
 from router.exchange import Exchange
@@ -74,7 +75,7 @@ class Router:
         self.port_bytes = b"0"
         self.inflight: dict[str, int] = {}
         self.metrics_store = Metrics()
-        self._server: asyncio.AbstractServer | None = None
+        self._server: Any = None  # uvloop gives `sockets` as a list, typeshed says tuple
         self._clients: set[ClientConnection] = set()
         self._quarantine: dict[Backend, float] = {}
         self._pools: dict[Backend, list[DynoConnection]] = {}
@@ -293,6 +294,7 @@ class Router:
             "apps": self.metrics_store.snapshot(app),
             "router": {
                 "port": self.port,
+                "compiled": is_compiled(),
                 "connections_open": len(self._clients),
                 "connections_total": self.connections_total,
                 "connections_refused": self.connections_refused,

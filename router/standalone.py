@@ -4,7 +4,8 @@
                      [--log hub|stdout|null] [--workers N]
 
 Timers come from the usual PAAS_ROUTER_* environment variables. Log lines go through a real
-LogHub (as in the daemon) unless `--log` says otherwise. `--workers N` starts N processes
+LogHub (as in the daemon) unless `--log` says otherwise; each request's record is published
+as a `router.request` event on a bus with a listener (as in the daemon). `--workers N` starts N processes
 sharing the port with SO_REUSEPORT (a measured design option; the daemon runs one router in
 its own loop). Prints `PORT <n>` once listening.
 """
@@ -22,6 +23,9 @@ from collections.abc import Callable
 import uvloop
 
 from paas.config import Settings
+from paas.events import Event, EventBus
+from paas.logs.hub import LogHub
+from router.metrics import bus_publisher
 from router.server import Router
 from router.table import AppRoute, Backend, RouteTable
 
@@ -37,7 +41,7 @@ def _parse_app(spec: str) -> AppRoute:
     return AppRoute(name, released=True, web_quantity=len(backends), backends=backends)
 
 
-def _log_function(kind: str) -> Callable[[str, str], None]:
+def _log_function(kind: str, bus: EventBus) -> Callable[[str, str], None]:
     if kind == "null":
         return lambda app, text: None
     if kind == "stdout":
@@ -46,11 +50,19 @@ def _log_function(kind: str) -> Callable[[str, str], None]:
             sys.stdout.write(f"{app} heroku[router]: {text}\n")
 
         return to_stdout
-    from paas.events import EventBus
-    from paas.logs.hub import LogHub
-
-    hub = LogHub(EventBus())
+    hub = LogHub(bus)
     return lambda app, text: hub.emit(app, "heroku", "router", text)
+
+
+class _RecordCounter:
+    """A `router.request` listener, as the daemon always has one (its platform table):
+    with it every request's structured event is really built and delivered."""
+
+    def __init__(self) -> None:
+        self.events = 0
+
+    def __call__(self, event: Event) -> None:
+        self.events += 1
 
 
 async def _serve(args: argparse.Namespace, sock: socket.socket | None) -> None:
@@ -59,7 +71,11 @@ async def _serve(args: argparse.Namespace, sock: socket.socket | None) -> None:
         route = _parse_app(spec)
         route.keepalive = args.keepalive
         table.update(route)
-    router = Router(table, Settings.from_env(), log=_log_function(args.log))
+    bus = EventBus()
+    bus.listen(["router.request"], _RecordCounter())
+    router = Router(
+        table, Settings.from_env(), log=_log_function(args.log, bus), on_request=bus_publisher(bus)
+    )
     if sock is not None:
         port = await router.start_on_socket(sock)
     else:

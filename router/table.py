@@ -17,14 +17,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 LOCAL_SUFFIX = ".localhost"
 _HOST_CACHE_MAX = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Backend:
-    """One web dyno the router may connect to (always a loopback address)."""
+class Backend(NamedTuple):
+    """One web dyno the router may connect to (always a loopback address).
+
+    A tuple: it keys the router's quarantine and pool dicts on every request, and a tuple
+    hashes and compares in C (a frozen dataclass runs Python code for both).
+    """
 
     dyno: str  # "web.1"
     host: str  # "127.0.0.1"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,15 +25,26 @@ MAX_LINE_BYTES = 10_000
 TAIL_QUEUE = 10_000
 
 
+_second_prefix: tuple[int, str] = (0, "")
+
+
 def rfc5424_now() -> str:
-    return format_ts(datetime.now(UTC))
+    """Now as `2010-09-16T15:13:46.677020+00:00`; once per line, so the date part is cached."""
+    global _second_prefix
+    now = time.time()
+    second = int(now)
+    cached, prefix = _second_prefix
+    if cached != second:
+        prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_prefix = (second, prefix)
+    return f"{prefix}.{int((now - second) * 1_000_000):06d}+00:00"
 
 
 def format_ts(ts: datetime) -> str:
     return ts.isoformat(timespec="microseconds")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LogLine:
     ts: str  # RFC 5424 with microseconds and +00:00
     app: str
@@ -80,14 +92,20 @@ class LogHub:
         self.total = 0
 
     def emit(self, app: str, source: str, dyno: str, text: str) -> None:
-        for part in split_long(text.rstrip("\r\n")):
+        buf = self._buffers.get(app)
+        if buf is None:
+            buf = self._buffers[app] = deque(maxlen=self.capacity)
+        if len(text) <= MAX_LINE_BYTES // 4 and not text.endswith(("\n", "\r")):
+            parts: tuple[str, ...] | list[str] = (text,)  # the common case (every router line): no split, no strip
+        else:
+            parts = split_long(text.rstrip("\r\n"))
+        bus = self.bus
+        for part in parts:
             line = LogLine(rfc5424_now(), app, source, dyno, part)
-            buf = self._buffers.get(app)
-            if buf is None:
-                buf = self._buffers[app] = deque(maxlen=self.capacity)
             buf.append(line)
             self.total += 1
-            self.bus.publish(Event("log.line", app, {"line": line}))
+            if bus.wants("log.line", app):
+                bus.publish(Event("log.line", app, {"line": line}))
 
     def app_line(self, app: str, dyno: str, text: str) -> None:
         self.emit(app, "app", dyno, text)
