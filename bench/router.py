@@ -8,8 +8,9 @@ The same trivial backend (nginx, one worker, `return 200 "ok"`) is reached
      router does per request (request id, X-Forwarded-*, X-Request-Start, Via, an access-log line),
   3. through the router (`python -m router`, uvloop, every feature on: request id, Heroku
      headers, the heroku[router] line into a real LogHub, metrics, structured records),
-     as one process (the daemon's shape) and, as a measured design option, as N processes
-     sharing the port with SO_REUSEPORT,
+     as one process (the daemon's shape; its hot path compiled with mypyc when built, see
+     paas.accel; --interpreted adds the same router with PAAS_ROUTER_COMPILED=0) and, as a
+     measured design option, as N processes sharing the port with SO_REUSEPORT,
 first opening a new backend connection per request (nginx's default, Heroku's legacy router),
 then reusing backend connections (nginx upstream keepalive, HAProxy http-reuse, the router's
 http-routing-2-dot-0 mode). wrk (one thread, one connection count) measures each target in
@@ -150,7 +151,9 @@ def _find(pattern: str, text: str) -> str:
     return m.group(1)
 
 
-def run(duration: int, connections: int, workers: list[int], rounds: int) -> list[tuple[str, list[Result]]]:
+def run(
+    duration: int, connections: int, workers: list[int], rounds: int, interpreted: bool
+) -> list[tuple[str, list[Result]]]:
     for tool in ("nginx", "haproxy", "wrk"):
         if shutil.which(tool) is None:
             sys.exit(f"bench/router.py needs {tool} (Debian: nginx-light, haproxy, wrk)")
@@ -182,15 +185,20 @@ def run(duration: int, connections: int, workers: list[int], rounds: int) -> lis
                     targets.append(
                         ("haproxy (1 thread)", port, stack.enter_context(process(cmd, port, tmp / "h.out")))
                     )
-                    for n in workers:
+                    variants = [(n, True) for n in workers] + ([(1, False)] if interpreted else [])
+                    for n, compiled in variants:
                         port = free_port()
                         cmd = [sys.executable, "-m", "router", "--port", str(port)]
                         cmd += ["--app", f"bench=127.0.0.1:{backend_port}"]
                         cmd += ["--keepalive"] if reuse else []
                         cmd += ["--workers", str(n)] if n > 1 else []
                         label = "paas router" + (f" ({n} SO_REUSEPORT procs)" if n > 1 else " (1 process)")
-                        log = tmp / f"router-{reuse}-{n}.out"
-                        targets.append((label, port, stack.enter_context(process(cmd, port, log, env=env))))
+                        label += "" if compiled else " interpreted"
+                        log = tmp / f"router-{reuse}-{n}-{compiled}.out"
+                        router_env = env if compiled else {**env, "PAAS_ROUTER_COMPILED": "0"}
+                        targets.append(
+                            (label, port, stack.enter_context(process(cmd, port, log, env=router_env)))
+                        )
                     runs: dict[str, list[Result]] = {name: [] for name, _, _ in targets}
                     for _ in range(rounds):  # interleaved, so background load hits every target alike
                         for name, port, proc in targets:
@@ -208,6 +216,12 @@ def run(duration: int, connections: int, workers: list[int], rounds: int) -> lis
 
 def report(sections: list[tuple[str, list[Result]]], duration: int, connections: int, rounds: int) -> None:
     load = os.getloadavg()[0]
+    from paas import accel
+
+    build = "compiled with mypyc" if accel.wanted() and (accel.build_dir() / accel.COMPLETE).is_file() else (
+        "interpreted (no build for these sources: python -m router.compile)"
+    )
+    print(f"router hot path: {build}")
     print(
         f"wrk -t1 -c{connections} -d{duration}s x {rounds} rounds (medians), trivial nginx backend, "
         f"127.0.0.1, {os.cpu_count()} CPUs, load average {load:.1f} at the end"
@@ -233,10 +247,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", default="1,2", help="router process counts to measure, e.g. 1,2")
+    parser.add_argument(
+        "--interpreted", action="store_true", help="also measure the router with PAAS_ROUTER_COMPILED=0"
+    )
     args = parser.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
     report(
-        run(args.duration, args.connections, workers, args.rounds),
+        run(args.duration, args.connections, workers, args.rounds, args.interpreted),
         args.duration,
         args.connections,
         args.rounds,

@@ -422,7 +422,7 @@ async def serve(settings: Settings, ready: Any = None) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.stopping.set)
-    from router.accel import is_compiled
+    from paas.accel import is_compiled
 
     router_build = "compiled" if is_compiled() else "interpreted: python -m router.compile"
     print(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,15 +87,14 @@ class Subscription:
         except TimeoutError:
             return None
 
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
+    def __aiter__(self) -> Subscription:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Event]:
-        while True:
-            event = await self.queue.get()
-            if event is None:
-                return
-            yield event
+    async def __anext__(self) -> Event:
+        event = await self.queue.get()
+        if event is None:
+            raise StopAsyncIteration
+        return event
 
     def __enter__(self) -> Subscription:
         return self

@@ -1,9 +1,9 @@
 """The data plane: Heroku's HTTP router (see router.server.Router)."""
 
-from router.accel import activate
+from paas.accel import activate
 
-# the mypyc-compiled hot path, when built from these very sources (see router.accel)
-__path__ = activate(__path__)
+# the mypyc-compiled hot path, when built from these very sources (see paas.accel)
+__path__ = activate(__name__, __path__)
 
 from router.metrics import RequestRecord
 from router.server import Router

@@ -1,4 +1,4 @@
-"""Compile the router's hot path with mypyc (see router.accel).
+"""Compile the router's hot path with mypyc (see paas.accel).
 
     python -m router.compile [build [-v]]   # a no-op when the build for these sources exists
     python -m router.compile status
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from router import accel
+from paas import accel
 
 
 def main(argv: list[str] | None = None) -> int:

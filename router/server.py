@@ -26,8 +26,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from paas.accel import is_compiled
 from paas.config import Settings
-from router.accel import is_compiled
 from router.client import ClientConnection
 from router.connector import Connector, TcpConnector
 from router.exchange import Exchange

@@ -9,7 +9,6 @@ up drops lines and says so with Heroku's L11 line.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections import deque
@@ -126,7 +125,7 @@ class LogHub:
     def forget(self, app: str) -> None:
         self._buffers.pop(app, None)
 
-    async def tail(
+    def tail(
         self,
         app: str,
         source: str | None = None,
@@ -136,30 +135,6 @@ class LogHub:
         maxsize: int = TAIL_QUEUE,
     ) -> AsyncIterator[str]:
         """Formatted lines: the recent ones, then (if follow) live ones. Overflow → an L11 line."""
-        sub = self.bus.subscribe(["log.line"], app=app, maxsize=maxsize) if follow else None
-        try:
-            for line in self.recent(app, lines, source, dyno):
-                yield line.format()
-            if sub is None:
-                return
-            reported = 0
-            since = rfc5424_now()
-            while True:
-                event = await sub.get()
-                if event is None:
-                    return
-                if sub.dropped > reported:
-                    yield (
-                        f"{rfc5424_now()} heroku[logplex]: Error L11 (Tail buffer overflow) -> "
-                        f"This tail session dropped {sub.dropped - reported} messages since {since}"
-                    )
-                    reported = sub.dropped
-                    since = rfc5424_now()
-                line = event.data["line"]
-                if line_matches(line, source, dyno):
-                    yield line.format()
-        except asyncio.CancelledError:
-            raise
-        finally:
-            if sub is not None:
-                sub.close()
+        from paas.logs.tail import tail_lines
+
+        return tail_lines(self, app, source, dyno, lines, follow, maxsize)

@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from router import accel
+from paas import accel
 from tests.support.require import require
 
 ROOT = Path(__file__).resolve().parents[2]
-PROBE = "import router, router.accel as a, router.exchange as e; print(a.is_compiled(), e.__file__)"
+PROBE = (
+    "import router, paas.accel as a, router.exchange as e, paas.logs.hub as h;"
+    "print(a.is_compiled(), e.__file__, h.__file__)"
+)
 
 
-def _probe(**env: str) -> tuple[bool, str]:
+def _probe(**env: str) -> tuple[bool, str, str]:
     out = subprocess.run(
         [sys.executable, "-c", PROBE],
         cwd=ROOT,
@@ -26,21 +29,22 @@ def _probe(**env: str) -> tuple[bool, str]:
         check=True,
         timeout=60,
     ).stdout.split()
-    return out[0] == "True", out[1]
+    return out[0] == "True", out[1], out[2]
 
 
 def test_the_router_in_this_run_is_the_compiled_one() -> None:
     require((accel.build_dir() / accel.COMPLETE).is_file(), "no mypyc build (python -m router.compile)")
     assert accel.is_compiled()
-    compiled, where = _probe()
-    assert compiled and where.startswith(str(accel.build_dir()))
+    compiled, router_file, hub_file = _probe()
+    assert compiled and router_file.startswith(str(accel.build_dir()))
+    assert hub_file.startswith(str(accel.build_dir()))  # the log hub it reports through, too
 
 
 def test_refused_or_missing_build_runs_the_sources(tmp_path: Path) -> None:
-    compiled, where = _probe(PAAS_ROUTER_COMPILED="0")
-    assert not compiled and where == str(ROOT / "router" / "exchange.py")
-    compiled, where = _probe(PAAS_COMPILED_DIR=str(tmp_path))
-    assert not compiled and where == str(ROOT / "router" / "exchange.py")
+    for env in ({"PAAS_ROUTER_COMPILED": "0"}, {"PAAS_COMPILED_DIR": str(tmp_path)}):
+        compiled, router_file, hub_file = _probe(**env)
+        assert not compiled and router_file == str(ROOT / "router" / "exchange.py")
+        assert hub_file == str(ROOT / "paas" / "logs" / "hub.py")
 
 
 def test_a_build_for_other_sources_is_never_used(tmp_path: Path) -> None:
@@ -49,14 +53,15 @@ def test_a_build_for_other_sources_is_never_used(tmp_path: Path) -> None:
     (stale / "router").mkdir(parents=True)
     (stale / accel.COMPLETE).write_text("x\n")
     (stale / "router" / "exchange.so").write_bytes(b"not a library")
-    compiled, where = _probe(PAAS_COMPILED_DIR=str(tmp_path))
-    assert not compiled and where == str(ROOT / "router" / "exchange.py")
+    compiled, router_file, _ = _probe(PAAS_COMPILED_DIR=str(tmp_path))
+    assert not compiled and router_file == str(ROOT / "router" / "exchange.py")
 
 
 def test_a_half_written_build_is_never_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setenv("PAAS_COMPILED_DIR", str(tmp_path))
     (accel.build_dir() / "router").mkdir(parents=True)  # the right hash, but no COMPLETE marker
-    assert accel.activate(["/src/router"]) == ["/src/router"]
+    assert accel.activate("router", ["/src/router"]) == ["/src/router"]
     (accel.build_dir() / accel.COMPLETE).write_text("x\n")
-    assert accel.activate(["/src/router"]) == [str(accel.build_dir() / "router"), "/src/router"]
+    assert accel.activate("router", ["/src/router"]) == [str(accel.build_dir() / "router"), "/src/router"]
+    assert accel.activate("paas.logs", ["/src/paas/logs"])[0] == str(accel.build_dir() / "paas" / "logs")

@@ -1,15 +1,17 @@
-"""The router's hot path compiled with mypyc, used only when built from these exact sources.
+"""The per-request hot path compiled with mypyc, used only when built from these exact sources.
 
     python -m router.compile          # build (scripts/bootstrap.sh does it; ~20 s the first time)
     python -m router.compile status   # which build would be used, and whether it is
 
-The modules in `COMPILED` are ordinary, type-checked Python. mypyc turns them into C
-extensions (native classes, direct calls), which roughly halves the router's own CPU per
-request. A build lives outside the source tree, under `<venv>/paas-compiled/<hash>/`, where
-the hash covers the sources, the interpreter and mypy's version. `router/__init__.py` calls
-`activate()`: when a build for the current sources exists, its directory goes first on the
-package's search path; otherwise (a source edited since, no compiler, PAAS_ROUTER_COMPILED=0)
-the same modules run interpreted. A stale build can never shadow an edited source.
+The modules in `COMPILED` (the router, and the log hub and event bus it reports through on
+every request) are ordinary, type-checked Python. mypyc turns them into C extensions (native
+classes, direct calls), which roughly halves the router's own CPU per request. A build lives
+outside the source tree, under `<venv>/paas-compiled/<hash>/`, where the hash covers the
+sources, the interpreter and mypy's version. Each package holding compiled modules calls
+`activate()` in its `__init__`: when a build for the current sources exists, its directory
+goes first on the package's search path; otherwise (a source edited since, no C compiler,
+PAAS_ROUTER_COMPILED=0) the same modules run interpreted. A stale build can never shadow an
+edited source. This module imports nothing of paas (it runs inside `paas/__init__`).
 """
 
 from __future__ import annotations
@@ -24,21 +26,27 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+REPO = Path(__file__).resolve().parent.parent
 COMPILED = (
-    "codes",
-    "headers",
-    "logline",
-    "metrics",
-    "table",
-    "pages",
-    "connector",
-    "upstream",
-    "exchange",
-    "stages",
-    "client",
-    "server",
+    "paas.events",
+    "paas.logs.hub",
+    "router.codes",
+    "router.headers",
+    "router.logline",
+    "router.metrics",
+    "router.table",
+    "router.pages",
+    "router.connector",
+    "router.upstream",
+    "router.exchange",
+    "router.stages",
+    "router.client",
+    "router.server",
 )
+
+
+def _source(module: str) -> Path:
+    return REPO.joinpath(*module.split(".")).with_suffix(".py")
 COMPLETE = "complete"  # written last: a build interrupted half-way is never used
 
 
@@ -51,9 +59,9 @@ def source_hash() -> str:
     if spec is not None and spec.submodule_search_locations:
         version_file = Path(next(iter(spec.submodule_search_locations))) / "version.py"
         digest.update(version_file.read_bytes() if version_file.is_file() else b"?")
-    for name in COMPILED:
-        digest.update(name.encode())
-        digest.update((PACKAGE_DIR / f"{name}.py").read_bytes())
+    for module in COMPILED:
+        digest.update(module.encode())
+        digest.update(_source(module).read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -69,8 +77,8 @@ def wanted() -> bool:
     return os.environ.get("PAAS_ROUTER_COMPILED", "1") != "0"
 
 
-def activate(package_path: list[str]) -> list[str]:
-    """The router package's search path, with the matching build first when there is one."""
+def activate(package: str, package_path: list[str]) -> list[str]:
+    """A package's search path, with the matching build's directory first when there is one."""
     if not wanted():
         return package_path
     try:
@@ -80,15 +88,16 @@ def activate(package_path: list[str]) -> list[str]:
     if not (build / COMPLETE).is_file():
         return package_path
     if str(build) not in sys.path:
-        sys.path.append(str(build))  # mypyc's shared runtime module lives at the top level
-    return [str(build / "router"), *package_path]
+        # mypyc's shared module lives at the top level; first, so no stray copy can win
+        sys.path.insert(0, str(build))
+    return [str(build.joinpath(*package.split("."))), *package_path]
 
 
 def is_compiled() -> bool:
     """Whether the router in this process runs compiled."""
-    from router import exchange
+    import router.exchange
 
-    return not str(exchange.__file__).endswith(".py")
+    return not str(router.exchange.__file__).endswith(".py")
 
 
 def build(verbose: bool = False) -> Path:
@@ -96,16 +105,16 @@ def build(verbose: bool = False) -> Path:
     target = build_dir()
     if (target / COMPLETE).is_file():
         return target
-    repo = PACKAGE_DIR.parent
+    repo = REPO
     with tempfile.TemporaryDirectory(prefix="paas-mypyc-") as tmp:
         work = Path(tmp)
         # mypyc writes next to the sources: compile a copy, never the tree itself
-        for package in ("router", "paas"):
+        for top in ("router", "paas"):
             shutil.copytree(
-                repo / package, work / package, ignore=shutil.ignore_patterns("__pycache__", "*.so")
+                repo / top, work / top, ignore=shutil.ignore_patterns("__pycache__", "*.so")
             )
         shutil.copy(repo / "pyproject.toml", work / "pyproject.toml")
-        files = [f"router/{name}.py" for name in COMPILED]
+        files = [str(_source(module).relative_to(repo)) for module in COMPILED]
         result = subprocess.run(
             [sys.executable, "-m", "mypyc", *files],
             cwd=work,
@@ -116,15 +125,18 @@ def build(verbose: bool = False) -> Path:
             raise RuntimeError(f"mypyc failed:\n{(result.stdout or '')[-4000:]}{(result.stderr or '')[-4000:]}")
         staging = target.with_name(target.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
-        (staging / "router").mkdir(parents=True)
+        staging.mkdir(parents=True)
         for so in work.glob("*__mypyc*"):
             if so.is_file():
                 shutil.copy2(so, staging / so.name)
-        for name in COMPILED:
-            built = list((work / "router").glob(f"{name}.*.so")) + list((work / "router").glob(f"{name}.*.pyd"))
+        for module in COMPILED:
+            *parents, name = module.split(".")
+            source_dir = work.joinpath(*parents)
+            built = [*source_dir.glob(f"{name}.*.so"), *source_dir.glob(f"{name}.*.pyd")]
             if not built:
-                raise RuntimeError(f"mypyc built no extension for router.{name}")
-            shutil.copy2(built[0], staging / "router" / built[0].name)
+                raise RuntimeError(f"mypyc built no extension for {module}")
+            staging.joinpath(*parents).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(built[0], staging.joinpath(*parents, built[0].name))
         (staging / COMPLETE).write_text(" ".join(COMPILED) + "\n")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
