@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import gc
 import json
 import os
 import secrets
@@ -442,7 +443,21 @@ async def serve(settings: Settings, ready: Any = None) -> int:
 def run(settings: Settings) -> int:
     import uvloop
 
-    return uvloop.run(serve(settings))
+    return uvloop.run(serve(settings, ready=_tune_gc))
+
+
+def _tune_gc(_daemon: Daemon) -> None:
+    """Once everything is imported and started: the cyclic GC stops rescanning that heap.
+
+    Every routed request allocates a few dozen short-lived objects; with the default
+    threshold (700) the collector runs every few dozen requests and walks the daemon's large
+    long-lived heap (SQLAlchemy, FastAPI, ...) often enough to cost ~10% of the router's CPU.
+    Frozen objects are never scanned (nor freed by the GC: they are the daemon's own, kept
+    for its lifetime); young garbage is still collected, in larger batches.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def home_path(settings: Settings) -> Path:
