@@ -1,6 +1,7 @@
 """Router throughput and latency against nginx and HAProxy, in one run, with one load generator.
 
     .venv/bin/python bench/router.py [--duration 5] [--rounds 3] [--connections 64] [--workers 1,2]
+                                     [--interpreted] [--daemon]
 
 The same trivial backend (nginx, one worker, `return 200 "ok"`) is reached
   1. directly,
@@ -10,7 +11,8 @@ The same trivial backend (nginx, one worker, `return 200 "ok"`) is reached
      headers, the heroku[router] line into a real LogHub, metrics, structured records),
      as one process (the daemon's shape; its hot path compiled with mypyc when built, see
      paas.accel; --interpreted adds the same router with PAAS_ROUTER_COMPILED=0) and, as a
-     measured design option, as N processes sharing the port with SO_REUSEPORT,
+     measured design option, as N processes sharing the port with SO_REUSEPORT, and (--daemon)
+     through a real `paas daemon` whose app's web dyno is the same backend (its own CPU only),
 first opening a new backend connection per request (nginx's default, Heroku's legacy router),
 then reusing backend connections (nginx upstream keepalive, HAProxy http-reuse, the router's
 http-routing-2-dot-0 mode). wrk (one thread, one connection count) measures each target in
@@ -42,6 +44,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import router_configs
+import router_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST_HEADER = "bench.localhost"
@@ -104,12 +107,12 @@ def process(
                 proc.wait()
 
 
-def cpu_seconds(proc: psutil.Process | None) -> float:
-    """User+system CPU of a process and its children (router workers)."""
+def cpu_seconds(proc: psutil.Process | None, children: bool = True) -> float:
+    """User+system CPU of a process and its children (router workers; not a daemon's dynos)."""
     if proc is None:
         return 0.0
     total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
+    for p in [proc, *(proc.children(recursive=True) if children else ())]:
         with contextlib.suppress(psutil.Error):
             t = p.cpu_times()
             total += t.user + t.system
@@ -124,13 +127,15 @@ def _to_ms(value: str) -> float:
     return number * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(name: str, port: int, duration: int, connections: int, proc: psutil.Process | None) -> Result:
+def wrk(
+    name: str, port: int, duration: int, connections: int, proc: psutil.Process | None, children: bool = True
+) -> Result:
     url = f"http://127.0.0.1:{port}/"
     base = ["wrk", "-t1", f"-c{connections}", "--latency", "-H", f"Host: {HOST_HEADER}"]
     subprocess.run([*base, "-d1s", url], capture_output=True, check=True)  # warm-up
-    cpu_before = cpu_seconds(proc)
+    cpu_before = cpu_seconds(proc, children)
     out = subprocess.run([*base, f"-d{duration}s", url], capture_output=True, text=True, check=True).stdout
-    cpu = cpu_seconds(proc) - cpu_before
+    cpu = cpu_seconds(proc, children) - cpu_before
     rps = float(_find(r"Requests/sec:\s+([\d.]+)", out))
     total = int(_find(r"(\d+) requests in", out))
     # anchored: "77.50%" in the thread-stats lines must not pass for the 50th percentile
@@ -152,7 +157,7 @@ def _find(pattern: str, text: str) -> str:
 
 
 def run(
-    duration: int, connections: int, workers: list[int], rounds: int, interpreted: bool
+    duration: int, connections: int, workers: list[int], rounds: int, interpreted: bool, daemon: bool
 ) -> list[tuple[str, list[Result]]]:
     for tool in ("nginx", "haproxy", "wrk"):
         if shutil.which(tool) is None:
@@ -165,7 +170,9 @@ def run(
         conf = tmp / "backend.conf"
         conf.write_text(router_configs.nginx_backend(tmp, backend_port))
         nginx_backend = ["nginx", "-p", str(tmp), "-e", str(tmp / "backend-e.log"), "-c", str(conf)]
-        with process(nginx_backend, backend_port, tmp / "backend.out"):
+        with contextlib.ExitStack() as outer:
+            outer.enter_context(process(nginx_backend, backend_port, tmp / "backend.out"))
+            paasd = outer.enter_context(router_daemon.paas_daemon(tmp)) if daemon else None
             for reuse in (False, True):
                 with contextlib.ExitStack() as stack:
                     targets: list[tuple[str, int, psutil.Process | None]] = [
@@ -199,10 +206,15 @@ def run(
                         targets.append(
                             (label, port, stack.enter_context(process(cmd, port, log, env=router_env)))
                         )
+                    if paasd is not None:
+                        paasd.set_router2(reuse)
+                        targets.append(("paas daemon (its router)", paasd.router_port, paasd.process))
                     runs: dict[str, list[Result]] = {name: [] for name, _, _ in targets}
                     for _ in range(rounds):  # interleaved, so background load hits every target alike
                         for name, port, proc in targets:
-                            runs[name].append(wrk(name, port, duration, connections, proc))
+                            # a daemon's children are its dynos (here: the backend), not router work
+                            children = not name.startswith("paas daemon")
+                            runs[name].append(wrk(name, port, duration, connections, proc, children))
                 title = (
                     "backend connections reused (nginx keepalive / HAProxy http-reuse / router http-routing-2-dot-0)"
                     if reuse
@@ -234,7 +246,7 @@ def report(sections: list[tuple[str, list[Result]]], duration: int, connections:
             print(f"  {r.name:34} {r.rps:8.0f} {r.p50_ms:7.2f} {r.p99_ms:7.2f} {r.errors:6d} {cpu}")
         nginx = next(r for r in results if r.name.startswith("nginx"))
         for r in results:
-            if r.name.startswith("paas router"):
+            if r.name.startswith("paas "):
                 print(
                     f"  {r.name} / nginx: throughput {r.rps / nginx.rps:.2f} (target >= 0.50), "
                     f"CPU per request {r.cpu_us / nginx.cpu_us:.1f}x"
@@ -250,10 +262,15 @@ def main() -> None:
     parser.add_argument(
         "--interpreted", action="store_true", help="also measure the router with PAAS_ROUTER_COMPILED=0"
     )
+    parser.add_argument(
+        "--daemon",
+        action="store_true",
+        help="also measure a real `paas daemon` routing to an app whose web dyno is the same backend",
+    )
     args = parser.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
     report(
-        run(args.duration, args.connections, workers, args.rounds, args.interpreted),
+        run(args.duration, args.connections, workers, args.rounds, args.interpreted, args.daemon),
         args.duration,
         args.connections,
         args.rounds,

@@ -230,11 +230,8 @@ class Daemon:
             sock.close()
             return
         self.route_table = RouteTable()
-        self.router = Router(self.route_table, self.settings, self._router_log, bus_publisher(self.bus))
+        self.router = Router(self.route_table, self.settings, self.logs.router_line, bus_publisher(self.bus))
         await self.router.start(sock=sock)
-
-    def _router_log(self, app: str, text: str) -> None:
-        self.logs.emit(app, "heroku", "router", text)
 
     async def _start_api(self, sock: socket.socket) -> None:
         from paas.api.app import create_api

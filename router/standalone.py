@@ -50,8 +50,7 @@ def _log_function(kind: str, bus: EventBus) -> Callable[[str, str], None]:
             sys.stdout.write(f"{app} heroku[router]: {text}\n")
 
         return to_stdout
-    hub = LogHub(bus)
-    return lambda app, text: hub.emit(app, "heroku", "router", text)
+    return LogHub(bus).router_line
 
 
 class _RecordCounter:

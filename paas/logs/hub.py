@@ -106,6 +106,10 @@ class LogHub:
             if bus.wants("log.line", app):
                 bus.publish(Event("log.line", app, {"line": line}))
 
+    def router_line(self, app: str, text: str) -> None:
+        """A `heroku[router]` line (the router's `log` function: called once per request)."""
+        self.emit(app, "heroku", "router", text)
+
     def app_line(self, app: str, dyno: str, text: str) -> None:
         self.emit(app, "app", dyno, text)
 
