@@ -113,7 +113,8 @@ def build(verbose: bool = False) -> Path:
             shutil.copytree(
                 repo / top, work / top, ignore=shutil.ignore_patterns("__pycache__", "*.so")
             )
-        shutil.copy(repo / "pyproject.toml", work / "pyproject.toml")
+        for name in ("pyproject.toml", "README.md"):  # mypy's settings (and what setuptools asks for)
+            shutil.copy(repo / name, work / name)
         files = [str(_source(module).relative_to(repo)) for module in COMPILED]
         result = subprocess.run(
             [sys.executable, "-m", "mypyc", *files],
@@ -122,10 +123,12 @@ def build(verbose: bool = False) -> Path:
             text=True,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"mypyc failed:\n{(result.stdout or '')[-4000:]}{(result.stderr or '')[-4000:]}")
-        staging = target.with_name(target.name + ".tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+            tail = ((result.stdout or "") + (result.stderr or "")).strip().splitlines()[-8:]
+            raise RuntimeError(f"mypyc exited with {result.returncode}:\n  " + "\n  ".join(tail))
+        # staged under a unique name, then renamed: two builds at once cannot mix their files
+        builds_root().mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=builds_root()))
+        staging.chmod(0o755)
         for so in work.glob("*__mypyc*"):
             if so.is_file():
                 shutil.copy2(so, staging / so.name)
@@ -138,8 +141,12 @@ def build(verbose: bool = False) -> Path:
             staging.joinpath(*parents).mkdir(parents=True, exist_ok=True)
             shutil.copy2(built[0], staging.joinpath(*parents, built[0].name))
         (staging / COMPLETE).write_text(" ".join(COMPILED) + "\n")
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+        try:
+            staging.rename(target)
+        except OSError:  # another build of the same sources finished first: use that one
+            shutil.rmtree(staging, ignore_errors=True)
+            if not (target / COMPLETE).is_file():
+                raise
     _prune(keep=target)
     return target
 
@@ -148,7 +155,7 @@ def _prune(keep: Path, kept: int = 3) -> None:
     """Builds for sources since edited are dead weight: keep only the newest few (another
     checkout sharing this environment may still use one of them)."""
     builds = sorted(
-        (d for d in builds_root().iterdir() if d.is_dir() and d != keep),
+        (d for d in builds_root().iterdir() if d.is_dir() and d != keep and not d.name.startswith(".")),
         key=lambda d: d.stat().st_mtime,
         reverse=True,
     )
