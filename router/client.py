@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from router import codes
+from router.closedtransport import CLOSED
 from router.exchange import Exchange
 from router.headers import MAX_REQUEST_HEAD
 from router.pages import error_response
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("router")
 
+
+# what a lost connection's parser becomes: one that references no protocol (no cycle)
+_SPENT_PARSER = httptools.HttpRequestParser(object())
 
 class ClientConnection(asyncio.Protocol):
     PAUSE_BODY = 1  # a request body waits for its dyno connection
@@ -129,6 +133,14 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        try:
+            self._lost()
+        finally:
+            # break the protocol ↔ transport ↔ parser cycles: refcounting frees them now
+            self.transport = CLOSED
+            self.parser = _SPENT_PARSER
+
+    def _lost(self) -> None:
         self.router.client_closed(self)
         if self.timer is not None:
             self.timer.cancel()

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from router import codes
+from router.closedtransport import CLOSED
 from router.codes import CATALOG
 from router.headers import (
     MAX_COOKIE,
@@ -65,6 +66,9 @@ _RESPONSE_KIND: dict[bytes, int] = {
 }
 _RESPONSE_KIND[b"Set-Cookie"] = R_SET_COOKIE
 
+
+# what a lost connection's parser becomes: one that references no protocol (no cycle)
+_SPENT_PARSER = httptools.HttpResponseParser(object())
 
 class _Stop(Exception):
     """Raised inside a parser callback to stop parsing (reason in DynoConnection.stop)."""
@@ -189,6 +193,14 @@ class DynoConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        try:
+            self._lost()
+        finally:
+            # break the protocol ↔ transport ↔ parser cycles: refcounting frees them now
+            self.transport = CLOSED
+            self.parser = _SPENT_PARSER
+
+    def _lost(self) -> None:
         ex = self.exchange
         if ex is None:
             self.router.pool_discard(self)

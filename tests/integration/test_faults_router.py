@@ -99,7 +99,9 @@ def test_latency_shows_in_service(daemon: DaemonThread) -> None:
     add(daemon, "latency", attributes={"latency": 400})
     outcome, elapsed, line = call(daemon, "/")
     assert outcome == "200" and "code" not in line
-    assert 400 <= service(line) < 1200 and elapsed >= 0.4
+    # libuv times the fault's delay from its cached loop clock, which can lag a busy loop by
+    # a few ms: the delay may end that much early by the router's own clock
+    assert 395 <= service(line) < 1200 and elapsed >= 0.39
 
 
 def test_latency_on_a_process_type_applies_to_its_dynos(daemon: DaemonThread) -> None:
