@@ -3,8 +3,8 @@
     python -m router.compile          # build (scripts/bootstrap.sh does it; ~20 s the first time)
     python -m router.compile status   # which build would be used, and whether it is
 
-The modules in `COMPILED` (the router, and the log hub and event bus it reports through on
-every request) are ordinary, type-checked Python. mypyc turns them into C extensions (native
+The modules in `COMPILED` (the router, and the log hub, event bus and platform-table
+recorder it reports through on every request) are ordinary, type-checked Python. mypyc turns them into C extensions (native
 classes, direct calls), which roughly halves the router's own CPU per request. A build lives
 outside the source tree, under `<venv>/paas-compiled/<hash>/`, where the hash covers the
 sources, the interpreter and mypy's version. Each package holding compiled modules calls
@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 COMPILED = (
     "paas.events",
     "paas.logs.hub",
+    "paas.dataclips.platform",
     "router.codes",
     "router.headers",
     "router.logline",
