@@ -98,7 +98,8 @@ async def test_env_output_and_unbuffered_python(h: Harness) -> None:
     await h.manager.apply(
         h.desired(web=(cmd("web"), 1), worker=(cmd("env"), 1), clock=(cmd("nonewline"), 1), config={"GREETING": "hey"})
     )
-    await h.wait_line("worker.1", "CWD=")
+    # generous waits: this asserts what the dynos see, not how fast containers start on a busy CI
+    await h.wait_line("worker.1", "CWD=", timeout=30)
     env = dict(line.split("=", 1) for line in h.lines("worker.1", "app"))
     assert env["DYNO"] == "worker.1"
     assert env["PORT"] == ""  # only web dynos get $PORT
@@ -110,11 +111,12 @@ async def test_env_output_and_unbuffered_python(h: Harness) -> None:
     else:
         assert Path(env["HOME"]).is_relative_to(h.settings.dynos_dir)
     # the process is still running: its lines arrived without waiting for exit or a flush
-    assert h.manager.dynos("demo")[0].state == "up"
-    await h.wait_line("web.1", "booting web.1 on")
+    # (its `up` may be recorded a moment after its first lines: wait for it, do not race it)
+    await h.wait_state("demo", "worker.1", "up", timeout=30)
+    await h.wait_line("web.1", "booting web.1 on", timeout=30)
     port = h.manager.dyno("demo", "web.1").port
     assert h.find("web.1", f"on {port}")
-    await h.wait_line("clock.1", "to stderr")
+    await h.wait_line("clock.1", "to stderr", timeout=30)
     assert h.lines("clock.1", "app") == ["first line", "partial done", "to stderr"]
 
 
