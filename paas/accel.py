@@ -16,6 +16,7 @@ edited source. This module imports nothing of paas (it runs inside `paas/__init_
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -51,6 +52,7 @@ def _source(module: str) -> Path:
 COMPLETE = "complete"  # written last: a build interrupted half-way is never used
 
 
+@functools.cache  # four packages activate at import; the sources do not change under a process
 def source_hash() -> str:
     digest = hashlib.sha256()
     digest.update(sys.version.encode())

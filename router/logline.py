@@ -23,8 +23,18 @@ def _q(value: str) -> str:
     return value
 
 
+def format_record(
+    record: RequestRecord, desc: str | None, cause: str | None, sock: str | None, fwd: str, router2: bool
+) -> str:
+    """The line for a finished request's record (what the router calls, once per request)."""
+    return format_line(
+        record.at, record.code, desc, cause, sock, record.method, record.path, record.host,
+        record.request_id, fwd, record.dyno, record.connect_ms, record.service_ms, record.status,
+        record.bytes, router2,
+    )  # fmt: skip
+
+
 def format_line(
-    *,
     at: str,
     code: str | None,
     desc: str | None,
@@ -41,41 +51,6 @@ def format_line(
     status: int | None,
     nbytes: int | None,
     router2: bool = False,
-) -> str:
-    return _format(
-        at, code, desc, cause, sock, method, path, host, request_id, fwd, dyno,
-        connect_ms, service_ms, status, nbytes, router2,
-    )  # fmt: skip
-
-
-def format_record(
-    record: RequestRecord, desc: str | None, cause: str | None, sock: str | None, fwd: str, router2: bool
-) -> str:
-    """The line for a finished request's record (what the router calls, once per request)."""
-    return _format(
-        record.at, record.code, desc, cause, sock, record.method, record.path, record.host,
-        record.request_id, fwd, record.dyno, record.connect_ms, record.service_ms, record.status,
-        record.bytes, router2,
-    )  # fmt: skip
-
-
-def _format(
-    at: str,
-    code: str | None,
-    desc: str | None,
-    cause: str | None,
-    sock: str | None,
-    method: str,
-    path: str,
-    host: str,
-    request_id: str,
-    fwd: str,
-    dyno: str | None,
-    connect_ms: int | None,
-    service_ms: int | None,
-    status: int | None,
-    nbytes: int | None,
-    router2: bool,
 ) -> str:
     head = f"sock={sock} at={at}" if sock else f"at={at}"
     if code:

@@ -39,10 +39,6 @@ def rfc5424_now() -> str:
     return f"{prefix}.{int((now - second) * 1_000_000):06d}+00:00"
 
 
-def format_ts(ts: datetime) -> str:
-    return ts.isoformat(timespec="microseconds")
-
-
 @dataclass(slots=True)
 class LogLine:
     ts: str  # RFC 5424 with microseconds and +00:00
