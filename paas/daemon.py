@@ -448,7 +448,8 @@ def _tune_gc(_daemon: Daemon) -> None:
 
     Every routed request allocates a few dozen short-lived objects; with the default
     threshold (700) the collector runs every few dozen requests and walks the daemon's large
-    long-lived heap (SQLAlchemy, FastAPI, ...) often enough to cost ~10% of the router's CPU.
+    long-lived heap (SQLAlchemy, FastAPI, ...): measured, a tenth of the daemon's samples and
+    192 → 149 µs of CPU per new-connection request once frozen.
     Frozen objects are never scanned (nor freed by the GC: they are the daemon's own, kept
     for its lifetime); young garbage is still collected, in larger batches.
     """
