@@ -121,12 +121,17 @@ class Bench:
 
 
 def fmt(values: list[float]) -> str:
-    return (f"median {statistics.median(values):5.2f} s  min {min(values):5.2f} s  max {max(values):5.2f} s"
-            if values else "-")
+    return (
+        f"median {statistics.median(values):5.2f} s  min {min(values):5.2f} s  max {max(values):5.2f} s"
+        if values
+        else "-"
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5, help="warm pushes per app (default 5)")
     parser.add_argument("--apps", default="python-humanize,hello", help="examples to deploy, comma separated")
     args = parser.parse_args()
@@ -162,13 +167,17 @@ def main() -> int:
 
     load = os.getloadavg()
     print(f"git push → new release answering through the router (process runtime, {args.rounds} warm rounds)")
-    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
-          "(1 / 5 / 15 min) — other work on the machine slows every figure")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+        "(1 / 5 / 15 min) — other work on the machine slows every figure"
+    )
     ok = True
     for example, cold_total, cold_push, cold_build, warm in rows:
         totals = [w[0] for w in warm]
         print(f"\n{example}")
-        print(f"  cold  push→serving {cold_total:5.2f} s   (git push {cold_push:5.2f} s, build+release {cold_build:5.2f} s)")
+        print(
+            f"  cold  push→serving {cold_total:5.2f} s   (git push {cold_push:5.2f} s, build+release {cold_build:5.2f} s)"
+        )
         print(f"  warm  push→serving {fmt(totals)}")
         print(f"        git push     {fmt([w[1] for w in warm])}")
         print(f"        build+release {fmt([w[2] for w in warm])}")
@@ -176,8 +185,10 @@ def main() -> int:
             median = statistics.median(totals)
             verdict = "OK" if median < TARGET_WARM else "MISSED"
             ok = ok and median < TARGET_WARM
-            print(f"  target warm < {TARGET_WARM:g} s: {verdict} (median {median:.2f} s, "
-                  f"cold/warm {cold_total / median:.1f}x)")
+            print(
+                f"  target warm < {TARGET_WARM:g} s: {verdict} (median {median:.2f} s, "
+                f"cold/warm {cold_total / median:.1f}x)"
+            )
     return 0 if ok else 1
 
 

@@ -60,10 +60,17 @@ class Bench:
         (self.slug / "web.py").write_text(WEB)
         python = "python3" if runtime == "docker" else shlex.quote(sys.executable)
         self.command = f"{python} web.py"
-        self.settings = Settings(home=root / f"home-{runtime}", runtime=runtime, cycle_interval=0,
-                                 stop_timeout=5, memory_check_interval=1.0)
+        self.settings = Settings(
+            home=root / f"home-{runtime}",
+            runtime=runtime,
+            cycle_interval=0,
+            stop_timeout=5,
+            memory_check_interval=1.0,
+        )
         self.bus = EventBus()
-        self.manager = DynoManager(self.settings, self.bus, LogHub(self.bus), make_runtime(runtime, self.settings))
+        self.manager = DynoManager(
+            self.settings, self.bus, LogHub(self.bus), make_runtime(runtime, self.settings)
+        )
         self.up: dict[tuple[str, str], float] = {}
         self.bus.listen(["dyno.state"], self._on_state)
 
@@ -128,7 +135,9 @@ async def run_one(runtime: str, root: Path, runs: int, count: int) -> dict[str, 
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--scale", type=int, default=10)
     parser.add_argument("--runtime", choices=["process", "docker", "both"], default="both")
@@ -148,8 +157,10 @@ async def main() -> None:
     if len(names) == 2:
         p, d = results["process"], results["docker"]
         ratio_up = statistics.median(d["up"]) / statistics.median(p["up"])
-        print(f"docker / process: start-to-up x{ratio_up:.1f}, scale up x{d['scale_up'] / p['scale_up']:.1f}, "
-              f"scale down x{d['scale_down'] / p['scale_down']:.1f}")
+        print(
+            f"docker / process: start-to-up x{ratio_up:.1f}, scale up x{d['scale_up'] / p['scale_up']:.1f}, "
+            f"scale down x{d['scale_down'] / p['scale_down']:.1f}"
+        )
 
 
 if __name__ == "__main__":

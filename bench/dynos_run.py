@@ -35,7 +35,9 @@ PAAS = str(Path(sys.executable).with_name("paas"))
 
 def summary(name: str, values: list[float]) -> None:
     ms = sorted(v * 1000 for v in values)
-    print(f"{name:>8}: median {statistics.median(ms):7.1f} ms   best {ms[0]:7.1f} ms   worst {ms[-1]:7.1f} ms   (n={len(ms)})")
+    print(
+        f"{name:>8}: median {statistics.median(ms):7.1f} ms   best {ms[0]:7.1f} ms   worst {ms[-1]:7.1f} ms   (n={len(ms)})"
+    )
 
 
 async def bench_manager(runs: int) -> list[float]:
@@ -68,8 +70,15 @@ def bench_cli(runs: int) -> list[float]:
     with tempfile.TemporaryDirectory(prefix="paas-bench-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
-        env = {**os.environ, "PAAS_HOME": str(home), "PAAS_API_PORT": "0", "PAAS_ROUTER_PORT": "0",
-               "PAAS_KAFKA_PORT": "0", "PAAS_KAFKA_TLS_PORT": "0", "PAAS_RUNTIME": "process"}
+        env = {
+            **os.environ,
+            "PAAS_HOME": str(home),
+            "PAAS_API_PORT": "0",
+            "PAAS_ROUTER_PORT": "0",
+            "PAAS_KAFKA_PORT": "0",
+            "PAAS_KAFKA_TLS_PORT": "0",
+            "PAAS_RUNTIME": "process",
+        }
         env.pop("PAAS_API_URL", None)
         log = open(home / "daemon.log", "wb")  # noqa: SIM115
         daemon = subprocess.Popen([PAAS, "daemon"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -84,8 +93,13 @@ def bench_cli(runs: int) -> list[float]:
             times = []
             for _ in range(runs):
                 t0 = time.perf_counter()
-                proc = subprocess.Popen([PAAS, "run", "-a", "bench", "echo first-line"], env=env,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                proc = subprocess.Popen(
+                    [PAAS, "run", "-a", "bench", "echo first-line"],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
                 assert proc.stdout is not None
                 buf = b""
                 while b"\n" not in buf:
@@ -106,7 +120,9 @@ def bench_cli(runs: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--skip-cli", action="store_true")
     args = parser.parse_args()

@@ -75,9 +75,7 @@ async def bench(dynos: int, rounds: int, python: str) -> None:
                 boots.clear()
                 t0 = time.perf_counter()
                 await manager.apply(desired(dynos, 3))
-                while not (
-                    len(ds := manager.dynos("bench")) == dynos and all(d.state == "up" for d in ds)
-                ):
+                while not (len(ds := manager.dynos("bench")) == dynos and all(d.state == "up" for d in ds)):
                     await asyncio.sleep(0.005)
                 all_up = time.perf_counter() - t0
                 totals.append(all_up)
@@ -91,8 +89,10 @@ async def bench(dynos: int, rounds: int, python: str) -> None:
                 )
         finally:
             await manager.shutdown()
-        print(f"best {min(totals):.3f}s, median {statistics.median(totals):.3f}s for {dynos} dynos to be up "
-              f"({dynos / min(totals):.1f} dynos/s)")
+        print(
+            f"best {min(totals):.3f}s, median {statistics.median(totals):.3f}s for {dynos} dynos to be up "
+            f"({dynos / min(totals):.1f} dynos/s)"
+        )
 
 
 def bench_daemon(dynos: int, rounds: int, python: str) -> None:
@@ -111,9 +111,16 @@ def bench_daemon(dynos: int, rounds: int, python: str) -> None:
         src.mkdir()
         (src / "web.py").write_text(WEB_APP)
         (src / "Procfile").write_text(f"web: {shlex.quote(python)} web.py\n")
-        env = {**os.environ, "PAAS_HOME": str(home), "PAAS_API_PORT": "0", "PAAS_ROUTER_PORT": "0",
-               "PAAS_KAFKA_PORT": "0", "PAAS_KAFKA_TLS_PORT": "0", "PAAS_RUNTIME": "process",
-               "PAAS_CYCLE_INTERVAL": "0"}
+        env = {
+            **os.environ,
+            "PAAS_HOME": str(home),
+            "PAAS_API_PORT": "0",
+            "PAAS_ROUTER_PORT": "0",
+            "PAAS_KAFKA_PORT": "0",
+            "PAAS_KAFKA_TLS_PORT": "0",
+            "PAAS_RUNTIME": "process",
+            "PAAS_CYCLE_INTERVAL": "0",
+        }
         env.pop("PAAS_API_URL", None)
         log = open(root / "daemon.log", "wb")  # noqa: SIM115
         daemon = subprocess.Popen([paas, "daemon"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -142,7 +149,9 @@ def bench_daemon(dynos: int, rounds: int, python: str) -> None:
                     if len(ds) == dynos and all(d["state"] == "up" for d in ds):
                         break
                     time.sleep(0.02)
-                print(f"{r:>5}  all up {time.perf_counter() - t0:.3f}s  (the ps:scale command itself {cli_done:.3f}s)")
+                print(
+                    f"{r:>5}  all up {time.perf_counter() - t0:.3f}s  (the ps:scale command itself {cli_done:.3f}s)"
+                )
                 run("ps:scale", "web=0", "-a", "bench")
         finally:
             daemon.terminate()
@@ -151,11 +160,15 @@ def bench_daemon(dynos: int, rounds: int, python: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dynos", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--python", default=sys.executable, help="interpreter for the web app")
-    parser.add_argument("--daemon", action="store_true", help="also measure through a real daemon and the CLI")
+    parser.add_argument(
+        "--daemon", action="store_true", help="also measure through a real daemon and the CLI"
+    )
     args = parser.parse_args()
     if not 1 <= args.dynos <= 100 or not 1 <= args.rounds <= 20:
         parser.error("--dynos must be 1..100 and --rounds 1..20")

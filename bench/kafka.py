@@ -39,7 +39,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 TARGET = 500_000
 
 
-def start_broker(home: Path, topics: list[str], isolate: bool = True) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+def start_broker(
+    home: Path, topics: list[str], isolate: bool = True
+) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     cmd = [sys.executable, "-m", "paas.kafka.harness", "--home", str(home)]
     for t in topics:
         cmd += ["--topic", t]
@@ -72,8 +74,15 @@ def produce(conf: dict[str, Any], topic: str, count: int, size: int) -> float:
     (`produce_batch`: one Python call per 10,000 records, so Python's per-call cost does not
     hide the broker's)."""
     queue_max = 1_000_000
-    p = Producer({**conf, "acks": 1, "linger.ms": 5, "queue.buffering.max.messages": queue_max,
-                  "queue.buffering.max.kbytes": 2_000_000})
+    p = Producer(
+        {
+            **conf,
+            "acks": 1,
+            "linger.ms": 5,
+            "queue.buffering.max.messages": queue_max,
+            "queue.buffering.max.kbytes": 2_000_000,
+        }
+    )
     value = b"x" * size
     errors: list[Any] = []
 
@@ -91,7 +100,9 @@ def produce(conf: dict[str, Any], topic: str, count: int, size: int) -> float:
         n = min(chunk, count - sent)
         while len(p) > queue_max - n:
             p.poll(0.002)
-        queued = p.produce_batch(topic, batch[:n] if n < chunk else batch, partition=0, on_delivery=on_delivery)
+        queued = p.produce_batch(
+            topic, batch[:n] if n < chunk else batch, partition=0, on_delivery=on_delivery
+        )
         if queued != n:
             raise SystemExit(f"produce_batch queued {queued} of {n}")
         sent += n
@@ -113,9 +124,19 @@ def fetch(conf: dict[str, Any], topic: str, count: int) -> float:
         part = stats.get("topics", {}).get(topic, {}).get("partitions", {}).get("0", {})
         samples.append((time.perf_counter(), int(part.get("rxmsgs", 0))))
 
-    c = Consumer({**conf, "group.id": "bench-fetch", "enable.auto.commit": False, "statistics.interval.ms": 50,
-                  "stats_cb": on_stats, "queued.min.messages": 10_000_000, "queued.max.messages.kbytes": 2_097_151,
-                  "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760})
+    c = Consumer(
+        {
+            **conf,
+            "group.id": "bench-fetch",
+            "enable.auto.commit": False,
+            "statistics.interval.ms": 50,
+            "stats_cb": on_stats,
+            "queued.min.messages": 10_000_000,
+            "queued.max.messages.kbytes": 2_097_151,
+            "fetch.max.bytes": 52_428_800,
+            "max.partition.fetch.bytes": 10_485_760,
+        }
+    )
     start = time.perf_counter()
     c.assign([TopicPartition(topic, 0, 0)])
     deadline = time.time() + 300
@@ -132,9 +153,18 @@ def fetch(conf: dict[str, Any], topic: str, count: int) -> float:
 
 def consume(conf: dict[str, Any], topic: str, count: int) -> float:
     # a prefetch queue deep enough that librdkafka never idles in its 1 s fetch.queue.backoff.ms
-    c = Consumer({**conf, "group.id": "bench", "enable.auto.commit": False, "fetch.max.bytes": 52_428_800,
-                  "max.partition.fetch.bytes": 10_485_760, "queued.max.messages.kbytes": 1_048_576,
-                  "queued.min.messages": 1_000_000, "fetch.queue.backoff.ms": 10})
+    c = Consumer(
+        {
+            **conf,
+            "group.id": "bench",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 52_428_800,
+            "max.partition.fetch.bytes": 10_485_760,
+            "queued.max.messages.kbytes": 1_048_576,
+            "queued.min.messages": 1_000_000,
+            "fetch.queue.backoff.ms": 10,
+        }
+    )
     start = time.perf_counter()  # includes connecting: a few ms against seconds of reading
     c.assign([TopicPartition(topic, 0, 0)])
     got = 0
@@ -182,18 +212,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2_000_000, help="100-byte records per run")
     parser.add_argument("--quick", action="store_true", help="smaller runs (smoke test)")
-    parser.add_argument("--share-cores", action="store_true",
-                        help="let the clients run on every core (the broker stays pinned to one)")
+    parser.add_argument(
+        "--share-cores",
+        action="store_true",
+        help="let the clients run on every core (the broker stays pinned to one)",
+    )
     args = parser.parse_args()
     small = 200_000 if args.quick else args.messages
     large = max(small // 4, 1)
     with tempfile.TemporaryDirectory() as tmp:
-        proc, info = start_broker(Path(tmp), ["bench-100:1", "bench-1k:1", "bench-latency:1"],
-                                  isolate=not args.share_cores)
+        proc, info = start_broker(
+            Path(tmp), ["bench-100:1", "bench-1k:1", "bench-latency:1"], isolate=not args.share_cores
+        )
         try:
             conf = client_config(info)
-            print(f"broker pid {proc.pid} pinned to cpu {sorted(os.sched_getaffinity(proc.pid))}, "
-                  f"client on {sorted(os.sched_getaffinity(0))}")
+            print(
+                f"broker pid {proc.pid} pinned to cpu {sorted(os.sched_getaffinity(proc.pid))}, "
+                f"client on {sorted(os.sched_getaffinity(0))}"
+            )
             broker = psutil.Process(proc.pid)
             rows = []
             for topic, size, count in (("bench-100", 100, small), ("bench-1k", 1024, large)):
@@ -202,21 +238,30 @@ def main() -> None:
                     t = phase(conf, topic, count, size) if phase is produce else phase(conf, topic, count)  # type: ignore[operator,call-arg]
                     cpu = sum(broker.cpu_times()[:2]) - cpu0
                     rows.append((name, size, count, t, cpu))
-            print(f"{'test':8} {'record':>7} {'messages':>10} {'seconds':>8} {'msg/s':>11} {'MB/s':>8} "
-                  f"{'broker cpu':>10} {'per core':>13}")
+            print(
+                f"{'test':8} {'record':>7} {'messages':>10} {'seconds':>8} {'msg/s':>11} {'MB/s':>8} "
+                f"{'broker cpu':>10} {'per core':>13}"
+            )
             for name, size, count, t, cpu in rows:
-                print(f"{name:8} {size:>6}B {count:>10,} {t:>8.2f} {count / t:>11,.0f} {count * size / t / 1e6:>8.1f} "
-                      f"{cpu / t:>10.0%} {count / max(cpu, 1e-9):>11,.0f}/s")
+                print(
+                    f"{name:8} {size:>6}B {count:>10,} {t:>8.2f} {count / t:>11,.0f} {count * size / t / 1e6:>8.1f} "
+                    f"{cpu / t:>10.0%} {count / max(cpu, 1e-9):>11,.0f}/s"
+                )
             samples = latency(conf, "bench-latency", 5_000, 3.0)
             if samples:
                 qs = statistics.quantiles(samples, n=100)
-                print(f"latency  end-to-end at 5,000 msg/s: p50 {qs[49] * 1000:.2f} ms, p99 {qs[98] * 1000:.2f} ms "
-                      f"({len(samples):,} samples)")
+                print(
+                    f"latency  end-to-end at 5,000 msg/s: p50 {qs[49] * 1000:.2f} ms, p99 {qs[98] * 1000:.2f} ms "
+                    f"({len(samples):,} samples)"
+                )
+
             def rate(phase: str) -> float:
                 return next(count / t for n, s, count, t, _c in rows if n == phase and s == 100)
 
-            print(f"target {TARGET:,} msg/s (100 B): produce {rate('produce') / TARGET:.2f}x, "
-                  f"fetch {rate('fetch') / TARGET:.2f}x, consume (Python) {rate('consume') / TARGET:.2f}x")
+            print(
+                f"target {TARGET:,} msg/s (100 B): produce {rate('produce') / TARGET:.2f}x, "
+                f"fetch {rate('fetch') / TARGET:.2f}x, consume (Python) {rate('consume') / TARGET:.2f}x"
+            )
             print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         finally:
             assert proc.stdin is not None

@@ -230,8 +230,10 @@ def report(sections: list[tuple[str, list[Result]]], duration: int, connections:
     load = os.getloadavg()[0]
     from paas import accel
 
-    build = "compiled with mypyc" if accel.wanted() and (accel.build_dir() / accel.COMPLETE).is_file() else (
-        "interpreted (no build for these sources: python -m router.compile)"
+    build = (
+        "compiled with mypyc"
+        if accel.wanted() and (accel.build_dir() / accel.COMPLETE).is_file()
+        else ("interpreted (no build for these sources: python -m router.compile)")
     )
     print(f"router hot path: {build}")
     print(

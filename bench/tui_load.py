@@ -37,16 +37,36 @@ APP = "loadtest"
 
 # ---- the stub daemon (runs in its own process) ------------------------------------------------
 LINES = [
-    ("info", None, "200", 'at=info method=GET path="/items/{n}" host=loadtest.localhost request_id={rid} '
-     'fwd="127.0.0.1" dyno=web.{d} connect=0ms service={s}ms status=200 bytes=1532 protocol=http'),
-    ("error", "H12", "503", 'at=error code=H12 desc="Request timeout" method=POST path="/slow" '
-     'host=loadtest.localhost request_id={rid} fwd="127.0.0.1" dyno=web.{d} connect=0ms service=30000ms '
-     'status=503 bytes=0 protocol=http'),
-    ("error", "H13", "503", 'at=error code=H13 desc="Connection closed without response" method=GET '
-     'path="/items/{n}" host=loadtest.localhost request_id={rid} fwd="127.0.0.1" dyno=web.{d} connect=0ms '
-     'service=5ms status=503 bytes=0 protocol=http'),
-    ("error", "H10", "503", 'at=error code=H10 desc="App crashed" method=GET path="/" host=loadtest.localhost '
-     'request_id={rid} fwd="127.0.0.1" dyno= connect= service= status=503 bytes= protocol=http'),
+    (
+        "info",
+        None,
+        "200",
+        'at=info method=GET path="/items/{n}" host=loadtest.localhost request_id={rid} '
+        'fwd="127.0.0.1" dyno=web.{d} connect=0ms service={s}ms status=200 bytes=1532 protocol=http',
+    ),
+    (
+        "error",
+        "H12",
+        "503",
+        'at=error code=H12 desc="Request timeout" method=POST path="/slow" '
+        'host=loadtest.localhost request_id={rid} fwd="127.0.0.1" dyno=web.{d} connect=0ms service=30000ms '
+        "status=503 bytes=0 protocol=http",
+    ),
+    (
+        "error",
+        "H13",
+        "503",
+        'at=error code=H13 desc="Connection closed without response" method=GET '
+        'path="/items/{n}" host=loadtest.localhost request_id={rid} fwd="127.0.0.1" dyno=web.{d} connect=0ms '
+        "service=5ms status=503 bytes=0 protocol=http",
+    ),
+    (
+        "error",
+        "H10",
+        "503",
+        'at=error code=H10 desc="App crashed" method=GET path="/" host=loadtest.localhost '
+        'request_id={rid} fwd="127.0.0.1" dyno= connect= service= status=503 bytes= protocol=http',
+    ),
 ]
 MIX = [0] * 90 + [1] * 4 + [2] * 4 + [3] * 2
 
@@ -55,22 +75,34 @@ def _event_line(i: int) -> bytes:
     _level, _code, _status, template = LINES[MIX[i % len(MIX)]]
     text = template.format(n=i % 997, rid=f"{i:08x}-0000-4000-8000-000000000000", d=1 + i % 4, s=i % 40)
     ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{i % 1000000:06d}+00:00"
-    event = {"kind": "log.line", "app": APP, "ts": time.time(),
-             "data": {"line": {"ts": ts, "app": APP, "source": "heroku", "dyno": "router", "text": text}}}
+    event = {
+        "kind": "log.line",
+        "app": APP,
+        "ts": time.time(),
+        "data": {"line": {"ts": ts, "app": APP, "source": "heroku", "dyno": "router", "text": text}},
+    }
     return json.dumps(event).encode() + b"\n"
 
 
 def _json(body: Any, status: str = "200 OK") -> bytes:
     data = json.dumps(body).encode()
-    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-            "Connection: close\r\n\r\n").encode() + data
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + data
 
 
 STATIC = {
-    "/apps": [{"name": APP, "maintenance": False, "web_url": f"http://{APP}.localhost:5000/", "released_at": "x"}],
+    "/apps": [
+        {"name": APP, "maintenance": False, "web_url": f"http://{APP}.localhost:5000/", "released_at": "x"}
+    ],
     f"/apps/{APP}/formation": [{"type": "web", "quantity": 4, "size": "standard-1x"}],
-    f"/apps/{APP}/releases": [{"version": 3, "description": "Deploy 0a1b2c3", "status": "succeeded", "current": True}],
-    f"/apps/{APP}/dynos": [{"name": f"web.{n}", "type": "web", "state": "up", "port": 40000 + n} for n in range(1, 5)],
+    f"/apps/{APP}/releases": [
+        {"version": 3, "description": "Deploy 0a1b2c3", "status": "succeeded", "current": True}
+    ],
+    f"/apps/{APP}/dynos": [
+        {"name": f"web.{n}", "type": "web", "state": "up", "port": 40000 + n} for n in range(1, 5)
+    ],
     "/router/metrics": {"apps": {}},
 }
 
@@ -87,7 +119,11 @@ async def _serve_stub(rate: int, port_file: str | None) -> None:
         path = head.split(b" ", 2)[1].decode().split("?", 1)[0]
         if path != "/events":
             body = STATIC.get(path)
-            writer.write(_json(body) if body is not None else _json({"id": "not_found", "message": "Couldn't find that resource."}, "404 Not Found"))
+            writer.write(
+                _json(body)
+                if body is not None
+                else _json({"id": "not_found", "message": "Couldn't find that resource."}, "404 Not Found")
+            )
             await writer.drain()
             writer.close()
             return
@@ -164,8 +200,10 @@ class Result:
             "buffers_at_end": self.buffered,
         }
         for kind, values in self.latencies.items():
-            out[f"latency_ms_{kind}"] = {"p50": round(1000 * statistics.median(values), 1),
-                                         "max": round(1000 * max(values), 1)}
+            out[f"latency_ms_{kind}"] = {
+                "p50": round(1000 * statistics.median(values), 1),
+                "max": round(1000 * max(values), 1),
+            }
         return out
 
 
@@ -175,8 +213,12 @@ def _cpu() -> float:
 
 
 def start_stub(rate: int) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", "--rate", str(rate)],
-                            stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--rate", str(rate)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(ROOT),
+    )
     assert proc.stdout is not None
     port = proc.stdout.readline().strip()
     if not port.isdigit():
@@ -262,11 +304,17 @@ async def measure(url: str, rate: int, seconds: float, presses: int, idle_second
             from tui.widgets.stream_log import StreamLog
 
             views = [len(w.rows) for s in app.screen_stack for w in s.query(StreamLog)]
-            result.buffered = {"router": len(state.router), "logs": len(state.logs), "view": max(views, default=0)}
+            result.buffered = {
+                "router": len(state.router),
+                "logs": len(state.logs),
+                "view": max(views, default=0),
+            }
         if os.environ.get("TUI_BENCH_DEBUG"):
             for press, queued, action, paint in breakdown:
-                print(f"{press:8} queued {1000 * queued:7.1f} ms  action {1000 * action:7.1f} ms  "
-                      f"to frame {1000 * paint:7.1f} ms")
+                print(
+                    f"{press:8} queued {1000 * queued:7.1f} ms  action {1000 * action:7.1f} ms  "
+                    f"to frame {1000 * paint:7.1f} ms"
+                )
         if idle_seconds:
             result.cpu_idle_percent = await _idle_cpu(app, idle_seconds)
     return result

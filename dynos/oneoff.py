@@ -131,7 +131,9 @@ class OneOff:
         else:
             spec = self.spec
             splitter = LineSplitter(
-                lambda text: self.ctx.app_line(self.app, self.name, text), budget=LineBudget(), report=self._heroku
+                lambda text: self.ctx.app_line(self.app, self.name, text),
+                budget=LineBudget(),
+                report=self._heroku,
             )
             output = splitter.feed
         self.spec = spec
@@ -170,8 +172,10 @@ class OneOff:
         memory = MemoryWatch(self.spec.size.quota_bytes, self.spec.size.hard_limit_bytes, self._heroku)
         cycle_at = None
         if settings.cycle_interval > 0:  # one-offs are cycled too; they are not restarted
-            cycle_at = loop.time() + settings.cycle_interval + random.uniform(
-                0, settings.cycle_interval * JITTER_MAX_FRACTION
+            cycle_at = (
+                loop.time()
+                + settings.cycle_interval
+                + random.uniform(0, settings.cycle_interval * JITTER_MAX_FRACTION)
             )
         wait_task = loop.create_task(proc.wait())
         while not wait_task.done():

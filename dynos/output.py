@@ -25,8 +25,12 @@ BURST_LINES = 10_000.0
 class LineBudget:
     """A token bucket of log lines; counts what it refuses."""
 
-    def __init__(self, rate: float = LINES_PER_SECOND, burst: float = BURST_LINES,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        rate: float = LINES_PER_SECOND,
+        burst: float = BURST_LINES,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.rate = rate
         self.burst = burst
         self.clock = clock
@@ -53,7 +57,9 @@ class LineBudget:
         """The L12 line for lines dropped since the last report (once), else None."""
         if not self.dropped:
             return None
-        text = f"Error L12 (Local buffer overflow) -> {self.dropped} messages dropped since {self.dropped_since}"
+        text = (
+            f"Error L12 (Local buffer overflow) -> {self.dropped} messages dropped since {self.dropped_since}"
+        )
         self.dropped = 0
         return text
 

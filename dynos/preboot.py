@@ -54,7 +54,9 @@ def staged_dynos(manager: DynoManager, app: str) -> list[Supervisor]:
     return list(entry.dynos.values()) if entry else []
 
 
-def adjust(manager: DynoManager, entry: _App, desired: AppDesired, wanted: dict[str, DynoSpec]) -> dict[str, DynoSpec]:
+def adjust(
+    manager: DynoManager, entry: _App, desired: AppDesired, wanted: dict[str, DynoSpec]
+) -> dict[str, DynoSpec]:
     """Called by `DynoManager.apply` under the app lock; returns the specs the manager should
     apply now (old specs for the web dynos being prebooted)."""
     staged = _state.get(manager, {}).get(desired.app)

@@ -115,7 +115,9 @@ def _dpkg_query(*args: str) -> subprocess.CompletedProcess[str]:
 def _installed_packages() -> tuple[dict[str, str], dict[str, str]]:
     """(installed package -> its Depends + Pre-Depends text, virtual name -> a provider).
     One dpkg-query call: asking per package costs a process each."""
-    result = _dpkg_query("-W", "-f=${Package}\t${db:Status-Abbrev}\t${Depends}, ${Pre-Depends}\t${Provides}\n")
+    result = _dpkg_query(
+        "-W", "-f=${Package}\t${db:Status-Abbrev}\t${Depends}, ${Pre-Depends}\t${Provides}\n"
+    )
     installed: dict[str, str] = {}
     provides: dict[str, str] = {}
     for line in result.stdout.splitlines():
@@ -203,8 +205,20 @@ def _alternatives(paths: set[str]) -> set[str]:
 
 
 # Parts of a Python installation no dyno runs (tests, GUI, headers, static libraries).
-_PYTHON_SKIP_DIRS = {"site-packages", "test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip",
-                     "include", "share", "pkgconfig", "__phello__"}
+_PYTHON_SKIP_DIRS = {
+    "site-packages",
+    "test",
+    "tests",
+    "idlelib",
+    "tkinter",
+    "turtledemo",
+    "lib2to3",
+    "ensurepip",
+    "include",
+    "share",
+    "pkgconfig",
+    "__phello__",
+}
 
 
 def build_python_prefix() -> str | None:
@@ -310,9 +324,20 @@ def _canonical(path: str) -> str:
 # ---- writing the tar -----------------------------------------------------------------------
 
 _TOP_LINKS = ("/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin")
-_EMPTY_DIRS = {"/app": 0o755, "/tmp": 0o1777, "/var/tmp": 0o1777, "/root": 0o700, "/proc": 0o555,
-               "/sys": 0o555, "/dev": 0o755, "/run": 0o755, "/home": 0o755, "/etc": 0o755,
-               "/usr/local/bin": 0o755, "/var": 0o755}
+_EMPTY_DIRS = {
+    "/app": 0o755,
+    "/tmp": 0o1777,
+    "/var/tmp": 0o1777,
+    "/root": 0o700,
+    "/proc": 0o555,
+    "/sys": 0o555,
+    "/dev": 0o755,
+    "/run": 0o755,
+    "/home": 0o755,
+    "/etc": 0o755,
+    "/usr/local/bin": 0o755,
+    "/var": 0o755,
+}
 
 
 def write_rootfs_tar(plan: RootfsPlan, target: Path) -> tuple[int, int]:

@@ -87,7 +87,13 @@ def spawn_failure(exc: BaseException) -> str:
 
 
 def snapshot(
-    app: str, name: str, spec: DynoSpec, state: str, proc: DynoProcess | None, since: float, memory: int,
+    app: str,
+    name: str,
+    spec: DynoSpec,
+    state: str,
+    proc: DynoProcess | None,
+    since: float,
+    memory: int,
     restarts: int = 0,
 ) -> DynoInfo:
     """What the API, the router table and the TUI see of a formation or one-off dyno."""
@@ -229,8 +235,16 @@ class Supervisor:
         return True
 
     def info(self) -> DynoInfo:
-        return snapshot(self.app, self.name, self.spec, self.state or "starting", self.proc, self.since,
-                        self.memory, self.restarts)
+        return snapshot(
+            self.app,
+            self.name,
+            self.spec,
+            self.state or "starting",
+            self.proc,
+            self.since,
+            self.memory,
+            self.restarts,
+        )
 
     # ---- plumbing ----------------------------------------------------------------------
     def _heroku(self, text: str) -> None:
@@ -327,7 +341,9 @@ class Supervisor:
         self._set_state("starting")
         self._heroku(f"Starting process with command `{spec.command}`")
         splitter = LineSplitter(
-            lambda text: self.ctx.app_line(spec.app, spec.name, text), budget=self.log_budget, report=self._heroku
+            lambda text: self.ctx.app_line(spec.app, spec.name, text),
+            budget=self.log_budget,
+            report=self._heroku,
         )
         try:
             proc = await self.ctx.runtime.spawn(spec, splitter.feed)
@@ -392,7 +408,9 @@ class Supervisor:
                 if cycle_at is not None:
                     deadlines.append(cycle_at)
                 timeout = max(0.0, min(deadlines) - loop.time()) if deadlines else None
-                await asyncio.wait({exit_task, wake_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {exit_task, wake_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
         finally:
             wake_task.cancel()
 

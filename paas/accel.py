@@ -49,6 +49,8 @@ COMPILED = (
 
 def _source(module: str) -> Path:
     return REPO.joinpath(*module.split(".")).with_suffix(".py")
+
+
 COMPLETE = "complete"  # written last: a build interrupted half-way is never used
 
 
@@ -113,9 +115,7 @@ def build(verbose: bool = False) -> Path:
         work = Path(tmp)
         # mypyc writes next to the sources: compile a copy, never the tree itself
         for top in ("router", "paas"):
-            shutil.copytree(
-                repo / top, work / top, ignore=shutil.ignore_patterns("__pycache__", "*.so")
-            )
+            shutil.copytree(repo / top, work / top, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
         for name in ("pyproject.toml", "README.md"):  # mypy's settings (and what setuptools asks for)
             shutil.copy(repo / name, work / name)
         files = [str(_source(module).relative_to(repo)) for module in COMPILED]

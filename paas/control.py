@@ -33,8 +33,138 @@ CONFIG_KEY = re.compile(r"^[A-Za-z0-9_]+$")
 CONFIG_LIMIT = 32 * 1024
 USER = "local@paas"
 
-_ADJECTIVES = ["ancient", "autumn", "billowing", "bitter", "black", "blue", "bold", "broken", "cold", "cool", "crimson", "damp", "dark", "dawn", "delicate", "divine", "dry", "empty", "falling", "floral", "fragrant", "frosty", "gentle", "green", "hidden", "holy", "icy", "late", "lingering", "little", "lively", "long", "misty", "morning", "muddy", "nameless", "old", "patient", "polished", "proud", "purple", "quiet", "red", "restless", "rough", "shy", "silent", "small", "snowy", "solitary", "sparkling", "spring", "still", "summer", "sweet", "throbbing", "tight", "tiny", "twilight", "wandering", "weathered", "white", "wild", "winter", "wispy", "withered", "young"]
-_NOUNS = ["bird", "brook", "bush", "butterfly", "cherry", "cloud", "darkness", "dawn", "dew", "dream", "dust", "feather", "field", "fire", "firefly", "flower", "fog", "forest", "frog", "frost", "glade", "glitter", "grass", "haze", "hill", "lake", "leaf", "meadow", "moon", "morning", "mountain", "night", "paper", "pine", "pond", "rain", "resonance", "river", "sea", "shadow", "shape", "silence", "sky", "smoke", "snow", "snowflake", "sound", "star", "sun", "sunset", "surf", "thunder", "tree", "violet", "voice", "water", "waterfall", "wave", "wildflower", "wind", "wood"]
+_ADJECTIVES = [
+    "ancient",
+    "autumn",
+    "billowing",
+    "bitter",
+    "black",
+    "blue",
+    "bold",
+    "broken",
+    "cold",
+    "cool",
+    "crimson",
+    "damp",
+    "dark",
+    "dawn",
+    "delicate",
+    "divine",
+    "dry",
+    "empty",
+    "falling",
+    "floral",
+    "fragrant",
+    "frosty",
+    "gentle",
+    "green",
+    "hidden",
+    "holy",
+    "icy",
+    "late",
+    "lingering",
+    "little",
+    "lively",
+    "long",
+    "misty",
+    "morning",
+    "muddy",
+    "nameless",
+    "old",
+    "patient",
+    "polished",
+    "proud",
+    "purple",
+    "quiet",
+    "red",
+    "restless",
+    "rough",
+    "shy",
+    "silent",
+    "small",
+    "snowy",
+    "solitary",
+    "sparkling",
+    "spring",
+    "still",
+    "summer",
+    "sweet",
+    "throbbing",
+    "tight",
+    "tiny",
+    "twilight",
+    "wandering",
+    "weathered",
+    "white",
+    "wild",
+    "winter",
+    "wispy",
+    "withered",
+    "young",
+]
+_NOUNS = [
+    "bird",
+    "brook",
+    "bush",
+    "butterfly",
+    "cherry",
+    "cloud",
+    "darkness",
+    "dawn",
+    "dew",
+    "dream",
+    "dust",
+    "feather",
+    "field",
+    "fire",
+    "firefly",
+    "flower",
+    "fog",
+    "forest",
+    "frog",
+    "frost",
+    "glade",
+    "glitter",
+    "grass",
+    "haze",
+    "hill",
+    "lake",
+    "leaf",
+    "meadow",
+    "moon",
+    "morning",
+    "mountain",
+    "night",
+    "paper",
+    "pine",
+    "pond",
+    "rain",
+    "resonance",
+    "river",
+    "sea",
+    "shadow",
+    "shape",
+    "silence",
+    "sky",
+    "smoke",
+    "snow",
+    "snowflake",
+    "sound",
+    "star",
+    "sun",
+    "sunset",
+    "surf",
+    "thunder",
+    "tree",
+    "violet",
+    "voice",
+    "water",
+    "waterfall",
+    "wave",
+    "wildflower",
+    "wind",
+    "wood",
+]
 
 
 def random_app_name() -> str:
@@ -142,7 +272,9 @@ class ControlPlane:
         self.bus.emit("app.created", name)
         return data
 
-    def update_app(self, ident: str, maintenance: bool | None = None, name: str | None = None) -> dict[str, Any]:
+    def update_app(
+        self, ident: str, maintenance: bool | None = None, name: str | None = None
+    ) -> dict[str, Any]:
         with self.db.session() as s:
             app = self._app(s, ident)
             old = app.name
@@ -258,7 +390,9 @@ class ControlPlane:
         self, s: Session, app: App, description: str, slug_id: str | None, status: str = "succeeded"
     ) -> Release:
         top = s.scalar(select(func.max(Release.version)).where(Release.app_id == app.id)) or 0
-        addon_plans = [f"{a.service}:{a.plan}" for a in s.scalars(select(Addon).where(Addon.app_id == app.id))]
+        addon_plans = [
+            f"{a.service}:{a.plan}" for a in s.scalars(select(Addon).where(Addon.app_id == app.id))
+        ]
         release = Release(
             app_id=app.id,
             version=top + 1,
@@ -278,7 +412,10 @@ class ControlPlane:
         if release["status"] == "succeeded":
             self.logs.api_line(app, f"Release v{release['version']} created by user {USER}")
         self.bus.emit(
-            "release.created", app, version=release["version"], description=release["description"],
+            "release.created",
+            app,
+            version=release["version"],
+            description=release["description"],
             status=release["status"],
         )
 
@@ -351,7 +488,11 @@ class ControlPlane:
                     raise invalid("No release to roll back to.")
                 target = s.scalar(
                     select(Release)
-                    .where(Release.app_id == app.id, Release.version < current.version, Release.status == "succeeded")
+                    .where(
+                        Release.app_id == app.id,
+                        Release.version < current.version,
+                        Release.status == "succeeded",
+                    )
                     .order_by(Release.version.desc())
                     .limit(1)
                 )
@@ -398,7 +539,9 @@ class ControlPlane:
             self.logs.api_line(name, f"Release v{version} created by user {USER}")
         self.bus.emit("release.updated", name, version=version, status=status)
         if status == "succeeded":
-            self.bus.emit("release.created", name, version=version, description=data["description"], status=status)
+            self.bus.emit(
+                "release.created", name, version=version, description=data["description"], status=status
+            )
         return data
 
     # ---- slugs ---------------------------------------------------------------------------
@@ -415,8 +558,14 @@ class ControlPlane:
         with self.db.session() as s:
             app = self._app(s, ident)
             slug = Slug(
-                app_id=app.id, path=str(path), process_types=process_types, commit=commit, size=size,
-                stack=app.stack, buildpack=buildpack, docker_image=docker_image,
+                app_id=app.id,
+                path=str(path),
+                process_types=process_types,
+                commit=commit,
+                size=size,
+                stack=app.stack,
+                buildpack=buildpack,
+                docker_image=docker_image,
             )
             s.add(slug)
             s.flush()
@@ -454,7 +603,9 @@ class ControlPlane:
             if ptype in existing:
                 existing[ptype].command = command
             else:
-                s.add(Formation(app_id=app.id, type=ptype, quantity=1 if ptype == "web" else 0, command=command))
+                s.add(
+                    Formation(app_id=app.id, type=ptype, quantity=1 if ptype == "web" else 0, command=command)
+                )
         for ptype, row in existing.items():
             if ptype not in process_types:
                 s.delete(row)
@@ -491,7 +642,8 @@ class ControlPlane:
                     if not rows:
                         raise invalid("No process types: deploy your app first.")
                     raise PaasError(
-                        404, "not_found",
+                        404,
+                        "not_found",
                         f"Couldn't find that process type ({ptype}). Known types: {', '.join(sorted(rows))}.",
                     )
                 quantity = update.get("quantity")
@@ -505,7 +657,9 @@ class ControlPlane:
                     try:
                         size = get_size(str(size)).name
                     except ValueError:
-                        raise invalid(f"Unknown dyno size {size!r}; choose one of: {', '.join(SIZES)}") from None
+                        raise invalid(
+                            f"Unknown dyno size {size!r}; choose one of: {', '.join(SIZES)}"
+                        ) from None
                 planned.append((rows[ptype], quantity, size))
             for row, quantity, size in planned:
                 if quantity is not None:
@@ -531,11 +685,16 @@ class ControlPlane:
 
     def add_domain(self, ident: str, hostname: str) -> dict[str, Any]:
         hostname = hostname.strip().lower().rstrip(".")
-        if not re.fullmatch(r"(?=.{1,253}$)([a-z0-9*]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", hostname):
+        if not re.fullmatch(
+            r"(?=.{1,253}$)([a-z0-9*]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+            hostname,
+        ):
             raise invalid(f"{hostname!r} is not a valid hostname.")
         with self.db.session() as s:
             app = self._app(s, ident)
-            if s.scalar(select(Domain.id).where(Domain.hostname == hostname)) or hostname.endswith(".localhost"):
+            if s.scalar(select(Domain.id).where(Domain.hostname == hostname)) or hostname.endswith(
+                ".localhost"
+            ):
                 raise invalid(f"Domain {hostname} is already in use.")
             domain = Domain(app_id=app.id, hostname=hostname)
             s.add(domain)
@@ -548,7 +707,9 @@ class ControlPlane:
     def remove_domain(self, ident: str, hostname: str) -> dict[str, Any]:
         with self.db.session() as s:
             app = self._app(s, ident)
-            domain = s.scalar(select(Domain).where(Domain.app_id == app.id, Domain.hostname == hostname.lower()))
+            domain = s.scalar(
+                select(Domain).where(Domain.app_id == app.id, Domain.hostname == hostname.lower())
+            )
             if domain is None:
                 raise not_found("domain")
             s.delete(domain)
@@ -591,7 +752,9 @@ class ControlPlane:
             for hostname, app_id in s.execute(select(Domain.hostname, Domain.app_id)):
                 domains.setdefault(app_id, []).append(hostname)
             out = []
-            web = dict(s.execute(select(Formation.app_id, Formation.quantity).where(Formation.type == "web")).all())
+            web = dict(
+                s.execute(select(Formation.app_id, Formation.quantity).where(Formation.type == "web")).all()
+            )
             for app in apps:
                 release = self._current_release(s, app)
                 out.append(

@@ -237,8 +237,14 @@ class Daemon:
         from paas.api.app import create_api
 
         config = uvicorn.Config(
-            create_api(self), log_level="warning", access_log=False, lifespan="off",
-            timeout_graceful_shutdown=2, loop="none", http="httptools", ws="auto",
+            create_api(self),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            loop="none",
+            http="httptools",
+            ws="auto",
         )
         server = _Server(config)
         self._servers.append(server)

@@ -38,6 +38,7 @@ log = logging.getLogger("router")
 # what a lost connection's parser becomes: one that references no protocol (no cycle)
 _SPENT_PARSER = httptools.HttpRequestParser(object())
 
+
 class ClientConnection(asyncio.Protocol):
     PAUSE_BODY = 1  # a request body waits for its dyno connection
     PAUSE_QUEUE = 2  # pipelined requests wait their turn

@@ -1,7 +1,7 @@
 """Compile the router's hot path with mypyc (see paas.accel).
 
-    python -m router.compile [build [-v]]   # a no-op when the build for these sources exists
-    python -m router.compile status
+python -m router.compile [build [-v]]   # a no-op when the build for these sources exists
+python -m router.compile status
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     if command == "build":
         fresh = (accel.build_dir() / accel.COMPLETE).is_file()
         if not fresh:
-            print("==> compiling the router's hot path with mypyc (once per source change, ~20 s)", flush=True)
+            print(
+                "==> compiling the router's hot path with mypyc (once per source change, ~20 s)", flush=True
+            )
         try:
             target = accel.build(verbose="-v" in args)
         except (RuntimeError, OSError) as exc:
@@ -28,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if command == "status":
         print(f"build for these sources: {accel.build_dir()}")
-        print(f"exists: {(accel.build_dir() / accel.COMPLETE).is_file()}; wanted: {accel.wanted()}; in use: {accel.is_compiled()}")
+        print(
+            f"exists: {(accel.build_dir() / accel.COMPLETE).is_file()}; wanted: {accel.wanted()}; in use: {accel.is_compiled()}"
+        )
         return 0
     print("usage: python -m router.compile [build [-v] | status]", file=sys.stderr)
     return 2

@@ -53,7 +53,17 @@ class LabDynoProcess:
 
     def start(self) -> LabDynoProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "router.labdyno", "--port", "0", "--dyno", self.dyno, "--die-with-parent", *self.args],
+            [
+                sys.executable,
+                "-m",
+                "router.labdyno",
+                "--port",
+                "0",
+                "--dyno",
+                self.dyno,
+                "--die-with-parent",
+                *self.args,
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )

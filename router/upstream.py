@@ -70,6 +70,7 @@ _RESPONSE_KIND[b"Set-Cookie"] = R_SET_COOKIE
 # what a lost connection's parser becomes: one that references no protocol (no cycle)
 _SPENT_PARSER = httptools.HttpResponseParser(object())
 
+
 class _Stop(Exception):
     """Raised inside a parser callback to stop parsing (reason in DynoConnection.stop)."""
 

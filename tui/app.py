@@ -206,12 +206,26 @@ class PaasApp(App[None]):
             return
         store = self.store
         sep = (" │ ", "dim")
-        text = Text.assemble(("paas ", "bold"), screen.VIEW_NAME, sep,
-                             ("● ", "green" if store.connected else "red"), store.status)
+        text = Text.assemble(
+            ("paas ", "bold"),
+            screen.VIEW_NAME,
+            sep,
+            ("● ", "green" if store.connected else "red"),
+            store.status,
+        )
         if store.connected and self.backend.label:
             text.append(f" {self.backend.label}", style="dim")
-        text.append_text(Text.assemble(sep, "app ", (self.current_app or "-", "bold"), sep,
-                                       f"{len(store.apps)} apps", sep, f"events {store.events:,}"))
+        text.append_text(
+            Text.assemble(
+                sep,
+                "app ",
+                (self.current_app or "-", "bold"),
+                sep,
+                f"{len(store.apps)} apps",
+                sep,
+                f"events {store.events:,}",
+            )
+        )
         if store.dropped:
             text.append_text(Text.assemble(sep, (f"dropped {store.dropped:,}", "yellow")))
         bar.show(text)
@@ -250,12 +264,21 @@ class PaasApp(App[None]):
         yield SystemCommand("Toggle maintenance", "Maintenance mode on/off (m)", self.action_maintenance)
         yield SystemCommand("Roll back", "Roll back to the previous release (b)", self.action_rollback)
         yield SystemCommand("Open app in browser", "Open the app's URL (o)", self.action_open)
-        for mode, key in (("overview", 1), ("app", 2), ("router", 3), ("logs", 4), ("kafka", 5), ("dataclips", 6)):
-            yield SystemCommand(f"View: {mode}", f"Switch to the {mode} view ({key})",
-                                lambda m=mode: self.switch_mode(m))  # type: ignore[misc]
+        for mode, key in (
+            ("overview", 1),
+            ("app", 2),
+            ("router", 3),
+            ("logs", 4),
+            ("kafka", 5),
+            ("dataclips", 6),
+        ):
+            yield SystemCommand(
+                f"View: {mode}", f"Switch to the {mode} view ({key})", lambda m=mode: self.switch_mode(m)
+            )  # type: ignore[misc]
         for name in self.store.app_names():
-            yield SystemCommand(f"App: {name}", f"Make {name} the current app",
-                                lambda n=name: self.set_app(n))  # type: ignore[misc]
+            yield SystemCommand(
+                f"App: {name}", f"Make {name} the current app", lambda n=name: self.set_app(n)
+            )  # type: ignore[misc]
 
     # ---- actions (one key each) -------------------------------------------------------------
     def target_dyno(self) -> str | None:
@@ -307,9 +330,13 @@ class PaasApp(App[None]):
             return
         state.formation["web"] = (target, size)  # optimistic: quick presses add up; the event confirms
         self.store.changed.add(f"dynos:{app}")
-        self._run("Scaling dynos", "PATCH", f"/apps/{app}/formation",
-                  {"updates": [{"type": "web", "quantity": target}]},
-                  f"Scaling dynos... done, now running web at {target}:{size}")
+        self._run(
+            "Scaling dynos",
+            "PATCH",
+            f"/apps/{app}/formation",
+            {"updates": [{"type": "web", "quantity": target}]},
+            f"Scaling dynos... done, now running web at {target}:{size}",
+        )
 
     def _dyno_action(self, verb: str, method: str, suffix: str) -> None:
         app = self._need_app()
@@ -336,8 +363,12 @@ class PaasApp(App[None]):
             return
         on = not self.store.app(app).maintenance
         self.store.app(app).maintenance = on
-        self._run(f"{'Enabling' if on else 'Disabling'} maintenance mode for {app}", "PATCH",
-                  f"/apps/{app}", {"maintenance": on})
+        self._run(
+            f"{'Enabling' if on else 'Disabling'} maintenance mode for {app}",
+            "PATCH",
+            f"/apps/{app}",
+            {"maintenance": on},
+        )
 
     def action_rollback(self) -> None:
         app = self._need_app()
@@ -346,8 +377,12 @@ class PaasApp(App[None]):
         screen = self.screen
         release = screen.selected_release() if isinstance(screen, PaasScreen) else None
         if release:
-            self._run(f"Rolling back {app} to {release}", "POST", f"/apps/{app}/releases",
-                      {"release": release.lstrip("v")})
+            self._run(
+                f"Rolling back {app} to {release}",
+                "POST",
+                f"/apps/{app}/releases",
+                {"release": release.lstrip("v")},
+            )
         else:
             self._run(f"Rolling back {app}", "POST", f"/apps/{app}/actions/rollback")
 

@@ -45,7 +45,9 @@ class NotAvailable(ApiError):
 class Backend(Protocol):
     label: str
 
-    async def request(self, method: str, path: str, json_body: Any = None, params: dict[str, Any] | None = None) -> Any: ...
+    async def request(
+        self, method: str, path: str, json_body: Any = None, params: dict[str, Any] | None = None
+    ) -> Any: ...
 
     def events(self, kinds: tuple[str, ...]) -> AsyncIterator[list[dict[str, Any]]]: ...
 
@@ -72,8 +74,13 @@ def locate_daemon(home: Path | None = None) -> tuple[str, str]:
 class HttpBackend:
     """The real daemon. `url`/`token` pin it; otherwise it is looked up before each connect."""
 
-    def __init__(self, url: str | None = None, token: str | None = None, home: Path | None = None,
-                 timeout: float = 15.0):
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        home: Path | None = None,
+        timeout: float = 15.0,
+    ):
         self._pinned = (url.rstrip("/"), token or "") if url else None
         self._home = home
         self._timeout = timeout
@@ -102,12 +109,16 @@ class HttpBackend:
         )
         return self._http
 
-    async def request(self, method: str, path: str, json_body: Any = None, params: dict[str, Any] | None = None) -> Any:
+    async def request(
+        self, method: str, path: str, json_body: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
         http = await self._client()
         try:
             response = await http.request(method, path, json=json_body, params=params)
         except httpx.TransportError as exc:
-            raise DaemonUnreachable(f"cannot reach the paas daemon at {self.label} ({exc.__class__.__name__})") from None
+            raise DaemonUnreachable(
+                f"cannot reach the paas daemon at {self.label} ({exc.__class__.__name__})"
+            ) from None
         return _result(response)
 
     async def events(self, kinds: tuple[str, ...]) -> AsyncIterator[list[dict[str, Any]]]:
@@ -125,7 +136,7 @@ class HttpBackend:
                     if b"\n" not in pending:
                         continue
                     cut = pending.rfind(b"\n")
-                    complete, pending = pending[:cut], pending[cut + 1:]
+                    complete, pending = pending[:cut], pending[cut + 1 :]
                     yield decode_lines(complete)
         except httpx.TransportError as exc:
             raise DaemonUnreachable(f"event stream lost ({exc.__class__.__name__})") from None

@@ -1,13 +1,13 @@
 """The `/` filter: a few `key:value` terms, all of which must match.
 
-    code:H13            router code (also bare `H13`); `code:H1*` any H1x; `code:H10,H13` either
-    status:503          client status (also bare `503`); `status:5xx` a class
-    dyno:web            Heroku's -d: `web` matches web.1, web.2; `web.1` only itself
-    path:/api           substring of the request path
-    source:app|heroku   where the line came from (Logs screen)
-    method:POST  at:error
-    words               anything else: case-insensitive substring of the whole line
-    !term               negates one term (`!code:H10`, `!/health`)
+code:H13            router code (also bare `H13`); `code:H1*` any H1x; `code:H10,H13` either
+status:503          client status (also bare `503`); `status:5xx` a class
+dyno:web            Heroku's -d: `web` matches web.1, web.2; `web.1` only itself
+path:/api           substring of the request path
+source:app|heroku   where the line came from (Logs screen)
+method:POST  at:error
+words               anything else: case-insensitive substring of the whole line
+!term               negates one term (`!code:H10`, `!/health`)
 """
 
 from __future__ import annotations
@@ -101,8 +101,11 @@ class LineFilter:
 
     def code(self) -> str | None:
         """The single code this filter asks for, if it asks for exactly one (for the side pane)."""
-        found = [t.split(":", 1)[1] if ":" in t else t for t in self.text.split()
-                 if (t.lower().startswith("code:") or _CODE.match(t)) and not t.startswith(("!", "-"))]
+        found = [
+            t.split(":", 1)[1] if ":" in t else t
+            for t in self.text.split()
+            if (t.lower().startswith("code:") or _CODE.match(t)) and not t.startswith(("!", "-"))
+        ]
         if len(found) == 1 and _CODE.match(found[0]):
             return found[0].upper()
         return None

@@ -25,8 +25,12 @@ MB = 1024 * 1024
 
 # Fallback memory quotas when the dynos endpoint does not say (Heroku's table).
 SIZE_QUOTA_MB = {
-    "eco": 512, "basic": 512, "standard-1x": 512, "standard-2x": 1024,
-    "performance-m": 2560, "performance-l": 14336,
+    "eco": 512,
+    "basic": 512,
+    "standard-1x": 512,
+    "standard-2x": 1024,
+    "performance-m": 2560,
+    "performance-l": 14336,
 }
 
 _FIELD = re.compile(r'([a-z_]+)=("(?:[^"\\]|\\.)*"|\S*)')
@@ -242,7 +246,9 @@ class Store:
         self.status = "connecting"
         self.api_url = ""
         self.daemon: dict[str, Any] = {}
-        self.changed: set[str] = set()  # kinds of change since the UI last looked: "apps", "release:<app>", ...
+        self.changed: set[str] = (
+            set()
+        )  # kinds of change since the UI last looked: "apps", "release:<app>", ...
 
     # ---- helpers --------------------------------------------------------------------------
     def app(self, name: str) -> AppState:
@@ -345,7 +351,10 @@ class Store:
             state = self.app(app)
             qty = int(data.get("quantity") or 0)
             ptype = str(data.get("type"))
-            state.formation[ptype] = (qty, str(data.get("size") or state.formation.get(ptype, (0, "standard-1x"))[1]))
+            state.formation[ptype] = (
+                qty,
+                str(data.get("size") or state.formation.get(ptype, (0, "standard-1x"))[1]),
+            )
             self._prune_down(state, ptype, qty)
             self._touch(f"dynos:{app}")
         elif kind == "release.created" and app:
@@ -418,7 +427,9 @@ class Store:
 
     @staticmethod
     def _prune_down(state: AppState, ptype: str, qty: int) -> None:
-        for name in [n for n, d in state.dynos.items() if d.type == ptype and d.number > qty and d.state == "down"]:
+        for name in [
+            n for n, d in state.dynos.items() if d.type == ptype and d.number > qty and d.state == "down"
+        ]:
             del state.dynos[name]
 
 

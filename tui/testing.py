@@ -15,13 +15,17 @@ from tui.client import ApiError, NotAvailable
 
 
 class StaticBackend:
-    def __init__(self, routes: dict[str, Any], events: list[dict[str, Any]] | None = None, label: str = "demo"):
+    def __init__(
+        self, routes: dict[str, Any], events: list[dict[str, Any]] | None = None, label: str = "demo"
+    ):
         self.routes = routes
         self.events_once = events or []
         self.label = label
         self.calls: list[tuple[str, str, Any]] = []
 
-    async def request(self, method: str, path: str, json_body: Any = None, params: dict[str, Any] | None = None) -> Any:
+    async def request(
+        self, method: str, path: str, json_body: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
         self.calls.append((method, path, json_body))
         key = f"{method} {path}"
         if key in self.routes:

@@ -124,13 +124,17 @@ class Engine:
         env = dict(os.environ) if env is None else env
         raw = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         if env.get("DOCKER_TLS_VERIFY"):
-            raise EngineError("TLS-protected engines (DOCKER_TLS_VERIFY) are not supported; use a local engine")
+            raise EngineError(
+                "TLS-protected engines (DOCKER_TLS_VERIFY) are not supported; use a local engine"
+            )
         url = urlparse(raw)
         if url.scheme == "unix":
             return cls(unix_path=url.path or "/var/run/docker.sock")
         if url.scheme in ("tcp", "http"):
             if url.hostname not in ("127.0.0.1", "localhost", "::1"):
-                raise EngineError(f"DOCKER_HOST={raw}: the engine must run on this machine (slugs are bind-mounted)")
+                raise EngineError(
+                    f"DOCKER_HOST={raw}: the engine must run on this machine (slugs are bind-mounted)"
+                )
             return cls(host=url.hostname, port=url.port or 2375)
         raise EngineError(f"DOCKER_HOST={raw}: only unix:// and tcp://127.0.0.1 engines are supported")
 
@@ -140,10 +144,14 @@ class Engine:
 
     def async_client(self) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=MAX_STREAMS, max_keepalive_connections=8)
-        transport = httpx.AsyncHTTPTransport(uds=self.unix_path, limits=limits) if self.unix_path else (
-            httpx.AsyncHTTPTransport(limits=limits)
+        transport = (
+            httpx.AsyncHTTPTransport(uds=self.unix_path, limits=limits)
+            if self.unix_path
+            else (httpx.AsyncHTTPTransport(limits=limits))
         )
-        return httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=httpx.Timeout(30, read=None))
+        return httpx.AsyncClient(
+            base_url=self.base_url, transport=transport, timeout=httpx.Timeout(30, read=None)
+        )
 
     async def open_connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self.unix_path:
@@ -275,7 +283,14 @@ class _AttachProtocol(asyncio.Protocol):
 
 
 async def _attach(
-    engine: Engine, api_version: str, container_id: str, output: OutputCallback, *, stdin: bool, tty: bool, merge: bool
+    engine: Engine,
+    api_version: str,
+    container_id: str,
+    output: OutputCallback,
+    *,
+    stdin: bool,
+    tty: bool,
+    merge: bool,
 ) -> _AttachProtocol:
     """Attach to a container's streams (before `start`, so no output is missed)."""
     query = urlencode({"stream": 1, "stdout": 1, "stderr": 1, "stdin": int(stdin), "logs": 0})
@@ -306,7 +321,9 @@ class DockerDyno:
 
     host = LOOPBACK
 
-    def __init__(self, runtime: DockerRuntime, spec: DynoSpec, container_id: str, port: int | None, adopted: bool):
+    def __init__(
+        self, runtime: DockerRuntime, spec: DynoSpec, container_id: str, port: int | None, adopted: bool
+    ):
         self.runtime = runtime
         self.spec = spec
         self.id = container_id
@@ -686,8 +703,17 @@ class DockerRuntime:
     def fingerprint(spec: DynoSpec, image: str) -> str:
         """What makes two dynos interchangeable: command, env, size, image, slug, release."""
         material = json.dumps(
-            [spec.app, spec.name, spec.command, sorted(spec.env.items()), spec.size.name, image,
-             str(spec.slug_dir or ""), spec.release, spec.wants_port],
+            [
+                spec.app,
+                spec.name,
+                spec.command,
+                sorted(spec.env.items()),
+                spec.size.name,
+                image,
+                str(spec.slug_dir or ""),
+                spec.release,
+                spec.wants_port,
+            ],
             sort_keys=True,
         )
         return hashlib.sha256(material.encode()).hexdigest()[:16]
@@ -737,7 +763,9 @@ class DockerRuntime:
         state = await self.inspect_state(leftover.id)
         if not state or not state.get("Running"):  # it died between prepare() and now
             dyno.attach.close()
-            dyno.on_die(int(state.get("ExitCode", 255)) if state else 255, bool(state and state.get("OOMKilled")))
+            dyno.on_die(
+                int(state.get("ExitCode", 255)) if state else 255, bool(state and state.get("OOMKilled"))
+            )
         else:
             dyno.set_pid(int(state.get("Pid") or 0) or None)
             dyno.start_stats()
@@ -758,7 +786,9 @@ class DockerRuntime:
         env["TINI_VERBOSITY"] = "0"  # no "[WARN tini (1)]" lines in the dyno's own output
         return env
 
-    async def _create(self, spec: DynoSpec, image: str, fingerprint: str, output: OutputCallback) -> DockerDyno:
+    async def _create(
+        self, spec: DynoSpec, image: str, fingerprint: str, output: OutputCallback
+    ) -> DockerDyno:
         import docker.errors
 
         port = free_port(self._ports) if spec.wants_port else None
@@ -812,7 +842,13 @@ class DockerRuntime:
             dyno = DockerDyno(self, spec, container_id, port, adopted=False)
             self._live[container_id] = dyno  # before start: its `die` event must find it
             dyno.attach = await _attach(
-                self.engine, self.api_version, container_id, output, stdin=interactive, tty=tty, merge=not interactive
+                self.engine,
+                self.api_version,
+                container_id,
+                output,
+                stdin=interactive,
+                tty=tty,
+                merge=not interactive,
             )
             await self._sdk(api.start, container_id)
         except (docker.errors.DockerException, EngineError, OSError) as exc:
@@ -822,12 +858,14 @@ class DockerRuntime:
             if port is not None:
                 self._ports.discard(port)
             if isinstance(exc, docker.errors.ImageNotFound) and from_slug:
-                raise SpawnError(f"the stack image {image} is not on the engine any more; "
-                                 "build it with `paas stack:build`") from exc
+                raise SpawnError(
+                    f"the stack image {image} is not on the engine any more; build it with `paas stack:build`"
+                ) from exc
             if isinstance(exc, docker.errors.APIError):
                 raise SpawnError(f"could not start the container: {_engine_error(exc)}") from exc
-            raise SpawnError(f"could not start the container: the Docker engine does not answer "
-                             f"({_connect_error(exc)})") from exc
+            raise SpawnError(
+                f"could not start the container: the Docker engine does not answer ({_connect_error(exc)})"
+            ) from exc
         if tty and not from_slug:  # slug dynos set their size in boot_script()
             await self.resize(container_id, spec.tty_rows, spec.tty_cols)
         state = await self.inspect_state(container_id)
@@ -847,11 +885,15 @@ class DockerRuntime:
     # ---- engine calls (async, straight to the socket) ------------------------------------
     async def kill(self, container_id: str, sig: int) -> None:
         with contextlib.suppress(httpx.HTTPError):
-            await self.http.post(self._path(f"/containers/{container_id}/kill"), params={"signal": str(int(sig))})
+            await self.http.post(
+                self._path(f"/containers/{container_id}/kill"), params={"signal": str(int(sig))}
+            )
 
     async def resize(self, container_id: str, rows: int, cols: int) -> None:
         with contextlib.suppress(httpx.HTTPError):
-            await self.http.post(self._path(f"/containers/{container_id}/resize"), params={"h": rows, "w": cols})
+            await self.http.post(
+                self._path(f"/containers/{container_id}/resize"), params={"h": rows, "w": cols}
+            )
 
     async def inspect_state(self, container_id: str) -> dict[str, Any] | None:
         try:
@@ -866,7 +908,9 @@ class DockerRuntime:
     async def stats_stream(self, dyno: DockerDyno) -> None:
         """Follow the engine's stats stream for one container (one JSON document a second)."""
         with contextlib.suppress(httpx.HTTPError, asyncio.CancelledError):
-            async with self.http.stream("GET", self._path(f"/containers/{dyno.id}/stats"), params={"stream": "1"}) as r:
+            async with self.http.stream(
+                "GET", self._path(f"/containers/{dyno.id}/stats"), params={"stream": "1"}
+            ) as r:
                 if r.status_code != 200:
                     return
                 async for line in r.aiter_lines():

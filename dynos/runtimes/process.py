@@ -60,7 +60,27 @@ except (OSError, AttributeError):  # not Linux: rely on the watchdog and the reg
 # A command bash can `exec` directly: no lists, pipes, subshells or compound keywords.
 _SHELL_SYNTAX = re.compile(r"[;&|()`\n]|\$\(")
 _BUILTINS = frozenset(
-    ["cd", "export", "source", ".", "if", "for", "while", "until", "case", "exec", "eval", "set", "unset", "alias", "ulimit", "umask", "trap", "{", "[["]
+    [
+        "cd",
+        "export",
+        "source",
+        ".",
+        "if",
+        "for",
+        "while",
+        "until",
+        "case",
+        "exec",
+        "eval",
+        "set",
+        "unset",
+        "alias",
+        "ulimit",
+        "umask",
+        "trap",
+        "{",
+        "[[",
+    ]
 )
 
 

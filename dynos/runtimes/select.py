@@ -42,7 +42,11 @@ async def docker_available(settings: Settings) -> tuple[bool, str]:
     check = getattr(module, "docker_unavailable_reason", None)
     if check is not None:
         why = await check(settings)
-        return (True, "a Docker engine answered") if why is None else (False, f"no Docker engine is usable: {why}")
+        return (
+            (True, "a Docker engine answered")
+            if why is None
+            else (False, f"no Docker engine is usable: {why}")
+        )
 
     def ping() -> None:
         import docker

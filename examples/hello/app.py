@@ -72,7 +72,9 @@ class Handler(BaseHTTPRequestHandler):
             body = json.dumps(info).encode()
             ctype = "application/json"
         else:
-            body = PAGE.format(**{k: html.escape(str(v)) if isinstance(v, str) else v for k, v in info.items()}).encode()
+            body = PAGE.format(
+                **{k: html.escape(str(v)) if isinstance(v, str) else v for k, v in info.items()}
+            ).encode()
             ctype = "text/html; charset=utf-8"
         self.send_response(200)
         self.send_header("Content-Type", ctype)

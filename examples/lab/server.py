@@ -147,8 +147,7 @@ def index(h: LabHandler, q: dict[str, str]) -> None:
 
 
 def headers(h: LabHandler, q: dict[str, str]) -> None:
-    h.reply(200, json.dumps(dict(h.headers.items()), indent=2) + "\n",
-            {"Content-Type": "application/json"})
+    h.reply(200, json.dumps(dict(h.headers.items()), indent=2) + "\n", {"Content-Type": "application/json"})
 
 
 def nbytes(h: LabHandler, q: dict[str, str]) -> None:
@@ -185,8 +184,11 @@ def partial(h: LabHandler, q: dict[str, str]) -> None:
 def pause(h: LabHandler, q: dict[str, str]) -> None:
     seconds = float(q.get("s", "60"))
     body = b"first half;" + b"." * 53 + b"second half\n"
-    h.raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + f"Content-Length: {len(body)}\r\n\r\n".encode()
-          + body[:32])
+    h.raw(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body[:32]
+    )
     time.sleep(max(0.0, seconds))
     h.raw(body[32:])
 
@@ -241,9 +243,18 @@ def eof(h: LabHandler, q: dict[str, str]) -> None:
 
 
 ROUTES = {
-    "/": index, "/headers": headers, "/slow": slow, "/close": close, "/partial": partial,
-    "/pause": pause, "/crash": crash, "/memory": memory, "/malformed": malformed, "/cookie": cookie,
-    "/eof": eof, "/bytes": nbytes,
+    "/": index,
+    "/headers": headers,
+    "/slow": slow,
+    "/close": close,
+    "/partial": partial,
+    "/pause": pause,
+    "/crash": crash,
+    "/memory": memory,
+    "/malformed": malformed,
+    "/cookie": cookie,
+    "/eof": eof,
+    "/bytes": nbytes,
 }
 
 
@@ -276,7 +287,9 @@ def main() -> int:
     wake_w.setblocking(False)
     signal.set_wakeup_fd(wake_w.fileno())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    log(f"lab listening on http://{host}:{port} (keep-alive {KEEPALIVE_TIMEOUT}s, close lag {CLOSE_LAG * 1000:.0f}ms)")
+    log(
+        f"lab listening on http://{host}:{port} (keep-alive {KEEPALIVE_TIMEOUT}s, close lag {CLOSE_LAG * 1000:.0f}ms)"
+    )
     while not stopping.is_set():
         ready, _, _ = select.select([listener, wake_r], [], [])
         if listener in ready and not stopping.is_set():

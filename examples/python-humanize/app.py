@@ -13,7 +13,6 @@ import humanize
 STARTED = time.time()
 
 
-
 class InFlight(threading.Condition):
     count = 0
 

@@ -13,7 +13,43 @@ from paas.control import ControlPlane, iso
 from paas.errors import PaasError, invalid, not_found
 from paas.state.models import Addon, App, new_id
 
-_WORDS = ["animate", "angular", "aerodynamic", "clean", "closed", "colorful", "concave", "convex", "cubic", "curved", "deep", "dimensional", "elliptical", "encircled", "flat", "fluffy", "graceful", "horizontal", "infinite", "octagonal", "opaque", "parallel", "rigid", "round", "shallow", "silky", "slippery", "smooth", "solid", "spherical", "symmetrical", "transparent", "triangular", "tubular", "vertical"]
+_WORDS = [
+    "animate",
+    "angular",
+    "aerodynamic",
+    "clean",
+    "closed",
+    "colorful",
+    "concave",
+    "convex",
+    "cubic",
+    "curved",
+    "deep",
+    "dimensional",
+    "elliptical",
+    "encircled",
+    "flat",
+    "fluffy",
+    "graceful",
+    "horizontal",
+    "infinite",
+    "octagonal",
+    "opaque",
+    "parallel",
+    "rigid",
+    "round",
+    "shallow",
+    "silky",
+    "slippery",
+    "smooth",
+    "solid",
+    "spherical",
+    "symmetrical",
+    "transparent",
+    "triangular",
+    "tubular",
+    "vertical",
+]
 ATTACHMENT = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
@@ -30,7 +66,12 @@ class AddonService:
     def services(self) -> list[dict[str, Any]]:
         seen: dict[str, AddonProvider] = {p.service: p for p in self.providers.values()}
         return [
-            {"name": p.service, "plans": list(p.plans), "default_plan": p.default_plan, "aliases": list(p.aliases)}
+            {
+                "name": p.service,
+                "plans": list(p.plans),
+                "default_plan": p.default_plan,
+                "aliases": list(p.aliases),
+            }
             for p in seen.values()
         ]
 
@@ -39,10 +80,16 @@ class AddonService:
         provider = self.providers.get(service.strip())
         if provider is None:
             known = ", ".join(sorted({p.service for p in self.providers.values()})) or "none"
-            raise PaasError(404, "not_found", f"Couldn't find either the add-on service or the add-on plan {spec!r}. Services: {known}.")
+            raise PaasError(
+                404,
+                "not_found",
+                f"Couldn't find either the add-on service or the add-on plan {spec!r}. Services: {known}.",
+            )
         plan = plan.strip() or provider.default_plan
         if plan not in provider.plans:
-            raise invalid(f"Plan {plan!r} is not a {provider.service} plan. Plans: {', '.join(provider.plans)}.")
+            raise invalid(
+                f"Plan {plan!r} is not a {provider.service} plan. Plans: {', '.join(provider.plans)}."
+            )
         return provider, plan
 
     def addon_json(self, addon: Addon, app_name: str) -> dict[str, Any]:
@@ -93,7 +140,9 @@ class AddonService:
         addon, name = self._find(app, ident)
         return self.addon_json(addon, name), dict(addon.provider_data or {})
 
-    async def create(self, app: str, spec: str, name: str | None = None, attachment: str | None = None) -> dict[str, Any]:
+    async def create(
+        self, app: str, spec: str, name: str | None = None, attachment: str | None = None
+    ) -> dict[str, Any]:
         provider, plan = self._resolve(spec)
         with self.control.db.session() as s:
             app_row = self.control._app(s, app)
@@ -109,13 +158,24 @@ class AddonService:
         if name is None:
             name = f"{provider.name_prefix}-{random.choice(_WORDS)}-{random.randint(10000, 99999)}"
         elif not re.fullmatch(r"[a-z][a-z0-9-]{2,60}", name):
-            raise invalid("Add-on names are 3 to 61 lowercase letters, digits and dashes, starting with a letter.")
+            raise invalid(
+                "Add-on names are 3 to 61 lowercase letters, digits and dashes, starting with a letter."
+            )
         with self.control.db.session() as s:
             if s.scalar(select(Addon.id).where(Addon.name == name)):
                 raise invalid(f"Add-on name {name} is already taken.")
             addon_id = new_id()
-            s.add(Addon(id=addon_id, app_id=self.control._app(s, app).id, name=name, service=provider.service,
-                        plan=plan, attachment=attachment, state="provisioning"))
+            s.add(
+                Addon(
+                    id=addon_id,
+                    app_id=self.control._app(s, app).id,
+                    name=name,
+                    service=provider.service,
+                    plan=plan,
+                    attachment=attachment,
+                    state="provisioning",
+                )
+            )
         try:
             provisioned = await provider.provision(app_name, name, plan)
         except PaasError:
@@ -125,8 +185,12 @@ class AddonService:
             self._delete_row(addon_id)
             raise PaasError(500, "provision_failed", f"Provisioning {name} failed: {exc}") from exc
         # the provider names vars after its own attachment; rename to ours (e.g. HEROKU_POSTGRESQL_X_URL)
-        config_vars = {attachment + key[len(provider.attachment):] if key.startswith(provider.attachment) else key: value
-                       for key, value in provisioned.config.items()}
+        config_vars = {
+            attachment + key[len(provider.attachment) :]
+            if key.startswith(provider.attachment)
+            else key: value
+            for key, value in provisioned.config.items()
+        }
         with self.control.db.session() as s:
             row = s.get(Addon, addon_id)
             assert row is not None
@@ -134,7 +198,9 @@ class AddonService:
             row.config_vars = sorted(config_vars)
             row.provider_data = provisioned.provider_data
         self.control.update_config(app_name, dict(config_vars), description=f"Attach {attachment} ({name})")
-        self.control.bus.emit("addon.updated", app_name, name=name, service=provider.service, plan=plan, state="provisioned")
+        self.control.bus.emit(
+            "addon.updated", app_name, name=name, service=provider.service, plan=plan, state="provisioned"
+        )
         addon_row, _ = self._find(app_name, name)
         return self.addon_json(addon_row, app_name)
 
@@ -155,9 +221,17 @@ class AddonService:
         current = self.control.get_config(app_name)
         removals: dict[str, Any] = {k: None for k in addon.config_vars or [] if k in current}
         if removals:
-            self.control.update_config(app_name, removals, description=f"Detach {addon.attachment} ({addon.name})")
-        self.control.bus.emit("addon.updated", app_name, name=addon.name, service=addon.service, plan=addon.plan,
-                              state="deprovisioned")
+            self.control.update_config(
+                app_name, removals, description=f"Detach {addon.attachment} ({addon.name})"
+            )
+        self.control.bus.emit(
+            "addon.updated",
+            app_name,
+            name=addon.name,
+            service=addon.service,
+            plan=addon.plan,
+            state="deprovisioned",
+        )
         return data
 
     async def destroy_all(self, app: str) -> None:

@@ -48,9 +48,17 @@ def create_api(daemon: Daemon) -> FastAPI:
             )
         length = request.headers.get("content-length")
         ctype = request.headers.get("content-type", "")
-        if length and ctype.startswith("application/json") and length.isdigit() and int(length) > JSON_BODY_LIMIT:
+        if (
+            length
+            and ctype.startswith("application/json")
+            and length.isdigit()
+            and int(length) > JSON_BODY_LIMIT
+        ):
             return JSONResponse(
-                {"id": "request_entity_too_large", "message": f"Request body is larger than {JSON_BODY_LIMIT} bytes."},
+                {
+                    "id": "request_entity_too_large",
+                    "message": f"Request body is larger than {JSON_BODY_LIMIT} bytes.",
+                },
                 status_code=413,
             )
         return await call_next(request)
@@ -63,7 +71,9 @@ def create_api(daemon: Daemon) -> FastAPI:
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         if errors and errors[0].get("type") == "json_invalid":
-            return JSONResponse({"id": "bad_request", "message": "Request body is not valid JSON."}, status_code=400)
+            return JSONResponse(
+                {"id": "bad_request", "message": "Request body is not valid JSON."}, status_code=400
+            )
         parts = []
         for err in errors[:3]:
             loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
@@ -72,16 +82,25 @@ def create_api(daemon: Daemon) -> FastAPI:
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        ids = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "request_entity_too_large"}
+        ids = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "unauthorized",
+            413: "request_entity_too_large",
+        }
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and message == "Not Found":
             message = "Couldn't find that resource."
-        return JSONResponse({"id": ids.get(exc.status_code, "error"), "message": message}, status_code=exc.status_code)
+        return JSONResponse(
+            {"id": ids.get(exc.status_code, "error"), "message": message}, status_code=exc.status_code
+        )
 
     @api.exception_handler(Exception)
     async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
         daemon.report_internal_error(exc)
-        return JSONResponse({"id": "internal_error", "message": f"Internal error: {exc.__class__.__name__}"}, status_code=500)
+        return JSONResponse(
+            {"id": "internal_error", "message": f"Internal error: {exc.__class__.__name__}"}, status_code=500
+        )
 
     from paas.api import routes_addons, routes_apps, routes_builds, routes_logs
 

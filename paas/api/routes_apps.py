@@ -188,7 +188,9 @@ async def list_features(request: Request, app: str) -> list[dict[str, Any]]:
 
 
 @router.patch("/apps/{app}/features/{feature}")
-async def set_feature(request: Request, app: str, feature: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+async def set_feature(
+    request: Request, app: str, feature: str, body: dict[str, Any] = Body(...)
+) -> dict[str, Any]:
     if feature not in KNOWN_FEATURES:
         raise invalid(f"Couldn't find feature {feature!r}. Known: {', '.join(KNOWN_FEATURES)}.")
     enabled = body.get("enabled")
@@ -223,7 +225,9 @@ async def events(request: Request, app: str | None = None, kinds: str | None = N
                 if sub.closed:
                     return
                 if sub.dropped > reported:
-                    yield (json.dumps({"kind": "overflow", "dropped": sub.dropped - reported}) + "\n").encode()
+                    yield (
+                        json.dumps({"kind": "overflow", "dropped": sub.dropped - reported}) + "\n"
+                    ).encode()
                     reported = sub.dropped
                 if event is None:
                     yield b'{"kind":"ping"}\n'

@@ -62,8 +62,10 @@ class KillBody(BaseModel):
 
 def size_label(name: str) -> str:
     """standard-1x → Standard-1X, performance-m → Performance-M, eco → Eco (Heroku's spelling)."""
-    return "-".join(part.upper() if any(c.isdigit() for c in part) or len(part) == 1 else part.capitalize()
-                    for part in name.split("-"))
+    return "-".join(
+        part.upper() if any(c.isdigit() for c in part) or len(part) == 1 else part.capitalize()
+        for part in name.split("-")
+    )
 
 
 def iso(ts: float) -> str:
@@ -102,7 +104,9 @@ def dyno_json(info: DynoInfo, attach_url: str | None = None) -> dict[str, Any]:
 def _manager(request: Request) -> Any:
     daemon = daemon_of(request)
     if daemon.dynos is None:
-        raise PaasError(503, "unavailable", f"Dynos are not available: {daemon.runtime_reason or 'no runtime'}.")
+        raise PaasError(
+            503, "unavailable", f"Dynos are not available: {daemon.runtime_reason or 'no runtime'}."
+        )
     return daemon.dynos
 
 
@@ -156,7 +160,11 @@ async def create_dyno(request: Request, app: str, body: OneOffCreate) -> dict[st
     manager = _manager(request)
     desired = daemon.control.desired(name)
     run: OneOff = await manager.run_oneoff(
-        desired, body.command, attach=body.attach, env=body.env, size=body.size or "standard-1x",
+        desired,
+        body.command,
+        attach=body.attach,
+        env=body.env,
+        size=body.size or "standard-1x",
         time_to_live=body.time_to_live,
     )
     attach_url = None

@@ -94,10 +94,14 @@ async def add_fault(request: Request, app: str, body: FaultCreate) -> dict[str, 
     daemon = daemon_of(request)
     name = _app_name(daemon, app)
     if daemon.router is None:
-        raise PaasError(503, "unavailable", "the router is not running in this daemon, so there is nothing to fault")
+        raise PaasError(
+            503, "unavailable", "the router is not running in this daemon, so there is nothing to fault"
+        )
     _check_target(daemon, name, body.dyno)
     try:
-        fault = make_fault(body.type, body.attributes, name=body.name, stream=body.stream, toxicity=body.toxicity)
+        fault = make_fault(
+            body.type, body.attributes, name=body.name, stream=body.stream, toxicity=body.toxicity
+        )
         entry = registry_of(daemon).add(name, body.dyno, fault)
     except FaultError as exc:
         raise invalid(str(exc)) from None
@@ -119,7 +123,9 @@ async def remove_fault(request: Request, app: str, dyno: str, fault: str) -> dic
     try:
         entry = registry_of(daemon).remove(name, dyno, fault)
     except KeyError:
-        raise PaasError(404, "not_found", f"Couldn't find a fault named {fault} on {dyno} of {name}.") from None
+        raise PaasError(
+            404, "not_found", f"Couldn't find a fault named {fault} on {dyno} of {name}."
+        ) from None
     return entry.to_json()
 
 

@@ -46,8 +46,12 @@ _repo_locks: dict[str, asyncio.Lock] = {}
 
 
 def _unauthorized(message: str = "Invalid credentials provided.") -> Response:
-    return Response(f"{message}\n", status_code=401, media_type="text/plain",
-                    headers={"WWW-Authenticate": 'Basic realm="paas"'})
+    return Response(
+        f"{message}\n",
+        status_code=401,
+        media_type="text/plain",
+        headers={"WWW-Authenticate": 'Basic realm="paas"'},
+    )
 
 
 def basic_auth_ok(request: Request, token: str) -> bool:
@@ -85,23 +89,28 @@ async def git_http(request: Request, repo: str, path: str) -> Response:
     except PaasError:
         return Response(f"Couldn't find that app ({app}).\n", status_code=404, media_type="text/plain")
     env = git_env()
-    env.update({
-        "GIT_PROJECT_ROOT": str(daemon.settings.repos_dir),
-        "GIT_HTTP_EXPORT_ALL": "1",
-        "GIT_HTTP_MAX_REQUEST_BUFFER": "100M",
-        "PATH_INFO": f"/{app}.git/{path}",
-        "REQUEST_METHOD": request.method,
-        "QUERY_STRING": request.url.query,
-        "CONTENT_TYPE": request.headers.get("content-type", ""),
-        "REMOTE_USER": USER,
-        "REMOTE_ADDR": request.client.host if request.client else "127.0.0.1",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "PAAS_HOOK_API": daemon.api_url,
-        "PAAS_HOOK_TOKEN": daemon.token,
-        "PAAS_HOOK_APP": app,
-    })
-    for header, var in (("content-length", "CONTENT_LENGTH"), ("content-encoding", "HTTP_CONTENT_ENCODING"),
-                        ("git-protocol", "GIT_PROTOCOL")):
+    env.update(
+        {
+            "GIT_PROJECT_ROOT": str(daemon.settings.repos_dir),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "GIT_HTTP_MAX_REQUEST_BUFFER": "100M",
+            "PATH_INFO": f"/{app}.git/{path}",
+            "REQUEST_METHOD": request.method,
+            "QUERY_STRING": request.url.query,
+            "CONTENT_TYPE": request.headers.get("content-type", ""),
+            "REMOTE_USER": USER,
+            "REMOTE_ADDR": request.client.host if request.client else "127.0.0.1",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "PAAS_HOOK_API": daemon.api_url,
+            "PAAS_HOOK_TOKEN": daemon.token,
+            "PAAS_HOOK_APP": app,
+        }
+    )
+    for header, var in (
+        ("content-length", "CONTENT_LENGTH"),
+        ("content-encoding", "HTTP_CONTENT_ENCODING"),
+        ("git-protocol", "GIT_PROTOCOL"),
+    ):
         value = request.headers.get(header)
         if value:
             env[var] = value
@@ -112,8 +121,12 @@ async def run_cgi(request: Request, argv: list[str], env: dict[str, str]) -> Res
     """Run a CGI program: the request body goes to its stdin while its stdout (headers, then the
     body) streams back as it is produced — git's sideband progress included."""
     proc = await asyncio.create_subprocess_exec(
-        *argv, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, start_new_session=True,
+        *argv,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
     )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
@@ -233,8 +246,9 @@ async def git_build(request: Request, app: str, body: GitBuild) -> StreamingResp
         async for line in output.follow():
             yield (line + "\n").encode()
 
-    return StreamingResponse(stream(), status_code=201, media_type="text/plain; charset=utf-8",
-                             headers={"X-Build-Id": build_id})
+    return StreamingResponse(
+        stream(), status_code=201, media_type="text/plain; charset=utf-8", headers={"X-Build-Id": build_id}
+    )
 
 
 _background: set[asyncio.Task[None]] = set()
@@ -278,8 +292,9 @@ async def create_app_setup(request: Request, app: str, body: AppSetupCreate) -> 
     """Set an existing (new) app up from uploaded source with app.json; validated before any change."""
     from paas.builds.appsetup import start_setup
 
-    setup = await start_setup(daemon_of(request), app, body.source_blob.url, body.source_blob.version,
-                              body.overrides.env)
+    setup = await start_setup(
+        daemon_of(request), app, body.source_blob.url, body.source_blob.version, body.overrides.env
+    )
     return setup.to_json()
 
 

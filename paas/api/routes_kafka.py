@@ -140,8 +140,13 @@ async def topics_list(request: Request, app: str, addon: str) -> dict[str, Any]:
     t = kafka.tenant(tenant)
     from paas.kafka.plans import PLANS
 
-    return {"attachment": row["attachment"], "addon": row["name"], "prefix": t.prefix,
-            "limits": PLANS[t.plan].limits(), "topics": kafka.list_topics(tenant)}
+    return {
+        "attachment": row["attachment"],
+        "addon": row["name"],
+        "prefix": t.prefix,
+        "limits": PLANS[t.plan].limits(),
+        "topics": kafka.list_topics(tenant),
+    }
 
 
 @router.post("/apps/{app}/kafka/{addon}/topics", status_code=201)
@@ -152,9 +157,12 @@ async def topics_create(request: Request, app: str, addon: str, body: TopicBody)
         raise invalid("topic.name is required.")
     if spec.replication_factor not in (None, 3):
         raise invalid("Basic plans use a replication factor of 3; it cannot be changed.")
-    topic = _kafka(request).create_topic(tenant, spec.name, spec.partition_count, _retention(spec.retention_time_ms),
-                                         bool(spec.compaction))
-    daemon_of(request).logs.api_line(row["app"]["name"], f"Create Kafka topic {topic['name']} by user local@paas")
+    topic = _kafka(request).create_topic(
+        tenant, spec.name, spec.partition_count, _retention(spec.retention_time_ms), bool(spec.compaction)
+    )
+    daemon_of(request).logs.api_line(
+        row["app"]["name"], f"Create Kafka topic {topic['name']} by user local@paas"
+    )
     return topic
 
 
@@ -165,7 +173,9 @@ async def topics_info(request: Request, app: str, addon: str, topic: str) -> dic
 
 
 @router.patch("/apps/{app}/kafka/{addon}/topics/{topic}")
-async def topics_update(request: Request, app: str, addon: str, topic: str, body: TopicBody) -> dict[str, Any]:
+async def topics_update(
+    request: Request, app: str, addon: str, topic: str, body: TopicBody
+) -> dict[str, Any]:
     _row, tenant = _tenant(request, app, addon)
     kafka = _kafka(request)
     spec = body.topic
@@ -190,7 +200,9 @@ async def topics_destroy(request: Request, app: str, addon: str, topic: str) -> 
 
 
 @router.post("/apps/{app}/kafka/{addon}/topics/{topic}/messages", status_code=201)
-async def topics_write(request: Request, app: str, addon: str, topic: str, body: MessageBody) -> dict[str, Any]:
+async def topics_write(
+    request: Request, app: str, addon: str, topic: str, body: MessageBody
+) -> dict[str, Any]:
     _row, tenant = _tenant(request, app, addon)
     return _kafka(request).write(
         tenant, topic, body.value.encode(), None if body.key is None else body.key.encode(), body.partition
@@ -203,8 +215,13 @@ def _text(data: bytes | None) -> str | None:
 
 @router.get("/apps/{app}/kafka/{addon}/topics/{topic}/tail")
 async def topics_tail(
-    request: Request, app: str, addon: str, topic: str, from_beginning: bool = False,
-    limit: int | None = None, idle_timeout: float | None = None,
+    request: Request,
+    app: str,
+    addon: str,
+    topic: str,
+    from_beginning: bool = False,
+    limit: int | None = None,
+    idle_timeout: float | None = None,
 ) -> StreamingResponse:
     _row, tenant = _tenant(request, app, addon)
     kafka = _kafka(request)
@@ -215,9 +232,14 @@ async def topics_tail(
         async for rec in kafka.tail(tenant, topic, from_beginning, idle_timeout):
             value = rec.get("value")
             line = {
-                "topic": rec["topic"], "partition": rec["partition"], "offset": rec["offset"],
-                "timestamp": rec.get("timestamp"), "key": _text(rec.get("key")), "value": _text(value),
-                "length": len(value) if value is not None else 0, "error": rec.get("error"),
+                "topic": rec["topic"],
+                "partition": rec["partition"],
+                "offset": rec["offset"],
+                "timestamp": rec.get("timestamp"),
+                "key": _text(rec.get("key")),
+                "value": _text(value),
+                "length": len(value) if value is not None else 0,
+                "error": rec.get("error"),
             }
             yield (json.dumps(line) + "\n").encode()
             sent += 1
@@ -231,8 +253,11 @@ async def topics_tail(
 async def groups_list(request: Request, app: str, addon: str) -> dict[str, Any]:
     row, tenant = _tenant(request, app, addon)
     kafka = _kafka(request)
-    return {"attachment": row["attachment"], "prefix": kafka.tenant(tenant).prefix,
-            "consumer_groups": kafka.list_groups(tenant)}
+    return {
+        "attachment": row["attachment"],
+        "prefix": kafka.tenant(tenant).prefix,
+        "consumer_groups": kafka.list_groups(tenant),
+    }
 
 
 @router.post("/apps/{app}/kafka/{addon}/consumer_groups", status_code=201)
@@ -256,8 +281,9 @@ async def credentials_reset(request: Request, app: str, addon: str) -> dict[str,
     kafka = _kafka(request)
     creds = kafka.reset_credentials(tenant)
     attachment = row["attachment"]
-    config = {attachment + key[len("KAFKA"):]: value for key, value in kafka.config_vars(creds).items()}
+    config = {attachment + key[len("KAFKA") :]: value for key, value in kafka.config_vars(creds).items()}
     daemon = daemon_of(request)
-    daemon.control.update_config(row["app"]["name"], dict(config),
-                                 description=f"Reset {attachment} credentials ({row['name']})")
+    daemon.control.update_config(
+        row["app"]["name"], dict(config), description=f"Reset {attachment} credentials ({row['name']})"
+    )
     return {"addon": row["name"], "attachment": attachment, "config_vars": sorted(config)}

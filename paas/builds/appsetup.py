@@ -84,14 +84,16 @@ def parse_manifest(data: Any, overrides: dict[str, str], daemon: Daemon | None =
             raise invalid(f"app.json: env.{key} must be a string or an object.")
         generator = spec.get("generator")
         if generator is not None and generator != "secret":
-            raise invalid(f"app.json: env.{key}.generator must be \"secret\", not {generator!r}.")
+            raise invalid(f'app.json: env.{key}.generator must be "secret", not {generator!r}.')
         if generator == "secret":
             manifest.env[key] = secrets.token_hex(32)
         elif spec.get("value") is not None:
             manifest.env[key] = str(spec["value"])
         elif spec.get("required", True) is not False:
-            raise invalid(f"app.json: config var {key} is required but has no value (give it a value or a "
-                          f"generator, or set required: false).")
+            raise invalid(
+                f"app.json: config var {key} is required but has no value (give it a value or a "
+                f"generator, or set required: false)."
+            )
     for key, value in overrides.items():
         validate_config_key(key)
         manifest.env.setdefault(key, str(value))
@@ -161,8 +163,9 @@ def get_setup(daemon: Daemon, app: str, setup_id: str) -> Setup:
     return setup
 
 
-async def start_setup(daemon: Daemon, app: str, source_url: str, version: str | None,
-                      overrides: dict[str, str]) -> Setup:
+async def start_setup(
+    daemon: Daemon, app: str, source_url: str, version: str | None, overrides: dict[str, str]
+) -> Setup:
     control = daemon.control
     name = control.get_app(app)["name"]
     archive = daemon.builds._source_path(source_url)
@@ -218,11 +221,17 @@ async def _run(daemon: Daemon, setup: Setup, manifest: Manifest, work: Path, ver
             updates = [u for u in manifest.formation if u["type"] in known]
             for u in manifest.formation:
                 if u["type"] not in known:
-                    out.write(f" !     app.json formation names {u['type']}, which the Procfile does not declare")
+                    out.write(
+                        f" !     app.json formation names {u['type']}, which the Procfile does not declare"
+                    )
             if updates:
                 control.scale(setup.app, updates)
-                out.write("-----> Scaled to " + ", ".join(
-                    f"{u['type']}@{u.get('quantity', '-')}:{u.get('size', 'unchanged')}" for u in updates))
+                out.write(
+                    "-----> Scaled to "
+                    + ", ".join(
+                        f"{u['type']}@{u.get('quantity', '-')}:{u.get('size', 'unchanged')}" for u in updates
+                    )
+                )
         if manifest.postdeploy:
             await _postdeploy(daemon, setup, manifest.postdeploy)
         setup.status = "succeeded"
@@ -246,8 +255,9 @@ async def _postdeploy(daemon: Daemon, setup: Setup, command: str) -> None:
     releases = [r for r in daemon.control.list_releases(setup.app) if r["current"]]
     version = releases[-1]["version"] if releases else 0
     setup.output.write(f"-----> Running postdeploy script: {command}")
-    status, lines = await run_release_command(daemon, setup.app, version, command, dyno_type="run",
-                                              timeout=POSTDEPLOY_TIMEOUT)
+    status, lines = await run_release_command(
+        daemon, setup.app, version, command, dyno_type="run", timeout=POSTDEPLOY_TIMEOUT
+    )
     setup.postdeploy = {"exit_code": status, "output": "\n".join(lines)}
     if status != 0:
         raise PaasError(422, "postdeploy_failed", f"The postdeploy script exited with status {status}.")

@@ -63,8 +63,10 @@ def choose_compiler(compilers: list[Compiler], source_dir: Path, stack: str = "h
     for compiler in compilers:
         if compiler.detect(source_dir):
             return compiler
-    raise BuildFailed("App not compatible with any buildpack: add a Procfile, requirements.txt, "
-                      "package.json, index.html or Dockerfile.")
+    raise BuildFailed(
+        "App not compatible with any buildpack: add a Procfile, requirements.txt, "
+        "package.json, index.html or Dockerfile."
+    )
 
 
 def default_compilers() -> list[Compiler]:

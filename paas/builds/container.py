@@ -31,13 +31,16 @@ def inspect_image(image: str) -> dict[str, Any]:
         client = docker.from_env(timeout=10)
         client.ping()
     except DockerException:
-        raise PaasError(503, "unavailable",
-                        "No Docker engine is reachable; container releases need one (start dockerd).") from None
+        raise PaasError(
+            503, "unavailable", "No Docker engine is reachable; container releases need one (start dockerd)."
+        ) from None
     try:
         found = client.images.get(image)
     except ImageNotFound:
-        raise invalid(f"Image {image} was not found in the local Docker engine (nothing is pulled here; "
-                      f"build or load it first, e.g. docker build -t {image} .).") from None
+        raise invalid(
+            f"Image {image} was not found in the local Docker engine (nothing is pulled here; "
+            f"build or load it first, e.g. docker build -t {image} .)."
+        ) from None
     except DockerException as exc:
         raise invalid(f"Image {image} could not be inspected: {exc}") from None
     attrs: dict[str, Any] = found.attrs
@@ -60,6 +63,7 @@ async def release_image(daemon: Daemon, app: str, image: str, process_types: lis
     slug_dir.mkdir(parents=True, exist_ok=True)
     types = {ptype: "" for ptype in process_types}  # "" = the image's own CMD
     size = int(attrs.get("Size") or 0)
-    slug = control.create_slug(name, slug_dir, types, commit=image_id[:64], size=size,
-                               buildpack="container", docker_image=image)
+    slug = control.create_slug(
+        name, slug_dir, types, commit=image_id[:64], size=size, buildpack="container", docker_image=image
+    )
     return await daemon.release_slug(name, slug["id"], f"Deployed {', '.join(process_types)} ({image})")

@@ -48,20 +48,31 @@ def main() -> int:
     others = [ref for _old, _new, ref in updates if ref not in DEPLOY_BRANCHES]
     if others:
         names = ", ".join(ref.removeprefix("refs/heads/") for ref in others)
-        return reject(app, f"Pushed to non-main branch ({names}), skipping build.",
-                      "Only main (or master) deploys. To deploy another branch: git push paas <branch>:main")
+        return reject(
+            app,
+            f"Pushed to non-main branch ({names}), skipping build.",
+            "Only main (or master) deploys. To deploy another branch: git push paas <branch>:main",
+        )
     if len(updates) > 1:
         return reject(app, "Push main or master, not both at once.")
     old, new, ref = updates[0]
     if new == ZERO:
-        return reject(app, f"Deleting {ref.removeprefix('refs/heads/')} is not allowed: it is the deploy branch.")
+        return reject(
+            app, f"Deleting {ref.removeprefix('refs/heads/')} is not allowed: it is the deploy branch."
+        )
     if not api:
         return reject(app, "This repository is not served by a paas daemon (PAAS_HOOK_API is unset).")
     say("Building source:")
-    body = {"commit": new, "old": old, "ref": ref,
-            "git_env": {k: os.environ[k] for k in QUARANTINE_VARS if k in os.environ}}
+    body = {
+        "commit": new,
+        "old": old,
+        "ref": ref,
+        "git_env": {k: os.environ[k] for k in QUARANTINE_VARS if k in os.environ},
+    }
     request = urllib.request.Request(
-        f"{api}/apps/{app}/git-builds", data=json.dumps(body).encode(), method="POST",
+        f"{api}/apps/{app}/git-builds",
+        data=json.dumps(body).encode(),
+        method="POST",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     try:
@@ -89,8 +100,9 @@ def main() -> int:
 def build_status(api: str, token: str, app: str, build_id: str) -> str:
     if not build_id:
         return "unknown"
-    request = urllib.request.Request(f"{api}/apps/{app}/builds/{build_id}",
-                                     headers={"Authorization": f"Bearer {token}"})
+    request = urllib.request.Request(
+        f"{api}/apps/{app}/builds/{build_id}", headers={"Authorization": f"Bearer {token}"}
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         return str(json.loads(response.read()).get("status"))
 

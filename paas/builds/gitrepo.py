@@ -30,8 +30,14 @@ def git_env() -> dict[str, str]:
 
 
 def _git(args: list[str], cwd: Path | None = None, env: Mapping[str, str] | None = None) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, env=dict(env) if env else git_env(),
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env=dict(env) if env else git_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if result.returncode != 0:
         raise BuildFailed(f"git {args[0]} failed: {result.stderr.strip() or result.returncode}")
     return result.stdout
@@ -50,8 +56,9 @@ def ensure_repo(repos_dir: Path, app: str, app_id: str) -> Path:
     """Create (or recreate for a new app of the same name) the bare repo; install the hook."""
     path = repo_path(repos_dir, app)
     if path.is_dir():
-        owner = subprocess.run(["git", "config", "--file", str(path / "config"), "paas.appid"],
-                               capture_output=True, text=True).stdout.strip()
+        owner = subprocess.run(
+            ["git", "config", "--file", str(path / "config"), "paas.appid"], capture_output=True, text=True
+        ).stdout.strip()
         if owner != app_id:
             shutil.rmtree(path)
     if not path.is_dir():
@@ -60,8 +67,13 @@ def ensure_repo(repos_dir: Path, app: str, app_id: str) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         _git(["init", "--quiet", "--bare", "--initial-branch=main", str(tmp)])
         # no `git gc --auto` after each push: it costs a process per push and the repos stay small
-        for key, value in (("paas.appid", app_id), ("http.receivepack", "true"),
-                           ("receive.denyDeleteCurrent", "refuse"), ("gc.auto", "0"), ("receive.autogc", "false")):
+        for key, value in (
+            ("paas.appid", app_id),
+            ("http.receivepack", "true"),
+            ("receive.denyDeleteCurrent", "refuse"),
+            ("gc.auto", "0"),
+            ("receive.autogc", "false"),
+        ):
             _git(["config", "--file", str(tmp / "config"), key, value])
         tmp.rename(path)
     if "autogc" not in (path / "config").read_text():  # repositories made before the setting existed
@@ -96,11 +108,13 @@ async def export_commit(repo: Path, commit: str, dest: Path, quarantine: Mapping
     read_fd, write_fd = os.pipe()
     try:
         archive = await asyncio.create_subprocess_exec(
-            "git", "archive", "--format=tar", commit, stdout=write_fd, stderr=subprocess.PIPE, env=env)
+            "git", "archive", "--format=tar", commit, stdout=write_fd, stderr=subprocess.PIPE, env=env
+        )
         os.close(write_fd)
         write_fd = -1
         untar = await asyncio.create_subprocess_exec(
-            "tar", "-x", "-C", str(dest), stdin=read_fd, stderr=subprocess.PIPE)
+            "tar", "-x", "-C", str(dest), stdin=read_fd, stderr=subprocess.PIPE
+        )
         os.close(read_fd)
         read_fd = -1
         (_, archive_err), (_, untar_err) = await asyncio.gather(archive.communicate(), untar.communicate())
@@ -109,9 +123,13 @@ async def export_commit(repo: Path, commit: str, dest: Path, quarantine: Mapping
             if fd >= 0:
                 os.close(fd)
     if archive.returncode != 0:
-        raise BuildFailed(f"could not read commit {commit[:8]}: {archive_err.decode(errors='replace').strip()}")
+        raise BuildFailed(
+            f"could not read commit {commit[:8]}: {archive_err.decode(errors='replace').strip()}"
+        )
     if untar.returncode != 0:
-        raise BuildFailed(f"could not unpack commit {commit[:8]}: {untar_err.decode(errors='replace').strip()}")
+        raise BuildFailed(
+            f"could not unpack commit {commit[:8]}: {untar_err.decode(errors='replace').strip()}"
+        )
 
 
 def _inside(path: Path, root: Path) -> bool:

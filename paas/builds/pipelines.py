@@ -73,7 +73,9 @@ class PipelineService:
 
     def create(self, name: str) -> dict[str, Any]:
         if not PIPELINE_NAME.match(name):
-            raise invalid("Pipeline names are 3 to 60 lowercase letters, digits and dashes, starting with a letter.")
+            raise invalid(
+                "Pipeline names are 3 to 60 lowercase letters, digits and dashes, starting with a letter."
+            )
         with self.control.db.session() as s:
             if s.scalar(select(Pipeline.id).where(Pipeline.name == name)) is not None:
                 raise invalid(f"Name {name} is already taken by another pipeline.")
@@ -116,14 +118,18 @@ class PipelineService:
             app_row = self.control._app(s, app)
             stage = stage or infer_stage(app_row.name)
             if stage is None:
-                raise invalid(f"Could not infer a stage from the name {app_row.name}; pass --stage "
-                              f"({', '.join(STAGES)}).")
+                raise invalid(
+                    f"Could not infer a stage from the name {app_row.name}; pass --stage "
+                    f"({', '.join(STAGES)})."
+                )
             _check_stage(stage)
             existing = s.scalar(select(PipelineCoupling).where(PipelineCoupling.app_id == app_row.id))
             if existing is not None:
                 other = s.get(Pipeline, existing.pipeline_id)
-                raise invalid(f"{app_row.name} is already in pipeline {other.name if other else '?'}; "
-                              "remove it first (pipelines:remove).")
+                raise invalid(
+                    f"{app_row.name} is already in pipeline {other.name if other else '?'}; "
+                    "remove it first (pipelines:remove)."
+                )
             row = PipelineCoupling(pipeline_id=p.id, app_id=app_row.id, stage=stage)
             s.add(row)
             s.flush()
@@ -133,8 +139,10 @@ class PipelineService:
         with self.control.db.session() as s:
             p = self._pipeline(s, pipeline)
             rows = s.execute(
-                select(PipelineCoupling, App).join(App, App.id == PipelineCoupling.app_id)
-                .where(PipelineCoupling.pipeline_id == p.id).order_by(App.name)
+                select(PipelineCoupling, App)
+                .join(App, App.id == PipelineCoupling.app_id)
+                .where(PipelineCoupling.pipeline_id == p.id)
+                .order_by(App.name)
             )
             out = [self.coupling_json(c, a, p) for c, a in rows]
         return sorted(out, key=lambda c: (STAGES.index(c["stage"]), c["app"]["name"]))
@@ -170,7 +178,9 @@ class PipelineService:
         return data
 
     # ---- promotion ------------------------------------------------------------------------
-    def _promotion_plan(self, source: str, targets: list[str] | None) -> tuple[dict[str, Any], Slug, int, list[str]]:
+    def _promotion_plan(
+        self, source: str, targets: list[str] | None
+    ) -> tuple[dict[str, Any], Slug, int, list[str]]:
         coupling = self.app_coupling(source)
         with self.control.db.session() as s:
             app_row = self.control._app(s, source)
@@ -192,9 +202,13 @@ class PipelineService:
         else:
             stage = next_stage(coupling["stage"])
             if stage is None:
-                raise invalid(f"{coupling['app']['name']} is in the last stage ({coupling['stage']}): "
-                              "there is nothing downstream to promote to.")
-            names = [c["app"]["name"] for c in self.couplings(coupling["pipeline"]["id"]) if c["stage"] == stage]
+                raise invalid(
+                    f"{coupling['app']['name']} is in the last stage ({coupling['stage']}): "
+                    "there is nothing downstream to promote to."
+                )
+            names = [
+                c["app"]["name"] for c in self.couplings(coupling["pipeline"]["id"]) if c["stage"] == stage
+            ]
             if not names:
                 raise invalid(f"Pipeline {coupling['pipeline']['name']} has no {stage} app to promote to.")
         return coupling, slug, version, names
@@ -208,11 +222,18 @@ class PipelineService:
             try:
                 release = await self._promote_to(name, slug, description)
                 status = "succeeded" if release.get("status") == "succeeded" else "failed"
-                results.append({"app": {"name": name}, "status": status, "release": release,
-                                "error_message": None if status == "succeeded" else "release phase failed"})
+                results.append(
+                    {
+                        "app": {"name": name},
+                        "status": status,
+                        "release": release,
+                        "error_message": None if status == "succeeded" else "release phase failed",
+                    }
+                )
             except PaasError as exc:
-                results.append({"app": {"name": name}, "status": "failed", "release": None,
-                                "error_message": exc.message})
+                results.append(
+                    {"app": {"name": name}, "status": "failed", "release": None, "error_message": exc.message}
+                )
         status = "completed" if all(r["status"] == "succeeded" for r in results) else "failed"
         return {
             "id": str(uuid.uuid4()),
@@ -227,8 +248,13 @@ class PipelineService:
         await asyncio.to_thread(copy_slug, Path(slug.path), dest)
         try:
             copy = self.control.create_slug(
-                target, dest, dict(slug.process_types or {}), commit=slug.commit, size=slug.size,
-                buildpack=slug.buildpack, docker_image=slug.docker_image,
+                target,
+                dest,
+                dict(slug.process_types or {}),
+                commit=slug.commit,
+                size=slug.size,
+                buildpack=slug.buildpack,
+                docker_image=slug.docker_image,
             )
         except BaseException:
             shutil.rmtree(dest, ignore_errors=True)

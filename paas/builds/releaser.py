@@ -66,8 +66,9 @@ async def rollback(daemon: Daemon, app: str, ref: str | None) -> dict[str, Any]:
     if command is None:
         return control.rollback(app, ref)
     previous_config = control.get_config(app)
-    pending = _create_pending(control, app, target.slug_id, f"Rollback to v{target.version}",
-                              config=dict(target.config or {}))
+    pending = _create_pending(
+        control, app, target.slug_id, f"Rollback to v{target.version}", config=dict(target.config or {})
+    )
     return await _release_phase(daemon, app, pending, command, restore_config=previous_config)
 
 
@@ -101,8 +102,11 @@ def _rollback_target(control: ControlPlane, app: str, ref: str | None) -> Releas
                 raise invalid("No release to roll back to.")
             target = s.scalar(
                 select(Release)
-                .where(Release.app_id == app_row.id, Release.version < current.version,
-                       Release.status == "succeeded")
+                .where(
+                    Release.app_id == app_row.id,
+                    Release.version < current.version,
+                    Release.status == "succeeded",
+                )
                 .order_by(Release.version.desc())
                 .limit(1)
             )
@@ -175,7 +179,11 @@ def _restore_config(control: ControlPlane, app: str, config: dict[str, str]) -> 
 
 
 async def run_release_command(
-    daemon: Daemon, app: str, version: int, command: str, dyno_type: str = "release",
+    daemon: Daemon,
+    app: str,
+    version: int,
+    command: str,
+    dyno_type: str = "release",
     timeout: float = RELEASE_PHASE_TIMEOUT,
 ) -> tuple[int, list[str]]:
     """Run `command` as `<dyno_type>.NNNN` on release `version`; returns (exit status, output
@@ -190,8 +198,14 @@ async def run_release_command(
         config = dict(release.config or {})
         slug_dir = Path(slug.path) if slug else None
         image = slug.docker_image if slug else None
-    desired = replace(control.desired(app), release=version, slug_dir=slug_dir, config=config,
-                      docker_image=image, processes=())
+    desired = replace(
+        control.desired(app),
+        release=version,
+        slug_dir=slug_dir,
+        config=config,
+        docker_image=image,
+        processes=(),
+    )
     name = f"{dyno_type}.{random.randint(1000, 9999)}"
     lines: list[str] = []
 

@@ -69,7 +69,9 @@ class BuildOutput:
 
 
 # The build whose release is being made: the releaser streams release-phase output into it.
-current_output: contextvars.ContextVar[BuildOutput | None] = contextvars.ContextVar("build_output", default=None)
+current_output: contextvars.ContextVar[BuildOutput | None] = contextvars.ContextVar(
+    "build_output", default=None
+)
 
 
 class BuildService:
@@ -158,7 +160,11 @@ class BuildService:
             return data
 
     def start_build(
-        self, app: str, source_url: str | None, version: str | None, kind: str = "directory",
+        self,
+        app: str,
+        source_url: str | None,
+        version: str | None,
+        kind: str = "directory",
         source_dir: Path | None = None,
     ) -> dict[str, Any]:
         """Start a build in the background; returns the pending build. Source: an uploaded
@@ -188,7 +194,12 @@ class BuildService:
         return self.outputs.get(build_id)
 
     async def _run(
-        self, app: str, build_id: str, archive: Path | None, source_dir: Path | None, version: str | None,
+        self,
+        app: str,
+        build_id: str,
+        archive: Path | None,
+        source_dir: Path | None,
+        version: str | None,
         out: BuildOutput,
     ) -> None:
         lock = self._app_locks.setdefault(app, asyncio.Lock())
@@ -207,7 +218,12 @@ class BuildService:
             del self.outputs[bid]
 
     async def _build(
-        self, app: str, build_id: str, archive: Path | None, source_dir: Path | None, version: str | None,
+        self,
+        app: str,
+        build_id: str,
+        archive: Path | None,
+        source_dir: Path | None,
+        version: str | None,
         out: BuildOutput,
     ) -> None:
         started = time.monotonic()
@@ -223,8 +239,9 @@ class BuildService:
                 await asyncio.to_thread(extract_tarball, archive, src)
             else:
                 assert source_dir is not None
-                await asyncio.to_thread(shutil.copytree, source_dir, src, symlinks=True,
-                                        ignore=shutil.ignore_patterns(".git"))
+                await asyncio.to_thread(
+                    shutil.copytree, source_dir, src, symlinks=True, ignore=shutil.ignore_patterns(".git")
+                )
             removed = await asyncio.to_thread(apply_slugignore, src)
             if removed:
                 out.write(f"-----> Deleting {len(removed)} files matching .slugignore patterns.")
@@ -234,15 +251,22 @@ class BuildService:
             buildpack = compiler.name
             out.write(f"-----> {compiler.name} app detected")
             ctx = BuildContext(
-                app=app, source_dir=src, slug_dir=slug_id_dir, cache_dir=self.settings.cache_dir / app,
-                env=self.control.get_config(app), out=out.write, timeout=self.settings.build_timeout,
+                app=app,
+                source_dir=src,
+                slug_dir=slug_id_dir,
+                cache_dir=self.settings.cache_dir / app,
+                env=self.control.get_config(app),
+                out=out.write,
+                timeout=self.settings.build_timeout,
                 stack=stack,
             )
             ctx.cache_dir.mkdir(parents=True, exist_ok=True)
             try:
                 await asyncio.wait_for(compiler.compile(ctx), self.settings.build_timeout)
             except TimeoutError:
-                raise BuildFailed(f"Build exceeded the {self.settings.build_timeout:g} s build timeout") from None
+                raise BuildFailed(
+                    f"Build exceeded the {self.settings.build_timeout:g} s build timeout"
+                ) from None
             if version:  # like Heroku's SOURCE_VERSION: the commit (or content hash) the slug came from
                 await asyncio.to_thread(write_source_version, slug_id_dir, version)
             try:
@@ -260,11 +284,19 @@ class BuildService:
             out.write(f"       Done: {size / 1024 / 1024:.1f}M")
             limit = self.settings.slug_size_limit_mb
             if size > limit * 1024 * 1024:
-                raise BuildFailed(f"Compiled slug size: {size / 1024 / 1024:.1f}M is too large (max is {limit:g}M).")
+                raise BuildFailed(
+                    f"Compiled slug size: {size / 1024 / 1024:.1f}M is too large (max is {limit:g}M)."
+                )
             docker_image = ctx.extra.get("docker_image")
-            slug = self.control.create_slug(app, slug_id_dir, process_types, commit=version, size=size,
-                                            buildpack=buildpack,
-                                            docker_image=str(docker_image) if docker_image else None)
+            slug = self.control.create_slug(
+                app,
+                slug_id_dir,
+                process_types,
+                commit=version,
+                size=size,
+                buildpack=buildpack,
+                docker_image=str(docker_image) if docker_image else None,
+            )
             slug_id = slug["id"]
             out.write("-----> Launching...")
             description = f"Deploy {version[:8]}" if version else "Deploy"
@@ -303,8 +335,14 @@ class BuildService:
             self.control.bus.emit("build.updated", app, id=build_id, status=status)
 
     def _finish(
-        self, build_id: str, status: str, slug_id: str | None, release_id: str | None, buildpack: str | None,
-        out: BuildOutput, duration: float,
+        self,
+        build_id: str,
+        status: str,
+        slug_id: str | None,
+        release_id: str | None,
+        buildpack: str | None,
+        out: BuildOutput,
+        duration: float,
     ) -> None:
         with self.control.db.session() as s:
             b = s.get(Build, build_id)

@@ -102,9 +102,13 @@ class Client:
     def delete(self, path: str, **kw: Any) -> Any:
         return self.request("DELETE", path, **kw)
 
-    def stream_lines(self, path: str, params: dict[str, Any] | None = None, timeout: float | None = None) -> Iterator[str]:
+    def stream_lines(
+        self, path: str, params: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> Iterator[str]:
         try:
-            with self.http.stream("GET", path, params=params, timeout=httpx.Timeout(timeout, connect=5.0)) as r:
+            with self.http.stream(
+                "GET", path, params=params, timeout=httpx.Timeout(timeout, connect=5.0)
+            ) as r:
                 if r.status_code >= 400:
                     r.read()
                     self._result(r)

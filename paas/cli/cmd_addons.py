@@ -25,7 +25,10 @@ def register(cli: click.Group) -> None:
             echo("No add-ons.")
             return
         table(
-            [[a["addon_service"]["name"], a["name"], a["plan"]["name"], a["attachment"] + "_*", a["state"]] for a in data],
+            [
+                [a["addon_service"]["name"], a["name"], a["plan"]["name"], a["attachment"] + "_*", a["state"]]
+                for a in data
+            ],
             ["Add-on", "Name", "Plan", "As", "State"],
         )
 
@@ -35,7 +38,9 @@ def register(cli: click.Group) -> None:
     @click.option("--name", default=None, help="name for the add-on resource")
     @click.option("--as", "attachment", default=None, help="name for the initial add-on attachment")
     @json_option()
-    def addons_create(spec: str, app: str | None, name: str | None, attachment: str | None, as_json: bool) -> None:
+    def addons_create(
+        spec: str, app: str | None, name: str | None, attachment: str | None, as_json: bool
+    ) -> None:
         """Create a new add-on: SERVICE[:PLAN] (heroku-postgresql, heroku-kafka:basic-0, ...)."""
         target = resolve_app(app)
         body: dict[str, object] = {"plan": spec}
@@ -83,7 +88,8 @@ def register(cli: click.Group) -> None:
         """Permanently destroy an add-on resource."""
         target = resolve_app(app)
         if confirm != target:
-            raise CliError(f"Confirmation did not match {target}. Pass --confirm {target} to destroy {addon}.")
+            raise CliError(
+                f"Confirmation did not match {target}. Pass --confirm {target} to destroy {addon}."
+            )
         with action(f"Destroying {addon} on {APP_GLYPH} {target}"):
             Client(timeout=120).delete(f"/apps/{target}/addons/{addon}")
-

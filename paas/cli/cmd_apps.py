@@ -27,7 +27,9 @@ def register(cli: click.Group) -> None:
     @cli.command("apps:create")
     @click.argument("name", required=False)
     @click.option("--stack", default=None, help="the stack to create the app on")
-    @click.option("--from", "from_path", default=None, help="create from a directory or repository with app.json")
+    @click.option(
+        "--from", "from_path", default=None, help="create from a directory or repository with app.json"
+    )
     @json_option()
     def apps_create(name: str | None, stack: str | None, from_path: str | None, as_json: bool) -> None:
         """Create a new app (a random two-word name when NAME is omitted)."""
@@ -88,8 +90,10 @@ def register(cli: click.Group) -> None:
         if confirm != target:
             if confirm is not None or not sys.stdin.isatty():
                 raise CliError(f"Confirmation did not match {target}. Aborted. Pass --confirm {target}.")
-            typed = click.prompt(f" !    WARNING: This will delete {APP_GLYPH} {target} including all add-ons.\n"
-                                 f" !    To proceed, type {target} or re-run this command with --confirm {target}\n")
+            typed = click.prompt(
+                f" !    WARNING: This will delete {APP_GLYPH} {target} including all add-ons.\n"
+                f" !    To proceed, type {target} or re-run this command with --confirm {target}\n"
+            )
             if typed != target:
                 raise CliError(f"Confirmation did not match {target}. Aborted.")
         client = Client()

@@ -20,12 +20,16 @@ def register(cli: click.Group) -> None:
         name = resolve_app(app)
         client = Client(timeout=3600)
         with action(f"Releasing image {image} to {APP_GLYPH} {name}") as result:
-            release = client.post(f"/apps/{name}/container-releases",
-                                  json={"image": image, "process_types": list(process_types)})
+            release = client.post(
+                f"/apps/{name}/container-releases",
+                json={"image": image, "process_types": list(process_types)},
+            )
             result["suffix"] = f"v{release['version']}"
         if as_json:
             print_json(release)
         if release.get("status") == "failed":
-            raise CliError(f"Release v{release['version']} failed (release phase); the running release is unchanged.")
+            raise CliError(
+                f"Release v{release['version']} failed (release phase); the running release is unchanged."
+            )
         if not as_json:
             echo(f"Running {', '.join(process_types)} from {image} on the Docker runtime.")

@@ -41,10 +41,14 @@ def make_tarball(directory: Path, dest: Path) -> str:
 
 def git_commit(directory: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return None
-    dirty = subprocess.run(["git", "-C", str(directory), "status", "--porcelain"], capture_output=True, text=True).stdout
+    dirty = subprocess.run(
+        ["git", "-C", str(directory), "status", "--porcelain"], capture_output=True, text=True
+    ).stdout
     return out.stdout.strip() if out.returncode == 0 and not dirty.strip() else None
 
 
@@ -66,10 +70,13 @@ def register(cli: click.Group) -> None:
                 make_tarball(directory, archive)
             click.echo(f"Uploading source ({archive.stat().st_size / 1024:.0f} KB)...", err=True)
             with archive.open("rb") as f:
-                source = client.post(f"/apps/{name}/sources", content=f,
-                                     headers={"Content-Type": "application/gzip"})
-        build = client.post(f"/apps/{name}/builds", json={"source_blob": {"url": source["source_blob"]["url"],
-                                                                          "version": version}})
+                source = client.post(
+                    f"/apps/{name}/sources", content=f, headers={"Content-Type": "application/gzip"}
+                )
+        build = client.post(
+            f"/apps/{name}/builds",
+            json={"source_blob": {"url": source["source_blob"]["url"], "version": version}},
+        )
         for line in client.stream_lines(f"/apps/{name}/builds/{build['id']}/output", timeout=None):
             if not as_json:
                 echo(line)

@@ -24,11 +24,17 @@ EFFECT = {
 }
 
 
-def attributes_for(kind: str, ms: int | None, jitter: int | None, rate: int | None, nbytes: int | None) -> dict[str, int]:
+def attributes_for(
+    kind: str, ms: int | None, jitter: int | None, rate: int | None, nbytes: int | None
+) -> dict[str, int]:
     given = {"--ms": ms, "--jitter": jitter, "--rate": rate, "--bytes": nbytes}
     accepted = {
-        "latency": {"--ms", "--jitter"}, "timeout": {"--ms"}, "reset_peer": {"--ms"}, "slow_close": {"--ms"},
-        "bandwidth": {"--rate"}, "limit_data": {"--bytes"},
+        "latency": {"--ms", "--jitter"},
+        "timeout": {"--ms"},
+        "reset_peer": {"--ms"},
+        "slow_close": {"--ms"},
+        "bandwidth": {"--rate"},
+        "limit_data": {"--bytes"},
     }[kind]
     for flag, value in given.items():
         if value is not None and flag not in accepted:
@@ -68,27 +74,54 @@ def register(cli: click.Group) -> None:
             echo(f"No faults on {APP_GLYPH} {name}.")
             return
         header(f"{name} Faults")
-        rows = [(f["dyno"], f["name"], f["type"], _attrs(f), f["stream"], f"{f['toxicity']:g}", f["connections"])
-                for f in data["faults"]]
+        rows = [
+            (f["dyno"], f["name"], f["type"], _attrs(f), f["stream"], f"{f['toxicity']:g}", f["connections"])
+            for f in data["faults"]
+        ]
         table(rows, ["Dyno", "Name", "Type", "Attributes", "Stream", "Toxicity", "Connections"])
 
     @cli.command("faults:add")
     @click.argument("dyno")
     @click.argument("kind", metavar="TYPE", type=click.Choice(FAULT_TYPES))
-    @click.option("--ms", type=click.IntRange(0), default=None,
-                  help="latency / timeout / reset_peer delay / slow_close delay, in ms")
+    @click.option(
+        "--ms",
+        type=click.IntRange(0),
+        default=None,
+        help="latency / timeout / reset_peer delay / slow_close delay, in ms",
+    )
     @click.option("--jitter", type=click.IntRange(0), default=None, help="latency jitter (± ms)")
     @click.option("--rate", type=click.IntRange(0), default=None, help="bandwidth in KB/s")
-    @click.option("--bytes", "nbytes", type=click.IntRange(0), default=None, help="limit_data: bytes before close")
+    @click.option(
+        "--bytes", "nbytes", type=click.IntRange(0), default=None, help="limit_data: bytes before close"
+    )
     @click.option("--name", default=None, help="fault name (default: the type)")
-    @click.option("--stream", type=click.Choice(["downstream", "upstream"]), default="downstream",
-                  help="downstream = dyno→router (default), upstream = router→dyno")
-    @click.option("--toxicity", type=click.FloatRange(0, 1), default=1.0,
-                  help="chance a new connection gets the fault (default 1)")
+    @click.option(
+        "--stream",
+        type=click.Choice(["downstream", "upstream"]),
+        default="downstream",
+        help="downstream = dyno→router (default), upstream = router→dyno",
+    )
+    @click.option(
+        "--toxicity",
+        type=click.FloatRange(0, 1),
+        default=1.0,
+        help="chance a new connection gets the fault (default 1)",
+    )
     @app_option()
     @json_option()
-    def faults_add(dyno: str, kind: str, ms: int | None, jitter: int | None, rate: int | None, nbytes: int | None,
-                   name: str | None, stream: str, toxicity: float, app: str | None, as_json: bool) -> None:
+    def faults_add(
+        dyno: str,
+        kind: str,
+        ms: int | None,
+        jitter: int | None,
+        rate: int | None,
+        nbytes: int | None,
+        name: str | None,
+        stream: str,
+        toxicity: float,
+        app: str | None,
+        as_json: bool,
+    ) -> None:
         """Add a fault between the router and DYNO (web.1, or web for every web dyno).
 
         \b
@@ -102,14 +135,25 @@ def register(cli: click.Group) -> None:
         """
         app_name = resolve_app(app)
         attrs = attributes_for(kind, ms, jitter, rate, nbytes)
-        body = {"dyno": dyno, "type": kind, "name": name, "stream": stream, "toxicity": toxicity, "attributes": attrs}
+        body = {
+            "dyno": dyno,
+            "type": kind,
+            "name": name,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": attrs,
+        }
         client = Client()
         if as_json:
             print_json(client.post(f"/apps/{app_name}/faults", json=body))
             return
         with action(f"Adding {kind} fault to {dyno} on {APP_GLYPH} {app_name}"):
             created = client.post(f"/apps/{app_name}/faults", json=body)
-        echo(f"{created['dyno']} {created['name']}: {_attrs(created)} ({created['stream']})".replace(":  (", ": ("))
+        echo(
+            f"{created['dyno']} {created['name']}: {_attrs(created)} ({created['stream']})".replace(
+                ":  (", ": ("
+            )
+        )
         echo(EFFECT[kind].format(ms=ms))
 
     @cli.command("faults:remove")

@@ -100,9 +100,20 @@ def register(cli: click.Group) -> None:
         scope = credential_scope(git_url)
         helper = helper_command()
         result = subprocess.run(
-            ["git", "-c", f"credential.{scope}.helper=", "-c", f"credential.{scope}.helper={helper}",
-             "clone", "--origin", remote, git_url, target],
-            env=env, text=True,
+            [
+                "git",
+                "-c",
+                f"credential.{scope}.helper=",
+                "-c",
+                f"credential.{scope}.helper={helper}",
+                "clone",
+                "--origin",
+                remote,
+                git_url,
+                target,
+            ],
+            env=env,
+            text=True,
         )
         if result.returncode != 0:
             raise CliError(f"git clone of {name} failed")

@@ -56,7 +56,9 @@ def _cluster(client: Client, app: str, cluster: str | None) -> str:
         return cluster
     addons = [a for a in client.get(f"/apps/{app}/addons") if a["addon_service"]["name"] == "heroku-kafka"]
     if not addons:
-        raise CliError(f"{APP_GLYPH} {app} has no Kafka add-ons. Create one with paas addons:create heroku-kafka:basic-0 -a {app}")
+        raise CliError(
+            f"{APP_GLYPH} {app} has no Kafka add-ons. Create one with paas addons:create heroku-kafka:basic-0 -a {app}"
+        )
     primary = [a for a in addons if a["attachment"] == "KAFKA"]
     return str((primary or addons)[0]["name"])
 
@@ -73,15 +75,24 @@ def _info_pairs(d: dict[str, Any]) -> list[tuple[str, Any]]:
         ("Status", d["status"]),
         ("Version", d["version"]),
         ("Created", _created(d["created_at"])),
-        ("Topics", f"{_bar(d['topic_count'], limits['max_topics'])} {d['topic_count']} / {limits['max_topics']} topics"),
+        (
+            "Topics",
+            f"{_bar(d['topic_count'], limits['max_topics'])} {d['topic_count']} / {limits['max_topics']} topics",
+        ),
         ("Prefix", d["prefix"]),
-        ("Partitions", f"{_bar(d['partition_replicas'], limits['max_partition_replica_count'])} "
-                       f"{d['partition_replicas']} / {limits['max_partition_replica_count']} partition replicas "
-                       f"(partitions × replication factor)"),
+        (
+            "Partitions",
+            f"{_bar(d['partition_replicas'], limits['max_partition_replica_count'])} "
+            f"{d['partition_replicas']} / {limits['max_partition_replica_count']} partition replicas "
+            f"(partitions × replication factor)",
+        ),
         ("Messages", f"{d['messages_in_per_sec']:g} messages/s"),
         ("Traffic", f"{_human(d['bytes_in_per_sec'])}/s in / {_human(d['bytes_out_per_sec'])}/s out"),
-        ("Data Size", f"{_bar(d['data_size'], d['data_size_limit'])} {_human(d['data_size'])} / "
-                      f"{_human(d['data_size_limit'])} ({d['data_size_percent']:.2f}%)"),
+        (
+            "Data Size",
+            f"{_bar(d['data_size'], d['data_size_limit'])} {_human(d['data_size'])} / "
+            f"{_human(d['data_size_limit'])} ({d['data_size_percent']:.2f}%)",
+        ),
         ("Add-on", d["addon"]["name"]),
     ]
 
@@ -136,7 +147,9 @@ def register(cli: click.Group) -> None:
         """Rotate the Kafka credentials (client certificate and password)."""
         target = resolve_app(app)
         if not reset:
-            raise CliError("Pass --reset to rotate the credentials; the current ones are in the app's config vars.")
+            raise CliError(
+                "Pass --reset to rotate the credentials; the current ones are in the app's config vars."
+            )
         client = Client()
         name = _cluster(client, target, cluster)
         with action(f"Resetting credentials for {name}"):
@@ -164,9 +177,17 @@ def register(cli: click.Group) -> None:
             echo("No topics found on this Kafka cluster.")
             echo(f"Use paas kafka:topics:create to create a topic (limit {data['limits']['max_topics']})")
             return
-        table([[t["name"], f"{t['messages_in_per_sec']:g}/sec",
-                f"{_human(t['bytes_in_per_sec'])}/sec in / {_human(t['bytes_out_per_sec'])}/sec out"]
-               for t in data["topics"]], ["Name", "Messages", "Traffic"])
+        table(
+            [
+                [
+                    t["name"],
+                    f"{t['messages_in_per_sec']:g}/sec",
+                    f"{_human(t['bytes_in_per_sec'])}/sec in / {_human(t['bytes_out_per_sec'])}/sec out",
+                ]
+                for t in data["topics"]
+            ],
+            ["Name", "Messages", "Traffic"],
+        )
 
     @cli.command("kafka:topics:create")
     @click.argument("topic")
@@ -177,9 +198,16 @@ def register(cli: click.Group) -> None:
     @click.option("--retention-time", default=None, help="length of time messages are kept, e.g. 1d, 36h")
     @click.option("--compaction", is_flag=True, help="whether to use compaction for this topic")
     @json_option()
-    def topics_create(topic: str, cluster: str | None, app: str | None, partitions: int | None,
-                      replication_factor: int | None, retention_time: str | None, compaction: bool,
-                      as_json: bool) -> None:
+    def topics_create(
+        topic: str,
+        cluster: str | None,
+        app: str | None,
+        partitions: int | None,
+        replication_factor: int | None,
+        retention_time: str | None,
+        compaction: bool,
+        as_json: bool,
+    ) -> None:
         """Create a topic in Kafka."""
         target = resolve_app(app)
         client = Client()
@@ -191,8 +219,10 @@ def register(cli: click.Group) -> None:
             spec["replication_factor"] = replication_factor
         if retention_time is not None:
             spec["retention_time_ms"] = retention_time
-        with action(f"Creating topic {topic} with compaction {'enabled' if compaction else 'disabled'} "
-                    f"and retention time {retention_time or 'default'} on {name}"):
+        with action(
+            f"Creating topic {topic} with compaction {'enabled' if compaction else 'disabled'} "
+            f"and retention time {retention_time or 'default'} on {name}"
+        ):
             data = client.post(f"{_base(target, name)}/topics", json={"topic": spec})
         if as_json:
             print_json(data)
@@ -214,19 +244,33 @@ def register(cli: click.Group) -> None:
             print_json(t)
             return
         header(f"Kafka Topic {t['name']}")
-        key_values([
-            ("Producers", f"{t['messages_in_per_sec']:g} messages/second ({_human(t['bytes_in_per_sec'])}/second) total"),
-            ("Consumers", f"{_human(t['bytes_out_per_sec'])}/second total"),
-            ("Partitions", f"{t['partition_count']} partitions"),
-            ("Replication Factor", str(t["replication_factor"])),
-            ("Compaction", "Compaction is enabled for " + t["name"] if t["compaction"]
-             else "Compaction is disabled for " + t["name"]),
-            ("Retention", _duration(t["retention_time_ms"])),
-            ("Messages", f"{t['messages']} stored, {_human(t['data_size'])}"),
-        ])
+        key_values(
+            [
+                (
+                    "Producers",
+                    f"{t['messages_in_per_sec']:g} messages/second ({_human(t['bytes_in_per_sec'])}/second) total",
+                ),
+                ("Consumers", f"{_human(t['bytes_out_per_sec'])}/second total"),
+                ("Partitions", f"{t['partition_count']} partitions"),
+                ("Replication Factor", str(t["replication_factor"])),
+                (
+                    "Compaction",
+                    "Compaction is enabled for " + t["name"]
+                    if t["compaction"]
+                    else "Compaction is disabled for " + t["name"],
+                ),
+                ("Retention", _duration(t["retention_time_ms"])),
+                ("Messages", f"{t['messages']} stored, {_human(t['data_size'])}"),
+            ]
+        )
         echo()
-        table([[p["partition"], p["log_start_offset"], p["high_watermark"], _human(p["size_bytes"])]
-               for p in t["partitions"]], ["Partition", "Start Offset", "End Offset", "Size"])
+        table(
+            [
+                [p["partition"], p["log_start_offset"], p["high_watermark"], _human(p["size_bytes"])]
+                for p in t["partitions"]
+            ],
+            ["Partition", "Start Offset", "End Offset", "Size"],
+        )
 
     @cli.command("kafka:topics:destroy")
     @click.argument("topic")
@@ -237,8 +281,10 @@ def register(cli: click.Group) -> None:
         """Delete a topic in Kafka."""
         target = resolve_app(app)
         if confirm != target:
-            raise CliError(f"Confirmation did not match {target}. This command will permanently destroy the topic "
-                           f"{topic} and all its messages; pass --confirm {target} to proceed.")
+            raise CliError(
+                f"Confirmation did not match {target}. This command will permanently destroy the topic "
+                f"{topic} and all its messages; pass --confirm {target} to proceed."
+            )
         client = Client()
         name = _cluster(client, target, cluster)
         with action(f"Deleting topic {topic}"):
@@ -258,7 +304,9 @@ def register(cli: click.Group) -> None:
         client = Client()
         name = _cluster(client, target, cluster)
         with action(f"Setting retention time for topic {topic} to {value}"):
-            client.patch(f"{_base(target, name)}/topics/{topic}", json={"topic": {"retention_time_ms": value}})
+            client.patch(
+                f"{_base(target, name)}/topics/{topic}", json={"topic": {"retention_time_ms": value}}
+            )
 
     @cli.command("kafka:topics:compaction")
     @click.argument("topic")
@@ -282,8 +330,15 @@ def register(cli: click.Group) -> None:
     @click.option("--key", default=None, help="the key for this message")
     @click.option("--partition", type=int, default=None, help="the partition to write to")
     @json_option()
-    def topics_write(topic: str, message: str, cluster: str | None, app: str | None, key: str | None,
-                     partition: int | None, as_json: bool) -> None:
+    def topics_write(
+        topic: str,
+        message: str,
+        cluster: str | None,
+        app: str | None,
+        key: str | None,
+        partition: int | None,
+        as_json: bool,
+    ) -> None:
         """Write a message to a Kafka topic."""
         target = resolve_app(app)
         client = Client()
@@ -300,9 +355,18 @@ def register(cli: click.Group) -> None:
     @click.option("--max-length", type=int, default=80, help="number of characters per message to output")
     @click.option("--from-beginning", is_flag=True, help="start with the oldest retained message")
     @click.option("-n", "--num", "limit", type=int, default=None, help="stop after this many messages")
-    @click.option("--idle-timeout", type=float, default=None, help="stop after this many seconds without messages")
-    def topics_tail(topic: str, cluster: str | None, app: str | None, max_length: int, from_beginning: bool,
-                    limit: int | None, idle_timeout: float | None) -> None:
+    @click.option(
+        "--idle-timeout", type=float, default=None, help="stop after this many seconds without messages"
+    )
+    def topics_tail(
+        topic: str,
+        cluster: str | None,
+        app: str | None,
+        max_length: int,
+        from_beginning: bool,
+        limit: int | None,
+        idle_timeout: float | None,
+    ) -> None:
         """Tail a topic: `<topic> <partition> <offset> <length> <message>` per record."""
         target = resolve_app(app)
         client = Client()
@@ -313,12 +377,16 @@ def register(cli: click.Group) -> None:
         if idle_timeout is not None:
             params["idle_timeout"] = idle_timeout
         try:
-            for line in client.stream_lines(f"{_base(target, name)}/topics/{topic}/tail", params=params, timeout=None):
+            for line in client.stream_lines(
+                f"{_base(target, name)}/topics/{topic}/tail", params=params, timeout=None
+            ):
                 if not line.strip():
                     continue
                 rec = json.loads(line)
                 text = rec["error"] if rec.get("error") else (rec["value"] or "")
-                click.echo(f"{rec['topic']} {rec['partition']} {rec['offset']} {rec['length']} {text[:max_length]}")
+                click.echo(
+                    f"{rec['topic']} {rec['partition']} {rec['offset']} {rec['length']} {text[:max_length]}"
+                )
         except KeyboardInterrupt:
             return
 
@@ -341,8 +409,10 @@ def register(cli: click.Group) -> None:
             echo("No consumer groups found on this Kafka cluster.")
             echo("Use paas kafka:consumer-groups:create to create a consumer group.")
             return
-        table([[g["name"], g["state"], g["members"], g["lag"]] for g in data["consumer_groups"]],
-              ["Name", "State", "Members", "Lag"])
+        table(
+            [[g["name"], g["state"], g["members"], g["lag"]] for g in data["consumer_groups"]],
+            ["Name", "State", "Members", "Lag"],
+        )
 
     @cli.command("kafka:consumer-groups:create")
     @click.argument("group")
@@ -366,8 +436,10 @@ def register(cli: click.Group) -> None:
         """Destroy a consumer group."""
         target = resolve_app(app)
         if confirm != target:
-            raise CliError(f"Confirmation did not match {target}. This command will destroy the consumer group "
-                           f"{group} and its committed offsets; pass --confirm {target} to proceed.")
+            raise CliError(
+                f"Confirmation did not match {target}. This command will destroy the consumer group "
+                f"{group} and its committed offsets; pass --confirm {target} to proceed."
+            )
         client = Client()
         name = _cluster(client, target, cluster)
         with action(f"Deleting consumer group {group}"):

@@ -15,7 +15,9 @@ def register(cli: click.Group) -> None:
     @click.option("-n", "--num", "num", type=int, default=100, help="number of lines to display (max 1500)")
     @click.option("-t", "--tail", is_flag=True, help="continually stream logs")
     @click.option("-s", "--source", default=None, help="only show output from this source (app, heroku)")
-    @click.option("-d", "--dyno", "--ps", "dyno", default=None, help="only show output from this dyno type or name")
+    @click.option(
+        "-d", "--dyno", "--ps", "dyno", default=None, help="only show output from this dyno type or name"
+    )
     def logs(app: str | None, num: int, tail: bool, source: str | None, dyno: str | None) -> None:
         """Display recent log output."""
         name = resolve_app(app)

@@ -10,8 +10,13 @@ from paas.cli.main import app_option, json_option, resolve_app
 from paas.cli.ui import APP_GLYPH, action, echo, header, print_json, table
 
 STAGES = ("review", "development", "staging", "production")
-stage_option = click.option("-s", "--stage", type=click.Choice(STAGES), default=None,
-                            help="stage of the app (inferred from the app name's suffix when omitted)")
+stage_option = click.option(
+    "-s",
+    "--stage",
+    type=click.Choice(STAGES),
+    default=None,
+    help="stage of the app (inferred from the app name's suffix when omitted)",
+)
 
 
 def register(cli: click.Group) -> None:
@@ -52,7 +57,9 @@ def register(cli: click.Group) -> None:
         """Add an app to a pipeline."""
         app_name = resolve_app(app)
         with action(f"Adding {APP_GLYPH} {app_name} to {pipeline} pipeline") as result:
-            data = Client().post("/pipeline-couplings", json={"pipeline": pipeline, "app": app_name, "stage": stage})
+            data = Client().post(
+                "/pipeline-couplings", json={"pipeline": pipeline, "app": app_name, "stage": stage}
+            )
             result["suffix"] = data["stage"]
 
     @cli.command("pipelines:update")

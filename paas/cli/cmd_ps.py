@@ -33,8 +33,10 @@ _SIZE_ONLY = re.compile(r"^([A-Za-z0-9_-]+)=([A-Za-z][A-Za-z0-9-]*)$")
 
 
 def size_label(name: str) -> str:
-    return "-".join(part.upper() if any(c.isdigit() for c in part) or len(part) == 1 else part.capitalize()
-                    for part in str(name).split("-"))
+    return "-".join(
+        part.upper() if any(c.isdigit() for c in part) or len(part) == 1 else part.capitalize()
+        for part in str(name).split("-")
+    )
 
 
 def parse_iso(stamp: str) -> datetime:
@@ -248,9 +250,17 @@ def register(cli: click.Group) -> None:
     @click.option("-s", "--size", default=None, help="dyno size (e.g. standard-2x)")
     @click.option("-e", "--env", "env", multiple=True, help="environment variables, KEY=value;KEY2=value2")
     @click.option("--no-tty", is_flag=True, help="force the command to not run in a tty")
-    @click.option("-x", "--exit-code", is_flag=True, hidden=True, help="(always on) exit with the dyno's status")
-    def run(command: tuple[str, ...], app: str | None, size: str | None, env: tuple[str, ...],
-            no_tty: bool, exit_code: bool) -> None:
+    @click.option(
+        "-x", "--exit-code", is_flag=True, hidden=True, help="(always on) exit with the dyno's status"
+    )
+    def run(
+        command: tuple[str, ...],
+        app: str | None,
+        size: str | None,
+        env: tuple[str, ...],
+        no_tty: bool,
+        exit_code: bool,
+    ) -> None:
         """Run a one-off process inside a dyno, attached to this terminal."""
         app, command = split_app_flag(app, command)
         if not command:
@@ -272,8 +282,9 @@ def register(cli: click.Group) -> None:
     @click.option("-s", "--size", default=None, help="dyno size (e.g. standard-2x)")
     @click.option("-e", "--env", "env", multiple=True, help="environment variables, KEY=value;KEY2=value2")
     @json_option()
-    def run_detached(command: tuple[str, ...], app: str | None, size: str | None, env: tuple[str, ...],
-                     as_json: bool) -> None:
+    def run_detached(
+        command: tuple[str, ...], app: str | None, size: str | None, env: tuple[str, ...], as_json: bool
+    ) -> None:
         """Run a detached dyno; its output goes to the log stream."""
         app, command = split_app_flag(app, command)
         if not command:
@@ -328,6 +339,7 @@ def attach(url: str, command: str, name: str, tty: bool) -> int:
 
             previous_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, on_winch)
         else:
+
             def on_interrupt(signum: int, _frame: Any) -> None:
                 with contextlib.suppress(Exception):
                     ws.send(json.dumps({"type": "signal", "signal": signal.Signals(signum).name}))

@@ -44,7 +44,9 @@ def register(cli: click.Group) -> None:
         width = max(len(r["description"]) for r in shown)
         for r in shown:
             status = "" if r["status"] == "succeeded" else f" ({r['status']})"
-            echo(f"v{r['version']:<4} {(r['description'] + status).ljust(width)}  {r['user']['email']}  {ago(r['created_at'])}")
+            echo(
+                f"v{r['version']:<4} {(r['description'] + status).ljust(width)}  {r['user']['email']}  {ago(r['created_at'])}"
+            )
 
     @cli.command("releases:info")
     @click.argument("release", required=False)

@@ -98,7 +98,9 @@ def register(cli: click.Group) -> None:
         )
         if in_use is None:
             echo("")
-            echo(f"No stack image: pull {settings.stack_image} (docker pull) or build one with `paas stack:build`.")
+            echo(
+                f"No stack image: pull {settings.stack_image} (docker pull) or build one with `paas stack:build`."
+            )
 
     @cli.command("stack:build")
     @click.option("--tag", default=None, help="image name (default paas/stack:local)")
@@ -116,7 +118,9 @@ def register(cli: click.Group) -> None:
         except StackError as exc:
             raise CliError(str(exc)) from None
         except Exception as exc:  # the engine refused the import
-            raise CliError(f"could not import the stack image: {getattr(exc, 'explanation', None) or exc}") from None
+            raise CliError(
+                f"could not import the stack image: {getattr(exc, 'explanation', None) or exc}"
+            ) from None
         finally:
             client.close()
         data = {
@@ -132,7 +136,11 @@ def register(cli: click.Group) -> None:
         if as_json:
             print_json(data)
             return
-        echo(f"-----> Built {result.image} ({result.image_id[7:19]}, {result.size_bytes / 1e6:.0f} MB) "
-             f"in {result.seconds:.1f}s")
+        echo(
+            f"-----> Built {result.image} ({result.image_id[7:19]}, {result.size_bytes / 1e6:.0f} MB) "
+            f"in {result.seconds:.1f}s"
+        )
         if settings.stack_image != result.image:
-            echo(f"       Dynos use it whenever {settings.stack_image} cannot be pulled; restart the daemon to pick it up.")
+            echo(
+                f"       Dynos use it whenever {settings.stack_image} cannot be pulled; restart the daemon to pick it up."
+            )

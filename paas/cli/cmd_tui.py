@@ -62,21 +62,31 @@ def start_daemon(settings: Settings, timeout: float = START_TIMEOUT) -> tuple[st
     env = dict(os.environ, PAAS_HOME=str(home))
     env.pop("PAAS_API_URL", None)  # the new daemon is found through PAAS_HOME
     with log_path.open("ab") as log:
-        log.write(f"\n--- paas up: starting the daemon at {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
+        log.write(
+            f"\n--- paas up: starting the daemon at {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode()
+        )
         log.flush()
         script = Path(sys.executable).with_name("paas")
-        command = [str(script), "daemon"] if script.exists() else [sys.executable, "-m", "paas.cli.main", "daemon"]
+        command = (
+            [str(script), "daemon"] if script.exists() else [sys.executable, "-m", "paas.cli.main", "daemon"]
+        )
         proc = subprocess.Popen(
             command,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-            start_new_session=True, close_fds=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code = proc.poll()
         if code is not None:
-            raise CliError(f"the daemon exited during start-up (status {code}). Last lines of {log_path}:\n"
-                           + _tail(log_path))
+            raise CliError(
+                f"the daemon exited during start-up (status {code}). Last lines of {log_path}:\n"
+                + _tail(log_path)
+            )
         info = _daemon_file(home)
         if info is not None and info.get("pid") == proc.pid:
             url = str(info.get("api_url", "")).rstrip("/")
@@ -86,8 +96,10 @@ def start_daemon(settings: Settings, timeout: float = START_TIMEOUT) -> tuple[st
             except httpx.HTTPError:
                 pass
         time.sleep(0.2)
-    raise CliError(f"the daemon did not answer within {timeout:.0f} s; it is still starting or stuck "
-                   f"(pid {proc.pid}). Last lines of {log_path}:\n{_tail(log_path)}")
+    raise CliError(
+        f"the daemon did not answer within {timeout:.0f} s; it is still starting or stuck "
+        f"(pid {proc.pid}). Last lines of {log_path}:\n{_tail(log_path)}"
+    )
 
 
 def _daemon_file(home: Path) -> dict[str, Any] | None:
@@ -108,9 +120,12 @@ def deploy_sample(client: Client, directory: Path, app: str) -> dict[str, Any]:
         archive = Path(tmp) / "source.tar.gz"
         version = make_tarball(directory, archive)
         with archive.open("rb") as f:
-            source = client.post(f"/apps/{app}/sources", content=f, headers={"Content-Type": "application/gzip"})
-    build = client.post(f"/apps/{app}/builds",
-                        json={"source_blob": {"url": source["source_blob"]["url"], "version": version}})
+            source = client.post(
+                f"/apps/{app}/sources", content=f, headers={"Content-Type": "application/gzip"}
+            )
+    build = client.post(
+        f"/apps/{app}/builds", json={"source_blob": {"url": source["source_blob"]["url"], "version": version}}
+    )
     for line in client.stream_lines(f"/apps/{app}/builds/{build['id']}/output", timeout=None):
         click.echo(line, err=True)
     final: dict[str, Any] = client.get(f"/apps/{app}/builds/{build['id']}")
@@ -152,8 +167,11 @@ def register(cli: click.Group) -> None:
         if not apps and not no_sample:
             sample = examples_dir() / SAMPLE_APP
             if not (sample / "Procfile").is_file():
-                click.echo(f" ›   Warning: the sample app is not at {sample}; skipping it. "
-                           "Deploy your own with: paas apps:create NAME && paas deploy DIR -a NAME", err=True)
+                click.echo(
+                    f" ›   Warning: the sample app is not at {sample}; skipping it. "
+                    "Deploy your own with: paas apps:create NAME && paas deploy DIR -a NAME",
+                    err=True,
+                )
             else:
                 deploy_sample(client, sample, SAMPLE_APP)
                 app_name = SAMPLE_APP

@@ -83,7 +83,9 @@ def help_(ctx: click.Context, topic: str | None) -> None:
 
 
 def app_option(required: bool = True) -> Any:
-    return click.option("-a", "--app", "app", envvar="PAAS_APP", default=None, help="app to run command against")
+    return click.option(
+        "-a", "--app", "app", envvar="PAAS_APP", default=None, help="app to run command against"
+    )
 
 
 def resolve_app(app: str | None, required: bool = True) -> str:

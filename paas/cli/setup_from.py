@@ -21,16 +21,23 @@ from paas.cli.ui import echo
 
 
 def is_repository_url(path: str) -> bool:
-    return "://" in path or path.startswith("git@") or (path.endswith(".git") and not Path(path, ".git").is_dir()
-                                                          and not Path(path, "app.json").exists())
+    return (
+        "://" in path
+        or path.startswith("git@")
+        or (path.endswith(".git") and not Path(path, ".git").is_dir() and not Path(path, "app.json").exists())
+    )
 
 
 def clone(url: str, dest: Path) -> None:
     click.echo(f"Cloning {url}...", err=True)
     try:
-        result = subprocess.run(["git", "clone", "--quiet", "--depth", "1", url, str(dest)],
-                                capture_output=True, text=True, timeout=600,
-                                env={"GIT_TERMINAL_PROMPT": "0", "PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        result = subprocess.run(
+            ["git", "clone", "--quiet", "--depth", "1", url, str(dest)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={"GIT_TERMINAL_PROMPT": "0", "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        )
     except FileNotFoundError:
         raise CliError("git is not installed") from None
     except subprocess.TimeoutExpired:
@@ -53,15 +60,23 @@ def create_from(client: Client, app_name: str, path: str) -> None:
         version = git_commit(source) or version
         click.echo(f"Uploading source ({archive.stat().st_size / 1024:.0f} KB)...", err=True)
         with archive.open("rb") as f:
-            blob = client.post(f"/apps/{app_name}/sources", content=f, headers={"Content-Type": "application/gzip"})
+            blob = client.post(
+                f"/apps/{app_name}/sources", content=f, headers={"Content-Type": "application/gzip"}
+            )
     long_client = Client(url=client.url, token=client.token, timeout=3600)
     try:
-        setup = long_client.post(f"/apps/{app_name}/app-setups",
-                                 json={"source_blob": {"url": blob["source_blob"]["url"], "version": version}})
+        setup = long_client.post(
+            f"/apps/{app_name}/app-setups",
+            json={"source_blob": {"url": blob["source_blob"]["url"], "version": version}},
+        )
     except CliError as exc:
-        raise CliError(f"{exc.message} (the app {app_name} was created but nothing was changed in it)") from None
+        raise CliError(
+            f"{exc.message} (the app {app_name} was created but nothing was changed in it)"
+        ) from None
     for line in long_client.stream_lines(f"/apps/{app_name}/app-setups/{setup['id']}/output", timeout=None):
         echo(line)
     final = long_client.get(f"/apps/{app_name}/app-setups/{setup['id']}")
     if final["status"] != "succeeded":
-        raise CliError(f"App setup of {app_name} failed: {final.get('failure_message') or 'see the output above'}")
+        raise CliError(
+            f"App setup of {app_name} failed: {final.get('failure_message') or 'see the output above'}"
+        )

@@ -362,7 +362,9 @@ async def shared_head(request: Request, share: str) -> Response:
     match = SHARE_PATH.match(share)
     if match is None or service_of(request).by_slug(match.group(1)) is None:
         return Response(status_code=404)
-    media = {"csv": "text/csv; charset=utf-8", "json": "application/json"}.get(match.group(2) or "", "text/html; charset=utf-8")
+    media = {"csv": "text/csv; charset=utf-8", "json": "application/json"}.get(
+        match.group(2) or "", "text/html; charset=utf-8"
+    )
     return Response(status_code=200, media_type=media, headers={"Cache-Control": "no-cache, private"})
 
 

@@ -121,7 +121,9 @@ class Broker:
         self.stats.requests[req.name] = self.stats.requests.get(req.name, 0) + 1
         return await self.handlers[req.api_key](session, req)
 
-    def _respond(self, req: P.Request, values: dict[str, Any], throttle_ms: int = 0, close: bool = False) -> Reply:
+    def _respond(
+        self, req: P.Request, values: dict[str, Any], throttle_ms: int = 0, close: bool = False
+    ) -> Reply:
         values.setdefault("throttle_time", throttle_ms)
         return Reply(P.response(req.api_key, req.api_version, values), throttle_ms, close)
 
@@ -157,7 +159,9 @@ class Broker:
         body = req.body
         acks = body.acks
         if body.transactional_id is not None:
-            return self._produce_all(req, E.transactional_id_authorization_failed, "transactions are not supported")
+            return self._produce_all(
+                req, E.transactional_id_authorization_failed, "transactions are not supported"
+            )
         if acks not in (0, 1, -1):
             return self._produce_all(req, E.invalid_required_acks, f"acks={acks} is not 0, 1 or -1")
         quotas = self.tenant_quotas(s.principal)
@@ -188,7 +192,11 @@ class Broker:
                     except Duplicate as dup:
                         base = dup.base_offset
                     except SequenceError as exc:
-                        err = E.invalid_producer_epoch if exc.kind == "epoch" else E.out_of_order_sequence_number
+                        err = (
+                            E.invalid_producer_epoch
+                            if exc.kind == "epoch"
+                            else E.out_of_order_sequence_number
+                        )
                         message = str(exc)
                     except InvalidBatch as exc:
                         err = E.message_too_large if exc.too_large else E.invalid_record
@@ -223,8 +231,13 @@ class Broker:
             {
                 "name": td.name,
                 "partition_responses": [
-                    {"index": pd.index, "error_code": err, "base_offset": -1, "log_start_offset": -1,
-                     "error_message": message}
+                    {
+                        "index": pd.index,
+                        "error_code": err,
+                        "base_offset": -1,
+                        "log_start_offset": -1,
+                        "error_message": message,
+                    }
                     for pd in td.partition_data
                 ],
             }
@@ -350,8 +363,13 @@ class Broker:
                         found = plog.offset_for_time(p.timestamp)
                         offset, ts = found if found is not None else (plog.next_offset, -1)
                 parts.append(
-                    {"partition_index": p.partition_index, "error_code": err, "timestamp": ts,
-                     "offset": offset, "leader_epoch": 0 if err == E.none else -1}
+                    {
+                        "partition_index": p.partition_index,
+                        "error_code": err,
+                        "timestamp": ts,
+                        "offset": offset,
+                        "leader_epoch": 0 if err == E.none else -1,
+                    }
                 )
             topics.append({"name": t.name, "partitions": parts})
         return self._respond(req, {"topics": topics})
@@ -370,13 +388,25 @@ class Broker:
             partitions = []
             if topic is not None:
                 partitions = [
-                    {"error_code": E.none, "partition_index": p, "leader_id": NODE_ID, "leader_epoch": 0,
-                     "replica_nodes": (NODE_ID,), "isr_nodes": (NODE_ID,), "offline_replicas": ()}
+                    {
+                        "error_code": E.none,
+                        "partition_index": p,
+                        "leader_id": NODE_ID,
+                        "leader_epoch": 0,
+                        "replica_nodes": (NODE_ID,),
+                        "isr_nodes": (NODE_ID,),
+                        "offline_replicas": (),
+                    }
                     for p in range(topic.partitions)
                 ]
             topics.append(
-                {"error_code": err, "name": name, "is_internal": False, "partitions": partitions,
-                 "topic_authorized_operations": UNKNOWN_OPS}
+                {
+                    "error_code": err,
+                    "name": name,
+                    "is_internal": False,
+                    "partitions": partitions,
+                    "topic_authorized_operations": UNKNOWN_OPS,
+                }
             )
         return self._respond(
             req,
@@ -401,27 +431,48 @@ class Broker:
         ok = err == E.none
         return self._respond(
             req,
-            {"error_code": err, "error_message": msg, "node_id": NODE_ID if ok else -1,
-             "host": HOST if ok else "", "port": s.port if ok else -1},
+            {
+                "error_code": err,
+                "error_message": msg,
+                "node_id": NODE_ID if ok else -1,
+                "host": HOST if ok else "",
+                "port": s.port if ok else -1,
+            },
         )
 
     def _group_denied(self, s: Session, group: str) -> str:
         tenant = s.principal.tenant
         if tenant is not None and group.startswith(tenant.prefix):
-            return (f"consumer group {group!r} does not exist; create it with "
-                    f"`paas kafka:consumer-groups:create {group} -a {tenant.app}`")
+            return (
+                f"consumer group {group!r} does not exist; create it with "
+                f"`paas kafka:consumer-groups:create {group} -a {tenant.app}`"
+            )
         return f"not authorized to access group {group!r}"
 
     async def join_group(self, s: Session, req: P.Request) -> Reply:
         b = req.body
         if not s.principal.may_group(b.group_id, self.registry):
-            return self._respond(req, {"error_code": E.group_authorization_failed, "generation_id": -1,
-                                       "member_id": b.member_id, "protocol_name": "" if req.api_version < 7 else None})
+            return self._respond(
+                req,
+                {
+                    "error_code": E.group_authorization_failed,
+                    "generation_id": -1,
+                    "member_id": b.member_id,
+                    "protocol_name": "" if req.api_version < 7 else None,
+                },
+            )
         session_ms = P.ms(b.session_timeout)
         rebalance_ms = P.ms(getattr(b, "rebalance_timeout", None), session_ms)
         result = await self.coordinator.join(
-            b.group_id, b.member_id, getattr(b, "group_instance_id", None), "" if req.client_id is None else req.client_id,
-            s.peer, session_ms, rebalance_ms, b.protocol_type, [(p.name, p.metadata) for p in b.protocols],
+            b.group_id,
+            b.member_id,
+            getattr(b, "group_instance_id", None),
+            "" if req.client_id is None else req.client_id,
+            s.peer,
+            session_ms,
+            rebalance_ms,
+            b.protocol_type,
+            [(p.name, p.metadata) for p in b.protocols],
             require_known_member_id=req.api_version >= 4,
         )
         old = req.api_version < 7
@@ -434,7 +485,10 @@ class Broker:
                 "protocol_name": (result.protocol_name or "") if old else result.protocol_name,
                 "leader": result.leader,
                 "member_id": result.member_id,
-                "members": [{"member_id": m, "group_instance_id": g, "metadata": meta} for m, g, meta in result.members],
+                "members": [
+                    {"member_id": m, "group_instance_id": g, "metadata": meta}
+                    for m, g, meta in result.members
+                ],
             },
         )
 
@@ -448,16 +502,21 @@ class Broker:
         group = self.coordinator.groups.get(b.group_id)
         return self._respond(
             req,
-            {"error_code": err, "assignment": assignment,
-             "protocol_type": group.protocol_type if group else None,
-             "protocol_name": group.protocol if group else None},
+            {
+                "error_code": err,
+                "assignment": assignment,
+                "protocol_type": group.protocol_type if group else None,
+                "protocol_name": group.protocol if group else None,
+            },
         )
 
     async def heartbeat(self, s: Session, req: P.Request) -> Reply:
         b = req.body
         if not s.principal.may_group(b.group_id, self.registry):
             return self._respond(req, {"error_code": E.group_authorization_failed})
-        return self._respond(req, {"error_code": self.coordinator.heartbeat(b.group_id, b.generation_id, b.member_id)})
+        return self._respond(
+            req, {"error_code": self.coordinator.heartbeat(b.group_id, b.generation_id, b.member_id)}
+        )
 
     async def leave_group(self, s: Session, req: P.Request) -> Reply:
         b = req.body
@@ -469,9 +528,17 @@ class Broker:
         results = self.coordinator.leave(b.group_id, [m.member_id for m in b.members])
         return self._respond(
             req,
-            {"error_code": E.none,
-             "members": [{"member_id": m.member_id, "group_instance_id": m.group_instance_id,
-                          "error_code": results[m.member_id]} for m in b.members]},
+            {
+                "error_code": E.none,
+                "members": [
+                    {
+                        "member_id": m.member_id,
+                        "group_instance_id": m.group_instance_id,
+                        "error_code": results[m.member_id],
+                    }
+                    for m in b.members
+                ],
+            },
         )
 
     async def offset_commit(self, s: Session, req: P.Request) -> Reply:
@@ -487,8 +554,16 @@ class Broker:
         for t in b.topics:
             parts = []
             for p in t.partitions:
-                err = group_err if group_err != E.none else self._topic_error(s.principal, t.name, p.partition_index)
-                if err == E.none and p.committed_metadata is not None and len(p.committed_metadata) > MAX_METADATA_CHARS:
+                err = (
+                    group_err
+                    if group_err != E.none
+                    else self._topic_error(s.principal, t.name, p.partition_index)
+                )
+                if (
+                    err == E.none
+                    and p.committed_metadata is not None
+                    and len(p.committed_metadata) > MAX_METADATA_CHARS
+                ):
                     err = E.offset_metadata_too_large
                 if err == E.none:
                     to_commit.append((t.name, p.partition_index, p.committed_offset, p.committed_metadata))
@@ -506,7 +581,7 @@ class Broker:
         wanted: list[tuple[str, list[int]]]
         if b.topics is None:
             by_topic: dict[str, list[int]] = {}
-            for (topic, partition) in sorted(committed):
+            for topic, partition in sorted(committed):
                 if s.principal.may_topic(topic):
                     by_topic.setdefault(topic, []).append(partition)
             wanted = list(by_topic.items())
@@ -521,8 +596,13 @@ class Broker:
                     err = E.topic_authorization_failed
                 c = committed.get((name, p)) if err == E.none else None
                 parts.append(
-                    {"partition_index": p, "committed_offset": c.offset if c else -1, "committed_leader_epoch": -1,
-                     "metadata": (c.metadata or "") if c else "", "error_code": err}
+                    {
+                        "partition_index": p,
+                        "committed_offset": c.offset if c else -1,
+                        "committed_leader_epoch": -1,
+                        "metadata": (c.metadata or "") if c else "",
+                        "error_code": err,
+                    }
                 )
             topics.append({"name": name, "partitions": parts})
         if req.api_version >= 2 and group_err != E.none:
@@ -533,14 +613,26 @@ class Broker:
         groups = []
         for gid in req.body.groups:
             if not s.principal.may_group(gid, self.registry):
-                groups.append({"error_code": E.group_authorization_failed, "group_id": gid, "group_state": "",
-                               "authorized_operations": UNKNOWN_OPS})
+                groups.append(
+                    {
+                        "error_code": E.group_authorization_failed,
+                        "group_id": gid,
+                        "group_state": "",
+                        "authorized_operations": UNKNOWN_OPS,
+                    }
+                )
                 continue
             g = self.coordinator.groups.get(gid)
             if g is None:
                 state = "Empty" if gid in self.registry.groups else "Dead"
-                groups.append({"error_code": E.none, "group_id": gid, "group_state": state,
-                               "authorized_operations": UNKNOWN_OPS})
+                groups.append(
+                    {
+                        "error_code": E.none,
+                        "group_id": gid,
+                        "group_state": state,
+                        "authorized_operations": UNKNOWN_OPS,
+                    }
+                )
                 continue
             info = g.describe()
             info.pop("generation")
@@ -560,8 +652,13 @@ class Broker:
             state = g.state if g is not None else "Empty"
             if wanted_states and state not in wanted_states:
                 continue
-            listed.append({"group_id": name, "protocol_type": (g.protocol_type if g else None) or "consumer",
-                           "group_state": state})
+            listed.append(
+                {
+                    "group_id": name,
+                    "protocol_type": (g.protocol_type if g else None) or "consumer",
+                    "group_state": state,
+                }
+            )
         return self._respond(req, {"error_code": E.none, "groups": listed})
 
     # ------------------------------------------------------------- admin
@@ -569,7 +666,7 @@ class Broker:
         tenant = s.principal.tenant
         if tenant is None or not s.principal.may_topic(name):
             return E.topic_authorization_failed, f"not authorized to access topic {name!r}"
-        short = name[len(tenant.prefix):]
+        short = name[len(tenant.prefix) :]
         return (
             E.policy_violation,
             f"Topics on {tenant.plan} plans are managed with the CLI: "
@@ -592,12 +689,22 @@ class Broker:
                     if c.name == "retention.ms" and c.value is not None and c.value.lstrip("-").isdigit():
                         retention = int(c.value)
                 try:
-                    topic = self.admin_create_topic(None, t.name, None if partitions < 1 else partitions, retention)
+                    topic = self.admin_create_topic(
+                        None, t.name, None if partitions < 1 else partitions, retention
+                    )
                     partitions = topic.partitions
                 except Exception as exc:  # PaasError from validation
                     err, msg = E.invalid_request, getattr(exc, "message", str(exc))
-            results.append({"name": t.name, "error_code": err, "error_message": msg, "num_partitions": partitions,
-                            "replication_factor": 1, "configs": None if err != E.none else ()})
+            results.append(
+                {
+                    "name": t.name,
+                    "error_code": err,
+                    "error_message": msg,
+                    "num_partitions": partitions,
+                    "replication_factor": 1,
+                    "configs": None if err != E.none else (),
+                }
+            )
         return self._respond(req, {"topics": results})
 
     async def delete_topics(self, s: Session, req: P.Request) -> Reply:
@@ -667,33 +774,62 @@ class Broker:
                 err, msg = E.invalid_request, f"resource type {r.resource_type} is not supported"
             for name, value, is_default in entries:
                 if keys is None or name in keys:
-                    configs.append({"name": name, "value": value, "read_only": r.resource_type == 4,
-                                    "config_source": 5 if is_default else (1 if r.resource_type == 2 else 4),
-                                    "is_sensitive": False, "synonyms": (), "config_type": 0,
-                                    "documentation": None})
-            results.append({"error_code": err, "error_message": msg, "resource_type": r.resource_type,
-                            "resource_name": r.resource_name, "configs": configs})
+                    configs.append(
+                        {
+                            "name": name,
+                            "value": value,
+                            "read_only": r.resource_type == 4,
+                            "config_source": 5 if is_default else (1 if r.resource_type == 2 else 4),
+                            "is_sensitive": False,
+                            "synonyms": (),
+                            "config_type": 0,
+                            "documentation": None,
+                        }
+                    )
+            results.append(
+                {
+                    "error_code": err,
+                    "error_message": msg,
+                    "resource_type": r.resource_type,
+                    "resource_name": r.resource_name,
+                    "configs": configs,
+                }
+            )
         return self._respond(req, {"results": results})
 
     async def init_producer_id(self, s: Session, req: P.Request) -> Reply:
         b = req.body
         if b.transactional_id is not None:
-            return self._respond(req, {"error_code": E.transactional_id_authorization_failed,
-                                       "producer_id": -1, "producer_epoch": -1})
+            return self._respond(
+                req,
+                {
+                    "error_code": E.transactional_id_authorization_failed,
+                    "producer_id": -1,
+                    "producer_epoch": -1,
+                },
+            )
         if s.principal.kind == "anonymous":
-            return self._respond(req, {"error_code": E.cluster_authorization_failed,
-                                       "producer_id": -1, "producer_epoch": -1})
+            return self._respond(
+                req, {"error_code": E.cluster_authorization_failed, "producer_id": -1, "producer_epoch": -1}
+            )
         pid, epoch = getattr(b, "producer_id", -1), getattr(b, "producer_epoch", -1)
         if pid >= 0 and 0 <= epoch < 32766:
             return self._respond(req, {"error_code": E.none, "producer_id": pid, "producer_epoch": epoch + 1})
-        return self._respond(req, {"error_code": E.none, "producer_id": self.registry.allocate_producer_id(),
-                                   "producer_epoch": 0})
+        return self._respond(
+            req,
+            {"error_code": E.none, "producer_id": self.registry.allocate_producer_id(), "producer_epoch": 0},
+        )
 
     # --------------------------------------------------------------- SASL
     async def api_versions(self, s: Session, req: P.Request) -> Reply:
-        keys = [{"api_key": k, "min_version": lo, "max_version": hi} for k, (lo, hi) in sorted(P.ADVERTISED.items())]
+        keys = [
+            {"api_key": k, "min_version": lo, "max_version": hi}
+            for k, (lo, hi) in sorted(P.ADVERTISED.items())
+        ]
         if req.body is None:  # a version we don't know: answer in v0 (KIP-511)
-            return Reply(P.response(P.API_VERSIONS, 0, {"error_code": E.unsupported_version, "api_keys": keys}))
+            return Reply(
+                P.response(P.API_VERSIONS, 0, {"error_code": E.unsupported_version, "api_keys": keys})
+            )
         return self._respond(req, {"error_code": E.none, "api_keys": keys})
 
     async def sasl_handshake(self, s: Session, req: P.Request) -> Reply:
@@ -706,15 +842,25 @@ class Broker:
 
     async def sasl_authenticate(self, s: Session, req: P.Request) -> Reply:
         if s.sasl_stage != "authenticate":
-            return self._respond(req, {"error_code": E.illegal_sasl_state, "auth_bytes": b"",
-                                       "error_message": "SaslHandshake must come first"}, close=True)
+            return self._respond(
+                req,
+                {
+                    "error_code": E.illegal_sasl_state,
+                    "auth_bytes": b"",
+                    "error_message": "SaslHandshake must come first",
+                },
+                close=True,
+            )
         s.sasl_stage = None
         principal = self.authenticate_plain(req.body.auth_bytes)
         if principal is None:
             return self._respond(
                 req,
-                {"error_code": E.sasl_authentication_failed, "auth_bytes": b"",
-                 "error_message": "Authentication failed: Invalid username or password"},
+                {
+                    "error_code": E.sasl_authentication_failed,
+                    "auth_bytes": b"",
+                    "error_message": "Authentication failed: Invalid username or password",
+                },
                 close=True,
             )
         s.principal = principal

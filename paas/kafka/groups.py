@@ -137,7 +137,9 @@ class GroupCoordinator:
                     return JoinResult(ErrorCode.group_max_size_reached, member_id="")
                 group.pending.add(new_id)
                 # forget the id if the client never comes back with it
-                asyncio.get_running_loop().call_later(session_timeout_ms / 1000, group.pending.discard, new_id)
+                asyncio.get_running_loop().call_later(
+                    session_timeout_ms / 1000, group.pending.discard, new_id
+                )
                 return JoinResult(ErrorCode.member_id_required, member_id=new_id)
             member_id = new_id
         elif member_id not in group.members and member_id not in group.pending:
@@ -147,8 +149,14 @@ class GroupCoordinator:
         if member is None:
             group.pending.discard(member_id)
             member = Member(
-                member_id, group_instance_id, client_id, client_host, session_timeout_ms,
-                rebalance_timeout_ms, protocol_type, protocols,
+                member_id,
+                group_instance_id,
+                client_id,
+                client_host,
+                session_timeout_ms,
+                rebalance_timeout_ms,
+                protocol_type,
+                protocols,
             )
             group.members[member_id] = member
             if not group.protocol_type:
@@ -161,7 +169,9 @@ class GroupCoordinator:
             member.rebalance_timeout_ms = rebalance_timeout_ms
             if member.join_future is not None and not member.join_future.done():
                 # a retried join replaces the old one; the old request gets a rebalance error
-                member.join_future.set_result(JoinResult(ErrorCode.rebalance_in_progress, member_id=member_id))
+                member.join_future.set_result(
+                    JoinResult(ErrorCode.rebalance_in_progress, member_id=member_id)
+                )
 
         if not changed and group.state in (STABLE, COMPLETING) and member_id != group.leader:
             self._touch(group, member)
@@ -269,8 +279,13 @@ class GroupCoordinator:
                 for m in group.members.values()
             ]
         return JoinResult(
-            ErrorCode.none, group.generation, group.protocol_type, group.protocol,
-            group.leader or "", member.member_id, members,
+            ErrorCode.none,
+            group.generation,
+            group.protocol_type,
+            group.protocol,
+            group.leader or "",
+            member.member_id,
+            members,
         )
 
     # ---------------------------------------------------------------- sync

@@ -121,9 +121,17 @@ def main(argv: list[str] | None = None) -> None:
         else:
             creds = svc.reset_credentials(args.tenant)
             config = svc.config_vars(creds)
-        print(json.dumps({"port": svc.port, "tls_port": svc.tls_port, "config": config,
-                          "admin": {"username": ADMIN_USER, "password": settings.token_path.read_text().strip()}}),
-              flush=True)
+        print(
+            json.dumps(
+                {
+                    "port": svc.port,
+                    "tls_port": svc.tls_port,
+                    "config": config,
+                    "admin": {"username": ADMIN_USER, "password": settings.token_path.read_text().strip()},
+                }
+            ),
+            flush=True,
+        )
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         loop.add_reader(sys.stdin.fileno(), stop.set)  # parent closes stdin to stop us

@@ -429,7 +429,11 @@ class PartitionLog:
         seg = self.active
         if seg.size and (
             seg.size + incoming > self.segment_bytes
-            or (roll_ms is not None and seg.first_append is not None and (time.time() - seg.first_append) * 1000 > roll_ms)
+            or (
+                roll_ms is not None
+                and seg.first_append is not None
+                and (time.time() - seg.first_append) * 1000 > roll_ms
+            )
         ):
             seg = self.roll()
         mv = memoryview(buf)
@@ -441,8 +445,16 @@ class PartitionLog:
             parts.append(patched_prefix(offset, info))
             parts.append(mv[info.start + 16 : info.start + info.size])
             stored = BatchInfo(
-                pos, info.size, offset, info.last_offset_delta, info.attributes, info.max_timestamp,
-                info.producer_id, info.producer_epoch, info.base_sequence, info.count,
+                pos,
+                info.size,
+                offset,
+                info.last_offset_delta,
+                info.attributes,
+                info.max_timestamp,
+                info.producer_id,
+                info.producer_epoch,
+                info.base_sequence,
+                info.count,
             )
             placed.append((pos, stored))
             pos += info.size
@@ -469,9 +481,7 @@ class PartitionLog:
         if offset == self.next_offset:
             return b""
         if offset < self.log_start_offset or offset > self.next_offset:
-            raise OffsetOutOfRange(
-                f"offset {offset} is outside {self.log_start_offset}..{self.next_offset}"
-            )
+            raise OffsetOutOfRange(f"offset {offset} is outside {self.log_start_offset}..{self.next_offset}")
         i = bisect.bisect_right([s.base_offset for s in self.segments], offset) - 1
         for seg in self.segments[max(i, 0) :]:
             pos = seg.find(offset)
@@ -564,10 +574,13 @@ class PartitionLog:
             for data, info in _batches_with_bytes(seg):
                 records = decode_batch(data, info)
                 survivors = [
-                    r for r in records
+                    r
+                    for r in records
                     if r.key is None
-                    or (latest.get(r.key) == r.offset
-                        and not (r.value is None and r.timestamp < now_ms - tombstone_retention_ms))
+                    or (
+                        latest.get(r.key) == r.offset
+                        and not (r.value is None and r.timestamp < now_ms - tombstone_retention_ms)
+                    )
                 ]
                 if len(survivors) == len(records):
                     kept.append(data[info.start : info.start + info.size])

@@ -203,7 +203,9 @@ def encode_response(correlation_id: int, response: Any) -> bytes:
     return buf.getvalue()
 
 
-def encode_request(api_key: int, version: int, correlation_id: int, body: Any, client_id: str = "paas") -> bytes:
+def encode_request(
+    api_key: int, version: int, correlation_id: int, body: Any, client_id: str = "paas"
+) -> bytes:
     """Used by tests and tools to speak to the broker with kio types."""
     buf = io.BytesIO()
     buf.write(b"\0\0\0\0")
@@ -287,8 +289,12 @@ def _spec(cls: Any) -> tuple[_FieldSpec, ...]:
         else:
             convert = _converter(kafka_type)
             is_tuple = typing.get_origin(hint) is tuple or any(typing.get_origin(a) is tuple for a in args)
-            zero = (lambda: None) if (optional and not is_tuple) else (lambda: ()) if is_tuple else _zero_for(
-                kafka_type, hint, optional
+            zero = (
+                (lambda: None)
+                if (optional and not is_tuple)
+                else (lambda: ())
+                if is_tuple
+                else _zero_for(kafka_type, hint, optional)
             )
             if is_tuple:
                 convert = _to_tuple

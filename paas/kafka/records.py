@@ -236,10 +236,19 @@ def rebuild_batch(records: Sequence[Record]) -> bytes:
     body = bytearray()
     for r in records:
         hdr = _zigzag(len(r.headers)) + b"".join(_field(k.encode()) + _field(v) for k, v in r.headers)
-        rec = b"\0" + _zigzag(r.timestamp - base_ts) + _zigzag(r.offset - base) + _field(r.key) + _field(r.value) + hdr
+        rec = (
+            b"\0"
+            + _zigzag(r.timestamp - base_ts)
+            + _zigzag(r.offset - base)
+            + _field(r.key)
+            + _field(r.value)
+            + hdr
+        )
         body += _zigzag(len(rec)) + rec
     max_ts = max(r.timestamp for r in records)
-    after_crc = struct.pack(">hiqqqhii", 0, records[-1].offset - base, base_ts, max_ts, -1, -1, -1, len(records))
+    after_crc = struct.pack(
+        ">hiqqqhii", 0, records[-1].offset - base, base_ts, max_ts, -1, -1, -1, len(records)
+    )
     after_crc += bytes(body)
     return struct.pack(">qiibI", base, 9 + len(after_crc), 0, 2, crc32c(after_crc)) + after_crc
 

@@ -153,7 +153,9 @@ class OffsetStore:
         for entry in entries:
             self._apply(entry)
         if self._fd is not None and entries:
-            os.write(self._fd, b"".join(json.dumps(e, separators=(",", ":")).encode() + b"\n" for e in entries))
+            os.write(
+                self._fd, b"".join(json.dumps(e, separators=(",", ":")).encode() + b"\n" for e in entries)
+            )
             self._lines += len(entries)
             self._maybe_compact()
 
@@ -188,7 +190,10 @@ class OffsetStore:
     def compact(self) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
         lines = [
-            json.dumps({"g": g, "t": t, "p": p, "o": c.offset, "m": c.metadata, "ts": c.timestamp}, separators=(",", ":"))
+            json.dumps(
+                {"g": g, "t": t, "p": p, "o": c.offset, "m": c.metadata, "ts": c.timestamp},
+                separators=(",", ":"),
+            )
             for g, offsets in self.offsets.items()
             for (t, p), c in offsets.items()
         ]

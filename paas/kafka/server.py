@@ -110,7 +110,9 @@ class Listener:
         with contextlib.suppress(Exception):
             writer.close()
 
-    async def _loop(self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _loop(
+        self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         loop = asyncio.get_running_loop()
         broker = self.broker
         muted_until = 0.0

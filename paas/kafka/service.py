@@ -71,7 +71,12 @@ class KafkaService:
         self.coordinator = GroupCoordinator(settings.kafka_group_initial_rebalance_delay)
         self.ca = CertificateAuthority(self.dir / "tls")
         self.broker = Broker(
-            self.registry, self.logs, self.offsets, self.coordinator, self._admin_password, self._over_capacity
+            self.registry,
+            self.logs,
+            self.offsets,
+            self.coordinator,
+            self._admin_password,
+            self._over_capacity,
         )
         self.broker.admin_create_topic = self._wire_create_topic
         self.broker.admin_delete_topic = self._drop_topic
@@ -100,13 +105,24 @@ class KafkaService:
             marker.unlink()
         self.ca.ensure()
         self._recount_tenant_bytes()
-        self.port = await self._listen(self.plain, self.settings.kafka_port, "Kafka broker", "PAAS_KAFKA_PORT")
+        self.port = await self._listen(
+            self.plain, self.settings.kafka_port, "Kafka broker", "PAAS_KAFKA_PORT"
+        )
         self.tls = Listener(self.broker, "tls", self._max_conns, self.ca.server_context(), self._identify)
-        self.tls_port = await self._listen(self.tls, self.settings.kafka_tls_port, "Kafka TLS listener",
-                                           "PAAS_KAFKA_TLS_PORT")
-        self._retention_task = asyncio.create_task(self._retention_loop(self.settings.kafka_retention_check_interval))
+        self.tls_port = await self._listen(
+            self.tls, self.settings.kafka_tls_port, "Kafka TLS listener", "PAAS_KAFKA_TLS_PORT"
+        )
+        self._retention_task = asyncio.create_task(
+            self._retention_loop(self.settings.kafka_retention_check_interval)
+        )
         self.started = True
-        log.info("kafka: listening on %s:%d (SASL_PLAINTEXT) and %s:%d (SSL)", LOOPBACK, self.port, LOOPBACK, self.tls_port)
+        log.info(
+            "kafka: listening on %s:%d (SASL_PLAINTEXT) and %s:%d (SSL)",
+            LOOPBACK,
+            self.port,
+            LOOPBACK,
+            self.tls_port,
+        )
 
     async def _listen(self, listener: Listener, port: int, what: str, env: str) -> int:
         try:
@@ -180,9 +196,16 @@ class KafkaService:
         tenant = self.registry.tenants.get(tenant_id)
         if tenant is None:
             return 0
-        freed = self.logs.enforce_capacity(self.registry.tenant_topics(tenant_id), PLANS[tenant.plan].capacity_bytes)
+        freed = self.logs.enforce_capacity(
+            self.registry.tenant_topics(tenant_id), PLANS[tenant.plan].capacity_bytes
+        )
         if freed:
-            log.info("kafka: %s over its %s capacity: deleted %d bytes of the oldest data", tenant_id, tenant.plan, freed)
+            log.info(
+                "kafka: %s over its %s capacity: deleted %d bytes of the oldest data",
+                tenant_id,
+                tenant.plan,
+                freed,
+            )
         return freed
 
     def _over_capacity(self, tenant_id: str) -> None:
@@ -212,8 +235,13 @@ class KafkaService:
         prefix = self._new_prefix(tenant_id)
         issued = self.ca.issue_client(tenant_id)
         tenant = Tenant(
-            id=tenant_id, app=app, plan=chosen.name, prefix=prefix, username=tenant_id,
-            password=secrets.token_urlsafe(24), cert_serial=issued.serial,
+            id=tenant_id,
+            app=app,
+            plan=chosen.name,
+            prefix=prefix,
+            username=tenant_id,
+            password=secrets.token_urlsafe(24),
+            cert_serial=issued.serial,
         )
         self.registry.tenants[tenant_id] = tenant
         self.registry.save()
@@ -343,18 +371,20 @@ class KafkaService:
 
     def _validate_topic_name(self, full: str) -> None:
         if not TOPIC_NAME.match(full) or full in (".", ".."):
-            raise invalid(
-                f"Topic name {full!r} is invalid: use up to 249 letters, digits, '.', '_' and '-'."
-            )
+            raise invalid(f"Topic name {full!r} is invalid: use up to 249 letters, digits, '.', '_' and '-'.")
 
-    def _add_topic(self, tenant_id: str | None, full: str, partitions: int, retention_ms: int, compaction: bool) -> Topic:
+    def _add_topic(
+        self, tenant_id: str | None, full: str, partitions: int, retention_ms: int, compaction: bool
+    ) -> Topic:
         topic = Topic(full, tenant_id, partitions, retention_ms, compaction)
         self.logs.create(full, range(partitions))
         self.registry.topics[full] = topic
         self.registry.save()
         return topic
 
-    def _wire_create_topic(self, tenant_id: str | None, name: str, partitions: int | None, retention_ms: int | None) -> Topic:
+    def _wire_create_topic(
+        self, tenant_id: str | None, name: str, partitions: int | None, retention_ms: int | None
+    ) -> Topic:
         """CreateTopics from the platform's admin principal (tenants never get here)."""
         self._validate_topic_name(name)
         count = partitions or 1
@@ -408,8 +438,13 @@ class KafkaService:
         topic = self._topic(tenant, name)
         data = self.topic_json(topic)
         data["partitions"] = [
-            {"partition": pl.partition, "log_start_offset": pl.log_start_offset, "high_watermark": pl.next_offset,
-             "size_bytes": pl.size, "segments": len(pl.segments)}
+            {
+                "partition": pl.partition,
+                "log_start_offset": pl.log_start_offset,
+                "high_watermark": pl.next_offset,
+                "size_bytes": pl.size,
+                "segments": len(pl.segments),
+            }
             for pl in self.logs.partitions(topic.name)
         ]
         data["config"] = {name: value for name, value, _d in self.broker.topic_configs(topic)}
@@ -452,7 +487,9 @@ class KafkaService:
             raise PaasError(404, "not_found", f"Consumer group {full} not found.")
         active = self.coordinator.active_members(full)
         if active:
-            raise conflict(f"Consumer group {full} has {active} active member(s); stop them before destroying it.")
+            raise conflict(
+                f"Consumer group {full} has {active} active member(s); stop them before destroying it."
+            )
         self.coordinator.delete(full)
         self.offsets.delete_group(full)
         del self.registry.groups[full]
@@ -472,8 +509,15 @@ class KafkaService:
             end = plog.next_offset if plog is not None else c.offset
             lag = max(end - c.offset, 0) if c.offset >= 0 else None
             total_lag += lag or 0
-            partitions.append({"topic": topic, "partition": partition, "committed_offset": c.offset,
-                               "high_watermark": end, "lag": lag})
+            partitions.append(
+                {
+                    "topic": topic,
+                    "partition": partition,
+                    "committed_offset": c.offset,
+                    "high_watermark": end,
+                    "lag": lag,
+                }
+            )
         return {
             "name": group.name,
             "state": live.state if live is not None else "Empty",
@@ -487,13 +531,22 @@ class KafkaService:
 
     # -------------------------------------------------------------- data tools
     def write(
-        self, tenant_id: str, topic_name: str, value: bytes, key: bytes | None = None, partition: int | None = None
+        self,
+        tenant_id: str,
+        topic_name: str,
+        value: bytes,
+        key: bytes | None = None,
+        partition: int | None = None,
     ) -> dict[str, Any]:
         """`kafka:topics:write`: one record, as a producer would send it."""
         tenant = self.tenant(tenant_id)
         topic = self._topic(tenant, topic_name)
         if partition is None:
-            partition = murmur2_partition(key, topic.partitions) if key is not None else random.randrange(topic.partitions)
+            partition = (
+                murmur2_partition(key, topic.partitions)
+                if key is not None
+                else random.randrange(topic.partitions)
+            )
         if not 0 <= partition < topic.partitions:
             raise invalid(f"Partition {partition} does not exist; {topic.name} has {topic.partitions}.")
         batch = build_batch([(key, value)])
@@ -531,12 +584,26 @@ class KafkaService:
                     records = decode_batch(data, info)
                 except CorruptBatch as exc:
                     records = []
-                    out.append({"topic": topic.name, "partition": partition, "offset": info.base_offset,
-                                "error": str(exc)})
+                    out.append(
+                        {
+                            "topic": topic.name,
+                            "partition": partition,
+                            "offset": info.base_offset,
+                            "error": str(exc),
+                        }
+                    )
                 for rec in records:
                     if rec.offset >= offset and len(out) < max_records:
-                        out.append({"topic": topic.name, "partition": partition, "offset": rec.offset,
-                                    "timestamp": rec.timestamp, "key": rec.key, "value": rec.value})
+                        out.append(
+                            {
+                                "topic": topic.name,
+                                "partition": partition,
+                                "offset": rec.offset,
+                                "timestamp": rec.timestamp,
+                                "key": rec.key,
+                                "value": rec.value,
+                            }
+                        )
                 offset = max(offset, info.next_offset)
                 progressed = True
                 if len(out) >= max_records:

@@ -37,7 +37,9 @@ class LogManager:
                 if plog.recovered_bytes:
                     log.warning(
                         "kafka: %s-%d: cut %d bytes of torn or corrupt data at the end of the log",
-                        topic.name, p, plog.recovered_bytes,
+                        topic.name,
+                        p,
+                        plog.recovered_bytes,
                     )
                 self.recovered_bytes += plog.recovered_bytes
                 self.logs[(topic.name, p)] = plog
@@ -103,7 +105,11 @@ class LogManager:
             for plog in self.partitions(topic.name):
                 active = plog.active
                 if active.size and (
-                    roll or (active.first_append is not None and now_ms - active.first_append * 1000 > COMPACT_ROLL_MS)
+                    roll
+                    or (
+                        active.first_append is not None
+                        and now_ms - active.first_append * 1000 > COMPACT_ROLL_MS
+                    )
                 ):
                     plog.roll()
                 freed += plog.compact(now_ms)

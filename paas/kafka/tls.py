@@ -37,7 +37,9 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "paas"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    return x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "paas"), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    )
 
 
 class CertificateAuthority:
@@ -66,9 +68,15 @@ class CertificateAuthority:
                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
                 .add_extension(
                     x509.KeyUsage(
-                        digital_signature=True, content_commitment=False, key_encipherment=False,
-                        data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                        crl_sign=True, encipher_only=False, decipher_only=False,
+                        digital_signature=True,
+                        content_commitment=False,
+                        key_encipherment=False,
+                        data_encipherment=False,
+                        key_agreement=False,
+                        key_cert_sign=True,
+                        crl_sign=True,
+                        encipher_only=False,
+                        decipher_only=False,
                     ),
                     critical=True,
                 )

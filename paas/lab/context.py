@@ -41,7 +41,9 @@ def tarball(directory: Path) -> bytes:
     with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
         for entry in sorted(directory.iterdir()):
             if entry.name not in SKIP:
-                tar.add(entry, arcname=entry.name, filter=lambda i: None if set(Path(i.name).parts) & SKIP else i)
+                tar.add(
+                    entry, arcname=entry.name, filter=lambda i: None if set(Path(i.name).parts) & SKIP else i
+                )
     return buf.getvalue()
 
 
@@ -69,7 +71,9 @@ class EventWatch:
             raise LabError(f"the daemon's event stream for {self.app} did not open") from None
         for dyno in (await self.http.get(f"/apps/{self.app}/dynos")).json():
             if dyno["name"] not in self.states:
-                self._record(dyno["name"], int((dyno.get("release") or {}).get("version") or 0), dyno["state"])
+                self._record(
+                    dyno["name"], int((dyno.get("release") or {}).get("version") or 0), dyno["state"]
+                )
 
     async def _read(self) -> None:
         params = {"app": self.app, "kinds": "dyno.state,router.request"}
@@ -149,13 +153,20 @@ class LabApp:
         directory = self.ctx.examples / example
         if not (directory / "Procfile").is_file():
             raise LabError(f"example app {example} not found at {directory} (set PAAS_EXAMPLES_DIR)")
-        source = await self.api("POST", f"/apps/{self.name}/sources", content=tarball(directory),
-                                headers={"Content-Type": "application/gzip"})
-        build = await self.api("POST", f"/apps/{self.name}/builds",
-                               json={"source_blob": {"url": source["source_blob"]["url"],
-                                                     "version": secrets.token_hex(4)}})
-        async with self.ctx.http.stream("GET", f"/apps/{self.name}/builds/{build['id']}/output",
-                                        timeout=None) as response:
+        source = await self.api(
+            "POST",
+            f"/apps/{self.name}/sources",
+            content=tarball(directory),
+            headers={"Content-Type": "application/gzip"},
+        )
+        build = await self.api(
+            "POST",
+            f"/apps/{self.name}/builds",
+            json={"source_blob": {"url": source["source_blob"]["url"], "version": secrets.token_hex(4)}},
+        )
+        async with self.ctx.http.stream(
+            "GET", f"/apps/{self.name}/builds/{build['id']}/output", timeout=None
+        ) as response:
             async for _ in response.aiter_lines():
                 pass
         final = await self.api("GET", f"/apps/{self.name}/builds/{build['id']}")
@@ -170,27 +181,38 @@ class LabApp:
         await self.api("DELETE", f"/apps/{self.name}/dynos" + (f"/{target}" if target else ""))
 
     async def add_fault(self, dyno: str, kind: str, **attributes: int) -> None:
-        await self.api("POST", f"/apps/{self.name}/faults", json={"dyno": dyno, "type": kind, "attributes": attributes})
+        await self.api(
+            "POST", f"/apps/{self.name}/faults", json={"dyno": dyno, "type": kind, "attributes": attributes}
+        )
 
     # ---- waiting ---------------------------------------------------------------------------
     def web_states(self) -> dict[str, str]:
         return {d: s for d, s in self.watch.states.items() if d.startswith("web.")}
 
     async def wait_up(self, count: int = 1, timeout: float = 30.0) -> None:
-        ok = await self.watch.wait(lambda: sum(1 for s in self.web_states().values() if s == "up") >= count, timeout)
+        ok = await self.watch.wait(
+            lambda: sum(1 for s in self.web_states().values() if s == "up") >= count, timeout
+        )
         if not ok:
-            raise LabError(f"{self.name}: {count} web dyno(s) not up within {timeout:g}s (states: {self.web_states()})")
+            raise LabError(
+                f"{self.name}: {count} web dyno(s) not up within {timeout:g}s (states: {self.web_states()})"
+            )
 
     async def wait_release_up(self, version: int, count: int = 1, timeout: float = 30.0) -> None:
         """Wait until `count` web dynos of release `version` are up."""
 
         def ready() -> bool:
-            up = [d for (d, rel), st in self.watch.by_release.items()
-                  if d.startswith("web.") and rel == version and st == "up"]
+            up = [
+                d
+                for (d, rel), st in self.watch.by_release.items()
+                if d.startswith("web.") and rel == version and st == "up"
+            ]
             return len(up) >= count
 
         if not await self.watch.wait(ready, timeout):
-            raise LabError(f"{self.name}: release v{version} not up within {timeout:g}s (states: {self.web_states()})")
+            raise LabError(
+                f"{self.name}: release v{version} not up within {timeout:g}s (states: {self.web_states()})"
+            )
 
     async def current_release(self) -> int:
         releases = await self.api("GET", f"/apps/{self.name}/releases")
@@ -206,7 +228,8 @@ class LabApp:
     async def wait_transition(self, dyno: str, state: str, since: int, timeout: float) -> bool:
         """Wait until `dyno` has entered `state` after the mark `since` (even if it left again)."""
         return await self.watch.wait(
-            lambda: any(d == dyno and st == state for _, d, st in self.watch.transitions[since:]), timeout)
+            lambda: any(d == dyno and st == state for _, d, st in self.watch.transitions[since:]), timeout
+        )
 
     async def wait_requests(self, count: int, timeout: float = 10.0) -> None:
         """Router events trail the client by a moment; wait until `count` are in."""
@@ -214,7 +237,9 @@ class LabApp:
 
     # ---- traffic -----------------------------------------------------------------------------
     async def get(self, path: str, timeout: float = 60.0) -> str:
-        async with httpx.AsyncClient(base_url=self.ctx.router_url, headers={"Host": self.host}, timeout=timeout) as c:
+        async with httpx.AsyncClient(
+            base_url=self.ctx.router_url, headers={"Host": self.host}, timeout=timeout
+        ) as c:
             return await request(c, path)
 
     async def load(self, path: str | Callable[[int], str], **kw: Any) -> LoadReport:
@@ -257,8 +282,9 @@ class LabApp:
         params: dict[str, str | int] = {"lines": 1500, "tail": "true", "source": source}
 
         async def follow() -> bool:
-            async with self.ctx.http.stream("GET", f"/apps/{self.name}/log-stream", params=params,
-                                            timeout=None) as response:
+            async with self.ctx.http.stream(
+                "GET", f"/apps/{self.name}/log-stream", params=params, timeout=None
+            ) as response:
                 async for line in response.aiter_lines():
                     if needle in line:
                         return True
@@ -276,8 +302,16 @@ class LabApp:
 class LabContext:
     """A daemon to experiment on (API URL + token + router port) and the timers it runs with."""
 
-    def __init__(self, api_url: str, token: str, router_port: int, timers: dict[str, float],
-                 examples: Path | None = None, keep: bool = False, say: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        router_port: int,
+        timers: dict[str, float],
+        examples: Path | None = None,
+        keep: bool = False,
+        say: Callable[[str], None] | None = None,
+    ):
         self.api_url = api_url.rstrip("/")
         self.token = token
         self.router_port = router_port
@@ -287,8 +321,11 @@ class LabContext:
         self.say = say or (lambda text: None)
         self.run_id = secrets.token_hex(2)
         self.apps: list[LabApp] = []
-        self.http = httpx.AsyncClient(base_url=self.api_url, timeout=httpx.Timeout(120, connect=5),
-                                      headers={"Authorization": f"Bearer {token}"})
+        self.http = httpx.AsyncClient(
+            base_url=self.api_url,
+            timeout=httpx.Timeout(120, connect=5),
+            headers={"Authorization": f"Bearer {token}"},
+        )
 
     @property
     def router_url(self) -> str:

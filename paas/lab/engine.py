@@ -55,9 +55,15 @@ class Variant:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "app": self.app, "action": self.action,
-                "router": dict(sorted(self.router.items())), "client": self.load.to_json(),
-                "samples": self.samples, "notes": self.notes}
+        return {
+            "label": self.label,
+            "app": self.app,
+            "action": self.action,
+            "router": dict(sorted(self.router.items())),
+            "client": self.load.to_json(),
+            "samples": self.samples,
+            "notes": self.notes,
+        }
 
 
 @dataclass
@@ -84,10 +90,16 @@ class Result:
         raise KeyError(label)
 
     def to_json(self) -> dict[str, Any]:
-        return {"scenario": self.scenario, "summary": self.summary, "ok": self.ok,
-                "seconds": round(self.seconds, 1), "timers": self.timers,
-                "variants": [v.to_json() for v in self.variants], "checks": [c.to_json() for c in self.checks],
-                "explanation": self.explanation}
+        return {
+            "scenario": self.scenario,
+            "summary": self.summary,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 1),
+            "timers": self.timers,
+            "variants": [v.to_json() for v in self.variants],
+            "checks": [c.to_json() for c in self.checks],
+            "explanation": self.explanation,
+        }
 
 
 class Scenario:

@@ -27,13 +27,22 @@ class LoadReport:
     latencies_ms: list[float] = field(default_factory=list)
 
     def merge(self, other: LoadReport) -> LoadReport:
-        return LoadReport(self.sent + other.sent, self.outcomes + other.outcomes, max(self.seconds, other.seconds),
-                          self.latencies_ms + other.latencies_ms)
+        return LoadReport(
+            self.sent + other.sent,
+            self.outcomes + other.outcomes,
+            max(self.seconds, other.seconds),
+            self.latencies_ms + other.latencies_ms,
+        )
 
     def to_json(self) -> dict[str, Any]:
         lat = sorted(self.latencies_ms)
-        return {"sent": self.sent, "outcomes": dict(sorted(self.outcomes.items())), "seconds": round(self.seconds, 2),
-                "p50_ms": round(lat[len(lat) // 2]) if lat else None, "max_ms": round(lat[-1]) if lat else None}
+        return {
+            "sent": self.sent,
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "seconds": round(self.seconds, 2),
+            "p50_ms": round(lat[len(lat) // 2]) if lat else None,
+            "max_ms": round(lat[-1]) if lat else None,
+        }
 
 
 def classify(exc: BaseException) -> str:
@@ -74,8 +83,12 @@ async def drive(
     cap = min(max_requests, MAX_REQUESTS)
     started = time.monotonic()
     deadline = started + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency if keepalive else 0)
-    async with httpx.AsyncClient(base_url=router_url, headers={"Host": host}, timeout=timeout, limits=limits) as client:
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency if keepalive else 0
+    )
+    async with httpx.AsyncClient(
+        base_url=router_url, headers={"Host": host}, timeout=timeout, limits=limits
+    ) as client:
 
         async def worker() -> None:
             while time.monotonic() < deadline and report.sent < cap and not (stop and stop.is_set()):

@@ -43,13 +43,26 @@ class ThrowawayDaemon:
     def start(self) -> ThrowawayDaemon:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAAS_")}
         env.update(timer_env(self.timers))
-        env.update({"PAAS_HOME": str(self.home), "PAAS_API_PORT": "0", "PAAS_ROUTER_PORT": "0",
-                    "PAAS_KAFKA_PORT": "0", "PAAS_KAFKA_TLS_PORT": "0", "PAAS_RUNTIME": self.runtime})
+        env.update(
+            {
+                "PAAS_HOME": str(self.home),
+                "PAAS_API_PORT": "0",
+                "PAAS_ROUTER_PORT": "0",
+                "PAAS_KAFKA_PORT": "0",
+                "PAAS_KAFKA_TLS_PORT": "0",
+                "PAAS_RUNTIME": self.runtime,
+            }
+        )
         if os.environ.get("PAAS_EXAMPLES_DIR"):
             env["PAAS_EXAMPLES_DIR"] = os.environ["PAAS_EXAMPLES_DIR"]
         log = (self.home / "daemon.log").open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "paas.cli.main", "daemon"], env=env,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "paas.cli.main", "daemon"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
         info_path = self.home / "daemon.json"

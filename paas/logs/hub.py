@@ -91,7 +91,9 @@ class LogHub:
         if buf is None:
             buf = self._buffers[app] = deque(maxlen=self.capacity)
         if len(text) <= MAX_LINE_BYTES // 4 and not text.endswith(("\n", "\r")):
-            parts: tuple[str, ...] | list[str] = (text,)  # the common case (every router line): no split, no strip
+            parts: tuple[str, ...] | list[str] = (
+                text,
+            )  # the common case (every router line): no split, no strip
         else:
             parts = split_long(text.rstrip("\r\n"))
         bus = self.bus

@@ -87,7 +87,10 @@ def test_errors_are_one_line_without_traceback(daemon: DaemonThread) -> None:
 def test_app_from_git_remote_and_env(daemon: DaemonThread, tmp_path: Path) -> None:
     daemon.cli("apps:create", "remoteapp")
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "paas", f"{daemon.api_url}/git/remoteapp.git"], check=True)
+    subprocess.run(
+        ["git", "-C", str(tmp_path), "remote", "add", "paas", f"{daemon.api_url}/git/remoteapp.git"],
+        check=True,
+    )
     r = daemon.cli("config:set", "X=1", cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "⬢ remoteapp" in r.stderr

@@ -14,9 +14,14 @@ def test_refuses_second_daemon_on_same_home(paas_home: Path) -> None:
     first = DaemonProcess(paas_home)
     try:
         first.wait_ready()
-        second = subprocess.run([PAAS, "daemon"], env=daemon_env(paas_home), capture_output=True, text=True, timeout=30)
+        second = subprocess.run(
+            [PAAS, "daemon"], env=daemon_env(paas_home), capture_output=True, text=True, timeout=30
+        )
         assert second.returncode == 1
-        assert f"a paas daemon is already running for PAAS_HOME={paas_home} (pid {first.proc.pid})" in second.stderr
+        assert (
+            f"a paas daemon is already running for PAAS_HOME={paas_home} (pid {first.proc.pid})"
+            in second.stderr
+        )
         assert first.proc.poll() is None  # the first one is unharmed
     finally:
         assert first.terminate() == 0
@@ -28,18 +33,31 @@ def test_port_taken_gives_a_clear_message(paas_home: Path) -> None:
     blocker.listen()
     port = blocker.getsockname()[1]
     try:
-        r = subprocess.run([PAAS, "daemon"], env=daemon_env(paas_home, PAAS_API_PORT=str(port)),
-                           capture_output=True, text=True, timeout=30)
+        r = subprocess.run(
+            [PAAS, "daemon"],
+            env=daemon_env(paas_home, PAAS_API_PORT=str(port)),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert r.returncode == 1
-        assert f"port {port} for the API is already in use on 127.0.0.1; stop what uses it or set PAAS_API_PORT" in r.stderr
+        assert (
+            f"port {port} for the API is already in use on 127.0.0.1; stop what uses it or set PAAS_API_PORT"
+            in r.stderr
+        )
         assert "Traceback" not in r.stderr
     finally:
         blocker.close()
 
 
 def test_bad_setting_is_a_clear_error(paas_home: Path) -> None:
-    r = subprocess.run([PAAS, "daemon"], env=daemon_env(paas_home, PAAS_ROUTER_TIMEOUT="soon"),
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [PAAS, "daemon"],
+        env=daemon_env(paas_home, PAAS_ROUTER_TIMEOUT="soon"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 1
     assert "PAAS_ROUTER_TIMEOUT must be a non-negative number of seconds, not 'soon'" in r.stderr
 
@@ -93,7 +111,9 @@ def test_sigkill_mid_burst_loses_no_acknowledged_release(paas_home: Path) -> Non
         versions = sorted(r["version"] for r in releases)
         assert versions == list(range(1, len(versions) + 1))  # no gap, nothing half-written
         # every release's config is exactly the cumulative state at that point
-        keys_in_order = [int(r["description"].split()[1][1:]) for r in sorted(releases, key=lambda r: r["version"])[2:]]
+        keys_in_order = [
+            int(r["description"].split()[1][1:]) for r in sorted(releases, key=lambda r: r["version"])[2:]
+        ]
         assert keys_in_order == sorted(keys_in_order)
         assert len(keys_in_order) >= len(acknowledged)
     finally:

@@ -51,8 +51,12 @@ def test_app_json_setup_from_directory(daemon: DaemonThread, tmp_path: Path) -> 
         assert len(config["SECRET_KEY"]) == 64 and config["GREETING"] == "Set up from app.json"
         assert "EVENTS_URL" in config
         assert [f["quantity"] for f in c.get("/apps/fromjson/formation").json()] == [2]
-    wait_for(lambda: len([d for d in daemon.d.dynos.dynos("fromjson") if d.type == "web" and d.state == "up"]) == 2,
-             what="two web dynos")
+    wait_for(
+        lambda: (
+            len([d for d in daemon.d.dynos.dynos("fromjson") if d.type == "web" and d.state == "up"]) == 2
+        ),
+        what="two web dynos",
+    )
     serving(daemon, "fromjson", "Set up from app.json")
     logs = [line.format() for line in daemon.d.logs.recent("fromjson", 1500)]
     assert any("]: seeded with Set up from app.json" in line and "app[run." in line for line in logs)

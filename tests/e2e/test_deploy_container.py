@@ -40,7 +40,8 @@ def test_container_release_runs_a_local_image(docker_daemon: DaemonThread, tmp_p
     shutil.copytree(EXAMPLES / "hello", context)
     (context / "Dockerfile").write_text(
         f"FROM {LOCAL_STACK_IMAGE}\nCOPY app.py /app/app.py\nENV GREETING='Hello from an image'\n"
-        'CMD ["python3", "/app/app.py"]\n')
+        'CMD ["python3", "/app/app.py"]\n'
+    )
     client.images.build(path=str(context), tag=IMAGE, rm=True)
     try:
         d = docker_daemon
@@ -57,8 +58,11 @@ def test_container_release_runs_a_local_image(docker_daemon: DaemonThread, tmp_p
         assert release["description"] == f"Deployed web ({IMAGE})"
         slug = d.client().get(f"/apps/boxed/slugs/{release['slug']['id']}").json()
         assert slug["docker_image"] == IMAGE and slug["process_types"] == {"web": ""}
-        web = wait_for(lambda: [x for x in d.d.dynos.dynos("boxed") if x.type == "web" and x.state == "up"],
-                       timeout=60, what="the container web dyno up")
+        web = wait_for(
+            lambda: [x for x in d.d.dynos.dynos("boxed") if x.type == "web" and x.state == "up"],
+            timeout=60,
+            what="the container web dyno up",
+        )
         assert web[0].container
         serving(d, "boxed", "Hello from an image", timeout=30)
     finally:

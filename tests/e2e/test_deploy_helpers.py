@@ -22,9 +22,13 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def git_env(daemon: DaemonThread, home: Path) -> dict[str, str]:
     env = daemon.env()
     env.update(
-        HOME=str(home), GIT_CONFIG_NOSYSTEM="1", GIT_TERMINAL_PROMPT="0",
-        GIT_AUTHOR_NAME="Test", GIT_AUTHOR_EMAIL="test@example.com",
-        GIT_COMMITTER_NAME="Test", GIT_COMMITTER_EMAIL="test@example.com",
+        HOME=str(home),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_TERMINAL_PROMPT="0",
+        GIT_AUTHOR_NAME="Test",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="Test",
+        GIT_COMMITTER_EMAIL="test@example.com",
     )
     return env
 
@@ -53,8 +57,9 @@ class GitApp:
         assert f"set git remote paas to {daemon.api_url}/git/{name}.git" in remote.stdout
 
     def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(["git", *args], cwd=self.dir, env=self.env, capture_output=True, text=True,
-                                timeout=300)
+        result = subprocess.run(
+            ["git", *args], cwd=self.dir, env=self.env, capture_output=True, text=True, timeout=300
+        )
         if check:
             assert result.returncode == 0, f"git {args}: {result.stderr}"
         return result
@@ -93,7 +98,9 @@ def fetch(daemon: DaemonThread, app: str, path: str = "/", timeout: float = 10) 
     return httpx.get(f"http://127.0.0.1:{up[0].port}{path}", timeout=timeout)
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 20, interval: float = 0.1, what: str = "condition") -> Any:
+def wait_for(
+    check: Callable[[], Any], timeout: float = 20, interval: float = 0.1, what: str = "condition"
+) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -110,6 +117,7 @@ def wait_for(check: Callable[[], Any], timeout: float = 20, interval: float = 0.
 
 def serving(daemon: DaemonThread, app: str, text: str, timeout: float = 20) -> str:
     """Wait until the app's page contains `text`; returns the page."""
+
     def check() -> str | None:
         r = fetch(daemon, app)
         return r.text if r.status_code == 200 and text in r.text else None

@@ -30,8 +30,11 @@ def deploy_under_load(daemon: DaemonThread, app: GitApp, marker: str) -> list[tu
         app.commit(marker, {"app.py": (app.dir / "app.py").read_text().replace("Hello from paas!", marker)})
         pushed = app.push()
         assert pushed.returncode == 0, pushed.stderr
-        wait_for(lambda: any(marker in body for _, _, body in load.results[-20:]), timeout=30,
-                 what="the new release answering")
+        wait_for(
+            lambda: any(marker in body for _, _, body in load.results[-20:]),
+            timeout=30,
+            what="the new release answering",
+        )
         time.sleep(0.3)
     finally:
         results = load.stop()
@@ -67,12 +70,18 @@ def test_preboot_deploy_has_no_failed_or_held_request(daemon: DaemonThread, tmp_
     web = wait_for(lambda: [d for d in app.web_dynos() if d.state == "up"], what="web.1 up")
     assert [d.pid for d in web] != [old_pid] and len(web) == 1
     logs = [line.format() for line in daemon.d.logs.recent("smooth", 1500)]
-    up_new = max(i for i, line in enumerate(logs) if "heroku[web.1]: State changed from starting to up" in line)
-    stop_old = max(i for i, line in enumerate(logs) if "heroku[web.1]: Stopping all processes with SIGTERM" in line)
+    up_new = max(
+        i for i, line in enumerate(logs) if "heroku[web.1]: State changed from starting to up" in line
+    )
+    stop_old = max(
+        i for i, line in enumerate(logs) if "heroku[web.1]: Stopping all processes with SIGTERM" in line
+    )
     assert up_new < stop_old  # the old dyno got SIGTERM only after its replacement was up
 
 
-def test_default_restart_holds_requests_while_the_new_dyno_boots(daemon: DaemonThread, tmp_path: Path) -> None:
+def test_default_restart_holds_requests_while_the_new_dyno_boots(
+    daemon: DaemonThread, tmp_path: Path
+) -> None:
     app = setup_app(daemon, tmp_path, "bumpy", preboot=False)
     results = deploy_under_load(daemon, app, "Restarted code")
     held = [(latency, status) for latency, status, _ in results if latency >= BOOT_DELAY * 0.5]
@@ -83,9 +92,14 @@ def test_default_restart_holds_requests_while_the_new_dyno_boots(daemon: DaemonT
     ok_lines = [line for line in lines if 'path="/json"' in line and "status=200" in line]
     # a held request is logged like any other: at=info, the new dyno, status=200 — no H-code
     assert len(ok_lines) >= len(held)
-    assert all(re.match(r'at=info method=GET path="/json" host=bumpy\.localhost request_id=\S+ fwd="[^"]*" '
-                        r"dyno=web\.1 connect=\d+ms service=\d+ms status=200 bytes=\d+ protocol=http$", line)
-               for line in ok_lines), ok_lines[:3]
+    assert all(
+        re.match(
+            r'at=info method=GET path="/json" host=bumpy\.localhost request_id=\S+ fwd="[^"]*" '
+            r"dyno=web\.1 connect=\d+ms service=\d+ms status=200 bytes=\d+ protocol=http$",
+            line,
+        )
+        for line in ok_lines
+    ), ok_lines[:3]
     # A request that raced the SIGTERM may fail, as on Heroku (a few arrive after it); when it
     # does, the client saw a 503 and the router logged the real reason with its H-code.
     failed = [status for _, status, _ in results if status != 200]

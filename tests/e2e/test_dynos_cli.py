@@ -66,7 +66,9 @@ def test_ps_scale_restart_stop_kill(daemon: DaemonThread, tmp_path: Path) -> Non
     lines = out.stdout.splitlines()
     assert lines[0] == f"=== web (Standard-1X): {WEB} (1)"
     assert lines[1] == ""
-    assert re.fullmatch(r"web\.1: up \d{4}/\d\d/\d\d \d\d:\d\d:\d\d [+-]\d{4} \(~ \d+s ago\)", lines[2]), lines
+    assert re.fullmatch(r"web\.1: up \d{4}/\d\d/\d\d \d\d:\d\d:\d\d [+-]\d{4} \(~ \d+s ago\)", lines[2]), (
+        lines
+    )
 
     out = daemon.cli("ps:scale", "web=3", "worker+1", "-a", "psapp")
     assert out.returncode == 0, out.stderr
@@ -119,7 +121,7 @@ def test_cli_errors_are_clear(daemon: DaemonThread, tmp_path: Path) -> None:
         out = daemon.cli(*argv)
         assert out.returncode == 1, (args, out.stdout, out.stderr)
         error = [line for line in out.stderr.splitlines() if line.startswith(" ›   Error: ")]
-        assert error and message in out.stderr[out.stderr.index(" ›   Error: "):], (args, out.stderr)
+        assert error and message in out.stderr[out.stderr.index(" ›   Error: ") :], (args, out.stderr)
         assert "Traceback" not in out.stderr
 
 
@@ -145,7 +147,11 @@ def test_run_with_a_tty_and_ctrl_c(daemon: DaemonThread, tmp_path: Path) -> None
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [PAAS, "run", "-a", "ttyapp", PY, "-c", script],
-        stdin=slave, stdout=slave, stderr=slave, env=daemon.env(), start_new_session=True,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=daemon.env(),
+        start_new_session=True,
     )
     os.close(slave)
     seen = b""
@@ -170,7 +176,9 @@ def test_run_detached_goes_to_the_log(daemon: DaemonThread, tmp_path: Path) -> N
     deploy(daemon, "detapp", tmp_path, {"web": WEB})
     out = daemon.cli("run:detached", "-a", "detapp", "echo detached hello from $DYNO")
     assert out.returncode == 0, out.stderr
-    match = re.fullmatch(r"Running `echo detached hello from \$DYNO` on ⬢ detapp\.\.\. up, (run\.\d{4})\n", out.stderr)
+    match = re.fullmatch(
+        r"Running `echo detached hello from \$DYNO` on ⬢ detapp\.\.\. up, (run\.\d{4})\n", out.stderr
+    )
     assert match, out.stderr
     name = match.group(1)
     assert out.stdout == f"Run paas logs --app detapp --dyno {name} to view the output.\n"
@@ -189,7 +197,10 @@ def test_run_without_a_tty_forwards_ctrl_c(daemon: DaemonThread, tmp_path: Path)
     deploy(daemon, "intapp", tmp_path, {"web": WEB})
     proc = subprocess.Popen(
         [PAAS, "run", "-a", "intapp", "echo ready; sleep 30"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=daemon.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=daemon.env(),
     )
     try:
         assert proc.stdout is not None

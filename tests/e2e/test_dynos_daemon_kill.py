@@ -39,7 +39,9 @@ def wait_up(d: DaemonProcess, app: str, count: int, timeout: float = 30) -> list
 
 
 @pytest.mark.slow
-def test_sigkilled_daemon_leaves_no_dyno_and_restart_restores_the_formation(paas_home: Path, tmp_path: Path) -> None:
+def test_sigkilled_daemon_leaves_no_dyno_and_restart_restores_the_formation(
+    paas_home: Path, tmp_path: Path
+) -> None:
     source = tmp_path / "src"
     source.mkdir()
     (source / "app.py").write_text(APP)

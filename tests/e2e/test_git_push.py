@@ -29,8 +29,10 @@ def test_push_python_app_with_dependency_then_warm_cache(daemon: DaemonThread, t
     page = serving(daemon, "pyhumanize", "humanize")
     assert "requests would be a lot" in page and "1,234,567" in page  # humanize.intcomma really ran
 
-    sha = app.commit("change the greeting", {"app.py": (app.dir / "app.py").read_text().replace(
-        "Hello from", "Howdy from")})
+    sha = app.commit(
+        "change the greeting",
+        {"app.py": (app.dir / "app.py").read_text().replace("Hello from", "Howdy from")},
+    )
     second = app.push()
     assert second.returncode == 0, second.stderr
     assert "reusing the cached virtual environment" in second.stderr
@@ -41,7 +43,9 @@ def test_push_python_app_with_dependency_then_warm_cache(daemon: DaemonThread, t
     assert "Build started by user local@paas" in lines
     assert f"Deploy {sha[:8]} by user local@paas" in lines
     assert "Release v4 created by user local@paas" in lines
-    assert lines.index(f"Deploy {sha[:8]} by user local@paas") < lines.index("Release v4 created by user local@paas")
+    assert lines.index(f"Deploy {sha[:8]} by user local@paas") < lines.index(
+        "Release v4 created by user local@paas"
+    )
     assert lines[-1] == "Build succeeded"
     cloned = daemon.cli("git:clone", "-a", "pyhumanize", str(tmp_path / "clone"), cwd=str(tmp_path))
     assert cloned.returncode == 0, cloned.stderr
@@ -83,13 +87,25 @@ def test_failed_build_rejects_push_and_keeps_running_release(daemon: DaemonThrea
 def test_push_needs_the_token(daemon: DaemonThread, tmp_path: Path) -> None:
     app = GitApp(daemon, tmp_path, "guarded")
     url = f"http://paas:not-the-token@127.0.0.1:{daemon.d.api_port}/git/guarded.git"
-    result = subprocess.run(["git", "-c", "credential.helper=", "push", url, "main"], cwd=app.dir, env=app.env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["git", "-c", "credential.helper=", "push", url, "main"],
+        cwd=app.dir,
+        env=app.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "Authentication failed" in result.stderr or "401" in result.stderr
     assert len(app.releases()) == 2
-    missing = subprocess.run(["git", "ls-remote", f"http://127.0.0.1:{daemon.d.api_port}/git/no-such-app.git"],
-                             cwd=app.dir, env=app.env, capture_output=True, text=True, timeout=60)
+    missing = subprocess.run(
+        ["git", "ls-remote", f"http://127.0.0.1:{daemon.d.api_port}/git/no-such-app.git"],
+        cwd=app.dir,
+        env=app.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert missing.returncode != 0
     listed = app.git("ls-remote", "paas")  # the helper's token works; the repository exists now
     assert listed.returncode == 0 and listed.stdout == ""
@@ -105,10 +121,13 @@ def test_release_phase_failure_keeps_old_dynos_then_success(daemon: DaemonThread
     serving(daemon, "migrator", "Hello from paas!")
     pid = wait_for(lambda: next((d.pid for d in app.web_dynos() if d.state == "up"), None), what="web.1 up")
 
-    app.commit("a failing migration", {
-        "Procfile": "web: python app.py\nrelease: echo migrating database && exit 3\n",
-        "app.py": (app.dir / "app.py").read_text().replace("Hello from paas!", "New code!"),
-    })
+    app.commit(
+        "a failing migration",
+        {
+            "Procfile": "web: python app.py\nrelease: echo migrating database && exit 3\n",
+            "app.py": (app.dir / "app.py").read_text().replace("Hello from paas!", "New code!"),
+        },
+    )
     failed = app.push()
     assert failed.returncode != 0
     assert "remote: -----> Running release command..." in failed.stderr
@@ -136,14 +155,19 @@ def test_release_phase_failure_keeps_old_dynos_then_success(daemon: DaemonThread
     assert "remote:        migrated" in ok.stderr
     assert app.releases()[-1]["status"] == "succeeded"
     serving(daemon, "migrator", "New code!")
-    assert wait_for(lambda: [d.pid for d in app.web_dynos() if d.state == "up"] not in ([], [pid]),
-                    what="a new web.1")
+    assert wait_for(
+        lambda: [d.pid for d in app.web_dynos() if d.state == "up"] not in ([], [pid]), what="a new web.1"
+    )
 
     # a rollback runs the release phase of the slug it goes back to, like any release
     rolled = daemon.cli("rollback", "v5", "-a", "migrator")
     assert rolled.returncode == 0, rolled.stderr
     release = app.releases()[-1]
-    assert (release["version"], release["description"], release["status"]) == (6, "Rollback to v5", "succeeded")
+    assert (release["version"], release["description"], release["status"]) == (
+        6,
+        "Rollback to v5",
+        "succeeded",
+    )
     assert daemon.client().get("/apps/migrator/releases/6").json()["output"] == "migrated"
 
 

@@ -29,8 +29,15 @@ def paas(*args: str, home: Path, timeout: float = 240) -> subprocess.CompletedPr
 def test_lab_lists_the_scenarios(tmp_path: Path) -> None:
     r = paas("lab", home=tmp_path)
     assert r.returncode == 0, r.stderr
-    for name in ("h13-shutdown", "h12-timeout", "h10-crash-loop", "r14-memory", "h20-boot", "keepalive-race",
-                 "preboot"):
+    for name in (
+        "h13-shutdown",
+        "h12-timeout",
+        "h10-crash-loop",
+        "r14-memory",
+        "h20-boot",
+        "keepalive-race",
+        "preboot",
+    ):
         assert name in r.stdout
     data = json.loads(paas("lab", "--json", home=tmp_path).stdout)
     assert {s["name"] for s in data} >= {"h13-shutdown", "preboot"}
@@ -47,7 +54,9 @@ def test_lab_run_with_a_throwaway_daemon_json(tmp_path: Path) -> None:
     assert slow["router"]["H12"] == 3
     assert any('code=H12 desc="Request timeout"' in line for line in slow["samples"])
     assert result["timers"]["router_timeout"] == 2.0
-    assert "Starting a throwaway paas daemon" in r.stderr and "Stopping the throwaway daemon... done" in r.stderr
+    assert (
+        "Starting a throwaway paas daemon" in r.stderr and "Stopping the throwaway daemon... done" in r.stderr
+    )
     assert not (tmp_path / "daemon.json").exists()  # the user's home was never used
 
 
@@ -88,8 +97,9 @@ def test_lab_run_without_examples(tmp_path: Path) -> None:
 def test_interrupted_run_stops_its_throwaway_daemon(tmp_path: Path, sig: signal.Signals) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAAS_")}
     env.update(PAAS_HOME=str(tmp_path / "home"), TMPDIR=str(tmp_path))
-    proc = subprocess.Popen([PAAS, "lab:run", "preboot"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [PAAS, "lab:run", "preboot"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob("paas-lab-*/daemon.json")) and time.monotonic() < deadline:
         time.sleep(0.1)

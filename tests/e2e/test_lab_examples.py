@@ -30,9 +30,12 @@ def free_port() -> int:
 @contextmanager
 def serve(example: str, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(EXAMPLES / example / "server.py")],
-                            env={**os.environ, "PORT": str(port), **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / example / "server.py")],
+        env={**os.environ, "PORT": str(port), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -79,13 +82,18 @@ def http(port: int, path: str, timeout: float = 10.0, keep: socket.socket | None
 def shutdown_under_load(example: str) -> tuple[Counter[str], str, int]:
     """20 parallel requests to a one-thread server, SIGTERM while most wait in its backlog,
     then one more connect after SIGTERM. Returns (outcomes, late connect, exit status)."""
-    with serve(example, MAX_THREADS="1", SHUTDOWN_DELAY="0.3") as (proc, port), ThreadPoolExecutor(20) as pool:
+    with (
+        serve(example, MAX_THREADS="1", SHUTDOWN_DELAY="0.3") as (proc, port),
+        ThreadPoolExecutor(20) as pool,
+    ):
         futures = [pool.submit(http, port, "/work?ms=100") for _ in range(20)]
         time.sleep(0.35)
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.1)
         late = http(port, "/", timeout=5)
-        outcomes = Counter("200" if r.startswith("HTTP/1.1 200") else r for r in (f.result() for f in futures))
+        outcomes = Counter(
+            "200" if r.startswith("HTTP/1.1 200") else r for r in (f.result() for f in futures)
+        )
         return outcomes, late, proc.wait(10)
 
 
@@ -173,8 +181,13 @@ def test_lab_boot_delay_and_exit_on_boot() -> None:
     with serve("lab", BOOT_DELAY="0.6") as (_proc, port):
         assert time.monotonic() - started >= 0.55
         assert http(port, "/").startswith("HTTP/1.1 200")
-    proc = subprocess.run([sys.executable, str(EXAMPLES / "lab" / "server.py")], capture_output=True, text=True,
-                          env={**os.environ, "PORT": str(port), "EXIT_ON_BOOT": "3"}, timeout=10)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "lab" / "server.py")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PORT": str(port), "EXIT_ON_BOOT": "3"},
+        timeout=10,
+    )
     assert proc.returncode == 3
 
 

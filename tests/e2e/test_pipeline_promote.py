@@ -14,8 +14,14 @@ pytestmark = pytest.mark.slow
 
 def test_promote_staging_to_production_without_rebuild(daemon: DaemonThread, tmp_path: Path) -> None:
     staging = GitApp(daemon, tmp_path, "shop-staging")
-    sha = staging.commit("staging build", {
-        "app.py": (staging.dir / "app.py").read_text().replace("Deploy a change with", "Built once. Deploy with")})
+    sha = staging.commit(
+        "staging build",
+        {
+            "app.py": (staging.dir / "app.py")
+            .read_text()
+            .replace("Deploy a change with", "Built once. Deploy with")
+        },
+    )
     assert staging.push().returncode == 0
     serving(daemon, "shop-staging", "Built once")
     assert daemon.cli("apps:create", "shop-prod").returncode == 0
@@ -28,8 +34,10 @@ def test_promote_staging_to_production_without_rebuild(daemon: DaemonThread, tmp
     assert "done, production" in added.stderr
     info = daemon.cli("pipelines:info", "shop")
     assert info.returncode == 0
-    assert [line.split() for line in info.stdout.splitlines()[-2:]] == [["shop-staging", "staging"],
-                                                                        ["shop-prod", "production"]]
+    assert [line.split() for line in info.stdout.splitlines()[-2:]] == [
+        ["shop-staging", "staging"],
+        ["shop-prod", "production"],
+    ]
     assert daemon.cli("pipelines").stdout.splitlines()[-1] == "shop"
 
     promoted = daemon.cli("pipelines:promote", "-a", "shop-staging")

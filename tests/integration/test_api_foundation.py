@@ -20,7 +20,10 @@ def test_app_lifecycle_and_heroku_shapes(daemon: DaemonThread) -> None:
     assert [a["name"] for a in c.get("/apps").json()] == ["shapes"]
     assert c.get(f"/apps/{app['id']}").json()["name"] == "shapes"  # {app} = name or id
     releases = c.get("/apps/shapes/releases").json()
-    assert [(r["version"], r["description"]) for r in releases] == [(1, "Initial release"), (2, "Enable Logplex")]
+    assert [(r["version"], r["description"]) for r in releases] == [
+        (1, "Initial release"),
+        (2, "Enable Logplex"),
+    ]
     assert c.delete("/apps/shapes").status_code == 200
     assert c.get("/apps/shapes").json() == {"id": "not_found", "message": "Couldn't find that app."}
 
@@ -40,7 +43,10 @@ def test_bad_app_names_are_refused_and_nothing_is_created(daemon: DaemonThread) 
     assert c.get("/apps").json() == []
     c.post("/apps", json={"name": "taken"})
     dup = c.post("/apps", json={"name": "taken"})
-    assert dup.status_code == 422 and dup.json() == {"id": "invalid_params", "message": "Name is already taken"}
+    assert dup.status_code == 422 and dup.json() == {
+        "id": "invalid_params",
+        "message": "Name is already taken",
+    }
     assert len(c.get("/apps").json()) == 1
 
 
@@ -63,8 +69,15 @@ def test_bad_config_keys_change_nothing(daemon: DaemonThread) -> None:
     c.post("/apps", json={"name": "keys"})
     c.patch("/apps/keys/config-vars", json={"GOOD": "1"})
     before = c.get("/apps/keys/releases").json()
-    for body in ({"BAD-KEY": "x"}, {"HEROKU_FOO": "x"}, {"__X": "x"}, {"OK": "1", "no spaces": "x"},
-                 {"BIG": "x" * 33_000}, {}, {"OBJ": {"nested": 1}}):
+    for body in (
+        {"BAD-KEY": "x"},
+        {"HEROKU_FOO": "x"},
+        {"__X": "x"},
+        {"OK": "1", "no spaces": "x"},
+        {"BIG": "x" * 33_000},
+        {},
+        {"OBJ": {"nested": 1}},
+    ):
         r = c.patch("/apps/keys/config-vars", json=body)
         assert r.status_code == 422, body
         assert r.json()["id"] == "invalid_params"
@@ -91,7 +104,10 @@ def test_auth_errors_and_malformed_requests(daemon: DaemonThread) -> None:
     assert raw.get("/apps", headers={"Authorization": "Bearer nope"}).status_code == 401
     c = daemon.client()
     r = c.post("/apps", content=b"{not json", headers={"Content-Type": "application/json"})
-    assert r.status_code == 400 and r.json() == {"id": "bad_request", "message": "Request body is not valid JSON."}
+    assert r.status_code == 400 and r.json() == {
+        "id": "bad_request",
+        "message": "Request body is not valid JSON.",
+    }
     big = b'{"name": "' + b"x" * (2 * 1024 * 1024) + b'"}'
     r = c.post("/apps", content=big, headers={"Content-Type": "application/json"})
     assert r.status_code == 413

@@ -21,10 +21,18 @@ from tests.support.require import require
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def context(tmp_path: Path, source: Path, build: str = "b1", app: str = "demo") -> tuple[BuildContext, list[str]]:
+def context(
+    tmp_path: Path, source: Path, build: str = "b1", app: str = "demo"
+) -> tuple[BuildContext, list[str]]:
     lines: list[str] = []
-    ctx = BuildContext(app=app, source_dir=source, slug_dir=tmp_path / "slugs" / build,
-                       cache_dir=tmp_path / "cache", env={}, out=lines.append)
+    ctx = BuildContext(
+        app=app,
+        source_dir=source,
+        slug_dir=tmp_path / "slugs" / build,
+        cache_dir=tmp_path / "cache",
+        env={},
+        out=lines.append,
+    )
     ctx.cache_dir.mkdir(parents=True, exist_ok=True)
     return ctx, lines
 
@@ -62,8 +70,13 @@ async def test_python_venv_is_relocatable_and_cached(tmp_path: Path) -> None:
     subprocess.run(["cp", "-a", f"{ctx.slug_dir}/.", str(dyno)], check=True)
     shutil.rmtree(ctx.slug_dir)
     probe = subprocess.run(
-        in_dyno(dyno, 'python -c "import sys, humanize, six; print(sys.prefix); print(humanize.intcomma(1000))"'),
-        env=dyno_env(dyno), capture_output=True, text=True, timeout=60,
+        in_dyno(
+            dyno, 'python -c "import sys, humanize, six; print(sys.prefix); print(humanize.intcomma(1000))"'
+        ),
+        env=dyno_env(dyno),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert probe.returncode == 0, probe.stderr
     prefix, number = probe.stdout.split()
@@ -104,13 +117,17 @@ async def test_node_app_gets_npm_start_and_its_path(tmp_path: Path) -> None:
     require(shutil.which("npm") is not None, "npm is not installed")
     src = tmp_path / "src"
     src.mkdir()
-    (src / "package.json").write_text('{"name": "n", "version": "1.0.0", "scripts": {"start": "node server.js"}}')
+    (src / "package.json").write_text(
+        '{"name": "n", "version": "1.0.0", "scripts": {"start": "node server.js"}}'
+    )
     (src / "package-lock.json").write_text(
         '{"name": "n", "version": "1.0.0", "lockfileVersion": 3, "requires": true,'
-        ' "packages": {"": {"name": "n", "version": "1.0.0"}}}')
+        ' "packages": {"": {"name": "n", "version": "1.0.0"}}}'
+    )
     (src / "server.js").write_text(
         "require('http').createServer((q, s) => s.end('node ' + process.env.DYNO))"
-        ".listen(+process.env.PORT, '127.0.0.1')\n")
+        ".listen(+process.env.PORT, '127.0.0.1')\n"
+    )
     ctx, lines = context(tmp_path, src)
     await NodeBuildpack().compile(ctx)
     assert "-----> Installing dependencies with npm ci" in lines
@@ -136,8 +153,14 @@ async def test_static_site_is_served_and_stops_cleanly(tmp_path: Path) -> None:
     await StaticBuildpack().compile(ctx)
     command = ctx.extra["default_process_types"]["web"]  # type: ignore[index]
     port = free_port()
-    proc = subprocess.Popen(["bash", "-c", command], cwd=ctx.slug_dir, env=dyno_env(ctx.slug_dir, port),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=ctx.slug_dir,
+        env=dyno_env(ctx.slug_dir, port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         async with httpx.AsyncClient() as client:
             for _ in range(100):

@@ -11,7 +11,7 @@ def test_config_change_runs_the_release_phase(daemon: DaemonThread, tmp_path: Pa
     src = tmp_path / "app"
     src.mkdir()
     (src / "Procfile").write_text(
-        'web: python -m http.server $PORT\nrelease: python -c "import os,sys; print(\'migrating\'); '
+        "web: python -m http.server $PORT\nrelease: python -c \"import os,sys; print('migrating'); "
         "sys.exit(1 if os.environ.get('FAIL') == '1' else 0)\"\n"
     )
     assert daemon.cli("apps:create", "relcfg").returncode == 0

@@ -90,8 +90,17 @@ def foreign_containers() -> Iterator[list[str]]:
     """Two containers the daemon did not create: one unlabelled, one of another PAAS_HOME."""
     ids = [
         docker("run", "-d", LOCAL_STACK_IMAGE, "sleep", "120"),
-        docker("run", "-d", "--label", f"{HOME_LABEL}=/elsewhere/paas", "--label", f"{APP_LABEL}=hello",
-               LOCAL_STACK_IMAGE, "sleep", "120"),
+        docker(
+            "run",
+            "-d",
+            "--label",
+            f"{HOME_LABEL}=/elsewhere/paas",
+            "--label",
+            f"{APP_LABEL}=hello",
+            LOCAL_STACK_IMAGE,
+            "sleep",
+            "120",
+        ),
     ]
     try:
         yield ids
@@ -116,8 +125,10 @@ def test_daemon_restart_adopts_running_containers(paas_home: Path, foreign_conta
         deployed = first.cli("deploy", str(HELLO), "-a", "hello", timeout=120)
         assert deployed.returncode == 0, deployed.stderr
         assert first.cli("ps:scale", "web=2", "-a", "hello").returncode == 0
-        client = httpx.Client(base_url=str(json.loads((paas_home / "daemon.json").read_text())["api_url"]),
-                              headers={"Authorization": f"Bearer {(paas_home / 'token').read_text().strip()}"})
+        client = httpx.Client(
+            base_url=str(json.loads((paas_home / "daemon.json").read_text())["api_url"]),
+            headers={"Authorization": f"Bearer {(paas_home / 'token').read_text().strip()}"},
+        )
         before = wait_until(lambda: all_up(client, "hello", 2), what="web.1 and web.2 up")
         containers = {d["name"]: d["container"] for d in before}
         assert all(containers.values())
@@ -130,13 +141,18 @@ def test_daemon_restart_adopts_running_containers(paas_home: Path, foreign_conta
     second = DaemonProcess(paas_home, **env)
     try:
         info = second.wait_ready()
-        client = httpx.Client(base_url=str(info["api_url"]),
-                              headers={"Authorization": f"Bearer {(paas_home / 'token').read_text().strip()}"})
+        client = httpx.Client(
+            base_url=str(info["api_url"]),
+            headers={"Authorization": f"Bearer {(paas_home / 'token').read_text().strip()}"},
+        )
         after = wait_until(lambda: all_up(client, "hello", 2), what="formation back up")
         assert {d["name"]: d["container"] for d in after} == containers  # the same containers: adopted
         assert sorted(own_containers(paas_home)) == sorted(ids)  # no duplicate, no orphan
         router = f"http://127.0.0.1:{info['router_port']}/"
-        served = {httpx.get(router, headers={"Host": "hello.localhost"}, timeout=10).text.count("web.") for _ in range(4)}
+        served = {
+            httpx.get(router, headers={"Host": "hello.localhost"}, timeout=10).text.count("web.")
+            for _ in range(4)
+        }
         assert served == {1}
         status = second.cli("status")
         assert "docker (" in status.stdout and "stack " in status.stdout
@@ -169,7 +185,9 @@ async def test_adoption_after_a_crash_keeps_the_formation_exact(tmp_path: Path) 
     (same container, no restart), web.2's container is removed, nothing is duplicated."""
     home = tmp_path / "home"
     home.mkdir()
-    crashed = subprocess.Popen([sys.executable, "-c", FAKE_DAEMON, str(home)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    crashed = subprocess.Popen(
+        [sys.executable, "-c", FAKE_DAEMON, str(home)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert crashed.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(crashed.stdout.readline), 90)
@@ -210,8 +228,17 @@ def test_destroyed_app_leaves_no_container(docker_daemon: DaemonThread) -> None:
         wait_until(lambda: all_up(client, "gone", 2), what="gone up")
         wait_until(lambda: all_up(client, "kept", 1), what="kept up")
     home = d.settings.home.resolve()
-    by_app = lambda app: docker("ps", "-aq", "--filter", f"label={HOME_LABEL}={home}",  # noqa: E731
-                                "--filter", f"label={APP_LABEL}={app}").split()
+
+    def by_app(app: str) -> list[str]:
+        return docker(
+            "ps",
+            "-aq",
+            "--filter",
+            f"label={HOME_LABEL}={home}",
+            "--filter",
+            f"label={APP_LABEL}={app}",
+        ).split()
+
     assert len(by_app("gone")) == 2
     destroyed = d.cli("apps:destroy", "gone", "--confirm", "gone")
     assert destroyed.returncode == 0, destroyed.stderr
@@ -232,8 +259,11 @@ class EngineEvents:
 
     def __init__(self, home: Path):
         label = f"label={HOME_LABEL}={home.resolve()}"
-        self.proc = subprocess.Popen(["docker", "events", "--format", "{{json .}}", "--filter", label],
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            ["docker", "events", "--format", "{{json .}}", "--filter", label],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.events: list[dict[str, Any]] = []
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -297,7 +327,9 @@ def test_local_stack_runs_a_buildpack_python_web_app(docker_daemon: DaemonThread
     response = httpx.get(d.router_url + "/", headers={"Host": "words.localhost"}, timeout=10)
     assert response.status_code == 200
     # the dependency really came from the slug's virtualenv, run by the stack's interpreter
-    probe = d.cli("run", "-a", "words", "python -c 'import humanize, sys; print(humanize.__name__, sys.prefix)'")
+    probe = d.cli(
+        "run", "-a", "words", "python -c 'import humanize, sys; print(humanize.__name__, sys.prefix)'"
+    )
     assert probe.returncode == 0, probe.stderr
     assert "humanize /app/.heroku/python" in probe.stdout
 
@@ -318,7 +350,9 @@ async def test_runtime_selection_explains_itself(tmp_path: Path, monkeypatch: py
     assert "no Docker engine answers at" in reason and "no such socket" in reason
     with pytest.raises(RuntimeUnavailable) as err:
         await choose_runtime(settings.with_(runtime="docker"))
-    assert str(err.value).startswith("PAAS_RUNTIME=docker but no Docker engine is usable: no Docker engine answers")
+    assert str(err.value).startswith(
+        "PAAS_RUNTIME=docker but no Docker engine is usable: no Docker engine answers"
+    )
 
 
 def test_daemon_refuses_docker_runtime_without_engine(paas_home: Path) -> None:

@@ -107,10 +107,12 @@ def test_router_table_drops_a_dyno_before_it_gets_sigterm(daemon: DaemonThread, 
         if event.app == "rtapp" and event.data["dyno"] == "web.2" and event.data["state"] == "stopping":
             route = daemon.d.route_table.get("rtapp")
             lines = [line.text for line in daemon.d.logs.recent("rtapp", 1500, dyno="web.2")]
-            seen.append({
-                "backends": [b.dyno for b in route.backends],
-                "signalled": "got SIGTERM" in lines or "Stopping all processes with SIGTERM" in lines,
-            })
+            seen.append(
+                {
+                    "backends": [b.dyno for b in route.backends],
+                    "signalled": "got SIGTERM" in lines or "Stopping all processes with SIGTERM" in lines,
+                }
+            )
 
     async def listen() -> Any:
         return daemon.d.bus.listen(["dyno.state"], on_state)
@@ -120,6 +122,7 @@ def test_router_table_drops_a_dyno_before_it_gets_sigterm(daemon: DaemonThread, 
         c.patch("/apps/rtapp/formation", json={"updates": [{"type": "web", "quantity": 1}]})
         wait_dynos(daemon, "rtapp", all_up(1))
     finally:
+
         async def stop() -> None:
             unlisten()
 

@@ -25,7 +25,7 @@ from paas.logs.hub import LogHub
 from tests.support import runtimes
 
 APP = textwrap.dedent(
-    r'''
+    r"""
     import http.server, os, signal, sys, time
 
     mode = sys.argv[1]
@@ -89,7 +89,7 @@ APP = textwrap.dedent(
         signal.signal(signal.SIGTERM, on_term)
         print("sleeping")
         time.sleep(3600)
-    '''
+    """
 )
 
 PY = shlex.quote(sys.executable)
@@ -169,7 +169,11 @@ class Harness:
 
     # ---- observation ----------------------------------------------------------------------
     def lines(self, dyno: str | None = None, source: str | None = None) -> list[str]:
-        return [s.text for s in self.seen if (dyno is None or s.dyno == dyno) and (source is None or s.source == source)]
+        return [
+            s.text
+            for s in self.seen
+            if (dyno is None or s.dyno == dyno) and (source is None or s.source == source)
+        ]
 
     def find(self, dyno: str, text: str, after: float = 0.0) -> Seen | None:
         for s in self.seen:
@@ -177,7 +181,9 @@ class Harness:
                 return s
         return None
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    async def wait_for(
+        self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+    ) -> Any:
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()

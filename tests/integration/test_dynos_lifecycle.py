@@ -96,7 +96,12 @@ async def test_scale_up_and_down(h: Harness) -> None:
 
 async def test_env_output_and_unbuffered_python(h: Harness) -> None:
     await h.manager.apply(
-        h.desired(web=(cmd("web"), 1), worker=(cmd("env"), 1), clock=(cmd("nonewline"), 1), config={"GREETING": "hey"})
+        h.desired(
+            web=(cmd("web"), 1),
+            worker=(cmd("env"), 1),
+            clock=(cmd("nonewline"), 1),
+            config={"GREETING": "hey"},
+        )
     )
     # generous waits: this asserts what the dynos see, not how fast containers start on a busy CI
     await h.wait_line("worker.1", "CWD=", timeout=30)
@@ -132,12 +137,17 @@ async def test_ephemeral_filesystem(h: Harness) -> None:
         assert (workdir / "written-at-runtime.txt").exists()
     await h.manager.restart("demo", "worker.1")
     await h.wait_line("worker.1", "marker", after=first.at + 0.001)
-    assert [t for t in h.lines("worker.1", "app") if t.startswith("marker")] == ["marker fresh", "marker fresh"]
+    assert [t for t in h.lines("worker.1", "app") if t.startswith("marker")] == [
+        "marker fresh",
+        "marker fresh",
+    ]
     assert (h.slug_dir / "slug-file.txt").read_text() == "original"
     assert "written-at-runtime.txt" not in os.listdir(h.slug_dir)
     if docker:
-        await h.wait_for(lambda: not any(c.startswith(str(workdir)) for c in own_containers(h.home)),
-                         what="old dyno container removed")
+        await h.wait_for(
+            lambda: not any(c.startswith(str(workdir)) for c in own_containers(h.home)),
+            what="old dyno container removed",
+        )
     else:
         await h.wait_for(lambda: not workdir.exists(), what="old dyno filesystem wiped")
 
@@ -150,10 +160,15 @@ def _cwd(pid: int | None) -> str:
 async def test_any_exit_is_a_crash_and_backoff_doubles(h: Harness) -> None:
     # crash_backoff_max=0.8: 1st crash → at once, then 0.4, 0.8, 0.8 (capped)
     await h.manager.apply(h.desired(worker=(cmd("exit", "3"), 1)))
-    await h.wait_for(lambda: len([t for t in h.lines("worker.1") if t == "State changed from crashed to starting"]) >= 4,
-                     timeout=10, what="four restarts")
+    await h.wait_for(
+        lambda: len([t for t in h.lines("worker.1") if t == "State changed from crashed to starting"]) >= 4,
+        timeout=10,
+        what="four restarts",
+    )
     crashed = [s.at for s in h.seen if s.dyno == "worker.1" and s.text == "State changed from up to crashed"]
-    restarted = [s.at for s in h.seen if s.dyno == "worker.1" and s.text == "State changed from crashed to starting"]
+    restarted = [
+        s.at for s in h.seen if s.dyno == "worker.1" and s.text == "State changed from crashed to starting"
+    ]
     gaps = [b - a for a, b in zip(crashed, restarted, strict=False)]
     assert gaps[0] < 0.15, gaps
     assert 0.35 <= gaps[1] < 0.6, gaps
@@ -178,7 +193,10 @@ async def test_r10_boot_timeout_kills_and_crashes(tmp_path: Path) -> None:
         await h.manager.apply(h.desired(web=(cmd("nobind"), 1)))
         started = await h.wait_line("web.1", "Starting process with command")
         r10 = await h.wait_line("web.1", "Error R10", timeout=5)
-        assert r10.text == "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within 1 seconds of launch"
+        assert (
+            r10.text
+            == "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within 1 seconds of launch"
+        )
         assert 0.95 <= r10.at - started.at < 2.0  # 1 s after launch (+ the slug copy before it)
         await h.wait_line("web.1", "State changed from starting to crashed", after=r10.at)  # the kill lands
         texts = h.lines("web.1", "heroku")
@@ -190,7 +208,9 @@ async def test_r10_boot_timeout_kills_and_crashes(tmp_path: Path) -> None:
         ]
         # first crash: straight back to starting; the second R10 then waits in crashed (back-off)
         await h.wait_line("web.1", "State changed from crashed to starting")
-        await h.wait_for(lambda: h.lines("web.1").count("State changed from starting to crashed") == 2, timeout=5)
+        await h.wait_for(
+            lambda: h.lines("web.1").count("State changed from starting to crashed") == 2, timeout=5
+        )
         info = h.manager.dyno("demo", "web.1")
         assert info.state == "crashed" and info.port is None
     finally:
@@ -277,13 +297,17 @@ async def test_new_release_restarts_every_dyno_with_new_config(h: Harness) -> No
     await h.manager.apply(h.desired(release=4, web=(cmd("web"), 2), config={"GREETING": "v4"}))
     for name in ("web.1", "web.2"):
         await h.wait_line(name, "Restarting")
-    await h.wait_for(lambda: all(d.state == "up" and d.release == 4 for d in h.manager.dynos("demo")), what="v4 up")
+    await h.wait_for(
+        lambda: all(d.state == "up" and d.release == 4 for d in h.manager.dynos("demo")), what="v4 up"
+    )
     for d in h.manager.dynos("demo"):
         assert d.port is not None
         assert await http_get(d.port) == f"{d.name} v4\n"
     # a size change restarts that type only
     await h.manager.apply(h.desired(release=4, web=(cmd("web"), 2, "standard-2x"), config={"GREETING": "v4"}))
-    await h.wait_for(lambda: all(d.size == "standard-2x" and d.state == "up" for d in h.manager.dynos("demo")))
+    await h.wait_for(
+        lambda: all(d.size == "standard-2x" and d.state == "up" for d in h.manager.dynos("demo"))
+    )
 
 
 async def test_nothing_runs_without_a_release(h: Harness) -> None:
@@ -328,7 +352,9 @@ async def test_shutdown_stops_everything(tmp_path: Path) -> None:
     t0 = time.monotonic()
     await h.close()
     assert time.monotonic() - t0 < 3  # stop_timeout=1: in parallel, not one after the other
-    assert "Error R12 (Exit timeout) -> Process failed to exit within 1 seconds of SIGTERM" in h.lines("worker.1")
+    assert "Error R12 (Exit timeout) -> Process failed to exit within 1 seconds of SIGTERM" in h.lines(
+        "worker.1"
+    )
     for pid in pids:
         assert pid is not None and not _alive(pid)
     assert h.runtime.live_count == 0

@@ -33,11 +33,11 @@ async def collect(run: OneOff) -> tuple[bytes, bytes]:
     return bytes(out), bytes(err)
 
 
-
-
 async def test_detached_run_logs_and_completes(h: Harness) -> None:
     desired = h.desired(config={"GREETING": "hello"}, web=("true", 0))
-    run = await h.manager.run_oneoff(desired, 'echo "$GREETING $EXTRA from $DYNO"; exit 5', attach=False, env={"EXTRA": "and more"})
+    run = await h.manager.run_oneoff(
+        desired, 'echo "$GREETING $EXTRA from $DYNO"; exit 5', attach=False, env={"EXTRA": "and more"}
+    )
     assert re.fullmatch(r"run\.\d{4}", run.name)
     assert [d.name for d in h.manager.dynos("demo")] == [run.name]
     assert await asyncio.wait_for(run.wait(), 10) == 5
@@ -70,7 +70,9 @@ async def test_attached_pipes_stdin_stdout_stderr_and_status(h: Harness) -> None
 
 
 async def test_attached_pty_is_a_terminal_and_ctrl_c_interrupts(h: Harness) -> None:
-    script = "import os,sys,time; print(sys.stdin.isatty(), os.get_terminal_size(0), flush=True); time.sleep(30)"
+    script = (
+        "import os,sys,time; print(sys.stdin.isatty(), os.get_terminal_size(0), flush=True); time.sleep(30)"
+    )
     run = await h.manager.run_oneoff(h.desired(), f'{python()} -c "{script}"', attach=True)
     await run.start(tty=True, rows=40, cols=100)
     seen = bytearray()
@@ -142,10 +144,19 @@ async def test_stop_a_one_off_and_bad_input(h: Harness) -> None:
     await h.wait_state("demo", run.name, "up")
     assert await h.manager.stop("demo", run.name) == [run.name]
     assert await asyncio.wait_for(run.wait(), 5) == 143
-    for bad in ({"command": "  "}, {"command": "ls", "size": "huge-9x"}, {"command": "ls", "env": {"1BAD": "x"}}):
+    for bad in (
+        {"command": "  "},
+        {"command": "ls", "size": "huge-9x"},
+        {"command": "ls", "env": {"1BAD": "x"}},
+    ):
         with pytest.raises(PaasError) as err:
-            await h.manager.run_oneoff(h.desired(), bad["command"], attach=False, size=bad.get("size", "standard-1x"),  # type: ignore[arg-type]
-                                       env=bad.get("env"))  # type: ignore[arg-type]
+            await h.manager.run_oneoff(
+                h.desired(),
+                bad["command"],
+                attach=False,
+                size=bad.get("size", "standard-1x"),  # type: ignore[arg-type]
+                env=bad.get("env"),
+            )  # type: ignore[arg-type]
         assert err.value.status == 422
 
 

@@ -25,7 +25,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonThread]:
     home = tmp_path_factory.mktemp("faults-home")
-    d = DaemonThread(daemon_settings(home, router_timeout=ROUTER_TIMEOUT, router_idle_timeout=ROUTER_TIMEOUT)).start()
+    d = DaemonThread(
+        daemon_settings(home, router_timeout=ROUTER_TIMEOUT, router_idle_timeout=ROUTER_TIMEOUT)
+    ).start()
     try:
         with d.client() as c:
             assert c.post("/apps", json={"name": APP}).status_code == 201
@@ -70,13 +72,17 @@ def call(d: DaemonThread, path: str) -> tuple[str, float, dict[str, str]]:
     sep = "&" if "?" in path else "?"
     started = time.monotonic()
     try:
-        outcome = str(httpx.get(f"{d.router_url}{path}{sep}m={marker}", headers=host(d), timeout=15).status_code)
+        outcome = str(
+            httpx.get(f"{d.router_url}{path}{sep}m={marker}", headers=host(d), timeout=15).status_code
+        )
     except httpx.RemoteProtocolError:
         outcome = "interrupted"
     elapsed = time.monotonic() - started
     for _ in range(50):
         with d.client() as c:
-            lines = c.get(f"/apps/{APP}/log-stream", params={"lines": 200, "dyno": "router"}).text.splitlines()
+            lines = c.get(
+                f"/apps/{APP}/log-stream", params={"lines": 200, "dyno": "router"}
+            ).text.splitlines()
         found = [ln for ln in lines if marker in ln]
         if found:
             return outcome, elapsed, fields(found[-1])
@@ -175,8 +181,16 @@ def test_faults_are_listed_counted_and_removed(daemon: DaemonThread) -> None:
     with daemon.client() as c:
         listing = c.get(f"/apps/{APP}/faults").json()
         (fault,) = listing["faults"]
-        assert fault == {"app": APP, "dyno": "web.1", "name": "slow", "type": "latency", "stream": "downstream",
-                         "toxicity": 1.0, "attributes": {"latency": 10, "jitter": 5}, "connections": 1}
+        assert fault == {
+            "app": APP,
+            "dyno": "web.1",
+            "name": "slow",
+            "type": "latency",
+            "stream": "downstream",
+            "toxicity": 1.0,
+            "attributes": {"latency": 10, "jitter": 5},
+            "connections": 1,
+        }
         assert c.delete(f"/apps/{APP}/faults/web.1/slow").status_code == 200
         assert c.get(f"/apps/{APP}/faults").json()["faults"] == []
 
@@ -185,7 +199,11 @@ def test_faults_are_listed_counted_and_removed(daemon: DaemonThread) -> None:
     ("body", "status", "message"),
     [
         ({"dyno": "web.1", "type": "lag"}, 422, "unknown fault type 'lag'"),
-        ({"dyno": "web.1", "type": "latency", "attributes": {"rate": 1}}, 422, "latency has no attribute 'rate'"),
+        (
+            {"dyno": "web.1", "type": "latency", "attributes": {"rate": 1}},
+            422,
+            "latency has no attribute 'rate'",
+        ),
         ({"dyno": "web.1", "type": "latency", "attributes": {"latency": -5}}, 422, "between 0 and"),
         ({"dyno": "web.1", "type": "latency", "toxicity": 3}, 422, "toxicity must be between 0 and 1"),
         ({"dyno": "worker.1", "type": "latency"}, 422, "has no process type worker"),
@@ -193,7 +211,9 @@ def test_faults_are_listed_counted_and_removed(daemon: DaemonThread) -> None:
         ({"dyno": "web.1", "type": "latency", "bogus": 1}, 422, ""),
     ],
 )
-def test_bad_input_is_refused_clearly(daemon: DaemonThread, body: dict[str, Any], status: int, message: str) -> None:
+def test_bad_input_is_refused_clearly(
+    daemon: DaemonThread, body: dict[str, Any], status: int, message: str
+) -> None:
     with daemon.client() as c:
         r = c.post(f"/apps/{APP}/faults", json=body)
         assert r.status_code == status, r.text

@@ -39,7 +39,13 @@ def test_addon_sets_heroku_config_vars_and_a_working_tls_client(daemon: DaemonTh
     addon = _kafka_app(daemon, "stream")
     assert addon["name"].startswith("kafka-") and addon["attachment"] == "KAFKA"
     config = daemon.client().get("/apps/stream/config-vars").json()
-    for var in ("KAFKA_URL", "KAFKA_PREFIX", "KAFKA_TRUSTED_CERT", "KAFKA_CLIENT_CERT", "KAFKA_CLIENT_CERT_KEY"):
+    for var in (
+        "KAFKA_URL",
+        "KAFKA_PREFIX",
+        "KAFKA_TRUSTED_CERT",
+        "KAFKA_CLIENT_CERT",
+        "KAFKA_CLIENT_CERT_KEY",
+    ):
         assert config.get(var), var
     assert config["KAFKA_URL"] == f"kafka+ssl://127.0.0.1:{daemon.d.kafka.tls_port}"
     assert config["KAFKA_TRUSTED_CERT"].startswith("-----BEGIN CERTIFICATE-----")
@@ -49,14 +55,20 @@ def test_addon_sets_heroku_config_vars_and_a_working_tls_client(daemon: DaemonTh
     assert any("KAFKA" in r["description"] for r in releases)
 
     # topics and groups are made with the CLI, as on Heroku's Basic plans
-    r = daemon.cli("kafka:topics:create", "events", "--partitions", "2", "--retention-time", "2d", "-a", "stream")
+    r = daemon.cli(
+        "kafka:topics:create", "events", "--partitions", "2", "--retention-time", "2d", "-a", "stream"
+    )
     assert r.returncode == 0, r.stderr
     assert "done" in r.stderr and f"kafka:topics:info {prefix}events" in r.stdout
     assert daemon.cli("kafka:consumer-groups:create", "readers", "-a", "stream").returncode == 0
 
-    tls = {"bootstrap.servers": config["KAFKA_URL"].removeprefix("kafka+ssl://"), "security.protocol": "SSL",
-           "ssl.ca.pem": config["KAFKA_TRUSTED_CERT"], "ssl.certificate.pem": config["KAFKA_CLIENT_CERT"],
-           "ssl.key.pem": config["KAFKA_CLIENT_CERT_KEY"]}
+    tls = {
+        "bootstrap.servers": config["KAFKA_URL"].removeprefix("kafka+ssl://"),
+        "security.protocol": "SSL",
+        "ssl.ca.pem": config["KAFKA_TRUSTED_CERT"],
+        "ssl.certificate.pem": config["KAFKA_CLIENT_CERT"],
+        "ssl.key.pem": config["KAFKA_CLIENT_CERT_KEY"],
+    }
     p = Producer(tls)
     for i in range(10):
         p.produce(f"{prefix}events", b"event %d" % i, key=b"k%d" % (i % 3))
@@ -85,10 +97,15 @@ def test_addon_sets_heroku_config_vars_and_a_working_tls_client(daemon: DaemonTh
     assert "=== Kafka Topics on KAFKA_URL" in topics.stdout and f"prefix: {prefix}" in topics.stdout
     assert f"{prefix}events" in topics.stdout
     groups = json.loads(daemon.cli("kafka:consumer-groups", "-a", "stream", "--json").stdout)
-    assert groups["consumer_groups"][0]["name"] == f"{prefix}readers" and groups["consumer_groups"][0]["lag"] == 0
+    assert (
+        groups["consumer_groups"][0]["name"] == f"{prefix}readers"
+        and groups["consumer_groups"][0]["lag"] == 0
+    )
     metrics = daemon.client().get(f"/apps/stream/kafka/{addon['name']}/metrics").json()
     assert metrics["topics"][0]["messages_in_total"] == 10 and metrics["data_size"] > 0
-    assert metrics["data_size_limit"] == 4 * 1024**3 and metrics["limits"]["produce_bytes_per_sec"] == 64 * 1024
+    assert (
+        metrics["data_size_limit"] == 4 * 1024**3 and metrics["limits"]["produce_bytes_per_sec"] == 64 * 1024
+    )
     everyone = daemon.client().get("/kafka/tenants").json()
     assert [t["tenant"] for t in everyone] == [addon["name"]] and everyone[0]["app"] == "stream"
     status = daemon.client().get("/kafka").json()
@@ -102,14 +119,21 @@ def test_write_tail_retention_and_destroy_via_cli(daemon: DaemonThread) -> None:
     for i in range(3):
         r = daemon.cli("kafka:topics:write", "log", f"line {i} " + "x" * 100, "--key", "k", "-a", "tools")
         assert r.returncode == 0, r.stderr
-    tail = daemon.cli("kafka:topics:tail", "log", "--from-beginning", "-n", "3", "--max-length", "10", "-a", "tools")
+    tail = daemon.cli(
+        "kafka:topics:tail", "log", "--from-beginning", "-n", "3", "--max-length", "10", "-a", "tools"
+    )
     assert tail.returncode == 0, tail.stderr
     assert tail.stdout.splitlines() == [f"{prefix}log 0 {i} 107 line {i} xxx" for i in range(3)]
 
     # a live tail sees a message written after it started
     lines: list[str] = []
-    follower = threading.Thread(target=lambda: lines.extend(
-        daemon.cli("kafka:topics:tail", "log", "-n", "1", "--idle-timeout", "10", "-a", "tools").stdout.splitlines()))
+    follower = threading.Thread(
+        target=lambda: lines.extend(
+            daemon.cli(
+                "kafka:topics:tail", "log", "-n", "1", "--idle-timeout", "10", "-a", "tools"
+            ).stdout.splitlines()
+        )
+    )
     follower.start()
     time.sleep(1.5)
     daemon.cli("kafka:topics:write", "log", "fresh", "-a", "tools")

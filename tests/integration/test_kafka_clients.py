@@ -62,34 +62,59 @@ class Env:
     def pem_files(self, tid: str = A) -> dict[str, str]:
         cfg = self.config_vars(tid)
         out = {}
-        for key, var in (("ca", "KAFKA_TRUSTED_CERT"), ("cert", "KAFKA_CLIENT_CERT"), ("key", "KAFKA_CLIENT_CERT_KEY")):
+        for key, var in (
+            ("ca", "KAFKA_TRUSTED_CERT"),
+            ("cert", "KAFKA_CLIENT_CERT"),
+            ("key", "KAFKA_CLIENT_CERT_KEY"),
+        ):
             path = self.tmp / f"{tid}-{key}.pem"
             path.write_text(cfg[var])
             out[key] = str(path)
         return out
 
     # ---- per-library connection settings
-    def confluent(self, tid: str = A, tls: bool = False, opts: dict[str, Any] | None = None) -> dict[str, Any]:
+    def confluent(
+        self, tid: str = A, tls: bool = False, opts: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         t = self.tenant(tid)
         if tls:
             cfg = self.config_vars(tid)
-            conf = {"bootstrap.servers": cfg["KAFKA_URL"].removeprefix("kafka+ssl://"), "security.protocol": "SSL",
-                    "ssl.ca.pem": cfg["KAFKA_TRUSTED_CERT"], "ssl.certificate.pem": cfg["KAFKA_CLIENT_CERT"],
-                    "ssl.key.pem": cfg["KAFKA_CLIENT_CERT_KEY"]}
+            conf = {
+                "bootstrap.servers": cfg["KAFKA_URL"].removeprefix("kafka+ssl://"),
+                "security.protocol": "SSL",
+                "ssl.ca.pem": cfg["KAFKA_TRUSTED_CERT"],
+                "ssl.certificate.pem": cfg["KAFKA_CLIENT_CERT"],
+                "ssl.key.pem": cfg["KAFKA_CLIENT_CERT_KEY"],
+            }
         else:
-            conf = {"bootstrap.servers": f"127.0.0.1:{self.svc.port}", "security.protocol": "SASL_PLAINTEXT",
-                    "sasl.mechanism": "PLAIN", "sasl.username": t.username, "sasl.password": t.password}
+            conf = {
+                "bootstrap.servers": f"127.0.0.1:{self.svc.port}",
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": "PLAIN",
+                "sasl.username": t.username,
+                "sasl.password": t.password,
+            }
         return {**conf, **(opts or {})}
 
     def kafka_python(self, tid: str = A, tls: bool = False, **extra: Any) -> dict[str, Any]:
         t = self.tenant(tid)
         if tls:
             files = self.pem_files(tid)
-            kw = {"bootstrap_servers": f"127.0.0.1:{self.svc.tls_port}", "security_protocol": "SSL",
-                  "ssl_cafile": files["ca"], "ssl_certfile": files["cert"], "ssl_keyfile": files["key"]}
+            kw = {
+                "bootstrap_servers": f"127.0.0.1:{self.svc.tls_port}",
+                "security_protocol": "SSL",
+                "ssl_cafile": files["ca"],
+                "ssl_certfile": files["cert"],
+                "ssl_keyfile": files["key"],
+            }
         else:
-            kw = {"bootstrap_servers": f"127.0.0.1:{self.svc.port}", "security_protocol": "SASL_PLAINTEXT",
-                  "sasl_mechanism": "PLAIN", "sasl_plain_username": t.username, "sasl_plain_password": t.password}
+            kw = {
+                "bootstrap_servers": f"127.0.0.1:{self.svc.port}",
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "PLAIN",
+                "sasl_plain_username": t.username,
+                "sasl_plain_password": t.password,
+            }
         return {**kw, **extra}
 
     def aiokafka(self, tid: str = A, tls: bool = False, **extra: Any) -> dict[str, Any]:
@@ -98,11 +123,19 @@ class Env:
             files = self.pem_files(tid)
             ctx = ssl.create_default_context(cafile=files["ca"])
             ctx.load_cert_chain(files["cert"], files["key"])
-            kw: dict[str, Any] = {"bootstrap_servers": f"127.0.0.1:{self.svc.tls_port}", "security_protocol": "SSL",
-                                  "ssl_context": ctx}
+            kw: dict[str, Any] = {
+                "bootstrap_servers": f"127.0.0.1:{self.svc.tls_port}",
+                "security_protocol": "SSL",
+                "ssl_context": ctx,
+            }
         else:
-            kw = {"bootstrap_servers": f"127.0.0.1:{self.svc.port}", "security_protocol": "SASL_PLAINTEXT",
-                  "sasl_mechanism": "PLAIN", "sasl_plain_username": t.username, "sasl_plain_password": t.password}
+            kw = {
+                "bootstrap_servers": f"127.0.0.1:{self.svc.port}",
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "PLAIN",
+                "sasl_plain_username": t.username,
+                "sasl_plain_password": t.password,
+            }
         return {**kw, **extra}
 
     def restart(self) -> None:
@@ -135,8 +168,15 @@ def env(tmp_path: Path) -> Iterator[Env]:
 # ------------------------------------------------------------ client adapters
 
 
-def produce(client: str, env: Env, topic: str, records: Sequence[tuple[bytes | None, bytes]], tid: str = A,
-            tls: bool = False, idempotent: bool = False) -> None:
+def produce(
+    client: str,
+    env: Env,
+    topic: str,
+    records: Sequence[tuple[bytes | None, bytes]],
+    tid: str = A,
+    tls: bool = False,
+    idempotent: bool = False,
+) -> None:
     if client == "confluent":
         from confluent_kafka import Producer
 
@@ -150,8 +190,15 @@ def produce(client: str, env: Env, topic: str, records: Sequence[tuple[bytes | N
     elif client == "kafka-python":
         from kafka import KafkaProducer
 
-        kp = KafkaProducer(**env.kafka_python(tid, tls, enable_idempotence=idempotent, linger_ms=5,
-                                              **({"acks": "all"} if idempotent else {})))
+        kp = KafkaProducer(
+            **env.kafka_python(
+                tid,
+                tls,
+                enable_idempotence=idempotent,
+                linger_ms=5,
+                **({"acks": "all"} if idempotent else {}),
+            )
+        )
         try:
             futures = [kp.send(topic, value, key=key) for key, value in records]
             for f in futures:
@@ -174,8 +221,17 @@ def produce(client: str, env: Env, topic: str, records: Sequence[tuple[bytes | N
         asyncio.run(run())
 
 
-def consume(client: str, env: Env, topic: str, group: str, count: int, tid: str = A, tls: bool = False,
-            commit_after: int | None = None, timeout: float = 20) -> list[bytes]:
+def consume(
+    client: str,
+    env: Env,
+    topic: str,
+    group: str,
+    count: int,
+    tid: str = A,
+    tls: bool = False,
+    commit_after: int | None = None,
+    timeout: float = 20,
+) -> list[bytes]:
     """Read `count` records as a member of `group`; commit the position after `commit_after` records."""
     take = count if commit_after is None else commit_after
     got: list[bytes] = []
@@ -183,8 +239,13 @@ def consume(client: str, env: Env, topic: str, group: str, count: int, tid: str 
     if client == "confluent":
         from confluent_kafka import Consumer
 
-        c = Consumer(env.confluent(tid, tls, opts={"group.id": group, "auto.offset.reset": "earliest",
-                                                "enable.auto.commit": False}))
+        c = Consumer(
+            env.confluent(
+                tid,
+                tls,
+                opts={"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False},
+            )
+        )
         c.subscribe([topic])
         try:
             while len(got) < take and time.monotonic() < deadline:
@@ -200,8 +261,12 @@ def consume(client: str, env: Env, topic: str, group: str, count: int, tid: str 
     elif client == "kafka-python":
         from kafka import KafkaConsumer
 
-        kc = KafkaConsumer(topic, **env.kafka_python(tid, tls, group_id=group, auto_offset_reset="earliest",
-                                                     enable_auto_commit=False))
+        kc = KafkaConsumer(
+            topic,
+            **env.kafka_python(
+                tid, tls, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
+            ),
+        )
         try:
             while len(got) < take and time.monotonic() < deadline:
                 for records in kc.poll(timeout_ms=200, max_records=take - len(got)).values():
@@ -214,8 +279,12 @@ def consume(client: str, env: Env, topic: str, group: str, count: int, tid: str 
         async def run() -> None:
             from aiokafka import AIOKafkaConsumer
 
-            ac = AIOKafkaConsumer(topic, **env.aiokafka(tid, tls, group_id=group, auto_offset_reset="earliest",
-                                                        enable_auto_commit=False))
+            ac = AIOKafkaConsumer(
+                topic,
+                **env.aiokafka(
+                    tid, tls, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
+                ),
+            )
             try:
                 await ac.start()
                 while len(got) < take and time.monotonic() < deadline:
@@ -265,8 +334,13 @@ def test_consumer_group_rebalances_when_a_member_leaves(env: Env, client: str) -
     if client == "confluent":
         from confluent_kafka import Consumer
 
-        conf = env.confluent(opts={"group.id": group, "session.timeout.ms": FAST_GROUP["session_ms"],
-                                "heartbeat.interval.ms": FAST_GROUP["heartbeat_ms"]})
+        conf = env.confluent(
+            opts={
+                "group.id": group,
+                "session.timeout.ms": FAST_GROUP["session_ms"],
+                "heartbeat.interval.ms": FAST_GROUP["heartbeat_ms"],
+            }
+        )
         c1, c2 = Consumer(conf), Consumer(conf)
         c1.subscribe([topic])
         c2.subscribe([topic])
@@ -278,16 +352,27 @@ def test_consumer_group_rebalances_when_a_member_leaves(env: Env, client: str) -
             c1.poll(0.05)
             c2.poll(0.05)
 
-        settle(lambda: bool(parts(c1)) and bool(parts(c2)) and parts(c1) | parts(c2) == wanted
-               and not parts(c1) & parts(c2), pump_both, "two members sharing four partitions")
+        settle(
+            lambda: (
+                bool(parts(c1))
+                and bool(parts(c2))
+                and parts(c1) | parts(c2) == wanted
+                and not parts(c1) & parts(c2)
+            ),
+            pump_both,
+            "two members sharing four partitions",
+        )
         c2.close()
         settle(lambda: parts(c1) == wanted, lambda: c1.poll(0.1), "the survivor owning all partitions")
         c1.close()
     elif client == "kafka-python":
         from kafka import KafkaConsumer
 
-        kw = env.kafka_python(group_id=group, session_timeout_ms=FAST_GROUP["session_ms"],
-                              heartbeat_interval_ms=FAST_GROUP["heartbeat_ms"])
+        kw = env.kafka_python(
+            group_id=group,
+            session_timeout_ms=FAST_GROUP["session_ms"],
+            heartbeat_interval_ms=FAST_GROUP["heartbeat_ms"],
+        )
         k1, k2 = KafkaConsumer(topic, **kw), KafkaConsumer(topic, **kw)
 
         def kparts(c: Any) -> set[tuple[str, int]]:
@@ -297,8 +382,16 @@ def test_consumer_group_rebalances_when_a_member_leaves(env: Env, client: str) -
             k1.poll(timeout_ms=50)
             k2.poll(timeout_ms=50)
 
-        settle(lambda: bool(kparts(k1)) and bool(kparts(k2)) and kparts(k1) | kparts(k2) == wanted
-               and not kparts(k1) & kparts(k2), kpump, "two members sharing four partitions")
+        settle(
+            lambda: (
+                bool(kparts(k1))
+                and bool(kparts(k2))
+                and kparts(k1) | kparts(k2) == wanted
+                and not kparts(k1) & kparts(k2)
+            ),
+            kpump,
+            "two members sharing four partitions",
+        )
         k2.close()
         settle(lambda: kparts(k1) == wanted, lambda: k1.poll(timeout_ms=100), "the survivor owning all")
         k1.close()
@@ -307,8 +400,11 @@ def test_consumer_group_rebalances_when_a_member_leaves(env: Env, client: str) -
         async def run() -> None:
             from aiokafka import AIOKafkaConsumer
 
-            kw = env.aiokafka(group_id=group, session_timeout_ms=FAST_GROUP["session_ms"],
-                              heartbeat_interval_ms=FAST_GROUP["heartbeat_ms"])
+            kw = env.aiokafka(
+                group_id=group,
+                session_timeout_ms=FAST_GROUP["session_ms"],
+                heartbeat_interval_ms=FAST_GROUP["heartbeat_ms"],
+            )
             a1, a2 = AIOKafkaConsumer(topic, **kw), AIOKafkaConsumer(topic, **kw)
             await a1.start()
             await a2.start()
@@ -324,8 +420,16 @@ def test_consumer_group_rebalances_when_a_member_leaves(env: Env, client: str) -
                         return
                 raise AssertionError(f"group never reached: {what}")
 
-            await asettle(lambda: bool(aparts(a1)) and bool(aparts(a2)) and aparts(a1) | aparts(a2) == wanted
-                          and not aparts(a1) & aparts(a2), [a1, a2], "two members sharing four partitions")
+            await asettle(
+                lambda: (
+                    bool(aparts(a1))
+                    and bool(aparts(a2))
+                    and aparts(a1) | aparts(a2) == wanted
+                    and not aparts(a1) & aparts(a2)
+                ),
+                [a1, a2],
+                "two members sharing four partitions",
+            )
             await a2.stop()
             await asettle(lambda: aparts(a1) == wanted, [a1], "the survivor owning all partitions")
             await a1.stop()
@@ -372,8 +476,12 @@ def test_a_tenant_cannot_touch_another_tenants_topics_or_groups(env: Env, client
     assert "uthorization" in repr(produce_err.value) or "AUTHORIZATION" in repr(produce_err.value)
     for group in (env.tenant(A).prefix + "readers", own_group_not_created):
         with pytest.raises(Exception) as group_err:
-            consume(client, env, env.topic(f"own-{group[-7:]}-{len(group)}", tid=B), group, 1, tid=B, timeout=8)
-        assert "roup" in repr(group_err.value) and "uthorization" in repr(group_err.value).replace("AUTHORIZATION", "uthorization")
+            consume(
+                client, env, env.topic(f"own-{group[-7:]}-{len(group)}", tid=B), group, 1, tid=B, timeout=8
+            )
+        assert "roup" in repr(group_err.value) and "uthorization" in repr(group_err.value).replace(
+            "AUTHORIZATION", "uthorization"
+        )
     assert [b for b in env.stored_batches(theirs)] == []
 
 
@@ -387,8 +495,15 @@ def test_produce_quota_throttles_the_client(env: Env, client: str, caplog: pytes
     if client == "confluent":
         from confluent_kafka import Producer
 
-        p = Producer(env.confluent(opts={"linger.ms": 5, "batch.size": 16384,
-                                      "throttle_cb": lambda ev: observed.append(ev.throttle_time)}))
+        p = Producer(
+            env.confluent(
+                opts={
+                    "linger.ms": 5,
+                    "batch.size": 16384,
+                    "throttle_cb": lambda ev: observed.append(ev.throttle_time),
+                }
+            )
+        )
         for _k, v in payload:
             p.produce(topic, v)
             p.poll(0)
@@ -423,8 +538,16 @@ def test_consume_quota_throttles_the_client(env: Env) -> None:
     for _ in range(60):  # 600 KB in 60 batches, written by the platform (no produce quota)
         env.broker.sync(lambda: env.svc.write(A, topic, b"y" * 10_000, partition=0))
     throttles: list[int] = []
-    c = Consumer(env.confluent(opts={"group.id": "unused", "enable.auto.commit": False, "throttle_cb": lambda ev: throttles.append(ev.throttle_time),
-                                  "max.partition.fetch.bytes": 65536}))
+    c = Consumer(
+        env.confluent(
+            opts={
+                "group.id": "unused",
+                "enable.auto.commit": False,
+                "throttle_cb": lambda ev: throttles.append(ev.throttle_time),
+                "max.partition.fetch.bytes": 65536,
+            }
+        )
+    )
     c.assign([TopicPartition(topic, 0, 0)])
     got = 0
     start = time.monotonic()
@@ -445,7 +568,9 @@ def test_tls_with_the_issued_certificates(env: Env, client: str) -> None:
     group = env.group("tls-readers")
     produce(client, env, topic, [(None, b"over tls %d" % i) for i in range(5)], tls=True)
     assert consume(client, env, topic, group, 5, tls=True) == [b"over tls %d" % i for i in range(5)]
-    assert env.svc.broker.stats.requests.get("sasl_handshake", 0) == 0  # the certificate alone identified the tenant
+    assert (
+        env.svc.broker.stats.requests.get("sasl_handshake", 0) == 0
+    )  # the certificate alone identified the tenant
 
 
 def test_certificates_are_checked_and_revocable(env: Env) -> None:
@@ -454,21 +579,30 @@ def test_certificates_are_checked_and_revocable(env: Env) -> None:
     files = env.pem_files(A)
     ctx = ssl.create_default_context(cafile=files["ca"])
     host = "127.0.0.1"  # the broker's certificate names 127.0.0.1 and localhost
-    with socket.create_connection((host, env.svc.tls_port)) as raw, ctx.wrap_socket(raw, server_hostname=host) as tls:
+    with (
+        socket.create_connection((host, env.svc.tls_port)) as raw,
+        ctx.wrap_socket(raw, server_hostname=host) as tls,
+    ):
         # no client certificate: the TLS 1.3 handshake completes, then the broker refuses
         raw_closed = _closed_after_handshake(tls)
     assert raw_closed
     # a rotated credential (kafka:credentials --reset) stops the old certificate at once
     env.broker.sync(lambda: env.svc.reset_credentials(A))
     ctx.load_cert_chain(files["cert"], files["key"])
-    with socket.create_connection((host, env.svc.tls_port)) as raw, ctx.wrap_socket(raw, server_hostname=host) as tls:
+    with (
+        socket.create_connection((host, env.svc.tls_port)) as raw,
+        ctx.wrap_socket(raw, server_hostname=host) as tls,
+    ):
         assert _closed_after_handshake(tls)
     env.creds.pop(A)  # fresh files for the new credential
     env.creds[A] = env.broker.sync(lambda: env.svc.reset_credentials(A))
     new = env.pem_files(A)
     ctx2 = ssl.create_default_context(cafile=new["ca"])
     ctx2.load_cert_chain(new["cert"], new["key"])
-    with socket.create_connection((host, env.svc.tls_port)) as raw, ctx2.wrap_socket(raw, server_hostname=host) as tls:
+    with (
+        socket.create_connection((host, env.svc.tls_port)) as raw,
+        ctx2.wrap_socket(raw, server_hostname=host) as tls,
+    ):
         assert not _closed_after_handshake(tls)
 
 

@@ -50,15 +50,41 @@ def _login(client: WireClient, tenant: object) -> None:
 
 
 def _produce(client: WireClient, topic: str, records: bytes, partition: int = 0, acks: int = 1) -> object:
-    return client.request(P.PRODUCE, 8, {"acks": acks, "timeout": 5000, "topic_data": [
-        {"name": topic, "partition_data": [{"index": partition, "records": records}]}]})
+    return client.request(
+        P.PRODUCE,
+        8,
+        {
+            "acks": acks,
+            "timeout": 5000,
+            "topic_data": [{"name": topic, "partition_data": [{"index": partition, "records": records}]}],
+        },
+    )
 
 
 def _fetch(client: WireClient, topic: str, offset: int = 0, partition: int = 0, wait: int = 0) -> object:
-    return client.request(P.FETCH, 12, {"max_wait": wait, "min_bytes": 1, "max_bytes": 1 << 20, "topics": [
-        {"topic": topic, "partitions": [{"partition": partition, "fetch_offset": offset,
-                                         "partition_max_bytes": 1 << 20, "log_start_offset": -1}]}],
-        "rack_id": ""})
+    return client.request(
+        P.FETCH,
+        12,
+        {
+            "max_wait": wait,
+            "min_bytes": 1,
+            "max_bytes": 1 << 20,
+            "topics": [
+                {
+                    "topic": topic,
+                    "partitions": [
+                        {
+                            "partition": partition,
+                            "fetch_offset": offset,
+                            "partition_max_bytes": 1 << 20,
+                            "log_start_offset": -1,
+                        }
+                    ],
+                }
+            ],
+            "rack_id": "",
+        },
+    )
 
 
 def _values(records: bytes) -> list[bytes | None]:
@@ -93,9 +119,18 @@ def test_tenants_are_fenced_by_prefix_and_group_registration(broker: BrokerThrea
         assert coord.error_code == E.group_authorization_failed
         # its own prefix, but the group was never created with the CLI
         coord = c.request(P.FIND_COORDINATOR, 3, {"key": f"{b.prefix}workers", "key_type": 0})
-        assert coord.error_code == E.group_authorization_failed and "consumer-groups:create" in coord.error_message
-        created = c.request(P.CREATE_TOPICS, 6, {"topics": [{"name": f"{b.prefix}new", "num_partitions": 1,
-                                                             "replication_factor": -1}], "timeout": 1000})
+        assert (
+            coord.error_code == E.group_authorization_failed
+            and "consumer-groups:create" in coord.error_message
+        )
+        created = c.request(
+            P.CREATE_TOPICS,
+            6,
+            {
+                "topics": [{"name": f"{b.prefix}new", "num_partitions": 1, "replication_factor": -1}],
+                "timeout": 1000,
+            },
+        )
         result = created.topics[0]
         assert result.error_code == E.policy_violation and "kafka:topics:create new" in result.error_message
     with WireClient(broker.svc.port) as anon:  # no SASL at all: nothing but metadata
@@ -174,20 +209,33 @@ def test_idempotent_retries_are_stored_once(broker: BrokerThread, tenants: dict)
     topic = f"{a.prefix}events"
     with WireClient(broker.svc.port) as c:
         _login(c, a)
-        init = c.request(P.INIT_PRODUCER_ID, 4, {"transactional_id": None, "transaction_timeout": 60000,
-                                                 "producer_id": -1, "producer_epoch": -1})
+        init = c.request(
+            P.INIT_PRODUCER_ID,
+            4,
+            {"transactional_id": None, "transaction_timeout": 60000, "producer_id": -1, "producer_epoch": -1},
+        )
         assert init.error_code == E.none and init.producer_id >= 0 and init.producer_epoch == 0
         pid = init.producer_id
         first = _idempotent(build_batch([(None, b"one"), (None, b"two")]), pid, 0, 0)
         second = _idempotent(build_batch([(None, b"three")]), pid, 0, 2)
-        offsets = [_produce(c, topic, b).responses[0].partition_responses[0] for b in (first, second, second, first)]  # type: ignore[attr-defined]
-        assert [(o.error_code, o.base_offset) for o in offsets] == [(E.none, 0), (E.none, 2), (E.none, 2), (E.none, 0)]
+        offsets = [
+            _produce(c, topic, b).responses[0].partition_responses[0] for b in (first, second, second, first)
+        ]  # type: ignore[attr-defined]
+        assert [(o.error_code, o.base_offset) for o in offsets] == [
+            (E.none, 0),
+            (E.none, 2),
+            (E.none, 2),
+            (E.none, 0),
+        ]
         gap = _produce(c, topic, _idempotent(build_batch([(None, b"gap")]), pid, 0, 9))
         assert gap.responses[0].partition_responses[0].error_code == E.out_of_order_sequence_number  # type: ignore[attr-defined]
         records = _fetch(c, topic).responses[0].partitions[0].records  # type: ignore[attr-defined]
         assert _values(records) == [b"one", b"two", b"three"]
-        txn = c.request(P.INIT_PRODUCER_ID, 4, {"transactional_id": "tx", "transaction_timeout": 60000,
-                                                "producer_id": -1, "producer_epoch": -1})
+        txn = c.request(
+            P.INIT_PRODUCER_ID,
+            4,
+            {"transactional_id": "tx", "transaction_timeout": 60000, "producer_id": -1, "producer_epoch": -1},
+        )
         assert txn.error_code == E.transactional_id_authorization_failed
 
 
@@ -202,9 +250,18 @@ def test_log_and_offsets_survive_a_restart_and_a_crash(tmp_path: Path) -> None:
             _login(c, tenant)
             for i in range(5):
                 _produce(c, topic, build_batch([(None, b"m%d" % i)]))
-            commit = c.request(P.OFFSET_COMMIT, 8, {"group_id": f"{tenant.prefix}readers", "generation_id_or_member_epoch": -1,
-                                                    "member_id": "", "topics": [{"name": topic, "partitions": [
-                                                        {"partition_index": 0, "committed_offset": 3}]}]})
+            commit = c.request(
+                P.OFFSET_COMMIT,
+                8,
+                {
+                    "group_id": f"{tenant.prefix}readers",
+                    "generation_id_or_member_epoch": -1,
+                    "member_id": "",
+                    "topics": [
+                        {"name": topic, "partitions": [{"partition_index": 0, "committed_offset": 3}]}
+                    ],
+                },
+            )
             assert commit.topics[0].partitions[0].error_code == E.none
         ports = (b1.svc.port, b1.svc.tls_port)
     finally:
@@ -219,18 +276,32 @@ def test_log_and_offsets_survive_a_restart_and_a_crash(tmp_path: Path) -> None:
         assert b2.svc.logs.recovered_bytes == 30
         with WireClient(b2.svc.port) as c:
             _login(c, tenant)
-            fetched = c.request(P.OFFSET_FETCH, 7, {"group_id": f"{tenant.prefix}readers",
-                                                    "topics": [{"name": topic, "partition_indexes": [0]}]})
+            fetched = c.request(
+                P.OFFSET_FETCH,
+                7,
+                {
+                    "group_id": f"{tenant.prefix}readers",
+                    "topics": [{"name": topic, "partition_indexes": [0]}],
+                },
+            )
             assert fetched.topics[0].partitions[0].committed_offset == 3
             records = _fetch(c, topic, offset=3).responses[0].partitions[0].records  # type: ignore[attr-defined]
             assert _values(records) == [b"m3", b"m4"]
-            assert _produce(c, topic, build_batch([(None, b"m5")])).responses[0].partition_responses[0].base_offset == 5  # type: ignore[attr-defined]
+            assert (
+                _produce(c, topic, build_batch([(None, b"m5")]))
+                .responses[0]
+                .partition_responses[0]
+                .base_offset
+                == 5
+            )  # type: ignore[attr-defined]
     finally:
         b2.stop()
 
 
 def test_time_retention_and_plan_capacity_delete_the_oldest_data(
-    broker: BrokerThread, tenants: dict, monkeypatch: pytest.MonkeyPatch  # type: ignore[type-arg]
+    broker: BrokerThread,
+    tenants: dict,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
 ) -> None:
     import dataclasses
     import time
@@ -272,7 +343,12 @@ def test_connections_beyond_the_limit_are_refused_and_counted(tmp_path: Path) ->
     try:
         first, second = WireClient(b.svc.port), WireClient(b.svc.port)
         for c in (first, second):
-            assert c.request(P.API_VERSIONS, 3, {"client_software_name": "x", "client_software_version": "1"}).error_code == E.none
+            assert (
+                c.request(
+                    P.API_VERSIONS, 3, {"client_software_name": "x", "client_software_version": "1"}
+                ).error_code
+                == E.none
+            )
         with WireClient(b.svc.port) as third:
             assert third.is_closed()
         assert b.svc.broker.stats.connections_refused == 1
@@ -281,7 +357,12 @@ def test_connections_beyond_the_limit_are_refused_and_counted(tmp_path: Path) ->
 
         time.sleep(0.2)
         with WireClient(b.svc.port) as again:  # a freed slot is usable again
-            assert again.request(P.API_VERSIONS, 3, {"client_software_name": "x", "client_software_version": "1"}).error_code == E.none
+            assert (
+                again.request(
+                    P.API_VERSIONS, 3, {"client_software_name": "x", "client_software_version": "1"}
+                ).error_code
+                == E.none
+            )
         second.close()
     finally:
         b.stop()
@@ -291,25 +372,44 @@ def test_join_group_checks_the_session_timeout(broker: BrokerThread, tenants: di
     a = tenants["a"]
     with WireClient(broker.svc.port) as c:
         _login(c, a)
-        join = {"group_id": f"{a.prefix}workers", "rebalance_timeout": 10000, "member_id": "",
-                "protocol_type": "consumer", "protocols": [{"name": "range", "metadata": b""}]}
-        assert c.request(P.JOIN_GROUP, 7, {**join, "session_timeout": 10}).error_code == E.invalid_session_timeout
+        join = {
+            "group_id": f"{a.prefix}workers",
+            "rebalance_timeout": 10000,
+            "member_id": "",
+            "protocol_type": "consumer",
+            "protocols": [{"name": "range", "metadata": b""}],
+        }
+        assert (
+            c.request(P.JOIN_GROUP, 7, {**join, "session_timeout": 10}).error_code
+            == E.invalid_session_timeout
+        )
         first = c.request(P.JOIN_GROUP, 7, {**join, "session_timeout": 10000})
         assert first.error_code == E.member_id_required and first.member_id
         joined = c.request(P.JOIN_GROUP, 7, {**join, "session_timeout": 10000, "member_id": first.member_id})
         assert joined.error_code == E.none and joined.leader == first.member_id and joined.generation_id == 1
         assert [m.member_id for m in joined.members] == [first.member_id]
-        sync = c.request(P.SYNC_GROUP, 5, {"group_id": f"{a.prefix}workers", "generation_id": 1,
-                                           "member_id": first.member_id, "assignments": [
-                                               {"member_id": first.member_id, "assignment": b"mine"}]})
+        sync = c.request(
+            P.SYNC_GROUP,
+            5,
+            {
+                "group_id": f"{a.prefix}workers",
+                "generation_id": 1,
+                "member_id": first.member_id,
+                "assignments": [{"member_id": first.member_id, "assignment": b"mine"}],
+            },
+        )
         assert sync.error_code == E.none and sync.assignment == b"mine"
-        beat = c.request(P.HEARTBEAT, 4, {"group_id": f"{a.prefix}workers", "generation_id": 0,
-                                          "member_id": first.member_id})
+        beat = c.request(
+            P.HEARTBEAT,
+            4,
+            {"group_id": f"{a.prefix}workers", "generation_id": 0, "member_id": first.member_id},
+        )
         assert beat.error_code == E.illegal_generation
         described = c.request(P.DESCRIBE_GROUPS, 5, {"groups": [f"{a.prefix}workers"]})
         assert described.groups[0].group_state == "Stable" and len(described.groups[0].members) == 1
-        left = c.request(P.LEAVE_GROUP, 4, {"group_id": f"{a.prefix}workers",
-                                            "members": [{"member_id": first.member_id}]})
+        left = c.request(
+            P.LEAVE_GROUP, 4, {"group_id": f"{a.prefix}workers", "members": [{"member_id": first.member_id}]}
+        )
         assert left.members[0].error_code == E.none
         listed = c.request(P.LIST_GROUPS, 4, {"states_filter": []})
         assert [(g.group_id, g.group_state) for g in listed.groups] == [(f"{a.prefix}workers", "Empty")]
@@ -321,45 +421,115 @@ def test_admin_principal_offsets_by_time_configs_and_acks_zero(broker: BrokerThr
     svc.settings.token_path.write_text("admin-secret\n")
     with WireClient(svc.port) as admin:
         assert admin.sasl_plain("paas", "admin-secret").error_code == E.none
-        made = admin.request(P.CREATE_TOPICS, 6, {"topics": [{"name": "platform.audit", "num_partitions": 2,
-                                                              "replication_factor": -1, "configs": [
-                                                                  {"name": "retention.ms", "value": "7200000"}]}],
-                                                  "timeout": 1000})
+        made = admin.request(
+            P.CREATE_TOPICS,
+            6,
+            {
+                "topics": [
+                    {
+                        "name": "platform.audit",
+                        "num_partitions": 2,
+                        "replication_factor": -1,
+                        "configs": [{"name": "retention.ms", "value": "7200000"}],
+                    }
+                ],
+                "timeout": 1000,
+            },
+        )
         assert made.topics[0].error_code == E.none and made.topics[0].num_partitions == 2
-        again = admin.request(P.CREATE_TOPICS, 6, {"topics": [{"name": "platform.audit", "num_partitions": 1,
-                                                               "replication_factor": -1}], "timeout": 1000})
+        again = admin.request(
+            P.CREATE_TOPICS,
+            6,
+            {
+                "topics": [{"name": "platform.audit", "num_partitions": 1, "replication_factor": -1}],
+                "timeout": 1000,
+            },
+        )
         assert again.topics[0].error_code == E.topic_already_exists
-        grown = admin.request(P.CREATE_PARTITIONS, 3, {"topics": [{"name": "platform.audit", "count": 3,
-                                                                   "assignments": None}], "timeout": 1000})
+        grown = admin.request(
+            P.CREATE_PARTITIONS,
+            3,
+            {"topics": [{"name": "platform.audit", "count": 3, "assignments": None}], "timeout": 1000},
+        )
         assert grown.results[0].error_code == E.none
         meta = admin.request(P.METADATA, 9, {"topics": [{"name": "platform.audit"}]})
         assert len(meta.topics[0].partitions) == 3
-        configs = admin.request(P.DESCRIBE_CONFIGS, 3, {"resources": [
-            {"resource_type": 2, "resource_name": "platform.audit", "configuration_keys": None}]})
+        configs = admin.request(
+            P.DESCRIBE_CONFIGS,
+            3,
+            {
+                "resources": [
+                    {"resource_type": 2, "resource_name": "platform.audit", "configuration_keys": None}
+                ]
+            },
+        )
         values = {c.name: c.value for c in configs.results[0].configs}
         assert values["retention.ms"] == "7200000" and values["cleanup.policy"] == "delete"
         # acks=0: no answer at all, the next request on the connection is served normally
-        admin.send(P.PRODUCE, 8, {"acks": 0, "timeout": 1000, "topic_data": [{"name": "platform.audit",
-                   "partition_data": [{"index": 0, "records": build_batch([(None, b"fire and forget")], timestamp_ms=1000)}]}]})
+        admin.send(
+            P.PRODUCE,
+            8,
+            {
+                "acks": 0,
+                "timeout": 1000,
+                "topic_data": [
+                    {
+                        "name": "platform.audit",
+                        "partition_data": [
+                            {
+                                "index": 0,
+                                "records": build_batch([(None, b"fire and forget")], timestamp_ms=1000),
+                            }
+                        ],
+                    }
+                ],
+            },
+        )
         _produce(admin, "platform.audit", build_batch([(None, b"later")], timestamp_ms=5000))
-        by_time = admin.request(P.LIST_OFFSETS, 5, {"replica_id": -1, "isolation_level": 0, "topics": [
-            {"name": "platform.audit", "partitions": [
-                {"partition_index": 0, "timestamp": 3000, "current_leader_epoch": -1},
-                {"partition_index": 1, "timestamp": -1, "current_leader_epoch": -1}]}]})
+        by_time = admin.request(
+            P.LIST_OFFSETS,
+            5,
+            {
+                "replica_id": -1,
+                "isolation_level": 0,
+                "topics": [
+                    {
+                        "name": "platform.audit",
+                        "partitions": [
+                            {"partition_index": 0, "timestamp": 3000, "current_leader_epoch": -1},
+                            {"partition_index": 1, "timestamp": -1, "current_leader_epoch": -1},
+                        ],
+                    }
+                ],
+            },
+        )
         p0, p1 = by_time.topics[0].partitions
         assert (p0.offset, p0.timestamp) == (1, 5000) and (p1.offset, p1.error_code) == (0, E.none)
         gone = admin.request(P.DELETE_TOPICS, 5, {"topic_names": ["platform.audit"], "timeout": 1000})
         assert gone.responses[0].error_code == E.none and "platform.audit" not in svc.registry.topics
     with WireClient(svc.port) as tenant:  # tenants may describe their own topic configs
         _login(tenant, a)
-        own = tenant.request(P.DESCRIBE_CONFIGS, 3, {"resources": [
-            {"resource_type": 2, "resource_name": f"{a.prefix}events", "configuration_keys": ["retention.ms"]},
-            {"resource_type": 2, "resource_name": "platform.other", "configuration_keys": None}]})
+        own = tenant.request(
+            P.DESCRIBE_CONFIGS,
+            3,
+            {
+                "resources": [
+                    {
+                        "resource_type": 2,
+                        "resource_name": f"{a.prefix}events",
+                        "configuration_keys": ["retention.ms"],
+                    },
+                    {"resource_type": 2, "resource_name": "platform.other", "configuration_keys": None},
+                ]
+            },
+        )
         assert [c.name for c in own.results[0].configs] == ["retention.ms"]
         assert own.results[1].error_code == E.topic_authorization_failed
 
 
-def test_a_storm_of_mutated_frames_leaves_the_broker_and_the_log_intact(broker: BrokerThread, tenants: dict) -> None:  # type: ignore[type-arg]
+def test_a_storm_of_mutated_frames_leaves_the_broker_and_the_log_intact(
+    broker: BrokerThread, tenants: dict
+) -> None:  # type: ignore[type-arg]
     import random
     import socket
 
@@ -367,14 +537,50 @@ def test_a_storm_of_mutated_frames_leaves_the_broker_and_the_log_intact(broker: 
     topic = f"{a.prefix}events"
     rng = random.Random(8)
     templates = [
-        P.encode_request(P.PRODUCE, 8, 1, P.build(P.payload_class(P.PRODUCE, 8, P.EntityType.request), {
-            "acks": 1, "timeout": 1000, "topic_data": [{"name": topic, "partition_data": [
-                {"index": 0, "records": build_batch([(b"k", b"fuzz")])}]}]})),
-        P.encode_request(P.FETCH, 12, 2, P.build(P.payload_class(P.FETCH, 12, P.EntityType.request), {
-            "max_wait": 10, "min_bytes": 1, "max_bytes": 1000, "rack_id": "", "topics": [
-                {"topic": topic, "partitions": [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 100}]}]})),
-        P.encode_request(P.SASL_AUTHENTICATE, 2, 3, P.build(P.payload_class(P.SASL_AUTHENTICATE, 2, P.EntityType.request),
-                                                             {"auth_bytes": b"\0x\0y"})),
+        P.encode_request(
+            P.PRODUCE,
+            8,
+            1,
+            P.build(
+                P.payload_class(P.PRODUCE, 8, P.EntityType.request),
+                {
+                    "acks": 1,
+                    "timeout": 1000,
+                    "topic_data": [
+                        {
+                            "name": topic,
+                            "partition_data": [{"index": 0, "records": build_batch([(b"k", b"fuzz")])}],
+                        }
+                    ],
+                },
+            ),
+        ),
+        P.encode_request(
+            P.FETCH,
+            12,
+            2,
+            P.build(
+                P.payload_class(P.FETCH, 12, P.EntityType.request),
+                {
+                    "max_wait": 10,
+                    "min_bytes": 1,
+                    "max_bytes": 1000,
+                    "rack_id": "",
+                    "topics": [
+                        {
+                            "topic": topic,
+                            "partitions": [{"partition": 0, "fetch_offset": 0, "partition_max_bytes": 100}],
+                        }
+                    ],
+                },
+            ),
+        ),
+        P.encode_request(
+            P.SASL_AUTHENTICATE,
+            2,
+            3,
+            P.build(P.payload_class(P.SASL_AUTHENTICATE, 2, P.EntityType.request), {"auth_bytes": b"\0x\0y"}),
+        ),
     ]
     with WireClient(broker.svc.port) as good:
         _login(good, a)
@@ -396,7 +602,13 @@ def test_a_storm_of_mutated_frames_leaves_the_broker_and_the_log_intact(broker: 
                     pass
         records = _fetch(good, topic).responses[0].partitions[0].records  # type: ignore[attr-defined]
         assert _values(records) == [b"kept"]  # unauthenticated fuzz wrote nothing
-        assert _produce(good, topic, build_batch([(None, b"still serving")])).responses[0].partition_responses[0].base_offset == 1  # type: ignore[attr-defined]
+        assert (
+            _produce(good, topic, build_batch([(None, b"still serving")]))
+            .responses[0]
+            .partition_responses[0]
+            .base_offset
+            == 1
+        )  # type: ignore[attr-defined]
 
 
 def test_deleting_or_rotating_a_tenant_closes_its_connections(broker: BrokerThread, tenants: dict) -> None:  # type: ignore[type-arg]

@@ -40,11 +40,14 @@ def cells(table: DataTable[Any]) -> list[list[str]]:
 async def test_kafka_screen_shows_topics_rates_size_and_groups(daemon: DaemonThread) -> None:
     if daemon.d.kafka is None:
         pytest.fail("the daemon has no Kafka broker")
-    for args in (("apps:create", "kapp"), ("addons:create", "heroku-kafka:basic-0", "-a", "kapp"),
-                 ("kafka:topics:create", "events", "--partitions", "2", "-a", "kapp"),
-                 ("kafka:topics:write", "events", "hello", "-a", "kapp"),
-                 ("kafka:topics:write", "events", "world", "-a", "kapp"),
-                 ("kafka:consumer-groups:create", "workers", "-a", "kapp")):
+    for args in (
+        ("apps:create", "kapp"),
+        ("addons:create", "heroku-kafka:basic-0", "-a", "kapp"),
+        ("kafka:topics:create", "events", "--partitions", "2", "-a", "kapp"),
+        ("kafka:topics:write", "events", "hello", "-a", "kapp"),
+        ("kafka:topics:write", "events", "world", "-a", "kapp"),
+        ("kafka:consumer-groups:create", "workers", "-a", "kapp"),
+    ):
         done = daemon.cli(*args)
         assert done.returncode == 0, (args, done.stderr)
     app = PaasApp(HttpBackend(daemon.api_url, daemon.d.token), app_name="kapp", freeze_gc=False)
@@ -88,8 +91,14 @@ async def test_dataclips_screen_lists_runs_and_shows_the_table(pg_daemon: Daemon
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE orders (id int, total numeric)")
         conn.execute("INSERT INTO orders VALUES (1, 9.5), (2, 20), (3, 7.25)")
-    clip = c.post("/dataclips/api/clips", json={"title": "Big orders", "target": addon.json()["name"],
-                                                "sql": "SELECT id, total FROM orders WHERE total > 8 ORDER BY id"})
+    clip = c.post(
+        "/dataclips/api/clips",
+        json={
+            "title": "Big orders",
+            "target": addon.json()["name"],
+            "sql": "SELECT id, total FROM orders WHERE total > 8 ORDER BY id",
+        },
+    )
     assert clip.status_code == 201, clip.text
 
     app = PaasApp(HttpBackend(pg_daemon.api_url, pg_daemon.d.token), freeze_gc=False)

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 APP = "tuiapp"
 SIZE = (140, 40)
-WEB_APP = '''
+WEB_APP = """
 import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -49,7 +49,7 @@ class Handler(BaseHTTPRequestHandler):
 
 print("listening on", os.environ["PORT"], flush=True)
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-'''
+"""
 
 
 def deploy(daemon: DaemonThread, tmp_path: Path, app: str = APP) -> None:
@@ -135,29 +135,43 @@ async def test_scaling_from_the_keyboard_changes_the_dynos(daemon: DaemonThread,
 
         await pilot.press("minus")
         await until(pilot, lambda: formation(daemon) == 1, what="formation web=1 in the daemon")
-        await until(pilot, lambda: "web.2" not in dyno_states(app) or dyno_states(app)["web.2"] == "down",
-                    what="web.2 gone or down in the TUI")
-        await until(pilot, lambda: table.row_count == 1 or "down" in str(table.get_row("web.2")),
-                    what="the table following")
+        await until(
+            pilot,
+            lambda: "web.2" not in dyno_states(app) or dyno_states(app)["web.2"] == "down",
+            what="web.2 gone or down in the TUI",
+        )
+        await until(
+            pilot,
+            lambda: table.row_count == 1 or "down" in str(table.get_row("web.2")),
+            what="the table following",
+        )
         assert any(a.startswith("Scaling dynos... done, now running web at 2") for a in app.actions_done)
         assert any(a.startswith("Scaling dynos... done, now running web at 1") for a in app.actions_done)
 
 
-async def test_a_crashed_dyno_shows_h10_in_the_router_pane(crashy_daemon: DaemonThread, tmp_path: Path) -> None:
+async def test_a_crashed_dyno_shows_h10_in_the_router_pane(
+    crashy_daemon: DaemonThread, tmp_path: Path
+) -> None:
     daemon = crashy_daemon
     require_dynos_and_router(daemon)
     deploy(daemon, tmp_path)
     app = tui_for(daemon)
     host = {"Host": f"{APP}.localhost"}
-    async with app.run_test(size=SIZE) as pilot, httpx.AsyncClient(base_url=daemon.router_url, timeout=30) as http:
+    async with (
+        app.run_test(size=SIZE) as pilot,
+        httpx.AsyncClient(base_url=daemon.router_url, timeout=30) as http,
+    ):
         await until(pilot, lambda: web_up(app) == 1, what="web.1 up")
         ok = await http.get("/", headers=host)
         assert ok.status_code == 200
         await pilot.press("3")
         assert isinstance(app.screen, RouterScreen)
         log = app.screen.query_one(StreamLog)
-        await until(pilot, lambda: any(e.fields and e.fields.get("status") == "200" for e in log.rows),
-                    what="the 200 line in the router pane")
+        await until(
+            pilot,
+            lambda: any(e.fields and e.fields.get("status") == "200" for e in log.rows),
+            what="the 200 line in the router pane",
+        )
 
         # First crash: the platform restarts at once. Second crash soon after: it backs off,
         # and while the only web dyno sits in `crashed` the router answers H10.
@@ -173,7 +187,9 @@ async def test_a_crashed_dyno_shows_h10_in_the_router_pane(crashy_daemon: Daemon
         assert response.status_code == 503
         assert elapsed < 2.0, "H10 is answered at once, not after a hold"
 
-        h10 = await until(pilot, lambda: [e for e in log.rows if e.code == "H10"], what="an H10 line in the pane")
+        h10 = await until(
+            pilot, lambda: [e for e in log.rows if e.code == "H10"], what="an H10 line in the pane"
+        )
         line = h10[-1]
         assert line.level == "error"
         assert 'desc="App crashed"' in line.text and "status=503" in line.text
@@ -189,7 +205,10 @@ async def test_filtering_the_router_log(daemon: DaemonThread, tmp_path: Path) ->
     deploy(daemon, tmp_path)
     app = tui_for(daemon)
     host = {"Host": f"{APP}.localhost"}
-    async with app.run_test(size=SIZE) as pilot, httpx.AsyncClient(base_url=daemon.router_url, timeout=30) as http:
+    async with (
+        app.run_test(size=SIZE) as pilot,
+        httpx.AsyncClient(base_url=daemon.router_url, timeout=30) as http,
+    ):
         await until(pilot, lambda: web_up(app) == 1, what="web.1 up")
         for path in ("/", "/a", "/missing/1", "/b", "/missing/2"):
             await http.get(path, headers=host)
@@ -209,8 +228,14 @@ async def test_filtering_the_router_log(daemon: DaemonThread, tmp_path: Path) ->
 
         # change the filter: by path, negated
         await pilot.press("slash", *"!path:/missing", "enter")  # `/` selects the old text: typing replaces it
-        await until(pilot, lambda: len(log.rows) >= 4 and all("/missing" not in (e.fields or {}).get("path", "") for e in log.rows),
-                    what="everything but /missing")
+        await until(
+            pilot,
+            lambda: (
+                len(log.rows) >= 4
+                and all("/missing" not in (e.fields or {}).get("path", "") for e in log.rows)
+            ),
+            what="everything but /missing",
+        )
 
         # a bad filter says why (and is not applied)
         await pilot.press("slash", *"colour:red", "enter")
@@ -234,33 +259,55 @@ async def test_actions_maintenance_rollback_restart_stop_open(daemon: DaemonThre
     opened: list[str] = []
     app.open_url = lambda url, **kw: opened.append(url)  # type: ignore[method-assign]
     host = {"Host": f"{APP}.localhost"}
-    async with app.run_test(size=SIZE) as pilot, httpx.AsyncClient(base_url=daemon.router_url, timeout=30) as http:
+    async with (
+        app.run_test(size=SIZE) as pilot,
+        httpx.AsyncClient(base_url=daemon.router_url, timeout=30) as http,
+    ):
         await until(pilot, lambda: web_up(app) == 1, what="web.1 up")
         await pilot.press("2")
 
         await pilot.press("m")
-        await until(pilot, lambda: daemon.client().get(f"/apps/{APP}").json()["maintenance"] is True,
-                    what="maintenance on")
+        await until(
+            pilot,
+            lambda: daemon.client().get(f"/apps/{APP}").json()["maintenance"] is True,
+            what="maintenance on",
+        )
         response = await http.get("/", headers=host)
         assert response.status_code == 503
         await pilot.press("3")
         log = app.screen.query_one(StreamLog)
         await until(pilot, lambda: any(e.code == "H80" for e in log.rows), what="H80 in the router log")
         await pilot.press("m")
-        await until(pilot, lambda: daemon.client().get(f"/apps/{APP}").json()["maintenance"] is False,
-                    what="maintenance off")
+        await until(
+            pilot,
+            lambda: daemon.client().get(f"/apps/{APP}").json()["maintenance"] is False,
+            what="maintenance off",
+        )
 
         await pilot.press("b")
-        await until(pilot, lambda: daemon.client().get(f"/apps/{APP}/releases").json()[-1]["description"].startswith("Rollback to v"),
-                    what="a rollback release")
+        await until(
+            pilot,
+            lambda: (
+                daemon.client()
+                .get(f"/apps/{APP}/releases")
+                .json()[-1]["description"]
+                .startswith("Rollback to v")
+            ),
+            what="a rollback release",
+        )
 
         await until(pilot, lambda: web_up(app) == 1, what="web.1 back up after the rollback")
         await pilot.press("2")
         before = app.store.apps[APP].dynos["web.1"].since
         await pilot.press("r")
-        await until(pilot, lambda: any(a.startswith("Restarting web.1") for a in app.actions_done), what="restart")
-        await until(pilot, lambda: app.store.apps[APP].dynos["web.1"].since > before and web_up(app) == 1,
-                    what="web.1 restarted")
+        await until(
+            pilot, lambda: any(a.startswith("Restarting web.1") for a in app.actions_done), what="restart"
+        )
+        await until(
+            pilot,
+            lambda: app.store.apps[APP].dynos["web.1"].since > before and web_up(app) == 1,
+            what="web.1 restarted",
+        )
 
         await pilot.press("s")
         await until(pilot, lambda: any(a.startswith("Stopping web.1") for a in app.actions_done), what="stop")
@@ -283,8 +330,12 @@ async def test_reconnects_when_the_daemon_restarts(paas_home: Path) -> None:
             second = DaemonThread(daemon_settings(paas_home)).start()  # new ports, same home
             try:
                 second.cli("apps:create", "another")
-                await until(pilot, lambda: app.store.connected and "another" in app.store.apps,
-                            timeout=15, what="reconnected to the new daemon")
+                await until(
+                    pilot,
+                    lambda: app.store.connected and "another" in app.store.apps,
+                    timeout=15,
+                    what="reconnected to the new daemon",
+                )
                 assert app.pump.connects == 2
                 assert app.backend.label == second.api_url
             finally:
@@ -300,14 +351,28 @@ async def test_commands_palette_and_help_list_the_actions(daemon: DaemonThread) 
         await pilot.pause(0.1)
         assert isinstance(app.screen, HelpScreen)
         text = " ".join(what for _title, rows in SECTIONS for _key, what in rows)
-        for words in ("Scale web up", "Crash the selected dyno with SIGKILL", "Toggle maintenance", "Roll back",
-                      "Open the app in a browser", "Command palette"):
+        for words in (
+            "Scale web up",
+            "Crash the selected dyno with SIGKILL",
+            "Toggle maintenance",
+            "Roll back",
+            "Open the app in a browser",
+            "Command palette",
+        ):
             assert words in text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         titles = {c.title for c in app.get_system_commands(app.screen)}
-        assert {"Scale web up", "Scale web down", "Restart dyno", "Stop dyno", "Crash dyno",
-                "Toggle maintenance", "Roll back", "Open app in browser"} <= titles
+        assert {
+            "Scale web up",
+            "Scale web down",
+            "Restart dyno",
+            "Stop dyno",
+            "Crash dyno",
+            "Toggle maintenance",
+            "Roll back",
+            "Open app in browser",
+        } <= titles
         await pilot.press("colon")
         await pilot.pause(0.2)
         assert app.screen.__class__.__name__ == "CommandPalette"

@@ -25,10 +25,17 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
 
 def env_for(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAAS_")}
-    env.update({
-        "PAAS_HOME": str(home), "PAAS_API_PORT": "0", "PAAS_ROUTER_PORT": "0", "PAAS_KAFKA_PORT": "0",
-        "PAAS_KAFKA_TLS_PORT": "0", "PAAS_RUNTIME": "process", "PAAS_STOP_TIMEOUT": "3",
-    })
+    env.update(
+        {
+            "PAAS_HOME": str(home),
+            "PAAS_API_PORT": "0",
+            "PAAS_ROUTER_PORT": "0",
+            "PAAS_KAFKA_PORT": "0",
+            "PAAS_KAFKA_TLS_PORT": "0",
+            "PAAS_RUNTIME": "process",
+            "PAAS_STOP_TIMEOUT": "3",
+        }
+    )
     env.update(extra)
     return env
 
@@ -78,7 +85,9 @@ def test_up_starts_the_daemon_and_deploys_the_sample_once(home: Path) -> None:
     assert (home / "daemon.log").read_text().strip()  # the daemon's own output went to its log
 
     token = (home / "token").read_text().strip()
-    with httpx.Client(base_url=info["api_url"], headers={"Authorization": f"Bearer {token}"}, timeout=10) as api:
+    with httpx.Client(
+        base_url=info["api_url"], headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as api:
         assert [a["name"] for a in api.get("/apps").json()] == ["hello"]
         releases = api.get("/apps/hello/releases").json()
         assert releases[-1]["description"].startswith("Deploy")
@@ -90,7 +99,9 @@ def test_up_starts_the_daemon_and_deploys_the_sample_once(home: Path) -> None:
             time.sleep(0.2)
         else:
             pytest.fail(f"hello's web dyno never came up: {dynos}")
-    page = httpx.get(f"http://127.0.0.1:{info['router_port']}/", headers={"Host": "hello.localhost"}, timeout=10)
+    page = httpx.get(
+        f"http://127.0.0.1:{info['router_port']}/", headers={"Host": "hello.localhost"}, timeout=10
+    )
     assert page.status_code == 200 and "web.1" in page.text
 
     again = paas(env, "up", "--no-tui")

@@ -34,8 +34,13 @@ FAST_TIMERS = {
 
 def test_settings(home: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "home": home, "api_port": 0, "router_port": 0, "kafka_port": 0, "kafka_tls_port": 0,
-        "runtime": "process", **FAST_TIMERS,
+        "home": home,
+        "api_port": 0,
+        "router_port": 0,
+        "kafka_port": 0,
+        "kafka_tls_port": 0,
+        "runtime": "process",
+        **FAST_TIMERS,
     }
     values.update(overrides)
     return Settings(**values)
@@ -100,8 +105,12 @@ class DaemonThread:
         return f"http://127.0.0.1:{self.d.router_port}"
 
     def client(self, **kw: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url, headers={"Authorization": f"Bearer {self.d.token}"},
-                            timeout=kw.pop("timeout", 30), **kw)
+        return httpx.Client(
+            base_url=self.api_url,
+            headers={"Authorization": f"Bearer {self.d.token}"},
+            timeout=kw.pop("timeout", 30),
+            **kw,
+        )
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -110,8 +119,17 @@ class DaemonThread:
         env.pop("PAAS_APP", None)
         return env
 
-    def cli(self, *args: str, input: str | None = None, timeout: float = 120, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, input: str | None = None, timeout: float = 120, cwd: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run the installed `paas` script against this daemon."""
         exe = Path(sys.executable).with_name("paas")
-        return subprocess.run([str(exe), *args], capture_output=True, text=True, env=self.env(), input=input,
-                              timeout=timeout, cwd=cwd)
+        return subprocess.run(
+            [str(exe), *args],
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            input=input,
+            timeout=timeout,
+            cwd=cwd,
+        )

@@ -19,8 +19,12 @@ def daemon_env(home: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "PAAS_HOME": str(home), "PAAS_API_PORT": "0", "PAAS_ROUTER_PORT": "0", "PAAS_KAFKA_PORT": "0",
-            "PAAS_KAFKA_TLS_PORT": "0", "PAAS_RUNTIME": "process",
+            "PAAS_HOME": str(home),
+            "PAAS_API_PORT": "0",
+            "PAAS_ROUTER_PORT": "0",
+            "PAAS_KAFKA_PORT": "0",
+            "PAAS_KAFKA_TLS_PORT": "0",
+            "PAAS_RUNTIME": "process",
         }
     )
     env.update({f"PAAS_{k.upper()}": str(v) for k, v in FAST_TIMERS.items()})
@@ -34,7 +38,9 @@ class DaemonProcess:
         self.home = home
         self.env = daemon_env(home, **extra)
         self.log = open(home / "daemon-test.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([PAAS, "daemon"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [PAAS, "daemon"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
 
     def wait_ready(self, timeout: float = 60) -> dict[str, object]:
         deadline = time.monotonic() + timeout
@@ -53,8 +59,12 @@ class DaemonProcess:
         self.log.flush()
         return (self.home / "daemon-test.log").read_text(errors="replace")
 
-    def cli(self, *args: str, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([PAAS, *args], env=self.env, capture_output=True, text=True, timeout=timeout, input=input)
+    def cli(
+        self, *args: str, timeout: float = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PAAS, *args], env=self.env, capture_output=True, text=True, timeout=timeout, input=input
+        )
 
     def terminate(self, timeout: float = 30) -> int:
         if self.proc.poll() is None:

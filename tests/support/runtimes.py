@@ -104,6 +104,10 @@ def dyno_runtime(request: pytest.FixtureRequest) -> Iterator[str]:
 def own_containers(home: Path) -> list[str]:
     """Ids of the containers (any state) a daemon with this PAAS_HOME labelled as its own."""
     label = f"io.paas.home={home.expanduser().resolve()}"
-    out = subprocess.run(["docker", "ps", "-aq", "--no-trunc", "--filter", f"label={label}"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--no-trunc", "--filter", f"label={label}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return out.stdout.split()

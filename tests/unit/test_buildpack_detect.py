@@ -58,7 +58,8 @@ def test_dependency_hash_follows_manifests_only(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("humanize\n")
     assert files_digest(tmp_path, ("requirements.txt", "pyproject.toml"), ("python3.11",)) != first
     assert files_digest(tmp_path, ("requirements.txt",), ("python3.12",)) != files_digest(
-        tmp_path, ("requirements.txt",), ("python3.11",))
+        tmp_path, ("requirements.txt",), ("python3.11",)
+    )
 
 
 def test_console_scripts_follow_path_and_python_version_is_read(tmp_path: Path) -> None:
@@ -91,8 +92,10 @@ def test_app_json_env_generators_and_errors() -> None:
     assert len(manifest.env["SECRET_KEY"]) == 64
     assert manifest.env["WELCOME"] == "hi" and manifest.env["PLAIN"] == "override"
     assert "OPTIONAL" not in manifest.env
-    assert manifest.formation == [{"type": "web", "quantity": 2, "size": "standard-2x"},
-                                  {"type": "worker", "quantity": 0}]
+    assert manifest.formation == [
+        {"type": "web", "quantity": 2, "size": "standard-2x"},
+        {"type": "worker", "quantity": 0},
+    ]
     assert manifest.postdeploy == "python seed.py"
     assert manifest.addons == [("heroku-postgresql", None), ("heroku-kafka:basic-0", "EVENTS")]
     second = parse_manifest({"env": {"SECRET_KEY": {"generator": "secret"}}}, {})
@@ -134,8 +137,9 @@ def test_pipeline_stage_inference() -> None:
 def run_hook(stdin: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAAS_")}
     env.update(PAAS_HOOK_APP="demo", PAAS_HOOK_API="http://127.0.0.1:9", PAAS_HOOK_TOKEN="t")
-    return subprocess.run([sys.executable, str(HOOK)], input=stdin, capture_output=True, text=True, env=env,
-                          timeout=30)
+    return subprocess.run(
+        [sys.executable, str(HOOK)], input=stdin, capture_output=True, text=True, env=env, timeout=30
+    )
 
 
 def test_hook_refuses_other_branches_and_deleting_main() -> None:

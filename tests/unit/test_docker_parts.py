@@ -35,7 +35,9 @@ def test_rootfs_plan_has_a_shell_python_and_no_docs() -> None:
 
 
 def test_rootfs_tar_keeps_links_and_generated_files(tmp_path: Path) -> None:
-    plan = RootfsPlan(paths={"/usr/bin/bash", "/usr/bin/sh"}, generated={"/etc/hosts": "127.0.0.1 localhost\n"})
+    plan = RootfsPlan(
+        paths={"/usr/bin/bash", "/usr/bin/sh"}, generated={"/etc/hosts": "127.0.0.1 localhost\n"}
+    )
     target = tmp_path / "root.tar"
     members, content = write_rootfs_tar(plan, target)
     with tarfile.open(target) as tar:
@@ -51,7 +53,10 @@ def test_rootfs_tar_keeps_links_and_generated_files(tmp_path: Path) -> None:
 
 def test_engine_address() -> None:
     assert Engine.from_env({}).unix_path == "/var/run/docker.sock"
-    assert Engine.from_env({"DOCKER_HOST": "unix:///run/user/1000/docker.sock"}).unix_path == "/run/user/1000/docker.sock"
+    assert (
+        Engine.from_env({"DOCKER_HOST": "unix:///run/user/1000/docker.sock"}).unix_path
+        == "/run/user/1000/docker.sock"
+    )
     local = Engine.from_env({"DOCKER_HOST": "tcp://127.0.0.1:2375"})
     assert (local.host, local.port, local.base_url) == ("127.0.0.1", 2375, "http://127.0.0.1:2375")
     with pytest.raises(EngineError, match="must run on this machine"):
@@ -69,12 +74,23 @@ def frame(kind: int, data: bytes) -> bytes:
 async def test_attach_stream_demultiplexes_split_frames() -> None:
     seen: list[tuple[str, bytes]] = []
     proto = _AttachProtocol(b"", lambda s, d: seen.append((s, d)), multiplexed=True, merge=False)
-    wire = b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\n\r\n" + frame(1, b"out\n") + frame(2, b"err\n") + frame(1, b"more")
+    wire = (
+        b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\n\r\n"
+        + frame(1, b"out\n")
+        + frame(2, b"err\n")
+        + frame(1, b"more")
+    )
     for i in range(0, len(wire), 5):  # arbitrary chunking, like the socket's
         proto.data_received(wire[i : i + 5])
     assert proto.ready.done() and proto.ready.exception() is None
     proto.eof_received()
-    assert seen == [("stdout", b"out\n"), ("stderr", b"err\n"), ("stdout", b"more"), ("stdout", b""), ("stderr", b"")]
+    assert seen == [
+        ("stdout", b"out\n"),
+        ("stderr", b"err\n"),
+        ("stdout", b"more"),
+        ("stdout", b""),
+        ("stderr", b""),
+    ]
 
 
 async def test_attach_refused_is_an_error() -> None:
@@ -93,8 +109,16 @@ def test_memory_excludes_inactive_page_cache() -> None:
 
 
 def test_boot_script_and_fingerprint(tmp_path: Path) -> None:
-    spec = DynoSpec(app="a", name="web.1", type="web", command="python app.py", release=3, env={"A": "1"},
-                    slug_dir=tmp_path, wants_port=True)
+    spec = DynoSpec(
+        app="a",
+        name="web.1",
+        type="web",
+        command="python app.py",
+        release=3,
+        env={"A": "1"},
+        slug_dir=tmp_path,
+        wants_port=True,
+    )
     log = boot_script(spec)
     assert log.startswith('cp -a /slug/. "$HOME"/') and log.endswith('exec bash -c "$1" 2>&1')
     pty = boot_script(DynoSpec(**{**spec.__dict__, "stdio": "pty", "tty_rows": 40, "tty_cols": 100}))

@@ -14,11 +14,15 @@ FORMATION = [{"type": "web", "quantity": 3}, {"type": "my-worker", "quantity": 1
 
 def test_parse_scale_forms() -> None:
     assert parse_scale(("web=5", "my-worker=0"), FORMATION) == [
-        {"type": "web", "quantity": 5}, {"type": "my-worker", "quantity": 0}]
+        {"type": "web", "quantity": 5},
+        {"type": "my-worker", "quantity": 0},
+    ]
     assert parse_scale(("web+2",), FORMATION) == [{"type": "web", "quantity": 5}]
     assert parse_scale(("web-5",), FORMATION) == [{"type": "web", "quantity": 0}]  # never below 0
     assert parse_scale(("my-worker-1",), FORMATION) == [{"type": "my-worker", "quantity": 0}]
-    assert parse_scale(("web=2:Standard-2X",), FORMATION) == [{"type": "web", "quantity": 2, "size": "standard-2x"}]
+    assert parse_scale(("web=2:Standard-2X",), FORMATION) == [
+        {"type": "web", "quantity": 2, "size": "standard-2x"}
+    ]
     assert parse_scale(("web=performance-l",), FORMATION) == [{"type": "web", "size": "performance-l"}]
 
 
@@ -34,8 +38,10 @@ def test_relative_scale_needs_a_known_type() -> None:
 
 
 def test_size_labels() -> None:
-    assert [size_label(s) for s in ("eco", "basic", "standard-1x", "standard-2x", "performance-m", "performance-l")] == [
-        "Eco", "Basic", "Standard-1X", "Standard-2X", "Performance-M", "Performance-L"]
+    assert [
+        size_label(s)
+        for s in ("eco", "basic", "standard-1x", "standard-2x", "performance-m", "performance-l")
+    ] == ["Eco", "Basic", "Standard-1X", "Standard-2X", "Performance-M", "Performance-L"]
 
 
 def test_ago() -> None:
@@ -50,10 +56,26 @@ def test_render_ps_groups_like_heroku() -> None:
     since = "2026-11-26T15:04:05Z"
 
     def dyno(name: str, state: str = "up", command: str = "python app.py", size: str = "Standard-1X") -> dict:
-        return {"name": name, "type": name.split(".")[0], "state": state, "since": since, "command": command, "size": size}
+        return {
+            "name": name,
+            "type": name.split(".")[0],
+            "state": state,
+            "since": since,
+            "command": command,
+            "size": size,
+        }
 
-    lines = list(render_ps("demo", [dyno("web.2"), dyno("web.1"), dyno("worker.1", "crashed", "python w.py"),
-                                    dyno("run.1234", command="bash")]))
+    lines = list(
+        render_ps(
+            "demo",
+            [
+                dyno("web.2"),
+                dyno("web.1"),
+                dyno("worker.1", "crashed", "python w.py"),
+                dyno("run.1234", command="bash"),
+            ],
+        )
+    )
     assert lines[0] == "=== run: one-off processes (1)"
     assert lines[2].startswith("run.1234 (Standard-1X): up 2026/11/26 ") and lines[2].endswith(": bash")
     assert lines[4] == "=== web (Standard-1X): python app.py (2)"

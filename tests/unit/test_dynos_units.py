@@ -49,8 +49,12 @@ def test_read_procfile(tmp_path: Path) -> None:
 def test_sizes_match_heroku_quotas() -> None:
     quotas = {name: size.memory_mb for name, size in SIZES.items()}
     assert quotas == {
-        "eco": 512, "basic": 512, "standard-1x": 512, "standard-2x": 1024,
-        "performance-m": 2560, "performance-l": 14336,
+        "eco": 512,
+        "basic": 512,
+        "standard-1x": 512,
+        "standard-2x": 1024,
+        "performance-m": 2560,
+        "performance-l": 14336,
     }
     assert get_size("Standard-2X").hard_limit_bytes == 2 * 1024 * 1024 * 1024
     with pytest.raises(ValueError, match="Unknown dyno size"):

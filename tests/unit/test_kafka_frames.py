@@ -23,14 +23,45 @@ def _req(api_key: int, version: int, values: dict) -> bytes:  # type: ignore[typ
 VALID = [
     _req(P.API_VERSIONS, 3, {"client_software_name": "x", "client_software_version": "1"}),
     _req(P.METADATA, 9, {"topics": [{"name": "p.t"}]}),
-    _req(P.PRODUCE, 8, {"acks": 1, "timeout": 1000, "topic_data": [
-        {"name": "p.t", "partition_data": [{"index": 0, "records": build_batch([(b"k", b"v")])}]}]}),
-    _req(P.FETCH, 12, {"max_wait": 500, "min_bytes": 1, "max_bytes": 1000, "topics": [
-        {"topic": "p.t", "partitions": [{"partition": 0, "fetch_offset": 5, "partition_max_bytes": 100}]}],
-        "rack_id": ""}),
-    _req(P.JOIN_GROUP, 7, {"group_id": "p.g", "session_timeout": 10000, "rebalance_timeout": 10000,
-                           "member_id": "", "protocol_type": "consumer",
-                           "protocols": [{"name": "range", "metadata": b"\0\1"}]}),
+    _req(
+        P.PRODUCE,
+        8,
+        {
+            "acks": 1,
+            "timeout": 1000,
+            "topic_data": [
+                {"name": "p.t", "partition_data": [{"index": 0, "records": build_batch([(b"k", b"v")])}]}
+            ],
+        },
+    ),
+    _req(
+        P.FETCH,
+        12,
+        {
+            "max_wait": 500,
+            "min_bytes": 1,
+            "max_bytes": 1000,
+            "topics": [
+                {
+                    "topic": "p.t",
+                    "partitions": [{"partition": 0, "fetch_offset": 5, "partition_max_bytes": 100}],
+                }
+            ],
+            "rack_id": "",
+        },
+    ),
+    _req(
+        P.JOIN_GROUP,
+        7,
+        {
+            "group_id": "p.g",
+            "session_timeout": 10000,
+            "rebalance_timeout": 10000,
+            "member_id": "",
+            "protocol_type": "consumer",
+            "protocols": [{"name": "range", "metadata": b"\0\1"}],
+        },
+    ),
     _req(P.SASL_AUTHENTICATE, 2, {"auth_bytes": b"\0u\0p"}),
 ]
 
@@ -97,8 +128,17 @@ def test_every_advertised_max_version_is_served() -> None:
 
 
 def test_builder_zero_fills_and_drops_fields_across_versions() -> None:
-    values = {"throttle_time": 5, "error_code": 0, "generation_id": 3, "protocol_type": "consumer",
-              "protocol_name": "range", "leader": "a", "member_id": "a", "members": [], "not_a_field": 1}
+    values = {
+        "throttle_time": 5,
+        "error_code": 0,
+        "generation_id": 3,
+        "protocol_type": "consumer",
+        "protocol_name": "range",
+        "leader": "a",
+        "member_id": "a",
+        "members": [],
+        "not_a_field": 1,
+    }
     for version in (0, 2, 5, 7):
         resp = P.response(P.JOIN_GROUP, version, values)
         assert resp.generation_id == 3

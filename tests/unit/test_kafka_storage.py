@@ -260,7 +260,9 @@ def test_compaction_keeps_the_newest_value_per_key(tmp_path: Path) -> None:
     for round_ in range(5):
         for key in (b"a", b"b", b"c"):
             _append(plog, b"%s=%d" % (key, round_), key=key, ts=now - 1000 + round_)
-    both = build_batch([(b"d", b"d=0"), (b"a", b"a=final")], timestamp_ms=now)  # one batch, half superseded below
+    both = build_batch(
+        [(b"d", b"d=0"), (b"a", b"a=final")], timestamp_ms=now
+    )  # one batch, half superseded below
     plog.append(both, validate_produced(both))
     tomb = build_batch([(b"b", None)], timestamp_ms=now - 2 * 86_400_000)  # type: ignore[list-item]
     plog.append(tomb, validate_produced(tomb))
@@ -273,7 +275,12 @@ def test_compaction_keeps_the_newest_value_per_key(tmp_path: Path) -> None:
     for seg in plog.segments:
         for data in (seg.read(i.start, i.size) for _p, i in seg.batches_from(0)):
             survivors += [(r.offset, r.key, r.value) for r in decode_batch(data, parse_header(data, 0))]
-    assert survivors == [(14, b"c", b"c=4"), (16, b"a", b"a=final"), (18, b"d", b"d=1"), (19, None, b"no key")]
+    assert survivors == [
+        (14, b"c", b"c=4"),
+        (16, b"a", b"a=final"),
+        (18, b"d", b"d=1"),
+        (19, None, b"no key"),
+    ]
     # offsets keep their numbers; reads and restarts cope with the gaps
     assert parse_header(plog.read(0, 100), 0).base_offset == 14
     assert decode_batch(plog.read(17, 10_000), parse_header(plog.read(17, 10_000), 0))[0].offset == 18

@@ -70,11 +70,23 @@ async def test_router_line_selection_targets_its_dyno() -> None:
     app, backend = make()
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot)
-        app.store.apply({"kind": "log.line", "app": "hello", "data": {"line": {
-            "ts": "2023-11-14T22:13:10.000000+00:00", "app": "hello", "source": "heroku", "dyno": "router",
-            "text": 'at=error code=H13 desc="Connection closed without response" method=GET path="/" '
-                    "host=hello.localhost request_id=a fwd=\"1.2.3.4\" dyno=web.2 connect=0ms service=5ms "
-                    "status=503 bytes=0 protocol=http"}}})
+        app.store.apply(
+            {
+                "kind": "log.line",
+                "app": "hello",
+                "data": {
+                    "line": {
+                        "ts": "2023-11-14T22:13:10.000000+00:00",
+                        "app": "hello",
+                        "source": "heroku",
+                        "dyno": "router",
+                        "text": 'at=error code=H13 desc="Connection closed without response" method=GET path="/" '
+                        'host=hello.localhost request_id=a fwd="1.2.3.4" dyno=web.2 connect=0ms service=5ms '
+                        "status=503 bytes=0 protocol=http",
+                    }
+                },
+            }
+        )
         await pilot.press("3")
         await pilot.pause(0.3)
         await pilot.press("up", "c")
@@ -107,8 +119,9 @@ async def test_maintenance_open_and_errors_are_reported() -> None:
         await pilot.press("m")
         await pilot.pause(0.1)
         assert sent(backend)[-1] == ("PATCH", "/apps/hello", {"maintenance": True})
-        assert app.actions_done[-1] == ("failed: Enabling maintenance mode for hello: "
-                                        "Maintenance cannot be changed right now.")
+        assert app.actions_done[-1] == (
+            "failed: Enabling maintenance mode for hello: Maintenance cannot be changed right now."
+        )
         await pilot.press("o")
         assert opened == ["http://hello.localhost:5000/"]
         await pilot.press("right_square_bracket")

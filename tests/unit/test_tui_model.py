@@ -22,20 +22,34 @@ from tui.screens.format import mask, memory_text
 from tui.widgets.lines import compact, log_parts, router_parts
 from tui.widgets.spark import spark
 
-H13 = ('at=error code=H13 desc="Connection closed without response" method=GET path="/a b?x=\\"1\\"" '
-       'host=app.localhost request_id=abc fwd="127.0.0.1" dyno=web.2 connect=0ms service=5ms status=503 bytes=0 '
-       'protocol=http')
-OK = ('at=info method=GET path="/" host=app.localhost request_id=def fwd="127.0.0.1" dyno=web.1 connect=1ms '
-      'service=3ms status=200 bytes=12 protocol=http')
-H80 = ('at=info code=H80 desc="Maintenance mode" method=GET path="/" host=app.localhost request_id=x '
-       'fwd="127.0.0.1" dyno= connect= service= status=503 bytes= protocol=http')
-H27 = ('sock=client at=warning code=H27 desc="Client Request Interrupted" method=POST path="/up" '
-       'host=app.localhost request_id=y fwd="127.0.0.1" dyno=web.1 connect=0ms service=20ms status=499 bytes= '
-       'protocol=http')
+H13 = (
+    'at=error code=H13 desc="Connection closed without response" method=GET path="/a b?x=\\"1\\"" '
+    'host=app.localhost request_id=abc fwd="127.0.0.1" dyno=web.2 connect=0ms service=5ms status=503 bytes=0 '
+    "protocol=http"
+)
+OK = (
+    'at=info method=GET path="/" host=app.localhost request_id=def fwd="127.0.0.1" dyno=web.1 connect=1ms '
+    "service=3ms status=200 bytes=12 protocol=http"
+)
+H80 = (
+    'at=info code=H80 desc="Maintenance mode" method=GET path="/" host=app.localhost request_id=x '
+    'fwd="127.0.0.1" dyno= connect= service= status=503 bytes= protocol=http'
+)
+H27 = (
+    'sock=client at=warning code=H27 desc="Client Request Interrupted" method=POST path="/up" '
+    'host=app.localhost request_id=y fwd="127.0.0.1" dyno=web.1 connect=0ms service=20ms status=499 bytes= '
+    "protocol=http"
+)
 
 
 def line(text: str, dyno: str = "router", source: str = "heroku", app: str = "app") -> dict[str, str]:
-    return {"ts": "2024-05-01T10:11:12.345678+00:00", "app": app, "source": source, "dyno": dyno, "text": text}
+    return {
+        "ts": "2024-05-01T10:11:12.345678+00:00",
+        "app": app,
+        "source": source,
+        "dyno": dyno,
+        "text": text,
+    }
 
 
 def entry(text: str, **kw: str) -> LogEntry:
@@ -53,9 +67,15 @@ def test_router_fields_unquote_and_keep_empty_values() -> None:
     assert empty["dyno"] == "" and empty["connect"] == "" and empty["bytes"] == ""
 
 
-@pytest.mark.parametrize(("text", "level", "code"), [
-    (OK, "info", None), (H13, "error", "H13"), (H80, "info", "H80"), (H27, "warning", "H27"),
-])
+@pytest.mark.parametrize(
+    ("text", "level", "code"),
+    [
+        (OK, "info", None),
+        (H13, "error", "H13"),
+        (H80, "info", "H80"),
+        (H27, "warning", "H27"),
+    ],
+)
 def test_router_lines_get_level_and_code(text: str, level: str, code: str | None) -> None:
     e = entry(text)
     assert e.is_router and e.level == level and e.code == code
@@ -75,26 +95,55 @@ def test_dyno_lines_find_runtime_and_logging_codes() -> None:
 def test_store_follows_dynos_formation_releases_and_router_lines() -> None:
     now = [1000.5]
     store = Store(clock=lambda: now[0])
-    store.load_apps([{"name": "app", "maintenance": False, "web_url": "http://app.localhost:5000/", "released_at": "x"}])
+    store.load_apps(
+        [{"name": "app", "maintenance": False, "web_url": "http://app.localhost:5000/", "released_at": "x"}]
+    )
     store.load_formation("app", [{"type": "web", "quantity": 2, "size": "standard-1x"}])
-    store.apply({"kind": "dyno.state", "app": "app", "ts": 990.0,
-                 "data": {"dyno": "web.1", "type": "web", "state": "up", "port": 4001, "release": 3}})
-    store.apply({"kind": "dyno.state", "app": "app", "ts": 991.0,
-                 "data": {"dyno": "web.2", "type": "web", "state": "starting"}})
+    store.apply(
+        {
+            "kind": "dyno.state",
+            "app": "app",
+            "ts": 990.0,
+            "data": {"dyno": "web.1", "type": "web", "state": "up", "port": 4001, "release": 3},
+        }
+    )
+    store.apply(
+        {
+            "kind": "dyno.state",
+            "app": "app",
+            "ts": 991.0,
+            "data": {"dyno": "web.2", "type": "web", "state": "starting"},
+        }
+    )
     state = store.apps["app"]
     assert {n: d.state for n, d in state.dynos.items()} == {"web.1": "up", "web.2": "starting"}
     assert state.dynos["web.1"].port == 4001 and state.dynos["web.1"].since == 990.0
 
     # scaling down: the stopped dyno goes once it is down
     store.apply({"kind": "formation.changed", "app": "app", "data": {"type": "web", "quantity": 1}})
-    store.apply({"kind": "dyno.state", "app": "app", "ts": 992.0, "data": {"dyno": "web.2", "type": "web", "state": "down"}})
+    store.apply(
+        {
+            "kind": "dyno.state",
+            "app": "app",
+            "ts": 992.0,
+            "data": {"dyno": "web.2", "type": "web", "state": "down"},
+        }
+    )
     assert list(state.dynos) == ["web.1"] and state.formation["web"][0] == 1
 
-    store.apply({"kind": "release.created", "app": "app", "data": {"version": 4, "description": "Deploy x", "status": "succeeded"}})
+    store.apply(
+        {
+            "kind": "release.created",
+            "app": "app",
+            "data": {"version": 4, "description": "Deploy x", "status": "succeeded"},
+        }
+    )
     assert state.release == 4
     for text in (OK, OK, H13):
         store.apply({"kind": "log.line", "app": "app", "data": {"line": line(text)}})
-    store.apply({"kind": "log.line", "app": "app", "data": {"line": line("hello", source="app", dyno="web.1")}})
+    store.apply(
+        {"kind": "log.line", "app": "app", "data": {"line": line("hello", source="app", dyno="web.1")}}
+    )
     assert len(state.router) == 3 and len(state.logs) == 4
     assert state.stats.codes["H13"] == 1 and state.stats.total == 3 and state.stats.error_total == 1
     now[0] = 1001.2
@@ -110,7 +159,13 @@ def test_store_follows_dynos_formation_releases_and_router_lines() -> None:
 def test_store_buffers_are_bounded() -> None:
     store = Store()
     for i in range(max(LOG_BUFFER, ROUTER_BUFFER) + 500):
-        store.apply({"kind": "log.line", "app": "app", "data": {"line": line(OK if i % 2 else f"line {i}", dyno="router" if i % 2 else "web.1")}})
+        store.apply(
+            {
+                "kind": "log.line",
+                "app": "app",
+                "data": {"line": line(OK if i % 2 else f"line {i}", dyno="router" if i % 2 else "web.1")},
+            }
+        )
     state = store.apps["app"]
     assert len(state.logs) == LOG_BUFFER and len(state.router) <= ROUTER_BUFFER
     assert state.logs[-1].seq == store.seq
@@ -118,9 +173,22 @@ def test_store_buffers_are_bounded() -> None:
 
 def test_dynos_endpoint_rows_and_memory() -> None:
     store = Store()
-    store.load_dynos("app", [{"name": "web.1", "type": "web", "state": "up", "since": "2024-05-01T10:00:00Z",
-                              "memory": 600 * MB, "memory_quota": 512 * MB, "size": "Standard-1X", "port": 5001,
-                              "release": {"version": 7}}])
+    store.load_dynos(
+        "app",
+        [
+            {
+                "name": "web.1",
+                "type": "web",
+                "state": "up",
+                "since": "2024-05-01T10:00:00Z",
+                "memory": 600 * MB,
+                "memory_quota": 512 * MB,
+                "size": "Standard-1X",
+                "port": 5001,
+                "release": {"version": 7},
+            }
+        ],
+    )
     d = store.apps["app"].dynos["web.1"]
     assert d.release == 7 and d.port == 5001 and d.size == "standard-1x"
     assert d.memory_percent == pytest.approx(117.1875)
@@ -139,27 +207,35 @@ def test_rate_series_forgets_old_seconds() -> None:
 
 
 # ---- filters --------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "matches"), [
-    ("", {"ok", "h13", "h80", "h27", "app"}),
-    ("code:H13", {"h13"}),
-    ("H13", {"h13"}),
-    ("code:h1*", {"h13"}),
-    ("code:H80,H27", {"h80", "h27"}),
-    ("status:503", {"h13", "h80"}),
-    ("503", {"h13", "h80"}),
-    ("status:4xx", {"h27"}),
-    ("dyno:web", {"ok", "h13", "h27", "app"}),
-    ("dyno:web.1", {"ok", "h27", "app"}),
-    ("path:/up", {"h27"}),
-    ("!code:H13 source:heroku", {"ok", "h80", "h27"}),
-    ("source:app", {"app"}),
-    ("method:post", {"h27"}),
-    ("at:warning", {"h27"}),
-    ("maintenance", {"h80"}),
-])
+@pytest.mark.parametrize(
+    ("text", "matches"),
+    [
+        ("", {"ok", "h13", "h80", "h27", "app"}),
+        ("code:H13", {"h13"}),
+        ("H13", {"h13"}),
+        ("code:h1*", {"h13"}),
+        ("code:H80,H27", {"h80", "h27"}),
+        ("status:503", {"h13", "h80"}),
+        ("503", {"h13", "h80"}),
+        ("status:4xx", {"h27"}),
+        ("dyno:web", {"ok", "h13", "h27", "app"}),
+        ("dyno:web.1", {"ok", "h27", "app"}),
+        ("path:/up", {"h27"}),
+        ("!code:H13 source:heroku", {"ok", "h80", "h27"}),
+        ("source:app", {"app"}),
+        ("method:post", {"h27"}),
+        ("at:warning", {"h27"}),
+        ("maintenance", {"h80"}),
+    ],
+)
 def test_filters(text: str, matches: set[str]) -> None:
-    entries = {"ok": entry(OK), "h13": entry(H13), "h80": entry(H80), "h27": entry(H27),
-               "app": entry("hello from web.1", source="app", dyno="web.1")}
+    entries = {
+        "ok": entry(OK),
+        "h13": entry(H13),
+        "h80": entry(H80),
+        "h27": entry(H27),
+        "app": entry("hello from web.1", source="app", dyno="web.1"),
+    }
     f = parse_filter(text)
     assert {name for name, e in entries.items() if f(e)} == matches
 
@@ -202,7 +278,9 @@ def test_router_line_rendering_is_compact_and_coloured() -> None:
     assert "code=H13" in text and "status=503" in text and text.startswith("10:11:12.345 heroku[router]: ")
     styles = dict((t.split("=")[0], s) for t, s in router_parts(e) if "=" in t and not t.startswith(" "))
     assert "bold" in styles["code"] and "red" in styles["status"]
-    assert "request_id=abc" in "".join(t for t, _ in log_parts(e))  # the Logs screen keeps Heroku's whole line
+    assert "request_id=abc" in "".join(
+        t for t, _ in log_parts(e)
+    )  # the Logs screen keeps Heroku's whole line
     assert compact(OK).endswith("status=200 bytes=12")
 
 

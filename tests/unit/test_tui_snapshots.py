@@ -16,20 +16,36 @@ SIZE = (140, 40)
 MB = 1024 * 1024
 
 
-def _line(text: str, dyno: str = "router", source: str = "heroku", app: str = "hello", ms: int = 0) -> dict[str, Any]:
+def _line(
+    text: str, dyno: str = "router", source: str = "heroku", app: str = "hello", ms: int = 0
+) -> dict[str, Any]:
     ts = f"2023-11-14T22:13:{10 + ms // 1000:02d}.{ms % 1000:03d}000+00:00"
-    return {"kind": "log.line", "app": app, "ts": T,
-            "data": {"line": {"ts": ts, "app": app, "source": source, "dyno": dyno, "text": text}}}
+    return {
+        "kind": "log.line",
+        "app": app,
+        "ts": T,
+        "data": {"line": {"ts": ts, "app": app, "source": source, "dyno": dyno, "text": text}},
+    }
 
 
-def _router(at: str, path: str, dyno: str, status: int, code: str = "", desc: str = "", service: str = "4ms",
-            ms: int = 0) -> dict[str, Any]:
+def _router(
+    at: str,
+    path: str,
+    dyno: str,
+    status: int,
+    code: str = "",
+    desc: str = "",
+    service: str = "4ms",
+    ms: int = 0,
+) -> dict[str, Any]:
     head = f'at={at} code={code} desc="{desc}"' if code else f"at={at}"
     connect = "0ms" if dyno else ""
     service = service if dyno else ""
     nbytes = "0" if code else "512"
-    text = (f'{head} method=GET path="{path}" host=hello.localhost request_id=0000-{ms:04d} fwd="127.0.0.1" '
-            f"dyno={dyno} connect={connect} service={service} status={status} bytes={nbytes if dyno else ''} protocol=http")
+    text = (
+        f'{head} method=GET path="{path}" host=hello.localhost request_id=0000-{ms:04d} fwd="127.0.0.1" '
+        f"dyno={dyno} connect={connect} service={service} status={status} bytes={nbytes if dyno else ''} protocol=http"
+    )
     return _line(text, ms=ms)
 
 
@@ -51,63 +67,187 @@ EVENTS = [
 
 ROUTES: dict[str, Any] = {
     "GET /apps": [
-        {"name": "hello", "maintenance": False, "web_url": "http://hello.localhost:5000/", "released_at": "x"},
+        {
+            "name": "hello",
+            "maintenance": False,
+            "web_url": "http://hello.localhost:5000/",
+            "released_at": "x",
+        },
         {"name": "shop", "maintenance": True, "web_url": "http://shop.localhost:5000/", "released_at": "x"},
     ],
-    "GET /apps/hello/formation": [{"type": "web", "quantity": 2, "size": "standard-1x"},
-                                  {"type": "worker", "quantity": 1, "size": "standard-1x"}],
+    "GET /apps/hello/formation": [
+        {"type": "web", "quantity": 2, "size": "standard-1x"},
+        {"type": "worker", "quantity": 1, "size": "standard-1x"},
+    ],
     "GET /apps/shop/formation": [{"type": "web", "quantity": 1, "size": "standard-1x"}],
     "GET /apps/hello/releases": [
-        {"version": 1, "description": "Initial release", "status": "succeeded", "created_at": "2023-11-14T20:00:00Z"},
-        {"version": 2, "description": "Enable Logplex", "status": "succeeded", "created_at": "2023-11-14T20:00:01Z"},
-        {"version": 3, "description": "Deploy 1a2b3c4", "status": "succeeded", "current": True,
-         "created_at": "2023-11-14T21:30:00Z"},
+        {
+            "version": 1,
+            "description": "Initial release",
+            "status": "succeeded",
+            "created_at": "2023-11-14T20:00:00Z",
+        },
+        {
+            "version": 2,
+            "description": "Enable Logplex",
+            "status": "succeeded",
+            "created_at": "2023-11-14T20:00:01Z",
+        },
+        {
+            "version": 3,
+            "description": "Deploy 1a2b3c4",
+            "status": "succeeded",
+            "current": True,
+            "created_at": "2023-11-14T21:30:00Z",
+        },
     ],
-    "GET /apps/shop/releases": [{"version": 1, "description": "Initial release", "status": "succeeded", "current": True}],
+    "GET /apps/shop/releases": [
+        {"version": 1, "description": "Initial release", "status": "succeeded", "current": True}
+    ],
     "GET /apps/hello/dynos": [
-        {"name": "web.1", "type": "web", "state": "up", "since": T - 125, "port": 40001, "host": "127.0.0.1",
-         "memory": 180 * MB, "memory_quota": 512 * MB, "size": "Standard-1X", "release": {"version": 3}},
-        {"name": "web.2", "type": "web", "state": "crashed", "since": T - 5, "memory": None,
-         "memory_quota": 512 * MB, "size": "Standard-1X", "release": {"version": 3}},
-        {"name": "worker.1", "type": "worker", "state": "up", "since": T - 3600, "memory": 600 * MB,
-         "memory_quota": 512 * MB, "size": "Standard-1X", "release": {"version": 3}, "container": "4f2a9c1d0e7b55aa"},
+        {
+            "name": "web.1",
+            "type": "web",
+            "state": "up",
+            "since": T - 125,
+            "port": 40001,
+            "host": "127.0.0.1",
+            "memory": 180 * MB,
+            "memory_quota": 512 * MB,
+            "size": "Standard-1X",
+            "release": {"version": 3},
+        },
+        {
+            "name": "web.2",
+            "type": "web",
+            "state": "crashed",
+            "since": T - 5,
+            "memory": None,
+            "memory_quota": 512 * MB,
+            "size": "Standard-1X",
+            "release": {"version": 3},
+        },
+        {
+            "name": "worker.1",
+            "type": "worker",
+            "state": "up",
+            "since": T - 3600,
+            "memory": 600 * MB,
+            "memory_quota": 512 * MB,
+            "size": "Standard-1X",
+            "release": {"version": 3},
+            "container": "4f2a9c1d0e7b55aa",
+        },
     ],
-    "GET /apps/shop/dynos": [{"name": "web.1", "type": "web", "state": "starting", "since": T - 2,
-                              "memory_quota": 512 * MB, "release": {"version": 1}}],
-    "GET /router/metrics": {"apps": {"hello": {"requests": 1200, "errors": 9, "codes": {"H10": 4, "H12": 2, "H13": 3}}}},
-    "GET /apps/hello/config-vars": {"DATABASE_URL": "postgres://user:secret@127.0.0.1:5432/db", "GREETING": "hi there",
-                                    "SECRET_KEY": "abcdefghijkl"},
-    "GET /apps/hello/addons": [{"name": "postgresql-round-1234", "plan": {"name": "heroku-postgresql:essential-0"},
-                                "state": "provisioned"}],
-    "GET /kafka/tenants": [{
-        "tenant": "kafka-shallow-54717", "app": "hello", "plan": "basic-0", "prefix": "shallow-54717.",
-        "messages_in_per_sec": 41.5, "bytes_in_per_sec": 5312.0, "bytes_out_per_sec": 10624.0,
-        "data_size": 3 * MB, "data_size_limit": 4 * 1024 * MB, "topic_count": 2,
-        "topics": [
-            {"name": "shallow-54717.events", "prefix_free_name": "events", "partition_count": 2,
-             "messages_in_per_sec": 40.0, "bytes_in_per_sec": 5120.0, "bytes_out_per_sec": 10240.0,
-             "messages": 12000, "data_size": 3 * MB - 4096, "retention_time_ms": 86_400_000, "cleanup_policy": "delete"},
-            {"name": "shallow-54717.audit", "prefix_free_name": "audit", "partition_count": 1,
-             "messages_in_per_sec": 1.5, "bytes_in_per_sec": 192.0, "bytes_out_per_sec": 384.0,
-             "messages": 30, "data_size": 4096, "retention_time_ms": 604_800_000, "cleanup_policy": "compact,delete"},
-        ],
-        "consumer_groups": [
-            {"name": "shallow-54717.workers", "state": "Stable", "members": 2, "lag": 1350,
-             "partitions": [{"topic": "shallow-54717.events", "partition": 0, "lag": 1200},
-                            {"topic": "shallow-54717.events", "partition": 1, "lag": 150}]},
-        ],
-    }],
+    "GET /apps/shop/dynos": [
+        {
+            "name": "web.1",
+            "type": "web",
+            "state": "starting",
+            "since": T - 2,
+            "memory_quota": 512 * MB,
+            "release": {"version": 1},
+        }
+    ],
+    "GET /router/metrics": {
+        "apps": {"hello": {"requests": 1200, "errors": 9, "codes": {"H10": 4, "H12": 2, "H13": 3}}}
+    },
+    "GET /apps/hello/config-vars": {
+        "DATABASE_URL": "postgres://user:secret@127.0.0.1:5432/db",
+        "GREETING": "hi there",
+        "SECRET_KEY": "abcdefghijkl",
+    },
+    "GET /apps/hello/addons": [
+        {
+            "name": "postgresql-round-1234",
+            "plan": {"name": "heroku-postgresql:essential-0"},
+            "state": "provisioned",
+        }
+    ],
+    "GET /kafka/tenants": [
+        {
+            "tenant": "kafka-shallow-54717",
+            "app": "hello",
+            "plan": "basic-0",
+            "prefix": "shallow-54717.",
+            "messages_in_per_sec": 41.5,
+            "bytes_in_per_sec": 5312.0,
+            "bytes_out_per_sec": 10624.0,
+            "data_size": 3 * MB,
+            "data_size_limit": 4 * 1024 * MB,
+            "topic_count": 2,
+            "topics": [
+                {
+                    "name": "shallow-54717.events",
+                    "prefix_free_name": "events",
+                    "partition_count": 2,
+                    "messages_in_per_sec": 40.0,
+                    "bytes_in_per_sec": 5120.0,
+                    "bytes_out_per_sec": 10240.0,
+                    "messages": 12000,
+                    "data_size": 3 * MB - 4096,
+                    "retention_time_ms": 86_400_000,
+                    "cleanup_policy": "delete",
+                },
+                {
+                    "name": "shallow-54717.audit",
+                    "prefix_free_name": "audit",
+                    "partition_count": 1,
+                    "messages_in_per_sec": 1.5,
+                    "bytes_in_per_sec": 192.0,
+                    "bytes_out_per_sec": 384.0,
+                    "messages": 30,
+                    "data_size": 4096,
+                    "retention_time_ms": 604_800_000,
+                    "cleanup_policy": "compact,delete",
+                },
+            ],
+            "consumer_groups": [
+                {
+                    "name": "shallow-54717.workers",
+                    "state": "Stable",
+                    "members": 2,
+                    "lag": 1350,
+                    "partitions": [
+                        {"topic": "shallow-54717.events", "partition": 0, "lag": 1200},
+                        {"topic": "shallow-54717.events", "partition": 1, "lag": 150},
+                    ],
+                },
+            ],
+        }
+    ],
     "GET /dataclips/api/clips": [
-        {"id": 1, "title": "Router errors per code", "target": "platform", "version": 2,
-         "updated_at": "2023-11-14T22:00:00+00:00", "sql": "SELECT code, count(*) FROM router_requests GROUP BY code"},
-        {"id": 2, "title": "Big orders", "target": "postgresql-round-1234", "version": 1,
-         "updated_at": "2023-11-14T21:00:00+00:00", "sql": "SELECT id, total FROM orders WHERE total > 8"},
+        {
+            "id": 1,
+            "title": "Router errors per code",
+            "target": "platform",
+            "version": 2,
+            "updated_at": "2023-11-14T22:00:00+00:00",
+            "sql": "SELECT code, count(*) FROM router_requests GROUP BY code",
+        },
+        {
+            "id": 2,
+            "title": "Big orders",
+            "target": "postgresql-round-1234",
+            "version": 1,
+            "updated_at": "2023-11-14T21:00:00+00:00",
+            "sql": "SELECT id, total FROM orders WHERE total > 8",
+        },
     ],
     "POST /dataclips/api/clips/1/run": {
-        "clip": {"id": 1, "title": "Router errors per code",
-                 "sql": "SELECT code, count(*) AS requests FROM router_requests GROUP BY code ORDER BY 2 DESC"},
-        "result": {"fields": ["code", "requests"], "values": [["H13", 41], ["H10", 12], ["H12", 3]], "rows": 3,
-                   "shown": 3, "truncated": False, "duration_ms": 4},
+        "clip": {
+            "id": 1,
+            "title": "Router errors per code",
+            "sql": "SELECT code, count(*) AS requests FROM router_requests GROUP BY code ORDER BY 2 DESC",
+        },
+        "result": {
+            "fields": ["code", "requests"],
+            "values": [["H13", 41], ["H10", 12], ["H12", 3]],
+            "rows": 3,
+            "shown": 3,
+            "truncated": False,
+            "duration_ms": 4,
+        },
     },
 }
 

@@ -127,13 +127,19 @@ class AppScreen(PaasScreen):
         title = self.query_one("#app-title", Static)
         state = self.state
         if state is None:
-            title.update(Text("No apps yet. Create one with `paas apps:create NAME` and deploy to it.", style="dim"))
+            title.update(
+                Text("No apps yet. Create one with `paas apps:create NAME` and deploy to it.", style="dim")
+            )
             return
         text = Text.assemble(("⬢ ", "magenta"), (state.name, "bold"), "  ")
-        text.append(f"v{state.release} {state.release_desc}" if state.release else "nothing released yet",
-                    style="" if state.release else "dim")
+        text.append(
+            f"v{state.release} {state.release_desc}" if state.release else "nothing released yet",
+            style="" if state.release else "dim",
+        )
         text.append("  maintenance ")
-        text.append("on" if state.maintenance else "off", style="bold yellow" if state.maintenance else "green")
+        text.append(
+            "on" if state.maintenance else "off", style="bold yellow" if state.maintenance else "green"
+        )
         if state.web_url:
             text.append(f"  {state.web_url}", style="underline cyan")
         if state.dynos_endpoint is False:
@@ -147,10 +153,24 @@ class AppScreen(PaasScreen):
         rows = []
         if state is not None:
             for d in state.sorted_dynos():
-                where = d.container[:12] if d.container else (f"{d.host or '127.0.0.1'}:{d.port}" if d.port else "-")
-                rows.append((d.name, (d.name, state_text(d.state), ago(now - d.since) if d.since else "-",
-                                      memory_text(d.memory_bytes, d.quota_bytes), where,
-                                      f"v{d.release}" if d.release else "-")))
+                where = (
+                    d.container[:12]
+                    if d.container
+                    else (f"{d.host or '127.0.0.1'}:{d.port}" if d.port else "-")
+                )
+                rows.append(
+                    (
+                        d.name,
+                        (
+                            d.name,
+                            state_text(d.state),
+                            ago(now - d.since) if d.since else "-",
+                            memory_text(d.memory_bytes, d.quota_bytes),
+                            where,
+                            f"v{d.release}" if d.release else "-",
+                        ),
+                    )
+                )
         if rows == self._dyno_rows:
             return
         self._dyno_rows = rows
@@ -178,8 +198,11 @@ class AppScreen(PaasScreen):
     async def _fetch(self, app: str, what: frozenset[str]) -> None:
         backend = self.paas.backend
         for part in sorted(what):
-            path = {"releases": f"/apps/{app}/releases", "addons": f"/apps/{app}/addons",
-                    "config": f"/apps/{app}/config-vars"}[part]
+            path = {
+                "releases": f"/apps/{app}/releases",
+                "addons": f"/apps/{app}/addons",
+                "config": f"/apps/{app}/config-vars",
+            }[part]
             try:
                 data = await backend.request("GET", path)
             except ApiError as exc:
@@ -196,14 +219,19 @@ class AppScreen(PaasScreen):
             return
         rows = sorted(data or [], key=lambda r: -int(r.get("version") or 0))
         current = next((r.get("version") for r in rows if r.get("current")), None) or next(
-            (r.get("version") for r in rows if r.get("status") == "succeeded"), None)
+            (r.get("version") for r in rows if r.get("status") == "succeeded"), None
+        )
         for r in rows[:50]:
             version = r.get("version")
             status = str(r.get("status") or "")
             label = Text(f"v{version}", style="bold green" if version == current else "")
-            table.add_row(label, str(r.get("description") or ""),
-                          Text(status, style="green" if status == "succeeded" else "yellow"),
-                          str(r.get("created_at") or "")[:19].replace("T", " "), key=f"v{version}")
+            table.add_row(
+                label,
+                str(r.get("description") or ""),
+                Text(status, style="green" if status == "succeeded" else "yellow"),
+                str(r.get("created_at") or "")[:19].replace("T", " "),
+                key=f"v{version}",
+            )
         if data:
             self.paas.store.load_releases(self.paas.current_app or "", data)
 
@@ -218,8 +246,11 @@ class AppScreen(PaasScreen):
         for a in data or []:
             plan = (a.get("plan") or {}).get("name", "")
             state = str(a.get("state") or "")
-            table.add_row(str(a.get("name") or ""), plan,
-                          Text(state, style="green" if state == "provisioned" else "yellow"))
+            table.add_row(
+                str(a.get("name") or ""),
+                plan,
+                Text(state, style="green" if state == "provisioned" else "yellow"),
+            )
 
     def _show_config(self, data: Any) -> None:
         table = self.query_one("#config", DataTable)

@@ -52,11 +52,21 @@ class DataclipsScreen(PaasScreen):
             return
         table.clear()
         for c in clips or []:
-            table.add_row(str(c.get("id")), str(c.get("title") or ""), str(c.get("target") or ""),
-                          f"v{c.get('version')}", str(c.get("updated_at") or "")[:19].replace("T", " "),
-                          key=str(c.get("id")))
+            table.add_row(
+                str(c.get("id")),
+                str(c.get("title") or ""),
+                str(c.get("target") or ""),
+                f"v{c.get('version')}",
+                str(c.get("updated_at") or "")[:19].replace("T", " "),
+                key=str(c.get("id")),
+            )
         if not clips:
-            info.update(Text("No dataclips yet. Create one with `paas dataclips:create` or on the web page.", style="dim"))
+            info.update(
+                Text(
+                    "No dataclips yet. Create one with `paas dataclips:create` or on the web page.",
+                    style="dim",
+                )
+            )
         else:
             info.update(Text(f"{len(clips)} dataclips. Enter runs the highlighted one.", style="dim"))
 
@@ -69,8 +79,9 @@ class DataclipsScreen(PaasScreen):
         info = self.query_one("#clip-info", Static)
         info.update(Text(f"Running dataclip {clip_id}…", style="yellow"))
         try:
-            data = await self.paas.backend.request("POST", f"/dataclips/api/clips/{clip_id}/run",
-                                                   {"limit": SHOW_ROWS})
+            data = await self.paas.backend.request(
+                "POST", f"/dataclips/api/clips/{clip_id}/run", {"limit": SHOW_ROWS}
+            )
         except ApiError as exc:
             info.update(Text(f"Dataclip {clip_id} failed: {exc.message}", style="bold red"))
             return

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from rich.text import Text
 
-STATE_STYLE = {"up": "green", "starting": "yellow", "crashed": "bold red", "down": "dim",
-               "stopping": "yellow", "idle": "dim"}
+STATE_STYLE = {
+    "up": "green",
+    "starting": "yellow",
+    "crashed": "bold red",
+    "down": "dim",
+    "stopping": "yellow",
+    "idle": "dim",
+}
 MB = 1024 * 1024
 
 

@@ -15,39 +15,51 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("Views", [
-        ("1", "Overview: apps, formation, dyno states, request/error sparklines, errors by code"),
-        ("2", "App: dynos, releases, add-ons, config"),
-        ("3", "Router log: live heroku[router] lines, code explained on the side"),
-        ("4", "Logs: the app's whole stream"),
-        ("5", "Kafka: topics, rates, data size, consumer lag"),
-        ("6", "Dataclips: list, run, show the table"),
-        ("[ / ]", "Previous / next app"),
-        ("enter", "Open the highlighted app (overview); roll back to the highlighted release (app view)"),
-        ("esc", "Close filter / clear filter / back to the overview"),
-    ]),
-    ("Actions (on the current app)", [
-        ("+ / -", "Scale web up / down by one dyno"),
-        ("r", "Restart the selected dyno (else the first web dyno)"),
-        ("s", "Stop the selected dyno"),
-        ("c", "Crash the selected dyno with SIGKILL - then watch H10/H13 in the router log"),
-        ("m", "Toggle maintenance mode (H80)"),
-        ("b", "Roll back (to the highlighted release in the app view, else the previous one)"),
-        ("o", "Open the app in a browser"),
-    ]),
-    ("Logs and router log", [
-        ("/", "Filter: code:H13 dyno:web.1 status:5xx path:/api source:app words; !term negates"),
-        ("p", "Pause / resume (moving the cursor up pauses too)"),
-        ("↑ ↓ k j", "Move the cursor; the side pane explains the line's code"),
-        ("end G", "Follow the tail again"),
-        ("w", "Router log: compact lines / Heroku's whole line"),
-        ("tab", "Move focus (log, code pane: ↑/↓ scroll the explanation)"),
-    ]),
-    ("Everywhere", [
-        (":", "Command palette (every action, every view, every app)"),
-        ("?", "This help"),
-        ("q", "Quit"),
-    ]),
+    (
+        "Views",
+        [
+            ("1", "Overview: apps, formation, dyno states, request/error sparklines, errors by code"),
+            ("2", "App: dynos, releases, add-ons, config"),
+            ("3", "Router log: live heroku[router] lines, code explained on the side"),
+            ("4", "Logs: the app's whole stream"),
+            ("5", "Kafka: topics, rates, data size, consumer lag"),
+            ("6", "Dataclips: list, run, show the table"),
+            ("[ / ]", "Previous / next app"),
+            ("enter", "Open the highlighted app (overview); roll back to the highlighted release (app view)"),
+            ("esc", "Close filter / clear filter / back to the overview"),
+        ],
+    ),
+    (
+        "Actions (on the current app)",
+        [
+            ("+ / -", "Scale web up / down by one dyno"),
+            ("r", "Restart the selected dyno (else the first web dyno)"),
+            ("s", "Stop the selected dyno"),
+            ("c", "Crash the selected dyno with SIGKILL - then watch H10/H13 in the router log"),
+            ("m", "Toggle maintenance mode (H80)"),
+            ("b", "Roll back (to the highlighted release in the app view, else the previous one)"),
+            ("o", "Open the app in a browser"),
+        ],
+    ),
+    (
+        "Logs and router log",
+        [
+            ("/", "Filter: code:H13 dyno:web.1 status:5xx path:/api source:app words; !term negates"),
+            ("p", "Pause / resume (moving the cursor up pauses too)"),
+            ("↑ ↓ k j", "Move the cursor; the side pane explains the line's code"),
+            ("end G", "Follow the tail again"),
+            ("w", "Router log: compact lines / Heroku's whole line"),
+            ("tab", "Move focus (log, code pane: ↑/↓ scroll the explanation)"),
+        ],
+    ),
+    (
+        "Everywhere",
+        [
+            (":", "Command palette (every action, every view, every app)"),
+            ("?", "This help"),
+            ("q", "Quit"),
+        ],
+    ),
 ]
 
 

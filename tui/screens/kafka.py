@@ -63,9 +63,28 @@ class KafkaScreen(PaasScreen):
 
     def on_mount(self) -> None:
         columns = {
-            "#kafka-tenants": ("App", "Plan", "Prefix", "Msgs/s in", "In/s", "Out/s", "Data size vs plan", "Topics"),
-            "#kafka-topics": ("App", "Topic", "Parts", "Msgs/s in", "In/s", "Out/s", "Messages", "Data size",
-                              "Retention", "Cleanup"),
+            "#kafka-tenants": (
+                "App",
+                "Plan",
+                "Prefix",
+                "Msgs/s in",
+                "In/s",
+                "Out/s",
+                "Data size vs plan",
+                "Topics",
+            ),
+            "#kafka-topics": (
+                "App",
+                "Topic",
+                "Parts",
+                "Msgs/s in",
+                "In/s",
+                "Out/s",
+                "Messages",
+                "Data size",
+                "Retention",
+                "Cleanup",
+            ),
             "#kafka-groups": ("App", "Group", "State", "Members", "Lag", "Lag by partition"),
         }
         for selector, cols in columns.items():
@@ -96,8 +115,12 @@ class KafkaScreen(PaasScreen):
         info = self.query_one("#kafka-info", Line)
         current = self.paas.current_app
         if not tenants:
-            info.show(Text("No Kafka add-ons yet. Add one with `paas addons:create heroku-kafka:basic-0 -a APP`.",
-                           style="dim"))
+            info.show(
+                Text(
+                    "No Kafka add-ons yet. Add one with `paas addons:create heroku-kafka:basic-0 -a APP`.",
+                    style="dim",
+                )
+            )
         else:
             topics = sum(len(t.get("topics") or []) for t in tenants)
             info.show(Text(f"{len(tenants)} tenants · {topics} topics on the shared broker", style="dim"))
@@ -105,31 +128,55 @@ class KafkaScreen(PaasScreen):
         for t in tenants:
             app = str(t.get("app") or t.get("tenant") or "")
             app_cell = Text(app, style="bold" if app == current else "")
-            tenant_rows.append((
-                app_cell, str(t.get("plan", "")), str(t.get("prefix", "")),
-                f"{float(t.get('messages_in_per_sec') or 0):.1f}", size(float(t.get("bytes_in_per_sec") or 0)) + "/s",
-                size(float(t.get("bytes_out_per_sec") or 0)) + "/s",
-                usage(float(t.get("data_size") or 0), float(t.get("data_size_limit") or 0)),
-                str(t.get("topic_count", len(t.get("topics") or []))),
-            ))
+            tenant_rows.append(
+                (
+                    app_cell,
+                    str(t.get("plan", "")),
+                    str(t.get("prefix", "")),
+                    f"{float(t.get('messages_in_per_sec') or 0):.1f}",
+                    size(float(t.get("bytes_in_per_sec") or 0)) + "/s",
+                    size(float(t.get("bytes_out_per_sec") or 0)) + "/s",
+                    usage(float(t.get("data_size") or 0), float(t.get("data_size_limit") or 0)),
+                    str(t.get("topic_count", len(t.get("topics") or []))),
+                )
+            )
             for topic in t.get("topics") or []:
                 retention = topic.get("retention_time_ms")
-                topic_rows.append((
-                    app_cell, str(topic.get("prefix_free_name") or topic.get("name")),
-                    str(topic.get("partition_count", "")),
-                    f"{float(topic.get('messages_in_per_sec') or 0):.1f}",
-                    size(float(topic.get("bytes_in_per_sec") or 0)) + "/s",
-                    size(float(topic.get("bytes_out_per_sec") or 0)) + "/s",
-                    f"{int(topic.get('messages') or 0):,}", size(float(topic.get("data_size") or 0)),
-                    f"{int(retention) // 3_600_000}h" if retention else "-", str(topic.get("cleanup_policy", "")),
-                ))
+                topic_rows.append(
+                    (
+                        app_cell,
+                        str(topic.get("prefix_free_name") or topic.get("name")),
+                        str(topic.get("partition_count", "")),
+                        f"{float(topic.get('messages_in_per_sec') or 0):.1f}",
+                        size(float(topic.get("bytes_in_per_sec") or 0)) + "/s",
+                        size(float(topic.get("bytes_out_per_sec") or 0)) + "/s",
+                        f"{int(topic.get('messages') or 0):,}",
+                        size(float(topic.get("data_size") or 0)),
+                        f"{int(retention) // 3_600_000}h" if retention else "-",
+                        str(topic.get("cleanup_policy", "")),
+                    )
+                )
             for g in t.get("consumer_groups") or []:
-                parts = ", ".join(f"{p['topic'].split('.', 1)[-1]}[{p['partition']}]={p['lag']}"
-                                  for p in (g.get("partitions") or [])[:6] if p.get("lag") is not None)
-                group_rows.append((app_cell, str(g.get("name", "")), str(g.get("state", "")),
-                                   str(g.get("members", 0)), lag_text(g.get("lag")), parts))
-        for selector, rows in (("#kafka-tenants", tenant_rows), ("#kafka-topics", topic_rows),
-                               ("#kafka-groups", group_rows)):
+                parts = ", ".join(
+                    f"{p['topic'].split('.', 1)[-1]}[{p['partition']}]={p['lag']}"
+                    for p in (g.get("partitions") or [])[:6]
+                    if p.get("lag") is not None
+                )
+                group_rows.append(
+                    (
+                        app_cell,
+                        str(g.get("name", "")),
+                        str(g.get("state", "")),
+                        str(g.get("members", 0)),
+                        lag_text(g.get("lag")),
+                        parts,
+                    )
+                )
+        for selector, rows in (
+            ("#kafka-tenants", tenant_rows),
+            ("#kafka-topics", topic_rows),
+            ("#kafka-groups", group_rows),
+        ):
             table = self.query_one(selector, DataTable)
             cursor = table.cursor_row
             table.clear()

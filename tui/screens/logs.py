@@ -150,18 +150,25 @@ class StreamScreen(PaasScreen):
         panel = self.query_one(CodePanel)
         selected = self.stream.selected
         if selected is not None:
-            panel.show(selected.code or find_code(selected.text),
-                       "The selected line has no code. ↓/↑ to move, end to follow.")
+            panel.show(
+                selected.code or find_code(selected.text),
+                "The selected line has no code. ↓/↑ to move, end to follow.",
+            )
         else:
-            panel.show(self.filter.code() or self._latest_code,
-                       "No error codes yet. Crash a dyno with `c` and send traffic to watch H10/H13 appear.")
+            panel.show(
+                self.filter.code() or self._latest_code,
+                "No error codes yet. Crash a dyno with `c` and send traffic to watch H10/H13 appear.",
+            )
 
     def _update_info(self) -> None:
         info = self.query_one("#stream-info", Line)
         state = self.state
         if self.paused:
             new = len([1 for _ in self._new_entries(self.buffer(state))]) if state else 0
-            head = Text.assemble(("‖ paused", "bold yellow"), f" ({new:,}{'+' if new >= VIEW_LINES else ''} new) - p or end to resume")
+            head = Text.assemble(
+                ("‖ paused", "bold yellow"),
+                f" ({new:,}{'+' if new >= VIEW_LINES else ''} new) - p or end to resume",
+            )
         else:
             head = Text.assemble(("● following", "green"))
         head.append(f" · {len(self.stream.rows):,} shown")
@@ -274,4 +281,6 @@ class RouterScreen(StreamScreen):
 class LogsScreen(StreamScreen):
     VIEW_NAME = "logs"
     renderer = staticmethod(log_parts)
-    PLACEHOLDER = "/ filter: source:app dyno:web.1 code:R14 words  (enter: apply · esc: leave · esc again: clear)"
+    PLACEHOLDER = (
+        "/ filter: source:app dyno:web.1 code:R14 words  (enter: apply · esc: leave · esc again: clear)"
+    )

@@ -29,8 +29,9 @@ class OverviewScreen(PaasScreen):
     AUTO_FOCUS = "#apps"
 
     def body(self) -> Iterable[Widget]:
-        apps: DataTable[Any] = DataTable(id="apps", cursor_type="row", zebra_stripes=True,
-                                         cursor_foreground_priority="renderable")
+        apps: DataTable[Any] = DataTable(
+            id="apps", cursor_type="row", zebra_stripes=True, cursor_foreground_priority="renderable"
+        )
         apps.border_title = "Apps  (enter: open · [ ]: switch app)"
         codes: DataTable[Any] = DataTable(id="codes", cursor_type="row")
         codes.border_title = "Router errors by code"
@@ -99,7 +100,10 @@ class OverviewScreen(PaasScreen):
         for name in store.app_names():
             state = store.apps[name]
             static = {
-                "App": Text(name + (" (maint)" if state.maintenance else ""), style="bold" if not state.maintenance else "yellow"),
+                "App": Text(
+                    name + (" (maint)" if state.maintenance else ""),
+                    style="bold" if not state.maintenance else "yellow",
+                ),
                 "Rel": f"v{state.release}" if state.release else "-",
                 "Formation": state.formation_text(),
                 "Dynos": self._dyno_summary(state),
@@ -163,8 +167,12 @@ class OverviewScreen(PaasScreen):
                 totals[code] += count
                 where.setdefault(code, set()).add(name)
         rows = [
-            (Text(code, style=code_style(code)), HELP[code].title if code in HELP else "", str(count),
-             ", ".join(sorted(where[code])))
+            (
+                Text(code, style=code_style(code)),
+                HELP[code].title if code in HELP else "",
+                str(count),
+                ", ".join(sorted(where[code])),
+            )
             for code, count in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
         ]
         if rows == self._code_rows:
@@ -184,8 +192,14 @@ class OverviewScreen(PaasScreen):
         rows = []
         if state is not None:
             for d in state.sorted_dynos():
-                rows.append((d.name, state_text(d.state), ago(now - d.since) if d.since else "-",
-                             f"v{d.release}" if d.release else "-"))
+                rows.append(
+                    (
+                        d.name,
+                        state_text(d.state),
+                        ago(now - d.since) if d.since else "-",
+                        f"v{d.release}" if d.release else "-",
+                    )
+                )
         if rows == self._dyno_rows:
             return
         self._dyno_rows = rows

@@ -39,7 +39,9 @@ class CodePanel(Static, can_focus=True):
     @staticmethod
     def _render_help(h: CodeHelp) -> Group:
         parts: list[Text] = [
-            Text.assemble((f" {h.code} ", code_style(h.code)), " ", (h.title, "bold"), (f"  ({h.kind})", "dim")),
+            Text.assemble(
+                (f" {h.code} ", code_style(h.code)), " ", (h.title, "bold"), (f"  ({h.kind})", "dim")
+            ),
             Text(""),
             Text(h.meaning),
             Text(""),

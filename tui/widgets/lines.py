@@ -66,7 +66,7 @@ def router_parts(entry: LogEntry, full: bool = False) -> Parts:
         start = match.start(1)
         if start > pos:
             parts.append((raw[pos:start], body_style))
-        parts.append((raw[start:match.end()], style))
+        parts.append((raw[start : match.end()], style))
         pos = match.end()
     if pos < len(raw):
         parts.append((raw[pos:], body_style))

@@ -16,7 +16,7 @@ def spark(values: Sequence[float], width: int = 30, style: str = "green", peak: 
     buckets: list[float] = []
     per = max(1, -(-len(values) // width))  # ceil
     for i in range(0, len(values), per):
-        buckets.append(max(values[i:i + per]))
+        buckets.append(max(values[i : i + per]))
     buckets = buckets[-width:]
     top = peak if peak is not None else max(buckets)
     if top <= 0:

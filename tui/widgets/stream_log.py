@@ -71,7 +71,7 @@ class StreamLog(ScrollView, can_focus=True):
         return self.rows[min(self.cursor, len(self.rows) - 1)]
 
     def replace(self, entries: Sequence[LogEntry]) -> None:
-        self.rows = list(entries[-self.max_lines:])
+        self.rows = list(entries[-self.max_lines :])
         self._width = self._round_width(max((self._line_width(e) for e in self.rows[-200:]), default=0))
         self._strips.clear()
         if self.cursor is not None:
@@ -82,7 +82,7 @@ class StreamLog(ScrollView, can_focus=True):
         if not entries:
             return
         rows = self.rows
-        rows.extend(entries[-self.max_lines:])
+        rows.extend(entries[-self.max_lines :])
         # Trim to exactly max_lines: once full, the virtual size stops changing, and a changed
         # virtual size means a layout pass of the whole screen, not just a repaint of this one.
         if len(rows) > self.max_lines:

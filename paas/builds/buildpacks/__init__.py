@@ -18,4 +18,10 @@ def buildpack_compilers() -> list[Compiler]:
     return [PythonBuildpack(), NodeBuildpack(), StaticBuildpack(), DockerfileBuildpack()]
 
 
-__all__ = ["DockerfileBuildpack", "NodeBuildpack", "PythonBuildpack", "StaticBuildpack", "buildpack_compilers"]
+__all__ = [
+    "DockerfileBuildpack",
+    "NodeBuildpack",
+    "PythonBuildpack",
+    "StaticBuildpack",
+    "buildpack_compilers",
+]

@@ -71,8 +71,12 @@ async def run_tool(
     """Run a build tool; each output line is shown indented. A non-zero exit fails the build."""
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            *argv,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     except FileNotFoundError:

@@ -58,8 +58,15 @@ class DockerfileBuildpack:
 
         def build() -> None:
             try:
-                stream = client.api.build(path=str(ctx.source_dir), tag=tag, rm=True, forcerm=True,
-                                          pull=False, decode=True, buildargs=None)
+                stream = client.api.build(
+                    path=str(ctx.source_dir),
+                    tag=tag,
+                    rm=True,
+                    forcerm=True,
+                    pull=False,
+                    decode=True,
+                    buildargs=None,
+                )
                 for chunk in stream:
                     if cancel.is_set():
                         break
@@ -87,7 +94,9 @@ class DockerfileBuildpack:
         if errors:
             message = errors[-1]
             if PULL_ERROR.search(message):
-                message += " (nothing can be pulled on this machine: use a base image that is present locally)"
+                message += (
+                    " (nothing can be pulled on this machine: use a base image that is present locally)"
+                )
             raise BuildFailed(f"docker build failed: {message}")
         await copy_source_to_slug(ctx)
         ctx.extra["docker_image"] = tag

@@ -39,7 +39,9 @@ export NODE_ENV="${NODE_ENV:-production}"
 
 def node_version() -> str:
     try:
-        return subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        return subprocess.run(
+            ["node", "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -77,8 +79,14 @@ class NodeBuildpack:
         assert isinstance(scripts, dict)
         if "build" in scripts:
             step(ctx, "Running build script")
-            await run_tool(ctx, ["npm", "run", "build"], cwd=ctx.slug_dir, env=self._env(ctx),
-                           quiet_prefixes=NPM_QUIET, failure="The build script failed")
+            await run_tool(
+                ctx,
+                ["npm", "run", "build"],
+                cwd=ctx.slug_dir,
+                env=self._env(ctx),
+                quiet_prefixes=NPM_QUIET,
+                failure="The build script failed",
+            )
         write_profile_script(ctx, "nodejs.sh", PROFILE)
         default = self._default_web(ctx.slug_dir, scripts)
         if default:
@@ -103,8 +111,14 @@ class NodeBuildpack:
                 else:
                     step(ctx, "Installing dependencies with npm install (no package-lock.json)")
                     args = ["npm", "install", "--no-audit", "--no-fund"]
-                await run_tool(ctx, args, cwd=work, env=self._env(ctx), quiet_prefixes=NPM_QUIET,
-                               failure="Failed to install the app's Node.js dependencies (see npm's output above)")
+                await run_tool(
+                    ctx,
+                    args,
+                    cwd=work,
+                    env=self._env(ctx),
+                    quiet_prefixes=NPM_QUIET,
+                    failure="Failed to install the app's Node.js dependencies (see npm's output above)",
+                )
                 (work / "node_modules").mkdir(exist_ok=True)
                 step(ctx, "Saving cache")
                 await asyncio.to_thread(slot.commit, key)

@@ -51,8 +51,15 @@ def host_python() -> tuple[str, str]:
     candidate = os.environ.get("PAAS_BUILD_PYTHON") or shutil.which("python3") or sys.executable
     try:
         out = subprocess.run(
-            [candidate, "-c", "import sys, platform; print(sys.executable); print(platform.python_version())"],
-            capture_output=True, text=True, timeout=30, cwd="/",
+            [
+                candidate,
+                "-c",
+                "import sys, platform; print(sys.executable); print(platform.python_version())",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd="/",
         )
         path, version = out.stdout.split()
         return path, version
@@ -104,7 +111,10 @@ class PythonBuildpack:
         slot = CacheSlot(ctx, "python")
         if slot.valid_for(key):
             step(ctx, "Restoring cache")
-            detail(ctx, f"Dependencies unchanged (manifest sha256 {key[:12]}): reusing the cached virtual environment")
+            detail(
+                ctx,
+                f"Dependencies unchanged (manifest sha256 {key[:12]}): reusing the cached virtual environment",
+            )
         else:
             if slot.tree.is_dir():
                 step(ctx, "Dependencies changed: building a new virtual environment")
@@ -116,8 +126,12 @@ class PythonBuildpack:
         venv = slot.start()
         try:
             step(ctx, "Creating virtual environment")
-            await run_tool(ctx, [python, "-m", "venv", "--copies", "--without-pip", str(venv)], cwd=ctx.source_dir,
-                           failure="Could not create a virtual environment with the host's python3")
+            await run_tool(
+                ctx,
+                [python, "-m", "venv", "--copies", "--without-pip", str(venv)],
+                cwd=ctx.source_dir,
+                failure="Could not create a virtual environment with the host's python3",
+            )
             target = str(venv / "bin" / "python")
             env = dict(os.environ)
             env["PIP_CACHE_DIR"] = str(ctx.cache_dir / "pip-cache")
@@ -133,8 +147,14 @@ class PythonBuildpack:
                 if (ctx.source_dir / "uv.lock").is_file():
                     detail(ctx, "uv.lock found; installing the project's declared dependencies with pip")
                 args = [*pip, "."]
-            await run_tool(ctx, args, cwd=ctx.source_dir, env=env, quiet_prefixes=PIP_QUIET,
-                           failure="Failed to install the app's Python dependencies (see pip's output above)")
+            await run_tool(
+                ctx,
+                args,
+                cwd=ctx.source_dir,
+                env=env,
+                quiet_prefixes=PIP_QUIET,
+                failure="Failed to install the app's Python dependencies (see pip's output above)",
+            )
             await asyncio.to_thread(fix_shebangs, venv / "bin")
             step(ctx, "Saving cache")
             await asyncio.to_thread(slot.commit, key)

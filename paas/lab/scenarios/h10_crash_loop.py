@@ -10,7 +10,9 @@ from paas.lab.engine import Result, Scenario, Variant
 
 class H10CrashLoop(Scenario):
     name = "h10-crash-loop"
-    summary = "Crash the only web dyno twice: immediate restart, then a back-off during which the router says H10"
+    summary = (
+        "Crash the only web dyno twice: immediate restart, then a back-off during which the router says H10"
+    )
     apps = ("lab",)
     timers = {"crash_backoff_max": 4.0}
     seconds = 25
@@ -39,7 +41,9 @@ crashed`, `State changed from crashed to starting`."""
         ctx.say("crash-endpoint: steady traffic, /crash, wait for the restart, /crash again")
         since = len(app.watch.requests)
         stop = asyncio.Event()
-        load = asyncio.create_task(app.load("/", concurrency=2, gap=0.1, seconds=60, max_requests=600, stop=stop))
+        load = asyncio.create_task(
+            app.load("/", concurrency=2, gap=0.1, seconds=60, max_requests=600, stop=stop)
+        )
         await asyncio.sleep(0.5)
         mark = app.mark()
         first = await app.get("/crash")
@@ -52,14 +56,20 @@ crashed`, `State changed from crashed to starting`."""
         stop.set()
         report = await load
         variant = Variant("crash-endpoint", app.name, "GET /crash, restart, GET /crash again", load=report)
-        variant.notes.append(f"the two /crash requests got: {first}, {second} (the steady load is counted above)")
+        variant.notes.append(
+            f"the two /crash requests got: {first}, {second} (the steady load is counted above)"
+        )
         await self.finish(app, variant, since)
         crashed_lines = await app.heroku_lines("to crashed")
         variant.notes.append(f"{len(crashed_lines)} x 'State changed from ... to crashed'")
         result.variants.append(variant)
-        result.check(f"crash-endpoint: H10 while crashed ({variant.router['H10']})", variant.router["H10"] > 0)
-        result.check(f"crash-endpoint: the crashing requests end as H13 ({variant.router['H13']})",
-                     variant.router["H13"] >= 1)
+        result.check(
+            f"crash-endpoint: H10 while crashed ({variant.router['H10']})", variant.router["H10"] > 0
+        )
+        result.check(
+            f"crash-endpoint: the crashing requests end as H13 ({variant.router['H13']})",
+            variant.router["H13"] >= 1,
+        )
         result.check("crash-endpoint: two crashes logged", len(crashed_lines) >= 2)
 
         app = await ctx.app("boot")
@@ -69,7 +79,9 @@ crashed`, `State changed from crashed to starting`."""
         ctx.say("crash-on-boot: EXIT_ON_BOOT=1, 6 requests")
         since = len(app.watch.requests)
         report = await app.load("/", concurrency=2, gap=0.2, max_requests=6, seconds=10)
-        variant = Variant("crash-on-boot", app.name, "deploy with EXIT_ON_BOOT=1 (exits before binding)", load=report)
+        variant = Variant(
+            "crash-on-boot", app.name, "deploy with EXIT_ON_BOOT=1 (exits before binding)", load=report
+        )
         result.variants.append(await self.finish(app, variant, since))
         result.check(f"crash-on-boot: H10 ({variant.router['H10']})", variant.router["H10"] > 0)
         return result

@@ -39,21 +39,34 @@ Fix in your app: move slow work to a worker dyno, or answer early and poll."""
         ctx.say(f"slow-endpoint: {SLOW_REQUESTS} requests to /slow?s={slow_s:g} beside fast ones")
         since = len(app.watch.requests)
         slow, fast = await asyncio.gather(
-            app.load(f"/slow?s={slow_s:g}", concurrency=SLOW_REQUESTS, max_requests=SLOW_REQUESTS, seconds=60),
+            app.load(
+                f"/slow?s={slow_s:g}", concurrency=SLOW_REQUESTS, max_requests=SLOW_REQUESTS, seconds=60
+            ),
             app.load("/", concurrency=2, seconds=timeout + 0.5, gap=0.1, max_requests=200),
         )
-        variant = Variant("slow-endpoint", app.name, f"{SLOW_REQUESTS} x /slow?s={slow_s:g}, fast / beside them",
-                          load=slow.merge(fast))
+        variant = Variant(
+            "slow-endpoint",
+            app.name,
+            f"{SLOW_REQUESTS} x /slow?s={slow_s:g}, fast / beside them",
+            load=slow.merge(fast),
+        )
         await self.finish(app, variant, since)
         h12 = [r for r in app.router_requests(since) if r.get("code") == "H12"]
         services = [int(r.get("service_ms") or 0) for r in h12]
         variant.notes.append(f"H12 service times (ms): {sorted(services)}")
         result.variants.append(variant)
-        result.check(f"slow-endpoint: H12 for each slow request ({len(h12)}/{SLOW_REQUESTS})", len(h12) == SLOW_REQUESTS)
-        result.check(f"slow-endpoint: H12 after the timeout, {timeout * 1000:.0f}..{timeout * 1000 + 1000:.0f} ms",
-                     all(timeout * 1000 - 50 <= s <= timeout * 1000 + 1000 for s in services) and bool(services))
-        result.check("slow-endpoint: fast requests unaffected (200)",
-                     variant.router["200"] == fast.outcomes["200"] and fast.outcomes["200"] > 0)
+        result.check(
+            f"slow-endpoint: H12 for each slow request ({len(h12)}/{SLOW_REQUESTS})",
+            len(h12) == SLOW_REQUESTS,
+        )
+        result.check(
+            f"slow-endpoint: H12 after the timeout, {timeout * 1000:.0f}..{timeout * 1000 + 1000:.0f} ms",
+            all(timeout * 1000 - 50 <= s <= timeout * 1000 + 1000 for s in services) and bool(services),
+        )
+        result.check(
+            "slow-endpoint: fast requests unaffected (200)",
+            variant.router["200"] == fast.outcomes["200"] and fast.outcomes["200"] > 0,
+        )
 
         app = await ctx.app("fault")
         await app.deploy("lab")
@@ -62,7 +75,11 @@ Fix in your app: move slow work to a worker dyno, or answer early and poll."""
         ctx.say("timeout-fault: faults:add web.1 timeout, 3 requests to /")
         since = len(app.watch.requests)
         report = await app.load("/", concurrency=3, max_requests=3, seconds=60)
-        variant = Variant("timeout-fault", app.name, "faults:add web.1 timeout (hold forever), 3 x /", load=report)
+        variant = Variant(
+            "timeout-fault", app.name, "faults:add web.1 timeout (hold forever), 3 x /", load=report
+        )
         result.variants.append(await self.finish(app, variant, since))
-        result.check(f"timeout-fault: every request H12 ({variant.router['H12']}/3)", variant.router["H12"] == 3)
+        result.check(
+            f"timeout-fault: every request H12 ({variant.router['H12']}/3)", variant.router["H12"] == 3
+        )
         return result

@@ -45,17 +45,27 @@ Fix in your app: close listeners before draining workers (Puma >= 4, gunicorn, u
             await app.deploy(example)
             await app.scale(2)
             await app.wait_up(2)
-            ctx.say(f"{label}: 2 web dynos up, {CONCURRENCY} clients on /work?ms={WORK_MS}, scaling to 1 after "
-                    f"{SCALE_DOWN_AFTER:g}s")
+            ctx.say(
+                f"{label}: 2 web dynos up, {CONCURRENCY} clients on /work?ms={WORK_MS}, scaling to 1 after "
+                f"{SCALE_DOWN_AFTER:g}s"
+            )
             since = len(app.watch.requests)
-            load = asyncio.create_task(app.load(f"/work?ms={WORK_MS}", concurrency=CONCURRENCY,
-                                                seconds=LOAD_SECONDS, max_requests=800))
+            load = asyncio.create_task(
+                app.load(
+                    f"/work?ms={WORK_MS}", concurrency=CONCURRENCY, seconds=LOAD_SECONDS, max_requests=800
+                )
+            )
             await asyncio.sleep(SCALE_DOWN_AFTER)
             await app.scale(1)
             report = await load
             await app.wait_state("web.2", ("down",), ctx.timer("stop_timeout", 30) + 5)
-            variant = Variant(label, app.name, f"ps:scale web=1 (web.2 gets SIGTERM) after {SCALE_DOWN_AFTER:g}s "
-                                               f"of {CONCURRENCY} concurrent clients", load=report)
+            variant = Variant(
+                label,
+                app.name,
+                f"ps:scale web=1 (web.2 gets SIGTERM) after {SCALE_DOWN_AFTER:g}s "
+                f"of {CONCURRENCY} concurrent clients",
+                load=report,
+            )
             result.variants.append(await self.finish(app, variant, since))
         naive, draining = result.variant("naive"), result.variant("draining")
         result.check(f"naive: H13 > 0 (got {naive.router['H13']})", naive.router["H13"] > 0)

@@ -43,19 +43,27 @@ Fix in your app: bind $PORT first and load lazily, or use preboot so users never
             ctx.say(f"{label}: BOOT_DELAY={delay:g}s, requests while it boots")
             since = len(app.watch.requests)
             report = await app.load("/", concurrency=3, gap=0.3, seconds=delay + 1.0, max_requests=60)
-            variant = Variant(label, app.name, f"deploy with BOOT_DELAY={delay:g}s (hold {hold:g}s, boot {boot:g}s)",
-                              load=report)
+            variant = Variant(
+                label,
+                app.name,
+                f"deploy with BOOT_DELAY={delay:g}s (hold {hold:g}s, boot {boot:g}s)",
+                load=report,
+            )
             if label == "boot-timeout":
                 await app.wait_log("Error R10", boot + 3)
             result.variants.append(await self.finish(app, variant, since))
             r10 = await app.heroku_lines("Error R10")
             variant.notes.append(f"{len(r10)} x Error R10")
             if label == "slow-boot":
-                result.check(f"slow-boot: H20 while booting ({variant.router['H20']})", variant.router["H20"] > 0)
+                result.check(
+                    f"slow-boot: H20 while booting ({variant.router['H20']})", variant.router["H20"] > 0
+                )
                 result.check(f"slow-boot: 200 once up ({variant.router['200']})", variant.router["200"] > 0)
                 result.check("slow-boot: no R10", not r10)
             else:
                 result.check("boot-timeout: R10 logged", bool(r10))
-                result.check(f"boot-timeout: no request answered 200 ({variant.router['200']})",
-                             variant.router["200"] == 0 and variant.load.sent > 0)
+                result.check(
+                    f"boot-timeout: no request answered 200 ({variant.router['200']})",
+                    variant.router["200"] == 0 and variant.load.sent > 0,
+                )
         return result

@@ -54,9 +54,13 @@ Fix in your app: raise the server's keep-alive timeout above the router's, or
             ctx.say(f"{label}: {REQUESTS} requests, one every {GAP:g}s")
             since = len(app.watch.requests)
             report = await app.load("/", concurrency=1, gap=GAP, max_requests=REQUESTS, seconds=60)
-            action = (f"{'Router 2.0' if router2 else 'legacy router'}, server idle timeout {idle:g}s, "
-                      f"a request every {GAP:g}s")
-            result.variants.append(await self.finish(app, Variant(label, app.name, action, load=report), since))
+            action = (
+                f"{'Router 2.0' if router2 else 'legacy router'}, server idle timeout {idle:g}s, "
+                f"a request every {GAP:g}s"
+            )
+            result.variants.append(
+                await self.finish(app, Variant(label, app.name, action, load=report), since)
+            )
         short, long_, legacy = result.variants
         races = short.router["H13"] + short.router["H18"]
         result.check(f"router2-short-idle: reused connections fail with H13/H18 ({races})", races > 0)

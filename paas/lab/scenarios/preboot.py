@@ -40,7 +40,9 @@ deployed a second time."""
             ctx.say(f"{label}: steady traffic, deploying the same source again")
             since = len(app.watch.requests)
             stop = asyncio.Event()
-            load = asyncio.create_task(app.load("/", concurrency=3, gap=0.1, seconds=60, max_requests=900, stop=stop))
+            load = asyncio.create_task(
+                app.load("/", concurrency=3, gap=0.1, seconds=60, max_requests=900, stop=stop)
+            )
             await asyncio.sleep(0.5)
             await app.deploy("lab")
             version = await app.current_release()
@@ -48,11 +50,17 @@ deployed a second time."""
             await asyncio.sleep(1.0)
             stop.set()
             report = await load
-            action = f"second deploy under load, BOOT_DELAY={BOOT_DELAY:g}s, preboot {'on' if preboot else 'off'}"
-            result.variants.append(await self.finish(app, Variant(label, app.name, action, load=report), since))
+            action = (
+                f"second deploy under load, BOOT_DELAY={BOOT_DELAY:g}s, preboot {'on' if preboot else 'off'}"
+            )
+            result.variants.append(
+                await self.finish(app, Variant(label, app.name, action, load=report), since)
+            )
         without, with_ = result.variants
         errors = {k: v for k, v in with_.router.items() if k.startswith("H")}
-        result.check(f"without-preboot: requests fail while the new dyno boots (H20 x {without.router['H20']})",
-                     without.router["H20"] > 0)
+        result.check(
+            f"without-preboot: requests fail while the new dyno boots (H20 x {without.router['H20']})",
+            without.router["H20"] > 0,
+        )
         result.check(f"with-preboot: no router errors ({errors or 'none'})", not errors)
         return result

@@ -38,7 +38,9 @@ Fix in your app: find the leak, lower concurrency (WEB_CONCURRENCY), or use a bi
         over, more = int(quota_mb * 1.15), int(quota_mb * 0.95)
         since = len(app.watch.requests)
         stop = asyncio.Event()
-        load = asyncio.create_task(app.load("/", concurrency=1, gap=0.1, seconds=60, max_requests=400, stop=stop))
+        load = asyncio.create_task(
+            app.load("/", concurrency=1, gap=0.1, seconds=60, max_requests=400, stop=stop)
+        )
         ctx.say(f"quota {quota_mb} MB: /memory?mb={over}, wait for R14, then /memory?mb={more} more")
         grow1 = await app.get(f"/memory?mb={over}")
         r14 = await app.wait_log("Error R14", 10)
@@ -50,12 +52,18 @@ Fix in your app: find the leak, lower concurrency (WEB_CONCURRENCY), or use a bi
         await asyncio.sleep(0.5)
         stop.set()
         report = await load
-        variant = Variant("grow", app.name, f"/memory?mb={over} (> quota {quota_mb} MB), then +{more} MB", load=report)
-        variant.notes.append(f"/memory?mb={over} got {grow1}; /memory?mb={more} got {grow2} (a dyno killed while "
-                             "answering leaves that request with H13); the steady load is counted above")
+        variant = Variant(
+            "grow", app.name, f"/memory?mb={over} (> quota {quota_mb} MB), then +{more} MB", load=report
+        )
+        variant.notes.append(
+            f"/memory?mb={over} got {grow1}; /memory?mb={more} got {grow2} (a dyno killed while "
+            "answering leaves that request with H13); the steady load is counted above"
+        )
         result.variants.append(await self.finish(app, variant, since))
         result.check("R14 logged once memory passed the quota", r14)
         result.check("R15 logged past the hard limit", r15)
         result.check("the dyno was killed (crashed) and restarted", restarted)
-        result.check(f"requests answered during R14 (200 x {variant.router['200']})", variant.router["200"] > 0)
+        result.check(
+            f"requests answered during R14 (200 x {variant.router['200']})", variant.router["200"] > 0
+        )
         return result
