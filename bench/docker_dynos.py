@@ -25,11 +25,11 @@ from typing import Any
 
 import uvloop
 
+from common.config import Settings
+from common.events import Event, EventBus
+from common.loghub import LogHub
 from dynos.manager import DynoManager
 from dynos.types import AppDesired, ProcessDesired
-from paas.config import Settings
-from paas.events import Event, EventBus
-from paas.logs.hub import LogHub
 
 WEB = """\
 import http.server, os, signal, sys

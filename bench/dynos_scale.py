@@ -23,12 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from common.config import Settings
+from common.events import Event, EventBus
+from common.loghub import LogHub
 from dynos.manager import DynoManager
 from dynos.runtimes.process import ProcessRuntime
 from dynos.types import AppDesired, ProcessDesired
-from paas.config import Settings
-from paas.events import Event, EventBus
-from paas.logs.hub import LogHub
 
 WEB_APP = """
 import http.server, os, signal, sys

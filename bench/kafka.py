@@ -1,6 +1,6 @@
 """Throughput and latency of the shared Kafka broker, measured with confluent-kafka (librdkafka).
 
-The broker runs as its own process pinned to one core (`python -m paas.kafka.harness`); this
+The broker runs as its own process pinned to one core (`python -m tests.support.kafka_broker`); this
 script (producer and consumer) is pinned to the other cores. Figures printed:
 
   produce   messages/s and MB/s for 100-byte and 1 KiB records (acks=1, librdkafka defaults
@@ -36,16 +36,18 @@ from typing import Any
 import psutil
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+REPO = Path(__file__).resolve().parent.parent
 TARGET = 500_000
 
 
 def start_broker(
     home: Path, topics: list[str], isolate: bool = True
 ) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    cmd = [sys.executable, "-m", "paas.kafka.harness", "--home", str(home)]
+    cmd = [sys.executable, "-m", "tests.support.kafka_broker", "--home", str(home)]
     for t in topics:
         cmd += ["--topic", t]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # the broker harness is a module of the test tree: run it from the repository root
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:

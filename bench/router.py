@@ -10,7 +10,7 @@ The same trivial backend (nginx, one worker, `return 200 "ok"`) is reached
   3. through the router (`python -m router`, uvloop, every feature on: request id, Heroku
      headers, the heroku[router] line into a real LogHub, metrics, structured records),
      as one process (the daemon's shape; its hot path compiled with mypyc when built, see
-     paas.accel; --interpreted adds the same router with PAAS_ROUTER_COMPILED=0) and, as a
+     common.accel; --interpreted adds the same router with PAAS_ROUTER_COMPILED=0) and, as a
      measured design option, as N processes sharing the port with SO_REUSEPORT, and (--daemon)
      through a real `paas daemon` whose app's web dyno is the same backend (its own CPU only),
 first opening a new backend connection per request (nginx's default, Heroku's legacy router),
@@ -228,7 +228,7 @@ def run(
 
 def report(sections: list[tuple[str, list[Result]]], duration: int, connections: int, rounds: int) -> None:
     load = os.getloadavg()[0]
-    from paas import accel
+    from common import accel
 
     build = (
         "compiled with mypyc"

@@ -322,7 +322,8 @@ async def measure(url: str, rate: int, seconds: float, presses: int, idle_second
 
 async def _idle_cpu(app: Any, seconds: float) -> float:
     """CPU of the TUI with its stream connected but quiet (events stop arriving)."""
-    from tui.testing import StaticBackend
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the test tree's fixture
+    from tests.support.tui_backend import StaticBackend
 
     app.pump.backend = StaticBackend({}, [])
     app.workers.cancel_group(app, "events")

@@ -18,16 +18,16 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.config import Settings
+from common.errors import PaasError, conflict, invalid
+from common.events import EventBus
+from common.loghub import LogHub
 from dynos import preboot
 from dynos.oneoff import OneOff
 from dynos.runtimes.base import DynoSpec, Runtime
 from dynos.sizes import SIZES, DynoSize, get_size
 from dynos.supervisor import Context, Pending, Request, Supervisor
 from dynos.types import AppDesired, DynoInfo, ProcessDesired
-from paas.config import Settings
-from paas.errors import PaasError, conflict, invalid
-from paas.events import EventBus
-from paas.logs.hub import LogHub
 
 USER = "local@paas"
 ATTACH_TIMEOUT = 60.0

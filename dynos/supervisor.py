@@ -32,11 +32,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from common.config import Settings
+from common.events import EventBus
 from dynos.output import LineBudget, LineSplitter
 from dynos.runtimes.base import DynoProcess, DynoSpec, Runtime, SpawnError
 from dynos.types import DynoInfo
-from paas.config import Settings
-from paas.events import EventBus
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ class Supervisor:
         if self.crashes <= 1:
             return 0.0
         cap = self.ctx.settings.crash_backoff_max
-        return min(cap, (cap / 2) * 2 ** (self.crashes - 2))
+        return float(min(cap, (cap / 2) * 2.0 ** (self.crashes - 2)))
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake up early for any request."""

@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from common.config import Settings
+from common.errors import PaasError, invalid, not_found
+from common.events import EventBus
+from common.loghub import LogHub
 from dynos.sizes import SIZES, get_size
 from dynos.types import AppDesired, ProcessDesired
-from paas.config import Settings
-from paas.errors import PaasError, invalid, not_found
-from paas.events import EventBus
-from paas.logs.hub import LogHub
 from paas.state.db import Database
 from paas.state.models import Addon, App, Build, Domain, Formation, Release, Slug
 

@@ -20,29 +20,28 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from common.ca import local_ca
+from common.config import LOOPBACK, Settings
+from common.errors import StartupError
+from common.events import Event, EventBus
+from common.loghub import LogHub
 from paas.addons.service import AddonService
 from paas.builds.service import BuildService
-from paas.config import LOOPBACK, Settings
 from paas.control import ControlPlane
-from paas.events import Event, EventBus
-from paas.logs.hub import LogHub
 from paas.state.db import Database
-
-
-class DaemonError(RuntimeError):
-    """A reason the daemon cannot start, worded for the person who started it."""
 
 
 class _Server(uvicorn.Server):
     """uvicorn inside our loop: the daemon owns signal handling, not uvicorn."""
 
     @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[no-untyped-def, override]
+    def capture_signals(self) -> Iterator[None]:
         yield
 
 
@@ -54,10 +53,10 @@ def bind_loopback(port: int, what: str, env: str) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise DaemonError(
+            raise StartupError(
                 f"port {port} for the {what} is already in use on {LOOPBACK}; stop what uses it or set {env}"
             ) from None
-        raise DaemonError(f"cannot listen on {LOOPBACK}:{port} for the {what}: {exc.strerror}") from None
+        raise StartupError(f"cannot listen on {LOOPBACK}:{port} for the {what}: {exc.strerror}") from None
     sock.listen(2048)
     sock.setblocking(False)
     return sock
@@ -96,6 +95,7 @@ class Daemon:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.bus = EventBus()
+        self.ca = local_ca(settings)
         self.logs = LogHub(self.bus)
         self.db = Database(settings.state_url)
         self.control = ControlPlane(settings, self.db, self.bus, self.logs)
@@ -135,6 +135,7 @@ class Daemon:
         s = self.settings
         self.bus.bind_loop(asyncio.get_running_loop())
         self.token = self._load_token()
+        await asyncio.to_thread(self.ca.ensure)
         await asyncio.to_thread(self.db.migrate)
         api_sock = bind_loopback(s.api_port, "API", "PAAS_API_PORT")
         router_sock = bind_loopback(s.router_port, "router", "PAAS_ROUTER_PORT")
@@ -163,7 +164,7 @@ class Daemon:
         except OSError:
             pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise DaemonError(
+            raise StartupError(
                 f"a paas daemon is already running for PAAS_HOME={self.settings.home} (pid {pid})"
             ) from None
         os.ftruncate(fd, 0)
@@ -199,7 +200,7 @@ class Daemon:
         try:
             runtime, reason = await choose_runtime(self.settings)
         except RuntimeUnavailable as exc:
-            raise DaemonError(str(exc)) from None
+            raise StartupError(str(exc)) from None
         self.runtime_name, self.runtime_reason = runtime.name, reason
         return runtime
 
@@ -217,7 +218,7 @@ class Daemon:
             from paas.kafka.service import KafkaService
         except ModuleNotFoundError:
             return
-        self.kafka = KafkaService(self.settings, self.bus)
+        self.kafka = KafkaService(self.settings, self.bus, self.ca)
         await self.kafka.start()
         self.addons.register(KafkaProvider(self.kafka))
 
@@ -420,15 +421,15 @@ async def serve(settings: Settings, ready: Any = None) -> int:
     daemon = Daemon(settings)
     try:
         await daemon.start()
-    except DaemonError as exc:
+    except StartupError as exc:
         print(f" ›   Error: {exc}", file=sys.stderr)
         return 1
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.stopping.set)
-    from paas.accel import is_compiled
+    from router import runs_compiled
 
-    router_build = "compiled" if is_compiled() else "interpreted: python -m router.compile"
+    router_build = "compiled" if runs_compiled() else "interpreted: python -m router.compile"
     print(
         f"paas daemon ready: API {daemon.api_url}  router http://<app>.localhost:{daemon.router_port}/ "
         f"({router_build})  runtime {daemon.runtime_name} ({daemon.runtime_reason})  home {settings.home}",

@@ -1,8 +1,8 @@
 """The H-code catalog: one table, code → Heroku's `desc=`, client status and log level.
 
 Every router error line is built from this table; nothing else in `router/` spells a
-description. Sources: Heroku Dev Center "Error codes" and `vegur` (see
-/work/shared/reference/heroku-router-dynos.md §1). `sock=` marks the codes whose log line
+description. Sources: Heroku Dev Center "Error codes" (devcenter.heroku.com/articles/error-codes),
+"HTTP routing" and `vegur`'s sources. `sock=` marks the codes whose log line
 starts with the side that hung up (H18 backend, H27 client).
 """
 

@@ -1,4 +1,4 @@
-"""Compile the router's hot path with mypyc (see paas.accel).
+"""Compile the router's hot path with mypyc (see common.accel).
 
 python -m router.compile [build [-v]]   # a no-op when the build for these sources exists
 python -m router.compile status
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from paas import accel
+from common import accel
+from router import runs_compiled
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "status":
         print(f"build for these sources: {accel.build_dir()}")
         print(
-            f"exists: {(accel.build_dir() / accel.COMPLETE).is_file()}; wanted: {accel.wanted()}; in use: {accel.is_compiled()}"
+            f"exists: {(accel.build_dir() / accel.COMPLETE).is_file()}; wanted: {accel.wanted()}; in use: {runs_compiled()}"
         )
         return 0
     print("usage: python -m router.compile [build [-v] | status]", file=sys.stderr)

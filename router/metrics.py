@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from paas.events import Event, EventBus
+from common.events import Event, EventBus
 
 WINDOW = 2048  # latency samples kept per key
 RATE_SECONDS = 60

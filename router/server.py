@@ -23,11 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
-from paas.accel import is_compiled
-from paas.config import Settings
+from common.accel import is_compiled
+from common.config import Settings
 from router.client import ClientConnection
 from router.connector import Connector, TcpConnector
 from router.exchange import Exchange
@@ -294,7 +295,7 @@ class Router:
             "apps": self.metrics_store.snapshot(app),
             "router": {
                 "port": self.port,
-                "compiled": is_compiled(),
+                "compiled": is_compiled(sys.modules[__name__]),
                 "connections_open": len(self._clients),
                 "connections_total": self.connections_total,
                 "connections_refused": self.connections_refused,

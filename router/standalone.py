@@ -22,9 +22,9 @@ from collections.abc import Callable
 
 import uvloop
 
-from paas.config import Settings
-from paas.events import Event, EventBus
-from paas.logs.hub import LogHub
+from common.config import Settings
+from common.events import Event, EventBus
+from common.loghub import LogHub
 from router.metrics import bus_publisher
 from router.server import Router
 from router.table import AppRoute, Backend, RouteTable

@@ -6,9 +6,11 @@ bash scripts/bootstrap.sh --system
 if [ -f scripts/ensure-docker.sh ]; then
   bash scripts/ensure-docker.sh || echo "==> no Docker engine (Docker tests will skip, or fail with CI=true)" >&2
 fi
-echo "==> ruff, mypy"
+echo "==> ruff, mypy --strict, import contracts"
 .venv/bin/ruff check .
-.venv/bin/mypy paas router dynos tui
+.venv/bin/ruff format --check .
+.venv/bin/mypy common paas router dynos tui tests
+.venv/bin/lint-imports
 echo "==> pytest"
 # One rerun absorbs a timing-sensitive test losing a race on a loaded 2-core machine; reruns are
 # listed in the summary (R), and a test that fails twice fails the run.

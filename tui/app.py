@@ -274,11 +274,11 @@ class PaasApp(App[None]):
         ):
             yield SystemCommand(
                 f"View: {mode}", f"Switch to the {mode} view ({key})", lambda m=mode: self.switch_mode(m)
-            )  # type: ignore[misc]
+            )
         for name in self.store.app_names():
             yield SystemCommand(
                 f"App: {name}", f"Make {name} the current app", lambda n=name: self.set_app(n)
-            )  # type: ignore[misc]
+            )
 
     # ---- actions (one key each) -------------------------------------------------------------
     def target_dyno(self) -> str | None:

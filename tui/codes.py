@@ -2,8 +2,8 @@
 
 The router's catalog (router/codes.py) says what a code *is* (desc, status, level); this table
 says what a person looking at it should *do*. Written from Heroku's Dev Center "Error codes",
-the routing and dyno pages and the Puma H13 post-mortem (see
-/work/shared/reference/heroku-router-dynos.md §1, §4, §5, §6).
+the routing and dyno pages, Logplex's page and the Puma H13 post-mortem
+(blog.heroku.com/puma-4-hammering-out-h13s-a-debugging-story).
 """
 
 from __future__ import annotations

@@ -56,10 +56,10 @@ from urllib.parse import urlencode, urlparse
 
 import httpx
 
+from common.config import LOOPBACK, Settings
 from dynos.runtimes.base import DynoSpec, OutputCallback, SpawnError
 from dynos.runtimes.process import free_port, shell_script
 from dynos.stack import choose_stack_image
-from paas.config import LOOPBACK, Settings
 
 log = logging.getLogger(__name__)
 

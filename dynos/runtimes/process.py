@@ -40,8 +40,8 @@ from pathlib import Path
 
 import psutil
 
+from common.config import LOOPBACK, Settings
 from dynos.runtimes.base import DynoSpec, OutputCallback, SpawnError, exit_status
-from paas.config import LOOPBACK, Settings
 
 READ_CHUNK = 16384  # per loop turn: bounds the work one chatty dyno can do before others run
 STDIN_HIGH_WATER = 1 << 20  # write_stdin waits while this much is still unwritten

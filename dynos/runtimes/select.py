@@ -15,9 +15,9 @@ import asyncio
 import importlib
 from typing import Any
 
+from common.config import Settings
 from dynos.runtimes.base import Runtime
 from dynos.runtimes.process import ProcessRuntime
-from paas.config import Settings
 
 DOCKER_PING_TIMEOUT = 3.0
 

@@ -36,10 +36,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from common.config import LOOPBACK, Settings
+from common.errors import PaasError, invalid
+from common.events import EventBus
 from paas.addons.base import Provisioned
-from paas.config import LOOPBACK, Settings
-from paas.errors import PaasError, invalid
-from paas.events import EventBus
 
 if TYPE_CHECKING:
     from paas.dataclips.platform import PlatformRecorder

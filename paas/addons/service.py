@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from common.errors import PaasError, invalid, not_found
 from paas.addons.base import AddonProvider
 from paas.control import ControlPlane, iso
-from paas.errors import PaasError, invalid, not_found
 from paas.state.models import Addon, App, new_id
 
 _WORDS = [

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from paas.errors import PaasError
+from common.errors import PaasError
 
 if TYPE_CHECKING:
     from paas.daemon import Daemon
@@ -102,9 +102,9 @@ def create_api(daemon: Daemon) -> FastAPI:
             {"id": "internal_error", "message": f"Internal error: {exc.__class__.__name__}"}, status_code=500
         )
 
-    from paas.api import routes_addons, routes_apps, routes_builds, routes_logs
+    from paas.api import routes_addons, routes_apps, routes_builds, routes_certs, routes_logs
 
-    for module in (routes_apps, routes_addons, routes_builds, routes_logs):
+    for module in (routes_apps, routes_addons, routes_builds, routes_certs, routes_logs):
         api.include_router(module.router)
     _include_optional(api)
     return api

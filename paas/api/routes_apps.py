@@ -11,8 +11,8 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
+from common.errors import invalid
 from paas.api.app import daemon_of
-from paas.errors import invalid
 
 router = APIRouter()
 

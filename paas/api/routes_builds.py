@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from common.errors import not_found
 from paas.api.app import daemon_of
-from paas.errors import not_found
 
 router = APIRouter()
 

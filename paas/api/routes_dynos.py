@@ -32,11 +32,11 @@ from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel, ConfigDict
 from starlette.websockets import WebSocketDisconnect
 
+from common.errors import PaasError, invalid
 from dynos.oneoff import OneOff
 from dynos.sizes import get_size
 from dynos.types import DynoInfo
 from paas.api.app import daemon_of
-from paas.errors import PaasError, invalid
 
 router = APIRouter()
 
@@ -121,7 +121,7 @@ def _secrets(state: Any) -> dict[str, tuple[str, str, float]]:
     now = time.monotonic()
     for key in [k for k, (_, _, at) in table.items() if now - at > ATTACH_SECRET_TTL]:
         del table[key]
-    return table  # type: ignore[no-any-return]
+    return table
 
 
 def parse_signal(value: str | int) -> int:

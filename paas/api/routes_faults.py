@@ -21,8 +21,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
+from common.errors import PaasError, invalid
 from paas.api.app import daemon_of
-from paas.errors import PaasError, invalid
 from router.faults import DOWNSTREAM, FaultError, FaultRegistry, install, make_fault
 from router.table import Backend
 

@@ -28,11 +28,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
+from common.errors import PaasError, invalid, not_found
 from paas.api.app import daemon_of
 from paas.builds.compile import BuildFailed
 from paas.builds.gitrepo import ensure_repo, export_commit, git_env, repo_path
 from paas.control import APP_NAME, USER
-from paas.errors import PaasError, invalid, not_found
 
 router = APIRouter()
 

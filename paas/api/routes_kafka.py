@@ -31,8 +31,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from common.errors import PaasError, invalid, not_found
 from paas.api.app import daemon_of
-from paas.errors import PaasError, invalid, not_found
 
 if TYPE_CHECKING:
     from paas.kafka.service import KafkaService
@@ -91,7 +91,7 @@ def _tenant(request: Request, app: str, ident: str) -> tuple[dict[str, Any], str
 def _retention(value: int | str | None) -> int | None:
     if value is None:
         return None
-    from paas.kafka.plans import parse_duration_ms
+    from common.durations import parse_duration_ms
 
     return parse_duration_ms(value)
 

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from common.errors import invalid
 from paas.api.app import daemon_of
-from paas.errors import invalid
 
 router = APIRouter()
 

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 
+from common.errors import PaasError, not_found
 from paas.api.app import daemon_of
-from paas.errors import PaasError, not_found
 
 if TYPE_CHECKING:
     from paas.addons.postgres import PostgresProvider

@@ -13,9 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
+from common.errors import invalid
 from paas.api.app import daemon_of
 from paas.builds.pipelines import PipelineService
-from paas.errors import invalid
 
 router = APIRouter()
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from common.errors import PaasError
 from paas.api.app import daemon_of
-from paas.errors import PaasError
 
 router = APIRouter()
 

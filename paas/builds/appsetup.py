@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from common.errors import PaasError, invalid
 from paas.builds.service import BuildOutput, current_output
 from paas.builds.source import SourceError, extract_tarball
 from paas.control import validate_config_key
-from paas.errors import PaasError, invalid
 
 if TYPE_CHECKING:
     from paas.daemon import Daemon

@@ -12,7 +12,7 @@ import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
-from paas.errors import PaasError, invalid
+from common.errors import PaasError, invalid
 
 if TYPE_CHECKING:
     from paas.daemon import Daemon

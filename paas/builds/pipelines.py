@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from common.errors import PaasError, invalid, not_found
 from paas.control import iso
-from paas.errors import PaasError, invalid, not_found
 from paas.state.models import App, Pipeline, PipelineCoupling, Slug
 
 if TYPE_CHECKING:

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from common.errors import PaasError, invalid
+from common.events import Event
 from paas.builds.service import current_output
 from paas.control import USER, ControlPlane
-from paas.errors import PaasError, invalid
-from paas.events import Event
 from paas.state.models import Release, Slug
 
 if TYPE_CHECKING:

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from common.errors import PaasError, invalid, not_found
 from dynos.procfile import ProcfileError, read_procfile
 from paas.builds.compile import BuildContext, BuildFailed, Compiler, choose_compiler, default_compilers
 from paas.builds.source import SourceError, apply_slugignore, directory_size, extract_tarball
 from paas.control import ControlPlane, iso
-from paas.errors import PaasError, invalid, not_found
 from paas.state.models import App, Build
 
 MAX_OUTPUT_LINES = 20_000

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from paas.config import Settings
+from common.config import Settings
 
 
 class CliError(Exception):

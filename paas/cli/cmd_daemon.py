@@ -10,10 +10,10 @@ import time
 
 import click
 
+from common.config import Settings, SettingsError
 from paas.cli.client import Client, CliError, paas_home
 from paas.cli.main import json_option
 from paas.cli.ui import action, key_values, print_json
-from paas.config import Settings, SettingsError
 
 
 def register(cli: click.Group) -> None:

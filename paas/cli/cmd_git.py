@@ -3,7 +3,7 @@
 Authentication: the daemon's git endpoint takes HTTP basic auth whose password is the local
 API token. `git:remote` installs a git credential helper for the daemon's address in the
 repository's own config (`credential.<api url>.helper = !PAAS_HOME=... python -S
-.../paas/builds/git_credential.py`, also reachable as the hidden `paas git:credentials`),
+.../paas/cli/git_credential.py`, also reachable as the hidden `paas git:credentials`),
 so the token never appears in the remote URL or in `git remote -v`, and a new token is picked
 up without touching the remote.
 """
@@ -42,9 +42,9 @@ def credential_scope(git_url: str) -> str:
 
 
 def helper_command() -> str:
-    """`!PAAS_HOME=... <python> -S .../paas/builds/git_credential.py`: a light, stdlib-only helper
+    """`!PAAS_HOME=... <python> -S .../paas/cli/git_credential.py`: a light, stdlib-only helper
     (run as a file without site: no package imports, no .pth processing, fast on every push)."""
-    from paas.builds import git_credential
+    from paas.cli import git_credential
 
     home = shlex.quote(str(paas_home()))
     script = shlex.quote(str(Path(git_credential.__file__).resolve()))
@@ -124,6 +124,6 @@ def register(cli: click.Group) -> None:
     @click.argument("operation", required=False, default="get")
     def git_credentials(operation: str) -> None:
         """git credential helper: answers `get` with the local API token."""
-        from paas.builds.git_credential import main
+        from paas.cli.git_credential import main
 
         sys.exit(main(["git:credentials", operation]))

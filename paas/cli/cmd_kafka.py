@@ -42,7 +42,7 @@ def _bar(used: int, limit: int) -> str:
 
 
 def _duration(ms: int) -> str:
-    from paas.kafka.plans import format_duration_ms
+    from common.durations import format_duration_ms
 
     return format_duration_ms(ms)
 

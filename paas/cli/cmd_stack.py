@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 
+from common.config import Settings, SettingsError
 from paas.cli.client import CliError
 from paas.cli.main import json_option
 from paas.cli.ui import echo, header, key_values, print_json
-from paas.config import Settings, SettingsError
 
 
 def _docker() -> Any:

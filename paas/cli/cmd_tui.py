@@ -19,10 +19,10 @@ from typing import Any
 import click
 import httpx
 
+from common.config import Settings, SettingsError
 from paas.cli.client import Client, CliError, find_daemon
 from paas.cli.main import app_option
 from paas.cli.ui import action, echo
-from paas.config import Settings, SettingsError
 
 SAMPLE_APP = "hello"
 START_TIMEOUT = 60.0

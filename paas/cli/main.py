@@ -15,7 +15,8 @@ import os
 import pkgutil
 import subprocess
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -82,7 +83,10 @@ def help_(ctx: click.Context, topic: str | None) -> None:
     click.echo(cli.get_help(parent))
 
 
-def app_option(required: bool = True) -> Any:
+FC = TypeVar("FC", bound=Callable[..., Any])
+
+
+def app_option(required: bool = True) -> Callable[[FC], FC]:
     return click.option(
         "-a", "--app", "app", envvar="PAAS_APP", default=None, help="app to run command against"
     )
@@ -113,7 +117,7 @@ def git_remote_app() -> str | None:
     return tail[:-4] if tail.endswith(".git") else tail or None
 
 
-def json_option() -> Any:
+def json_option() -> Callable[[FC], FC]:
     return click.option("--json", "as_json", is_flag=True, help="output in json format")
 
 

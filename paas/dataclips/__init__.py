@@ -1,3 +1,3 @@
-from paas.accel import activate
+from common.accel import activate
 
-__path__ = activate(__name__, __path__)  # paas.dataclips.platform may run compiled (paas.accel)
+__path__ = activate(__name__, __path__)  # paas.dataclips.platform may run compiled (common.accel)

@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from paas.events import Event, EventBus
+from common.events import Event, EventBus
 
 if TYPE_CHECKING:
     from paas.addons.postgres import PostgresCluster

@@ -19,12 +19,12 @@ import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from paas.config import Settings
+from common.config import Settings
+from common.errors import PaasError, invalid, not_found
 from paas.dataclips.export import csv_chunks
 from paas.dataclips.models import Dataclip, DataclipVersion
 from paas.dataclips.platform import PlatformRecorder
 from paas.dataclips.runner import ClipError, ClipResult, NotCopyable, QueryRunner
-from paas.errors import PaasError, invalid, not_found
 from paas.state.db import Database
 from paas.state.models import Addon, App
 

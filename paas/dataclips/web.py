@@ -27,13 +27,13 @@ from fastapi.responses import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.errors import PaasError
 from paas.dataclips import pages
 from paas.dataclips.chart import chart_for, render_svg
 from paas.dataclips.export import json_rows, share_json
 from paas.dataclips.platform import EXAMPLE_SQL
 from paas.dataclips.runner import ClipError, ClipResult
 from paas.dataclips.service import PLATFORM, DataclipsService
-from paas.errors import PaasError
 
 if TYPE_CHECKING:
     from paas.addons.postgres import PostgresProvider

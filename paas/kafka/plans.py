@@ -8,15 +8,13 @@ for Basic; the values here are the simulator's.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from paas.errors import invalid
+from common.durations import DAY_MS, HOUR_MS
+from common.errors import invalid
 
 KB = 1024
 GB = 1024**3
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 REPLICATION_FACTOR = 3
 
 
@@ -60,25 +58,3 @@ def plan(name: str) -> Plan:
         return PLANS[name]
     except KeyError:
         raise invalid(f"Unknown Kafka plan {name!r}. Plans: {', '.join(PLANS)}.") from None
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)?\s*$")
-_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}
-
-
-def parse_duration_ms(text: str | int) -> int:
-    """`10d`, `36h`, `90m`, `3600s`, `1500ms`, or a bare number of milliseconds."""
-    if isinstance(text, int):
-        return text
-    match = _DURATION.match(text)
-    if not match:
-        raise invalid(f"Could not parse retention time {text!r}; use a value like 10d, 36h or 90m.")
-    number, unit = match.groups()
-    return int(float(number) * _UNITS[unit or "ms"])
-
-
-def format_duration_ms(value: int) -> str:
-    for unit, size in (("w", 7 * DAY_MS), ("d", DAY_MS), ("h", HOUR_MS), ("m", 60_000), ("s", 1000)):
-        if value >= size and value % size == 0:
-            return f"{value // size}{unit}"
-    return f"{value}ms"

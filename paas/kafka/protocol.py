@@ -113,7 +113,7 @@ def served(api_key: int, version: int) -> bool:
 
 @functools.cache
 def _reader(cls: Any) -> Callable[[Any, int], tuple[Any, int]]:
-    return entity_reader(cls)  # type: ignore[no-any-return]
+    return entity_reader(cls)
 
 
 _HEADER = struct.Struct(">hhih")
@@ -182,7 +182,7 @@ def decode_request(payload: bytes | memoryview) -> Request:
 
 @functools.cache
 def _writer(cls: Any) -> Callable[[Any, Any], None]:
-    return entity_writer(cls)  # type: ignore[no-any-return]
+    return entity_writer(cls)
 
 
 def response_class(api_key: int, version: int) -> Any:

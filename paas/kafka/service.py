@@ -3,7 +3,7 @@
 The daemon starts one; the Kafka add-on provider creates a tenant per add-on; the API calls
 the topic / group / metrics methods (they raise `PaasError` with Heroku-like messages).
 
-    svc = KafkaService(settings, bus)
+    svc = KafkaService(settings, bus, local_ca(settings))
     await svc.start()                  # listeners: svc.port (SASL_PLAINTEXT/PLAINTEXT), svc.tls_port (mTLS)
     creds = svc.create_tenant("kafka-shaped-12345", "myapp", "basic-0")
     svc.create_topic("kafka-shaped-12345", "events", partitions=4)   # -> "shaped-12345.events"
@@ -13,7 +13,7 @@ the topic / group / metrics methods (they raise `PaasError` with Heroku-like mes
 
 State lives under `settings.kafka_dir`: `registry.json` (tenants, topics, groups),
 `offsets.journal` (committed offsets), `data/<topic>-<partition>/` (log segments),
-`tls/` (the CA), `.clean_shutdown` (present only between a clean stop and the next start).
+`.clean_shutdown` (present only between a clean stop and the next start).
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from paas.config import LOOPBACK, Settings
-from paas.errors import PaasError, conflict, invalid, not_found
-from paas.events import EventBus
+from common.ca import LocalCA, peer_identity
+from common.config import LOOPBACK, Settings
+from common.errors import PaasError, StartupError, conflict, invalid, not_found
+from common.events import EventBus
 
 from .auth import Principal
 from .broker import Broker, Session
@@ -44,7 +45,6 @@ from .records import CorruptBatch, build_batch, decode_batch, iter_headers, vali
 from .registry import Group, OffsetStore, Registry, Tenant, Topic
 from .server import Listener
 from .storage import LogManager
-from .tls import CertificateAuthority, peer_identity
 
 log = logging.getLogger("paas.kafka")
 
@@ -61,7 +61,7 @@ class TenantCredentials:
 
 
 class KafkaService:
-    def __init__(self, settings: Settings, bus: EventBus):
+    def __init__(self, settings: Settings, bus: EventBus, ca: LocalCA):
         self.settings = settings
         self.bus = bus
         self.dir = settings.kafka_dir
@@ -69,7 +69,7 @@ class KafkaService:
         self.offsets = OffsetStore(self.dir / "offsets.journal")
         self.logs = LogManager(self.dir / "data", settings.kafka_segment_bytes)
         self.coordinator = GroupCoordinator(settings.kafka_group_initial_rebalance_delay)
-        self.ca = CertificateAuthority(self.dir / "tls")
+        self.ca = ca
         self.broker = Broker(
             self.registry,
             self.logs,
@@ -108,7 +108,13 @@ class KafkaService:
         self.port = await self._listen(
             self.plain, self.settings.kafka_port, "Kafka broker", "PAAS_KAFKA_PORT"
         )
-        self.tls = Listener(self.broker, "tls", self._max_conns, self.ca.server_context(), self._identify)
+        self.tls = Listener(
+            self.broker,
+            "tls",
+            self._max_conns,
+            self.ca.server_context("kafka", ["localhost", LOOPBACK], client_auth=True),
+            self._identify,
+        )
         self.tls_port = await self._listen(
             self.tls, self.settings.kafka_tls_port, "Kafka TLS listener", "PAAS_KAFKA_TLS_PORT"
         )
@@ -132,13 +138,11 @@ class KafkaService:
                 await self.plain.stop()
             self.logs.close()
             self.offsets.close()
-            from paas.daemon import DaemonError  # the daemon prints these without a traceback
-
             if exc.errno == errno.EADDRINUSE:
-                raise DaemonError(
+                raise StartupError(
                     f"port {port} for the {what} is already in use on {LOOPBACK}; stop what uses it or set {env}"
                 ) from None
-            raise DaemonError(f"cannot listen on {LOOPBACK}:{port} for the {what}: {exc.strerror}") from None
+            raise StartupError(f"cannot listen on {LOOPBACK}:{port} for the {what}: {exc.strerror}") from None
 
     async def stop(self) -> None:
         if not self.started:
@@ -329,7 +333,7 @@ class KafkaService:
 
     def _check_retention(self, p: Plan, retention_ms: int) -> None:
         if not p.min_retention_ms <= retention_ms <= p.max_retention_ms:
-            from .plans import format_duration_ms
+            from common.durations import format_duration_ms
 
             raise invalid(
                 f"Retention time must be between {format_duration_ms(p.min_retention_ms)} and "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from paas.config import Settings
+from common.config import Settings
 from paas.lab.context import LabError
 
 START_TIMEOUT = 60.0

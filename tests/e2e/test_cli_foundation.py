@@ -126,3 +126,14 @@ def test_deploy_with_broken_procfile_fails_cleanly(daemon: DaemonThread, tmp_pat
     assert "Procfile line 2: expected '<type>: <command>'" in r.stdout
     releases = json.loads(daemon.cli("releases", "--json", "-a", "badproc").stdout)
     assert len(releases) == 2  # no release was made
+
+
+def test_certs_trust_prints_the_one_local_ca(daemon: DaemonThread) -> None:
+    out = daemon.cli("certs:trust")
+    assert out.returncode == 0, out.stderr
+    ca = daemon.settings.home / "ca" / "ca.pem"
+    assert f"The paas local certificate authority: {ca}" in out.stdout
+    assert f"curl --cacert {ca}" in out.stdout and "GIT_SSL_CAINFO" in out.stdout
+    assert json.loads(daemon.cli("certs:trust", "--json").stdout) == {"path": str(ca)}
+    assert ca.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert (ca.parent / "ca.key").stat().st_mode & 0o777 == 0o600

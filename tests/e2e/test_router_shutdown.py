@@ -15,8 +15,8 @@ import signal
 import pytest
 import uvloop
 
-from paas.config import Settings
-from router.testing import LabDynoProcess, RouterHarness, http_get
+from common.config import Settings
+from tests.support.router_harness import LabDynoProcess, RouterHarness, http_get
 
 pytestmark = pytest.mark.filterwarnings('ignore:Overriding the "event_loop_policy" fixture')
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from router.testing import LabDynoProcess
+from tests.support.router_harness import LabDynoProcess
 
 GB = 1 << 30
 MB = 1 << 20
@@ -72,7 +72,7 @@ class RssWatch:
 
     @property
     def growth(self) -> int:
-        return self.peak - self.baseline
+        return int(self.peak - self.baseline)
 
 
 def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:

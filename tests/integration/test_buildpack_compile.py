@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -185,7 +186,7 @@ def docker_client() -> object | None:
 
         client = docker.from_env(timeout=5)
         client.ping()
-        return client
+        return cast(object, client)
     except Exception:
         return None
 

@@ -13,7 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from paas.events import Event
+from common.events import Event
 from tests.support.daemon import DaemonThread
 from tests.support.daemon import test_settings as daemon_settings
 from tests.support.pg import admin_url

@@ -9,11 +9,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from common.config import Settings
+from common.events import Event, EventBus
 from paas.addons.postgres import PostgresCluster
-from paas.config import Settings
 from paas.dataclips.platform import PlatformRecorder
 from paas.dataclips.runner import ClipError, QueryRunner
-from paas.events import Event, EventBus
 from tests.support.pg import admin_url
 
 pytestmark = pytest.mark.postgres

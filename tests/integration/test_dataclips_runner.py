@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from common.config import Settings
 from paas.addons.postgres import PostgresProvider, conninfo_of
-from paas.config import Settings
 from paas.dataclips.runner import ClipError, NotCopyable, QueryRunner
 from tests.support.pg import admin_url
 

@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
+from common.config import Settings
 from dynos.runtimes.docker import APP_LABEL, HOME_LABEL
 from dynos.runtimes.select import RuntimeUnavailable, choose_runtime
 from dynos.stack import LOCAL_STACK_IMAGE
-from paas.config import Settings
 from tests.integration.test_dynos_harness import Harness
 from tests.support.daemon import DaemonThread
 from tests.support.daemon import test_settings as daemon_settings

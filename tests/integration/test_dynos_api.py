@@ -12,7 +12,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from paas.events import Event
+from common.events import Event
 from tests.e2e.test_dynos_cli import WEB, all_up, deploy, wait_dynos
 from tests.support.daemon import DaemonThread
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.config import Settings
+from common.events import Event, EventBus
+from common.loghub import LogHub
 from dynos.manager import DynoManager
 from dynos.types import AppDesired, ProcessDesired
-from paas.config import Settings
-from paas.events import Event, EventBus
-from paas.logs.hub import LogHub
 from tests.support import runtimes
 
 APP = textwrap.dedent(
@@ -155,7 +155,7 @@ class Harness:
         **processes: tuple[str, int] | tuple[str, int, str],
     ) -> AppDesired:
         procs = tuple(
-            ProcessDesired(ptype, spec[0], spec[1], spec[2] if len(spec) > 2 else "standard-1x")  # type: ignore[misc]
+            ProcessDesired(ptype, spec[0], spec[1], spec[2] if len(spec) > 2 else "standard-1x")
             for ptype, spec in sorted(processes.items())
         )
         return AppDesired(app, release, slug or self.slug_dir, dict(config or {}), procs)

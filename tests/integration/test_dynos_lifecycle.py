@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from paas.errors import PaasError
+from common.errors import PaasError
 from tests.integration.test_dynos_harness import Harness, cmd
 from tests.support.runtimes import dyno_runtime, own_containers  # noqa: F401  (fixture: process and docker)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import PaasError
 from dynos.oneoff import OneOff
-from paas.errors import PaasError
 from tests.integration.test_dynos_harness import Harness
 from tests.support.runtimes import dyno_runtime, python  # noqa: F401  (fixture: process and docker)
 
@@ -152,11 +152,11 @@ async def test_stop_a_one_off_and_bad_input(h: Harness) -> None:
         with pytest.raises(PaasError) as err:
             await h.manager.run_oneoff(
                 h.desired(),
-                bad["command"],
+                bad["command"],  # type: ignore[arg-type]
                 attach=False,
                 size=bad.get("size", "standard-1x"),  # type: ignore[arg-type]
-                env=bad.get("env"),
-            )  # type: ignore[arg-type]
+                env=bad.get("env"),  # type: ignore[arg-type]
+            )
         assert err.value.status == 422
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from paas.kafka.harness import BrokerThread, broker_settings
 from paas.kafka.records import iter_headers
 from paas.kafka.registry import Tenant
+from tests.support.kafka_broker import BrokerThread, broker_settings
 
 pytestmark = pytest.mark.kafka
 logging.getLogger("kafka").setLevel(logging.ERROR)
@@ -57,7 +57,7 @@ class Env:
 
     def config_vars(self, tid: str = A) -> dict[str, str]:
         self.tenant(tid)
-        return self.broker.sync(lambda: self.svc.config_vars(self.creds[tid]))  # type: ignore[no-any-return]
+        return self.broker.sync(lambda: self.svc.config_vars(self.creds[tid]))
 
     def pem_files(self, tid: str = A) -> dict[str, str]:
         cfg = self.config_vars(tid)
@@ -611,7 +611,7 @@ def _closed_after_handshake(tls: ssl.SSLSocket) -> bool:
     from paas.kafka.wire import WireClient
 
     probe = WireClient.__new__(WireClient)
-    probe.sock = tls  # type: ignore[assignment]
+    probe.sock = tls
     probe.correlation = 0
     try:
         probe.request(P.API_VERSIONS, 3, {"client_software_name": "probe", "client_software_version": "1"})

@@ -5,15 +5,17 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from crc32c import crc32c
 from kio.schema.errors import ErrorCode as E
+from kio.static.constants import EntityType
 
 from paas.kafka import protocol as P
-from paas.kafka.harness import BrokerThread, broker_settings
 from paas.kafka.records import build_batch, decode_batch, iter_headers
 from paas.kafka.wire import WireClient
+from tests.support.kafka_broker import BrokerThread, broker_settings
 
 pytestmark = pytest.mark.kafka
 
@@ -219,8 +221,9 @@ def test_idempotent_retries_are_stored_once(broker: BrokerThread, tenants: dict)
         first = _idempotent(build_batch([(None, b"one"), (None, b"two")]), pid, 0, 0)
         second = _idempotent(build_batch([(None, b"three")]), pid, 0, 2)
         offsets = [
-            _produce(c, topic, b).responses[0].partition_responses[0] for b in (first, second, second, first)
-        ]  # type: ignore[attr-defined]
+            _produce(c, topic, b).responses[0].partition_responses[0]  # type: ignore[attr-defined]
+            for b in (first, second, second, first)
+        ]
         assert [(o.error_code, o.base_offset) for o in offsets] == [
             (E.none, 0),
             (E.none, 2),
@@ -289,24 +292,24 @@ def test_log_and_offsets_survive_a_restart_and_a_crash(tmp_path: Path) -> None:
             assert _values(records) == [b"m3", b"m4"]
             assert (
                 _produce(c, topic, build_batch([(None, b"m5")]))
-                .responses[0]
+                .responses[0]  # type: ignore[attr-defined]
                 .partition_responses[0]
                 .base_offset
                 == 5
-            )  # type: ignore[attr-defined]
+            )
     finally:
         b2.stop()
 
 
 def test_time_retention_and_plan_capacity_delete_the_oldest_data(
     broker: BrokerThread,
-    tenants: dict,
-    monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
+    tenants: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import dataclasses
     import time
 
-    from paas.kafka import broker as broker_module
+    from paas.kafka import plans as broker_module
 
     a = tenants["a"]
     svc = broker.svc
@@ -528,8 +531,8 @@ def test_admin_principal_offsets_by_time_configs_and_acks_zero(broker: BrokerThr
 
 
 def test_a_storm_of_mutated_frames_leaves_the_broker_and_the_log_intact(
-    broker: BrokerThread, tenants: dict
-) -> None:  # type: ignore[type-arg]
+    broker: BrokerThread, tenants: dict[str, Any]
+) -> None:
     import random
     import socket
 
@@ -542,7 +545,7 @@ def test_a_storm_of_mutated_frames_leaves_the_broker_and_the_log_intact(
             8,
             1,
             P.build(
-                P.payload_class(P.PRODUCE, 8, P.EntityType.request),
+                P.payload_class(P.PRODUCE, 8, EntityType.request),
                 {
                     "acks": 1,
                     "timeout": 1000,
@@ -560,7 +563,7 @@ def test_a_storm_of_mutated_frames_leaves_the_broker_and_the_log_intact(
             12,
             2,
             P.build(
-                P.payload_class(P.FETCH, 12, P.EntityType.request),
+                P.payload_class(P.FETCH, 12, EntityType.request),
                 {
                     "max_wait": 10,
                     "min_bytes": 1,
@@ -579,7 +582,7 @@ def test_a_storm_of_mutated_frames_leaves_the_broker_and_the_log_intact(
             P.SASL_AUTHENTICATE,
             2,
             3,
-            P.build(P.payload_class(P.SASL_AUTHENTICATE, 2, P.EntityType.request), {"auth_bytes": b"\0x\0y"}),
+            P.build(P.payload_class(P.SASL_AUTHENTICATE, 2, EntityType.request), {"auth_bytes": b"\0x\0y"}),
         ),
     ]
     with WireClient(broker.svc.port) as good:
@@ -604,11 +607,11 @@ def test_a_storm_of_mutated_frames_leaves_the_broker_and_the_log_intact(
         assert _values(records) == [b"kept"]  # unauthenticated fuzz wrote nothing
         assert (
             _produce(good, topic, build_batch([(None, b"still serving")]))
-            .responses[0]
+            .responses[0]  # type: ignore[attr-defined]
             .partition_responses[0]
             .base_offset
             == 1
-        )  # type: ignore[attr-defined]
+        )
 
 
 def test_deleting_or_rotating_a_tenant_closes_its_connections(broker: BrokerThread, tenants: dict) -> None:  # type: ignore[type-arg]

@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from common.config import Settings
 from paas.addons.postgres import PostgresCluster, PostgresProvider, conninfo_of
-from paas.config import Settings
 from tests.support.pg import admin_url, embedded_home
 
 pytestmark = pytest.mark.postgres

@@ -1,6 +1,6 @@
 """Every H-code a router on one machine can produce, each from its real condition.
 
-The dynos are real processes (`python -m router.labdyno`) that misbehave at the socket on
+The dynos are real processes (`python -m tests.support.labdyno`) that misbehave at the socket on
 request; timers are shortened. Each test asserts what the client got, the heroku[router]
 line's fields and the timing, together.
 """
@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import uvloop
 
-from paas.config import Settings
+from common.config import Settings
 from router.connector import ProtocolFactory
 from router.table import AppRoute, Backend
-from router.testing import LabDynoProcess, RouterHarness, http_get, http_request, read_response
+from tests.support.router_harness import LabDynoProcess, RouterHarness, http_get, http_request, read_response
 
 FAST = Settings(
     router_connect_timeout=0.5,

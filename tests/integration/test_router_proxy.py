@@ -2,7 +2,7 @@
 keep-alive, pipelining, 100-continue, WebSocket, dyno choice, stopping dynos, Router 2.0
 connection reuse (and its keep-alive race), the log line and the metrics.
 
-Real dyno processes (`python -m router.labdyno`), the router in the test's uvloop.
+Real dyno processes (`python -m tests.support.labdyno`), the router in the test's uvloop.
 """
 
 from __future__ import annotations
@@ -13,14 +13,22 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import uvloop
 import websockets
 
-from paas.config import Settings
+from common.config import Settings
 from router.table import AppRoute
-from router.testing import LabDynoProcess, RawResponse, RouterHarness, http_get, http_request, read_response
+from tests.support.router_harness import (
+    LabDynoProcess,
+    RawResponse,
+    RouterHarness,
+    http_get,
+    http_request,
+    read_response,
+)
 
 pytestmark = pytest.mark.filterwarnings('ignore:Overriding the "event_loop_policy" fixture')
 
@@ -63,12 +71,13 @@ def ws_connect(port: int) -> websockets.connect:
     return websockets.connect(f"ws://demo.localhost:{port}/ws", host="127.0.0.1", port=port)
 
 
-def echo(resp: RawResponse) -> dict:
+def echo(resp: RawResponse) -> dict[str, Any]:
     assert resp.status == 200, resp
-    return json.loads(resp.body)
+    data: dict[str, Any] = json.loads(resp.body)
+    return data
 
 
-def headers_of(seen: dict) -> dict[str, list[str]]:
+def headers_of(seen: dict[str, Any]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name, value in seen["headers"]:
         out.setdefault(name.lower(), []).append(value)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import uvloop
 
-from paas.config import Settings
+from common.config import Settings
 from paas.daemon import Daemon
 
 T = TypeVar("T")

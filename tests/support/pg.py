@@ -15,8 +15,8 @@ from pathlib import Path
 
 import psycopg
 
+from common.config import Settings
 from paas.addons.postgres import PostgresCluster, database_url
-from paas.config import Settings
 
 _cluster: PostgresCluster | None = None
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
+from common.config import Settings
 from dynos.runtimes.base import Runtime
-from paas.config import Settings
 from tests.support.require import require
 
 _current = "process"

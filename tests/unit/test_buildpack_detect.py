@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import PaasError
 from paas.builds.appsetup import parse_manifest
 from paas.builds.buildpacks.common import files_digest
 from paas.builds.buildpacks.python import fix_shebangs, requested_version
 from paas.builds.compile import BuildFailed, choose_compiler, default_compilers
 from paas.builds.pipelines import infer_stage, next_stage
-from paas.errors import PaasError
 
 HOOK = Path(__file__).resolve().parents[2] / "paas" / "builds" / "git_hook.py"
 

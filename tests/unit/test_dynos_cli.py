@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,9 @@ def test_ago() -> None:
 def test_render_ps_groups_like_heroku() -> None:
     since = "2026-11-26T15:04:05Z"
 
-    def dyno(name: str, state: str = "up", command: str = "python app.py", size: str = "Standard-1X") -> dict:
+    def dyno(
+        name: str, state: str = "up", command: str = "python app.py", size: str = "Standard-1X"
+    ) -> dict[str, Any]:
         return {
             "name": name,
             "type": name.split(".")[0],

@@ -264,7 +264,7 @@ def test_compaction_keeps_the_newest_value_per_key(tmp_path: Path) -> None:
         [(b"d", b"d=0"), (b"a", b"a=final")], timestamp_ms=now
     )  # one batch, half superseded below
     plog.append(both, validate_produced(both))
-    tomb = build_batch([(b"b", None)], timestamp_ms=now - 2 * 86_400_000)  # type: ignore[list-item]
+    tomb = build_batch([(b"b", None)], timestamp_ms=now - 2 * 86_400_000)
     plog.append(tomb, validate_produced(tomb))
     _append(plog, b"d=1", key=b"d", ts=now)
     _append(plog, b"no key", ts=now)

@@ -3,8 +3,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from paas.events import EventBus
-from paas.logs.hub import LogHub, dyno_matches
+from common.events import EventBus
+from common.loghub import LogHub, dyno_matches
 
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00"
 
@@ -47,6 +47,6 @@ async def test_tail_reports_overflow_with_l11() -> None:
     got = [await first]
     for _ in range(3):
         got.append(await tail.__anext__())
-    await tail.aclose()
+    await tail.aclose()  # type: ignore[attr-defined]
     joined = "\n".join(got)
     assert "Error L11 (Tail buffer overflow) -> This tail session dropped" in joined

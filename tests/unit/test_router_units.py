@@ -12,7 +12,7 @@ from router.logline import format_line
 from router.metrics import Metrics, RequestRecord
 from router.pages import error_response
 from router.table import AppRoute, Backend, RouteTable
-from router.testing import parse_line
+from tests.support.router_harness import parse_line
 
 
 def test_resolve_localhost_names_and_custom_domains() -> None:

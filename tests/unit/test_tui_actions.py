@@ -6,10 +6,10 @@ from typing import Any
 
 from textual.widgets import DataTable
 
+from tests.support.tui_backend import StaticBackend
 from tests.unit.test_tui_snapshots import ROUTES, T, _ready
 from tui.app import PaasApp
 from tui.client import ApiError
-from tui.testing import StaticBackend
 
 SIZE = (140, 40)
 

@@ -1,15 +1,15 @@
 """Snapshots of the main TUI screens (pytest-textual-snapshot; `--snapshot-update` to accept).
 
 Deterministic on purpose: a fixed terminal size, a fixed clock, and a stubbed data source
-(`tui.testing.StaticBackend`) instead of a daemon, so no ports, pids or wall-clock times appear.
+(`tests.support.tui_backend.StaticBackend`) instead of a daemon, so no ports, pids or wall-clock times appear.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from tests.support.tui_backend import StaticBackend
 from tui.app import PaasApp
-from tui.testing import StaticBackend
 
 T = 1_700_000_000.0
 SIZE = (140, 40)

@@ -36,7 +36,7 @@ class StreamScreen(PaasScreen):
         Binding("slash", "filter", "Filter"),
         Binding("p", "pause", "Pause"),
     ]
-    renderer: Renderer = staticmethod(log_parts)  # type: ignore[assignment]
+    renderer: Renderer = staticmethod(log_parts)
     PLACEHOLDER = "/ filter: code:H13 dyno:web.1 status:5xx path:/api !words  (enter: apply · esc: leave · esc again: clear)"
 
     def body(self) -> Iterable[Widget]:

@@ -1,6 +1,6 @@
 """The git credential helper `paas git:remote` installs: answers `get` with the local API token.
 
-Standard library only and outside the CLI package, so git pays a bare interpreter start
+Standard library only and run by its path (`python -S`), so git pays a bare interpreter start
 (tens of milliseconds), not the whole CLI's imports, on every push. The token is read fresh
 from PAAS_API_TOKEN or `$PAAS_HOME/token` each time, so it never goes stale in git's config.
 """

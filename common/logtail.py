@@ -1,6 +1,6 @@
 """`paas logs --tail` for the log hub: recent lines, then live ones, with Heroku's L11 on overflow.
 
-Kept apart from paas.logs.hub, which is compiled with mypyc (it has no async generators).
+Kept apart from common.loghub, which is compiled with mypyc (it has no async generators).
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from paas.logs.hub import line_matches, rfc5424_now
+from common.loghub import line_matches, rfc5424_now
 
 if TYPE_CHECKING:
-    from paas.logs.hub import LogHub
+    from common.loghub import LogHub
 
 
 async def tail_lines(

@@ -1,5 +1,5 @@
 """Run a KafkaService outside the daemon: on a background thread (tests) or as its own
-process (`python -m paas.kafka.harness --home DIR`, used by `bench/kafka.py` so the broker has
+process (`python -m tests.support.kafka_broker --home DIR`, used by `bench/kafka.py` so the broker has
 a core to itself). Both bind free loopback ports.
 """
 
@@ -15,11 +15,11 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from paas.config import Settings
-from paas.events import EventBus
-
-from .auth import ADMIN_USER
-from .service import KafkaService
+from common.ca import local_ca
+from common.config import Settings
+from common.events import EventBus
+from paas.kafka.auth import ADMIN_USER
+from paas.kafka.service import KafkaService
 
 T = TypeVar("T")
 
@@ -51,7 +51,7 @@ class BrokerThread:
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            svc = KafkaService(self.settings, EventBus())
+            svc = KafkaService(self.settings, EventBus(), local_ca(self.settings))
             try:
                 await svc.start()
             except BaseException as exc:
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         if not settings.token_path.exists():
             settings.home.mkdir(parents=True, exist_ok=True)
             settings.token_path.write_text(secrets.token_urlsafe(24))
-        svc = KafkaService(settings, EventBus())
+        svc = KafkaService(settings, EventBus(), local_ca(settings))
         await svc.start()
         for spec in args.topic:
             name, _, count = spec.partition(":")

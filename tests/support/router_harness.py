@@ -2,7 +2,7 @@
 
 Used by the router's tests and usable by any other part's tests (and by a class at a REPL):
 
-    with LabDynoProcess() as dyno:                 # a real process: python -m router.labdyno
+    with LabDynoProcess() as dyno:                 # a real process: python -m tests.support.labdyno
         harness = RouterHarness(Settings(router_timeout=0.5))
         harness.table.update(AppRoute("demo", released=True, web_quantity=1, backends=[dyno.backend]))
         port = await harness.start()
@@ -19,15 +19,18 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httptools
 
-from paas.config import Settings
+from common.config import Settings
 from router.metrics import RequestRecord
 from router.server import Router
 from router.table import AppRoute, Backend, RouteTable
+
+REPO = Path(__file__).resolve().parents[2]
 
 _FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 
@@ -43,7 +46,7 @@ def parse_line(text: str) -> dict[str, str]:
 
 
 class LabDynoProcess:
-    """`python -m router.labdyno` as a subprocess; `.backend` is what goes in a route."""
+    """`python -m tests.support.labdyno` as a subprocess; `.backend` is what goes in a route."""
 
     def __init__(self, *args: str, dyno: str = "web.1") -> None:
         self.args = list(args)
@@ -56,7 +59,7 @@ class LabDynoProcess:
             [
                 sys.executable,
                 "-m",
-                "router.labdyno",
+                "tests.support.labdyno",
                 "--port",
                 "0",
                 "--dyno",
@@ -66,6 +69,7 @@ class LabDynoProcess:
             ],
             stdout=subprocess.PIPE,
             text=True,
+            cwd=REPO,  # the lab dyno is a module of the test tree
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()

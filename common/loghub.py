@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from paas.events import Event, EventBus
+from common.events import Event, EventBus
 
 BUFFER_LINES = 1500
 MAX_LINE_BYTES = 10_000
@@ -137,6 +137,6 @@ class LogHub:
         maxsize: int = TAIL_QUEUE,
     ) -> AsyncIterator[str]:
         """Formatted lines: the recent ones, then (if follow) live ones. Overflow → an L11 line."""
-        from paas.logs.tail import tail_lines
+        from common.logtail import tail_lines
 
         return tail_lines(self, app, source, dyno, lines, follow, maxsize)

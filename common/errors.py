@@ -28,3 +28,7 @@ def bad_request(message: str) -> PaasError:
 
 def conflict(message: str) -> PaasError:
     return PaasError(409, "conflict", message)
+
+
+class StartupError(RuntimeError):
+    """A reason the daemon cannot start, worded for the person who started it (no traceback)."""

@@ -13,7 +13,7 @@ Event kinds used across the code base (data keys in brackets):
   formation.changed                               [type, quantity, size]
   dyno.state                                      [dyno, type, state, previous, port, host, release]
   router.request                                  [dyno, code, status, connect_ms, service_ms, bytes, method, path, at]
-  log.line                                        [line] (a paas.logs.hub.LogLine)
+  log.line                                        [line] (a common.loghub.LogLine)
   build.updated                                   [id, status]
   addon.updated                                   [name, service, plan, state]
 """

@@ -1,6 +1,6 @@
 """A small web dyno that misbehaves on request: the real conditions behind the H-codes.
 
-Run it as a web process (`python -m router.labdyno --port $PORT`) and ask for a path; each
+Run it as a web process (`python -m tests.support.labdyno --port $PORT`) and ask for a path; each
 path makes the dyno do one real thing at the socket, and the router's detection names it:
 
     /                      200 "ok"
@@ -404,7 +404,9 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m router.labdyno", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.support.labdyno", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "0")))
     parser.add_argument("--dyno", default=os.environ.get("DYNO", "web.1"))

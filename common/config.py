@@ -167,6 +167,10 @@ class Settings:
     def postgres_dir(self) -> Path:
         return self.home / "postgres"
 
+    @property
+    def ca_dir(self) -> Path:
+        return self.home / "ca"
+
 
 def _convert(var: str, raw: str, type_name: str) -> Any:
     try:

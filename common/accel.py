@@ -11,7 +11,7 @@ sources, the interpreter and mypy's version. Each package holding compiled modul
 `activate()` in its `__init__`: when a build for the current sources exists, its directory
 goes first on the package's search path; otherwise (a source edited since, no C compiler,
 PAAS_ROUTER_COMPILED=0) the same modules run interpreted. A stale build can never shadow an
-edited source. This module imports nothing of paas (it runs inside `paas/__init__`).
+edited source. This module imports nothing of paas (it runs inside `common/__init__`).
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parent.parent
 COMPILED = (
-    "paas.events",
-    "paas.logs.hub",
+    "common.events",
+    "common.loghub",
     "paas.dataclips.platform",
     "router.codes",
     "router.headers",
@@ -52,11 +53,16 @@ def _source(module: str) -> Path:
 
 
 COMPLETE = "complete"  # written last: a build interrupted half-way is never used
+# The extensions sit under `<build>/packages/<package>/`, never at the build's top: the top goes on
+# sys.path (mypyc's shared library is a top-level module), and a `router/` directory there would
+# make `import router` a namespace package of the build alone, hiding the package's own sources.
+PACKAGES = "packages"
 
 
 @functools.cache  # four packages activate at import; the sources do not change under a process
 def source_hash() -> str:
     digest = hashlib.sha256()
+    digest.update(f"layout {PACKAGES}".encode())
     digest.update(sys.version.encode())
     digest.update(str(sysconfig.get_config_var("EXT_SUFFIX")).encode())
     # mypy's own version file (importlib.metadata would cost ~20 ms on every import of router)
@@ -95,14 +101,12 @@ def activate(package: str, package_path: list[str]) -> list[str]:
     if str(build) not in sys.path:
         # mypyc's shared module lives at the top level; first, so no stray copy can win
         sys.path.insert(0, str(build))
-    return [str(build.joinpath(*package.split("."))), *package_path]
+    return [str(build.joinpath(PACKAGES, *package.split("."))), *package_path]
 
 
-def is_compiled() -> bool:
-    """Whether the router in this process runs compiled."""
-    import router.exchange
-
-    return not str(router.exchange.__file__).endswith(".py")
+def is_compiled(module: ModuleType) -> bool:
+    """Whether `module` (one of COMPILED) was loaded from a build rather than its source."""
+    return not str(module.__file__).endswith(".py")
 
 
 def build(verbose: bool = False) -> Path:
@@ -114,7 +118,7 @@ def build(verbose: bool = False) -> Path:
     with tempfile.TemporaryDirectory(prefix="paas-mypyc-") as tmp:
         work = Path(tmp)
         # mypyc writes next to the sources: compile a copy, never the tree itself
-        for top in ("router", "paas"):
+        for top in ("common", "router", "paas"):
             shutil.copytree(repo / top, work / top, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
         for name in ("pyproject.toml", "README.md"):  # mypy's settings (and what setuptools asks for)
             shutil.copy(repo / name, work / name)
@@ -141,8 +145,8 @@ def build(verbose: bool = False) -> Path:
             built = [*source_dir.glob(f"{name}.*.so"), *source_dir.glob(f"{name}.*.pyd")]
             if not built:
                 raise RuntimeError(f"mypyc built no extension for {module}")
-            staging.joinpath(*parents).mkdir(parents=True, exist_ok=True)
-            shutil.copy2(built[0], staging.joinpath(*parents, built[0].name))
+            staging.joinpath(PACKAGES, *parents).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(built[0], staging.joinpath(PACKAGES, *parents, built[0].name))
         (staging / COMPLETE).write_text(" ".join(COMPILED) + "\n")
         try:
             staging.rename(target)
