@@ -7,6 +7,7 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,42 @@ def write_source_version(slug_dir: Path, version: str) -> None:
     profile = slug_dir / ".profile.d"
     profile.mkdir(exist_ok=True)
     (profile / "000-source-version.sh").write_text(f'export SOURCE_VERSION="{version}"\n')
+
+
+@dataclass
+class _Outcome:
+    """How far a build got: what its row records when it ends."""
+
+    slug_dir: Path
+    status: str = "failed"
+    buildpack: str | None = None
+    slug_id: str | None = None
+    release_id: str | None = None
+
+
+def _failure(exc: Exception) -> str:
+    """The `remote: !` line a failed build ends with."""
+    if isinstance(exc, BuildFailed | SourceError):
+        return str(exc)
+    if isinstance(exc, PaasError):
+        return exc.message
+    return f"Internal build error: {exc.__class__.__name__}: {exc}"
+
+
+def _process_types(slug_dir: Path, ctx: BuildContext, out: BuildOutput) -> dict[str, str]:
+    try:
+        declared = read_procfile(slug_dir)
+    except ProcfileError as exc:
+        raise BuildFailed(str(exc)) from None
+    raw = ctx.extra.get("default_process_types")  # a buildpack's (e.g. Node's `npm start`)
+    defaults = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+    process_types = {**defaults, **declared}
+    out.write("-----> Discovering process types")
+    if process_types:
+        out.write(f"       Procfile declares types -> {', '.join(process_types)}")
+    else:
+        out.write("       Procfile declares types -> (none)")
+    return process_types
 
 
 class BuildOutput:
@@ -226,127 +263,117 @@ class BuildService:
         logs.api_line(app, f"Build started by user {USER}")
         self.control.bus.emit("build.updated", app, id=build_id, status="pending")
         work = self.settings.home / "builds" / build_id
-        slug_id_dir = self.settings.slugs_dir / app / build_id
-        status, slug_id, release_id, buildpack = "failed", None, None, None
+        result = _Outcome(slug_dir=self.settings.slugs_dir / app / build_id)
         try:
-            src = work / "src"
-            if archive is not None:
-                await asyncio.to_thread(extract_tarball, archive, src)
-            else:
-                assert source_dir is not None
-                await asyncio.to_thread(
-                    shutil.copytree, source_dir, src, symlinks=True, ignore=shutil.ignore_patterns(".git")
-                )
-            removed = await asyncio.to_thread(apply_slugignore, src)
-            if removed:
-                out.write(f"-----> Deleting {len(removed)} files matching .slugignore patterns.")
-            stack = self.control.get_app(app).stack
-            out.write(f"-----> Building on the {stack} stack")
-            compiler = choose_compiler(self.compilers, src, stack)
-            buildpack = compiler.name
-            out.write(f"-----> {compiler.name} app detected")
-            ctx = BuildContext(
-                app=app,
-                source_dir=src,
-                slug_dir=slug_id_dir,
-                cache_dir=self.settings.cache_dir / app,
-                env=self.control.get_config(app),
-                out=out.write,
-                timeout=self.settings.build_timeout,
-                stack=stack,
-            )
-            ctx.cache_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                await asyncio.wait_for(compiler.compile(ctx), self.settings.build_timeout)
-            except TimeoutError:
-                raise BuildFailed(
-                    f"Build exceeded the {self.settings.build_timeout:g} s build timeout"
-                ) from None
-            if version:  # like Heroku's SOURCE_VERSION: the commit (or content hash) the slug came from
-                await asyncio.to_thread(write_source_version, slug_id_dir, version)
-            try:
-                process_types = read_procfile(slug_id_dir)
-            except ProcfileError as exc:
-                raise BuildFailed(str(exc)) from None
-            process_types = {**ctx.extra.get("default_process_types", {}), **process_types}  # type: ignore[dict-item]
-            out.write("-----> Discovering process types")
-            if process_types:
-                out.write(f"       Procfile declares types -> {', '.join(process_types)}")
-            else:
-                out.write("       Procfile declares types -> (none)")
-            out.write("-----> Compressing...")
-            size = await asyncio.to_thread(directory_size, slug_id_dir)
-            out.write(f"       Done: {size / 1024 / 1024:.1f}M")
-            limit = self.settings.slug_size_limit_mb
-            if size > limit * 1024 * 1024:
-                raise BuildFailed(
-                    f"Compiled slug size: {size / 1024 / 1024:.1f}M is too large (max is {limit:g}M)."
-                )
-            docker_image = ctx.extra.get("docker_image")
-            slug = self.control.create_slug(
-                app,
-                slug_id_dir,
-                process_types,
-                commit=version,
-                size=size,
-                buildpack=buildpack,
-                docker_image=str(docker_image) if docker_image else None,
-            )
-            slug_id = slug.id
-            out.write("-----> Launching...")
-            description = f"Deploy {version[:8]}" if version else "Deploy"
-            token = progress.set(out.write)
-            try:
-                release = await self.releaser(app, slug_id, description)
-            finally:
-                progress.reset(token)
-            release_id = release.id
-            if release.status == "failed":
-                raise BuildFailed(f"Release v{release.version} failed: release phase did not succeed")
-            out.write(f"       Released v{release.version}")
-            out.write(f"       {self.control.urls.web_url(app)} deployed to paas")
-            status = "succeeded"
+            await self._unpack(archive, source_dir, work / "src", out)
+            await self._compile(app, work / "src", version, out, result)
+            await self._launch(app, version, out, result)
+            result.status = "succeeded"
             logs.api_line(app, "Build succeeded")
-        except (BuildFailed, SourceError) as exc:
-            out.write(f" !     {exc}")
-            out.write(" !     Push failed")
-            logs.api_line(app, "Build failed")
-        except PaasError as exc:
-            out.write(f" !     {exc.message}")
-            out.write(" !     Push failed")
-            logs.api_line(app, "Build failed")
         except Exception as exc:  # an internal error still ends the build cleanly
-            out.write(f" !     Internal build error: {exc.__class__.__name__}: {exc}")
+            out.write(f" !     {_failure(exc)}")
             out.write(" !     Push failed")
             logs.api_line(app, "Build failed")
         finally:
             shutil.rmtree(work, ignore_errors=True)
-            if status != "succeeded" and slug_id is None:
-                shutil.rmtree(slug_id_dir, ignore_errors=True)
+            if result.status != "succeeded" and result.slug_id is None:
+                shutil.rmtree(result.slug_dir, ignore_errors=True)
             if archive is not None and archive.parent == self.sources_dir:
                 archive.unlink(missing_ok=True)
-            self._finish(build_id, status, slug_id, release_id, buildpack, out, time.monotonic() - started)
+            self._finish(build_id, result, out, time.monotonic() - started)
             out.finish()
-            self.control.bus.emit("build.updated", app, id=build_id, status=status)
+            self.control.bus.emit("build.updated", app, id=build_id, status=result.status)
 
-    def _finish(
-        self,
-        build_id: str,
-        status: str,
-        slug_id: str | None,
-        release_id: str | None,
-        buildpack: str | None,
-        out: BuildOutput,
-        duration: float,
+    async def _unpack(
+        self, archive: Path | None, source_dir: Path | None, src: Path, out: BuildOutput
     ) -> None:
+        if archive is not None:
+            await asyncio.to_thread(extract_tarball, archive, src)
+        else:
+            assert source_dir is not None
+            await asyncio.to_thread(
+                shutil.copytree, source_dir, src, symlinks=True, ignore=shutil.ignore_patterns(".git")
+            )
+        removed = await asyncio.to_thread(apply_slugignore, src)
+        if removed:
+            out.write(f"-----> Deleting {len(removed)} files matching .slugignore patterns.")
+
+    async def _compile(
+        self, app: str, src: Path, version: str | None, out: BuildOutput, result: _Outcome
+    ) -> None:
+        """Source → slug directory → a slug row (its process types, size and image)."""
+        stack = self.control.get_app(app).stack
+        out.write(f"-----> Building on the {stack} stack")
+        compiler = choose_compiler(self.compilers, src, stack)
+        result.buildpack = compiler.name
+        out.write(f"-----> {compiler.name} app detected")
+        ctx = BuildContext(
+            app=app,
+            source_dir=src,
+            slug_dir=result.slug_dir,
+            cache_dir=self.settings.cache_dir / app,
+            env=self.control.get_config(app),
+            out=out.write,
+            timeout=self.settings.build_timeout,
+            stack=stack,
+        )
+        ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            await asyncio.wait_for(compiler.compile(ctx), self.settings.build_timeout)
+        except TimeoutError:
+            raise BuildFailed(f"Build exceeded the {self.settings.build_timeout:g} s build timeout") from None
+        if version:  # like Heroku's SOURCE_VERSION: the commit (or content hash) the slug came from
+            await asyncio.to_thread(write_source_version, result.slug_dir, version)
+        process_types = _process_types(result.slug_dir, ctx, out)
+        size = await self._measure(result.slug_dir, out)
+        docker_image = ctx.extra.get("docker_image")
+        slug = self.control.create_slug(
+            app,
+            result.slug_dir,
+            process_types,
+            commit=version,
+            size=size,
+            buildpack=compiler.name,
+            docker_image=str(docker_image) if docker_image else None,
+        )
+        result.slug_id = slug.id
+
+    async def _measure(self, slug_dir: Path, out: BuildOutput) -> int:
+        out.write("-----> Compressing...")
+        size = await asyncio.to_thread(directory_size, slug_dir)
+        out.write(f"       Done: {size / 1024 / 1024:.1f}M")
+        limit = self.settings.slug_size_limit_mb
+        if size > limit * 1024 * 1024:
+            raise BuildFailed(
+                f"Compiled slug size: {size / 1024 / 1024:.1f}M is too large (max is {limit:g}M)."
+            )
+        return size
+
+    async def _launch(self, app: str, version: str | None, out: BuildOutput, result: _Outcome) -> None:
+        """The slug's release, through the release path (its release phase streams here)."""
+        assert result.slug_id is not None
+        out.write("-----> Launching...")
+        description = f"Deploy {version[:8]}" if version else "Deploy"
+        token = progress.set(out.write)
+        try:
+            release = await self.releaser(app, result.slug_id, description)
+        finally:
+            progress.reset(token)
+        result.release_id = release.id
+        if release.status == "failed":
+            raise BuildFailed(f"Release v{release.version} failed: release phase did not succeed")
+        out.write(f"       Released v{release.version}")
+        out.write(f"       {self.control.urls.web_url(app)} deployed to paas")
+
+    def _finish(self, build_id: str, result: _Outcome, out: BuildOutput, duration: float) -> None:
         with self.control.store.session() as s:
             b = s.get(Build, build_id)
             if b is None:
                 return
-            b.status = status
-            b.slug_id = slug_id
-            b.release_id = release_id
-            b.buildpack = buildpack
+            b.status = result.status
+            b.slug_id = result.slug_id
+            b.release_id = result.release_id
+            b.buildpack = result.buildpack
             b.duration = round(duration, 3)
             b.output = "\n".join(out.lines)
 
