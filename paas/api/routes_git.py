@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from common.errors import PaasError, invalid, not_found
 from paas.api.cgi import run_cgi
 from paas.api.deps import Services, Svc
-from paas.api.presenters import release_json
+from paas.api.presenters import release_json, setup_json
 from paas.builds.compile import BuildFailed
 from paas.builds.container import release_image
 from paas.builds.gitrepo import ensure_repo, export_commit, git_env, repo_path
@@ -142,7 +142,7 @@ async def git_build(svc: Svc, app: str, body: GitBuild) -> StreamingResponse:
     except BaseException:
         shutil.rmtree(source, ignore_errors=True)
         raise
-    build_id = build["id"]
+    build_id = build.id
 
     async def cleanup() -> None:
         try:
@@ -202,12 +202,12 @@ class AppSetupCreate(BaseModel):
 async def create_app_setup(svc: Svc, app: str, body: AppSetupCreate) -> dict[str, Any]:
     """Set an existing (new) app up from uploaded source with app.json; validated before any change."""
     setup = await svc.setups.start(app, body.source_blob.url, body.source_blob.version, body.overrides.env)
-    return setup.to_json()
+    return setup_json(setup)
 
 
 @router.get("/apps/{app}/app-setups/{setup_id}")
 async def get_app_setup(svc: Svc, app: str, setup_id: str) -> dict[str, Any]:
-    return svc.setups.get(svc.control.get_app(app).name, setup_id).to_json()
+    return setup_json(svc.setups.get(svc.control.get_app(app).name, setup_id))
 
 
 @router.get("/apps/{app}/app-setups/{setup_id}/output")

@@ -53,17 +53,6 @@ class Setup:
     output: BuildOutput = field(default_factory=BuildOutput)
     task: asyncio.Task[None] | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "app": {"name": self.app},
-            "status": self.status,
-            "failure_message": self.failure_message,
-            "build": {"id": self.build_id} if self.build_id else None,
-            "postdeploy": self.postdeploy,
-            "manifest": self.manifest_found,
-        }
-
 
 def parse_manifest(data: Any, overrides: dict[str, str], addons: AddonService | None = None) -> Manifest:
     """Validate app.json; raises a 422 naming the first problem."""
@@ -259,13 +248,13 @@ class AppSetups:
         out = setup.output
         out.write("-----> Building source")
         build = self.builds.start_build(setup.app, None, version, kind="app-setup", source_dir=work)
-        build_id = setup.build_id = build["id"]
+        build_id = setup.build_id = build.id
         build_out = self.builds.output(build_id)
         if build_out is not None:
             async for line in build_out.follow():
                 out.write(line)
         await self.builds.wait(build_id)
-        if self.builds.get(setup.app, build_id)["status"] != "succeeded":
+        if self.builds.get(setup.app, build_id).status != "succeeded":
             raise PaasError(422, "build_failed", "The build failed; see the output above.")
 
     def _scale(self, setup: Setup, formation: list[FormationChange]) -> None:

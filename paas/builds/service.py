@@ -8,8 +8,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
@@ -17,7 +17,8 @@ from common.errors import PaasError, invalid, not_found
 from dynos.procfile import ProcfileError, read_procfile
 from paas.builds.compile import BuildContext, BuildFailed, Compiler, choose_compiler, default_compilers
 from paas.builds.source import SourceError, apply_slugignore, directory_size, extract_tarball
-from paas.control import USER, ControlPlane, iso
+from paas.control import USER, ControlPlane
+from paas.control.events import BuildUpdated, publish
 from paas.control.releases import progress
 from paas.control.values import ReleaseInfo
 from paas.state.models import App, Build
@@ -37,6 +38,39 @@ def write_source_version(slug_dir: Path, version: str) -> None:
     profile = slug_dir / ".profile.d"
     profile.mkdir(exist_ok=True)
     (profile / "000-source-version.sh").write_text(f'export SOURCE_VERSION="{version}"\n')
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    id: str
+    app: str
+    status: str  # pending | succeeded | failed
+    commit: str | None  # the source version built
+    source: str  # directory | git | app-setup | image
+    buildpack: str | None
+    slug_id: str | None
+    release_id: str | None
+    duration: float | None
+    output: str | None  # None while the build's output is streamed from memory
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, b: Build, app: str, with_output: bool = False) -> BuildInfo:
+        return cls(
+            id=b.id,
+            app=app,
+            status=b.status,
+            commit=b.commit,
+            source=b.source,
+            buildpack=b.buildpack,
+            slug_id=b.slug_id,
+            release_id=b.release_id,
+            duration=b.duration,
+            output=b.output if with_output else None,
+            created_at=b.created_at,
+            updated_at=b.updated_at,
+        )
 
 
 @dataclass
@@ -158,38 +192,20 @@ class BuildService:
         return path
 
     # ---- builds ---------------------------------------------------------------------------
-    def build_json(self, b: Build, app_name: str) -> dict[str, Any]:
-        return {
-            "id": b.id,
-            "app": {"name": app_name},
-            "status": b.status,
-            "source_blob": {"version": b.commit},
-            "source": b.source,
-            "buildpacks": [{"name": b.buildpack}] if b.buildpack else [],
-            "slug": {"id": b.slug_id} if b.slug_id else None,
-            "release": {"id": b.release_id} if b.release_id else None,
-            "duration": b.duration,
-            "output_stream_url": f"{self.control.urls.api}/apps/{app_name}/builds/{b.id}/output",
-            "created_at": iso(b.created_at),
-            "updated_at": iso(b.updated_at),
-        }
-
-    def list(self, app: str) -> list[dict[str, Any]]:
+    def list(self, app: str) -> list[BuildInfo]:
         with self.control.store.session() as s:
             app_row = self.control.store.app(s, app)
             rows = s.scalars(select(Build).where(Build.app_id == app_row.id).order_by(Build.created_at))
-            return [self.build_json(b, app_row.name) for b in rows]
+            return [BuildInfo.of(b, app_row.name) for b in rows]
 
-    def get(self, app: str, build_id: str) -> dict[str, Any]:
+    def get(self, app: str, build_id: str) -> BuildInfo:
+        """The build; its `output` is set once it is no longer streamed from memory."""
         with self.control.store.session() as s:
             app_row = self.control.store.app(s, app)
             b = s.get(Build, build_id)
             if b is None or b.app_id != app_row.id:
                 raise not_found("build")
-            data = self.build_json(b, app_row.name)
-            if b.id not in self.outputs:
-                data["output"] = b.output
-            return data
+            return BuildInfo.of(b, app_row.name, with_output=b.id not in self.outputs)
 
     def start_build(
         self,
@@ -198,7 +214,7 @@ class BuildService:
         version: str | None,
         kind: str = "directory",
         source_dir: Path | None = None,
-    ) -> dict[str, Any]:
+    ) -> BuildInfo:
         """Start a build in the background; returns the pending build. Source: an uploaded
         archive (`source_url`) or a directory (`source_dir`, e.g. a git checkout)."""
         archive = self.source_path(source_url) if source_url else None
@@ -209,13 +225,13 @@ class BuildService:
             build = Build(app_id=app_row.id, status="pending", source=kind, commit=version)
             s.add(build)
             s.flush()
-            data = self.build_json(build, app_row.name)
+            info = BuildInfo.of(build, app_row.name)
         output = BuildOutput()
-        self.outputs[data["id"]] = output
-        self.tasks[data["id"]] = asyncio.create_task(
-            self._run(data["app"]["name"], data["id"], archive, source_dir, version, output)
+        self.outputs[info.id] = output
+        self.tasks[info.id] = asyncio.create_task(
+            self._run(info.app, info.id, archive, source_dir, version, output)
         )
-        return data
+        return info
 
     async def wait(self, build_id: str) -> None:
         task = self.tasks.get(build_id)
@@ -261,7 +277,7 @@ class BuildService:
         started = time.monotonic()
         logs = self.control.logs
         logs.api_line(app, f"Build started by user {USER}")
-        self.control.bus.emit("build.updated", app, id=build_id, status="pending")
+        publish(self.control.bus, BuildUpdated(app, build_id, "pending"))
         work = self.settings.home / "builds" / build_id
         result = _Outcome(slug_dir=self.settings.slugs_dir / app / build_id)
         try:
@@ -282,7 +298,7 @@ class BuildService:
                 archive.unlink(missing_ok=True)
             self._finish(build_id, result, out, time.monotonic() - started)
             out.finish()
-            self.control.bus.emit("build.updated", app, id=build_id, status=result.status)
+            publish(self.control.bus, BuildUpdated(app, build_id, result.status))
 
     async def _unpack(
         self, archive: Path | None, source_dir: Path | None, src: Path, out: BuildOutput
