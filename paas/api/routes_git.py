@@ -42,7 +42,6 @@ GIT_PATHS = re.compile(
     r"^(HEAD|info/refs|objects/info/(alternates|http-alternates|packs)|objects/[0-9a-f]{2}/[0-9a-f]{38,62}"
     r"|objects/pack/pack-[0-9a-f]{40,64}\.(pack|idx)|git-upload-pack|git-receive-pack)$"
 )
-_repo_locks: dict[str, asyncio.Lock] = {}
 
 
 def _unauthorized(message: str = "Invalid credentials provided.") -> Response:
@@ -68,8 +67,7 @@ def basic_auth_ok(request: Request, token: str) -> bool:
 
 async def _ensure(svc: Services, app: str) -> Path:
     data = svc.control.get_app(app)
-    lock = _repo_locks.setdefault(data.name, asyncio.Lock())
-    async with lock:
+    async with svc.builds.repo_locks.hold(data.name):
         return await asyncio.to_thread(ensure_repo, svc.settings.repos_dir, data.name, data.id)
 
 

@@ -16,9 +16,11 @@ from sqlalchemy import select
 from common.errors import PaasError, invalid, not_found
 from dynos.procfile import ProcfileError, read_procfile
 from paas.builds.compile import BuildContext, BuildFailed, Compiler, choose_compiler, default_compilers
+from paas.builds.gitrepo import remove_repo
 from paas.builds.source import SourceError, apply_slugignore, directory_size, extract_tarball
 from paas.control import USER, ControlPlane
 from paas.control.events import BuildUpdated, publish
+from paas.control.locks import KeyedLocks
 from paas.control.releases import progress
 from paas.control.values import ReleaseInfo
 from paas.state.models import App, Build
@@ -150,15 +152,13 @@ class BuildService:
         self.outputs: dict[str, BuildOutput] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.sources_dir = self.settings.home / "sources"
-        self._app_locks: dict[str, asyncio.Lock] = {}  # one build at a time per app, like Heroku
+        self._build_locks = KeyedLocks()  # one build at a time per app, like Heroku
+        self.repo_locks = KeyedLocks()  # one git repository set-up at a time per app
 
     def forget_app(self, app: str) -> None:
         """An app is destroyed: its git repository and build cache go with it."""
-        from paas.builds.gitrepo import remove_repo
-
         remove_repo(self.settings.repos_dir, app)
         shutil.rmtree(self.settings.cache_dir / app, ignore_errors=True)
-        self._app_locks.pop(app, None)
 
     # ---- sources --------------------------------------------------------------------------
     async def receive_source(self, chunks: AsyncIterator[bytes]) -> str:
@@ -250,11 +250,10 @@ class BuildService:
         version: str | None,
         out: BuildOutput,
     ) -> None:
-        lock = self._app_locks.setdefault(app, asyncio.Lock())
         try:
-            if lock.locked():
+            if self._build_locks.users(app):
                 out.write(f"-----> Waiting for the running build of {app} to finish...")
-            async with lock:
+            async with self._build_locks.hold(app):
                 await self._build(app, build_id, archive, source_dir, version, out)
         finally:
             self.tasks.pop(build_id, None)
