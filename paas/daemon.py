@@ -47,6 +47,14 @@ from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
 from paas.builds.service import BuildService
 from paas.control import ControlPlane
+from paas.control.events import (
+    AppCreated,
+    AppDestroyed,
+    AppUpdated,
+    FormationChanged,
+    ReleaseCreated,
+    payload,
+)
 from paas.control.releases import ReleasePath
 from paas.control.values import RouteInfo
 from paas.dataclips.service import DataclipsService
@@ -348,16 +356,16 @@ class Daemon:
         self._unlisten.append(self.bus.listen(["app.destroyed"], self._forget_faults))
 
     def _on_change(self, event: Event) -> None:
-        if event.app is None:
+        change = payload(event)
+        if change is None:
             return
-        if event.kind in ("release.created", "formation.changed", "app.created") or (
-            event.kind == "app.updated" and "features" in event.data
-        ):
-            self.reconciler.schedule(event.app)
-        if event.kind == "app.destroyed":
-            self.route_table.remove(event.app)
-        else:
-            self.refresh_routes(event.app)
+        if isinstance(change, AppDestroyed):
+            self.route_table.remove(change.app)
+            return
+        features = isinstance(change, AppUpdated) and change.features is not None
+        if features or isinstance(change, ReleaseCreated | FormationChanged | AppCreated):
+            self.reconciler.schedule(change.app)
+        self.refresh_routes(change.app)
 
     def _on_dyno_state(self, event: Event) -> None:
         # synchronous on purpose: a dyno leaves the table before it is signalled

@@ -20,6 +20,7 @@ from common.loghub import LogHub
 from dynos.manager import DynoManager
 from paas.addons.service import AddonService
 from paas.builds.service import BuildService
+from paas.control.events import AppDestroyed, publish
 from paas.control.store import Store
 from paas.control.values import AppInfo
 from paas.state.models import Addon, App, Build, Domain, Formation, Release, Slug
@@ -66,7 +67,7 @@ class AppTeardown:
         self.builds.forget_app(info.name)
         self._delete_rows(info.id)
         self.logs.forget(info.name)
-        self.bus.emit("app.destroyed", info.name)
+        publish(self.bus, AppDestroyed(info.name))
 
     def _slug_paths(self, app_id: str) -> list[str]:
         with self.store.session() as s:

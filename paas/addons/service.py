@@ -26,6 +26,7 @@ from common.crashpoints import crash_point
 from common.errors import PaasError, invalid, not_found
 from paas.addons.base import AddonProvider, Provisioned
 from paas.control import ControlPlane, iso
+from paas.control.events import AddonUpdated, publish
 from paas.control.releases import ReleasePath
 from paas.state.models import Addon, App, new_id
 
@@ -199,9 +200,7 @@ class AddonService:
         except BaseException:
             await self._undo(addon_id, provider, name, provisioned.provider_data)
             raise
-        self.control.bus.emit(
-            "addon.updated", app_name, name=name, service=provider.service, plan=plan, state="provisioned"
-        )
+        publish(self.control.bus, AddonUpdated(app_name, name, provider.service, plan, "provisioned"))
         addon_row, _ = self._find(app_name, name)
         return self.addon_json(addon_row, app_name)
 
@@ -279,13 +278,8 @@ class AddonService:
             detach(s)  # already done when a release was made; no release when no var was left
         crash_point("addon.after_detach")
         await self._deprovision(addon)
-        self.control.bus.emit(
-            "addon.updated",
-            app_name,
-            name=addon.name,
-            service=addon.service,
-            plan=addon.plan,
-            state="deprovisioned",
+        publish(
+            self.control.bus, AddonUpdated(app_name, addon.name, addon.service, addon.plan, "deprovisioned")
         )
         return data
 

@@ -61,76 +61,89 @@ def token_ok(request: Request, token: str) -> bool:
     return False
 
 
+def _too_large(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    ctype = request.headers.get("content-type", "")
+    return bool(
+        length and ctype.startswith("application/json") and length.isdigit() and int(length) > JSON_BODY_LIMIT
+    )
+
+
+def refusal(request: Request, token: str) -> JSONResponse | None:
+    """Why the guard turns this request away before any route sees it (None: it does not)."""
+    path = request.url.path
+    public = path == "/openapi.json" or path.startswith(PUBLIC_PREFIXES)
+    if not public and not token_ok(request, token):
+        return JSONResponse(
+            {"id": "unauthorized", "message": "Invalid credentials provided."}, status_code=401
+        )
+    if _too_large(request):
+        return JSONResponse(
+            {
+                "id": "request_entity_too_large",
+                "message": f"Request body is larger than {JSON_BODY_LIMIT} bytes.",
+            },
+            status_code=413,
+        )
+    return None
+
+
+async def paas_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PaasError)
+    return JSONResponse(exc.to_json(), status_code=exc.status)
+
+
+async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if errors and errors[0].get("type") == "json_invalid":
+        return JSONResponse(
+            {"id": "bad_request", "message": "Request body is not valid JSON."}, status_code=400
+        )
+    parts = []
+    for err in errors[:3]:
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return JSONResponse({"id": "invalid_params", "message": "; ".join(parts)}, status_code=422)
+
+
+HTTP_ERROR_IDS = {
+    404: "not_found",
+    405: "method_not_allowed",
+    401: "unauthorized",
+    413: "request_entity_too_large",
+}
+
+
+async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    if exc.status_code == 404 and message == "Not Found":
+        message = "Couldn't find that resource."
+    return JSONResponse(
+        {"id": HTTP_ERROR_IDS.get(exc.status_code, "error"), "message": message}, status_code=exc.status_code
+    )
+
+
 def create_api(services: Services) -> FastAPI:
     api = FastAPI(title="paas", version="3", docs_url="/docs", redoc_url=None)
     api.state.services = services  # read only through paas.api.deps.services
     api.state.dataclips_pages = dataclips_web.DataclipsPages(services.dataclips, services.token)
-    token = services.token
 
     @api.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
-        path = request.url.path
-        public = path == "/openapi.json" or path.startswith(PUBLIC_PREFIXES)
-        if not public and not token_ok(request, token):
-            return JSONResponse(
-                {"id": "unauthorized", "message": "Invalid credentials provided."}, status_code=401
-            )
-        length = request.headers.get("content-length")
-        ctype = request.headers.get("content-type", "")
-        if (
-            length
-            and ctype.startswith("application/json")
-            and length.isdigit()
-            and int(length) > JSON_BODY_LIMIT
-        ):
-            return JSONResponse(
-                {
-                    "id": "request_entity_too_large",
-                    "message": f"Request body is larger than {JSON_BODY_LIMIT} bytes.",
-                },
-                status_code=413,
-            )
-        return await call_next(request)
+        return refusal(request, services.token) or await call_next(request)
 
-    @api.exception_handler(PaasError)
-    async def paas_error(_request: Request, exc: PaasError) -> JSONResponse:
-        return JSONResponse(exc.to_json(), status_code=exc.status)
-
-    @api.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        if errors and errors[0].get("type") == "json_invalid":
-            return JSONResponse(
-                {"id": "bad_request", "message": "Request body is not valid JSON."}, status_code=400
-            )
-        parts = []
-        for err in errors[:3]:
-            loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-            parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-        return JSONResponse({"id": "invalid_params", "message": "; ".join(parts)}, status_code=422)
-
-    @api.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        ids = {
-            404: "not_found",
-            405: "method_not_allowed",
-            401: "unauthorized",
-            413: "request_entity_too_large",
-        }
-        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
-        if exc.status_code == 404 and message == "Not Found":
-            message = "Couldn't find that resource."
-        return JSONResponse(
-            {"id": ids.get(exc.status_code, "error"), "message": message}, status_code=exc.status_code
-        )
-
-    @api.exception_handler(Exception)
     async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
         services.report_error(exc)
         return JSONResponse(
             {"id": "internal_error", "message": f"Internal error: {exc.__class__.__name__}"}, status_code=500
         )
 
+    api.add_exception_handler(PaasError, paas_error)
+    api.add_exception_handler(RequestValidationError, validation_error)
+    api.add_exception_handler(StarletteHTTPException, http_error)
+    api.add_exception_handler(Exception, internal_error)
     for module in ROUTE_MODULES:
         api.include_router(module.router)
     return api

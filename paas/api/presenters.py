@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from paas.builds.pipelines import Promotion, PromotionTarget
+from paas.builds.appsetup import Setup
+from paas.builds.pipelines import CouplingInfo, PipelineInfo, Promotion, PromotionTarget
+from paas.builds.service import BuildInfo
 from paas.control import USER, Urls, iso
 from paas.control.values import AppInfo, DomainInfo, FormationInfo, ReleaseInfo, SlugInfo
 
@@ -88,11 +90,57 @@ def _target_json(t: PromotionTarget) -> dict[str, Any]:
     }
 
 
+def pipeline_json(p: PipelineInfo) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "created_at": iso(p.created_at)}
+
+
+def coupling_json(c: CouplingInfo) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "stage": c.stage,
+        "app": {"id": c.app_id, "name": c.app},
+        "pipeline": {"id": c.pipeline_id, "name": c.pipeline},
+    }
+
+
 def promotion_json(p: Promotion) -> dict[str, Any]:
+    source = coupling_json(p.source)
     return {
         "id": p.id,
-        "pipeline": p.pipeline,
-        "source": {"app": p.source_app, "release": {"version": p.version}, "slug": {"id": p.slug_id}},
+        "pipeline": source["pipeline"],
+        "source": {"app": source["app"], "release": {"version": p.version}, "slug": {"id": p.slug_id}},
         "status": p.status,
         "targets": [_target_json(t) for t in p.targets],
+    }
+
+
+def build_json(b: BuildInfo, urls: Urls) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": b.id,
+        "app": {"name": b.app},
+        "status": b.status,
+        "source_blob": {"version": b.commit},
+        "source": b.source,
+        "buildpacks": [{"name": b.buildpack}] if b.buildpack else [],
+        "slug": {"id": b.slug_id} if b.slug_id else None,
+        "release": {"id": b.release_id} if b.release_id else None,
+        "duration": b.duration,
+        "output_stream_url": f"{urls.api}/apps/{b.app}/builds/{b.id}/output",
+        "created_at": iso(b.created_at),
+        "updated_at": iso(b.updated_at),
+    }
+    if b.output is not None:
+        data["output"] = b.output
+    return data
+
+
+def setup_json(setup: Setup) -> dict[str, Any]:
+    return {
+        "id": setup.id,
+        "app": {"name": setup.app},
+        "status": setup.status,
+        "failure_message": setup.failure_message,
+        "build": {"id": setup.build_id} if setup.build_id else None,
+        "postdeploy": setup.postdeploy,
+        "manifest": setup.manifest_found,
     }

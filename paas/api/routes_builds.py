@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from common.errors import not_found
 from paas.api.deps import Svc
+from paas.api.presenters import build_json
 
 router = APIRouter()
 
@@ -33,34 +34,36 @@ async def upload_source(request: Request, svc: Svc, app: str) -> dict[str, Any]:
 
 @router.post("/apps/{app}/builds", status_code=201)
 async def create_build(svc: Svc, app: str, body: BuildCreate) -> dict[str, Any]:
-    return svc.builds.start_build(app, body.source_blob.url, body.source_blob.version)
+    return build_json(
+        svc.builds.start_build(app, body.source_blob.url, body.source_blob.version), svc.control.urls
+    )
 
 
 @router.get("/apps/{app}/builds")
 async def list_builds(svc: Svc, app: str) -> list[dict[str, Any]]:
-    return svc.builds.list(app)
+    return [build_json(b, svc.control.urls) for b in svc.builds.list(app)]
 
 
 @router.get("/apps/{app}/builds/{build}")
 async def get_build(svc: Svc, app: str, build: str) -> dict[str, Any]:
-    return svc.builds.get(app, build)
+    return build_json(svc.builds.get(app, build), svc.control.urls)
 
 
 @router.get("/apps/{app}/builds/{build}/output")
 async def build_output(svc: Svc, app: str, build: str) -> StreamingResponse:
     builds = svc.builds
-    data = builds.get(app, build)
+    info = builds.get(app, build)
     output = builds.output(build)
 
     async def stream() -> AsyncIterator[bytes]:
         if output is None:
-            text = data.get("output") or ""
+            text = info.output or ""
             if text:
                 yield (text + "\n").encode()
             return
         async for line in output.follow():
             yield (line + "\n").encode()
 
-    if output is None and "output" not in data:
+    if output is None and info.output is None:
         raise not_found("build output")
     return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")

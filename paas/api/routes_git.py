@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hmac
 import re
 import shutil
@@ -29,8 +28,9 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from common.errors import PaasError, invalid, not_found
+from paas.api.cgi import run_cgi
 from paas.api.deps import Services, Svc
-from paas.api.presenters import release_json
+from paas.api.presenters import release_json, setup_json
 from paas.builds.compile import BuildFailed
 from paas.builds.container import release_image
 from paas.builds.gitrepo import ensure_repo, export_commit, git_env, repo_path
@@ -38,13 +38,10 @@ from paas.control import APP_NAME, USER
 
 router = APIRouter()
 
-STDERR_LIMIT = 16 * 1024
-CGI_EXIT_GRACE = 10.0  # after its last byte, git http-backend gets this long to exit on its own
 GIT_PATHS = re.compile(
     r"^(HEAD|info/refs|objects/info/(alternates|http-alternates|packs)|objects/[0-9a-f]{2}/[0-9a-f]{38,62}"
     r"|objects/pack/pack-[0-9a-f]{40,64}\.(pack|idx)|git-upload-pack|git-receive-pack)$"
 )
-_repo_locks: dict[str, asyncio.Lock] = {}
 
 
 def _unauthorized(message: str = "Invalid credentials provided.") -> Response:
@@ -70,8 +67,7 @@ def basic_auth_ok(request: Request, token: str) -> bool:
 
 async def _ensure(svc: Services, app: str) -> Path:
     data = svc.control.get_app(app)
-    lock = _repo_locks.setdefault(data.name, asyncio.Lock())
-    async with lock:
+    async with svc.builds.repo_locks.hold(data.name):
         return await asyncio.to_thread(ensure_repo, svc.settings.repos_dir, data.name, data.id)
 
 
@@ -114,90 +110,7 @@ async def git_http(request: Request, svc: Svc, repo: str, path: str) -> Response
         value = request.headers.get(header)
         if value:
             env[var] = value
-    return await run_cgi(request, ["git", "http-backend"], env)
-
-
-async def run_cgi(request: Request, argv: list[str], env: dict[str, str]) -> Response:
-    """Run a CGI program: the request body goes to its stdin while its stdout (headers, then the
-    body) streams back as it is produced — git's sideband progress included."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
-
-    async def feed() -> None:
-        try:
-            async for chunk in request.stream():
-                if chunk:
-                    stdin.write(chunk)
-                    await stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                stdin.close()
-
-    errors = bytearray()
-
-    async def collect_stderr() -> None:
-        while chunk := await stderr.read(4096):
-            if len(errors) < STDERR_LIMIT:
-                errors.extend(chunk[: STDERR_LIMIT - len(errors)])
-
-    feeder = asyncio.create_task(feed())
-    err_task = asyncio.create_task(collect_stderr())
-
-    async def finish(completed: bool) -> None:
-        """completed: the response was read to its end, so git is finishing on its own."""
-        if completed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), CGI_EXIT_GRACE)
-        with contextlib.suppress(ProcessLookupError):
-            if proc.returncode is None:
-                proc.kill()
-        feeder.cancel()
-        await proc.wait()
-        with contextlib.suppress(Exception):
-            await err_task
-
-    status, headers, ok = 200, {}, True
-    try:
-        head = await stdout.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        head, ok = exc.partial, False
-    except asyncio.LimitOverrunError:
-        head, ok = b"", False
-    if not ok:
-        await finish(completed=True)
-        message = errors.decode(errors="replace").strip() or "git http-backend produced no response"
-        return Response(message + "\n", status_code=500, media_type="text/plain")
-    for line in head.decode("latin-1").split("\r\n"):
-        name, sep, value = line.partition(":")
-        if not sep:
-            continue
-        if name.strip().lower() == "status":
-            with contextlib.suppress(ValueError):
-                status = int(value.strip().split()[0])
-        else:
-            headers[name.strip()] = value.strip()
-    media_type = headers.pop("Content-Type", None)
-
-    async def body() -> AsyncIterator[bytes]:
-        completed = False
-        try:
-            while chunk := await stdout.read(65536):
-                yield chunk
-            completed = True
-        finally:
-            await finish(completed)  # a client gone mid-response: the backend is killed at once
-
-    return StreamingResponse(body(), status_code=status, headers=headers, media_type=media_type)
+    return await run_cgi(request, ["git", "http-backend"], env, "git http-backend")
 
 
 # ---- the pre-receive hook's call back -----------------------------------------------------
@@ -227,7 +140,7 @@ async def git_build(svc: Svc, app: str, body: GitBuild) -> StreamingResponse:
     except BaseException:
         shutil.rmtree(source, ignore_errors=True)
         raise
-    build_id = build["id"]
+    build_id = build.id
 
     async def cleanup() -> None:
         try:
@@ -287,12 +200,12 @@ class AppSetupCreate(BaseModel):
 async def create_app_setup(svc: Svc, app: str, body: AppSetupCreate) -> dict[str, Any]:
     """Set an existing (new) app up from uploaded source with app.json; validated before any change."""
     setup = await svc.setups.start(app, body.source_blob.url, body.source_blob.version, body.overrides.env)
-    return setup.to_json()
+    return setup_json(setup)
 
 
 @router.get("/apps/{app}/app-setups/{setup_id}")
 async def get_app_setup(svc: Svc, app: str, setup_id: str) -> dict[str, Any]:
-    return svc.setups.get(svc.control.get_app(app).name, setup_id).to_json()
+    return setup_json(svc.setups.get(svc.control.get_app(app).name, setup_id))
 
 
 @router.get("/apps/{app}/app-setups/{setup_id}/output")

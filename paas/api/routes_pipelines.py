@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from common.errors import invalid
 from paas.api.deps import Svc
-from paas.api.presenters import promotion_json
+from paas.api.presenters import coupling_json, pipeline_json, promotion_json
 
 router = APIRouter()
 
@@ -62,47 +62,47 @@ class PromotionCreate(BaseModel):
 
 @router.post("/pipelines", status_code=201)
 async def create_pipeline(svc: Svc, body: PipelineCreate) -> dict[str, Any]:
-    return svc.pipelines.create(body.name)
+    return pipeline_json(svc.pipelines.create(body.name))
 
 
 @router.get("/pipelines")
 async def list_pipelines(svc: Svc) -> list[dict[str, Any]]:
-    return svc.pipelines.list_pipelines()
+    return [pipeline_json(p) for p in svc.pipelines.list_pipelines()]
 
 
 @router.get("/pipelines/{pipeline}")
 async def get_pipeline(svc: Svc, pipeline: str) -> dict[str, Any]:
-    return svc.pipelines.get(pipeline)
+    return pipeline_json(svc.pipelines.get(pipeline))
 
 
 @router.delete("/pipelines/{pipeline}")
 async def destroy_pipeline(svc: Svc, pipeline: str) -> dict[str, Any]:
-    return svc.pipelines.destroy(pipeline)
+    return pipeline_json(svc.pipelines.destroy(pipeline))
 
 
 @router.get("/pipelines/{pipeline}/pipeline-couplings")
 async def pipeline_couplings(svc: Svc, pipeline: str) -> list[dict[str, Any]]:
-    return svc.pipelines.couplings(pipeline)
+    return [coupling_json(c) for c in svc.pipelines.couplings(pipeline)]
 
 
 @router.post("/pipeline-couplings", status_code=201)
 async def create_coupling(svc: Svc, body: CouplingCreate) -> dict[str, Any]:
-    return svc.pipelines.couple(body.pipeline, body.app, body.stage)
+    return coupling_json(svc.pipelines.couple(body.pipeline, body.app, body.stage))
 
 
 @router.get("/apps/{app}/pipeline-couplings")
 async def app_coupling(svc: Svc, app: str) -> dict[str, Any]:
-    return svc.pipelines.app_coupling(app)
+    return coupling_json(svc.pipelines.app_coupling(app))
 
 
 @router.patch("/apps/{app}/pipeline-couplings")
 async def update_coupling(svc: Svc, app: str, body: CouplingUpdate) -> dict[str, Any]:
-    return svc.pipelines.update_coupling(app, body.stage)
+    return coupling_json(svc.pipelines.update_coupling(app, body.stage))
 
 
 @router.delete("/apps/{app}/pipeline-couplings")
 async def remove_coupling(svc: Svc, app: str) -> dict[str, Any]:
-    return svc.pipelines.uncouple(app)
+    return coupling_json(svc.pipelines.uncouple(app))
 
 
 @router.post("/pipeline-promotions", status_code=201)

@@ -53,55 +53,60 @@ class Setup:
     output: BuildOutput = field(default_factory=BuildOutput)
     task: asyncio.Task[None] | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "app": {"name": self.app},
-            "status": self.status,
-            "failure_message": self.failure_message,
-            "build": {"id": self.build_id} if self.build_id else None,
-            "postdeploy": self.postdeploy,
-            "manifest": self.manifest_found,
-        }
-
 
 def parse_manifest(data: Any, overrides: dict[str, str], addons: AddonService | None = None) -> Manifest:
     """Validate app.json; raises a 422 naming the first problem."""
     if not isinstance(data, dict):
         raise invalid("app.json must contain a JSON object.")
-    manifest = Manifest()
-    env = data.get("env") or {}
+    return Manifest(
+        env=_env(data.get("env") or {}, overrides),
+        addons=_addons(data.get("addons") or [], addons),
+        formation=_formation(data.get("formation") or {}),
+        postdeploy=_postdeploy(data.get("scripts") or {}),
+    )
+
+
+def _env(env: Any, overrides: dict[str, str]) -> dict[str, str]:
     if not isinstance(env, dict):
         raise invalid("app.json: env must be an object of config vars.")
+    out: dict[str, str] = {}
     for key, spec in env.items():
         validate_config_key(str(key))
-        if key in overrides:
-            manifest.env[key] = str(overrides[key])
-            continue
-        if isinstance(spec, str | int | float | bool):
-            manifest.env[key] = str(spec)
-            continue
-        if not isinstance(spec, dict):
-            raise invalid(f"app.json: env.{key} must be a string or an object.")
-        generator = spec.get("generator")
-        if generator is not None and generator != "secret":
-            raise invalid(f'app.json: env.{key}.generator must be "secret", not {generator!r}.')
-        if generator == "secret":
-            manifest.env[key] = secrets.token_hex(32)
-        elif spec.get("value") is not None:
-            manifest.env[key] = str(spec["value"])
-        elif spec.get("required", True) is not False:
-            raise invalid(
-                f"app.json: config var {key} is required but has no value (give it a value or a "
-                f"generator, or set required: false)."
-            )
-    for key, value in overrides.items():
+        value = str(overrides[key]) if key in overrides else _env_value(str(key), spec)
+        if value is not None:
+            out[key] = value
+    for key, override in overrides.items():
         validate_config_key(key)
-        manifest.env.setdefault(key, str(value))
-    addon_specs = data.get("addons") or []
-    if not isinstance(addon_specs, list):
+        out.setdefault(key, str(override))
+    return out
+
+
+def _env_value(key: str, spec: Any) -> str | None:
+    """One `env` entry's value: given, generated, or None when optional and unset."""
+    if isinstance(spec, str | int | float | bool):
+        return str(spec)
+    if not isinstance(spec, dict):
+        raise invalid(f"app.json: env.{key} must be a string or an object.")
+    generator = spec.get("generator")
+    if generator is not None and generator != "secret":
+        raise invalid(f'app.json: env.{key}.generator must be "secret", not {generator!r}.')
+    if generator == "secret":
+        return secrets.token_hex(32)
+    if spec.get("value") is not None:
+        return str(spec["value"])
+    if spec.get("required", True) is not False:
+        raise invalid(
+            f"app.json: config var {key} is required but has no value (give it a value or a "
+            f"generator, or set required: false)."
+        )
+    return None
+
+
+def _addons(specs: Any, addons: AddonService | None) -> list[tuple[str, str | None]]:
+    if not isinstance(specs, list):
         raise invalid("app.json: addons must be a list.")
-    for item in addon_specs:
+    out: list[tuple[str, str | None]] = []
+    for item in specs:
         if isinstance(item, str):
             plan, attachment = item, None
         elif isinstance(item, dict) and isinstance(item.get("plan"), str):
@@ -112,10 +117,14 @@ def parse_manifest(data: Any, overrides: dict[str, str], addons: AddonService | 
             raise invalid("app.json: each add-on is a plan string or an object with a plan.")
         if addons is not None:
             addons.resolve(plan)  # unknown service / plan: a clear 404/422 now, not halfway
-        manifest.addons.append((plan, attachment.upper() if attachment else None))
-    formation = data.get("formation") or {}
+        out.append((plan, attachment.upper() if attachment else None))
+    return out
+
+
+def _formation(formation: Any) -> list[FormationChange]:
     if not isinstance(formation, dict):
         raise invalid("app.json: formation must be an object of process types.")
+    out = []
     for ptype, spec in formation.items():
         if not isinstance(spec, dict):
             raise invalid(f"app.json: formation.{ptype} must be an object with quantity and/or size.")
@@ -125,8 +134,11 @@ def parse_manifest(data: Any, overrides: dict[str, str], addons: AddonService | 
         ):
             raise invalid(f"app.json: formation.{ptype}.quantity must be a whole number of 0 or more.")
         size = str(spec["size"]) if spec.get("size") else None
-        manifest.formation.append(FormationChange(str(ptype), quantity, size))
-    scripts = data.get("scripts") or {}
+        out.append(FormationChange(str(ptype), quantity, size))
+    return out
+
+
+def _postdeploy(scripts: Any) -> str | None:
     if not isinstance(scripts, dict):
         raise invalid("app.json: scripts must be an object.")
     postdeploy = scripts.get("postdeploy")
@@ -134,8 +146,7 @@ def parse_manifest(data: Any, overrides: dict[str, str], addons: AddonService | 
         postdeploy = postdeploy.get("command")
     if postdeploy is not None and (not isinstance(postdeploy, str) or not postdeploy.strip()):
         raise invalid("app.json: scripts.postdeploy must be a command string.")
-    manifest.postdeploy = postdeploy
-    return manifest
+    return postdeploy
 
 
 def read_manifest_file(source: Path) -> Any:
@@ -237,13 +248,13 @@ class AppSetups:
         out = setup.output
         out.write("-----> Building source")
         build = self.builds.start_build(setup.app, None, version, kind="app-setup", source_dir=work)
-        build_id = setup.build_id = build["id"]
+        build_id = setup.build_id = build.id
         build_out = self.builds.output(build_id)
         if build_out is not None:
             async for line in build_out.follow():
                 out.write(line)
         await self.builds.wait(build_id)
-        if self.builds.get(setup.app, build_id)["status"] != "succeeded":
+        if self.builds.get(setup.app, build_id).status != "succeeded":
             raise PaasError(422, "build_failed", "The build failed; see the output above.")
 
     def _scale(self, setup: Setup, formation: list[FormationChange]) -> None:

@@ -37,14 +37,8 @@ def reject(app: str, *reasons: str) -> int:
     return 1
 
 
-def main() -> int:
-    api = os.environ.get("PAAS_HOOK_API", "")
-    token = os.environ.get("PAAS_HOOK_TOKEN", "")
-    app = os.environ.get("PAAS_HOOK_APP", "app")
-    updates = [line.split() for line in sys.stdin.read().splitlines() if line.strip()]
-    updates = [u for u in updates if len(u) == 3]
-    if not updates:
-        return 0
+def refusal(app: str, updates: list[list[str]]) -> int | None:
+    """Why this push does not deploy (the hook's exit status), or None when it does."""
     others = [ref for _old, _new, ref in updates if ref not in DEPLOY_BRANCHES]
     if others:
         names = ", ".join(ref.removeprefix("refs/heads/") for ref in others)
@@ -55,33 +49,31 @@ def main() -> int:
         )
     if len(updates) > 1:
         return reject(app, "Push main or master, not both at once.")
-    old, new, ref = updates[0]
+    _old, new, ref = updates[0]
     if new == ZERO:
         return reject(
             app, f"Deleting {ref.removeprefix('refs/heads/')} is not allowed: it is the deploy branch."
         )
+    return None
+
+
+def main() -> int:
+    api = os.environ.get("PAAS_HOOK_API", "")
+    token = os.environ.get("PAAS_HOOK_TOKEN", "")
+    app = os.environ.get("PAAS_HOOK_APP", "app")
+    updates = [line.split() for line in sys.stdin.read().splitlines() if line.strip()]
+    updates = [u for u in updates if len(u) == 3]
+    if not updates:
+        return 0
+    refused = refusal(app, updates)
+    if refused is not None:
+        return refused
     if not api:
         return reject(app, "This repository is not served by a paas daemon (PAAS_HOOK_API is unset).")
+    old, new, ref = updates[0]
     say("Building source:")
-    body = {
-        "commit": new,
-        "old": old,
-        "ref": ref,
-        "git_env": {k: os.environ[k] for k in QUARANTINE_VARS if k in os.environ},
-    }
-    request = urllib.request.Request(
-        f"{api}/apps/{app}/git-builds",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
     try:
-        with urllib.request.urlopen(request, timeout=None) as response:
-            build_id = response.headers.get("X-Build-Id", "")
-            say()
-            for raw in response:
-                say(raw.decode("utf-8", "replace").rstrip("\r\n"))
-        status = build_status(api, token, app, build_id)
+        status = build(api, token, app, {"commit": new, "old": old, "ref": ref})
     except urllib.error.HTTPError as exc:
         try:
             message = json.loads(exc.read()).get("message") or str(exc)
@@ -95,6 +87,23 @@ def main() -> int:
     say()
     say("Verifying deploy... done.")
     return 0
+
+
+def build(api: str, token: str, app: str, body: dict[str, object]) -> str:
+    """Ask the daemon to build the pushed commit, relay its output; returns the build's status."""
+    body["git_env"] = {k: os.environ[k] for k in QUARANTINE_VARS if k in os.environ}
+    request = urllib.request.Request(
+        f"{api}/apps/{app}/git-builds",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=None) as response:
+        build_id = response.headers.get("X-Build-Id", "")
+        say()
+        for raw in response:
+            say(raw.decode("utf-8", "replace").rstrip("\r\n"))
+    return build_status(api, token, app, build_id)
 
 
 def build_status(api: str, token: str, app: str, build_id: str) -> str:

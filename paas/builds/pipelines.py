@@ -14,14 +14,14 @@ import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.errors import PaasError, invalid, not_found
-from paas.control import ControlPlane, iso
+from paas.control import ControlPlane
 from paas.control.releases import ReleasePath
 from paas.control.values import ReleaseInfo, SlugInfo
 from paas.state.models import App, Pipeline, PipelineCoupling
@@ -51,6 +51,31 @@ def next_stage(stage: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class PipelineInfo:
+    id: str
+    name: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, p: Pipeline) -> PipelineInfo:
+        return cls(p.id, p.name, p.created_at)
+
+
+@dataclass(frozen=True)
+class CouplingInfo:
+    id: str
+    stage: str
+    app_id: str
+    app: str
+    pipeline_id: str
+    pipeline: str
+
+    @classmethod
+    def of(cls, c: PipelineCoupling, app: App, pipeline: Pipeline) -> CouplingInfo:
+        return cls(c.id, c.stage, app.id, app.name, pipeline.id, pipeline.name)
+
+
+@dataclass(frozen=True)
 class PromotionTarget:
     app: str
     status: str  # succeeded | failed
@@ -61,8 +86,7 @@ class PromotionTarget:
 @dataclass(frozen=True)
 class Promotion:
     id: str
-    pipeline: dict[str, Any]  # {id, name}
-    source_app: dict[str, Any]  # {id, name}
+    source: CouplingInfo  # the source app and its pipeline
     version: int
     slug_id: str
     targets: tuple[PromotionTarget, ...]
@@ -91,11 +115,7 @@ class PipelineService:
             raise not_found("pipeline")
         return row
 
-    @staticmethod
-    def pipeline_json(p: Pipeline) -> dict[str, Any]:
-        return {"id": p.id, "name": p.name, "created_at": iso(p.created_at)}
-
-    def create(self, name: str) -> dict[str, Any]:
+    def create(self, name: str) -> PipelineInfo:
         if not PIPELINE_NAME.match(name):
             raise invalid(
                 "Pipeline names are 3 to 60 lowercase letters, digits and dashes, starting with a letter."
@@ -106,20 +126,20 @@ class PipelineService:
             row = Pipeline(name=name)
             s.add(row)
             s.flush()
-            return self.pipeline_json(row)
+            return PipelineInfo.of(row)
 
-    def list_pipelines(self) -> list[dict[str, Any]]:
+    def list_pipelines(self) -> list[PipelineInfo]:
         with self.control.store.session() as s:
-            return [self.pipeline_json(p) for p in s.scalars(select(Pipeline).order_by(Pipeline.name))]
+            return [PipelineInfo.of(p) for p in s.scalars(select(Pipeline).order_by(Pipeline.name))]
 
-    def get(self, ident: str) -> dict[str, Any]:
+    def get(self, ident: str) -> PipelineInfo:
         with self.control.store.session() as s:
-            return self.pipeline_json(self._pipeline(s, ident))
+            return PipelineInfo.of(self._pipeline(s, ident))
 
-    def destroy(self, ident: str) -> dict[str, Any]:
+    def destroy(self, ident: str) -> PipelineInfo:
         with self.control.store.session() as s:
             row = self._pipeline(s, ident)
-            data = self.pipeline_json(row)
+            data = PipelineInfo.of(row)
             for coupling in s.scalars(select(PipelineCoupling).where(PipelineCoupling.pipeline_id == row.id)):
                 s.delete(coupling)
             s.flush()
@@ -127,16 +147,7 @@ class PipelineService:
         return data
 
     # ---- couplings ------------------------------------------------------------------------
-    @staticmethod
-    def coupling_json(c: PipelineCoupling, app: App, pipeline: Pipeline) -> dict[str, Any]:
-        return {
-            "id": c.id,
-            "stage": c.stage,
-            "app": {"id": app.id, "name": app.name},
-            "pipeline": {"id": pipeline.id, "name": pipeline.name},
-        }
-
-    def couple(self, pipeline: str, app: str, stage: str | None) -> dict[str, Any]:
+    def couple(self, pipeline: str, app: str, stage: str | None) -> CouplingInfo:
         with self.control.store.session() as s:
             p = self._pipeline(s, pipeline)
             app_row = self.control.store.app(s, app)
@@ -157,9 +168,9 @@ class PipelineService:
             row = PipelineCoupling(pipeline_id=p.id, app_id=app_row.id, stage=stage)
             s.add(row)
             s.flush()
-            return self.coupling_json(row, app_row, p)
+            return CouplingInfo.of(row, app_row, p)
 
-    def couplings(self, pipeline: str) -> list[dict[str, Any]]:
+    def couplings(self, pipeline: str) -> list[CouplingInfo]:
         with self.control.store.session() as s:
             p = self._pipeline(s, pipeline)
             rows = s.execute(
@@ -168,10 +179,10 @@ class PipelineService:
                 .where(PipelineCoupling.pipeline_id == p.id)
                 .order_by(App.name)
             )
-            out = [self.coupling_json(c, a, p) for c, a in rows]
-        return sorted(out, key=lambda c: (STAGES.index(c["stage"]), c["app"]["name"]))
+            out = [CouplingInfo.of(c, a, p) for c, a in rows]
+        return sorted(out, key=lambda c: (STAGES.index(c.stage), c.app))
 
-    def app_coupling(self, app: str) -> dict[str, Any]:
+    def app_coupling(self, app: str) -> CouplingInfo:
         with self.control.store.session() as s:
             app_row = self.control.store.app(s, app)
             c = s.scalar(select(PipelineCoupling).where(PipelineCoupling.app_id == app_row.id))
@@ -179,9 +190,9 @@ class PipelineService:
                 raise PaasError(404, "not_found", f"{app_row.name} is not in a pipeline.")
             p = s.get(Pipeline, c.pipeline_id)
             assert p is not None
-            return self.coupling_json(c, app_row, p)
+            return CouplingInfo.of(c, app_row, p)
 
-    def update_coupling(self, app: str, stage: str) -> dict[str, Any]:
+    def update_coupling(self, app: str, stage: str) -> CouplingInfo:
         _check_stage(stage)
         with self.control.store.session() as s:
             app_row = self.control.store.app(s, app)
@@ -191,37 +202,36 @@ class PipelineService:
             c.stage = stage
             p = s.get(Pipeline, c.pipeline_id)
             assert p is not None
-            return self.coupling_json(c, app_row, p)
+            return CouplingInfo.of(c, app_row, p)
 
-    def uncouple(self, app: str) -> dict[str, Any]:
+    def uncouple(self, app: str) -> CouplingInfo:
         data = self.app_coupling(app)
         with self.control.store.session() as s:
-            row = s.get(PipelineCoupling, data["id"])
+            row = s.get(PipelineCoupling, data.id)
             if row is not None:
                 s.delete(row)
         return data
 
     # ---- promotion ------------------------------------------------------------------------
-    def _targets(self, coupling: dict[str, Any], targets: list[str] | None) -> list[str]:
+    def _targets(self, coupling: CouplingInfo, targets: list[str] | None) -> list[str]:
         if targets:
             names = []
             for target in targets:
                 target_coupling = self.app_coupling(target)
-                if target_coupling["pipeline"]["id"] != coupling["pipeline"]["id"]:
-                    raise invalid(f"{target} is not in pipeline {coupling['pipeline']['name']}.")
-                if target_coupling["app"]["name"] == coupling["app"]["name"]:
+                if target_coupling.pipeline_id != coupling.pipeline_id:
+                    raise invalid(f"{target} is not in pipeline {coupling.pipeline}.")
+                if target_coupling.app == coupling.app:
                     raise invalid("An app can't be promoted to itself.")
-                names.append(target_coupling["app"]["name"])
+                names.append(target_coupling.app)
             return names
-        stage = next_stage(coupling["stage"])
+        stage = next_stage(coupling.stage)
         if stage is None:
             raise invalid(
-                f"{coupling['app']['name']} is in the last stage ({coupling['stage']}): "
-                "there is nothing downstream to promote to."
+                f"{coupling.app} is in the last stage ({coupling.stage}): there is nothing downstream to promote to."
             )
-        names = [c["app"]["name"] for c in self.couplings(coupling["pipeline"]["id"]) if c["stage"] == stage]
+        names = [c.app for c in self.couplings(coupling.pipeline_id) if c.stage == stage]
         if not names:
-            raise invalid(f"Pipeline {coupling['pipeline']['name']} has no {stage} app to promote to.")
+            raise invalid(f"Pipeline {coupling.pipeline} has no {stage} app to promote to.")
         return names
 
     def _source_release(self, app: str) -> tuple[ReleaseInfo, SlugInfo]:
@@ -235,7 +245,7 @@ class PipelineService:
         coupling = self.app_coupling(source)
         release, slug = self._source_release(source)
         names = self._targets(coupling, targets)
-        source_name = coupling["app"]["name"]
+        source_name = coupling.app
         description = f"Promote {source_name} v{release.version}" + (
             f" {slug.commit[:8]}" if slug.commit else ""
         )
@@ -254,8 +264,7 @@ class PipelineService:
             )
         return Promotion(
             id=str(uuid.uuid4()),
-            pipeline=coupling["pipeline"],
-            source_app=coupling["app"],
+            source=coupling,
             version=release.version,
             slug_id=slug.id,
             targets=tuple(results),

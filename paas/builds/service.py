@@ -7,16 +7,20 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
 from common.errors import PaasError, invalid, not_found
 from dynos.procfile import ProcfileError, read_procfile
 from paas.builds.compile import BuildContext, BuildFailed, Compiler, choose_compiler, default_compilers
+from paas.builds.gitrepo import remove_repo
 from paas.builds.source import SourceError, apply_slugignore, directory_size, extract_tarball
-from paas.control import USER, ControlPlane, iso
+from paas.control import USER, ControlPlane
+from paas.control.events import BuildUpdated, publish
+from paas.control.locks import KeyedLocks
 from paas.control.releases import progress
 from paas.control.values import ReleaseInfo
 from paas.state.models import App, Build
@@ -36,6 +40,75 @@ def write_source_version(slug_dir: Path, version: str) -> None:
     profile = slug_dir / ".profile.d"
     profile.mkdir(exist_ok=True)
     (profile / "000-source-version.sh").write_text(f'export SOURCE_VERSION="{version}"\n')
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    id: str
+    app: str
+    status: str  # pending | succeeded | failed
+    commit: str | None  # the source version built
+    source: str  # directory | git | app-setup | image
+    buildpack: str | None
+    slug_id: str | None
+    release_id: str | None
+    duration: float | None
+    output: str | None  # None while the build's output is streamed from memory
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, b: Build, app: str, with_output: bool = False) -> BuildInfo:
+        return cls(
+            id=b.id,
+            app=app,
+            status=b.status,
+            commit=b.commit,
+            source=b.source,
+            buildpack=b.buildpack,
+            slug_id=b.slug_id,
+            release_id=b.release_id,
+            duration=b.duration,
+            output=b.output if with_output else None,
+            created_at=b.created_at,
+            updated_at=b.updated_at,
+        )
+
+
+@dataclass
+class _Outcome:
+    """How far a build got: what its row records when it ends."""
+
+    slug_dir: Path
+    status: str = "failed"
+    buildpack: str | None = None
+    slug_id: str | None = None
+    release_id: str | None = None
+
+
+def _failure(exc: Exception) -> str:
+    """The `remote: !` line a failed build ends with."""
+    if isinstance(exc, BuildFailed | SourceError):
+        return str(exc)
+    if isinstance(exc, PaasError):
+        return exc.message
+    return f"Internal build error: {exc.__class__.__name__}: {exc}"
+
+
+def _process_types(slug_dir: Path, ctx: BuildContext, out: BuildOutput) -> dict[str, str]:
+    try:
+        declared = read_procfile(slug_dir)
+    except ProcfileError as exc:
+        raise BuildFailed(str(exc)) from None
+    raw = ctx.extra.get("default_process_types")  # a buildpack's (e.g. Node's `npm start`)
+    defaults = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+    process_types = {**defaults, **declared}
+    out.write("-----> Discovering process types")
+    if process_types:
+        out.write(f"       Procfile declares types -> {', '.join(process_types)}")
+    else:
+        out.write("       Procfile declares types -> (none)")
+    return process_types
 
 
 class BuildOutput:
@@ -79,15 +152,13 @@ class BuildService:
         self.outputs: dict[str, BuildOutput] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.sources_dir = self.settings.home / "sources"
-        self._app_locks: dict[str, asyncio.Lock] = {}  # one build at a time per app, like Heroku
+        self._build_locks = KeyedLocks()  # one build at a time per app, like Heroku
+        self.repo_locks = KeyedLocks()  # one git repository set-up at a time per app
 
     def forget_app(self, app: str) -> None:
         """An app is destroyed: its git repository and build cache go with it."""
-        from paas.builds.gitrepo import remove_repo
-
         remove_repo(self.settings.repos_dir, app)
         shutil.rmtree(self.settings.cache_dir / app, ignore_errors=True)
-        self._app_locks.pop(app, None)
 
     # ---- sources --------------------------------------------------------------------------
     async def receive_source(self, chunks: AsyncIterator[bytes]) -> str:
@@ -121,38 +192,20 @@ class BuildService:
         return path
 
     # ---- builds ---------------------------------------------------------------------------
-    def build_json(self, b: Build, app_name: str) -> dict[str, Any]:
-        return {
-            "id": b.id,
-            "app": {"name": app_name},
-            "status": b.status,
-            "source_blob": {"version": b.commit},
-            "source": b.source,
-            "buildpacks": [{"name": b.buildpack}] if b.buildpack else [],
-            "slug": {"id": b.slug_id} if b.slug_id else None,
-            "release": {"id": b.release_id} if b.release_id else None,
-            "duration": b.duration,
-            "output_stream_url": f"{self.control.urls.api}/apps/{app_name}/builds/{b.id}/output",
-            "created_at": iso(b.created_at),
-            "updated_at": iso(b.updated_at),
-        }
-
-    def list(self, app: str) -> list[dict[str, Any]]:
+    def list(self, app: str) -> list[BuildInfo]:
         with self.control.store.session() as s:
             app_row = self.control.store.app(s, app)
             rows = s.scalars(select(Build).where(Build.app_id == app_row.id).order_by(Build.created_at))
-            return [self.build_json(b, app_row.name) for b in rows]
+            return [BuildInfo.of(b, app_row.name) for b in rows]
 
-    def get(self, app: str, build_id: str) -> dict[str, Any]:
+    def get(self, app: str, build_id: str) -> BuildInfo:
+        """The build; its `output` is set once it is no longer streamed from memory."""
         with self.control.store.session() as s:
             app_row = self.control.store.app(s, app)
             b = s.get(Build, build_id)
             if b is None or b.app_id != app_row.id:
                 raise not_found("build")
-            data = self.build_json(b, app_row.name)
-            if b.id not in self.outputs:
-                data["output"] = b.output
-            return data
+            return BuildInfo.of(b, app_row.name, with_output=b.id not in self.outputs)
 
     def start_build(
         self,
@@ -161,7 +214,7 @@ class BuildService:
         version: str | None,
         kind: str = "directory",
         source_dir: Path | None = None,
-    ) -> dict[str, Any]:
+    ) -> BuildInfo:
         """Start a build in the background; returns the pending build. Source: an uploaded
         archive (`source_url`) or a directory (`source_dir`, e.g. a git checkout)."""
         archive = self.source_path(source_url) if source_url else None
@@ -172,13 +225,13 @@ class BuildService:
             build = Build(app_id=app_row.id, status="pending", source=kind, commit=version)
             s.add(build)
             s.flush()
-            data = self.build_json(build, app_row.name)
+            info = BuildInfo.of(build, app_row.name)
         output = BuildOutput()
-        self.outputs[data["id"]] = output
-        self.tasks[data["id"]] = asyncio.create_task(
-            self._run(data["app"]["name"], data["id"], archive, source_dir, version, output)
+        self.outputs[info.id] = output
+        self.tasks[info.id] = asyncio.create_task(
+            self._run(info.app, info.id, archive, source_dir, version, output)
         )
-        return data
+        return info
 
     async def wait(self, build_id: str) -> None:
         task = self.tasks.get(build_id)
@@ -197,11 +250,10 @@ class BuildService:
         version: str | None,
         out: BuildOutput,
     ) -> None:
-        lock = self._app_locks.setdefault(app, asyncio.Lock())
         try:
-            if lock.locked():
+            if self._build_locks.users(app):
                 out.write(f"-----> Waiting for the running build of {app} to finish...")
-            async with lock:
+            async with self._build_locks.hold(app):
                 await self._build(app, build_id, archive, source_dir, version, out)
         finally:
             self.tasks.pop(build_id, None)
@@ -224,129 +276,119 @@ class BuildService:
         started = time.monotonic()
         logs = self.control.logs
         logs.api_line(app, f"Build started by user {USER}")
-        self.control.bus.emit("build.updated", app, id=build_id, status="pending")
+        publish(self.control.bus, BuildUpdated(app, build_id, "pending"))
         work = self.settings.home / "builds" / build_id
-        slug_id_dir = self.settings.slugs_dir / app / build_id
-        status, slug_id, release_id, buildpack = "failed", None, None, None
+        result = _Outcome(slug_dir=self.settings.slugs_dir / app / build_id)
         try:
-            src = work / "src"
-            if archive is not None:
-                await asyncio.to_thread(extract_tarball, archive, src)
-            else:
-                assert source_dir is not None
-                await asyncio.to_thread(
-                    shutil.copytree, source_dir, src, symlinks=True, ignore=shutil.ignore_patterns(".git")
-                )
-            removed = await asyncio.to_thread(apply_slugignore, src)
-            if removed:
-                out.write(f"-----> Deleting {len(removed)} files matching .slugignore patterns.")
-            stack = self.control.get_app(app).stack
-            out.write(f"-----> Building on the {stack} stack")
-            compiler = choose_compiler(self.compilers, src, stack)
-            buildpack = compiler.name
-            out.write(f"-----> {compiler.name} app detected")
-            ctx = BuildContext(
-                app=app,
-                source_dir=src,
-                slug_dir=slug_id_dir,
-                cache_dir=self.settings.cache_dir / app,
-                env=self.control.get_config(app),
-                out=out.write,
-                timeout=self.settings.build_timeout,
-                stack=stack,
-            )
-            ctx.cache_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                await asyncio.wait_for(compiler.compile(ctx), self.settings.build_timeout)
-            except TimeoutError:
-                raise BuildFailed(
-                    f"Build exceeded the {self.settings.build_timeout:g} s build timeout"
-                ) from None
-            if version:  # like Heroku's SOURCE_VERSION: the commit (or content hash) the slug came from
-                await asyncio.to_thread(write_source_version, slug_id_dir, version)
-            try:
-                process_types = read_procfile(slug_id_dir)
-            except ProcfileError as exc:
-                raise BuildFailed(str(exc)) from None
-            process_types = {**ctx.extra.get("default_process_types", {}), **process_types}  # type: ignore[dict-item]
-            out.write("-----> Discovering process types")
-            if process_types:
-                out.write(f"       Procfile declares types -> {', '.join(process_types)}")
-            else:
-                out.write("       Procfile declares types -> (none)")
-            out.write("-----> Compressing...")
-            size = await asyncio.to_thread(directory_size, slug_id_dir)
-            out.write(f"       Done: {size / 1024 / 1024:.1f}M")
-            limit = self.settings.slug_size_limit_mb
-            if size > limit * 1024 * 1024:
-                raise BuildFailed(
-                    f"Compiled slug size: {size / 1024 / 1024:.1f}M is too large (max is {limit:g}M)."
-                )
-            docker_image = ctx.extra.get("docker_image")
-            slug = self.control.create_slug(
-                app,
-                slug_id_dir,
-                process_types,
-                commit=version,
-                size=size,
-                buildpack=buildpack,
-                docker_image=str(docker_image) if docker_image else None,
-            )
-            slug_id = slug.id
-            out.write("-----> Launching...")
-            description = f"Deploy {version[:8]}" if version else "Deploy"
-            token = progress.set(out.write)
-            try:
-                release = await self.releaser(app, slug_id, description)
-            finally:
-                progress.reset(token)
-            release_id = release.id
-            if release.status == "failed":
-                raise BuildFailed(f"Release v{release.version} failed: release phase did not succeed")
-            out.write(f"       Released v{release.version}")
-            out.write(f"       {self.control.urls.web_url(app)} deployed to paas")
-            status = "succeeded"
+            await self._unpack(archive, source_dir, work / "src", out)
+            await self._compile(app, work / "src", version, out, result)
+            await self._launch(app, version, out, result)
+            result.status = "succeeded"
             logs.api_line(app, "Build succeeded")
-        except (BuildFailed, SourceError) as exc:
-            out.write(f" !     {exc}")
-            out.write(" !     Push failed")
-            logs.api_line(app, "Build failed")
-        except PaasError as exc:
-            out.write(f" !     {exc.message}")
-            out.write(" !     Push failed")
-            logs.api_line(app, "Build failed")
         except Exception as exc:  # an internal error still ends the build cleanly
-            out.write(f" !     Internal build error: {exc.__class__.__name__}: {exc}")
+            out.write(f" !     {_failure(exc)}")
             out.write(" !     Push failed")
             logs.api_line(app, "Build failed")
         finally:
             shutil.rmtree(work, ignore_errors=True)
-            if status != "succeeded" and slug_id is None:
-                shutil.rmtree(slug_id_dir, ignore_errors=True)
+            if result.status != "succeeded" and result.slug_id is None:
+                shutil.rmtree(result.slug_dir, ignore_errors=True)
             if archive is not None and archive.parent == self.sources_dir:
                 archive.unlink(missing_ok=True)
-            self._finish(build_id, status, slug_id, release_id, buildpack, out, time.monotonic() - started)
+            self._finish(build_id, result, out, time.monotonic() - started)
             out.finish()
-            self.control.bus.emit("build.updated", app, id=build_id, status=status)
+            publish(self.control.bus, BuildUpdated(app, build_id, result.status))
 
-    def _finish(
-        self,
-        build_id: str,
-        status: str,
-        slug_id: str | None,
-        release_id: str | None,
-        buildpack: str | None,
-        out: BuildOutput,
-        duration: float,
+    async def _unpack(
+        self, archive: Path | None, source_dir: Path | None, src: Path, out: BuildOutput
     ) -> None:
+        if archive is not None:
+            await asyncio.to_thread(extract_tarball, archive, src)
+        else:
+            assert source_dir is not None
+            await asyncio.to_thread(
+                shutil.copytree, source_dir, src, symlinks=True, ignore=shutil.ignore_patterns(".git")
+            )
+        removed = await asyncio.to_thread(apply_slugignore, src)
+        if removed:
+            out.write(f"-----> Deleting {len(removed)} files matching .slugignore patterns.")
+
+    async def _compile(
+        self, app: str, src: Path, version: str | None, out: BuildOutput, result: _Outcome
+    ) -> None:
+        """Source → slug directory → a slug row (its process types, size and image)."""
+        stack = self.control.get_app(app).stack
+        out.write(f"-----> Building on the {stack} stack")
+        compiler = choose_compiler(self.compilers, src, stack)
+        result.buildpack = compiler.name
+        out.write(f"-----> {compiler.name} app detected")
+        ctx = BuildContext(
+            app=app,
+            source_dir=src,
+            slug_dir=result.slug_dir,
+            cache_dir=self.settings.cache_dir / app,
+            env=self.control.get_config(app),
+            out=out.write,
+            timeout=self.settings.build_timeout,
+            stack=stack,
+        )
+        ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            await asyncio.wait_for(compiler.compile(ctx), self.settings.build_timeout)
+        except TimeoutError:
+            raise BuildFailed(f"Build exceeded the {self.settings.build_timeout:g} s build timeout") from None
+        if version:  # like Heroku's SOURCE_VERSION: the commit (or content hash) the slug came from
+            await asyncio.to_thread(write_source_version, result.slug_dir, version)
+        process_types = _process_types(result.slug_dir, ctx, out)
+        size = await self._measure(result.slug_dir, out)
+        docker_image = ctx.extra.get("docker_image")
+        slug = self.control.create_slug(
+            app,
+            result.slug_dir,
+            process_types,
+            commit=version,
+            size=size,
+            buildpack=compiler.name,
+            docker_image=str(docker_image) if docker_image else None,
+        )
+        result.slug_id = slug.id
+
+    async def _measure(self, slug_dir: Path, out: BuildOutput) -> int:
+        out.write("-----> Compressing...")
+        size = await asyncio.to_thread(directory_size, slug_dir)
+        out.write(f"       Done: {size / 1024 / 1024:.1f}M")
+        limit = self.settings.slug_size_limit_mb
+        if size > limit * 1024 * 1024:
+            raise BuildFailed(
+                f"Compiled slug size: {size / 1024 / 1024:.1f}M is too large (max is {limit:g}M)."
+            )
+        return size
+
+    async def _launch(self, app: str, version: str | None, out: BuildOutput, result: _Outcome) -> None:
+        """The slug's release, through the release path (its release phase streams here)."""
+        assert result.slug_id is not None
+        out.write("-----> Launching...")
+        description = f"Deploy {version[:8]}" if version else "Deploy"
+        token = progress.set(out.write)
+        try:
+            release = await self.releaser(app, result.slug_id, description)
+        finally:
+            progress.reset(token)
+        result.release_id = release.id
+        if release.status == "failed":
+            raise BuildFailed(f"Release v{release.version} failed: release phase did not succeed")
+        out.write(f"       Released v{release.version}")
+        out.write(f"       {self.control.urls.web_url(app)} deployed to paas")
+
+    def _finish(self, build_id: str, result: _Outcome, out: BuildOutput, duration: float) -> None:
         with self.control.store.session() as s:
             b = s.get(Build, build_id)
             if b is None:
                 return
-            b.status = status
-            b.slug_id = slug_id
-            b.release_id = release_id
-            b.buildpack = buildpack
+            b.status = result.status
+            b.slug_id = result.slug_id
+            b.release_id = result.release_id
+            b.buildpack = result.buildpack
             b.duration = round(duration, 3)
             b.output = "\n".join(out.lines)
 

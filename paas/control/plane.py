@@ -21,6 +21,7 @@ from common.events import EventBus
 from common.loghub import LogHub
 from dynos.sizes import SIZES, get_size
 from dynos.types import AppDesired, ProcessDesired
+from paas.control.events import AppCreated, AppDestroyed, AppUpdated, FormationChanged, publish
 from paas.control.naming import USER, random_app_name, validate_app_name
 from paas.control.releases import initial_releases
 from paas.control.store import Store
@@ -90,7 +91,7 @@ class ControlPlane:
         self.logs.api_line(name, f"Release v1 created by user {USER}")
         self.logs.api_line(name, f"Enable Logplex by user {USER}")
         self.logs.api_line(name, f"Release v2 created by user {USER}")
-        self.bus.emit("app.created", name)
+        publish(self.bus, AppCreated(name))
         return info
 
     def update_app(self, ident: str, maintenance: bool | None = None, name: str | None = None) -> AppInfo:
@@ -110,10 +111,10 @@ class ControlPlane:
             word = "Enable" if maintenance else "Disable"
             self.logs.api_line(info.name, f"{word} maintenance mode by user {USER}")
         if info.name != old:
-            self.bus.emit("app.destroyed", old)
-            self.bus.emit("app.created", info.name)
+            publish(self.bus, AppDestroyed(old))
+            publish(self.bus, AppCreated(info.name))
         else:
-            self.bus.emit("app.updated", info.name, maintenance=info.maintenance)
+            publish(self.bus, AppUpdated(info.name, maintenance=info.maintenance))
         return info
 
     def set_feature(self, ident: str, feature: str, enabled: bool) -> AppInfo:
@@ -122,7 +123,7 @@ class ControlPlane:
             app.features = {**(app.features or {}), feature: enabled}
             s.flush()
             info = AppInfo.of(app)
-        self.bus.emit("app.updated", info.name, features=list(info.features))
+        publish(self.bus, AppUpdated(info.name, features=list(info.features)))
         return info
 
     # ---- config vars and releases (made by the release path) -----------------------------
@@ -212,7 +213,7 @@ class ControlPlane:
         summary = ", ".join(f"{f.type}@{f.quantity}:{f.size}" for f in out)
         self.logs.api_line(out[0].app, f"Scaled to {summary} by user {USER}")
         for f in out:
-            self.bus.emit("formation.changed", f.app, type=f.type, quantity=f.quantity, size=f.size)
+            publish(self.bus, FormationChanged(f.app, f.type, f.quantity, f.size))
         return out
 
     # ---- domains -------------------------------------------------------------------------
@@ -236,7 +237,7 @@ class ControlPlane:
             s.flush()
             info = DomainInfo.of(domain)
             name = app.name
-        self.bus.emit("app.updated", name, domains=True)
+        publish(self.bus, AppUpdated(name, domains=True))
         return info
 
     def remove_domain(self, ident: str, hostname: str) -> str:
@@ -249,7 +250,7 @@ class ControlPlane:
                 raise not_found("domain")
             s.delete(domain)
             name = app.name
-        self.bus.emit("app.updated", name, domains=True)
+        publish(self.bus, AppUpdated(name, domains=True))
         return hostname
 
     # ---- desired state for the dyno manager and router ----------------------------------

@@ -35,6 +35,7 @@ from common.errors import invalid
 from common.events import Event, EventBus
 from common.loghub import LogHub
 from dynos.types import AppDesired
+from paas.control.events import ConfigChanged, ReleaseCreated, ReleaseUpdated, publish
 from paas.control.locks import KeyedLocks
 from paas.control.naming import USER, ConfigPatch
 from paas.control.store import Store
@@ -265,13 +266,7 @@ class ReleasePath:
             self._announce(release, draft)
             return release
         pending = self._commit(draft, "pending")
-        self.bus.emit(
-            "release.created",
-            draft.app,
-            version=pending.version,
-            description=draft.description,
-            status="pending",
-        )
+        publish(self.bus, ReleaseCreated(draft.app, pending.version, draft.description, "pending"))
         crash_point("release.after_pending")
         _say("-----> Running release command...")
         try:
@@ -323,7 +318,7 @@ class ReleasePath:
             release = ReleaseInfo.of(row, app.name)
         if not ok:
             self.logs.api_line(draft.app, f"Release v{release.version} command failed by user {USER}")
-        self.bus.emit("release.updated", draft.app, version=release.version, status=release.status)
+        publish(self.bus, ReleaseUpdated(draft.app, release.version, release.status))
         if ok:
             self._announce(release, draft)
         return release
@@ -331,15 +326,9 @@ class ReleasePath:
     def _announce(self, release: ReleaseInfo, draft: Draft) -> None:
         """A release went live: Heroku's `app[api]` line and the events the daemon acts on."""
         self.logs.api_line(draft.app, f"Release v{release.version} created by user {USER}")
-        self.bus.emit(
-            "release.created",
-            draft.app,
-            version=release.version,
-            description=release.description,
-            status=release.status,
-        )
+        publish(self.bus, ReleaseCreated(draft.app, release.version, release.description, release.status))
         if draft.changed_keys:
-            self.bus.emit("config.changed", draft.app, keys=list(draft.changed_keys), version=release.version)
+            publish(self.bus, ConfigChanged(draft.app, list(draft.changed_keys), release.version))
 
     # ---- one-off commands on a release ----------------------------------------------------------
     async def run_command(
@@ -409,5 +398,5 @@ class ReleasePath:
             self.logs.api_line(
                 app, f"Release v{version} failed: the paas daemon stopped during its release phase"
             )
-            self.bus.emit("release.updated", app, version=version, status="failed")
+            publish(self.bus, ReleaseUpdated(app, version, "failed"))
         return len(failed)

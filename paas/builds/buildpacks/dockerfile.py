@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,32 +57,15 @@ class DockerfileBuildpack:
         cancel = threading.Event()
         errors: list[str] = []
 
-        def build() -> None:
-            try:
-                stream = client.api.build(
-                    path=str(ctx.source_dir),
-                    tag=tag,
-                    rm=True,
-                    forcerm=True,
-                    pull=False,
-                    decode=True,
-                    buildargs=None,
-                )
-                for chunk in stream:
-                    if cancel.is_set():
-                        break
-                    if "error" in chunk:
-                        errors.append(str(chunk["error"]).strip())
-                    text = str(chunk.get("stream") or chunk.get("error") or chunk.get("status") or "")
-                    for line in text.splitlines():
-                        if line.strip():
-                            asyncio.run_coroutine_threadsafe(lines.put(line.rstrip()), loop).result()
-            except Exception as exc:
-                errors.append(str(exc))
-            finally:
-                asyncio.run_coroutine_threadsafe(lines.put(None), loop).result()
+        def put(line: str | None) -> None:
+            asyncio.run_coroutine_threadsafe(lines.put(line), loop).result()
 
-        worker = threading.Thread(target=build, name=f"docker-build-{ctx.app}", daemon=True)
+        worker = threading.Thread(
+            target=_build,
+            args=(client, ctx, tag, put, cancel, errors),
+            name=f"docker-build-{ctx.app}",
+            daemon=True,
+        )
         worker.start()
         try:
             while (line := await lines.get()) is not None:
@@ -92,13 +76,42 @@ class DockerfileBuildpack:
                 while True:
                     lines.get_nowait()
         if errors:
-            message = errors[-1]
-            if PULL_ERROR.search(message):
-                message += (
-                    " (nothing can be pulled on this machine: use a base image that is present locally)"
-                )
-            raise BuildFailed(f"docker build failed: {message}")
+            raise BuildFailed(f"docker build failed: {_explained(errors[-1])}")
         await copy_source_to_slug(ctx)
         ctx.extra["docker_image"] = tag
         ctx.extra["default_process_types"] = {"web": ""}
         step(ctx, f"Built {tag}")
+
+
+def _build(
+    client: Any,
+    ctx: BuildContext,
+    tag: str,
+    put: Callable[[str | None], None],
+    cancel: threading.Event,
+    errors: list[str],
+) -> None:
+    """`docker build` in a worker thread: each output line goes to `put`, then None."""
+    try:
+        stream = client.api.build(
+            path=str(ctx.source_dir), tag=tag, rm=True, forcerm=True, pull=False, decode=True, buildargs=None
+        )
+        for chunk in stream:
+            if cancel.is_set():
+                break
+            if "error" in chunk:
+                errors.append(str(chunk["error"]).strip())
+            text = str(chunk.get("stream") or chunk.get("error") or chunk.get("status") or "")
+            for line in text.splitlines():
+                if line.strip():
+                    put(line.rstrip())
+    except Exception as exc:
+        errors.append(str(exc))
+    finally:
+        put(None)
+
+
+def _explained(message: str) -> str:
+    if PULL_ERROR.search(message):
+        message += " (nothing can be pulled on this machine: use a base image that is present locally)"
+    return message
