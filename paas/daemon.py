@@ -31,6 +31,8 @@ from common.config import LOOPBACK, Settings
 from common.errors import StartupError
 from common.events import Event, EventBus
 from common.loghub import LogHub
+from common.private import secure_home
+from paas.addons.postgres import traversed_by_server
 from paas.addons.service import AddonService
 from paas.builds.service import BuildService
 from paas.control import ControlPlane
@@ -123,7 +125,9 @@ class Daemon:
     # ---- start --------------------------------------------------------------------------
     async def start(self) -> None:
         s = self.settings
-        s.home.mkdir(parents=True, exist_ok=True)
+        secure_home(
+            s.home, traversed_by_server(s), lambda line: print(f"paas daemon: {line}", file=sys.stderr)
+        )
         self._take_lock()
         try:
             await self._start()
