@@ -32,6 +32,7 @@ from common.errors import PaasError, invalid, not_found
 from paas.api.app import daemon_of
 from paas.builds.compile import BuildFailed
 from paas.builds.gitrepo import ensure_repo, export_commit, git_env, repo_path
+from paas.builds.source import SourceLimits
 from paas.control import APP_NAME, USER
 
 router = APIRouter()
@@ -219,7 +220,9 @@ async def git_build(request: Request, app: str, body: GitBuild) -> StreamingResp
         raise not_found("repository")
     source = daemon.settings.home / "builds" / f"git-{uuid.uuid4().hex}"
     try:
-        await export_commit(repo, body.commit, source, body.git_env)
+        await export_commit(
+            repo, body.commit, source, body.git_env, SourceLimits.from_settings(daemon.settings)
+        )
     except BuildFailed as exc:
         shutil.rmtree(source, ignore_errors=True)
         raise invalid(str(exc)) from None

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from common.errors import PaasError, invalid
 from paas.builds.service import BuildOutput, current_output
-from paas.builds.source import SourceError, extract_tarball
+from paas.builds.source import SourceError, SourceLimits, extract_tarball
 from paas.control import validate_config_key
 
 if TYPE_CHECKING:
@@ -171,7 +171,8 @@ async def start_setup(
     archive = daemon.builds._source_path(source_url)
     work = daemon.settings.home / "builds" / f"setup-{uuid.uuid4().hex}"
     try:
-        await asyncio.to_thread(extract_tarball, archive, work)
+        limits = SourceLimits.from_settings(daemon.settings)
+        await asyncio.to_thread(extract_tarball, archive, work, limits)
         raw = read_manifest_file(work)
         manifest = parse_manifest(raw if raw is not None else {}, overrides, daemon)
     except SourceError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 import shutil
 import time
 import uuid
@@ -16,13 +17,20 @@ from sqlalchemy import select
 from common.errors import PaasError, invalid, not_found
 from dynos.procfile import ProcfileError, read_procfile
 from paas.builds.compile import BuildContext, BuildFailed, Compiler, choose_compiler, default_compilers
-from paas.builds.source import SourceError, apply_slugignore, directory_size, extract_tarball
+from paas.builds.source import (
+    SourceError,
+    SourceLimits,
+    apply_slugignore,
+    directory_size,
+    extract_tarball,
+)
 from paas.control import ControlPlane, iso
 from paas.state.models import App, Build
 
 MAX_OUTPUT_LINES = 20_000
 KEEP_FINISHED_OUTPUTS = 50  # finished builds whose output stays in memory (the rest is in the database)
 UPLOAD_LIMIT = 2 * 1024**3
+SOURCE_URL = re.compile(r"source:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 # (app, slug_id, description) -> release json; the daemon's release path (release phase, restart strategy)
 Releaser = Callable[[str, str, str], Awaitable[dict[str, Any]]]
@@ -115,12 +123,11 @@ class BuildService:
         return f"source:{source_id}"
 
     def _source_path(self, url: str) -> Path:
-        if url.startswith("source:"):
-            path = self.sources_dir / f"{url[7:]}.tar"
-        elif url.startswith("file://"):
-            path = Path(url[7:])
-        else:
+        """The stored upload a `source:<id>` URL names; nothing else on the machine."""
+        match = SOURCE_URL.fullmatch(url)
+        if match is None:
             raise invalid("source_blob.url must be a source URL returned by POST /apps/{app}/sources.")
+        path = self.sources_dir / f"{match[1]}.tar"
         if not path.exists():
             raise invalid("That source archive no longer exists; upload it again.")
         return path
@@ -236,7 +243,8 @@ class BuildService:
         try:
             src = work / "src"
             if archive is not None:
-                await asyncio.to_thread(extract_tarball, archive, src)
+                limits = SourceLimits.from_settings(self.settings)
+                await asyncio.to_thread(extract_tarball, archive, src, limits)
             else:
                 assert source_dir is not None
                 await asyncio.to_thread(
