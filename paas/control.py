@@ -28,8 +28,9 @@ from dynos.types import AppDesired, ProcessDesired
 from paas.state.db import Database
 from paas.state.models import Addon, App, Build, Domain, Formation, Release, Slug
 
-APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
-CONFIG_KEY = re.compile(r"^[A-Za-z0-9_]+$")
+APP_NAME = re.compile(r"[a-z][a-z0-9-]{1,28}[a-z0-9]")  # always fullmatch: whole strings
+CONFIG_KEY = re.compile(r"[A-Za-z0-9_]+")
+DOMAIN = re.compile(r"(?=.{1,253}\Z)([a-z0-9*]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 CONFIG_LIMIT = 32 * 1024
 USER = "local@paas"
 
@@ -172,7 +173,7 @@ def random_app_name() -> str:
 
 
 def validate_app_name(name: str) -> None:
-    if not APP_NAME.match(name):
+    if not APP_NAME.fullmatch(name):
         raise invalid(
             "Name must start with a letter, end with a letter or digit and can only contain "
             "lowercase letters, digits, and dashes (3 to 30 characters)."
@@ -180,10 +181,25 @@ def validate_app_name(name: str) -> None:
 
 
 def validate_config_key(key: str) -> None:
-    if not CONFIG_KEY.match(key):
+    if not CONFIG_KEY.fullmatch(key):
         raise invalid(f"Invalid config var name {key!r}: only letters, digits and '_' are allowed.")
     if key.startswith("HEROKU_") or key.startswith("__"):
         raise invalid(f"Invalid config var name {key!r}: names may not start with HEROKU_ or __.")
+
+
+def validate_domain(hostname: str) -> str:
+    """A custom domain, lower-cased without its root dot; never an IP address or `localhost`,
+    whose cookies (the dataclips login's among them) the app would receive."""
+    name = hostname.lower().removesuffix(".")
+    if not DOMAIN.fullmatch(name):
+        raise invalid(f"{hostname!r} is not a valid hostname.")
+    last = name.rsplit(".", 1)[-1]
+    # browsers read a host whose last label is a number (127.1, 2130706433, 0x7f.1) as IPv4
+    if last.isdigit() or re.fullmatch(r"0x[0-9a-f]*", last):
+        raise invalid(f"{hostname!r} is an IP address: a custom domain must be a hostname.")
+    if name == "localhost" or name.endswith(".localhost"):
+        raise invalid(f"{hostname!r} is reserved for this machine: a custom domain must be another name.")
+    return name
 
 
 def iso(ts: datetime | None) -> str | None:
@@ -451,7 +467,7 @@ class ControlPlane:
     def _find_release(self, s: Session, app: App, ref: str | int) -> Release:
         text = str(ref).lstrip("vV")
         query = select(Release).where(Release.app_id == app.id)
-        if text.isdigit():
+        if re.fullmatch(r"[0-9]{1,9}", text):  # ASCII digits an integer column can hold
             release = s.scalar(query.where(Release.version == int(text)))
         else:
             release = s.scalar(query.where(Release.id == str(ref)))
@@ -684,12 +700,7 @@ class ControlPlane:
             return [default] + [{"hostname": d.hostname, "kind": "custom", "id": d.id} for d in rows]
 
     def add_domain(self, ident: str, hostname: str) -> dict[str, Any]:
-        hostname = hostname.strip().lower().rstrip(".")
-        if not re.fullmatch(
-            r"(?=.{1,253}$)([a-z0-9*]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
-            hostname,
-        ):
-            raise invalid(f"{hostname!r} is not a valid hostname.")
+        hostname = validate_domain(hostname)
         with self.db.session() as s:
             app = self._app(s, ident)
             if s.scalar(select(Domain.id).where(Domain.hostname == hostname)) or hostname.endswith(

@@ -50,7 +50,7 @@ _WORDS = [
     "tubular",
     "vertical",
 ]
-ATTACHMENT = re.compile(r"^[A-Z][A-Z0-9_]*$")
+ATTACHMENT = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 class AddonService:
@@ -77,7 +77,7 @@ class AddonService:
 
     def _resolve(self, spec: str) -> tuple[AddonProvider, str]:
         service, _, plan = spec.partition(":")
-        provider = self.providers.get(service.strip())
+        provider = self.providers.get(service)
         if provider is None:
             known = ", ".join(sorted({p.service for p in self.providers.values()})) or "none"
             raise PaasError(
@@ -85,7 +85,7 @@ class AddonService:
                 "not_found",
                 f"Couldn't find either the add-on service or the add-on plan {spec!r}. Services: {known}.",
             )
-        plan = plan.strip() or provider.default_plan
+        plan = plan or provider.default_plan
         if plan not in provider.plans:
             raise invalid(
                 f"Plan {plan!r} is not a {provider.service} plan. Plans: {', '.join(provider.plans)}."
@@ -153,7 +153,7 @@ class AddonService:
             attachment = provider.attachment
             if attachment in taken or f"{attachment}_URL" in config:
                 attachment = f"HEROKU_{provider.attachment}_{random.choice(_WORDS).upper()}"
-        elif not ATTACHMENT.match(attachment) or attachment in taken:
+        elif not ATTACHMENT.fullmatch(attachment) or attachment in taken:
             raise invalid(f"Attachment name {attachment!r} is invalid or already used on {app_name}.")
         if name is None:
             name = f"{provider.name_prefix}-{random.choice(_WORDS)}-{random.randint(10000, 99999)}"

@@ -30,8 +30,31 @@ def daemon_of(request: Request) -> Daemon:
 def token_ok(request: Request, token: str) -> bool:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        return hmac.compare_digest(header[7:].strip(), token)
+        # as bytes: a str holding non-ASCII (any byte a client may send) cannot be compared
+        return hmac.compare_digest(header[7:].strip().encode(), token.encode())
     return False
+
+
+def refuse_early(request: Request) -> JSONResponse | None:
+    """What no route should see: a path with control characters (Starlette's path routes would
+    match `info/refs` for `info/refs%0A`), a JSON body over the limit."""
+    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in request.scope["path"]):
+        return JSONResponse(
+            {"id": "bad_request", "message": "Request paths may not contain control characters."},
+            status_code=400,
+        )
+    length = request.headers.get("content-length", "")
+    ctype = request.headers.get("content-type", "")
+    declared = int(length) if length.isascii() and length.isdigit() else 0
+    if ctype.startswith("application/json") and declared > JSON_BODY_LIMIT:
+        return JSONResponse(
+            {
+                "id": "request_entity_too_large",
+                "message": f"Request body is larger than {JSON_BODY_LIMIT} bytes.",
+            },
+            status_code=413,
+        )
+    return None
 
 
 def create_api(daemon: Daemon) -> FastAPI:
@@ -46,21 +69,9 @@ def create_api(daemon: Daemon) -> FastAPI:
             return JSONResponse(
                 {"id": "unauthorized", "message": "Invalid credentials provided."}, status_code=401
             )
-        length = request.headers.get("content-length")
-        ctype = request.headers.get("content-type", "")
-        if (
-            length
-            and ctype.startswith("application/json")
-            and length.isdigit()
-            and int(length) > JSON_BODY_LIMIT
-        ):
-            return JSONResponse(
-                {
-                    "id": "request_entity_too_large",
-                    "message": f"Request body is larger than {JSON_BODY_LIMIT} bytes.",
-                },
-                status_code=413,
-            )
+        refusal = refuse_early(request)
+        if refusal is not None:
+            return refusal
         return await call_next(request)
 
     @api.exception_handler(PaasError)

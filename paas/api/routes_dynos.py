@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import secrets
 import signal
 import time
@@ -125,7 +126,7 @@ def _secrets(state: Any) -> dict[str, tuple[str, str, float]]:
 
 
 def parse_signal(value: str | int) -> int:
-    if isinstance(value, int) or str(value).isdigit():
+    if isinstance(value, int) or re.fullmatch(r"[0-9]{1,3}", str(value)):
         number = int(value)
         try:
             return int(signal.Signals(number))

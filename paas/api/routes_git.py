@@ -40,8 +40,8 @@ router = APIRouter()
 STDERR_LIMIT = 16 * 1024
 CGI_EXIT_GRACE = 10.0  # after its last byte, git http-backend gets this long to exit on its own
 GIT_PATHS = re.compile(
-    r"^(HEAD|info/refs|objects/info/(alternates|http-alternates|packs)|objects/[0-9a-f]{2}/[0-9a-f]{38,62}"
-    r"|objects/pack/pack-[0-9a-f]{40,64}\.(pack|idx)|git-upload-pack|git-receive-pack)$"
+    r"(HEAD|info/refs|objects/info/(alternates|http-alternates|packs)|objects/[0-9a-f]{2}/[0-9a-f]{38,62}"
+    r"|objects/pack/pack-[0-9a-f]{40,64}\.(pack|idx)|git-upload-pack|git-receive-pack)"
 )
 _repo_locks: dict[str, asyncio.Lock] = {}
 
@@ -81,9 +81,9 @@ async def git_http(request: Request, repo: str, path: str) -> Response:
     if not basic_auth_ok(request, daemon.token):
         return _unauthorized()
     app = repo.removesuffix(".git")
-    if not repo.endswith(".git") or not APP_NAME.match(app):
+    if not repo.endswith(".git") or not APP_NAME.fullmatch(app):
         return Response("Not a paas repository.\n", status_code=404, media_type="text/plain")
-    if not GIT_PATHS.match(path):
+    if not GIT_PATHS.fullmatch(path):
         return Response("Not found.\n", status_code=404, media_type="text/plain")
     try:
         await _ensure(request, app)

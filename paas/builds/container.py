@@ -17,7 +17,7 @@ from common.errors import PaasError, invalid
 if TYPE_CHECKING:
     from paas.daemon import Daemon
 
-PROCESS_TYPE = re.compile(r"^[A-Za-z0-9_-]+$")
+PROCESS_TYPE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def inspect_image(image: str) -> dict[str, Any]:
@@ -52,7 +52,7 @@ async def release_image(daemon: Daemon, app: str, image: str, process_types: lis
         raise invalid("Provide --image: the local Docker image to release.")
     if not process_types:
         raise invalid("Name at least one process type to release (e.g. web).")
-    bad = [p for p in process_types if not PROCESS_TYPE.match(p)]
+    bad = [p for p in process_types if not PROCESS_TYPE.fullmatch(p)]
     if bad:
         raise invalid(f"Invalid process type {bad[0]!r}: letters, digits, '-' and '_' only.")
     control = daemon.control
