@@ -30,7 +30,9 @@ from paas.state.models import Addon, App, Build, Domain, Formation, Release, Slu
 
 APP_NAME = re.compile(r"[a-z][a-z0-9-]{1,28}[a-z0-9]")  # always fullmatch: whole strings
 CONFIG_KEY = re.compile(r"[A-Za-z0-9_]+")
-DOMAIN = re.compile(r"(?=.{1,253}\Z)([a-z0-9*]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+DOMAIN = re.compile(
+    r"(?=.{1,253}\Z)([a-z0-9*]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+)
 CONFIG_LIMIT = 32 * 1024
 USER = "local@paas"
 

@@ -209,7 +209,7 @@ def test_a_non_ascii_bearer_token_is_a_401_not_a_traceback(
     daemon: DaemonThread, header: bytes, capfd: pytest.CaptureFixture[str]
 ) -> None:
     capfd.readouterr()
-    r = httpx.get(f"{daemon.api_url}/apps", headers={"Authorization": header})
+    r = httpx.get(f"{daemon.api_url}/apps", headers={b"Authorization": header})
     assert r.status_code == 401
     assert r.json() == {"id": "unauthorized", "message": "Invalid credentials provided."}
     assert daemon.d.internal_errors == 0

@@ -50,7 +50,11 @@ def regex_literals(tree: ast.AST) -> Iterator[tuple[int, str]]:
 
 def test_the_scanner_sees_the_bug_class() -> None:
     assert unescaped_dollar(r"^[a-z]+$") and unescaped_dollar(r"(?=.{1,5}$)x")
-    assert not unescaped_dollar(r"[a-z]+\Z") and not unescaped_dollar(r"cost \$5") and not unescaped_dollar("[$]")
+    assert (
+        not unescaped_dollar(r"[a-z]+\Z")
+        and not unescaped_dollar(r"cost \$5")
+        and not unescaped_dollar("[$]")
+    )
     found = list(regex_literals(ast.parse('import re\nX = re.compile(r"^a$")\nre.match("b$", s)\n')))
     assert found == [(2, "^a$"), (3, "b$")]
 
