@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.errors import PaasError
+from paas.api.answers import allowed_methods, document_errors
 
 if TYPE_CHECKING:
     from paas.daemon import Daemon
@@ -92,19 +93,8 @@ def create_api(daemon: Daemon) -> FastAPI:
         return JSONResponse({"id": "invalid_params", "message": "; ".join(parts)}, status_code=422)
 
     @api.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        ids = {
-            404: "not_found",
-            405: "method_not_allowed",
-            401: "unauthorized",
-            413: "request_entity_too_large",
-        }
-        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
-        if exc.status_code == 404 and message == "Not Found":
-            message = "Couldn't find that resource."
-        return JSONResponse(
-            {"id": ids.get(exc.status_code, "error"), "message": message}, status_code=exc.status_code
-        )
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return http_error_response(request, exc)
 
     @api.exception_handler(Exception)
     async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -118,7 +108,35 @@ def create_api(daemon: Daemon) -> FastAPI:
     for module in (routes_apps, routes_addons, routes_builds, routes_certs, routes_logs):
         api.include_router(module.router)
     _include_optional(api)
+    spec_of = api.openapi
+    api.openapi = lambda: document_errors(spec_of(), PUBLIC_PREFIXES)  # type: ignore[method-assign]
     return api
+
+
+HTTP_ERROR_IDS = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_entity_too_large",
+}
+
+
+def http_error_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's and FastAPI's own errors in Heroku's shape; a 405 names every allowed method."""
+    message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    if exc.status_code == 404 and message == "Not Found":
+        message = "Couldn't find that resource."
+    elif exc.status_code == 400 and message == "There was an error parsing the body":
+        message = "Request body is not valid JSON."
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request.app.router.routes, request.scope)
+    return JSONResponse(
+        {"id": HTTP_ERROR_IDS.get(exc.status_code, "error"), "message": message},
+        status_code=exc.status_code,
+        headers=headers,
+    )
 
 
 def _include_optional(api: FastAPI) -> None:
