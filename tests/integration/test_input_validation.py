@@ -37,7 +37,7 @@ def deployed(daemon: DaemonThread, tmp_path: Path, app: str = "nlapp") -> None:
 
     async def go() -> None:
         s = daemon.d.control.create_slug(app, slug, {"web": "sleep 600"})
-        daemon.d.control.create_release(app, s["id"], "Deploy")
+        await daemon.d.releases.release_slug(app, s.id, "Deploy")
 
     daemon.call(go)
 
