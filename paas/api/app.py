@@ -110,16 +110,7 @@ def create_api(services: Services) -> FastAPI:
 
     @api.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        if errors and errors[0].get("type") == "json_invalid":
-            return JSONResponse(
-                {"id": "bad_request", "message": "Request body is not valid JSON."}, status_code=400
-            )
-        parts = []
-        for err in errors[:3]:
-            loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-            parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-        return JSONResponse({"id": "invalid_params", "message": "; ".join(parts)}, status_code=422)
+        return validation_error_response(exc)
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -146,6 +137,21 @@ HTTP_ERROR_IDS = {
     405: "method_not_allowed",
     413: "request_entity_too_large",
 }
+
+
+def validation_error_response(exc: RequestValidationError) -> JSONResponse:
+    """A body that is not JSON is a 400; anything else that fails validation a 422 naming the
+    first problems."""
+    errors = exc.errors()
+    if errors and errors[0].get("type") == "json_invalid":
+        return JSONResponse(
+            {"id": "bad_request", "message": "Request body is not valid JSON."}, status_code=400
+        )
+    parts = []
+    for err in errors[:3]:
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return JSONResponse({"id": "invalid_params", "message": "; ".join(parts)}, status_code=422)
 
 
 def http_error_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
