@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from common.errors import invalid
+from common.errors import PaasError, invalid
 
 APP_NAME = re.compile(r"[a-z][a-z0-9-]{1,28}[a-z0-9]")  # always fullmatch: whole strings
 CONFIG_KEY = re.compile(r"[A-Za-z0-9_]+")
@@ -176,6 +176,15 @@ def validate_domain(hostname: str) -> str:
     if name == "localhost" or name.endswith(".localhost"):
         raise invalid(f"{hostname!r} is reserved for this machine: a custom domain must be another name.")
     return name
+
+
+def routable_domain(hostname: str) -> bool:
+    """False for a domain stored before the rules above (an IP literal kept by an old home):
+    the router does not answer for it."""
+    try:
+        return validate_domain(hostname) == hostname
+    except PaasError:
+        return False
 
 
 def validate_config_key(key: str, managed: bool = False) -> None:

@@ -20,7 +20,7 @@ from common.events import EventBus
 from common.loghub import LogHub
 from dynos.sizes import SIZES, get_size
 from dynos.types import AppDesired, ProcessDesired
-from paas.control.naming import USER, random_app_name, validate_app_name, validate_domain
+from paas.control.naming import USER, random_app_name, routable_domain, validate_app_name, validate_domain
 from paas.control.releases import initial_releases
 from paas.control.store import Store
 from paas.control.values import (
@@ -272,7 +272,8 @@ class ControlPlane:
         with self.store.session() as s:
             domains: dict[str, list[str]] = {}
             for hostname, app_id in s.execute(select(Domain.hostname, Domain.app_id)):
-                domains.setdefault(app_id, []).append(hostname)
+                if routable_domain(hostname):
+                    domains.setdefault(app_id, []).append(hostname)
             web = dict(
                 s.execute(select(Formation.app_id, Formation.quantity).where(Formation.type == "web")).all()
             )

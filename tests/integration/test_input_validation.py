@@ -12,8 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tests.support.daemon import DaemonThread
+from tests.support.daemon import test_settings as daemon_settings
 
 
 def refused(r: httpx.Response, status: int, message: str) -> None:
@@ -215,3 +217,32 @@ def test_a_non_ascii_bearer_token_is_a_401_not_a_traceback(
     assert daemon.d.internal_errors == 0
     assert "Traceback" not in capfd.readouterr().err
     assert daemon.client().get("/apps").status_code == 200  # and the daemon serves on
+
+
+def test_an_ip_literal_domain_kept_by_an_older_home_is_not_routed(paas_home: Path) -> None:
+    """A home made before the rule may hold `127.0.0.1` as a domain: the next daemon routes none."""
+    from paas.state.models import App, Domain
+
+    first = DaemonThread(daemon_settings(paas_home)).start()
+    try:
+        first.client().post("/apps", json={"name": "oldapp"})
+        with first.d.control.store.session() as s:
+            app_id = s.scalars(select(App.id).where(App.name == "oldapp")).one()
+            s.add(Domain(app_id=app_id, hostname="127.0.0.1"))
+            s.add(Domain(app_id=app_id, hostname="www.example.com"))
+    finally:
+        first.stop()
+    d = DaemonThread(daemon_settings(paas_home)).start()
+    try:
+        answers = {
+            host: httpx.get(f"{d.router_url}/", headers={"Host": f"{host}:{d.d.router_port}"})
+            for host in ("127.0.0.1", "www.example.com", "nothing.example.com")
+        }
+        unrouted = answers["nothing.example.com"]
+        assert (answers["127.0.0.1"].status_code, answers["127.0.0.1"].text) == (
+            unrouted.status_code,
+            unrouted.text,
+        )
+        assert answers["www.example.com"].text != unrouted.text  # a host name still reaches the app
+    finally:
+        d.stop()
