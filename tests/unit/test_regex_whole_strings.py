@@ -14,6 +14,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("common", "paas", "router", "dynos", "tui")
 RE_FUNCTIONS = {"compile", "match", "search", "fullmatch", "sub", "subn", "split", "findall", "finditer"}
+# `.match` checks a prefix only: fine for a parser that reads the head of a line, never for a
+# validator. Each use outside a validator is listed here with its reason.
+PREFIX_PARSERS = {
+    ("tui/model.py", "_ROUTER_HEAD"): "reads `at=... code=...` at the head of a router line",
+}
 
 
 def unescaped_dollar(pattern: str) -> bool:
@@ -67,3 +72,26 @@ def test_no_product_regex_anchors_with_dollar() -> None:
                 if unescaped_dollar(pattern):
                     offenders.append(f"{path.relative_to(ROOT)}:{line}: {pattern!r}")
     assert offenders == [], "use fullmatch (or \\Z): `$` also matches before a trailing newline"
+
+
+def prefix_matches(tree: ast.AST) -> Iterator[str]:
+    """The names whose `.match(...)` is called (`re` for `re.match`)."""
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "match"
+            and isinstance(node.func.value, ast.Name)
+        ):
+            yield node.func.value.id
+
+
+def test_validators_match_whole_strings_and_prefix_matching_is_named() -> None:
+    found = []
+    for package in PRODUCT:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            for name in prefix_matches(ast.parse(path.read_text(), str(path))):
+                if (rel, name) not in PREFIX_PARSERS:
+                    found.append(f"{rel}: {name}.match(...)")
+    assert found == [], "validate with fullmatch; a parser that reads a prefix goes in PREFIX_PARSERS"
