@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.errors import StartupError
+
 PRIVATE_UMASK = 0o077
 
 # Files below the home's first level that hold secrets, as globs relative to the home.
@@ -58,7 +60,10 @@ def secure_home(
 
     `traversable`: directories others may pass through (execute bit kept, never added)."""
     os.umask(PRIVATE_UMASK)
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise StartupError(f"cannot create PAAS_HOME={home}: {exc.strerror or exc}") from None
     keep_x = {_key(p) for p in traversable}
     changed: list[Tightened] = []
     for path in _candidates(home):
@@ -110,7 +115,7 @@ def _tighten(path: Path, home: Path, traversable: bool) -> Tightened | None:
     after: int | None = wanted
     try:
         os.chmod(path, wanted)
-    except PermissionError:
+    except OSError:  # another user's file, or a file system without modes
         after = None
     rel = "." if path == home else path.relative_to(home).as_posix()
     return Tightened(rel, before, after)

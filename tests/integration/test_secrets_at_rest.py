@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import stat
+import subprocess
 import tarfile
 import time
 from pathlib import Path
@@ -149,3 +150,15 @@ def test_a_home_made_before_the_fix_is_tightened_at_start_with_one_line(
         daemon.stop()
     for path, wanted in (("", HOME_MODE), ("state.sqlite3", 0o600), ("kafka/registry.json", 0o600)):
         assert stat.S_IMODE((paas_home / path).stat().st_mode) == wanted, path
+
+
+def test_a_home_that_cannot_be_made_is_one_clear_line(tmp_path: Path) -> None:
+    from tests.support.procs import PAAS, daemon_env
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    r = subprocess.run(
+        [PAAS, "daemon"], env=daemon_env(blocker / "home"), capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 1
+    assert r.stderr == f" ›   Error: cannot create PAAS_HOME={blocker / 'home'}: Not a directory\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import StartupError
 from common.private import PRIVATE_UMASK, is_private, secure_home
 
 
@@ -115,3 +116,10 @@ def test_links_are_not_followed_out_of_the_home(tmp_path: Path) -> None:
     (home / "link").symlink_to(outside)
     secure_home(home)
     assert mode(outside) == 0o644
+
+
+def test_a_home_that_cannot_be_made_is_a_clear_startup_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(StartupError, match=r"cannot create PAAS_HOME=.*/a-file/home: Not a directory"):
+        secure_home(blocker / "home")
