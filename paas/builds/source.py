@@ -159,7 +159,17 @@ def _extract_members(
                 raise SourceTooLarge(f"The source archive expands to {reason}: refused while extracting.")
             reader.allow(member.size + HEADER_ALLOWANCE)
         tar.extract(member, dest, filter="data")
+        if member.isdir():
+            _keep_directory_mode(dest / member.name.lstrip("/"), member.mode)
         vars(tar)["members"].clear()  # stream mode keeps every header read (not in the stubs)
+
+
+def _keep_directory_mode(path: Path, mode: int) -> None:
+    """A directory keeps the archive's mode (less group/other write), as `tar -x` does, not the
+    daemon's private umask: a Dockerfile's non-root USER must still enter it. It stays private
+    behind the home's 0700 directories."""
+    if not path.is_symlink() and path.is_dir():
+        os.chmod(path, (mode & 0o755) | 0o700)
 
 
 def _unwrap_single_directory(dest: Path) -> None:

@@ -41,7 +41,14 @@ def _pgserver_available() -> bool:
 def _source() -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in {"Procfile": "web: sleep 600\n", "README": "hello\n"}.items():
+        lib = tarfile.TarInfo("lib")
+        lib.type, lib.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(lib)
+        for name, text in {
+            "Procfile": "web: sleep 600\n",
+            "README": "hello\n",
+            "lib/app.py": "x = 1\n",
+        }.items():
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(text), 0o644
             tar.addfile(info, io.BytesIO(text.encode()))
@@ -77,21 +84,27 @@ def _use_the_home(daemon: DaemonThread) -> list[bytes]:
 
 
 def _exposed(home: Path, found: list[bytes], traversable: set[Path]) -> list[str]:
-    """What group or others could reach: open directories, readable files holding a secret."""
+    """What group or others could get at: a directory they can reach that lets them list, write
+    or (unless it is one the PostgreSQL server passes through) enter it; any file holding a
+    secret that is not 0600, reachable or not. (The app's own source directories may keep their
+    archive modes: behind 0700 directories nobody else reaches them.)"""
     exposed: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(home):
+    enterable: dict[Path, bool] = {}  # can group or others enter this directory?
+    for dirpath, _dirnames, filenames in os.walk(home):
         here = Path(dirpath)
+        mode = stat.S_IMODE(here.stat().st_mode)
+        reachable = here == home or enterable[here.parent]
         allowed = 0o011 if here in traversable else 0
-        if stat.S_IMODE(here.stat().st_mode) & 0o077 & ~allowed:
-            exposed.append(f"{here.relative_to(home)}/ {stat.S_IMODE(here.stat().st_mode):04o}")
-            dirnames[:] = []  # everything below is exposed with it; one line is enough
+        if reachable and mode & 0o077 & ~allowed:
+            exposed.append(f"{here.relative_to(home)}/ {mode:04o}")
+        enterable[here] = reachable and bool(mode & 0o011)
         for name in filenames:
             path = here / name
             if path.is_symlink() or not path.is_file():
                 continue
-            mode = stat.S_IMODE(path.stat().st_mode)
-            if mode & 0o077 and any(s in path.read_bytes() for s in found):
-                exposed.append(f"{path.relative_to(home)} {mode:04o}")
+            file_mode = stat.S_IMODE(path.stat().st_mode)
+            if file_mode & 0o077 and any(s in path.read_bytes() for s in found):
+                exposed.append(f"{path.relative_to(home)} {file_mode:04o}")
     return exposed
 
 

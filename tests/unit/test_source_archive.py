@@ -185,3 +185,25 @@ def test_garbage_is_a_clear_error(tmp_path: Path) -> None:
 def _no_leftovers(tmp_path: Path) -> Iterator[None]:
     yield
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_directories_keep_the_archives_modes_under_the_daemons_private_umask(tmp_path: Path) -> None:
+    """A Dockerfile build copies them into an image whose USER may not be root."""
+    archive = tmp_path / "src.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, mode in (("lib", 0o755), ("lib/deep", 0o775), ("secret", 0o700)):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, mode
+            tar.addfile(info)
+        add_file(tar, "lib/deep/code.py", b"x = 1\n", mode=0o644)
+        add_file(tar, "Dockerfile", b"FROM scratch\n")
+    before = os.umask(0o077)
+    try:
+        extract_tarball(archive, tmp_path / "out")
+    finally:
+        os.umask(before)
+    modes = {
+        p: (tmp_path / "out" / p).stat().st_mode & 0o777
+        for p in ("lib", "lib/deep", "secret", "lib/deep/code.py")
+    }
+    assert modes == {"lib": 0o755, "lib/deep": 0o755, "secret": 0o700, "lib/deep/code.py": 0o644}
