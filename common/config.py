@@ -55,6 +55,8 @@ class Settings:
     dataclip_timeout: float = 600.0
     # builds
     slug_size_limit_mb: float = 500.0
+    source_size_limit_mb: float = 1024.0  # what one source may expand to on disk
+    source_max_files: int = 100_000  # files, directories and links in one source
     build_timeout: float = 900.0
     # kafka (the shared broker)
     kafka_segment_bytes: int = 64 * 1024 * 1024  # log segment size before rolling
@@ -89,6 +91,8 @@ class Settings:
         "PAAS_ROUTER_MAX_CONNECTIONS": "router_max_connections",
         "PAAS_DATACLIP_TIMEOUT": "dataclip_timeout",
         "PAAS_SLUG_SIZE_LIMIT_MB": "slug_size_limit_mb",
+        "PAAS_SOURCE_SIZE_LIMIT_MB": "source_size_limit_mb",
+        "PAAS_SOURCE_MAX_FILES": "source_max_files",
         "PAAS_BUILD_TIMEOUT": "build_timeout",
         "PAAS_KAFKA_SEGMENT_BYTES": "kafka_segment_bytes",
         "PAAS_KAFKA_RETENTION_CHECK_INTERVAL": "kafka_retention_check_interval",

@@ -32,7 +32,7 @@ from dynos.types import AppDesired, DynoInfo, ProcessDesired
 USER = "local@paas"
 ATTACH_TIMEOUT = 60.0
 MAX_TIME_TO_LIVE = 86400  # an attached one-off waits this long for its client (then R13)
-_DYNO_NAME = re.compile(r"^([A-Za-z0-9_-]+)\.(\d+)$")
+_DYNO_NAME = re.compile(r"([A-Za-z0-9_-]+)\.([0-9]+)")
 
 
 def dyno_not_found(app: str, target: str) -> PaasError:
@@ -40,7 +40,7 @@ def dyno_not_found(app: str, target: str) -> PaasError:
 
 
 def sort_key(name: str) -> tuple[int, str, int]:
-    match = _DYNO_NAME.match(name)
+    match = _DYNO_NAME.fullmatch(name)
     if not match:
         return (1, name, 0)
     ptype, number = match.groups()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-_LINE = re.compile(r"^([A-Za-z0-9_-]+)\s*:\s*(.*)$")
+_LINE = re.compile(r"([A-Za-z0-9_-]+)\s*:\s*(.*)")
 
 
 class ProcfileError(ValueError):
@@ -18,7 +18,7 @@ def parse_procfile(text: str) -> dict[str, str]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        match = _LINE.match(line)
+        match = _LINE.fullmatch(line)
         if not match:
             name = line.split(":", 1)[0].strip() if ":" in line else ""
             if name and not re.fullmatch(r"[A-Za-z0-9_-]+", name):

@@ -36,7 +36,7 @@ DEFAULT_SIZE = "standard-1x"
 
 
 def normalize_size(name: str) -> str:
-    return name.strip().lower()
+    return name.lower()
 
 
 def get_size(name: str) -> DynoSize:

@@ -34,11 +34,12 @@ from common.crashpoints import POINTS, armed
 from common.errors import StartupError
 from common.events import Event, EventBus
 from common.loghub import LogHub
+from common.private import secure_home
 from dynos.manager import DynoManager
 from dynos.runtimes.select import RuntimeUnavailable, choose_runtime
 from paas.addons.base import AddonProvider
 from paas.addons.kafka import KafkaProvider
-from paas.addons.postgres import PostgresProvider
+from paas.addons.postgres import PostgresProvider, traversed_by_server
 from paas.addons.service import AddonService
 from paas.api.app import create_api
 from paas.api.attach import AttachTickets
@@ -170,7 +171,9 @@ class Daemon:
     # ---- start --------------------------------------------------------------------------
     async def start(self) -> None:
         s = self.settings
-        s.home.mkdir(parents=True, exist_ok=True)
+        secure_home(
+            s.home, traversed_by_server(s), lambda line: print(f"paas daemon: {line}", file=sys.stderr)
+        )
         self._take_lock()
         try:
             await self._start()

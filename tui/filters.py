@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from tui.model import LogEntry
 
 KEYS = ("code", "status", "dyno", "path", "source", "method", "at", "app")
-_CODE = re.compile(r"^[HRL]\d\d$", re.I)
-_STATUS = re.compile(r"^\d{3}$")
+_CODE = re.compile(r"[HRL][0-9][0-9]", re.I)
+_STATUS = re.compile(r"[0-9]{3}")
 
 Predicate = Callable[[LogEntry], bool]
 
@@ -104,9 +104,9 @@ class LineFilter:
         found = [
             t.split(":", 1)[1] if ":" in t else t
             for t in self.text.split()
-            if (t.lower().startswith("code:") or _CODE.match(t)) and not t.startswith(("!", "-"))
+            if (t.lower().startswith("code:") or _CODE.fullmatch(t)) and not t.startswith(("!", "-"))
         ]
-        if len(found) == 1 and _CODE.match(found[0]):
+        if len(found) == 1 and _CODE.fullmatch(found[0]):
             return found[0].upper()
         return None
 
@@ -123,9 +123,9 @@ def parse_filter(text: str) -> LineFilter:
             pred = _term(key.lower(), value)
         elif sep and key.isalpha() and key.lower() not in KEYS and not value.startswith("/"):
             raise FilterError(f"unknown filter key {key!r}; use one of {', '.join(KEYS)}")
-        elif _CODE.match(token):
+        elif _CODE.fullmatch(token):
             pred = _term("code", token)
-        elif _STATUS.match(token):
+        elif _STATUS.fullmatch(token):
             pred = _term("status", token)
         else:
             needle = token.lower()

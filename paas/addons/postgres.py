@@ -164,6 +164,14 @@ def _ensure_system_user(name: str) -> None:
         )
 
 
+def traversed_by_server(settings: Settings) -> tuple[Path, ...]:
+    """The home's directories the embedded server's own OS user must pass through to reach its
+    data (a daemon running as root runs it as SYSTEM_USER); none otherwise."""
+    if settings.postgres_url is not None or os.geteuid() != 0:
+        return ()
+    return (settings.home, settings.postgres_dir)
+
+
 def _open_path_to_others(path: Path) -> None:
     """Let the server's user traverse every directory above `path` (o+x, g+x)."""
     for parent in path.resolve().parents:
@@ -317,7 +325,8 @@ class PostgresCluster:
 
     def _start_embedded(self) -> ServerAddress:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.dir.chmod(0o755)
+        # private; a server running as its own user may pass through (never list)
+        self.dir.chmod(0o711 if self._run_as() is not None else 0o700)
         state = self._load_state()
         if not (self.data_dir / "PG_VERSION").exists():
             state = self._initdb()

@@ -67,7 +67,7 @@ _WORDS = [
     "tubular",
     "vertical",
 ]
-ATTACHMENT = re.compile(r"^[A-Z][A-Z0-9_]*$")
+ATTACHMENT = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 class AddonService:
@@ -102,7 +102,7 @@ class AddonService:
 
     def resolve(self, spec: str) -> tuple[AddonProvider, str]:
         service, _, plan = spec.partition(":")
-        provider = self.providers.get(service.strip())
+        provider = self.providers.get(service)
         if provider is None:
             known = ", ".join(sorted({p.service for p in self.providers.values()})) or "none"
             raise PaasError(
@@ -110,7 +110,7 @@ class AddonService:
                 "not_found",
                 f"Couldn't find either the add-on service or the add-on plan {spec!r}. Services: {known}.",
             )
-        plan = plan.strip() or provider.default_plan
+        plan = plan or provider.default_plan
         if plan not in provider.plans:
             raise invalid(
                 f"Plan {plan!r} is not a {provider.service} plan. Plans: {', '.join(provider.plans)}."

@@ -30,6 +30,7 @@ from paas.api import (
     routes_pipelines,
     routes_router,
 )
+from paas.api.answers import allowed_methods, document_errors
 from paas.api.deps import Services
 from paas.dataclips import web as dataclips_web
 
@@ -57,16 +58,9 @@ ROUTE_MODULES = (
 def token_ok(request: Request, token: str) -> bool:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        return hmac.compare_digest(header[7:].strip(), token)
+        # as bytes: a str holding non-ASCII (any byte a client may send) cannot be compared
+        return hmac.compare_digest(header[7:].strip().encode(), token.encode())
     return False
-
-
-def _too_large(request: Request) -> bool:
-    length = request.headers.get("content-length")
-    ctype = request.headers.get("content-type", "")
-    return bool(
-        length and ctype.startswith("application/json") and length.isdigit() and int(length) > JSON_BODY_LIMIT
-    )
 
 
 def refusal(request: Request, token: str) -> JSONResponse | None:
@@ -77,7 +71,21 @@ def refusal(request: Request, token: str) -> JSONResponse | None:
         return JSONResponse(
             {"id": "unauthorized", "message": "Invalid credentials provided."}, status_code=401
         )
-    if _too_large(request):
+    return refuse_early(request)
+
+
+def refuse_early(request: Request) -> JSONResponse | None:
+    """What no route should see: a path with control characters (Starlette's path routes would
+    match `info/refs` for `info/refs%0A`), a JSON body over the limit."""
+    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in request.scope["path"]):
+        return JSONResponse(
+            {"id": "bad_request", "message": "Request paths may not contain control characters."},
+            status_code=400,
+        )
+    length = request.headers.get("content-length", "")
+    ctype = request.headers.get("content-type", "")
+    declared = int(length) if length.isascii() and length.isdigit() else 0
+    if ctype.startswith("application/json") and declared > JSON_BODY_LIMIT:
         return JSONResponse(
             {
                 "id": "request_entity_too_large",
@@ -88,13 +96,53 @@ def refusal(request: Request, token: str) -> JSONResponse | None:
     return None
 
 
-async def paas_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, PaasError)
-    return JSONResponse(exc.to_json(), status_code=exc.status)
+def create_api(services: Services) -> FastAPI:
+    api = FastAPI(title="paas", version="3", docs_url="/docs", redoc_url=None)
+    api.state.services = services  # read only through paas.api.deps.services
+    api.state.dataclips_pages = dataclips_web.DataclipsPages(services.dataclips, services.token)
+
+    @api.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        return refusal(request, services.token) or await call_next(request)
+
+    @api.exception_handler(PaasError)
+    async def paas_error(_request: Request, exc: PaasError) -> JSONResponse:
+        return JSONResponse(exc.to_json(), status_code=exc.status)
+
+    @api.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_error_response(exc)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return http_error_response(request, exc)
+
+    @api.exception_handler(Exception)
+    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+        services.report_error(exc)
+        return JSONResponse(
+            {"id": "internal_error", "message": f"Internal error: {exc.__class__.__name__}"}, status_code=500
+        )
+
+    for module in ROUTE_MODULES:
+        api.include_router(module.router)
+    spec_of = api.openapi
+    api.openapi = lambda: document_errors(spec_of(), PUBLIC_PREFIXES)  # type: ignore[method-assign]
+    return api
 
 
-async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+HTTP_ERROR_IDS = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_entity_too_large",
+}
+
+
+def validation_error_response(exc: RequestValidationError) -> JSONResponse:
+    """A body that is not JSON is a 400; anything else that fails validation a 422 naming the
+    first problems."""
     errors = exc.errors()
     if errors and errors[0].get("type") == "json_invalid":
         return JSONResponse(
@@ -107,43 +155,18 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"id": "invalid_params", "message": "; ".join(parts)}, status_code=422)
 
 
-HTTP_ERROR_IDS = {
-    404: "not_found",
-    405: "method_not_allowed",
-    401: "unauthorized",
-    413: "request_entity_too_large",
-}
-
-
-async def http_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+def http_error_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's and FastAPI's own errors in Heroku's shape; a 405 names every allowed method."""
     message = exc.detail if isinstance(exc.detail, str) else "Request failed."
     if exc.status_code == 404 and message == "Not Found":
         message = "Couldn't find that resource."
+    elif exc.status_code == 400 and message == "There was an error parsing the body":
+        message = "Request body is not valid JSON."
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request.app.router.routes, request.scope)
     return JSONResponse(
-        {"id": HTTP_ERROR_IDS.get(exc.status_code, "error"), "message": message}, status_code=exc.status_code
+        {"id": HTTP_ERROR_IDS.get(exc.status_code, "error"), "message": message},
+        status_code=exc.status_code,
+        headers=headers,
     )
-
-
-def create_api(services: Services) -> FastAPI:
-    api = FastAPI(title="paas", version="3", docs_url="/docs", redoc_url=None)
-    api.state.services = services  # read only through paas.api.deps.services
-    api.state.dataclips_pages = dataclips_web.DataclipsPages(services.dataclips, services.token)
-
-    @api.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Any:
-        return refusal(request, services.token) or await call_next(request)
-
-    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
-        services.report_error(exc)
-        return JSONResponse(
-            {"id": "internal_error", "message": f"Internal error: {exc.__class__.__name__}"}, status_code=500
-        )
-
-    api.add_exception_handler(PaasError, paas_error)
-    api.add_exception_handler(RequestValidationError, validation_error)
-    api.add_exception_handler(StarletteHTTPException, http_error)
-    api.add_exception_handler(Exception, internal_error)
-    for module in ROUTE_MODULES:
-        api.include_router(module.router)
-    return api

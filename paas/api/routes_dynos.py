@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import signal
 from datetime import UTC, datetime
 from typing import Any
@@ -103,7 +104,7 @@ def _app_name(svc: Services, app: str) -> str:
 
 
 def parse_signal(value: str | int) -> int:
-    if isinstance(value, int) or str(value).isdigit():
+    if isinstance(value, int) or re.fullmatch(r"[0-9]{1,3}", str(value)):
         number = int(value)
         try:
             return int(signal.Signals(number))

@@ -28,7 +28,7 @@ from router.table import Backend
 
 router = APIRouter()
 
-_TARGET = re.compile(r"^[A-Za-z0-9_-]{1,30}(\.[0-9]{1,4})?$")
+_TARGET = re.compile(r"[A-Za-z0-9_-]{1,30}(\.[0-9]{1,4})?")
 
 
 class FaultCreate(BaseModel):
@@ -62,7 +62,7 @@ def _app_name(svc: Services, app: str) -> str:
 
 
 def _check_target(svc: Services, app: str, target: str) -> None:
-    if not _TARGET.match(target) or target.startswith("run"):
+    if not _TARGET.fullmatch(target) or target.startswith("run"):
         raise invalid(f"{target!r} is not a dyno name (web.1) or a process type (web)")
     types = {p.type for p in svc.control.desired(app).processes}
     ptype = target.split(".", 1)[0]

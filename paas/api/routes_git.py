@@ -34,13 +34,14 @@ from paas.api.presenters import release_json, setup_json
 from paas.builds.compile import BuildFailed
 from paas.builds.container import release_image
 from paas.builds.gitrepo import ensure_repo, export_commit, git_env, repo_path
+from paas.builds.source import SourceLimits
 from paas.control import APP_NAME, USER
 
 router = APIRouter()
 
 GIT_PATHS = re.compile(
-    r"^(HEAD|info/refs|objects/info/(alternates|http-alternates|packs)|objects/[0-9a-f]{2}/[0-9a-f]{38,62}"
-    r"|objects/pack/pack-[0-9a-f]{40,64}\.(pack|idx)|git-upload-pack|git-receive-pack)$"
+    r"(HEAD|info/refs|objects/info/(alternates|http-alternates|packs)|objects/[0-9a-f]{2}/[0-9a-f]{38,62}"
+    r"|objects/pack/pack-[0-9a-f]{40,64}\.(pack|idx)|git-upload-pack|git-receive-pack)"
 )
 
 
@@ -76,9 +77,9 @@ async def git_http(request: Request, svc: Svc, repo: str, path: str) -> Response
     if not basic_auth_ok(request, svc.token):
         return _unauthorized()
     app = repo.removesuffix(".git")
-    if not repo.endswith(".git") or not APP_NAME.match(app):
+    if not repo.endswith(".git") or not APP_NAME.fullmatch(app):
         return Response("Not a paas repository.\n", status_code=404, media_type="text/plain")
-    if not GIT_PATHS.match(path):
+    if not GIT_PATHS.fullmatch(path):
         return Response("Not found.\n", status_code=404, media_type="text/plain")
     try:
         await _ensure(svc, app)
@@ -131,7 +132,7 @@ async def git_build(svc: Svc, app: str, body: GitBuild) -> StreamingResponse:
         raise not_found("repository")
     source = svc.settings.home / "builds" / f"git-{uuid.uuid4().hex}"
     try:
-        await export_commit(repo, body.commit, source, body.git_env)
+        await export_commit(repo, body.commit, source, body.git_env, SourceLimits.from_settings(svc.settings))
     except BuildFailed as exc:
         shutil.rmtree(source, ignore_errors=True)
         raise invalid(str(exc)) from None

@@ -24,7 +24,7 @@ from typing import Any
 from common.errors import PaasError, invalid
 from paas.addons.service import AddonService
 from paas.builds.service import BuildOutput, BuildService
-from paas.builds.source import SourceError, extract_tarball
+from paas.builds.source import SourceError, SourceLimits, extract_tarball
 from paas.control import ControlPlane, validate_config_key
 from paas.control.releases import ReleasePath, progress
 from paas.control.values import FormationChange
@@ -189,7 +189,8 @@ class AppSetups:
         archive = self.builds.source_path(source_url)
         work = self.work_dir / f"setup-{uuid.uuid4().hex}"
         try:
-            await asyncio.to_thread(extract_tarball, archive, work)
+            limits = SourceLimits.from_settings(self.control.settings)
+            await asyncio.to_thread(extract_tarball, archive, work, limits)
             raw = read_manifest_file(work)
             manifest = parse_manifest(raw if raw is not None else {}, overrides, self.addons)
         except SourceError as exc:

@@ -17,7 +17,7 @@ from paas.control import ControlPlane
 from paas.control.releases import ReleasePath
 from paas.control.values import ReleaseInfo
 
-PROCESS_TYPE = re.compile(r"^[A-Za-z0-9_-]+$")
+PROCESS_TYPE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def inspect_image(image: str) -> dict[str, Any]:
@@ -54,7 +54,7 @@ async def release_image(
         raise invalid("Provide --image: the local Docker image to release.")
     if not process_types:
         raise invalid("Name at least one process type to release (e.g. web).")
-    bad = [p for p in process_types if not PROCESS_TYPE.match(p)]
+    bad = [p for p in process_types if not PROCESS_TYPE.fullmatch(p)]
     if bad:
         raise invalid(f"Invalid process type {bad[0]!r}: letters, digits, '-' and '_' only.")
     name = control.get_app(app).name

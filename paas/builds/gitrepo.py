@@ -12,10 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from paas.builds.compile import BuildFailed
+from paas.builds.source import SourceError, SourceLimits, extract_stream
 
 HOOK_SOURCE = Path(__file__).with_name("git_hook.py")
 ALLOWED_GIT_ENV = ("GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")
@@ -91,9 +93,11 @@ def remove_repo(repos_dir: Path, app: str) -> None:
     shutil.rmtree(repo_path(repos_dir, app), ignore_errors=True)
 
 
-async def export_commit(repo: Path, commit: str, dest: Path, quarantine: Mapping[str, str]) -> None:
-    """Write the tree of `commit` into `dest` (`git archive | tar -x`), reading the objects a
-    pre-receive hook still holds in quarantine."""
+async def export_commit(
+    repo: Path, commit: str, dest: Path, quarantine: Mapping[str, str], limits: SourceLimits | None = None
+) -> None:
+    """Write the tree of `commit` into `dest` (`git archive`, extracted with the same bounds as
+    an uploaded source), reading the objects a pre-receive hook still holds in quarantine."""
     if not all(c in "0123456789abcdef" for c in commit) or len(commit) not in (40, 64):
         raise BuildFailed(f"not a commit id: {commit!r}")
     env = git_env()
@@ -104,32 +108,28 @@ async def export_commit(repo: Path, commit: str, dest: Path, quarantine: Mapping
             if not _inside(Path(value.split(os.pathsep)[0]), repo):
                 raise BuildFailed(f"{key} must point inside the app's repository")
             env[key] = value
-    dest.mkdir(parents=True, exist_ok=True)
-    read_fd, write_fd = os.pipe()
-    try:
-        archive = await asyncio.create_subprocess_exec(
-            "git", "archive", "--format=tar", commit, stdout=write_fd, stderr=subprocess.PIPE, env=env
+    await asyncio.to_thread(_export, env, commit, dest, limits or SourceLimits())
+
+
+def _export(env: dict[str, str], commit: str, dest: Path, limits: SourceLimits) -> None:
+    # a file, not a pipe, for stderr: nobody reads it while the tree streams through stdout
+    with tempfile.TemporaryFile() as errors:
+        archive = subprocess.Popen(
+            ["git", "archive", "--format=tar", commit], stdout=subprocess.PIPE, stderr=errors, env=env
         )
-        os.close(write_fd)
-        write_fd = -1
-        untar = await asyncio.create_subprocess_exec(
-            "tar", "-x", "-C", str(dest), stdin=read_fd, stderr=subprocess.PIPE
-        )
-        os.close(read_fd)
-        read_fd = -1
-        (_, archive_err), (_, untar_err) = await asyncio.gather(archive.communicate(), untar.communicate())
-    finally:
-        for fd in (read_fd, write_fd):
-            if fd >= 0:
-                os.close(fd)
-    if archive.returncode != 0:
-        raise BuildFailed(
-            f"could not read commit {commit[:8]}: {archive_err.decode(errors='replace').strip()}"
-        )
-    if untar.returncode != 0:
-        raise BuildFailed(
-            f"could not unpack commit {commit[:8]}: {untar_err.decode(errors='replace').strip()}"
-        )
+        assert archive.stdout is not None
+        try:
+            extract_stream(archive.stdout, dest, limits)
+        except SourceError as exc:
+            archive.kill()
+            raise BuildFailed(str(exc)) from None
+        finally:
+            archive.stdout.close()
+            status = archive.wait()
+        if status != 0:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip()
+            raise BuildFailed(f"could not read commit {commit[:8]}: {message}")
 
 
 def _inside(path: Path, root: Path) -> bool:

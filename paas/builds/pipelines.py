@@ -27,11 +27,11 @@ from paas.control.values import ReleaseInfo, SlugInfo
 from paas.state.models import App, Pipeline, PipelineCoupling
 
 STAGES = ("review", "development", "staging", "production")
-PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9-]{1,58}[a-z0-9]$")
+PIPELINE_NAME = re.compile(r"[a-z][a-z0-9-]{1,58}[a-z0-9]")
 _SUFFIXES = (
-    (re.compile(r"-(dev|development|uat|tst|test|qa)$"), "development"),
-    (re.compile(r"-(stg|staging)$"), "staging"),
-    (re.compile(r"-(prd|prod|production|admin|demo)$"), "production"),
+    (re.compile(r"-(dev|development|uat|tst|test|qa)\Z"), "development"),
+    (re.compile(r"-(stg|staging)\Z"), "staging"),
+    (re.compile(r"-(prd|prod|production|admin|demo)\Z"), "production"),
 )
 
 
@@ -116,7 +116,7 @@ class PipelineService:
         return row
 
     def create(self, name: str) -> PipelineInfo:
-        if not PIPELINE_NAME.match(name):
+        if not PIPELINE_NAME.fullmatch(name):
             raise invalid(
                 "Pipeline names are 3 to 60 lowercase letters, digits and dashes, starting with a letter."
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import time
 import uuid
@@ -17,7 +18,7 @@ from common.errors import PaasError, invalid, not_found
 from dynos.procfile import ProcfileError, read_procfile
 from paas.builds.compile import BuildContext, BuildFailed, Compiler, choose_compiler, default_compilers
 from paas.builds.gitrepo import remove_repo
-from paas.builds.source import SourceError, apply_slugignore, directory_size, extract_tarball
+from paas.builds.source import SourceError, SourceLimits, apply_slugignore, directory_size, extract_tarball
 from paas.control import USER, ControlPlane
 from paas.control.events import BuildUpdated, publish
 from paas.control.locks import KeyedLocks
@@ -28,6 +29,7 @@ from paas.state.models import App, Build
 MAX_OUTPUT_LINES = 20_000
 KEEP_FINISHED_OUTPUTS = 50  # finished builds whose output stays in memory (the rest is in the database)
 UPLOAD_LIMIT = 2 * 1024**3
+SOURCE_URL = re.compile(r"source:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 INTERRUPTED = " !     The paas daemon stopped during this build."
 
 # (app, slug_id, description) -> the release: the release path's deploy door
@@ -181,12 +183,11 @@ class BuildService:
         return f"source:{source_id}"
 
     def source_path(self, url: str) -> Path:
-        if url.startswith("source:"):
-            path = self.sources_dir / f"{url[7:]}.tar"
-        elif url.startswith("file://"):
-            path = Path(url[7:])
-        else:
+        """The stored upload a `source:<id>` URL names; nothing else on the machine."""
+        match = SOURCE_URL.fullmatch(url)
+        if match is None:
             raise invalid("source_blob.url must be a source URL returned by POST /apps/{app}/sources.")
+        path = self.sources_dir / f"{match[1]}.tar"
         if not path.exists():
             raise invalid("That source archive no longer exists; upload it again.")
         return path
@@ -303,7 +304,8 @@ class BuildService:
         self, archive: Path | None, source_dir: Path | None, src: Path, out: BuildOutput
     ) -> None:
         if archive is not None:
-            await asyncio.to_thread(extract_tarball, archive, src)
+            limits = SourceLimits.from_settings(self.settings)
+            await asyncio.to_thread(extract_tarball, archive, src, limits)
         else:
             assert source_dir is not None
             await asyncio.to_thread(

@@ -28,8 +28,8 @@ SCALE_USAGE = (
     "SIZE a dyno size (web=2:standard-2x); web=standard-2x changes the size only."
 )
 ONE_OFF_TYPES = ("run", "release")  # one-off dynos: `paas run`, the release phase
-_SCALE_ARG = re.compile(r"^([A-Za-z0-9_-]+?)([=+-])(\d+)(?::([A-Za-z0-9-]+))?$")
-_SIZE_ONLY = re.compile(r"^([A-Za-z0-9_-]+)=([A-Za-z][A-Za-z0-9-]*)$")
+_SCALE_ARG = re.compile(r"([A-Za-z0-9_-]+?)([=+-])(\d+)(?::([A-Za-z0-9-]+))?")
+_SIZE_ONLY = re.compile(r"([A-Za-z0-9_-]+)=([A-Za-z][A-Za-z0-9-]*)")
 
 
 def size_label(name: str) -> str:
@@ -99,8 +99,8 @@ def parse_scale(args: tuple[str, ...], formation: list[dict[str, Any]]) -> list[
     current = {f["type"]: f for f in formation}
     updates: list[dict[str, Any]] = []
     for arg in args:
-        size_only = _SIZE_ONLY.match(arg)
-        match = _SCALE_ARG.match(arg)
+        size_only = _SIZE_ONLY.fullmatch(arg)
+        match = _SCALE_ARG.fullmatch(arg)
         if size_only and not size_only.group(2).isdigit():
             ptype, size = size_only.groups()
             updates.append({"type": ptype, "size": size.lower()})

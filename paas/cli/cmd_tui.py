@@ -57,11 +57,11 @@ def start_daemon(settings: Settings, timeout: float = START_TIMEOUT) -> tuple[st
     """Spawn `paas daemon` detached (own session, output to PAAS_HOME/daemon.log), wait until
     it wrote daemon.json and answers /health. Returns (api url, pid)."""
     home = settings.home
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)  # private from birth, as the daemon keeps it
     log_path = home / "daemon.log"
     env = dict(os.environ, PAAS_HOME=str(home))
     env.pop("PAAS_API_URL", None)  # the new daemon is found through PAAS_HOME
-    with log_path.open("ab") as log:
+    with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
         log.write(
             f"\n--- paas up: starting the daemon at {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode()
         )

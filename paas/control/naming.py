@@ -7,10 +7,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from common.errors import invalid
+from common.errors import PaasError, invalid
 
-APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
-CONFIG_KEY = re.compile(r"^[A-Za-z0-9_]+$")
+APP_NAME = re.compile(r"[a-z][a-z0-9-]{1,28}[a-z0-9]")  # always fullmatch: whole strings
+CONFIG_KEY = re.compile(r"[A-Za-z0-9_]+")
+HOSTNAME = re.compile(
+    r"(?=.{1,253}\Z)([a-z0-9*]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+)
 CONFIG_LIMIT = 32 * 1024
 USER = "local@paas"
 
@@ -158,6 +161,30 @@ def validate_app_name(name: str) -> None:
             "Name must start with a letter, end with a letter or digit and can only contain "
             "lowercase letters, digits, and dashes (3 to 30 characters)."
         )
+
+
+def validate_domain(hostname: str) -> str:
+    """A custom domain, lower-cased without its root dot; never an IP address or `localhost`,
+    whose cookies (the dataclips login's among them) the app would receive."""
+    name = hostname.lower().removesuffix(".")
+    if not HOSTNAME.fullmatch(name):
+        raise invalid(f"{hostname!r} is not a valid hostname.")
+    last = name.rsplit(".", 1)[-1]
+    # browsers read a host whose last label is a number (127.1, 2130706433, 0x7f.1) as IPv4
+    if last.isdigit() or re.fullmatch(r"0x[0-9a-f]*", last):
+        raise invalid(f"{hostname!r} is an IP address: a custom domain must be a hostname.")
+    if name == "localhost" or name.endswith(".localhost"):
+        raise invalid(f"{hostname!r} is reserved for this machine: a custom domain must be another name.")
+    return name
+
+
+def routable_domain(hostname: str) -> bool:
+    """False for a domain stored before the rules above (an IP literal kept by an old home):
+    the router does not answer for it."""
+    try:
+        return validate_domain(hostname) == hostname
+    except PaasError:
+        return False
 
 
 def validate_config_key(key: str, managed: bool = False) -> None:

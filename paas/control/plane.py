@@ -8,7 +8,6 @@ to the events they publish.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from common.loghub import LogHub
 from dynos.sizes import SIZES, get_size
 from dynos.types import AppDesired, ProcessDesired
 from paas.control.events import AppCreated, AppDestroyed, AppUpdated, FormationChanged, publish
-from paas.control.naming import USER, random_app_name, validate_app_name
+from paas.control.naming import USER, random_app_name, routable_domain, validate_app_name, validate_domain
 from paas.control.releases import initial_releases
 from paas.control.store import Store
 from paas.control.values import (
@@ -39,9 +38,6 @@ from paas.state.db import Database
 from paas.state.models import App, Domain, Formation, Release, Slug
 
 MAX_QUANTITY = 100
-HOSTNAME = re.compile(
-    r"(?=.{1,253}$)([a-z0-9*]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-)
 
 
 @dataclass
@@ -224,9 +220,7 @@ class ControlPlane:
             return [DomainInfo(f"{app.name}.localhost", "heroku")] + [DomainInfo.of(d) for d in rows]
 
     def add_domain(self, ident: str, hostname: str) -> DomainInfo:
-        hostname = hostname.strip().lower().rstrip(".")
-        if not HOSTNAME.fullmatch(hostname):
-            raise invalid(f"{hostname!r} is not a valid hostname.")
+        hostname = validate_domain(hostname)
         with self.store.session() as s:
             app = self.store.app(s, ident)
             taken = s.scalar(select(Domain.id).where(Domain.hostname == hostname))
@@ -279,7 +273,8 @@ class ControlPlane:
         with self.store.session() as s:
             domains: dict[str, list[str]] = {}
             for hostname, app_id in s.execute(select(Domain.hostname, Domain.app_id)):
-                domains.setdefault(app_id, []).append(hostname)
+                if routable_domain(hostname):
+                    domains.setdefault(app_id, []).append(hostname)
             web = dict(
                 s.execute(select(Formation.app_id, Formation.quantity).where(Formation.type == "web")).all()
             )

@@ -7,6 +7,7 @@ Release rows are written by `paas.control.releases` alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -50,7 +51,7 @@ class Store:
         """A release by version (`v12`, `12`) or id (404 when there is none)."""
         text = str(ref).lstrip("vV")
         query = select(Release).where(Release.app_id == app.id)
-        if text.isdigit():
+        if re.fullmatch(r"[0-9]{1,9}", text):  # ASCII digits an integer column can hold
             release = s.scalar(query.where(Release.version == int(text)))
         else:
             release = s.scalar(query.where(Release.id == str(ref)))

@@ -102,7 +102,7 @@ class ClipError(Exception):
 
 def clean_sql(sql: str) -> str:
     """Drop trailing semicolons and whitespace (a habit from psql, not a second statement)."""
-    return re.sub(r"[\s;]+$", "", sql)
+    return re.sub(r"[\s;]+\Z", "", sql)
 
 
 def describe_duration(seconds: float) -> str:

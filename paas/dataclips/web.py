@@ -41,7 +41,7 @@ router = APIRouter()
 COOKIE = "paas_dataclips"
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {"dataclips.js": "text/javascript", "dataclips.css": "text/css"}
-SHARE_PATH = re.compile(r"^([a-z]{28})(?:\.(csv|json))?$")
+SHARE_PATH = re.compile(r"([a-z]{28})(?:\.(csv|json))?")
 FORM_LIMIT = 200_000
 
 
@@ -360,7 +360,7 @@ async def api_revoke(request: Request, clip_id: str) -> Any:
 @router.head("/dataclips/{share}", include_in_schema=False)
 async def shared_head(request: Request, share: str) -> Response:
     """HEAD answers whether the link is live (spreadsheet importers ask first) without running it."""
-    match = SHARE_PATH.match(share)
+    match = SHARE_PATH.fullmatch(share)
     if match is None or service_of(request).by_slug(match.group(1)) is None:
         return Response(status_code=404)
     media = {"csv": "text/csv; charset=utf-8", "json": "application/json"}.get(
@@ -371,7 +371,7 @@ async def shared_head(request: Request, share: str) -> Response:
 
 @router.get("/dataclips/{share}", include_in_schema=False)
 async def shared(request: Request, share: str) -> Response:
-    match = SHARE_PATH.match(share)
+    match = SHARE_PATH.fullmatch(share)
     service = service_of(request)
     clip = service.by_slug(match.group(1)) if match else None
     if match is None or clip is None:

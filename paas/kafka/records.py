@@ -8,9 +8,9 @@ the CRC) patched, and is stored and served byte for byte, compressed or not. Onl
 
 from __future__ import annotations
 
-import gzip
 import struct
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +25,10 @@ CRC_START = 21  # CRC covers attributes .. end of batch
 MIN_BATCH_LENGTH = HEADER_SIZE - LOG_OVERHEAD  # 49
 # Kafka's default max.message.bytes (1 MiB + 12): the largest batch a topic accepts.
 MAX_BATCH_BYTES = 1_048_588
+
+# What one stored batch may expand to when the tools decode it: a 1 MiB gzip batch of zeros
+# would otherwise become a gigabyte in the daemon's memory.
+MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
 
 CODECS = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
 TRANSACTIONAL = 0x10
@@ -182,12 +186,30 @@ def _bytes(buf: bytes | memoryview, pos: int) -> tuple[bytes | None, int]:
     return bytes(buf[pos : pos + length]), pos + length
 
 
+def gunzip_bounded(data: bytes | memoryview, limit: int) -> bytes:
+    """gzip members one after another, refusing to produce more than `limit` bytes."""
+    out = bytearray()
+    rest = bytes(data)
+    try:
+        while rest:
+            member = zlib.decompressobj(wbits=31)
+            out += member.decompress(rest, limit + 1 - len(out))
+            if len(out) > limit or member.unconsumed_tail:
+                raise CorruptBatch(f"gzip records expand past {limit // (1024 * 1024)} MiB")
+            if not member.eof:
+                raise CorruptBatch("gzip records are truncated")
+            rest = member.unused_data
+    except zlib.error as exc:
+        raise CorruptBatch(f"gzip records cannot be decompressed: {exc}") from None
+    return bytes(out)
+
+
 def decode_batch(buf: bytes | memoryview, info: BatchInfo) -> list[Record]:
     """Individual records of a stored batch (codecs: none, gzip)."""
     codec = info.attributes & 0x07
     body = memoryview(buf)[info.start + HEADER_SIZE : info.start + info.size]
     if codec == 1:
-        body = memoryview(gzip.decompress(body))
+        body = memoryview(gunzip_bounded(body, MAX_DECOMPRESSED_BYTES))
     elif codec != 0:
         raise CorruptBatch(f"records compressed with {CODECS.get(codec, codec)} cannot be decoded here")
     base_ts = struct.unpack_from(">q", buf, info.start + 27)[0]

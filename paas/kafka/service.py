@@ -48,7 +48,7 @@ from .storage import LogManager
 
 log = logging.getLogger("paas.kafka")
 
-TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 MAX_PARTITIONS_PER_TOPIC = 256
 
 
@@ -321,7 +321,6 @@ class KafkaService:
 
     # ------------------------------------------------------------------ topics
     def full_name(self, tenant: Tenant, name: str) -> str:
-        name = name.strip()
         return name if name.startswith(tenant.prefix) else tenant.prefix + name
 
     def _topic(self, tenant: Tenant, name: str) -> Topic:
@@ -374,7 +373,7 @@ class KafkaService:
         return self.topic_json(topic)
 
     def _validate_topic_name(self, full: str) -> None:
-        if not TOPIC_NAME.match(full) or full in (".", ".."):
+        if not TOPIC_NAME.fullmatch(full) or full in (".", ".."):
             raise invalid(f"Topic name {full!r} is invalid: use up to 249 letters, digits, '.', '_' and '-'.")
 
     def _add_topic(

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -82,7 +83,12 @@ def test_up_starts_the_daemon_and_deploys_the_sample_once(home: Path) -> None:
     assert "Creating ⬢ hello... done" in first.stderr
     assert "Deployed ⬢ hello: http://hello.localhost:" in first.stdout
     info = json.loads((home / "daemon.json").read_text())
-    assert (home / "daemon.log").read_text().strip()  # the daemon's own output went to its log
+    log = (home / "daemon.log").read_text()
+    assert log.strip()  # the daemon's own output went to its log
+    # born private: nothing for the daemon to tighten (secrets at rest)
+    assert "tightened permissions" not in log, log
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "daemon.log").stat().st_mode) == 0o600
 
     token = (home / "token").read_text().strip()
     with httpx.Client(
