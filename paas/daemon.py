@@ -35,6 +35,8 @@ from paas.addons.service import AddonService
 from paas.builds.service import BuildService
 from paas.control import ControlPlane
 from paas.state.db import Database
+from router.connector import TcpConnector
+from router.faults import FaultConnector, FaultRegistry
 
 
 class _Server(uvicorn.Server):
@@ -102,6 +104,7 @@ class Daemon:
         self.addons = AddonService(self.control)
         self.builds = BuildService(self.control, self.release_slug)
         self.reconciler = Reconciler(self)
+        self.faults = FaultRegistry()  # dyno faults; the router connects through them
         self.token = ""
         self.api_port = settings.api_port
         self.router_port = settings.router_port
@@ -231,7 +234,10 @@ class Daemon:
             sock.close()
             return
         self.route_table = RouteTable()
-        self.router = Router(self.route_table, self.settings, self.logs.router_line, bus_publisher(self.bus))
+        connector = FaultConnector(TcpConnector(), self.faults)
+        self.router = Router(
+            self.route_table, self.settings, self.logs.router_line, bus_publisher(self.bus), connector
+        )
         await self.router.start(sock=sock)
 
     async def _start_api(self, sock: socket.socket) -> None:
@@ -286,6 +292,8 @@ class Daemon:
             event.kind == "app.updated" and "features" in event.data
         ):
             self.reconciler.schedule(event.app)
+        if event.kind == "app.destroyed":
+            self.faults.clear(event.app)
         if event.kind == "app.destroyed" and self.route_table is not None:
             self.route_table.remove(event.app)
         else:

@@ -7,9 +7,9 @@
 
     GET    /lab/timers                           the daemon's timers (for `paas lab:run --use-running`)
 
-`dyno` is a dyno name (`web.1`) or a process type (`web` = every web dyno). The registry is
-created on first use and the router's connector is wrapped then (router/faults.py); an app's
-faults go away with the app.
+`dyno` is a dyno name (`web.1`) or a process type (`web` = every web dyno). The daemon owns
+the registry (built at start, the router connects through it: router/faults); an app's faults
+go away with the app.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from common.errors import PaasError, invalid
 from paas.api.app import daemon_of
-from router.faults import DOWNSTREAM, FaultError, FaultRegistry, install, make_fault
-from router.table import Backend
+from router.faults import DOWNSTREAM, FaultError, FaultRegistry, make_fault
 
 router = APIRouter()
 
@@ -42,27 +41,8 @@ class FaultCreate(BaseModel):
 
 
 def registry_of(daemon: Any) -> FaultRegistry:
-    """The daemon's fault registry, created (and wired into the router) on first use."""
-    registry: FaultRegistry | None = getattr(daemon, "faults", None)
-    if registry is None:
-        registry = FaultRegistry()
-        daemon.faults = registry
-        reg = registry
-        daemon.bus.listen(["app.destroyed"], lambda event: reg.clear(event.app) if event.app else None)
-    if daemon.router is not None:
-        install(daemon.router, registry, lambda backend: _locate(daemon, registry, backend))
+    registry: FaultRegistry = daemon.faults
     return registry
-
-
-def _locate(daemon: Any, registry: FaultRegistry, backend: Backend) -> str | None:
-    """Which faulted app this backend is a dyno of (only apps with faults are searched)."""
-    if daemon.dynos is None:
-        return None
-    for app in registry.apps():
-        for info in daemon.dynos.dynos(app):
-            if info.name == backend.dyno and info.port == backend.port:
-                return app
-    return None
 
 
 def _app_name(daemon: Any, app: str) -> str:

@@ -218,7 +218,7 @@ class ExplodingConnector:
         self.calls = 0
 
     async def connect(
-        self, backend: Backend, factory: ProtocolFactory
+        self, app: str, backend: Backend, factory: ProtocolFactory
     ) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
         self.calls += 1
         if self.calls == 1:
