@@ -5,7 +5,7 @@ framing of its own (`Content-Length: n` for a sized body, `Transfer-Encoding: ch
 chunked one, nothing for no body), so a dyno parses exactly the request the router logged.
 
     Transfer-Encoding present, HTTP/1.0                  → refused (faulty framing, §6.1)
-    Transfer-Encoding other than a single `chunked`      → refused (vegur reads only `chunked`)
+    Transfer-Encoding other than one `chunked`           → refused (vegur reads only `chunked`)
     Transfer-Encoding: chunked and Content-Length         → chunked; Content-Length dropped and the
                                                             connection closed after the response (§6.3)
     Content-Length (digits; llhttp refuses duplicates)    → sized
@@ -25,11 +25,13 @@ CHUNKED = 2  # chunked, de-chunked on the way in and re-chunked for the dyno
 def only_chunked(values: list[bytes]) -> bool:
     """Whether the Transfer-Encoding field lines (all of them) say exactly `chunked`, once.
 
-    Coding names are case-insensitive and may carry optional whitespace; anything else
-    (`gzip`, `xchunked`, `chunked, chunked`, `identity`, an empty list) is refused.
+    One line, the coding name in any case, spaces around it; nothing else (`gzip`, `xchunked`,
+    `chunked, chunked`, `identity`, a second line, a tab after it). Deliberately no more
+    lenient than llhttp, which reads the body: a value it would not de-chunk (`chunked\t`,
+    `chunked;q=1`) must never be framed as chunked here (tests/unit/test_router_framing.py
+    holds the two to agreement).
     """
-    codings = [c.strip().lower() for value in values for c in value.split(b",")]
-    return codings == [b"chunked"]
+    return len(values) == 1 and values[0].lstrip(b" \t").rstrip(b" ").lower() == b"chunked"
 
 
 def framing_header_alias(lname: bytes) -> bool:

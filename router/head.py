@@ -161,6 +161,8 @@ class RequestHead:
         self.start_ms = start_ms
         self._target()
         self._framing()
+        if self.unframed:
+            self.keepalive = False
         if method == b"CONNECT":
             self._note(BAD_REQUEST_LINE)
         expect = self.expect
