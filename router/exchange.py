@@ -48,6 +48,13 @@ _TIMER_IDLE = 2
 _CHUNK_END = b"0\r\n\r\n"
 
 
+def _ms(seconds: float) -> int:
+    """Whole milliseconds, as the log line counts them (truncated). The nudge absorbs float
+    noise: 0.4 s measured between two loop times can come out as 399.99999 ms, which must
+    read 400 (a 400 ms latency fault shows as service=400ms, never 399ms)."""
+    return int(seconds * 1000 + 1e-6)
+
+
 class Exchange:
     __slots__ = (
         "admitted",
@@ -156,8 +163,9 @@ class Exchange:
         try:
             conn, code, dyno, connect_ms = await pick.connect(self.router, route, self.head.received, task)
         except asyncio.CancelledError:
-            return  # the client left (logged as H27) or the router stops
+            return  # the client left (logged as H27), the request failed meanwhile, or the router stops
         except Exception:
+            self.task = None
             self.internal_error("picking a dyno")
             return
         self.task = None
@@ -245,7 +253,7 @@ class Exchange:
         if not router2:
             parts.append(
                 b"Connect-Time: %d\r\nTotal-Route-Time: %d\r\n"
-                % (self.connect_ms or 0, int((now - head.received) * 1000))
+                % (self.connect_ms or 0, _ms(now - head.received))
             )
         parts.append(b"\r\n")
         return b"".join(parts)
@@ -395,10 +403,6 @@ class Exchange:
         self._disarm()
         if self.finished:
             return
-        task = self.task
-        if task is not None:
-            task.cancel()
-            self.task = None
         self.fail("H27")
 
     def abandoned(self) -> None:
@@ -519,6 +523,10 @@ class Exchange:
             return
         self.finished = True
         self._disarm()
+        task = self.task
+        if task is not None:  # still picking a dyno: no connection is wanted any more
+            self.task = None
+            task.cancel()
         route = self.route
         if route is None:
             return
@@ -529,7 +537,7 @@ class Exchange:
             router.backlog.leave(app)
         now = router.loop.time()
         if self.upstream is not None or self.service_start > 0.0:  # a dyno was reached
-            service_ms: int | None = int((now - self.service_start) * 1000)
+            service_ms: int | None = _ms(now - self.service_start)
             nbytes: int | None = self.nbytes
         else:
             service_ms = nbytes = None
@@ -543,11 +551,11 @@ class Exchange:
         host = head.host
         request_id = self.request_id
         record = RequestRecord(
-            app, self.dyno, code, status, None if connect_ms is None else int(connect_ms), service_ms,
+            app, self.dyno, code, status, None if connect_ms is None else _ms(connect_ms / 1000), service_ms,
             nbytes, head.method.decode("latin-1"), head.target.decode("latin-1"),
             "" if host is None else host.decode("latin-1"),
             "" if request_id is None else request_id.decode("latin-1"),
-            level, int((now - head.received) * 1000), time.time(),
+            level, _ms(now - head.received), time.time(),
         )  # fmt: skip
         xff = head.xff
         fwd = (head.peer_ip if xff is None else xff + b", " + head.peer_ip).decode("latin-1")

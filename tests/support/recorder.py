@@ -8,7 +8,7 @@
         dyno.garbage                               # bytes it could not parse as a request
 
 It parses with h11, a strict HTTP/1.1 implementation independent of the router's llhttp, and
-answers each request `200 ok` (keeping the connection when the request allows it, as Router
+answers each request `200 ok` (or, with `answer=False`, never) (keeping the connection when the request allows it, as Router
 2.0 wants). Bytes that do not parse as a request (a second request hidden in a body the router
 framed differently, bytes after `Connection: close`) end up in `garbage`, never silently.
 """
@@ -53,6 +53,7 @@ class Garbage:
 @dataclass
 class RecorderDyno:
     dyno: str = "web.1"
+    answer: bool = True  # False: a dyno that thinks forever (records, never answers)
     requests: list[Seen] = field(default_factory=list)
     garbage: list[Garbage] = field(default_factory=list)
     connections: int = 0
@@ -122,7 +123,7 @@ class RecorderDyno:
     async def _converse(
         self, conn_id: int, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        current: Seen | None = None
+        current: list[Seen] = []  # the request being read, if any
         while True:
             try:
                 event = conn.next_event()
@@ -132,31 +133,44 @@ class RecorderDyno:
             if event is h11.NEED_DATA:
                 data = await reader.read(65536)
                 if not data:
-                    self._ended(conn_id, conn, current)
+                    self._ended(conn_id, conn, current[-1] if current else None)
                     return
                 conn.receive_data(data)
-                continue
-            if event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
+            elif (
+                event is h11.PAUSED
+                or isinstance(event, h11.ConnectionClosed)
+                or not await self._on_event(conn_id, conn, event, current, writer)
+            ):
                 await self._drain(conn_id, conn, reader)
                 return
-            if isinstance(event, h11.Request):
-                current = Seen(
-                    conn_id,
-                    event.method.decode("latin-1"),
-                    event.target.decode("latin-1"),
-                    [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers],
-                )
-                self.requests.append(current)
-                self._note()
-            elif isinstance(event, h11.Data) and current is not None:
-                current.body += bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage) and current is not None:
-                current.complete = True
-                self._note()
-                if not await self._answer(conn, writer):
-                    await self._drain(conn_id, conn, reader)
-                    return
-                current = None
+
+    async def _on_event(
+        self,
+        conn_id: int,
+        conn: h11.Connection,
+        event: object,
+        current: list[Seen],
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        """Record one parsed event; False when nothing more may come on this connection."""
+        if isinstance(event, h11.Request):
+            seen = Seen(
+                conn_id,
+                event.method.decode("latin-1"),
+                event.target.decode("latin-1"),
+                [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers],
+            )
+            current[:] = [seen]
+            self.requests.append(seen)
+            self._note()
+        elif isinstance(event, h11.Data) and current:
+            current[-1].body += bytes(event.data)
+        elif isinstance(event, h11.EndOfMessage) and current:
+            current[-1].complete = True
+            current.clear()
+            self._note()
+            return self.answer and await self._answer(conn, writer)
+        return True
 
     def _ended(self, conn_id: int, conn: h11.Connection, current: Seen | None) -> None:
         """The router closed: a request cut short stays recorded as incomplete; bytes that
