@@ -111,11 +111,6 @@ class Exchange:
         self.timer_kind = _TIMER_NONE
         self.last_io = head.received
 
-    @property
-    def app(self) -> str | None:
-        route = self.route
-        return route.name if route is not None else None
-
     # ------------------------------------------------------------------ the chain
     def start(self) -> None:
         """Run the chain, then proxy (called when it is this request's turn on its connection)."""
