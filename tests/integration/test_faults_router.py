@@ -240,7 +240,7 @@ def test_cli_round_trip(daemon: DaemonThread) -> None:
     assert "Adding latency fault to web.1 on ⬢ faulty... done" in r.stderr
     assert "latency=250ms jitter=10ms" in r.stdout
     _, _, line = call(daemon, "/")
-    assert service(line) >= 250
+    assert service(line) >= 240  # 250 ms ± 10 ms jitter
     r = daemon.cli("faults", "-a", APP)
     assert r.returncode == 0 and "=== faulty Faults" in r.stdout and "latency=250ms" in r.stdout
     r = daemon.cli("faults:add", "web.1", "reset_peer", "-a", APP, "--json")
