@@ -1,7 +1,7 @@
 """Router throughput and latency against nginx and HAProxy, in one run, with one load generator.
 
     .venv/bin/python bench/router.py [--duration 5] [--rounds 3] [--connections 64] [--workers 1,2]
-                                     [--interpreted] [--daemon]
+                                     [--interpreted] [--daemon] [--reference DIR]
 
 The same trivial backend (nginx, one worker, `return 200 "ok"`) is reached
   1. directly,
@@ -13,6 +13,8 @@ The same trivial backend (nginx, one worker, `return 200 "ok"`) is reached
      common.accel; --interpreted adds the same router with PAAS_ROUTER_COMPILED=0) and, as a
      measured design option, as N processes sharing the port with SO_REUSEPORT, and (--daemon)
      through a real `paas daemon` whose app's web dyno is the same backend (its own CPU only),
+     and (--reference DIR) the router of another checkout, e.g. the main branch before a change,
+     side by side in the same rounds (build it first there: python -m router.compile),
 first opening a new backend connection per request (nginx's default, Heroku's legacy router),
 then reusing backend connections (nginx upstream keepalive, HAProxy http-reuse, the router's
 http-routing-2-dot-0 mode). wrk (one thread, one connection count) measures each target in
@@ -58,19 +60,22 @@ class Result:
     p99_ms: float
     errors: int
     cpu_us: float  # CPU time of the proxy process(es) per request: robust to a noisy machine
+    cpu_spread: tuple[float, float] = (0.0, 0.0)  # lowest and highest of the rounds
 
 
 def median_result(runs: list[Result]) -> Result:
     def med(values: list[float]) -> float:
         return float(statistics.median(values))
 
+    cpus = [r.cpu_us for r in runs]
     return Result(
         runs[0].name,
         med([r.rps for r in runs]),
         med([r.p50_ms for r in runs]),
         med([r.p99_ms for r in runs]),
         sum(r.errors for r in runs),
-        med([r.cpu_us for r in runs]),
+        med(cpus),
+        (min(cpus), max(cpus)),
     )
 
 
@@ -91,10 +96,10 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 @contextlib.contextmanager
 def process(
-    cmd: list[str], port: int, log: Path, env: dict[str, str] | None = None
+    cmd: list[str], port: int, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> Iterator[psutil.Process]:
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         try:
             wait_port(port)
             yield psutil.Process(proc.pid)
@@ -157,7 +162,13 @@ def _find(pattern: str, text: str) -> str:
 
 
 def run(
-    duration: int, connections: int, workers: list[int], rounds: int, interpreted: bool, daemon: bool
+    duration: int,
+    connections: int,
+    workers: list[int],
+    rounds: int,
+    interpreted: bool,
+    daemon: bool,
+    reference: Path | None = None,
 ) -> list[tuple[str, list[Result]]]:
     for tool in ("nginx", "haproxy", "wrk"):
         if shutil.which(tool) is None:
@@ -192,8 +203,11 @@ def run(
                     targets.append(
                         ("haproxy (1 thread)", port, stack.enter_context(process(cmd, port, tmp / "h.out")))
                     )
-                    variants = [(n, True) for n in workers] + ([(1, False)] if interpreted else [])
-                    for n, compiled in variants:
+                    variants = [(n, True, ROOT) for n in workers] + (
+                        [(1, False, ROOT)] if interpreted else []
+                    )
+                    variants += [(1, True, reference)] if reference is not None else []
+                    for n, compiled, tree in variants:
                         port = free_port()
                         cmd = [sys.executable, "-m", "router", "--port", str(port)]
                         cmd += ["--app", f"bench=127.0.0.1:{backend_port}"]
@@ -201,10 +215,12 @@ def run(
                         cmd += ["--workers", str(n)] if n > 1 else []
                         label = "paas router" + (f" ({n} SO_REUSEPORT procs)" if n > 1 else " (1 process)")
                         label += "" if compiled else " interpreted"
-                        log = tmp / f"router-{reuse}-{n}-{compiled}.out"
-                        router_env = env if compiled else {**env, "PAAS_ROUTER_COMPILED": "0"}
+                        label += "" if tree == ROOT else " reference"
+                        log = tmp / f"router-{reuse}-{n}-{compiled}-{tree == ROOT}.out"
+                        router_env = dict(env, PYTHONPATH=str(tree))
+                        router_env.update({} if compiled else {"PAAS_ROUTER_COMPILED": "0"})
                         targets.append(
-                            (label, port, stack.enter_context(process(cmd, port, log, env=router_env)))
+                            (label, port, stack.enter_context(process(cmd, port, log, router_env, tree)))
                         )
                     if paasd is not None:
                         paasd.set_router2(reuse)
@@ -242,17 +258,29 @@ def report(sections: list[tuple[str, list[Result]]], duration: int, connections:
     )
     for title, results in sections:
         print(f"\n{title}")
-        print(f"  {'':34} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'CPU us/req':>10}")
+        print(
+            f"  {'':42} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'CPU us/req':>10} {'(range)':>13}"
+        )
         for r in results:
             cpu = f"{r.cpu_us:10.1f}" if r.cpu_us else f"{'-':>10}"
-            print(f"  {r.name:34} {r.rps:8.0f} {r.p50_ms:7.2f} {r.p99_ms:7.2f} {r.errors:6d} {cpu}")
+            spread = f"{r.cpu_spread[0]:6.1f}-{r.cpu_spread[1]:<6.1f}" if r.cpu_us else ""
+            print(
+                f"  {r.name:42} {r.rps:8.0f} {r.p50_ms:7.2f} {r.p99_ms:7.2f} {r.errors:6d} {cpu} {spread:>13}"
+            )
         nginx = next(r for r in results if r.name.startswith("nginx"))
+        reference = next((r for r in results if r.name.endswith(" reference")), None)
         for r in results:
             if r.name.startswith("paas "):
                 print(
                     f"  {r.name} / nginx: throughput {r.rps / nginx.rps:.2f} (target >= 0.50), "
                     f"CPU per request {r.cpu_us / nginx.cpu_us:.1f}x"
                 )
+        if reference is not None:
+            this = next(r for r in results if r.name == "paas router (1 process)")
+            print(
+                f"  this router / reference: throughput {this.rps / reference.rps:.2f}, "
+                f"CPU per request {this.cpu_us / reference.cpu_us:.2f}x"
+            )
 
 
 def main() -> None:
@@ -269,10 +297,16 @@ def main() -> None:
         action="store_true",
         help="also measure a real `paas daemon` routing to an app whose web dyno is the same backend",
     )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        help="also measure the router of another checkout (e.g. main before a change), side by side",
+    )
     args = parser.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
+    reference = args.reference.resolve() if args.reference is not None else None
     report(
-        run(args.duration, args.connections, workers, args.rounds, args.interpreted, args.daemon),
+        run(args.duration, args.connections, workers, args.rounds, args.interpreted, args.daemon, reference),
         args.duration,
         args.connections,
         args.rounds,

@@ -63,7 +63,8 @@ from paas.kafka.service import KafkaService
 from paas.state.db import Database
 from paas.teardown import AppTeardown
 from router import runs_compiled
-from router.faults import FaultRegistry
+from router.connector import TcpConnector
+from router.faults import FaultConnector, FaultRegistry
 from router.metrics import bus_publisher
 from router.server import Router
 from router.table import AppRoute, Backend, RouteTable
@@ -285,7 +286,11 @@ class Daemon:
 
     async def _start_router(self, sock: socket.socket) -> None:
         self.route_table = RouteTable()
-        self.router = Router(self.route_table, self.settings, self.logs.router_line, bus_publisher(self.bus))
+        # the router reaches dynos through the daemon's fault registry (faults: router/faults)
+        connector = FaultConnector(TcpConnector(), self.faults)
+        self.router = Router(
+            self.route_table, self.settings, self.logs.router_line, bus_publisher(self.bus), connector
+        )
         await self.router.start(sock=sock)
         self._stops.append(self.router.stop)
 

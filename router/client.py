@@ -1,12 +1,18 @@
-"""The router's side of a client connection: parses requests, keeps order, applies back-pressure.
+"""The router's side of a client connection: reads requests, keeps order, applies back-pressure.
 
 `ClientConnection` is an asyncio Protocol around httptools' request parser (the shape of
-uvicorn's httptools protocol). Requests on one keep-alive connection are served one at a
-time; pipelined requests wait in a queue (reading pauses meanwhile, so the queue holds at
-most one read's worth of bytes). Reading also pauses while a request body waits for its dyno
-connection, and while the dyno is not reading (upload back-pressure); writing pauses the
-dyno's side when the client is slow (download back-pressure). Memory per connection is
-bounded by the transport buffers, not by body size.
+uvicorn's httptools protocol). Each request head is read into a `RequestHead` (router.head),
+which decides its framing (router.framing); the complete head becomes an `Exchange`. Requests
+on one keep-alive connection are served one at a time; pipelined requests wait in a queue
+(reading pauses meanwhile, so the queue holds at most one read's worth of bytes). Reading also
+pauses while a request body waits for its dyno connection, and while the dyno is not reading
+(upload back-pressure); writing pauses the dyno's side when the client is slow (download
+back-pressure). Memory per connection is bounded by the transport buffers, not by body size.
+
+Nothing is read past a request whose body length is unknown (a refused Transfer-Encoding),
+past a request after which the connection closes (`Connection: close`, HTTP/1.0, both
+Content-Length and Transfer-Encoding), or past a parse error: those bytes can never become a
+request, for the router or for a dyno. Trailers of a chunked body are read and dropped.
 
 A client that goes quiet: between requests, closed after `router_keepalive_timeout`
 (silently, as Heroku closes idle pre-opened connections); in the middle of a request head,
@@ -17,16 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
 import httptools
 
-from router import codes
+from router import codes, framing
 from router.closedtransport import CLOSED
+from router.codes import HCode
 from router.exchange import Exchange
+from router.head import BAD_HEADER, BAD_REQUEST_LINE, RequestHead
 from router.headers import MAX_REQUEST_HEAD
-from router.pages import error_response
 
 if TYPE_CHECKING:
     from router.server import Router
@@ -39,29 +47,37 @@ log = logging.getLogger("router")
 _SPENT_PARSER = httptools.HttpRequestParser(object())
 
 
+class _Stop(Exception):
+    """Raised inside a parser callback: nothing more is read on this connection."""
+
+
 class ClientConnection(asyncio.Protocol):
     PAUSE_BODY = 1  # a request body waits for its dyno connection
     PAUSE_QUEUE = 2  # pipelined requests wait their turn
     PAUSE_UPLOAD = 4  # the dyno is not reading fast enough
     PAUSE_UPGRADE = 8  # an Upgrade request waits for the dyno's answer
+    PAUSE_STOPPED = 16  # nothing more is read (see the module docstring)
 
     __slots__ = (
         "active",
         "closed",
+        "head",
         "head_bytes",
         "in_head",
         "last_io",
-        "last_parsed",
         "over_limit",
         "parser",
-        "parsing",
         "paused",
         "peer_ip",
         "queue",
+        "reading",
         "router",
+        "stopped",
         "timer",
         "transport",
         "tunnel",
+        "upgrade_tail",
+        "upgrading",
         "writing_paused",
     )
 
@@ -69,19 +85,24 @@ class ClientConnection(asyncio.Protocol):
         self.router = router
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
         self.parser = httptools.HttpRequestParser(self)
-        self.parser.set_dangerous_leniencies(lenient_chunked_length=True)  # chunked wins over CL
+        # chunked wins over Content-Length; this also lifts llhttp's check of other
+        # Transfer-Encodings, which router.framing makes instead (and refuses them)
+        self.parser.set_dangerous_leniencies(lenient_chunked_length=True)
         self.peer_ip = b"127.0.0.1"
-        self.active: Exchange | None = None
-        self.parsing: Exchange | None = None
-        self.last_parsed: Exchange | None = None
+        self.head: RequestHead | None = None  # the head being read
+        self.reading: Exchange | None = None  # the exchange whose body is being read
+        self.active: Exchange | None = None  # the exchange being answered
+        self.upgrading: Exchange | None = None
         self.queue: deque[Exchange] = deque()
         self.paused = 0
         self.writing_paused = False
         self.closed = False
+        self.stopped = False
         self.over_limit = False
         self.in_head = True
         self.head_bytes = 0
         self.tunnel: DynoConnection | None = None
+        self.upgrade_tail = b""
         self.timer: asyncio.TimerHandle | None = None
         self.last_io = 0.0
 
@@ -93,39 +114,39 @@ class ClientConnection(asyncio.Protocol):
         if peer:
             self.peer_ip = peer[0].encode()
         router = self.router
-        router.client_opened(self)
+        self.over_limit = not router.client_opened(self)
         self.last_io = router.loop.time()
         self.timer = router.loop.call_later(router.client_timer_step, self._on_timer)
 
     def data_received(self, data: bytes) -> None:
+        self.last_io = self.router.loop.time()
         tunnel = self.tunnel
         if tunnel is not None:
-            self.last_io = self.router.loop.time()
-            active = self.active
-            if active is not None:
-                active.last_io = self.last_io
-            if not tunnel.closed:
-                tunnel.transport.write(data)
+            self._through_tunnel(tunnel, data)
             return
-        self.last_io = self.router.loop.time()
+        if self.stopped:
+            return
         if self.in_head:
             self.head_bytes += len(data)
             if self.head_bytes > MAX_REQUEST_HEAD:
-                self._head_too_big()
+                self._failed_head(BAD_HEADER)
                 return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             self._upgrade_requested(data[exc.args[0] :] if exc.args else b"")
         except httptools.HttpParserError as exc:
-            self._parse_error(exc)
+            if not self.stopped:  # else a callback stopped the parser on purpose
+                self._parse_error(exc)
         except Exception:
-            log.exception("router: internal error reading a request")
-            self.router.internal_errors += 1
-            ex = self.active or self.parsing
-            if ex is not None and not ex.finished:
-                ex.fail("H99")
-            self.close()
+            self._internal_error()
+
+    def _through_tunnel(self, tunnel: DynoConnection, data: bytes) -> None:
+        active = self.active
+        if active is not None:
+            active.tunnel_activity()
+        if not tunnel.closed:
+            tunnel.send(data)
 
     def eof_received(self) -> bool | None:
         # A client that hangs up before its response is complete interrupted it (H27), as
@@ -152,85 +173,102 @@ class ClientConnection(asyncio.Protocol):
             tunnel.close()
         active = self.active
         if active is not None:
-            active.stop_timers()
-        if active is not None and not active.finished:
             try:
                 active.client_gone()
             except Exception:
-                self.router.internal_error(active, "client lost")
-        self.queue.clear()
-
-    def _dyno_side(self) -> DynoConnection | None:
-        active = self.active
-        conn = active.upstream if active is not None and active.upstream is not None else self.tunnel
-        return conn if conn is not None and not conn.closed else None
+                active.internal_error("client lost")
+        self.queue.clear()  # never started: nothing was logged or sent for them
 
     def pause_writing(self) -> None:
         self.writing_paused = True
-        conn = self._dyno_side()
-        if conn is not None:
-            conn.transport.pause_reading()  # the client is slow: stop reading from the dyno
+        self._dyno_reading(False)  # the client is slow: stop reading from the dyno
 
     def resume_writing(self) -> None:
         self.writing_paused = False
-        conn = self._dyno_side()
-        if conn is not None:
-            conn.transport.resume_reading()
+        self._dyno_reading(True)
+
+    def _dyno_reading(self, reading: bool) -> None:
+        tunnel = self.tunnel
+        if tunnel is not None:
+            if not tunnel.closed:
+                if reading:
+                    tunnel.resume_reading()
+                else:
+                    tunnel.pause_reading()
+            return
+        active = self.active
+        if active is not None:
+            active.client_write_paused(not reading)
 
     # ------------------------------------------------------------------ parser callbacks
     def on_message_begin(self) -> None:
-        self.parsing = Exchange(self)
+        self.head = RequestHead(self.peer_ip, self.over_limit)
 
     def on_url(self, url: bytes) -> None:
-        ex = self.parsing
-        if ex is not None:
-            ex.add_url(url)
+        head = self.head
+        if head is not None:
+            head.add_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        ex = self.parsing
-        if ex is not None:
-            ex.add_header(name, value)
+        head = self.head
+        if head is not None:  # None for a chunked body's trailers: dropped
+            head.add_header(name, value)
 
     def on_headers_complete(self) -> None:
-        ex = self.parsing
-        if ex is None:
+        head = self.head
+        if head is None:
             return
+        self.head = None
         parser = self.parser
-        ex.head_complete(
+        head.complete(
             parser.get_method(),
             parser.get_http_version() != "1.0",
             parser.should_keep_alive(),
             parser.should_upgrade(),
+            self.router.loop.time(),
+            int(time.time() * 1000),
         )
         self.in_head = False
         self.head_bytes = 0
-        if self.active is None:
-            self.active = ex
-            ex.start()
-        else:
-            self.queue.append(ex)
-            self.pause(self.PAUSE_QUEUE)
+        ex = Exchange(self, head)
+        self.reading = ex
+        if head.is_upgrade:
+            self.upgrading = ex
+        self._enqueue(ex)
+        if head.unframed:
+            self._stop()
 
     def on_body(self, body: bytes) -> None:
-        ex = self.parsing
+        ex = self.reading
         if ex is not None:
-            ex.on_client_body(body)
+            ex.client_body(body)
 
     def on_message_complete(self) -> None:
-        ex = self.parsing
-        self.parsing = None
+        ex = self.reading
+        self.reading = None
         self.in_head = True
-        if ex is not None:
-            self.last_parsed = ex
-            ex.on_client_complete()
-            if ex.finished and ex is self.active and not self.closed and ex.client_keepalive:
-                # answered before the body was read (error page): the connection can go on
-                self._next()
+        if ex is None:
+            return
+        ex.client_complete()
+        if not ex.head.keepalive:
+            self._stop()  # the connection ends with this request: what follows is never read
+        if ex.finished and ex is self.active and not self.closed and ex.keepalive:
+            # answered before the body was read (error page): the connection can go on
+            self._next()
+
+    def _stop(self) -> None:
+        self.stopped = True
+        self.pause(self.PAUSE_STOPPED)
+        raise _Stop
 
     # ------------------------------------------------------------------ exchange hand-offs
     def write(self, data: bytes) -> None:
         if not self.closed:
             self.transport.write(data)
+
+    def writelines(self, chunks: list[bytes]) -> None:
+        if not self.closed:
+            self.transport.writelines(chunks)
 
     def send_and_close(self, data: bytes) -> None:
         if not self.closed:
@@ -241,6 +279,17 @@ class ClientConnection(asyncio.Protocol):
         if not self.closed:
             self.closed = True
             self.transport.close()
+
+    def abort(self) -> None:
+        """Cut the connection now (the router stops)."""
+        self.closed = True
+        active = self.active
+        if active is not None:
+            active.stop()
+        tunnel = self.tunnel
+        if tunnel is not None:
+            tunnel.abort()
+        self.transport.abort()
 
     def pause(self, reason: int) -> None:
         if not self.paused and not self.closed:
@@ -257,12 +306,20 @@ class ClientConnection(asyncio.Protocol):
         """The response for `ex` has been written: next request, or hang up."""
         if self.closed or ex is not self.active:
             return
-        if not keep or ex.is_upgrade or not ex.client_keepalive:
+        if not keep or ex.head.is_upgrade or not ex.keepalive:
             self.close()
             return
         if not ex.request_done:
             return  # wait for the rest of the body to go by (on_message_complete calls _next)
         self._next()
+
+    def _enqueue(self, ex: Exchange) -> None:
+        if self.active is None:
+            self.active = ex
+            ex.start()
+        else:
+            self.queue.append(ex)
+            self.pause(self.PAUSE_QUEUE)
 
     def _next(self) -> None:
         self.active = None
@@ -281,20 +338,21 @@ class ClientConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ upgrades (WebSocket)
     def _upgrade_requested(self, tail: bytes) -> None:
-        ex = self.last_parsed
+        ex = self.upgrading
+        self.upgrading = None
         if ex is None or ex.finished:
             self.close()
             return
-        ex.upgrade_tail = tail
+        self.upgrade_tail = tail
         self.pause(self.PAUSE_UPGRADE)
 
-    def start_tunnel(self, ex: Exchange, conn: DynoConnection) -> None:
+    def start_tunnel(self, conn: DynoConnection) -> None:
         """The dyno switched protocols: from now on bytes pass through untouched."""
         self.tunnel = conn
-        conn.tunnel = True
-        tail = ex.upgrade_tail
+        tail = self.upgrade_tail
+        self.upgrade_tail = b""
         if tail and not conn.closed:
-            conn.transport.write(tail)
+            conn.send(tail)
         self.resume(self.PAUSE_UPGRADE | self.PAUSE_BODY)
 
     def close_tunnel(self) -> None:
@@ -305,51 +363,40 @@ class ClientConnection(asyncio.Protocol):
         self.close()
 
     # ------------------------------------------------------------------ errors and timers
-    def _head_too_big(self) -> None:
-        ex = self.parsing
-        if ex is not None and ex.host is not None and self.active is None:
-            self.active = ex
-            ex.parse_failure = codes.CAUSE_BAD_HEADER
-            ex.head_complete(self.parser.get_method() or b"GET", True, False, False)
-            ex.start()
-        else:
-            self.router.unrouted += 1
-            self.send_and_close(error_response("bad-request", 400, False))
-        self.close()
-
     def _parse_error(self, exc: Exception) -> None:
-        """The parser gave up: H26 for the request it was reading."""
-        ex = self.parsing
-        message = str(exc)
-        if ex is None:
-            self.router.unrouted += 1
-            self.send_and_close(error_response("bad-request", 400, False))
-            return
-        if not self.in_head:  # in the body
-            cause = codes.CAUSE_BAD_CHUNK if ex.chunked else codes.CAUSE_BAD_HEADER
-            ex.client_keepalive = False
-            if not ex.finished:
-                if ex.upstream is None and ex.task is None and ex.app is None:
-                    ex.parse_failure = cause  # not started yet (queued)
-                else:
-                    ex.fail("H26", cause=cause)
-            self.pause(self.PAUSE_QUEUE)
+        """The parser gave up: H26 for the request it was reading; nothing more is read."""
+        ex = self.reading
+        if ex is not None:  # in the body
+            self.reading = None
+            self.stopped = True
+            self.pause(self.PAUSE_STOPPED)
+            chunked = ex.head.framing == framing.CHUNKED
+            ex.client_body_failed(codes.CAUSE_BAD_CHUNK if chunked else codes.CAUSE_BAD_HEADER)
             if ex.finished and ex is self.active:
                 self.close()
             return
-        cause = codes.CAUSE_BAD_HEADER if "header" in message.lower() else codes.CAUSE_BAD_REQUEST_LINE
-        if "Content-Length" in message or "Transfer-Encoding" in message:
-            cause = codes.CAUSE_BAD_HEADER
-        ex.parse_failure = cause
-        ex.client_keepalive = False
-        self.pause(self.PAUSE_QUEUE)
-        if self.active is None:
-            self.active = ex
-            ex.head_complete(self.parser.get_method() or b"GET", True, False, False)
-            ex.start()
+        message = str(exc)
+        header = "header" in message.lower() or "Content-Length" in message or "Transfer-Encoding" in message
+        self._failed_head(BAD_HEADER if header else BAD_REQUEST_LINE)
+
+    def _failed_head(self, problem: tuple[HCode, str]) -> None:
+        """The head being read is broken (or too big): it ends in H26 (or a 400 when it names
+        no app) when its turn comes, and nothing after it is read."""
+        self.stopped = True
+        self.pause(self.PAUSE_STOPPED)
+        head = self.head or RequestHead(self.peer_ip, self.over_limit)
+        self.head = None
+        head.fail(self.parser.get_method(), problem, self.router.loop.time(), int(time.time() * 1000))
+        self._enqueue(Exchange(self, head))
+
+    def _internal_error(self) -> None:
+        log.exception("router: internal error reading a request")
+        ex = self.active or self.reading
+        if ex is not None and not ex.finished:
+            ex.internal_error("reading a request")
         else:
-            self.queue.append(ex)
-            ex.head_complete(self.parser.get_method() or b"GET", True, False, False)
+            self.router.internal_errors += 1
+        self.close()
 
     def _on_timer(self) -> None:
         self.timer = None
@@ -361,18 +408,16 @@ class ClientConnection(asyncio.Protocol):
             # the exchange's own timers govern; look again later
             self.timer = router.loop.call_later(router.client_timer_step, self._on_timer)
             return
-        ex = self.parsing
-        limit = router.idle_timeout if ex is not None else router.keepalive_timeout
+        head = self.head
+        limit = router.idle_timeout if head is not None else router.keepalive_timeout
         if quiet < limit:
             self.timer = router.loop.call_later(limit - quiet, self._on_timer)
             return
-        if ex is not None and ex.host is not None:
+        if head is not None and head.host is not None:
             # the client stopped in the middle of its request head
+            self.head = None
+            head.fail(self.parser.get_method(), None, self.last_io, int(time.time() * 1000))
+            ex = Exchange(self, head)
             self.active = ex
-            ex.head_complete(self.parser.get_method() or b"GET", True, False, False)
-            ex.received = self.last_io
-            route = router.table.resolve(ex.host.decode("latin-1"))
-            if route is not None:
-                ex.attribute(route)
-                ex.fail("H28")
+            ex.abandoned()
         self.close()

@@ -1,10 +1,10 @@
 """How the router reaches a dyno: the seam where faults go.
 
-The router never calls `loop.create_connection` itself; it asks its `Connector` for a
-transport to a `Backend`. The default `TcpConnector` opens a plain loopback TCP connection.
-A fault layer (toxiproxy-style: latency, timeout, reset_peer, slow_close, bandwidth,
-limit_data) wraps or replaces it per backend — e.g. by connecting through a local proxy
-port, or by wrapping the protocol it is given — without the router changing. Whatever the
+The router never calls `loop.create_connection` itself; it asks the `Connector` it was built
+with for a transport to one of an app's dynos (a `Backend`). The default `TcpConnector` opens a
+plain loopback TCP connection. The fault layer (router.faults.FaultConnector, toxiproxy-style:
+latency, timeout, reset_peer, slow_close, bandwidth, limit_data) wraps it and relays the
+connections of faulted dynos through their toxics, without the router changing. Whatever the
 connector does, the router's detection (timers, EOF/RST, parse errors) decides the H-code.
 
 Errors: the connector raises `ConnectionRefusedError` (→ H21) or any other `OSError`
@@ -28,8 +28,9 @@ ProtocolFactory = Callable[[], asyncio.Protocol]
 
 class Connector(Protocol):
     async def connect(
-        self, backend: Backend, factory: ProtocolFactory
-    ) -> tuple[asyncio.BaseTransport, asyncio.Protocol]: ...
+        self, app: str, backend: Backend, factory: ProtocolFactory
+    ) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
+        """A connection to `app`'s dyno `backend`, its protocol made by `factory`."""
 
 
 class TcpConnector:
@@ -46,7 +47,7 @@ class TcpConnector:
         self.loop = loop
 
     async def connect(
-        self, backend: Backend, factory: ProtocolFactory
+        self, app: str, backend: Backend, factory: ProtocolFactory
     ) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
         loop = self.loop or asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET, _STREAM_NONBLOCK)

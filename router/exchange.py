@@ -1,12 +1,14 @@
-"""One request's journey through the router: the stages, the proxying, the verdict.
+"""One request's journey through the router: the chain, the proxying, the verdict.
 
-An `Exchange` is created when a client starts a request. Once its head is complete and it is
-the connection's turn, `start()` runs the chain of stages (router.stages) — validate → look
-up the app → maintenance/blank/no-web checks → backlog → 100-continue → pick a dyno — and then
-proxies: the request head (rewritten, see router.headers) and body stream to the dyno, the
-response streams back. Every way it can end goes through `finish()`, which builds the one log
-line and the structured record. Every failure goes through `fail(code)`, which also decides
-what the client sees (an error page if nothing was sent yet, otherwise a cut connection).
+An `Exchange` is made when a request head is complete (router.head). When it is the request's
+turn on its connection, `start()` runs the chain (router.chain: lookup → validate → limits →
+app state → backlog), answers `100 Continue` if asked, picks a dyno (router.pick) and proxies:
+the request head (rewritten, see router.headers) and body stream to the dyno, framed by the
+router (router.framing), and the response streams back through this object, which is the
+dyno connection's `ResponseSink`. Every way it can end goes through `finish()`, which writes
+the one log line and the structured record and gives back the backlog place; every failure
+goes through `fail_with()`, which also decides what the client sees (an error page if nothing
+was sent yet, otherwise a cut connection). Only this module writes an exchange's state.
 
 Timers (all from Settings, fractions allowed):
   first byte  `router_timeout` after the whole request reached the dyno → H12
@@ -23,30 +25,14 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from router import codes, stages
+from router import codes, framing, pick
 from router.codes import CATALOG, HCode
-from router.headers import (
-    H_CONNECTION,
-    H_CONTENT_LENGTH,
-    H_EXPECT,
-    H_FORWARDED_FOR,
-    H_HOST,
-    H_REQUEST_ID,
-    H_TRANSFER_ENCODING,
-    H_UPGRADE,
-    H_VIA,
-    MAX_HEADER_NAME,
-    MAX_HEADER_VALUE,
-    MAX_HEADERS,
-    MAX_REQUEST_LINE,
-    REQUEST_SPECIAL,
-    has_token,
-    new_request_id,
-    valid_request_id,
-)
+from router.head import RequestHead
+from router.headers import new_request_id, valid_request_id
 from router.logline import format_record
 from router.metrics import RequestRecord
 from router.pages import error_response
+from router.stages import Verdict
 from router.table import AppRoute
 
 if TYPE_CHECKING:
@@ -59,228 +45,127 @@ log = logging.getLogger("router")
 _TIMER_NONE = 0
 _TIMER_FIRST_BYTE = 1
 _TIMER_IDLE = 2
+_CHUNK_END = b"0\r\n\r\n"
+
+
+def _ms(seconds: float) -> int:
+    """Whole milliseconds, as the log line counts them (truncated). The nudge absorbs float
+    noise: 0.4 s measured between two loop times can come out as 399.99999 ms, which must
+    read 400 (a 400 ms latency fault shows as service=400ms, never 399ms)."""
+    return int(seconds * 1000 + 1e-6)
 
 
 class Exchange:
     __slots__ = (
-        "app",
+        "admitted",
         "body_buf",
         "body_buffered",
-        "cause",
-        "chunked",
+        "body_failure",
+        "body_seen",
         "client",
-        "client_keepalive",
         "connect_ms",
-        "connect_timed_out",
-        "content_length",
-        "counted",
         "dyno",
-        "expect",
         "finished",
+        "head",
         "head_forwarded",
-        "holding",
-        "host",
-        "http11",
-        "is_upgrade",
+        "keepalive",
         "last_io",
-        "lines",
-        "method",
         "nbytes",
-        "nheaders",
-        "parse_failure",
-        "received",
         "request_done",
         "request_id",
         "response_started",
         "route",
         "router",
-        "router2",
         "service_start",
-        "start_ms",
         "status",
         "task",
         "timer",
         "timer_kind",
-        "upgrade",
-        "upgrade_tail",
         "upstream",
-        "url",
-        "via",
-        "violation",
-        "xff",
     )
 
-    def __init__(self, client: ClientConnection) -> None:
+    def __init__(self, client: ClientConnection, head: RequestHead) -> None:
         self.client = client
         self.router: Router = client.router
-        self.method = b""
-        self.url = b""
-        self.lines: list[bytes] = []  # forwarded header lines, as name, ": ", value, CRLF pieces
-        self.nheaders = 0
-        self.host: bytes | None = None
-        self.content_length: bytes | None = None
-        self.chunked = False
-        self.expect: bytes | None = None
-        self.upgrade: bytes | None = None
-        self.request_id: bytes | None = None
-        self.xff: bytes | None = None
-        self.via: bytes | None = None
-        self.violation: str | None = None  # H26 cause found while reading the head
-        self.parse_failure: str | None = None  # H26 cause: the parser gave up on this request
-        self.http11 = True
-        self.client_keepalive = True
-        self.is_upgrade = False
-        self.upgrade_tail: bytes | None = None
-        self.received = 0.0
-        self.start_ms = 0
-        self.app: str | None = None
+        self.head = head
+        self.keepalive = head.keepalive  # the client's connection stays open after this one
         self.route: AppRoute | None = None
-        self.router2 = False
-        self.counted = False
+        self.request_id: bytes | None = None
+        self.admitted = False
         self.body_buf: list[bytes] = []
         self.body_buffered = 0
+        self.body_seen = 0
+        self.body_failure: str | None = None
         self.request_done = False
         self.upstream: DynoConnection | None = None
         self.task: asyncio.Task[None] | None = None
-        self.holding = False
         self.dyno: str | None = None
         self.connect_ms: float | None = None
-        self.connect_timed_out = False
         self.service_start = 0.0
         self.response_started = False
         self.head_forwarded = False
         self.status: int | None = None
         self.nbytes = 0
-        self.cause: str | None = None
         self.finished = False
         self.timer: asyncio.TimerHandle | None = None
         self.timer_kind = _TIMER_NONE
-        self.last_io = 0.0
+        self.last_io = head.received
 
-    # ------------------------------------------------------------------ reading the head
-    def add_url(self, url: bytes) -> None:
-        if len(self.url) + len(url) > MAX_REQUEST_LINE - 16:
-            self.violation = self.violation or codes.CAUSE_BAD_REQUEST_LINE
-            return
-        self.url += url
-
-    def add_header(self, name: bytes, value: bytes) -> None:
-        self.nheaders += 1
-        lname = name.lower()
-        kind = REQUEST_SPECIAL.get(lname, -1)
-        if kind == H_HOST:
-            if self.host is not None:
-                self.violation = self.violation or codes.CAUSE_BAD_HEADER
-            self.host = value
-        if (len(value) > MAX_HEADER_NAME or self.nheaders > MAX_HEADERS or len(name) > MAX_HEADER_NAME) and (
-            len(name) > MAX_HEADER_NAME or len(value) > MAX_HEADER_VALUE or self.nheaders > MAX_HEADERS
-        ):
-            self.violation = self.violation or codes.CAUSE_BAD_HEADER
-            return
-        if kind < 0 or kind == H_HOST:
-            self.lines += (name, b": ", value, b"\r\n")
-        elif kind == H_CONTENT_LENGTH:
-            self.content_length = value.strip()
-        elif kind == H_TRANSFER_ENCODING:
-            if has_token(value, b"chunked"):
-                self.chunked = True
-        elif kind == H_CONNECTION:
-            pass  # keep-alive / upgrade decided by the parser
-        elif kind == H_EXPECT:
-            self.expect = value.strip().lower() or None
-        elif kind == H_UPGRADE:
-            self.upgrade = value
-        elif kind == H_REQUEST_ID:
-            self.request_id = value.strip()
-        elif kind == H_FORWARDED_FOR:
-            self.xff = value if self.xff is None else self.xff + b", " + value
-        elif kind == H_VIA:
-            self.via = value if self.via is None else self.via + b", " + value
-        # H_DROP: hop-by-hop or untrusted, replaced by the router's own
-
-    def head_complete(self, method: bytes, http11: bool, keepalive: bool, upgrade: bool) -> None:
-        self.method = method
-        self.http11 = http11
-        self.client_keepalive = keepalive
-        self.is_upgrade = upgrade
-        self.received = self.last_io = self.router.loop.time()
-        self.start_ms = int(time.time() * 1000)
-
-    # ------------------------------------------------------------------ the chain of stages
+    # ------------------------------------------------------------------ the chain
     def start(self) -> None:
-        """Run the synchronous stages, then dispatch to a dyno (called when it is our turn)."""
+        """Run the chain, then proxy (called when it is this request's turn on its connection)."""
         try:
             self._start()
         except Exception:
-            log.exception("router: internal error starting a request")
-            self.router.internal_errors += 1
-            self.fail("H99")
+            self.internal_error("starting a request")
 
     def _start(self) -> None:
         router = self.router
-        if self.parse_failure is not None and self.host is None:
-            self.reject_unrouted()
-            return
-        problem = stages.validate(self)
-        if problem is stages.NO_HOST:
-            self.reject_unrouted()
-            return
-        route = router.table.resolve(self.host.decode("latin-1")) if self.host is not None else None
+        route, verdict = router.chain.route(self.head)
         if route is None:
-            if problem is not None or self.parse_failure is not None:
-                self.reject_unrouted()
-            else:
-                self.no_such_app()
+            self._unrouted(verdict)
             return
-        self.attribute(route)
-        if self.parse_failure is not None:
-            self.fail("H26", cause=self.parse_failure)
+        self._attribute(route)
+        if self.body_failure is not None:
+            self.fail("H26", cause=self.body_failure)
             return
-        if problem is not None:
-            hcode, cause = problem
-            self.fail_with(hcode, cause=cause)
+        if verdict is not None:
+            self._reject(verdict)
             return
-        if self.client.over_limit:
-            self.fail("H22")
-            return
-        code = stages.check_app(route)
-        if code is not None:
-            self.fail(code)
-            return
-        if not stages.admit(self, route):
-            self.fail("H11")
-            return
-        if self.expect is not None and self.http11:
+        self.admitted = True
+        if self.head.expect_continue:
             # vegur answers 100 Continue itself and does not forward the expectation
             self.client.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        conn = stages.pick_pooled(self, route) if route.keepalive else None
+        conn = pick.pooled(router, route) if route.keepalive else None
         if conn is not None:
+            self.dyno = conn.backend.dyno
+            self.connect_ms = 0.0
             self.attach(conn)
         else:
             self.task = router.loop.create_task(self._dispatch(route))
 
-    def attribute(self, route: AppRoute) -> None:
+    def _attribute(self, route: AppRoute) -> None:
         """The request belongs to this app: from now on it is logged, with a request id."""
-        self.app = route.name
         self.route = route
-        self.router2 = route.keepalive
-        if self.request_id is None or not valid_request_id(self.request_id):
+        request_id = self.head.request_id
+        self.request_id = request_id if request_id is not None and valid_request_id(request_id) else None
+        if self.request_id is None:
             self.request_id = new_request_id()
 
-    def has_body(self) -> bool:
-        return self.chunked or (self.content_length is not None and self.content_length != b"0")
-
     async def _dispatch(self, route: AppRoute) -> None:
+        task = self.task
+        assert task is not None
         try:
-            conn, code = await stages.pick_and_connect(self, route)
+            conn, code, dyno, connect_ms = await pick.connect(self.router, route, self.head.received, task)
         except asyncio.CancelledError:
-            return  # the client left while the request was held; already logged as H27
+            return  # the client left (logged as H27), the request failed meanwhile, or the router stops
         except Exception:
-            log.exception("router: internal error picking a dyno")
-            self.router.internal_errors += 1
-            self.fail("H99")
+            self.task = None
+            self.internal_error("picking a dyno")
             return
         self.task = None
+        self.dyno = dyno
+        self.connect_ms = connect_ms
         if self.finished:
             if conn is not None:
                 conn.close()
@@ -291,58 +176,59 @@ class Exchange:
             elif conn is not None:
                 self.attach(conn)
         except Exception:
-            self.router.internal_error(self, "sending to the dyno")
+            self.internal_error("sending to the dyno")
 
-    # ------------------------------------------------------------------ proxying
+    # ------------------------------------------------------------------ proxying the request
     def attach(self, conn: DynoConnection) -> None:
         """Send the head and any buffered body to the dyno; stream the rest as it comes."""
         router = self.router
+        head = self.head
+        route = self.route
+        router2 = route is not None and route.keepalive
         self.upstream = conn
-        conn.begin(self)
-        self.dyno = conn.backend.dyno
+        conn.begin(self, head.method == b"HEAD", head.http11, self.keepalive, head.is_upgrade, router2)
         now = router.loop.time()
-        if self.connect_ms is None:
-            self.connect_ms = 0.0
         if conn.closed:  # accepted, then closed before the request could be sent
             self.service_start = now
             self.fail("H13")
             return
         self.service_start = self.last_io = now
-        head = self._upstream_head(now)
-        if self.body_buf:
-            conn.transport.writelines([head, *self.body_buf])
+        upstream_head = self._upstream_head(now, router2)
+        body = self.body_buf
+        if body:
+            body.insert(0, upstream_head)
+            conn.send_many(body)
             self.body_buf = []
             self.body_buffered = 0
         else:
-            conn.transport.write(head)
+            conn.send(upstream_head)
         client = self.client
         if client.writing_paused:
-            conn.transport.pause_reading()
-        if self.request_done or not self.has_body():
+            conn.pause_reading()
+        if self.request_done or not head.has_body():
             # the whole request is at the dyno: from now on it has router_timeout to answer
             self._arm(_TIMER_FIRST_BYTE, router.timeout)
         else:
             self._arm(_TIMER_IDLE, router.idle_timeout)
             client.resume(client.PAUSE_BODY)
-        if self.upgrade_tail is not None and not self.is_upgrade:
-            self.upgrade_tail = None
 
-    def _upstream_head(self, now: float) -> bytes:
+    def _upstream_head(self, now: float, router2: bool) -> bytes:
+        """The head the dyno gets: the client's, with the router's framing and headers."""
         router = self.router
-        client = self.client
-        xff = client.peer_ip if self.xff is None else self.xff + b", " + client.peer_ip
-        self.xff = xff
-        via_self = b"1.1 heroku-router" if self.router2 else b"1.1 vegur"
-        via = via_self if self.via is None else self.via + b", " + via_self
-        parts = [self.method, b" ", self.url, b" HTTP/1.1\r\n"]
-        parts += self.lines
-        if self.chunked:
+        head = self.head
+        peer_ip = head.peer_ip
+        xff = peer_ip if head.xff is None else head.xff + b", " + peer_ip
+        via_self = b"1.1 heroku-router" if router2 else b"1.1 vegur"
+        via = via_self if head.via is None else head.via + b", " + via_self
+        parts = [head.method, b" ", head.target, b" HTTP/1.1\r\nHost: ", head.host or b"", b"\r\n"]
+        parts += head.lines
+        if head.framing == framing.CHUNKED:
             parts.append(b"Transfer-Encoding: chunked\r\n")
-        elif self.content_length is not None:
-            parts += (b"Content-Length: ", self.content_length, b"\r\n")
-        if self.is_upgrade and self.upgrade is not None:
-            parts += (b"Connection: Upgrade\r\nUpgrade: ", self.upgrade, b"\r\n")
-        elif self.router2:
+        elif head.framing == framing.LENGTH:
+            parts.append(b"Content-Length: %d\r\n" % head.length)
+        if head.is_upgrade and head.upgrade is not None:
+            parts += (b"Connection: Upgrade\r\nUpgrade: ", head.upgrade, b"\r\n")
+        elif router2:
             parts.append(b"Connection: keep-alive\r\n")
         else:
             parts.append(b"Connection: close\r\n")
@@ -354,76 +240,184 @@ class Exchange:
             b"\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: ",
             router.port_bytes,
             b"\r\nX-Request-Start: ",
-            b"%d" % self.start_ms,
+            b"%d" % head.start_ms,
             b"\r\nVia: ",
             via,
             b"\r\n",
         )
-        if not self.router2:
-            parts += (
+        if not router2:
+            parts.append(
                 b"Connect-Time: %d\r\nTotal-Route-Time: %d\r\n"
-                % (self.connect_ms or 0, int((now - self.received) * 1000)),
+                % (self.connect_ms or 0, _ms(now - head.received))
             )
         parts.append(b"\r\n")
         return b"".join(parts)
 
-    def on_client_body(self, body: bytes) -> None:
+    def client_body(self, body: bytes) -> None:
+        """A piece of the request body, as the router's framing delimits it."""
         if self.finished:
             return  # answered already (error page); the rest of the body is discarded
         self.last_io = self.router.loop.time()
-        if self.chunked:
-            framed: tuple[bytes, ...] = (b"%x\r\n" % len(body), body, b"\r\n")
-        else:
-            framed = (body,)
+        head = self.head
+        self.body_seen += len(body)
+        if head.framing == framing.CHUNKED:
+            framed = [b"%x\r\n" % len(body), body, b"\r\n"]
+        elif head.framing == framing.LENGTH and self.body_seen <= head.length:
+            framed = [body]
+        else:  # the parser read a body the router's framing does not have: never pass it on
+            self.keepalive = False
+            self.fail_with(CATALOG["H26"], cause=codes.CAUSE_BAD_HEADER)
+            return
         conn = self.upstream
         if conn is not None:
-            conn.transport.writelines(framed)
+            conn.send_many(framed)
             return
         self.body_buf += framed
         self.body_buffered += len(body)
         if self.body_buffered >= self.router.body_buffer_limit:
             self.client.pause(self.client.PAUSE_BODY)
 
-    def on_client_complete(self) -> None:
+    def client_complete(self) -> None:
+        """The request has been read whole."""
         self.request_done = True
         if self.finished:
             return
-        if self.chunked:
-            if self.upstream is not None:
-                self.upstream.transport.write(b"0\r\n\r\n")
+        head = self.head
+        if head.framing == framing.LENGTH and self.body_seen != head.length:
+            self.keepalive = False  # cannot happen with llhttp; never forward a short body as whole
+            self.fail_with(CATALOG["H26"], cause=codes.CAUSE_BAD_HEADER)
+            return
+        conn = self.upstream
+        if head.framing == framing.CHUNKED:
+            if conn is not None:
+                conn.send(_CHUNK_END)
             else:
-                self.body_buf.append(b"0\r\n\r\n")
-        if self.upstream is not None and not self.response_started and self.timer_kind != _TIMER_FIRST_BYTE:
+                self.body_buf.append(_CHUNK_END)
+        if conn is not None and not self.response_started and self.timer_kind != _TIMER_FIRST_BYTE:
             self._arm(_TIMER_FIRST_BYTE, self.router.timeout)
 
-    def on_response_start(self) -> None:
-        """The dyno sent its first byte: the first-byte timer no longer applies."""
-        self.response_started = True
-        if self.timer_kind == _TIMER_FIRST_BYTE:
-            self._disarm()
+    def client_body_failed(self, cause: str) -> None:
+        """The client's body broke the framing (a bad chunk): H26, and the connection goes."""
+        self.keepalive = False
+        if self.finished:
+            return
+        if self.route is None and self.upstream is None and self.task is None:
+            self.body_failure = cause  # not started yet (queued): it fails when its turn comes
+            return
+        self.fail("H26", cause=cause)
 
-    def ensure_idle_timer(self) -> None:
-        if self.timer_kind != _TIMER_IDLE and not self.finished:
+    # ------------------------------------------------------------------ the dyno's answer (ResponseSink)
+    def from_dyno(self, nbytes: int) -> None:
+        self.last_io = self.router.loop.time()
+        self.nbytes += nbytes
+        if not self.response_started:
+            # the dyno sent its first byte: the first-byte timer no longer applies
+            self.response_started = True
+            if self.timer_kind == _TIMER_FIRST_BYTE:
+                self._disarm()
+
+    def response_head(self, status: int, keepalive: bool) -> None:
+        self.status = status
+        self.keepalive = keepalive
+        self.head_forwarded = True
+
+    def pass_on(self, chunks: list[bytes], complete: bool) -> None:
+        if chunks:
+            self.client.writelines(chunks)
+        if complete:
+            self._response_complete()
+        elif self.timer_kind != _TIMER_IDLE and not self.finished:
             self._arm(_TIMER_IDLE, self.router.idle_timeout)
 
-    def response_complete(self) -> None:
+    def _response_complete(self) -> None:
         """The dyno's response has been passed on whole."""
         conn = self.upstream
         self.finish()
         self.upstream = None
+        route = self.route
         if conn is not None:
-            conn.release(reusable=self.router2 and self.request_done)
-        self.client.exchange_done(self, keep=self.request_done or not self.has_body())
+            conn.release(reusable=route is not None and route.keepalive and self.request_done)
+        self.client.exchange_done(self, keep=self.request_done or not self.head.has_body())
 
-    def begin_tunnel(self) -> None:
+    def switched_protocols(self, tail: bytes) -> None:
         """101 Switching Protocols: log the request now, then pipe bytes both ways."""
         conn = self.upstream
-        if conn is None:
+        if conn is None or self.finished:
             return
         self.finish()
-        self.client.start_tunnel(self, conn)
-        self.upgrade_tail = None
+        self.client.start_tunnel(conn)
+        if tail:
+            self.client.write(tail)
         self._arm(_TIMER_IDLE, self.router.idle_timeout)
+
+    def dyno_failed(self, code: str, detail: str | None) -> None:
+        if code == "H25":
+            self.fail_with(CATALOG["H25"], desc=codes.h25_desc(detail or ""))
+        else:
+            self.fail(code)
+
+    def dyno_backpressure(self, paused: bool) -> None:
+        client = self.client
+        if paused:
+            client.pause(client.PAUSE_UPLOAD)
+        else:
+            client.resume(client.PAUSE_UPLOAD)
+
+    def tunnel_closed(self) -> None:
+        self.client.close_tunnel()
+
+    def tunnel_activity(self) -> None:
+        """Bytes went through the tunnel from the client."""
+        self.last_io = self.router.loop.time()
+
+    def internal_error(self, where: str) -> None:
+        """An exception escaped request handling: H99 for this request, the router goes on."""
+        log.exception("router: internal error (%s)", where)
+        self.router.internal_errors += 1
+        try:
+            if not self.finished:
+                self.fail("H99")
+            else:
+                self.client.close()
+        except Exception:
+            log.exception("router: could not report H99")
+            self.client.close()
+
+    # ------------------------------------------------------------------ the client's side
+    def client_write_paused(self, paused: bool) -> None:
+        """The client reads slowly (or again): stop (or resume) reading from the dyno."""
+        conn = self.upstream
+        if conn is not None and not conn.closed:
+            if paused:
+                conn.pause_reading()
+            else:
+                conn.resume_reading()
+
+    def client_gone(self) -> None:
+        """The client closed its connection before the exchange was over → H27."""
+        self._disarm()
+        if self.finished:
+            return
+        self.fail("H27")
+
+    def abandoned(self) -> None:
+        """The client stopped in the middle of its request head (H28 when its app is known)."""
+        route = self.router.chain.lookup(self.head)
+        if route is not None:
+            self._attribute(route)
+            self.fail("H28")
+        else:
+            self.finished = True
+
+    def stop(self) -> None:
+        """The router stops: drop the dyno side without a log line."""
+        self._disarm()
+        task = self.task
+        if task is not None:
+            task.cancel()
+        conn = self.upstream
+        if conn is not None:
+            conn.abort()
 
     # ------------------------------------------------------------------ timers
     def _arm(self, kind: int, delay: float) -> None:
@@ -431,9 +425,6 @@ class Exchange:
             self.timer.cancel()
         self.timer_kind = kind
         self.timer = self.router.loop.call_later(delay, self._on_timer)
-
-    def stop_timers(self) -> None:
-        self._disarm()
 
     def _disarm(self) -> None:
         if self.timer is not None:
@@ -450,51 +441,48 @@ class Exchange:
                 if not self.response_started and not self.finished:
                     self.fail("H12")
                 return
-            idle = self.router.idle_timeout
-            quiet = self.router.loop.time() - self.last_io
-            if quiet < idle:
-                self._arm(_TIMER_IDLE, idle - quiet)
-                return
-            if self.finished:  # a WebSocket tunnel went quiet: close it, nothing to log
-                self.client.close_tunnel()
-                return
-            if self.response_started:
-                self.fail("H15")
-            elif not self.request_done:
-                # no bytes from the client; but if the dyno stopped reading, it is the dyno's
-                conn = self.upstream
-                self.fail("H15" if conn is not None and conn.writing_paused else "H28")
-            elif not self.response_started:
-                self._arm(_TIMER_FIRST_BYTE, max(0.0, self.router.timeout - quiet))
+            self._idle_check()
         except Exception:
-            log.exception("router: internal error in a timer")
-            self.router.internal_errors += 1
-            self.fail("H99")
+            self.internal_error("a timer")
+
+    def _idle_check(self) -> None:
+        router = self.router
+        idle = router.idle_timeout
+        quiet = router.loop.time() - self.last_io
+        if quiet < idle:
+            self._arm(_TIMER_IDLE, idle - quiet)
+            return
+        if self.finished:  # a WebSocket tunnel went quiet: close it, nothing to log
+            self.client.close_tunnel()
+            return
+        if self.response_started:
+            self.fail("H15")
+        elif not self.request_done:
+            # no bytes from the client; but if the dyno stopped reading, it is the dyno's
+            conn = self.upstream
+            self.fail("H15" if conn is not None and conn.writing_paused else "H28")
+        else:
+            self._arm(_TIMER_FIRST_BYTE, max(0.0, router.timeout - quiet))
 
     # ------------------------------------------------------------------ endings
-    def client_gone(self) -> None:
-        """The client closed its connection before the exchange was over → H27."""
-        if self.finished:
+    def _unrouted(self, verdict: Verdict | None) -> None:
+        """No app to log for: 404 "no such app" (the connection may go on) or a 400 (it goes)."""
+        self.router.unrouted += 1
+        self.finished = True
+        client = self.client
+        if verdict is None or verdict.status != 404 or self.body_failure is not None:
+            client.send_and_close(error_response("bad-request", 400, False))
             return
-        task = self.task
-        if task is not None and self.holding:
-            task.cancel()
-        self.fail("H27")
+        keep = self.keepalive and (self.request_done or not self.head.has_body())
+        client.write(error_response(verdict.page, verdict.status, keep))
+        client.exchange_done(self, keep=keep)
 
-    def reject_unrouted(self) -> None:
-        """A request too broken to know its app: 400, no app log line (counted)."""
-        self.router.unrouted += 1
-        self.finished = True
-        self._disarm()
-        self.client.send_and_close(error_response("bad-request", 400, False))
-
-    def no_such_app(self) -> None:
-        self.router.unrouted += 1
-        self.finished = True
-        self._disarm()
-        keep = self.client_keepalive and (self.request_done or not self.has_body())
-        self.client.write(error_response("no-such-app", 404, keep))
-        self.client.exchange_done(self, keep=keep)
+    def _reject(self, verdict: Verdict) -> None:
+        hcode = verdict.hcode
+        if hcode is None:  # a stage that names no H-code for a routed request is a bug
+            self.fail("H99")
+            return
+        self.fail_with(hcode, cause=verdict.cause)
 
     def fail(self, code: str, cause: str | None = None) -> None:
         self.fail_with(CATALOG[code], cause=cause)
@@ -515,8 +503,8 @@ class Exchange:
             client.close()  # the response was cut (or the client is the problem): hang up
             return
         keep = (
-            self.client_keepalive
-            and (self.request_done or not self.has_body())
+            self.keepalive
+            and (self.request_done or not self.head.has_body())
             and hcode.code not in ("H22", "H26")
         )
         client.write(error_response(hcode.page, hcode.status, keep))
@@ -525,25 +513,26 @@ class Exchange:
     def finish(
         self, hcode: HCode | None = None, *, cause: str | None = None, desc: str | None = None
     ) -> None:
-        """Write the one log line and the record; release the backlog slot and timers."""
+        """Write the one log line and the record; give back the backlog place; stop the timers."""
         if self.finished:
             return
         self.finished = True
-        timer = self.timer
-        if timer is not None:
-            timer.cancel()
-            self.timer = None
-        self.timer_kind = _TIMER_NONE
-        router = self.router
-        app = self.app
-        if self.counted and app is not None:
-            self.counted = False
-            router.inflight[app] -= 1
-        if app is None:
+        self._disarm()
+        task = self.task
+        if task is not None:  # still picking a dyno: no connection is wanted any more
+            self.task = None
+            task.cancel()
+        route = self.route
+        if route is None:
             return
+        router = self.router
+        app = route.name
+        if self.admitted:
+            self.admitted = False
+            router.backlog.leave(app)
         now = router.loop.time()
         if self.upstream is not None or self.service_start > 0.0:  # a dyno was reached
-            service_ms: int | None = int((now - self.service_start) * 1000)
+            service_ms: int | None = _ms(now - self.service_start)
             nbytes: int | None = self.nbytes
         else:
             service_ms = nbytes = None
@@ -552,15 +541,17 @@ class Exchange:
         else:
             status, level, code, sock = hcode.status, hcode.level, hcode.code, hcode.sock
             text_desc = desc or hcode.desc
+        head = self.head
         connect_ms = self.connect_ms
-        host = self.host
+        host = head.host
         request_id = self.request_id
         record = RequestRecord(
-            app, self.dyno, code, status, None if connect_ms is None else int(connect_ms), service_ms,
-            nbytes, self.method.decode("latin-1"), self.url.decode("latin-1"),
+            app, self.dyno, code, status, None if connect_ms is None else _ms(connect_ms / 1000), service_ms,
+            nbytes, head.method.decode("latin-1"), head.target.decode("latin-1"),
             "" if host is None else host.decode("latin-1"),
             "" if request_id is None else request_id.decode("latin-1"),
-            level, int((now - self.received) * 1000), time.time(),
+            level, _ms(now - head.received), time.time(),
         )  # fmt: skip
-        fwd = (self.xff if self.xff is not None else self.client.peer_ip).decode("latin-1")
-        router.record(app, format_record(record, text_desc, cause, sock, fwd, self.router2), record)
+        xff = head.xff
+        fwd = (head.peer_ip if xff is None else xff + b", " + head.peer_ip).decode("latin-1")
+        router.record(app, format_record(record, text_desc, cause, sock, fwd, route.keepalive), record)

@@ -95,6 +95,15 @@ class RouteTable:
     def apps(self) -> list[str]:
         return list(self._apps)
 
+    def backends(self, name: str) -> list[Backend]:
+        """The dynos an app routes to now (none for an unknown app)."""
+        route = self._apps.get(name)
+        return route.backends if route is not None else []
+
+    def waiting(self, name: str) -> int:
+        """How many requests are held for this app's route to change (dynos booting)."""
+        return len(self._waiters.get(name, ()))
+
     def resolve(self, host_header: str) -> AppRoute | None:
         """`<app>.localhost[:port]` or a custom domain (port ignored, case-insensitive)."""
         name = self._host_cache.get(host_header)

@@ -19,13 +19,12 @@ keep-alive race Heroku documents.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import httptools
 
 from router import codes
 from router.closedtransport import CLOSED
-from router.codes import CATALOG
 from router.headers import (
     MAX_COOKIE,
     MAX_RESPONSE_HEAD,
@@ -42,8 +41,7 @@ from router.headers import (
 from router.table import Backend
 
 if TYPE_CHECKING:
-    from router.exchange import Exchange
-    from router.server import Router
+    from router.pool import DynoPool
 
 MODE_NONE = 0  # no body to pass on
 MODE_RAW = 1  # body bytes passed as they are (Content-Length, or close-delimited to HTTP/1.0)
@@ -75,6 +73,36 @@ class _Stop(Exception):
     """Raised inside a parser callback to stop parsing (reason in DynoConnection.stop)."""
 
 
+class ResponseSink(Protocol):
+    """What a dyno connection tells the request it serves (router.exchange.Exchange), and all
+    it tells it: the connection never reaches into the request or its client."""
+
+    def from_dyno(self, nbytes: int) -> None:
+        """Bytes arrived from the dyno (before they are parsed): the first ends the first-byte wait."""
+
+    def response_head(self, status: int, keepalive: bool) -> None:
+        """The response head is ready to pass on; `keepalive`: the client's connection stays open."""
+
+    def pass_on(self, chunks: list[bytes], complete: bool) -> None:
+        """Bytes for the client (the list is reused: write it, do not keep it); `complete`: the
+        response has been passed on whole."""
+
+    def switched_protocols(self, tail: bytes) -> None:
+        """101: from now on bytes pass through both ways; `tail` came after the head."""
+
+    def dyno_failed(self, code: str, detail: str | None) -> None:
+        """The dyno broke the exchange: H13, H17, H18 or H25 (`detail` says which restriction)."""
+
+    def dyno_backpressure(self, paused: bool) -> None:
+        """The dyno stopped (or resumed) reading what the router sends it."""
+
+    def tunnel_closed(self) -> None:
+        """The dyno closed a WebSocket tunnel."""
+
+    def internal_error(self, where: str) -> None:
+        """An exception escaped while handling the dyno's bytes (H99)."""
+
+
 class DynoConnection(asyncio.Protocol):
     __slots__ = (
         "backend",
@@ -83,42 +111,55 @@ class DynoConnection(asyncio.Protocol):
         "conn_close",
         "content_length",
         "dup_cl",
-        "exchange",
         "head_chunks",
+        "head_only",
         "head_parts",
         "head_size",
+        "http11",
         "idle_since",
         "in_head",
         "informational",
+        "keepalive",
         "mode",
+        "nbytes",
         "out",
         "parser",
+        "pool",
         "reason",
         "reason_seen",
         "resp_chunked",
-        "router",
+        "router2",
+        "sink",
+        "status",
         "stop",
         "transport",
         "tunnel",
         "until_close",
         "upgrade",
+        "upgrade_requested",
         "violation",
         "writing_paused",
     )
 
-    def __init__(self, router: Router, backend: Backend) -> None:
-        self.router = router
+    def __init__(self, pool: DynoPool, backend: Backend) -> None:
+        self.pool = pool
         self.backend = backend
         self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
-        self.exchange: Exchange | None = None
+        self.sink: ResponseSink | None = None
         self.closed = False
         self.writing_paused = False
         self.tunnel = False
         self.idle_since = 0.0  # when it went back to the pool (Router 2.0)
         self.out: list[bytes] = []
-        self.parser = httptools.HttpResponseParser(self)
-        self.parser.set_dangerous_leniencies(lenient_chunked_length=True)  # chunked wins over CL
+        self.parser = _response_parser(self)
         self.stop: str | None = None
+        self.nbytes = 0
+        # the request being answered (set by begin)
+        self.head_only = False
+        self.http11 = True
+        self.keepalive = True
+        self.upgrade_requested = False
+        self.router2 = False
         self._reset_response()
 
     def _reset_response(self) -> None:
@@ -138,24 +179,49 @@ class DynoConnection(asyncio.Protocol):
         self.until_close = False
         self.mode = MODE_NONE
         self.dup_cl = False
+        self.status = 0
 
     # ------------------------------------------------------------------ lifecycle
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.transport.set_write_buffer_limits(high=256 * 1024)
 
-    def begin(self, exchange: Exchange) -> None:
-        """Take on a request (a fresh connection, or one taken from the pool)."""
+    def begin(
+        self, sink: ResponseSink, head_only: bool, http11: bool, keepalive: bool, upgrade: bool, router2: bool
+    ) -> None:
+        """Take on a request (a fresh connection, or one taken from the pool): what its response
+        head must say depends on the request (HEAD, HTTP/1.0, keep-alive, Upgrade, Router 2.0)."""
         if self.stop is not None:  # the last response ended by stopping the parser
-            self.parser = httptools.HttpResponseParser(self)
-            self.parser.set_dangerous_leniencies(lenient_chunked_length=True)
+            self.parser = _response_parser(self)
             self.stop = None
         self._reset_response()
-        self.exchange = exchange
+        self.nbytes = 0  # from the dyno for this request (none: H13; some: H18)
+        self.sink = sink
+        self.head_only = head_only
+        self.http11 = http11
+        self.keepalive = keepalive
+        self.upgrade_requested = upgrade
+        self.router2 = router2
+
+    def usable(self) -> bool:
+        """Open and idle: it can take a request."""
+        return not self.closed and not self.transport.is_closing()
+
+    def send(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def send_many(self, chunks: list[bytes]) -> None:
+        self.transport.writelines(chunks)
+
+    def pause_reading(self) -> None:
+        self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.transport.resume_reading()
 
     def release(self, reusable: bool) -> None:
         """The exchange is over: back to the pool (Router 2.0) or closed."""
-        self.exchange = None
+        self.sink = None
         if (
             reusable
             and not self.closed
@@ -163,34 +229,34 @@ class DynoConnection(asyncio.Protocol):
             and not self.until_close
             and self.stop in (None, "done")
             and not self.transport.is_closing()
+            and self.pool.put(self)
         ):
-            self.router.pool_put(self)
-        else:
-            self.close()
+            return
+        self.close()
 
     def close(self) -> None:
-        self.exchange = None
+        self.sink = None
         if not self.closed:
             self.closed = True
             self.transport.close()
 
     def abort(self) -> None:
-        self.exchange = None
+        self.sink = None
         if not self.closed:
             self.closed = True
             self.transport.abort()
 
     def pause_writing(self) -> None:
         self.writing_paused = True
-        ex = self.exchange
-        if ex is not None:
-            ex.client.pause(ex.client.PAUSE_UPLOAD)
+        sink = self.sink
+        if sink is not None:
+            sink.dyno_backpressure(True)
 
     def resume_writing(self) -> None:
         self.writing_paused = False
-        ex = self.exchange
-        if ex is not None:
-            ex.client.resume(ex.client.PAUSE_UPLOAD)
+        sink = self.sink
+        if sink is not None:
+            sink.dyno_backpressure(False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -202,92 +268,87 @@ class DynoConnection(asyncio.Protocol):
             self.parser = _SPENT_PARSER
 
     def _lost(self) -> None:
-        ex = self.exchange
-        if ex is None:
-            self.router.pool_discard(self)
+        sink = self.sink
+        if sink is None:
+            self.pool.discard(self)
             return
         if self.tunnel:
-            ex.client.close_tunnel()
+            sink.tunnel_closed()
             return
-        if ex.finished or self.complete:
+        if self.complete:
             return
         try:
             if self.until_close and not self.in_head:
                 # a close-delimited body ends here: that is success
                 if self.mode == MODE_CHUNK:
                     self.out.append(b"0\r\n\r\n")
-                self._flush(ex)
                 self.complete = True
-                ex.response_complete()
-            elif ex.nbytes == 0:
-                ex.fail("H13")
+                self._flush(sink, True)
+            elif self.nbytes == 0:
+                sink.dyno_failed("H13", None)
             else:
-                self._flush(ex)
-                ex.fail("H18")
+                self._flush(sink, False)
+                sink.dyno_failed("H18", None)
         except Exception:
-            self.router.internal_error(ex, "dyno connection lost")
+            sink.internal_error("dyno connection lost")
 
     # ------------------------------------------------------------------ bytes from the dyno
     def data_received(self, data: bytes) -> None:
-        ex = self.exchange
-        if ex is None:  # a pooled connection spoke unasked: not safe to reuse
-            self.router.pool_discard(self)
+        sink = self.sink
+        if sink is None:  # a pooled connection spoke unasked: not safe to reuse
+            self.pool.discard(self)
             self.abort()
             return
         if self.tunnel:
-            ex.last_io = self.router.loop.time()
-            if not ex.client.closed:
-                ex.client.transport.write(data)
+            sink.from_dyno(len(data))
+            self.out.append(data)
+            self._flush(sink, False)
             return
         try:
-            ex.last_io = self.router.loop.time()
-            ex.nbytes += len(data)
-            if not ex.response_started:
-                ex.on_response_start()
-            self._feed(ex, data)
+            self.nbytes += len(data)
+            sink.from_dyno(len(data))
+            self._feed(sink, data)
         except Exception:
-            self.router.internal_error(ex, "dyno data")
+            sink.internal_error("dyno data")
 
-    def _feed(self, ex: Exchange, data: bytes) -> None:
+    def _feed(self, sink: ResponseSink, data: bytes) -> None:
         if self.in_head:
             self.head_size += len(data)
             if self.head_chunks is not None:
                 self.head_chunks.append(data)
             if self.head_size > MAX_RESPONSE_HEAD:
-                self._restricted(ex, codes.H25_OVERSIZED_HEADER)
+                sink.dyno_failed("H25", codes.H25_OVERSIZED_HEADER)
                 return
             if self.dup_cl:
-                self._repair_duplicate_length(ex)
+                self._repair_duplicate_length(sink)
                 return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            tail = data[exc.args[0] :] if exc.args else b""
-            self._flush(ex)
-            if ex.status == 101 and not ex.finished:
-                ex.begin_tunnel()
-                if tail and not ex.client.closed:
-                    ex.client.transport.write(tail)
-            elif not ex.finished:
-                ex.fail("H17")
+            self._upgraded(sink, data[exc.args[0] :] if exc.args else b"")
             return
         except httptools.HttpParserError as exc:
-            if not self._parse_error(ex, exc):
+            if not self._parse_error(sink, exc):
                 return
-        self._flush(ex)
-        if self.complete:
-            ex.response_complete()
-        elif not ex.finished:
-            ex.ensure_idle_timer()
+        # the last thing done with this response: passing it on may end the exchange and start
+        # the next request on this very connection (Router 2.0)
+        self._flush(sink, self.complete)
 
-    def _flush(self, ex: Exchange) -> None:
+    def _upgraded(self, sink: ResponseSink, tail: bytes) -> None:
+        if self.status == 101:
+            self.tunnel = True
+            self._flush(sink, False)
+            sink.switched_protocols(tail)
+        else:
+            self._flush(sink, False)
+            sink.dyno_failed("H17", None)
+
+    def _flush(self, sink: ResponseSink, complete: bool) -> None:
         out = self.out
-        if out:
-            if not ex.client.closed:
-                ex.client.transport.writelines(out)
-            out.clear()
+        sink.pass_on(out, complete)
+        out.clear()
 
-    def _parse_error(self, ex: Exchange, exc: Exception) -> bool:
+    def _parse_error(self, sink: ResponseSink, exc: Exception) -> bool:
         """True when parsing stopped on purpose and the exchange goes on."""
         stop = self.stop
         if stop == "done":
@@ -295,41 +356,34 @@ class DynoConnection(asyncio.Protocol):
         if stop == "extra":  # bytes after the end of the response: do not reuse
             self.conn_close = True
             return True
-        if self.violation is not None:
-            code, detail = self.violation
-            self._flush(ex)
-            if code == "H25":
-                self._restricted(ex, detail or "")
-            else:
-                ex.fail(code)
+        violation = self.violation
+        if violation is not None:
+            self._flush(sink, False)
+            sink.dyno_failed(violation[0], violation[1])
             return False
         message = str(exc)
         if "Content-Length" in message:
             if "Duplicate" in message and self.in_head:
                 self.dup_cl = True
-                self._repair_duplicate_length(ex)
+                self._repair_duplicate_length(sink)
                 return False
-            self._restricted(ex, codes.H25_INVALID_CONTENT_LENGTH)
+            sink.dyno_failed("H25", codes.H25_INVALID_CONTENT_LENGTH)
             return False
-        self._flush(ex)
-        ex.fail("H17")
+        self._flush(sink, False)
+        sink.dyno_failed("H17", None)
         return False
 
-    def _restricted(self, ex: Exchange, detail: str) -> None:
-        ex.fail_with(CATALOG["H25"], desc=codes.h25_desc(detail))
-
-    def _repair_duplicate_length(self, ex: Exchange) -> None:
+    def _repair_duplicate_length(self, sink: ResponseSink) -> None:
         """Identical duplicate Content-Lengths are merged (as Heroku does); differing ones are H25."""
         raw = b"".join(self.head_chunks or ())
         end = raw.find(b"\r\n\r\n")
         if end < 0:
             return  # wait for the rest of the head
         head, rest = raw[: end + 2], raw[end + 4 :]
-        lines = head.split(b"\r\n")
         values = set()
         kept: list[bytes] = []
         seen = False
-        for line in lines:
+        for line in head.split(b"\r\n"):
             name, sep, value = line.partition(b":")
             if sep and name.strip().lower() == b"content-length":
                 values.add(value.strip())
@@ -338,13 +392,12 @@ class DynoConnection(asyncio.Protocol):
                 seen = True
             kept.append(line)
         if len(values) != 1:
-            self._restricted(ex, codes.H25_INVALID_CONTENT_LENGTH)
+            sink.dyno_failed("H25", codes.H25_INVALID_CONTENT_LENGTH)
             return
-        self.parser = httptools.HttpResponseParser(self)
-        self.parser.set_dangerous_leniencies(lenient_chunked_length=True)
+        self.parser = _response_parser(self)
         self._reset_response()
         self.head_chunks = None  # no second repair
-        self._feed(ex, b"\r\n".join(kept) + b"\r\n" + rest)
+        self._feed(sink, b"\r\n".join(kept) + b"\r\n" + rest)
 
     # ------------------------------------------------------------------ parser callbacks
     def on_message_begin(self) -> None:
@@ -386,8 +439,8 @@ class DynoConnection(asyncio.Protocol):
         # R_DROP: hop-by-hop
 
     def on_headers_complete(self) -> None:
-        ex = self.exchange
-        assert ex is not None
+        sink = self.sink
+        assert sink is not None
         if not self.reason_seen:
             # "HTTP/1.1 200" with no reason phrase: Heroku calls that poorly formatted
             self.violation = ("H17", None)
@@ -396,47 +449,52 @@ class DynoConnection(asyncio.Protocol):
         if status < 200 and status != 101:
             self.informational = True  # 100/102/103 from the dyno: the router answered 100 itself
             return
-        ex.status = status
-        keep = ex.client_keepalive and not ex.is_upgrade
+        self.status = status
+        keep = self.keepalive and not self.upgrade_requested
         parts = [b"HTTP/1.1 %d " % status, self.reason, b"\r\n"]
         parts += self.head_parts
-        mode = MODE_NONE
         if status == 101:
             parts.append(b"Connection: Upgrade\r\n")
             if self.upgrade is not None:
                 parts += (b"Upgrade: ", self.upgrade, b"\r\n")
         else:
-            if ex.method == b"HEAD" or status in (204, 304):
-                if self.content_length is not None:
-                    parts += (b"Content-Length: ", self.content_length, b"\r\n")
-            elif self.resp_chunked or self.content_length is None:
-                self.until_close = not self.resp_chunked
-                if ex.http11:
-                    parts.append(b"Transfer-Encoding: chunked\r\n")
-                    mode = MODE_CHUNK
-                else:
-                    mode = MODE_RAW
-                    keep = False  # HTTP/1.0 has no chunked: the body ends when we close
-            else:
-                parts += (b"Content-Length: ", self.content_length, b"\r\n")
-                mode = MODE_RAW
-            if not keep:
-                parts.append(b"Connection: close\r\n")
-            elif not ex.http11:
-                parts.append(b"Connection: keep-alive\r\n")
-        if ex.router2:
+            keep = self._body_framing(parts, status, keep)
+        if self.router2:
             parts.append(b"Via: 1.1 heroku-router\r\n")
         parts.append(b"\r\n")
-        ex.client_keepalive = keep
         self.out.append(b"".join(parts))
-        ex.head_forwarded = True
-        self.mode = mode
         self.in_head = False
         self.head_chunks = None
-        if ex.method == b"HEAD" and status != 101:
+        sink.response_head(status, keep)
+        if self.head_only and status != 101:
             self.complete = True
             self.stop = "done"
             raise _Stop
+
+    def _body_framing(self, parts: list[bytes], status: int, keep: bool) -> bool:
+        """How the response body reaches the client (re-framed when the client cannot take
+        the dyno's framing); returns whether the client's connection stays open."""
+        mode = MODE_NONE
+        if self.head_only or status in (204, 304):
+            if self.content_length is not None:
+                parts += (b"Content-Length: ", self.content_length, b"\r\n")
+        elif self.resp_chunked or self.content_length is None:
+            self.until_close = not self.resp_chunked
+            if self.http11:
+                parts.append(b"Transfer-Encoding: chunked\r\n")
+                mode = MODE_CHUNK
+            else:
+                mode = MODE_RAW
+                keep = False  # HTTP/1.0 has no chunked: the body ends when we close
+        else:
+            parts += (b"Content-Length: ", self.content_length, b"\r\n")
+            mode = MODE_RAW
+        if not keep:
+            parts.append(b"Connection: close\r\n")
+        elif not self.http11:
+            parts.append(b"Connection: keep-alive\r\n")
+        self.mode = mode
+        return keep
 
     def on_body(self, body: bytes) -> None:
         if self.informational:
@@ -455,3 +513,9 @@ class DynoConnection(asyncio.Protocol):
         if self.mode == MODE_CHUNK:
             self.out.append(b"0\r\n\r\n")
         self.complete = True
+
+
+def _response_parser(conn: DynoConnection) -> httptools.HttpResponseParser:
+    parser = httptools.HttpResponseParser(conn)
+    parser.set_dangerous_leniencies(lenient_chunked_length=True)  # chunked wins over CL
+    return parser

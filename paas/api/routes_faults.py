@@ -7,9 +7,9 @@
 
     GET    /lab/timers                           the daemon's timers (for `paas lab:run --use-running`)
 
-`dyno` is a dyno name (`web.1`) or a process type (`web` = every web dyno). The registry is the
-daemon's; the router's connector is wrapped on first use (router/faults.py); an app's faults go
-away with the app.
+`dyno` is a dyno name (`web.1`) or a process type (`web` = every web dyno). The daemon owns
+the registry (built at start; the router connects through it, router/faults); an app's faults
+go away with the app.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from common.errors import PaasError, invalid
 from paas.api.deps import Services, Svc
-from router.faults import DOWNSTREAM, FaultError, FaultRegistry, install, make_fault
-from router.table import Backend
+from router.faults import DOWNSTREAM, FaultError, FaultRegistry, make_fault
 
 router = APIRouter()
 
@@ -42,19 +41,7 @@ class FaultCreate(BaseModel):
 
 
 def registry_of(svc: Services) -> FaultRegistry:
-    """The daemon's fault registry, wired into the router on first use."""
-    registry = svc.faults
-    install(svc.router, registry, lambda backend: _locate(svc, registry, backend))
-    return registry
-
-
-def _locate(svc: Services, registry: FaultRegistry, backend: Backend) -> str | None:
-    """Which faulted app this backend is a dyno of (only apps with faults are searched)."""
-    for app in registry.apps():
-        for info in svc.dynos.dynos(app):
-            if info.name == backend.dyno and info.port == backend.port:
-                return app
-    return None
+    return svc.faults
 
 
 def _app_name(svc: Services, app: str) -> str:

@@ -98,16 +98,17 @@ def service(line: dict[str, str]) -> int:
 
 def test_without_faults_the_line_is_clean(daemon: DaemonThread) -> None:
     outcome, _, line = call(daemon, "/")
-    assert outcome == "200" and "code" not in line and line["at"] == "info" and service(line) < 300
+    assert outcome == "200" and "code" not in line and line["at"] == "info" and line["dyno"] == "web.1"
 
 
 def test_latency_shows_in_service(daemon: DaemonThread) -> None:
     add(daemon, "latency", attributes={"latency": 400})
     outcome, elapsed, line = call(daemon, "/")
+    # the delay is never short by the router's own clock (the relay waits until the loop's
+    # clock says so, and the line counts whole milliseconds without float noise); a longer
+    # service would have been H12 at router_timeout
     assert outcome == "200" and "code" not in line
-    # libuv times the fault's delay from its cached loop clock, which can lag a busy loop by
-    # a few ms: the delay may end that much early by the router's own clock
-    assert 395 <= service(line) < 1200 and elapsed >= 0.39
+    assert service(line) >= 400 and elapsed >= 0.4
 
 
 def test_latency_on_a_process_type_applies_to_its_dynos(daemon: DaemonThread) -> None:
@@ -120,18 +121,19 @@ def test_timeout_gives_h12(daemon: DaemonThread) -> None:
     add(daemon, "timeout", attributes={"timeout": 0})
     outcome, elapsed, line = call(daemon, "/")
     assert outcome == "503" and line["code"] == "H12" and line["desc"] == "Request timeout"
-    assert ROUTER_TIMEOUT * 1000 <= service(line) < ROUTER_TIMEOUT * 1000 + 500 and line["bytes"] == "0"
+    assert service(line) >= ROUTER_TIMEOUT * 1000 and line["bytes"] == "0"
     assert elapsed >= ROUTER_TIMEOUT
 
 
 def test_timeout_that_closes_first_gives_h13(daemon: DaemonThread) -> None:
     add(daemon, "timeout", attributes={"timeout": 300})
     outcome, _, line = call(daemon, "/")
+    # H13 (not H12): the fault closed the connection at 300 ms, before router_timeout; its
+    # 300 ms run from when the connection opened, so connect + service cover them (each
+    # truncated to whole ms)
     assert outcome == "503" and line["code"] == "H13"
-    # the fault's 300 ms run from when the connection opened: connect + service, each
-    # truncated to whole ms, cover them (service alone is short by the connect time)
     connect = ms(line.get("connect"))
-    assert connect is not None and connect + service(line) >= 298 and service(line) < 1000
+    assert connect is not None and connect + service(line) >= 298
 
 
 def test_reset_peer_gives_h13(daemon: DaemonThread) -> None:
@@ -168,11 +170,11 @@ def test_bandwidth_stretches_service(daemon: DaemonThread) -> None:
 
 
 def test_slow_close_delays_close_delimited_responses_only(daemon: DaemonThread) -> None:
-    add(daemon, "slow_close", attributes={"delay": 500})
+    add(daemon, "slow_close", attributes={"delay": 1000})
     outcome, _, line = call(daemon, "/eof?bytes=100")
-    assert outcome == "200" and "code" not in line and service(line) >= 500
+    assert outcome == "200" and "code" not in line and service(line) >= 1000
     outcome, _, line = call(daemon, "/")  # Content-Length: the router does not wait for the close
-    assert outcome == "200" and service(line) < 400
+    assert outcome == "200" and service(line) < 1000
 
 
 def test_faults_are_listed_counted_and_removed(daemon: DaemonThread) -> None:
@@ -238,7 +240,7 @@ def test_cli_round_trip(daemon: DaemonThread) -> None:
     assert "Adding latency fault to web.1 on ⬢ faulty... done" in r.stderr
     assert "latency=250ms jitter=10ms" in r.stdout
     _, _, line = call(daemon, "/")
-    assert service(line) >= 240
+    assert service(line) >= 240  # 250 ms ± 10 ms jitter
     r = daemon.cli("faults", "-a", APP)
     assert r.returncode == 0 and "=== faulty Faults" in r.stdout and "latency=250ms" in r.stdout
     r = daemon.cli("faults:add", "web.1", "reset_peer", "-a", APP, "--json")

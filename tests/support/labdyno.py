@@ -49,6 +49,7 @@ import signal
 import socket
 import struct
 import sys
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -189,6 +190,12 @@ class LabDyno:
             )
             return True
         body_len = await _read_body(req, reader, count_only=True)
+        canned = _CANNED.get(path)
+        if canned is not None:
+            answer, keep = canned
+            writer.write(answer)
+            await writer.drain()
+            return keep
         if path == "/echo":
             payload = {
                 "method": req.method,
@@ -200,88 +207,10 @@ class LabDyno:
             }
             await _respond(writer, 200, json.dumps(payload).encode(), "application/json")
             return True
-        if path == "/sleep":
-            await asyncio.sleep(float(req.query.get("s", "1")))
-            await _respond(writer, 200, b"slept\n")
-            return True
-        if path == "/close":
-            writer.close()
-            return False
-        if path == "/reset":
-            _reset(writer)
-            return False
-        if path == "/exit":
-            os._exit(1)
-        if path == "/partial":
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
-            await writer.drain()
-            await asyncio.sleep(0.05)
-            writer.close()
-            return False
-        if path == "/stall":
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
-            await writer.drain()
-            await asyncio.sleep(3600)
-            return False
-        if path == "/noreason":
-            writer.write(b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-            return False
-        if path == "/garbage":
-            writer.write(b"this is not http\r\n\r\n")
-            await writer.drain()
-            return False
-        if path == "/conflicting-length":
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok")
-            await writer.drain()
-            return False
-        if path == "/duplicate-length":
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-            return True
-        if path == "/big-cookie":
-            cookie = b"a=" + b"c" * 9000
-            writer.write(b"HTTP/1.1 200 OK\r\nSet-Cookie: " + cookie + b"\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-            return False
-        if path == "/big-header":
-            writer.write(
-                b"HTTP/1.1 200 OK\r\nX-Big: " + b"h" * (600 * 1024) + b"\r\nContent-Length: 2\r\n\r\nok"
-            )
-            await writer.drain()
-            return False
-        if path == "/long-status":
-            writer.write(b"HTTP/1.1 200 " + b"O" * 9000 + b"\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-            return False
-        if path == "/bytes":
-            n = int(req.query.get("n", "0"))
-            writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % n
-            )
-            await _stream(writer, n)
-            return True
-        if path == "/chunked":
-            n = int(req.query.get("n", "0"))
-            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-            left = n
-            block = b"c" * min(_CHUNK, max(n, 1))
-            while left > 0:
-                part = block[: min(left, len(block))]
-                writer.write(b"%x\r\n" % len(part) + part + b"\r\n")
-                await writer.drain()
-                left -= len(part)
-            writer.write(b"0\r\n\r\n")
-            await writer.drain()
-            return True
-        if path == "/until-close":
-            n = int(req.query.get("n", "0"))
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
-            await _stream(writer, n)
-            writer.close()
-            return False
-        body = b"ok\n"
-        await _respond(writer, 200, body)
+        misbehaviour = _MISBEHAVIOURS.get(path)
+        if misbehaviour is not None:
+            return await misbehaviour(req, writer)
+        await _respond(writer, 200, b"ok\n")
         return True
 
     async def _websocket(
@@ -423,6 +352,106 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass
     sys.exit(0)
+
+
+# ---------------------------------------------------------------------------------- the paths
+# misbehaviours that are one fixed answer: path → (what the dyno writes, connection reusable)
+_CANNED: dict[str, tuple[bytes, bool]] = {
+    "/noreason": (b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok", False),
+    "/garbage": (b"this is not http\r\n\r\n", False),
+    "/conflicting-length": (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", False),
+    "/duplicate-length": (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", True),
+    "/big-cookie": (
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: a=" + b"c" * 9000 + b"\r\nContent-Length: 2\r\n\r\nok",
+        False,
+    ),
+    "/big-header": (
+        b"HTTP/1.1 200 OK\r\nX-Big: " + b"h" * (600 * 1024) + b"\r\nContent-Length: 2\r\n\r\nok",
+        False,
+    ),
+    "/long-status": (b"HTTP/1.1 200 " + b"O" * 9000 + b"\r\nContent-Length: 2\r\n\r\nok", False),
+}
+
+
+async def _sleep(req: Request, writer: asyncio.StreamWriter) -> bool:
+    await asyncio.sleep(float(req.query.get("s", "1")))
+    await _respond(writer, 200, b"slept\n")
+    return True
+
+
+async def _close(req: Request, writer: asyncio.StreamWriter) -> bool:
+    writer.close()
+    return False
+
+
+async def _reset_it(req: Request, writer: asyncio.StreamWriter) -> bool:
+    _reset(writer)
+    return False
+
+
+async def _exit(req: Request, writer: asyncio.StreamWriter) -> bool:
+    os._exit(1)
+
+
+async def _partial(req: Request, writer: asyncio.StreamWriter) -> bool:
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.close()
+    return False
+
+
+async def _stall(req: Request, writer: asyncio.StreamWriter) -> bool:
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+    await writer.drain()
+    await asyncio.sleep(3600)
+    return False
+
+
+async def _bytes(req: Request, writer: asyncio.StreamWriter) -> bool:
+    n = int(req.query.get("n", "0"))
+    writer.write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % n
+    )
+    await _stream(writer, n)
+    return True
+
+
+async def _chunked(req: Request, writer: asyncio.StreamWriter) -> bool:
+    n = int(req.query.get("n", "0"))
+    writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    left = n
+    block = b"c" * min(_CHUNK, max(n, 1))
+    while left > 0:
+        part = block[: min(left, len(block))]
+        writer.write(b"%x\r\n" % len(part) + part + b"\r\n")
+        await writer.drain()
+        left -= len(part)
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
+    return True
+
+
+async def _until_close(req: Request, writer: asyncio.StreamWriter) -> bool:
+    n = int(req.query.get("n", "0"))
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+    await _stream(writer, n)
+    writer.close()
+    return False
+
+
+# misbehaviours that take some doing: path → handler (returns whether the connection is reusable)
+_MISBEHAVIOURS: dict[str, Callable[[Request, asyncio.StreamWriter], Awaitable[bool]]] = {
+    "/sleep": _sleep,
+    "/close": _close,
+    "/reset": _reset_it,
+    "/exit": _exit,
+    "/partial": _partial,
+    "/stall": _stall,
+    "/bytes": _bytes,
+    "/chunked": _chunked,
+    "/until-close": _until_close,
+}
 
 
 if __name__ == "__main__":

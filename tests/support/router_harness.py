@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -230,6 +231,14 @@ async def http_request(
     return resp
 
 
+async def until(condition: Callable[[], bool], timeout: float = 10.0, step: float = 0.01) -> None:
+    """Wait until `condition()` holds (a test's sync point on the router's state, in place of a
+    sleep that guesses how long the router needs)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(step)
+
+
 async def http_get(port: int, path: str = "/", host: str = "demo.localhost", **kw: Any) -> RawResponse:
     return await http_request(port, "GET", path, host, **kw)
 
@@ -237,12 +246,18 @@ async def http_get(port: int, path: str = "/", host: str = "demo.localhost", **k
 class RouterHarness:
     """A Router on a free loopback port with its log lines and records captured."""
 
-    def __init__(self, settings: Settings | None = None, **router_kw: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        log: Callable[[str, str], None] | None = None,
+        **router_kw: Any,
+    ) -> None:
         self.settings = settings or Settings()
         self.table = RouteTable()
         self.lines: list[tuple[str, str]] = []
         self.records: list[RequestRecord] = []
         self._changed: asyncio.Event | None = None
+        self._also_log = log  # a log function of the test's own, called after the line is kept
         self.router = Router(
             self.table, self.settings, log=self._log, on_request=self.records.append, **router_kw
         )
@@ -252,6 +267,8 @@ class RouterHarness:
         self.lines.append((app, text))
         if self._changed is not None:
             self._changed.set()
+        if self._also_log is not None:
+            self._also_log(app, text)
 
     async def start(self) -> int:
         self._changed = asyncio.Event()
@@ -280,6 +297,10 @@ class RouterHarness:
 
     def app_lines(self, app: str) -> list[dict[str, str]]:
         return [parse_line(text) for a, text in self.lines if a == app]
+
+    def metric(self, name: str) -> Any:
+        """One of the router-wide figures (`Router.metrics()["router"]`)."""
+        return self.router.metrics()["router"][name]
 
     async def wait_line(self, app: str, count: int = 1, timeout: float = 10.0) -> dict[str, str]:
         """The `count`-th log line for `app` (waiting for it), parsed."""

@@ -13,13 +13,7 @@ import pytest
 import uvloop
 
 from router.connector import TcpConnector
-from router.faults import (
-    FaultConnector,
-    FaultError,
-    FaultRegistry,
-    install,
-    make_fault,
-)
+from router.faults import FaultConnector, FaultError, FaultRegistry, make_fault
 from router.table import Backend
 
 LOOPS = pytest.mark.parametrize("loop", ["asyncio", "uvloop"])  # the daemon runs uvloop
@@ -98,7 +92,7 @@ async def closing_dyno_server() -> AsyncIterator[Backend]:
 
 
 def connector(registry: FaultRegistry) -> FaultConnector:
-    return FaultConnector(TcpConnector(), registry, lambda backend: "demo")
+    return FaultConnector(TcpConnector(), registry)
 
 
 async def exchange(
@@ -106,7 +100,7 @@ async def exchange(
 ) -> tuple[Collector, float, BaseException | str | None]:
     """Connect through the faults, send a request, return what came back and when it ended."""
     started = time.monotonic()
-    _t, proto = await connector(registry).connect(backend, Collector)
+    _t, proto = await connector(registry).connect("demo", backend, Collector)
     assert isinstance(proto, Collector) and proto.transport is not None
     proto.transport.write(b"GET / HTTP/1.1\r\nHost: demo\r\n\r\n")
     try:
@@ -119,7 +113,7 @@ async def exchange(
 
 async def read_response(registry: FaultRegistry, backend: Backend) -> tuple[Collector, float]:
     started = time.monotonic()
-    _t, proto = await connector(registry).connect(backend, Collector)
+    _t, proto = await connector(registry).connect("demo", backend, Collector)
     assert isinstance(proto, Collector) and proto.transport is not None
     proto.transport.write(b"GET / HTTP/1.1\r\nHost: demo\r\n\r\n")
     for _ in range(300):
@@ -135,7 +129,7 @@ def test_no_faults_uses_the_plain_connector(loop: str) -> None:
     async def main() -> None:
         async with dyno_server() as dyno:
             registry = FaultRegistry()
-            transport, _proto = await connector(registry).connect(dyno, Collector)
+            transport, _proto = await connector(registry).connect("demo", dyno, Collector)
             assert transport.get_extra_info("peername")[1] == dyno.port  # straight to the dyno
             transport.close()
             assert registry.stats()["connections"] == 0
@@ -323,7 +317,7 @@ def test_refused_stays_refused(loop: str) -> None:
         registry = FaultRegistry()
         registry.add("demo", "web.1", make_fault("latency", {"latency": 10}))
         with pytest.raises(ConnectionRefusedError):
-            await connector(registry).connect(Backend("web.1", "127.0.0.1", port), Collector)
+            await connector(registry).connect("demo", Backend("web.1", "127.0.0.1", port), Collector)
         assert registry.stats()["active"] == 0
 
     run(loop, main())
@@ -387,14 +381,3 @@ def test_registry_add_remove_clear() -> None:
     assert registry.clear("demo", "web.2") == 1
     assert registry.clear("demo") == 1
     assert not registry and registry.entries() == []
-
-
-def test_install_wraps_once() -> None:
-    class FakeRouter:
-        connector = TcpConnector()
-
-    router = FakeRouter()
-    registry = FaultRegistry()
-    first = install(router, registry, lambda b: None)
-    assert install(router, registry, lambda b: None) is first
-    assert isinstance(first.inner, TcpConnector)
