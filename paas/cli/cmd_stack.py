@@ -19,19 +19,19 @@ from paas.cli.ui import echo, header, key_values, print_json
 
 def _docker() -> Any:
     """An SDK client for the engine, or a clear error saying how to get one."""
-    from dynos.runtimes.docker import Engine, EngineError, _connect_error, _sdk_client
+    from dynos.runtimes.docker.engine import Engine, EngineError, connect_error
 
     try:
         engine = Engine.from_env()
     except EngineError as exc:
         raise CliError(str(exc)) from None
     try:
-        client = _sdk_client(engine, timeout=600)
+        client = engine.sdk_client(timeout=600)
         client.ping()
     except Exception as exc:  # the SDK raises many kinds; all mean "no engine"
         where = engine.unix_path or f"{engine.host}:{engine.port}"
         raise CliError(
-            f"no Docker engine answers at {where} ({_connect_error(exc)}). "
+            f"no Docker engine answers at {where} ({connect_error(exc)}). "
             "Start one (scripts/ensure-docker.sh) and try again."
         ) from None
     return client

@@ -11,14 +11,10 @@ from pathlib import Path
 import pytest
 
 from dynos.runtimes.base import DynoSpec
-from dynos.runtimes.docker import (
-    DockerRuntime,
-    Engine,
-    EngineError,
-    _AttachProtocol,
-    _memory_from_stats,
-    boot_script,
-)
+from dynos.runtimes.docker import DockerRuntime, Engine, EngineError
+from dynos.runtimes.docker.api import memory_from_stats
+from dynos.runtimes.docker.attach import AttachProtocol
+from dynos.runtimes.docker.container import boot_script
 from dynos.stack import RootfsPlan, plan_rootfs, write_rootfs_tar
 
 
@@ -73,7 +69,7 @@ def frame(kind: int, data: bytes) -> bytes:
 
 async def test_attach_stream_demultiplexes_split_frames() -> None:
     seen: list[tuple[str, bytes]] = []
-    proto = _AttachProtocol(b"", lambda s, d: seen.append((s, d)), multiplexed=True, merge=False)
+    proto = AttachProtocol(b"", lambda s, d: seen.append((s, d)), multiplexed=True, merge=False)
     wire = (
         b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\n\r\n"
         + frame(1, b"out\n")
@@ -94,7 +90,7 @@ async def test_attach_stream_demultiplexes_split_frames() -> None:
 
 
 async def test_attach_refused_is_an_error() -> None:
-    proto = _AttachProtocol(b"", lambda s, d: None, multiplexed=True, merge=True)
+    proto = AttachProtocol(b"", lambda s, d: None, multiplexed=True, merge=True)
     proto.data_received(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
     with pytest.raises(EngineError, match="404"):
         await asyncio.wait_for(proto.ready, 1)
@@ -103,9 +99,9 @@ async def test_attach_refused_is_an_error() -> None:
 def test_memory_excludes_inactive_page_cache() -> None:
     v1 = {"memory_stats": {"usage": 300, "stats": {"total_inactive_file": 100}}}
     v2 = {"memory_stats": {"usage": 300, "stats": {"inactive_file": 50}}}
-    assert _memory_from_stats(v1) == 200
-    assert _memory_from_stats(v2) == 250
-    assert _memory_from_stats({}) == 0
+    assert memory_from_stats(v1) == 200
+    assert memory_from_stats(v2) == 250
+    assert memory_from_stats({}) == 0
 
 
 def test_boot_script_and_fingerprint(tmp_path: Path) -> None:

@@ -1,0 +1,140 @@
+"""What a dyno's container looks like: labels, environment, command, mounts, limits.
+
+Pure functions of the `DynoSpec` (no engine calls), so the shape of a container can be read
+and tested in one place. `DockerRuntime` turns a `ContainerPlan` into `create_container`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dynos.runtimes.base import DynoSpec
+from dynos.runtimes.process import shell_script
+
+LABEL = "io.paas"
+HOME_LABEL = f"{LABEL}.home"
+APP_LABEL = f"{LABEL}.app"
+DYNO_LABEL = f"{LABEL}.dyno"
+TYPE_LABEL = f"{LABEL}.type"
+RELEASE_LABEL = f"{LABEL}.release"
+SPEC_LABEL = f"{LABEL}.spec"
+PORT_LABEL = f"{LABEL}.port"
+
+APP_DIR = "/app"
+SLUG_MOUNT = "/slug"
+LOG_CONFIG = {"Type": "local", "Config": {"max-size": "1m", "max-file": "2", "compress": "false"}}
+
+
+def boot_script(spec: DynoSpec) -> str:
+    """PID 1's child: copy the slug into the container's writable layer, then exec the dyno's
+    script (argument 1) so the app process is the one tini signals.
+
+    Log dynos get stderr merged into stdout right here, in one pipe, as the process runtime
+    does: two engine streams would not keep the order of lines written close together. A pty
+    gets its window size before the app starts (the engine's resize would come too late).
+    """
+    steps = [f'cp -a {SLUG_MOUNT}/. "$HOME"/ || {{ echo "paas: could not copy the slug" >&2; exit 1; }}']
+    if spec.stdio == "pty":
+        steps.append(f"stty rows {int(spec.tty_rows)} cols {int(spec.tty_cols)} 2>/dev/null")
+    merge = " 2>&1" if spec.stdio == "log" else ""
+    steps.append(f'cd "$HOME" && exec bash -c "$1"{merge}')
+    return "; ".join(steps)
+
+
+def fingerprint(spec: DynoSpec, image: str) -> str:
+    """What makes two dynos interchangeable: command, env, size, image, slug, release."""
+    material = json.dumps(
+        [
+            spec.app,
+            spec.name,
+            spec.command,
+            sorted(spec.env.items()),
+            spec.size.name,
+            image,
+            str(spec.slug_dir or ""),
+            spec.release,
+            spec.wants_port,
+        ],
+        sort_keys=True,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def container_env(spec: DynoSpec, port: int | None, *, from_slug: bool) -> dict[str, str]:
+    env = {"PYTHONUNBUFFERED": "1"}
+    if spec.stdio == "pty":
+        env["TERM"] = spec.env.get("TERM") or "xterm-256color"
+    env.update({k: str(v) for k, v in spec.env.items()})
+    if from_slug:
+        env["HOME"] = APP_DIR
+    env["DYNO"] = spec.name
+    if port is not None:
+        env["PORT"] = str(port)
+    env["TINI_KILL_PROCESS_GROUP"] = "1"  # signals reach the dyno's whole process group
+    env["TINI_VERBOSITY"] = "0"  # no "[WARN tini (1)]" lines in the dyno's own output
+    return env
+
+
+@dataclass
+class ContainerPlan:
+    """The arguments of `create_container` for one dyno."""
+
+    image: str
+    name: str
+    command: list[str] | None
+    environment: dict[str, str]
+    labels: dict[str, str]
+    working_dir: str | None
+    binds: dict[str, dict[str, str]] = field(default_factory=dict)
+    interactive: bool = False  # stdin open (attached one-offs)
+    tty: bool = False
+    from_slug: bool = True
+
+    def host_config(self, api: Any, spec: DynoSpec) -> Any:
+        return api.create_host_config(
+            network_mode="host",
+            init=True,
+            binds=self.binds,
+            mem_limit=spec.size.hard_limit_bytes,
+            memswap_limit=spec.size.hard_limit_bytes,
+            log_config=LOG_CONFIG,
+        )
+
+
+def plan_container(
+    spec: DynoSpec, image: str, *, home_label: str, name: str, fingerprint: str, port: int | None
+) -> ContainerPlan:
+    from_slug = spec.docker_image is None
+    if from_slug:
+        assert spec.slug_dir is not None
+        script = shell_script(spec.command, spec.slug_dir)
+        command: list[str] | None = ["bash", "-c", boot_script(spec), "paas-boot", script]
+        binds = {str(Path(spec.slug_dir).resolve()): {"bind": SLUG_MOUNT, "mode": "ro"}}
+    else:
+        command = ["/bin/sh", "-c", spec.command] if spec.command.strip() else None
+        binds = {}
+    labels = {
+        HOME_LABEL: home_label,
+        APP_LABEL: spec.app,
+        DYNO_LABEL: spec.name,
+        TYPE_LABEL: spec.type,
+        RELEASE_LABEL: str(spec.release),
+        SPEC_LABEL: fingerprint,
+        PORT_LABEL: str(port or ""),
+    }
+    return ContainerPlan(
+        image=image,
+        name=name,
+        command=command,
+        environment=container_env(spec, port, from_slug=from_slug),
+        labels=labels,
+        working_dir=APP_DIR if from_slug else None,
+        binds=binds,
+        interactive=spec.stdio != "log",
+        tty=spec.stdio == "pty",
+        from_slug=from_slug,
+    )
