@@ -102,8 +102,8 @@ class EngineApi:
 
 
 class EventsFollower:
-    """The engine's `die` and `oom` events for this daemon's containers, reconnecting after an
-    outage (then `recheck()` catches whatever died meanwhile)."""
+    """One filtered stream of the engine's events, reconnecting after an outage (then
+    `recheck()` catches whatever happened meanwhile)."""
 
     def __init__(
         self,
@@ -113,7 +113,7 @@ class EventsFollower:
         recheck: Callable[[], Any],
     ):
         self.api = api
-        self.filters = json.dumps({"type": ["container"], "event": ["die", "oom"], **filters})
+        self.filters = json.dumps(filters)
         self.dispatch = dispatch
         self.recheck = recheck
         self.ready = asyncio.Event()  # set while the stream is connected

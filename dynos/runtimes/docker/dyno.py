@@ -15,10 +15,13 @@ from common.config import LOOPBACK
 from dynos.runtimes.base import DynoSpec
 from dynos.runtimes.docker.api import EngineApi
 from dynos.runtimes.docker.attach import AttachProtocol
-from dynos.runtimes.docker.signals import SignalSender
+from dynos.runtimes.docker.signals import SignalSender, visible_init
+from dynos.runtimes.sockets import Listener, namespace_listeners
 
 OUTPUT_DRAIN_TIMEOUT = 2.0  # after `die`, wait this long for the attach stream to end
 PROBE_TIMEOUT = 1.0
+PROXY_PROBE_WINDOW = 0.1  # a published port with nothing behind it closes within this
+NETWORK_RELEASE_TIMEOUT = 5.0  # after `die`, wait at most this long for the network's release
 CLEANUP_KILL_WAIT = 10.0
 
 
@@ -26,6 +29,7 @@ class DockerDyno:
     """One dyno run as a container. Implements `dynos.runtimes.base.DynoProcess`."""
 
     host = LOOPBACK
+    isolated = True  # a network namespace of its own: only its published $PORT reaches it
 
     def __init__(
         self,
@@ -51,10 +55,12 @@ class DockerDyno:
         self.peak_bytes = 0
         self.attach: AttachProtocol | None = None
         self.signals = SignalSender(container_id, api.kill)
+        self._netns_pid: int | None = None  # PID 1, when its /proc (and namespace) is visible here
         self._forget = forget
         self._loop = asyncio.get_running_loop()
         self._exited: asyncio.Future[int] = self._loop.create_future()
         self._stats: asyncio.Task[None] | None = None
+        self._network_released = asyncio.Event()
         self._finishing = False
         self._cleaned = False
 
@@ -68,6 +74,10 @@ class DockerDyno:
         self.exit_code = exit_code
         self.oom_killed = self.oom_killed or oom_killed
         self._loop.create_task(self._finish(exit_code))
+
+    def on_network_released(self) -> None:
+        """The engine took the container off its network: its published port is closed."""
+        self._network_released.set()
 
     def on_oom(self) -> None:
         """The kernel OOM-killed something in the dyno: the hard limit was hit, so the dyno ends."""
@@ -86,6 +96,9 @@ class DockerDyno:
         if status == 137 and not self.oom_killed:  # a kill: was it the kernel, for memory?
             state = await self.api.inspect_state(self.id)
             self.oom_killed = bool(state and state.get("OOMKilled"))
+        # over means over: nothing answers on its port any more once wait() returns
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._network_released.wait(), NETWORK_RELEASE_TIMEOUT)
         if not self._exited.done():
             self._exited.set_result(status)
 
@@ -101,6 +114,7 @@ class DockerDyno:
         """Record the container's PID 1 as this host sees it (and whether we may signal it)."""
         self.pid = pid
         self.signals.set_pid(pid)
+        self._netns_pid = pid if visible_init(self.id, pid) is not None else None
 
     def signal(self, sig: int) -> None:
         if self._finishing or self._cleaned:
@@ -108,16 +122,24 @@ class DockerDyno:
         self.signals.send(sig)
 
     async def probe(self) -> bool:
+        """Does the dyno listen on $PORT where its published port reaches it?
+
+        A connection to the published port proves nothing by itself: the engine's proxy
+        accepts it whether or not the app listens. So the container's own socket table says
+        (an app bound to its loopback only is not reachable, as on Heroku); when that table is
+        not visible from here, a connection the proxy closes at once means nobody listens."""
         if self.port is None or self._finishing:
             return False
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(LOOPBACK, self.port), PROBE_TIMEOUT)
-        except (OSError, TimeoutError):
-            return False
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True
+        listeners = await self.listeners()
+        if self._netns_pid is not None and listeners is not None:
+            return any(s.port == self.port and not s.loopback for s in listeners)
+        return await _probe_through_proxy(self.port)
+
+    async def listeners(self) -> list[Listener] | None:
+        """Every listening TCP socket in the dyno's network namespace (None: not visible here)."""
+        if self._netns_pid is None or self._finishing:
+            return None
+        return namespace_listeners(self._netns_pid)
 
     # ---- memory --------------------------------------------------------------------------
     @property
@@ -175,3 +197,21 @@ class DockerDyno:
         if self._stats is not None:
             self._stats.cancel()
         await self._forget(self)
+
+
+async def _probe_through_proxy(port: int) -> bool:
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(LOOPBACK, port), PROBE_TIMEOUT)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        first = await asyncio.wait_for(reader.read(1), PROXY_PROBE_WINDOW)
+    except TimeoutError:
+        return True  # still open: something accepted it behind the proxy
+    except OSError:
+        return False  # reset: the proxy found nobody
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    return first != b""

@@ -24,6 +24,7 @@ class Leftover:
     """A running container of a previous daemon."""
 
     id: str
+    name: str  # the container's name (its run directory is named after it)
     app: str
     dyno: str
     fingerprint: str
@@ -50,22 +51,31 @@ class Leftovers:
                 remove.append(item["Id"])
                 continue
             port_text = labels.get(PORT_LABEL) or ""
+            names = item.get("Names") or [""]
             leftover = Leftover(
                 id=item["Id"],
+                name=str(names[0]).lstrip("/"),
                 app=labels.get(APP_LABEL, ""),
                 dyno=labels.get(DYNO_LABEL, ""),
                 fingerprint=labels.get(SPEC_LABEL, ""),
                 port=int(port_text) if port_text.isdigit() else None,
             )
             key = (leftover.app, leftover.dyno)
-            if key in self._by_dyno or leftover.dyno.startswith(("run.", "release.")):
+            if not leftover.dyno or key in self._by_dyno or leftover.dyno.startswith(("run.", "release.")):
+                # helpers, one-offs (their client died with the daemon), duplicates
                 remove.append(leftover.id)
                 continue
             self._by_dyno[key] = leftover
         return remove
 
+    def names(self) -> set[str]:
+        return {left.name for left in self._by_dyno.values()}
+
     def ports(self) -> set[int]:
         return {left.port for left in self._by_dyno.values() if left.port is not None}
+
+    def peek(self, app: str, dyno: str) -> Leftover | None:
+        return self._by_dyno.get((app, dyno))
 
     def claim(self, app: str, dyno: str) -> tuple[Leftover | None, bool]:
         """(the container of this dyno, if any; True when the app's unclaimed ones should be

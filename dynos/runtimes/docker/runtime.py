@@ -13,9 +13,11 @@ import contextlib
 import hashlib
 import logging
 import secrets
+import shutil
 import signal as signals
-from collections.abc import Callable
-from typing import Any, TypeVar
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
 
 import docker.errors
 
@@ -36,6 +38,16 @@ from dynos.runtimes.docker.engine import (
     engine_error,
 )
 from dynos.runtimes.docker.leftovers import ADOPTION_GRACE, APP_SWEEP_DELAY, Leftover, Leftovers
+from dynos.runtimes.docker.network import (
+    NETWORK,
+    Gate,
+    NamespaceHelper,
+    NetworkError,
+    Relays,
+    ensure_network,
+    listen_by_setns,
+    loopback_services,
+)
 from dynos.runtimes.process import free_port
 from dynos.stack import choose_stack_image
 
@@ -43,14 +55,22 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+NamespaceEntry = Literal["auto", "setns", "helper"]
+
 
 class DockerRuntime:
     """Runs dynos as containers. Implements `dynos.runtimes.base.Runtime`."""
 
     name = "docker"
 
-    def __init__(self, settings: Settings, *, engine: Engine | None = None):
+    def __init__(
+        self, settings: Settings, *, engine: Engine | None = None, namespace_entry: NamespaceEntry = "auto"
+    ):
+        """`namespace_entry`: how relay sockets are made inside a container's namespace (see
+        network.py): setns(2) by this daemon, a helper container, or setns when permitted."""
         self.settings = settings
+        self.namespace_entry = namespace_entry
+        self.run_root = settings.dynos_dir / "docker"  # one directory per dyno with a gate
         self.home_label = str(settings.home.expanduser().resolve())
         self.home_tag = hashlib.sha256(self.home_label.encode()).hexdigest()[:8]
         self.engine = engine or Engine.from_env()
@@ -63,11 +83,13 @@ class DockerRuntime:
         self.removed_leftovers = 0  # containers of a previous daemon nobody claimed
         self._client: Any = None
         self._api: EngineApi | None = None
-        self._events: EventsFollower | None = None
+        self._events: list[EventsFollower] = []
         self._pool = concurrent.futures.ThreadPoolExecutor(CONTROL_THREADS, thread_name_prefix="paas-docker")
         self._live: dict[str, DockerDyno] = {}
         self._ports: set[int] = set()
         self._leftovers = Leftovers()
+        self._relays: dict[str, Relays] = {}  # container id -> the dyno's add-on relays
+        self._gates: dict[str, Gate] = {}
         self._tasks: set[asyncio.Task[Any]] = set()  # events stream, sweeps
         self._removals: set[asyncio.Task[Any]] = set()  # background `docker rm` of ended dynos
         self._closing = False
@@ -102,20 +124,30 @@ class DockerRuntime:
             choose_stack_image, self._client, self.settings.stack_image, pull=False
         )
         self.reason = f"Docker {self.server_version}, {self.image_reason}"
-        self._events = EventsFollower(self._api, self._own_filter(), self._dispatch, self._recheck_live)
-        self._spawn_task(self._events.run(), self._tasks)
+        await self._sdk(ensure_network, self._client)
+        # a dyno ends when its container dies (exit status) and its network is released (its
+        # published port closed: the engine's proxy outlives the `die` event by a few ms)
+        container_events = {"type": ["container"], "event": ["die", "oom"], **self._own_filter()}
+        network_events = {"type": ["network"], "event": ["disconnect"], "network": [NETWORK]}
+        self._events = [
+            EventsFollower(self._api, container_events, self._dispatch, self._recheck_live),
+            EventsFollower(self._api, network_events, self._dispatch_network, self._recheck_network),
+        ]
+        for follower in self._events:
+            self._spawn_task(follower.run(), self._tasks)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._events.ready.wait(), CONTROL_TIMEOUT)
+            await asyncio.wait_for(asyncio.gather(*(f.ready.wait() for f in self._events)), CONTROL_TIMEOUT)
         for container_id in self._leftovers.load(await self.list_own()):
             await self._remove(container_id)
         self._ports |= self._leftovers.ports()
+        await asyncio.to_thread(self._wipe_run_dirs, self._leftovers.names())
         if self._leftovers:
             self._spawn_task(self._sweep_after(ADOPTION_GRACE), self._tasks)
 
     async def close(self) -> None:
         self._closing = True
-        if self._events is not None:
-            self._events.closing = True
+        for follower in self._events:
+            follower.closing = True
         for dyno in list(self._live.values()):
             dyno.signal(signals.SIGKILL)
             await dyno.cleanup()
@@ -135,6 +167,14 @@ class DockerRuntime:
             with contextlib.suppress(Exception):
                 await self._sdk(self._client.close)
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _wipe_run_dirs(self, keep: set[str]) -> None:
+        """A previous daemon's gate directories, but those of containers it left running."""
+        if not self.run_root.is_dir():
+            return
+        for child in self.run_root.iterdir():
+            if child.name not in keep:
+                shutil.rmtree(child, ignore_errors=True)
 
     # ---- ownership -----------------------------------------------------------------------
     def _own_filter(self, **more: str) -> dict[str, list[str]]:
@@ -158,11 +198,18 @@ class DockerRuntime:
         for leftover in unclaimed:
             if leftover.port is not None:
                 self._ports.discard(leftover.port)
-            await self._remove(leftover.id)
+            await self._remove(leftover.id, Gate(self.run_root / leftover.name))
             self.removed_leftovers += 1
         return len(unclaimed)
 
-    async def _remove(self, container_id: str) -> None:
+    async def _remove(self, container_id: str, gate: Gate | None = None) -> None:
+        try:
+            await self._remove_container(container_id)
+        finally:
+            if gate is not None:
+                await asyncio.to_thread(gate.remove)
+
+    async def _remove_container(self, container_id: str) -> None:
         try:
             await self._sdk(self._client.api.remove_container, container_id, force=True, v=True)
         except docker.errors.NotFound:
@@ -189,6 +236,16 @@ class DockerRuntime:
             raise SpawnError(self.image_reason)
         return self.image
 
+    def adopts(self, spec: DynoSpec) -> bool:
+        """Will `spawn(spec)` re-attach to a running container of a previous daemon?"""
+        leftover = self._leftovers.peek(spec.app, spec.name)
+        if leftover is None or spec.stdio != "log":
+            return False
+        try:
+            return leftover.fingerprint == container.fingerprint(spec, self._image_for(spec))
+        except SpawnError:
+            return False
+
     async def spawn(self, spec: DynoSpec, output: OutputCallback) -> DockerDyno:
         if self._client is None:
             raise SpawnError("the Docker runtime is not prepared")
@@ -204,7 +261,8 @@ class DockerRuntime:
                     return dyno
             if leftover.port is not None:
                 self._ports.discard(leftover.port)
-            await self._remove(leftover.id)  # replaced by a new container: never two of one dyno
+            # replaced by a new container: never two of one dyno
+            await self._remove(leftover.id, Gate(self.run_root / leftover.name))
         return await self._create(spec, image, fingerprint, output)
 
     def _new_dyno(self, spec: DynoSpec, container_id: str, port: int | None, *, adopted: bool) -> DockerDyno:
@@ -224,20 +282,42 @@ class DockerRuntime:
         state = await self.api.inspect_state(leftover.id)
         if not state or not state.get("Running"):  # it died between prepare() and now
             dyno.attach.close()
+            dyno.on_network_released()  # long since: before we listened for it
             dyno.on_die(
                 int(state.get("ExitCode", 255)) if state else 255, bool(state and state.get("OOMKilled"))
             )
         else:
             dyno.set_pid(int(state.get("Pid") or 0) or None)
             dyno.start_stats()
+            services = loopback_services(spec.env, leftover.port)
+            if services:  # its relays died with the previous daemon
+                gate = Gate(self.run_root / leftover.name)
+                try:
+                    await self._open_services(dyno, services, gate)
+                except NetworkError as exc:
+                    log.warning("adopted dyno %s %s has no add-on relays: %s", spec.app, spec.name, exc)
         self.adopted += 1
         return dyno
 
-    def _plan(self, spec: DynoSpec, image: str, fingerprint: str, port: int | None) -> ContainerPlan:
-        name = f"paas.{self.home_tag}.{spec.app}.{spec.name}.{secrets.token_hex(3)}"
+    async def _plan(
+        self, spec: DynoSpec, image: str, fingerprint: str, port: int | None, gate: Gate | None
+    ) -> ContainerPlan:
+        image_config = None
+        if gate is not None and spec.docker_image is not None:  # the gate goes before its entrypoint
+            image_config = (await self._sdk(self._client.api.inspect_image, image)).get("Config")
         return plan_container(
-            spec, image, home_label=self.home_label, name=name, fingerprint=fingerprint, port=port
+            spec,
+            image,
+            home_label=self.home_label,
+            name=gate.directory.name if gate is not None else self._name(spec),
+            fingerprint=fingerprint,
+            port=port,
+            gate_dir=gate.directory if gate is not None else None,
+            image_config=image_config,
         )
+
+    def _name(self, spec: DynoSpec) -> str:
+        return f"paas.{self.home_tag}.{spec.app}.{spec.name}.{secrets.token_hex(3)}"
 
     async def _create(
         self, spec: DynoSpec, image: str, fingerprint: str, output: OutputCallback
@@ -245,9 +325,13 @@ class DockerRuntime:
         port = free_port(self._ports) if spec.wants_port else None
         if port is not None:
             self._ports.add(port)
-        plan = self._plan(spec, image, fingerprint, port)
+        services = loopback_services(spec.env, port)
+        gate = Gate(self.run_root / self._name(spec)) if services else None
         container_id: str | None = None
         try:
+            if gate is not None:
+                await asyncio.to_thread(gate.make)
+            plan = await self._plan(spec, image, fingerprint, port, gate)
             container_id = await self._create_container(plan, spec)
             dyno = self._new_dyno(spec, container_id, port, adopted=False)
             dyno.attach = await attach(
@@ -260,16 +344,60 @@ class DockerRuntime:
                 merge=not plan.interactive,
             )
             await self._sdk(self._client.api.start, container_id)
+            if gate is not None:
+                self._gates[container_id] = gate  # removed with the container
         except (docker.errors.DockerException, EngineError, OSError) as exc:
-            await self._undo_create(container_id, port)
-            raise _spawn_error(exc, image, plan.from_slug) from exc
+            await self._undo_create(container_id, port, gate)
+            raise _spawn_error(exc, image, spec.docker_image is None) from exc
         if plan.tty and not plan.from_slug:  # slug dynos set their size in boot_script()
             await self.api.resize(container_id, spec.tty_rows, spec.tty_cols)
         state = await self.api.inspect_state(container_id)
         if state and state.get("Pid"):
             dyno.set_pid(int(state["Pid"]))  # the container's PID 1 as the host sees it
         dyno.start_stats()
+        if gate is not None:
+            await self._open_or_undo(dyno, services, gate)
         return dyno
+
+    async def _open_or_undo(self, dyno: DockerDyno, services: Mapping[int, str], gate: Gate) -> None:
+        try:
+            await self._open_services(dyno, services, gate)
+        except NetworkError as exc:
+            dyno.signal(signals.SIGKILL)
+            await dyno.cleanup()
+            raise SpawnError(f"could not give the dyno its add-on addresses: {exc}") from exc
+
+    async def _open_services(self, dyno: DockerDyno, services: Mapping[int, str], gate: Gate) -> None:
+        """Relays for the loopback services the dyno's config names, then open its gate."""
+        ports = sorted(services)
+        sockets = await self._listen_inside(dyno, ports)
+        relays = Relays()
+        await relays.start(
+            [(sock, (services[port], port)) for sock, port in zip(sockets, ports, strict=True)]
+        )
+        self._relays[dyno.id] = relays
+        self._gates[dyno.id] = gate
+        gate.open()
+
+    async def _listen_inside(self, dyno: DockerDyno, ports: list[int]) -> list[socket.socket]:
+        if self.namespace_entry != "helper" and dyno.pid is not None:
+            try:
+                return await listen_by_setns(dyno.pid, ports)
+            except PermissionError:
+                if self.namespace_entry == "setns":
+                    raise NetworkError(
+                        "this daemon may not enter the container's network namespace"
+                    ) from None
+                self.namespace_entry = "helper"  # not privileged: the helper from now on
+            except OSError as exc:
+                raise NetworkError(f"listening inside the container failed: {exc}") from exc
+        if self.image is None:
+            raise NetworkError(f"no stack image for the namespace helper ({self.image_reason})")
+        helper = NamespaceHelper(self._sdk, self._client, self.image, {HOME_LABEL: self.home_label})
+        try:
+            return await helper.listen(dyno.id, ports)
+        except (docker.errors.DockerException, OSError, TimeoutError) as exc:
+            raise NetworkError(f"the namespace helper failed: {connect_error(exc)}") from exc
 
     async def _create_container(self, plan: ContainerPlan, spec: DynoSpec) -> str:
         api = self._client.api
@@ -282,17 +410,21 @@ class DockerRuntime:
             name=plan.name,
             working_dir=plan.working_dir,
             host_config=plan.host_config(api, spec),
+            ports=plan.ports,
+            entrypoint=plan.entrypoint,
             stdin_open=plan.interactive,  # with detach=False this also sets StdinOnce
             tty=plan.tty,
         )
         return str(created["Id"])
 
-    async def _undo_create(self, container_id: str | None, port: int | None) -> None:
+    async def _undo_create(self, container_id: str | None, port: int | None, gate: Gate | None) -> None:
         if container_id is not None:
             self._live.pop(container_id, None)
             await self._remove(container_id)
         if port is not None:
             self._ports.discard(port)
+        if gate is not None:
+            await asyncio.to_thread(gate.remove)
 
     async def forget(self, dyno: DockerDyno) -> None:
         """The dyno is over: release its port now and remove its container in the background
@@ -300,7 +432,10 @@ class DockerRuntime:
         self._live.pop(dyno.id, None)
         if dyno.port is not None:
             self._ports.discard(dyno.port)
-        self._spawn_task(self._remove(dyno.id), self._removals)
+        relays = self._relays.pop(dyno.id, None)
+        if relays is not None:
+            await relays.close()
+        self._spawn_task(self._remove(dyno.id, self._gates.pop(dyno.id, None)), self._removals)
 
     # ---- the engine's events -------------------------------------------------------------
     def _dispatch(self, event: dict[str, Any]) -> None:
@@ -314,6 +449,19 @@ class DockerRuntime:
         elif action == "die":
             code = (actor.get("Attributes") or {}).get("exitCode", "255")
             dyno.on_die(int(code) if str(code).lstrip("-").isdigit() else 255)
+
+    def _dispatch_network(self, event: dict[str, Any]) -> None:
+        attributes = (event.get("Actor") or {}).get("Attributes") or {}
+        dyno = self._live.get(str(attributes.get("container") or ""))
+        if dyno is not None:
+            dyno.on_network_released()
+
+    async def _recheck_network(self) -> None:
+        for dyno in list(self._live.values()):
+            found = await self.api.inspect(dyno.id)
+            networks = ((found or {}).get("NetworkSettings") or {}).get("Networks") or {}
+            if found is None or (not (found.get("State") or {}).get("Running") and not networks):
+                dyno.on_network_released()
 
     async def _recheck_live(self) -> None:
         for dyno in list(self._live.values()):
