@@ -150,6 +150,11 @@ class OneOff:
 
     async def _attach_deadline(self) -> None:
         await asyncio.sleep(self.attach_timeout)
+        self.attach_failed()
+
+    def attach_failed(self) -> None:
+        """No usable client came (none in time, or one that did not say how to start): R13,
+        and the dyno is over before its process ever started."""
         if not self._started and not self.done:
             self._started = True
             self._heroku("Error R13 (Attach error) -> Failed to attach to process")
