@@ -356,7 +356,7 @@ class Supervisor:
         if pending.reset_backoff:
             self.crashes = 0
 
-    def _backoff(self) -> float:
+    def backoff_delay(self) -> float:
         if self.crashes <= 1:
             return 0.0
         cap = self.ctx.settings.crash_backoff_max
@@ -381,7 +381,7 @@ class Supervisor:
                 delay = 0.0
                 if outcome == "crash":
                     self.crashes += 1
-                    delay = self._backoff()
+                    delay = self.backoff_delay()
                 elif outcome == "retire":
                     break
         except asyncio.CancelledError:

@@ -151,7 +151,7 @@ def test_backoff_doubles_to_the_cap() -> None:
     delays = []
     for crashes in range(1, 6):
         sup.crashes = crashes
-        delays.append(sup._backoff())
+        delays.append(sup.backoff_delay())
     assert delays == [0.0, 600.0, 1200.0, 1200.0, 1200.0]
 
 
