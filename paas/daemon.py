@@ -35,6 +35,7 @@ from common.events import Event, EventBus
 from common.loghub import LogHub
 from dynos.manager import DynoManager
 from dynos.runtimes.select import RuntimeUnavailable, choose_runtime
+from dynos.stackimages import StackImages
 from paas.addons.kafka import KafkaProvider
 from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
@@ -272,6 +273,7 @@ class Daemon:
             setups=self.setups,
             pipelines=self.pipelines,
             dynos=self.dynos,
+            stack=StackImages(self.settings),
             attach=self.attach,
             router=self.router,
             faults=self.faults,

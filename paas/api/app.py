@@ -29,6 +29,7 @@ from paas.api import (
     routes_pg,
     routes_pipelines,
     routes_router,
+    routes_stack,
 )
 from paas.api.deps import Services
 from paas.dataclips import web as dataclips_web
@@ -51,6 +52,7 @@ ROUTE_MODULES = (
     routes_pipelines,
     routes_faults,
     routes_router,
+    routes_stack,
 )
 
 

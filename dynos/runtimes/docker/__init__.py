@@ -8,8 +8,9 @@ lifecycle, log lines and timers are identical; what differs is only the mechanis
   The slug is bind-mounted read-only at `/slug` and copied into the container's own writable
   layer at `/app` when it starts, so every dyno has a private, ephemeral filesystem that
   vanishes with the container. Container deploys (`spec.docker_image`) run their own image.
-* **Network** (`container.py`). Host networking: the runtime picks a free `$PORT` on the host,
-  the app binds it, and the router connects to 127.0.0.1:$PORT directly.
+* **Network** (`network.py`). A network namespace per dyno, its `$PORT` published on the
+  host's 127.0.0.1 only; the add-ons' 127.0.0.1 addresses in its config work from inside
+  (relayed to the host's loopback); the router only ever connects to 127.0.0.1.
 * **Signals** (`signals.py`). `init=True` puts the engine's tini at PID 1 with
   `TINI_KILL_PROCESS_GROUP=1`: SIGTERM reaches every process of the dyno's group (like
   `killpg` in the process runtime), a main process killed by signal N gives exit status
