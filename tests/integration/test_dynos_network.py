@@ -188,3 +188,17 @@ async def test_process_dyno_listening_beyond_loopback_is_reported(tmp_path: Path
         assert not [line for line in h.lines("worker.1", "heroku") if "listens" in line]
     finally:
         await h.close()
+
+
+async def test_process_one_off_listening_beyond_loopback_is_reported(tmp_path: Path) -> None:
+    h = await Harness(tmp_path / "home", runtime="process").start()
+    try:
+        slug = h.make_slug("net", {"web.py": WEB})
+        desired = h.desired(web=(f"exec {PY} web.py", 0), slug=slug)
+        run = await h.manager.run_oneoff(desired, f"HOST=0.0.0.0 exec {PY} web.py", attach=False)
+        await h.wait_line(run.name, "listening on ('0.0.0.0'", timeout=10)
+        port = h.manager.dyno("demo", run.name).port
+        warning = await h.wait_line(run.name, "Warning: process listens on", timeout=10)
+        assert warning.text.startswith(f"Warning: process listens on 0.0.0.0:{port}, beyond loopback")
+    finally:
+        await h.close()
