@@ -54,9 +54,11 @@ def boot_script(spec: DynoSpec, *, gate: bool = False) -> str:
 
 
 def fingerprint(spec: DynoSpec, image: str) -> str:
-    """What makes two dynos interchangeable: command, env, size, image, slug, release."""
+    """What makes two dynos interchangeable: command, env, size, image, slug, release, and the
+    network they run on (a container of an older paas on the host's network is replaced)."""
     material = json.dumps(
         [
+            NETWORK,
             spec.app,
             spec.name,
             spec.command,
