@@ -21,6 +21,8 @@ import pytest
 from dynos.manager import DynoManager
 from dynos.runtimes.docker import DockerRuntime
 from dynos.runtimes.sockets import namespace_listeners
+from dynos.stack import LOCAL_STACK_IMAGE
+from dynos.types import AppDesired, ProcessDesired
 from tests.integration.test_dynos_harness import PY, Harness
 from tests.support.pg import shared_cluster
 from tests.support.runtimes import require_docker
@@ -202,3 +204,32 @@ async def test_process_one_off_listening_beyond_loopback_is_reported(tmp_path: P
         assert warning.text.startswith(f"Warning: process listens on 0.0.0.0:{port}, beyond loopback")
     finally:
         await h.close()
+
+
+ECHO_ONCE = (
+    'python3 -c \'import os, socket, urllib.parse; u = urllib.parse.urlparse(os.environ["ECHO_URL"]); '
+    's = socket.create_connection((u.hostname, u.port), timeout=10); s.sendall(b"boxed\\n"); '
+    'print("echo:", s.recv(100).decode().strip(), flush=True); import time; time.sleep(3600)\''
+)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+async def test_container_deploy_reaches_its_addons_too(tmp_path: Path) -> None:
+    """A release made from an image (its own entrypoint) waits at the gate the same way."""
+    require_docker()
+    async with echo_service() as echo_port:
+        h = await docker_harness(tmp_path / "home", "auto").start()
+        try:
+            desired = AppDesired(
+                "demo",
+                3,
+                None,
+                {"ECHO_URL": f"tcp://127.0.0.1:{echo_port}"},
+                (ProcessDesired("worker", ECHO_ONCE, 1),),
+                docker_image=LOCAL_STACK_IMAGE,
+            )
+            await h.manager.apply(desired)
+            await h.wait_line("worker.1", "echo: boxed", timeout=60)
+        finally:
+            await h.close()

@@ -163,7 +163,9 @@ def test_loopback_services_named_by_the_config() -> None:
         "REDIS_URL": "redis://h:secret@[::1]",
         "PLAIN": "postgresql://localhost/db",
         "ELSEWHERE": "postgres://u:p@db.example.com:5432/db",
-        "NOT_A_URL": "127.0.0.1:7000",
+        "BOOTSTRAP": "127.0.0.1:9092,localhost:9095",
+        "NOT_LOOPBACK": "10.127.0.0.1:7000 127.0.0.1.nip.io:7001 localhost-ish:7002 x@localhost:7003",
+        "NO_PORT": "localhost",
         "OWN": "http://127.0.0.1:5000/",
     }
     assert loopback_services(env, own_port=5000) == {
@@ -172,6 +174,8 @@ def test_loopback_services_named_by_the_config() -> None:
         9094: "localhost",
         6379: "::1",
         5432: "localhost",
+        9092: "127.0.0.1",
+        9095: "localhost",
     }
 
 

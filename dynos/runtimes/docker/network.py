@@ -62,9 +62,11 @@ HELPER_TIMEOUT = 30.0
 LISTEN_BACKLOG = 128
 CLONE_NEWNET = 0x40000000
 
-# scheme://[user[:password]@]host[:port]: a service on this machine's loopback
+# a service on this machine's loopback: scheme://[user[:password]@]host[:port] as in
+# DATABASE_URL, or a bare host:port as in KAFKA_SASL_BOOTSTRAP_SERVERS=127.0.0.1:9092
 _LOOPBACK_URL = re.compile(
-    r"(?i)\b([a-z][a-z0-9+.-]*)://(?:[^@/\s,]*@)?(127\.0\.0\.1|localhost|\[::1\])(?::(\d{1,5}))?"
+    r"(?i)(?:\b([a-z][a-z0-9+.-]*)://(?:[^@/\s,]*@)?|(?<![\w.@:/\[-]))"
+    r"(127\.0\.0\.1|localhost|\[::1\])(?::(\d{1,5}))?(?![\w.-])"
 )
 _DEFAULT_PORTS = {"postgres": 5432, "postgresql": 5432, "redis": 6379, "rediss": 6379}
 
@@ -119,7 +121,7 @@ def loopback_services(env: Mapping[str, str], own_port: int | None = None) -> di
     for value in env.values():
         for match in _LOOPBACK_URL.finditer(str(value)):
             scheme, host, port_text = match.groups()
-            port = int(port_text) if port_text else _DEFAULT_PORTS.get(scheme.lower())
+            port = int(port_text) if port_text else _DEFAULT_PORTS.get((scheme or "").lower())
             if port is None or not 0 < port < 65536 or port == own_port:
                 continue
             found.setdefault(port, host.strip("[]"))
