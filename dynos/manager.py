@@ -15,15 +15,17 @@ import contextlib
 import random
 import re
 import signal
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from common.config import Settings
 from common.errors import PaasError, conflict, invalid
 from common.events import EventBus
 from common.loghub import LogHub
-from dynos import preboot
+from dynos.fleet import AppDynos
 from dynos.oneoff import OneOff
+from dynos.preboot import Preboot
 from dynos.runtimes.base import DynoSpec, Runtime
 from dynos.sizes import SIZES, DynoSize, get_size
 from dynos.supervisor import Context, Pending, Request, Supervisor
@@ -32,7 +34,8 @@ from dynos.types import AppDesired, DynoInfo, ProcessDesired
 USER = "local@paas"
 ATTACH_TIMEOUT = 60.0
 MAX_TIME_TO_LIVE = 86400  # an attached one-off waits this long for its client (then R13)
-_DYNO_NAME = re.compile(r"([A-Za-z0-9_-]+)\.([0-9]+)")
+_DYNO_NAME = re.compile(r"([A-Za-z0-9_-]+)\.(\d+)")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def dyno_not_found(app: str, target: str) -> PaasError:
@@ -47,15 +50,6 @@ def sort_key(name: str) -> tuple[int, str, int]:
     return (1 if ptype == "run" else 0, ptype, int(number))
 
 
-@dataclass
-class _App:
-    desired: AppDesired | None = None
-    slots: dict[str, Supervisor] = field(default_factory=dict)
-    retiring: dict[str, Supervisor] = field(default_factory=dict)
-    oneoffs: dict[str, OneOff] = field(default_factory=dict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
 class DynoManager:
     """Formation reconcile, restarts, stops, one-offs. All methods run on the daemon's loop."""
 
@@ -66,7 +60,8 @@ class DynoManager:
         self.runtime = runtime
         self.ctx = Context(settings, runtime, bus, logs.heroku_line, logs.app_line)
         self.attach_timeout = ATTACH_TIMEOUT
-        self._apps: dict[str, _App] = {}
+        self.preboot = Preboot(self)  # the web restart strategy when the app enables preboot
+        self._apps: dict[str, AppDynos] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._started = False
@@ -82,7 +77,7 @@ class DynoManager:
         self._closing = True
         waits = []
         for name, app in list(self._apps.items()):
-            staged = preboot.staged_dynos(self, name)  # new web dynos still booting beside the old
+            staged = self.preboot.staged(name)  # new web dynos still booting beside the old
             for sup in list(app.slots.values()) + list(app.retiring.values()) + staged:
                 waits.append(sup.retire())
             for oneoff in list(app.oneoffs.values()):
@@ -93,10 +88,15 @@ class DynoManager:
         self._apps.clear()
         await self.runtime.close()
 
-    def _track(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def track(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` in the background; shutdown waits for it."""
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def holds(self, app: str, entry: AppDynos) -> bool:
+        """`entry` is still `app`'s record and the manager is not shutting down."""
+        return not self._closing and self._apps.get(app) is entry
 
     # ---- specs ---------------------------------------------------------------------------
     def _env(self, desired: AppDesired, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -131,35 +131,47 @@ class DynoManager:
         """Make the app's formation dynos match `desired`. New release ⇒ every dyno restarts."""
         if self._closing:
             return
-        app = self._apps.setdefault(desired.app, _App())
+        app = self._apps.setdefault(desired.app, AppDynos())
         async with app.lock:
             previous = app.desired
             app.desired = desired
             new_release = previous is None or previous.release != desired.release
-            wanted: dict[str, DynoSpec] = {}
-            if self._runnable(desired):
-                for process in desired.processes:
-                    if process.type == "release":  # the release phase is a one-off, never formation
-                        continue
-                    for number in range(1, max(0, process.quantity) + 1):
-                        spec = self._spec(desired, process, number)
-                        wanted[spec.name] = spec
-            wanted = preboot.adjust(self, app, desired, wanted)  # preboot: keep old web dynos serving
+            wanted = self.preboot.adjust(
+                app, desired, self._wanted(desired)
+            )  # old web dynos may keep serving
             for name in [n for n in app.slots if n not in wanted]:
-                self._retire(app, app.slots.pop(name))
-            for name, spec in sorted(wanted.items(), key=lambda kv: sort_key(kv[0])):
-                sup = app.slots.get(name)
-                if sup is None:
-                    sup = app.slots[name] = Supervisor(self.ctx, spec)
-                    old = app.retiring.get(name)
-                    if old is not None:  # same name still shutting down: start after it is gone
-                        self._track(self._start_after(old, sup))
-                    else:
-                        sup.start()
-                elif sup.spec != spec:
-                    sup.request(Pending(Request.RESTART, "Restarting", spec, reset_backoff=new_release))
+                self.retire(app, app.slots.pop(name))
+            for _, spec in sorted(wanted.items(), key=lambda kv: sort_key(kv[0])):
+                self._place(app, spec, new_release)
 
-    def _retire(self, app: _App, sup: Supervisor) -> None:
+    def _wanted(self, desired: AppDesired) -> dict[str, DynoSpec]:
+        """The formation dynos `desired` asks for, by name."""
+        wanted: dict[str, DynoSpec] = {}
+        if not self._runnable(desired):
+            return wanted
+        for process in desired.processes:
+            if process.type == "release":  # the release phase is a one-off, never formation
+                continue
+            for number in range(1, max(0, process.quantity) + 1):
+                spec = self._spec(desired, process, number)
+                wanted[spec.name] = spec
+        return wanted
+
+    def _place(self, app: AppDynos, spec: DynoSpec, new_release: bool) -> None:
+        """Start the dyno `spec` names, or restart it with `spec` when that changed."""
+        sup = app.slots.get(spec.name)
+        if sup is None:
+            sup = app.slots[spec.name] = Supervisor(self.ctx, spec)
+            old = app.retiring.get(spec.name)
+            if old is not None:  # same name still shutting down: start after it is gone
+                self.track(self._start_after(old, sup))
+            else:
+                sup.start()
+        elif sup.spec != spec:
+            sup.request(Pending(Request.RESTART, "Restarting", spec, reset_backoff=new_release))
+
+    def retire(self, app: AppDynos, sup: Supervisor) -> None:
+        """Stop `sup` for good, keeping it listed (as retiring) until it is gone."""
         app.retiring[sup.name] = sup
 
         async def retire() -> None:
@@ -169,7 +181,7 @@ class DynoManager:
                 if app.retiring.get(sup.name) is sup:
                     del app.retiring[sup.name]
 
-        self._track(retire())
+        self.track(retire())
 
     async def _start_after(self, old: Supervisor, new: Supervisor) -> None:
         await old.join()
@@ -177,10 +189,10 @@ class DynoManager:
             new.start()  # a retire requested meanwhile is pending and ends it at once
 
     # ---- restart / stop / kill -----------------------------------------------------------
-    def _app(self, name: str) -> _App:
+    def _app(self, name: str) -> AppDynos:
         app = self._apps.get(name)
         if app is None:
-            app = self._apps[name] = _App()
+            app = self._apps[name] = AppDynos()
         return app
 
     def _targets(self, app_name: str, target: str | None) -> tuple[list[Supervisor], list[OneOff]]:
@@ -209,7 +221,7 @@ class DynoManager:
         for sup in sups:
             sup.request(Pending(Request.RESTART, "Restarting", reset_backoff=True))
         for run in runs:
-            self._track(run.stop())
+            self.track(run.stop())
         return sorted([s.name for s in sups] + [r.name for r in runs], key=sort_key)
 
     async def stop(self, app: str, target: str) -> list[str]:
@@ -218,7 +230,7 @@ class DynoManager:
         for sup in sups:
             sup.request(Pending(Request.STOP))
         for run in runs:
-            self._track(run.stop())
+            self.track(run.stop())
         return sorted([s.name for s in sups] + [r.name for r in runs], key=sort_key)
 
     async def kill(self, app: str, name: str, sig: int = signal.SIGKILL) -> None:
@@ -240,7 +252,7 @@ class DynoManager:
         entry = self._apps.pop(app, None)
         if entry is None:
             return
-        staged = preboot.staged_dynos(self, app)
+        staged = self.preboot.forget(app)
         waits = [sup.retire() for sup in list(entry.slots.values()) + list(entry.retiring.values()) + staged]
         waits += [run.stop() for run in list(entry.oneoffs.values())]
         await asyncio.gather(*waits, return_exceptions=True)
@@ -279,7 +291,7 @@ class DynoManager:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _oneoff_name(self, entry: _App) -> str:
+    def _oneoff_name(self, entry: AppDynos) -> str:
         for _ in range(1000):
             name = f"run.{random.randint(1000, 9999)}"
             if name not in entry.oneoffs:
@@ -307,40 +319,12 @@ class DynoManager:
         """
         if self._closing:
             raise PaasError(503, "unavailable", "The daemon is shutting down.")
-        if not command or not command.strip():
-            raise invalid("Provide a command to run.")
-        if env is not None:
-            bad = [k for k in env if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(k))]
-            if bad:
-                raise invalid(f"Invalid environment variable name {bad[0]!r}.")
-        try:
-            dyno_size = get_size(size or "standard-1x")
-        except ValueError:
-            raise invalid(f"Unknown dyno size {size!r}; choose one of: {', '.join(SIZES)}") from None
-        if time_to_live is not None and not 0 < time_to_live <= MAX_TIME_TO_LIVE:
-            raise invalid(f"time_to_live must be between 1 and {MAX_TIME_TO_LIVE} seconds.")
+        dyno_size = _check_oneoff(command, env, size, time_to_live)
         entry = self._app(desired.app)
         dyno_name = name or self._oneoff_name(entry)
         if dyno_name in entry.oneoffs:
             raise conflict(f"Dyno {dyno_name} is already running.")
-        slug_dir = desired.slug_dir
-        if slug_dir is None and desired.docker_image is None:
-            slug_dir = self._empty_slug()  # Heroku runs one-offs on a blank app too
-        env_vars = self._env(desired, env)
-        env_vars["DYNO"] = dyno_name
-        spec = DynoSpec(
-            app=desired.app,
-            name=dyno_name,
-            type=dyno_name.split(".", 1)[0],
-            command=command,
-            release=desired.release,
-            env=env_vars,
-            slug_dir=slug_dir,
-            docker_image=desired.docker_image,
-            size=dyno_size,
-            wants_port=True,
-            stdio="log",
-        )
+        spec = self._oneoff_spec(desired, dyno_name, command, env, dyno_size)
         self.logs.api_line(desired.app, f"Starting process with command `{command}` by user {user}")
 
         def done(oneoff: OneOff) -> None:
@@ -350,16 +334,56 @@ class DynoManager:
         oneoff = OneOff(self.ctx, spec, attach=attach, attach_timeout=self.attach_timeout, on_done=done)
         entry.oneoffs[dyno_name] = oneoff
         if time_to_live is not None:
-            self._track(self._expire(oneoff, time_to_live))
+            self.track(self._expire(oneoff, time_to_live))
         if not attach:
             await oneoff.start()
         return oneoff
+
+    def _oneoff_spec(
+        self, desired: AppDesired, name: str, command: str, env: dict[str, str] | None, size: DynoSize
+    ) -> DynoSpec:
+        slug_dir = desired.slug_dir
+        if slug_dir is None and desired.docker_image is None:
+            slug_dir = self._empty_slug()  # Heroku runs one-offs on a blank app too
+        env_vars = self._env(desired, env)
+        env_vars["DYNO"] = name
+        return DynoSpec(
+            app=desired.app,
+            name=name,
+            type=name.split(".", 1)[0],
+            command=command,
+            release=desired.release,
+            env=env_vars,
+            slug_dir=slug_dir,
+            docker_image=desired.docker_image,
+            size=size,
+            wants_port=True,
+            stdio="log",
+        )
 
     async def _expire(self, oneoff: OneOff, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(oneoff.wait(), seconds)
             return
         await oneoff.stop()
+
+
+def _check_oneoff(
+    command: str, env: dict[str, str] | None, size: str, time_to_live: float | None
+) -> DynoSize:
+    """A one-off's request, checked whole: its size, or a 422 saying what is wrong."""
+    if not command or not command.strip():
+        raise invalid("Provide a command to run.")
+    bad = [k for k in env or {} if not _ENV_NAME.fullmatch(str(k))]
+    if bad:
+        raise invalid(f"Invalid environment variable name {bad[0]!r}.")
+    try:
+        dyno_size = get_size(size or "standard-1x")
+    except ValueError:
+        raise invalid(f"Unknown dyno size {size!r}; choose one of: {', '.join(SIZES)}") from None
+    if time_to_live is not None and not 0 < time_to_live <= MAX_TIME_TO_LIVE:
+        raise invalid(f"time_to_live must be between 1 and {MAX_TIME_TO_LIVE} seconds.")
+    return dyno_size
 
 
 def _size(name: str) -> DynoSize:

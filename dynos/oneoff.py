@@ -29,6 +29,8 @@ from dynos.supervisor import (
     Context,
     MemoryWatch,
     fmt_seconds,
+    listeners_of,
+    network_watch,
     publish_state,
     report_oom_kill,
     snapshot,
@@ -150,6 +152,11 @@ class OneOff:
 
     async def _attach_deadline(self) -> None:
         await asyncio.sleep(self.attach_timeout)
+        self.attach_failed()
+
+    def attach_failed(self) -> None:
+        """No usable client came (none in time, or one that did not say how to start): R13,
+        and the dyno is over before its process ever started."""
         if not self._started and not self.done:
             self._started = True
             self._heroku("Error R13 (Attach error) -> Failed to attach to process")
@@ -170,6 +177,7 @@ class OneOff:
         loop = asyncio.get_running_loop()
         interval = settings.memory_check_interval
         memory = MemoryWatch(self.spec.size.quota_bytes, self.spec.size.hard_limit_bytes, self._heroku)
+        network = network_watch(self.spec, proc, self._heroku)  # a one-off web server is exposed too
         cycle_at = None
         if settings.cycle_interval > 0:  # one-offs are cycled too; they are not restarted
             cycle_at = (
@@ -187,6 +195,7 @@ class OneOff:
             if wait_task.done():
                 break
             if interval > 0:
+                network.observe(await listeners_of(proc), starting=False)
                 self.memory = used = await proc.memory()
                 if memory.observe(used, loop.time()):
                     self._heroku("Stopping process with SIGKILL")

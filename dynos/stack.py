@@ -340,71 +340,81 @@ _EMPTY_DIRS = {
 }
 
 
-def write_rootfs_tar(plan: RootfsPlan, target: Path) -> tuple[int, int]:
-    """Write the plan as an uncompressed tar. Returns (members, bytes of file content)."""
-    added: set[str] = set()
-    members = 0
-    content = 0
+class _RootfsTar:
+    """A root filesystem tar being written: each entry once, parent directories first."""
 
-    def add_dir(name: str, mode: int = 0o755) -> None:
-        nonlocal members
-        if name in added or name == "/":
+    def __init__(self, tar: tarfile.TarFile):
+        self.tar = tar
+        self.added: set[str] = set()
+        self.members = 0
+        self.content = 0  # bytes of file content
+
+    def add_info(self, name: str, info: tarfile.TarInfo, data: io.BytesIO | None = None) -> None:
+        self.tar.addfile(info, data)
+        self.added.add(name)
+        self.members += 1
+
+    def add_dir(self, name: str, mode: int = 0o755) -> None:
+        if name in self.added or name == "/":
             return
-        add_dir(os.path.dirname(name))
+        self.add_dir(os.path.dirname(name))
         info = tarfile.TarInfo(name.lstrip("/"))
         info.type = tarfile.DIRTYPE
         info.mode = mode
         info.mtime = int(time.time())
-        tar.addfile(info)
-        added.add(name)
-        members += 1
+        self.add_info(name, info)
 
+    def add_link(self, name: str, target: str) -> None:
+        info = tarfile.TarInfo(name.lstrip("/"))
+        info.type = tarfile.SYMTYPE
+        info.linkname = target
+        self.add_info(name, info)
+
+    def add_host_path(self, path: str) -> None:
+        """A file, link or directory of this host, as it is (sockets and devices are skipped)."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            self.add_dir(path, stat.S_IMODE(st.st_mode))
+            return
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            return  # nothing a stack needs
+        self.add_dir(os.path.dirname(path))
+        self.tar.add(path, arcname=path.lstrip("/"), recursive=False)
+        self.added.add(path)
+        self.members += 1
+        if stat.S_ISREG(st.st_mode):
+            self.content += st.st_size
+
+    def add_text(self, name: str, text: str) -> None:
+        self.add_dir(os.path.dirname(name))
+        data = text.encode()
+        info = tarfile.TarInfo(name.lstrip("/"))
+        info.size = len(data)
+        info.mode = 0o644
+        info.mtime = int(time.time())
+        self.add_info(name, info, io.BytesIO(data))
+
+
+def write_rootfs_tar(plan: RootfsPlan, target: Path) -> tuple[int, int]:
+    """Write the plan as an uncompressed tar. Returns (members, bytes of file content)."""
     with tarfile.open(target, "w", format=tarfile.GNU_FORMAT) as tar:
+        rootfs = _RootfsTar(tar)
         for link in _TOP_LINKS:  # usr-merged hosts: keep /bin -> usr/bin etc. as links
             if os.path.islink(link):
-                info = tarfile.TarInfo(link.lstrip("/"))
-                info.type = tarfile.SYMTYPE
-                info.linkname = os.readlink(link)
-                tar.addfile(info)
-                added.add(link)
-                members += 1
+                rootfs.add_link(link, os.readlink(link))
         for name, mode in sorted(_EMPTY_DIRS.items()):
-            add_dir(name, mode)
+            rootfs.add_dir(name, mode)
         for path in sorted(_expand(plan.paths)):
-            if path in added or path in plan.generated:
-                continue
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                add_dir(path, stat.S_IMODE(st.st_mode))
-                continue
-            if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-                continue  # sockets, devices: nothing a stack needs
-            add_dir(os.path.dirname(path))
-            tar.add(path, arcname=path.lstrip("/"), recursive=False)
-            added.add(path)
-            members += 1
-            if stat.S_ISREG(st.st_mode):
-                content += st.st_size
-        python = "/usr/bin/python"
-        if python not in added and "/usr/bin/python3" in added:
-            info = tarfile.TarInfo(python.lstrip("/"))
-            info.type = tarfile.SYMTYPE
-            info.linkname = "python3"
-            tar.addfile(info)
-            members += 1
+            if path not in rootfs.added and path not in plan.generated:
+                rootfs.add_host_path(path)
+        if "/usr/bin/python" not in rootfs.added and "/usr/bin/python3" in rootfs.added:
+            rootfs.add_link("/usr/bin/python", "python3")
         for name, text in sorted(plan.generated.items()):
-            add_dir(os.path.dirname(name))
-            data = text.encode()
-            info = tarfile.TarInfo(name.lstrip("/"))
-            info.size = len(data)
-            info.mode = 0o644
-            info.mtime = int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-            members += 1
-    return members, content
+            rootfs.add_text(name, text)
+    return rootfs.members, rootfs.content
 
 
 def _expand(paths: set[str]) -> set[str]:

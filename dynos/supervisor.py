@@ -36,6 +36,7 @@ from common.config import Settings
 from common.events import EventBus
 from dynos.output import LineBudget, LineSplitter
 from dynos.runtimes.base import DynoProcess, DynoSpec, Runtime, SpawnError
+from dynos.runtimes.sockets import Listener
 from dynos.types import DynoInfo
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,86 @@ class MemoryWatch:
         return False
 
 
+class NetworkWatch:
+    """Where one dyno process listens, said once per finding.
+
+    On the host's network (process dynos) a socket bound beyond loopback (0.0.0.0, ::, a LAN
+    address) lets other machines reach the dyno directly, past the router: no H-codes, no log
+    line, no maintenance page. In a namespace of its own (container dynos) only the published
+    $PORT is reachable, and only if the app listens beyond its own loopback there.
+    """
+
+    def __init__(self, spec: DynoSpec, port: int | None, isolated: bool, say: Callable[[str], None]):
+        self.spec = spec
+        self.port = port
+        self.isolated = isolated
+        self.say = say
+        self.reported: set[tuple[str, int]] = set()
+        self.loopback_noted = False
+
+    def observe(self, listeners: list[Listener] | None, starting: bool) -> None:
+        for sock in listeners or []:
+            if self.isolated or sock.loopback or (sock.host, sock.port) in self.reported:
+                continue
+            self.reported.add((sock.host, sock.port))
+            self.say(
+                f"Warning: process listens on {sock}, beyond loopback: other machines can reach this "
+                "dyno directly, past the router. Bind 127.0.0.1 (or run dynos in containers: "
+                "PAAS_RUNTIME=docker)"
+            )
+        if self.isolated and starting and self.port is not None and not self.loopback_noted:
+            on_port = [s for s in listeners or [] if s.port == self.port]
+            if on_port and all(s.loopback for s in on_port):
+                self.loopback_noted = True
+                self.say(
+                    f"Process listens on {on_port[0]} inside its container, where the router cannot "
+                    "reach it: bind 0.0.0.0:$PORT ($HOST)"
+                )
+
+
+async def listeners_of(proc: DynoProcess) -> list[Listener] | None:
+    """The runtime's view of what the dyno listens on (None when it cannot tell)."""
+    listeners = getattr(proc, "listeners", None)
+    if listeners is None:
+        return None
+    found: list[Listener] | None = await listeners()
+    return found
+
+
+def network_watch(spec: DynoSpec, proc: DynoProcess, say: Callable[[str], None]) -> NetworkWatch:
+    return NetworkWatch(spec, proc.port, bool(getattr(proc, "isolated", False)), say)
+
+
+def runtime_adopts(runtime: Runtime, spec: DynoSpec) -> bool:
+    """Will `spawn(spec)` take over a dyno that is already running (after a daemon restart)?"""
+    adopts = getattr(runtime, "adopts", None)
+    return bool(adopts(spec)) if adopts is not None else False
+
+
+@dataclass
+class _Timers:
+    """The deadlines of one process's watch loop (loop time, seconds)."""
+
+    boot_deadline: float
+    next_probe: float
+    probe_every: float
+    check_every: float
+    next_check: float
+    cycle_at: float | None
+
+    def probed(self, now: float) -> None:
+        self.probe_every = min(PROBE_MAX, self.probe_every * 1.5)
+        self.next_probe = now + self.probe_every
+
+    def next_wakeup(self, starting: bool) -> float:
+        deadlines = [self.next_check]
+        if starting:
+            deadlines += [self.next_probe, self.boot_deadline]
+        if self.cycle_at is not None:
+            deadlines.append(self.cycle_at)
+        return min(deadlines)
+
+
 class Supervisor:
     def __init__(self, ctx: Context, spec: DynoSpec):
         self.ctx = ctx
@@ -179,7 +260,7 @@ class Supervisor:
         self.crashes = 0  # consecutive crashes (for the back-off)
         self.generation = 0
         self._pending: Pending | None = None
-        self._wake = asyncio.Event()
+        self.wake = asyncio.Event()
         self._draining: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self.backoff_until: float | None = None  # epoch seconds while waiting in `crashed`
@@ -212,7 +293,7 @@ class Supervisor:
         else:  # keep the stronger request, but carry the newer spec along
             current.spec = pending.spec or current.spec
             current.reset_backoff = current.reset_backoff or pending.reset_backoff
-        self._wake.set()
+        self.wake.set()
 
     async def retire(self) -> None:
         """Stop for good and wait until the process (and any draining ones) are gone."""
@@ -247,10 +328,10 @@ class Supervisor:
         )
 
     # ---- plumbing ----------------------------------------------------------------------
-    def _heroku(self, text: str) -> None:
+    def heroku(self, text: str) -> None:
         self.ctx.heroku_line(self.app, self.name, text)
 
-    def _set_state(self, new: str, *, log_line: bool = True, shown_as: str | None = None) -> None:
+    def set_state(self, new: str, *, log_line: bool = True, shown_as: str | None = None) -> None:
         """Publish a state change; write Heroku's `State changed from a to b` line."""
         old = self.state
         if old == new:
@@ -261,12 +342,12 @@ class Supervisor:
             shown_old = "down" if old == "stopping" else old
             shown_new = shown_as or new
             if shown_old != shown_new:
-                self._heroku(f"State changed from {shown_old} to {shown_new}")
+                self.heroku(f"State changed from {shown_old} to {shown_new}")
         publish_state(self.ctx, self.app, self.name, self.spec, self.proc, new, old)
 
-    def _take(self) -> Pending | None:
+    def take_pending(self) -> Pending | None:
         pending, self._pending = self._pending, None
-        self._wake.clear()
+        self.wake.clear()
         return pending
 
     def _adopt(self, pending: Pending) -> None:
@@ -275,7 +356,7 @@ class Supervisor:
         if pending.reset_backoff:
             self.crashes = 0
 
-    def _backoff(self) -> float:
+    def backoff_delay(self) -> float:
         if self.crashes <= 1:
             return 0.0
         cap = self.ctx.settings.crash_backoff_max
@@ -286,33 +367,21 @@ class Supervisor:
         if self._pending is not None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            await asyncio.wait_for(self.wake.wait(), seconds)
 
     # ---- the state machine -------------------------------------------------------------
     async def _run(self) -> None:
         try:
             delay = 0.0
             while True:
-                if delay > 0:
-                    self.backoff_until = time.time() + delay
-                    await self._sleep(delay)
-                    self.backoff_until = None
-                pending = self._take()
-                if pending is not None:
-                    self._adopt(pending)
-                    if pending.kind is Request.RETIRE:
-                        break
-                    if pending.kind is Request.STOP and self.state == "crashed":
-                        self._set_state("down")
-                    if pending.kind is Request.RESTART:
-                        self.crashes = 0
-                        if pending.reason:
-                            self._heroku(pending.reason)
-                delay = 0.0
+                await self._back_off(delay)
+                if not self._take_request():
+                    break
                 outcome = await self._generation()
+                delay = 0.0
                 if outcome == "crash":
                     self.crashes += 1
-                    delay = self._backoff()
+                    delay = self.backoff_delay()
                 elif outcome == "retire":
                     break
         except asyncio.CancelledError:
@@ -321,129 +390,109 @@ class Supervisor:
                 proc.signal(signal.SIGKILL)
             raise
         except Exception:  # never leave a dyno unsupervised without saying why
-            log.exception("supervisor for %s %s failed", self.app, self.name)
-            self._heroku("Error R99 (Platform error) -> the dyno supervisor failed")
-            proc = self.proc
-            if proc is not None:
-                proc.signal(signal.SIGKILL)
-                await proc.wait()
-                await proc.cleanup()
-            self.proc = None
-            self._set_state("crashed")
+            await self._supervisor_failed()
             return
         if self.state != "down":
-            self._set_state("down")
+            self.set_state("down")
+
+    async def _back_off(self, delay: float) -> None:
+        if delay > 0:
+            self.backoff_until = time.time() + delay
+            await self._sleep(delay)
+            self.backoff_until = None
+
+    def _take_request(self) -> bool:
+        """Apply what was asked while no process ran; False when the dyno is retired."""
+        pending = self.take_pending()
+        if pending is None:
+            return True
+        self._adopt(pending)
+        if pending.kind is Request.RETIRE:
+            return False
+        if pending.kind is Request.STOP and self.state == "crashed":
+            self.set_state("down")
+        if pending.kind is Request.RESTART:
+            self.crashes = 0
+            if pending.reason:
+                self.heroku(pending.reason)
+        return True
+
+    async def _supervisor_failed(self) -> None:
+        log.exception("supervisor for %s %s failed", self.app, self.name)
+        self.heroku("Error R99 (Platform error) -> the dyno supervisor failed")
+        proc = self.proc
+        if proc is not None:
+            proc.signal(signal.SIGKILL)
+            await proc.wait()
+            await proc.cleanup()
+        self.proc = None
+        self.set_state("crashed")
 
     async def _generation(self) -> str:
         """Run one process from launch to its end. Returns crash / restart / stop / retire."""
-        settings = self.ctx.settings
         spec = self.spec
-        self._set_state("starting")
-        self._heroku(f"Starting process with command `{spec.command}`")
-        splitter = LineSplitter(
-            lambda text: self.ctx.app_line(spec.app, spec.name, text),
-            budget=self.log_budget,
-            report=self._heroku,
-        )
-        try:
-            proc = await self.ctx.runtime.spawn(spec, splitter.feed)
-        except Exception as exc:  # SpawnError, or anything the runtime did not foresee
-            self._heroku(f"Error R99 (Platform error) -> {spawn_failure(exc)}")
-            self._set_state("crashed")
+        self.set_state("starting")
+        if not runtime_adopts(self.ctx.runtime, spec):  # an adopted dyno keeps running: no start
+            self.heroku(f"Starting process with command `{spec.command}`")
+        proc = await self._spawn(spec)
+        if proc is None:
+            self.set_state("crashed")
             return "crash"
         if self.generation:
             self.restarts += 1
         self.generation += 1
         self.proc = proc
         self.memory = 0
-        loop = asyncio.get_running_loop()
-        launched = loop.time()
-        exit_task = loop.create_task(proc.wait())
-        wake_task = loop.create_task(self._wake.wait())
-        boot_deadline = launched + settings.boot_timeout
-        probe_every = PROBE_FIRST
-        next_probe = launched + probe_every
-        next_memory = launched + settings.memory_check_interval
-        cycle_at = None
-        if settings.cycle_interval > 0:
-            jitter = random.uniform(0, settings.cycle_interval * JITTER_MAX_FRACTION)
-            cycle_at = launched + settings.cycle_interval + jitter
-        memory = MemoryWatch(spec.size.quota_bytes, spec.size.hard_limit_bytes, self._heroku)
+        run = _ProcessRun(self, proc)
         if not spec.is_web:
-            self._set_state("up")
+            self.set_state("up")
         try:
-            while True:
-                if exit_task.done():
-                    return await self._exited(proc, exit_task.result(), launched)
-                if wake_task.done():
-                    pending = self._take()
-                    wake_task = loop.create_task(self._wake.wait())
-                    if pending is not None:
-                        return await self._handle(pending, proc, exit_task)
-                now = loop.time()
-                if self.state == "starting":
-                    if now >= next_probe:
-                        if await proc.probe():
-                            self._set_state("up")
-                            continue
-                        probe_every = min(PROBE_MAX, probe_every * 1.5)
-                        next_probe = loop.time() + probe_every
-                    if loop.time() >= boot_deadline and self.state == "starting" and not exit_task.done():
-                        self._heroku(
-                            "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within "
-                            f"{fmt_seconds(settings.boot_timeout)} seconds of launch"
-                        )
-                        return await self._kill_crash(proc, exit_task)
-                if now >= next_memory and settings.memory_check_interval > 0:
-                    self.memory = used = await proc.memory()
-                    next_memory = loop.time() + settings.memory_check_interval
-                    if memory.observe(used, now):
-                        return await self._kill_crash(proc, exit_task)
-                if cycle_at is not None and now >= cycle_at:
-                    self._heroku("Cycling")
-                    return await self._handle(Pending(Request.RESTART), proc, exit_task)
-                deadlines = [next_memory] if settings.memory_check_interval > 0 else []
-                if self.state == "starting":
-                    deadlines += [next_probe, boot_deadline]
-                if cycle_at is not None:
-                    deadlines.append(cycle_at)
-                timeout = max(0.0, min(deadlines) - loop.time()) if deadlines else None
-                await asyncio.wait(
-                    {exit_task, wake_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
+            return await run.watch()
         finally:
-            wake_task.cancel()
+            run.close()
 
-    async def _exited(self, proc: DynoProcess, status: int, launched: float) -> str:
+    async def _spawn(self, spec: DynoSpec) -> DynoProcess | None:
+        splitter = LineSplitter(
+            lambda text: self.ctx.app_line(spec.app, spec.name, text),
+            budget=self.log_budget,
+            report=self.heroku,
+        )
+        try:
+            return await self.ctx.runtime.spawn(spec, splitter.feed)
+        except Exception as exc:  # SpawnError, or anything the runtime did not foresee
+            self.heroku(f"Error R99 (Platform error) -> {spawn_failure(exc)}")
+            return None
+
+    async def exited(self, proc: DynoProcess, status: int, launched: float) -> str:
         """The process ended on its own: any exit is a crash, even status 0."""
-        report_oom_kill(proc, self.memory, self.spec.size.quota_bytes, self._heroku)
-        self._heroku(f"Process exited with status {status}")
+        report_oom_kill(proc, self.memory, self.spec.size.quota_bytes, self.heroku)
+        self.heroku(f"Process exited with status {status}")
         await proc.cleanup()
         self.proc = None
         self.memory = 0
         if asyncio.get_running_loop().time() - launched >= max(self.ctx.settings.crash_backoff_max, 1.0):
             self.crashes = 0  # it ran long enough: this is a fresh crash, not a crash loop
-        self._set_state("crashed")
+        self.set_state("crashed")
         return "crash"
 
-    async def _kill_crash(self, proc: DynoProcess, exit_task: asyncio.Task[int]) -> str:
+    async def kill_crash(self, proc: DynoProcess, exit_task: asyncio.Task[int]) -> str:
         """R10 / R15: SIGKILL now, then crashed."""
-        self._heroku("Stopping process with SIGKILL")
+        self.heroku("Stopping process with SIGKILL")
         proc.signal(signal.SIGKILL)
         status = await exit_task
-        self._heroku(f"Process exited with status {status}")
+        self.heroku(f"Process exited with status {status}")
         await proc.cleanup()
         self.proc = None
         self.memory = 0
-        self._set_state("crashed")
+        self.set_state("crashed")
         return "crash"
 
-    async def _handle(self, pending: Pending, proc: DynoProcess, exit_task: asyncio.Task[int]) -> str:
+    async def handle(self, pending: Pending, proc: DynoProcess, exit_task: asyncio.Task[int]) -> str:
         if pending.kind is Request.RESTART:
             if pending.reason:
-                self._heroku(pending.reason)
+                self.heroku(pending.reason)
             # Heroku starts the replacement as soon as the old process is signalled.
-            self._set_state("starting")  # published before SIGTERM: the router drops us now
+            self.set_state("starting")  # published before SIGTERM: the router drops us now
             self._signal_term(proc)
             self.proc = None
             self._track(self._drain(proc, exit_task))
@@ -451,17 +500,17 @@ class Supervisor:
             self.crashes = 0
             return "restart"
         # STOP / RETIRE: nothing new starts until the old process is gone.
-        self._set_state("stopping", shown_as="down")
+        self.set_state("stopping", shown_as="down")
         self._signal_term(proc)
         await self._drain(proc, exit_task)
         self.proc = None
         self.memory = 0
-        self._set_state("down", log_line=False)
+        self.set_state("down", log_line=False)
         self._adopt(pending)
         return "retire" if pending.kind is Request.RETIRE else "stop"
 
     def _signal_term(self, proc: DynoProcess) -> None:
-        self._heroku("Stopping all processes with SIGTERM")
+        self.heroku("Stopping all processes with SIGTERM")
         proc.signal(signal.SIGTERM)
 
     async def _drain(self, proc: DynoProcess, exit_task: asyncio.Task[int]) -> None:
@@ -470,13 +519,13 @@ class Supervisor:
         try:
             status = await asyncio.wait_for(asyncio.shield(exit_task), grace)
         except TimeoutError:
-            self._heroku(
+            self.heroku(
                 f"Error R12 (Exit timeout) -> Process failed to exit within {fmt_seconds(grace)} seconds of SIGTERM"
             )
-            self._heroku("Stopping process with SIGKILL")
+            self.heroku("Stopping process with SIGKILL")
             proc.signal(signal.SIGKILL)
             status = await exit_task
-        self._heroku(f"Process exited with status {status}")
+        self.heroku(f"Process exited with status {status}")
         await proc.cleanup()
 
     def _track(self, coro: object) -> None:
@@ -486,3 +535,99 @@ class Supervisor:
 
     def with_spec(self, **changes: object) -> DynoSpec:
         return replace(self.spec, **changes)  # type: ignore[arg-type]
+
+
+class _ProcessRun:
+    """One process of a supervised dyno, from launch to its end: the boot probe (up / R10),
+    memory (R14 / R15) and listening checks, daily cycling, and the manager's requests."""
+
+    def __init__(self, sup: Supervisor, proc: DynoProcess):
+        self.sup = sup
+        self.proc = proc
+        settings = sup.ctx.settings
+        self.loop = asyncio.get_running_loop()
+        self.launched = self.loop.time()
+        self.exit_task = self.loop.create_task(proc.wait())
+        self.wake_task = self.loop.create_task(sup.wake.wait())
+        cycle_at = None
+        if settings.cycle_interval > 0:
+            jitter = random.uniform(0, settings.cycle_interval * JITTER_MAX_FRACTION)
+            cycle_at = self.launched + settings.cycle_interval + jitter
+        check_every = settings.memory_check_interval if settings.memory_check_interval > 0 else 1.0
+        self.timers = _Timers(
+            boot_deadline=self.launched + settings.boot_timeout,
+            next_probe=self.launched + PROBE_FIRST,
+            probe_every=PROBE_FIRST,
+            check_every=check_every,
+            next_check=self.launched + check_every,
+            cycle_at=cycle_at,
+        )
+        spec = sup.spec
+        self.memory = MemoryWatch(spec.size.quota_bytes, spec.size.hard_limit_bytes, sup.heroku)
+        self.network = network_watch(spec, proc, sup.heroku)
+
+    def close(self) -> None:
+        self.wake_task.cancel()
+
+    async def watch(self) -> str:
+        while True:
+            if self.exit_task.done():
+                return await self.sup.exited(self.proc, self.exit_task.result(), self.launched)
+            outcome = await self._step()
+            if outcome is not None:
+                return outcome
+            timeout = max(0.0, self.timers.next_wakeup(self.sup.state == "starting") - self.loop.time())
+            await asyncio.wait(
+                {self.exit_task, self.wake_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+
+    async def _step(self) -> str | None:
+        """Whatever is due now; an outcome ends the process's run."""
+        if self.wake_task.done():
+            pending = self.sup.take_pending()
+            self.wake_task = self.loop.create_task(self.sup.wake.wait())
+            if pending is not None:
+                return await self.sup.handle(pending, self.proc, self.exit_task)
+        if self.sup.state == "starting":
+            outcome = await self._boot()
+            if outcome is not None:
+                return outcome
+        now = self.loop.time()
+        if now >= self.timers.next_check:
+            outcome = await self._check()
+            if outcome is not None:
+                return outcome
+        if self.timers.cycle_at is not None and now >= self.timers.cycle_at:
+            self.sup.heroku("Cycling")
+            return await self.sup.handle(Pending(Request.RESTART), self.proc, self.exit_task)
+        return None
+
+    async def _boot(self) -> str | None:
+        """Probe $PORT while starting: up when it accepts, R10 at the boot timeout."""
+        timers = self.timers
+        if self.loop.time() >= timers.next_probe:
+            if await self.proc.probe():
+                self.sup.set_state("up")
+                self.network.observe(await listeners_of(self.proc), starting=False)
+                return None
+            timers.probed(self.loop.time())
+        if self.loop.time() >= timers.boot_deadline and not self.exit_task.done():
+            boot = self.sup.ctx.settings.boot_timeout
+            self.sup.heroku(
+                "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within "
+                f"{fmt_seconds(boot)} seconds of launch"
+            )
+            return await self.sup.kill_crash(self.proc, self.exit_task)
+        return None
+
+    async def _check(self) -> str | None:
+        """Memory (R14 / R15) and where the dyno listens, every check interval."""
+        now = self.loop.time()
+        self.timers.next_check = now + self.timers.check_every
+        self.network.observe(await listeners_of(self.proc), starting=self.sup.state == "starting")
+        if self.sup.ctx.settings.memory_check_interval <= 0:
+            return None
+        self.sup.memory = used = await self.proc.memory()
+        if self.memory.observe(used, now):
+            return await self.sup.kill_crash(self.proc, self.exit_task)
+        return None

@@ -37,6 +37,7 @@ from common.loghub import LogHub
 from common.private import secure_home
 from dynos.manager import DynoManager
 from dynos.runtimes.select import RuntimeUnavailable, choose_runtime
+from dynos.stackimages import StackImages
 from paas.addons.base import AddonProvider
 from paas.addons.kafka import KafkaProvider
 from paas.addons.postgres import PostgresProvider, traversed_by_server
@@ -311,6 +312,7 @@ class Daemon:
             setups=self.setups,
             pipelines=self.pipelines,
             dynos=self.dynos,
+            stack=StackImages(self.settings),
             attach=self.attach,
             router=self.router,
             faults=self.faults,

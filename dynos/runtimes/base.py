@@ -33,7 +33,14 @@ Optional attributes a runtime may set on its `DynoProcess` (read with getattr):
 `oom_killed: bool` — the dyno was killed because it hit the runtime-enforced hard memory
 limit (the Docker runtime's `mem_limit`; the kernel OOM-kills before the supervisor could
 see the figure), so the supervisor logs R15; `peak_memory: int` — the highest memory seen,
-for that R15's `Process running mem=` line.
+for that R15's `Process running mem=` line; `isolated: bool` — the dyno has a network
+namespace of its own (only its published $PORT reaches it); `async listeners()` — the TCP
+sockets the dyno listens on (`dynos.runtimes.sockets.Listener`), None when it cannot tell:
+the supervisor warns about a process dyno listening beyond loopback and about a container
+dyno listening on $PORT only inside its own loopback.
+
+Optional on the runtime: `adopts(spec) -> bool` — `spawn(spec)` will re-attach to a dyno a
+previous daemon left running (no new process, so no `Starting process` line).
 
 Attached one-off dynos (`spec.stdio` "pipes" or "pty") additionally use `await write_stdin`,
 `close_stdin`, `resize`, `pause_output` and `resume_output` (flow control towards a slow

@@ -42,12 +42,14 @@ import psutil
 
 from common.config import LOOPBACK, Settings
 from dynos.runtimes.base import DynoSpec, OutputCallback, SpawnError, exit_status
+from dynos.runtimes.sockets import Listener, namespace_listeners, socket_inodes
 
 READ_CHUNK = 16384  # per loop turn: bounds the work one chatty dyno can do before others run
 STDIN_HIGH_WATER = 1 << 20  # write_stdin waits while this much is still unwritten
 OUTPUT_DRAIN_TIMEOUT = 2.0  # after the main process exits, wait this long for the pipes to close
 PROBE_TIMEOUT = 1.0
 PPID_CACHE_SECONDS = 0.25  # one /proc scan serves every dyno's memory check in that window
+LISTEN_CACHE_SECONDS = 0.25  # ... and one read of the host's socket table every listeners() call
 
 _PR_SET_PDEATHSIG = 1
 _libc: ctypes.CDLL | None
@@ -210,13 +212,13 @@ class _Writer:
                 return
             except OSError:  # EPIPE: the process closed stdin or is gone
                 self.buffer.clear()
-                self._finish()
+                self.finish()
                 return
             del self.buffer[:n]
         self.loop.remove_writer(self.fd)
         self._drained.set()
         if self.closing:
-            self._finish()
+            self.finish()
 
     def _writable(self) -> None:
         self._flush()
@@ -224,9 +226,9 @@ class _Writer:
     def close(self) -> None:
         self.closing = True
         if not self.buffer:
-            self._finish()
+            self.finish()
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
         if self.closed:
             return
         self.closed = True
@@ -242,6 +244,7 @@ class ProcessDyno:
 
     host = LOOPBACK
     container: str | None = None
+    isolated = False  # the host's network: whatever it listens on, the host listens on
 
     def __init__(
         self,
@@ -344,6 +347,12 @@ class ProcessDyno:
             return 0
         return self.runtime.tree_memory(self.popen.pid)
 
+    async def listeners(self) -> list[Listener] | None:
+        """The TCP sockets the dyno's processes listen on (in the host's network namespace)."""
+        if self.returncode is not None:
+            return []
+        return self.runtime.listeners_of(self.popen.pid)
+
     async def write_stdin(self, data: bytes) -> None:
         if self.writer is not None:
             await self.writer.write(data)
@@ -381,10 +390,10 @@ class ProcessDyno:
         for reader in self.readers:
             reader.close()
         if self.writer is not None:
-            self.writer._finish()
+            self.writer.finish()
         if self.pty_master is not None:  # the reader owns and closed the master fd
             self.pty_master = None
-        await self.runtime._forget(self)
+        await self.runtime.forget(self)
 
 
 class ProcessRuntime:
@@ -401,6 +410,9 @@ class ProcessRuntime:
         self._ports: set[int] = set()
         self._live: dict[int, ProcessDyno] = {}
         self._ppid_cache: tuple[float, dict[int, list[int]]] = (0.0, {})
+        self._listen_cache: tuple[float, list[Listener]] = (0.0, [])
+        self._socket_owners: dict[int, int] = {}  # listening socket inode -> dyno process holding it
+        self._foreign_sockets: set[int] = set()  # listening inodes no dyno process holds
         self.base_env = base_env if base_env is not None else self._default_base_env()
         self.reaped = 0  # processes killed by prepare(), for tests and the daemon's log
 
@@ -619,7 +631,7 @@ class ProcessRuntime:
             (self.registry / f"{dyno.pgid}.json").write_text(json.dumps(record))
         self._tell_watchdog(f"+{dyno.pgid}")
 
-    async def _forget(self, dyno: ProcessDyno) -> None:
+    async def forget(self, dyno: ProcessDyno) -> None:
         self._live.pop(dyno.pgid, None)
         self._tell_watchdog(f"-{dyno.pgid}")
         (self.registry / f"{dyno.pgid}.json").unlink(missing_ok=True)
@@ -641,18 +653,53 @@ class ProcessRuntime:
 
     def tree_memory(self, pid: int) -> int:
         """RSS + swap of `pid` and all its descendants, in bytes."""
+        return sum(_rss_and_swap(p) for p in self._tree(pid))
+
+    # ---- listening sockets ---------------------------------------------------------------
+    def _listening(self) -> list[Listener]:
+        stamp, cached = self._listen_cache
+        now = time.monotonic()
+        if now - stamp < LISTEN_CACHE_SECONDS:
+            return cached
+        table = namespace_listeners() or []
+        self._listen_cache = (now, table)
+        inodes = {s.inode for s in table}
+        # a socket's inode never changes hands (barring fd passing): resolve each new one once
+        unknown = inodes - self._socket_owners.keys() - self._foreign_sockets
+        if unknown:
+            self._ppid_cache = (0.0, {})  # a fresh process tree: the owner may be brand new
+            owners = socket_inodes(self._dyno_pids())
+            for inode in unknown:
+                if inode in owners:
+                    self._socket_owners[inode] = owners[inode]
+                else:
+                    self._foreign_sockets.add(inode)
+        self._socket_owners = {i: p for i, p in self._socket_owners.items() if i in inodes}
+        self._foreign_sockets &= inodes
+        return table
+
+    def _dyno_pids(self) -> set[int]:
+        pids: set[int] = set()
+        for pgid in self._live:
+            pids |= self._tree(pgid)
+        return pids
+
+    def _tree(self, pid: int) -> set[int]:
         children = self._children_map()
-        total = 0
-        stack = [pid]
         seen: set[int] = set()
+        stack = [pid]
         while stack:
             current = stack.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            total += _rss_and_swap(current)
-            stack.extend(children.get(current, ()))
-        return total
+            if current not in seen:
+                seen.add(current)
+                stack.extend(children.get(current, ()))
+        return seen
+
+    def listeners_of(self, pid: int) -> list[Listener]:
+        """What `pid` and its descendants listen on."""
+        table = self._listening()
+        tree = self._tree(pid)
+        return [s for s in table if self._socket_owners.get(s.inode) in tree]
 
     @property
     def live_count(self) -> int:

@@ -1,6 +1,7 @@
 """hello: the paas sample app. Standard library only.
 
-Answers on 127.0.0.1:$PORT with a page showing which dyno ($DYNO) and release served it.
+Answers on $PORT (on 127.0.0.1, or on $HOST: a container dyno is given HOST=0.0.0.0, its
+own network's every interface) with a page showing which dyno ($DYNO) and release served it.
 On SIGTERM it stops accepting at once (the router then retries another dyno instead of
 logging H13), finishes the requests it already accepted, and exits.
 """
@@ -88,10 +89,11 @@ class Handler(BaseHTTPRequestHandler):
 
 def main() -> None:
     port = int(os.environ.get("PORT", "5000"))
+    bind_host = os.environ.get("HOST") or "127.0.0.1"
     # BOOT_DELAY=2 (a config var) makes the dyno take that long to bind $PORT: a slow boot to
     # watch the router hold requests during a restart, or preboot avoid holding them at all.
     time.sleep(float(os.environ.get("BOOT_DELAY", "0") or 0))
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = ThreadingHTTPServer((bind_host, port), Handler)
     server.daemon_threads = True  # an idle keep-alive connection must not keep the dyno alive
 
     def stop(_signum: int, _frame: object) -> None:
@@ -99,7 +101,7 @@ def main() -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
-    print(f"hello listening on 127.0.0.1:{port} as {os.environ.get('DYNO', '?')}", flush=True)
+    print(f"hello listening on {bind_host}:{port} as {os.environ.get('DYNO', '?')}", flush=True)
     server.serve_forever(poll_interval=0.05)
     drain_and_close(server)
 

@@ -1,5 +1,6 @@
 """python-humanize: a paas example with one PyPI dependency (humanize), installed by the
-Python buildpack into the slug's virtual environment. Serves 127.0.0.1:$PORT."""
+Python buildpack into the slug's virtual environment. Serves $PORT on 127.0.0.1 (or $HOST:
+a container dyno is given HOST=0.0.0.0)."""
 
 import os
 import signal
@@ -50,7 +51,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", int(os.environ.get("PORT", "5000"))), Handler)
+    host = os.environ.get("HOST") or "127.0.0.1"
+    server = ThreadingHTTPServer((host, int(os.environ.get("PORT", "5000"))), Handler)
     server.daemon_threads = True  # an idle keep-alive connection must not keep the dyno alive
 
     def stop(_signum: int, _frame: object) -> None:

@@ -29,6 +29,7 @@ from paas.api import (
     routes_pg,
     routes_pipelines,
     routes_router,
+    routes_stack,
 )
 from paas.api.answers import allowed_methods, document_errors
 from paas.api.deps import Services
@@ -52,6 +53,7 @@ ROUTE_MODULES = (
     routes_pipelines,
     routes_faults,
     routes_router,
+    routes_stack,
 )
 
 

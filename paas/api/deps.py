@@ -18,6 +18,7 @@ from common.config import Settings
 from common.events import EventBus
 from common.loghub import LogHub
 from dynos.manager import DynoManager
+from dynos.stackimages import StackImages
 from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.attach import AttachTickets
@@ -50,6 +51,7 @@ class Services:
     setups: AppSetups
     pipelines: PipelineService
     dynos: DynoManager
+    stack: StackImages  # the stack image container dynos run on (`paas stack`)
     attach: AttachTickets
     router: Router
     faults: FaultRegistry

@@ -14,6 +14,9 @@ The WebSocket protocol:
   server → client  text  {"type": "up", "name": "run.1234"}
                    binary  one byte stream id (1 = stdout, 2 = stderr) + output bytes
                    text  {"type": "exit", "status": N}, then close
+                   text  {"type": "error", "message": "..."} for a message that is not valid
+                         (paas/api/attach_messages.py); after a bad start message the socket
+                         closes (1008) and the dyno ends with R13, never having started
 If the client goes away first the dyno gets SIGHUP (and R16 + SIGKILL if it ignores it).
 """
 
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 import signal
 from datetime import UTC, datetime
@@ -35,6 +37,7 @@ from common.errors import PaasError, invalid
 from dynos.oneoff import OneOff
 from dynos.sizes import get_size
 from dynos.types import DynoInfo
+from paas.api.attach_messages import BadMessage, Resize, Start, StdinEof, parse_control, parse_start
 from paas.api.deps import Services, Svc
 
 router = APIRouter()
@@ -159,13 +162,10 @@ async def attach(ws: WebSocket, svc: Svc, secret: str) -> None:
         await ws.close(code=1008, reason="unknown or used attach URL")
         return
     await ws.accept()
-    try:
-        start = await asyncio.wait_for(ws.receive_json(), START_MESSAGE_TIMEOUT)
-    except (TimeoutError, WebSocketDisconnect, ValueError, KeyError):
-        await run.client_gone()
+    start = await _receive_start(ws, run)
+    if start is None:
         return
-    rows, cols = int(start.get("rows") or 24), int(start.get("cols") or 80)
-    await run.start(tty=bool(start.get("tty")), rows=max(1, rows), cols=max(1, cols))
+    await run.start(tty=start.tty, rows=start.rows, cols=start.cols)
     await ws.send_json({"type": "up", "name": run.name})
     sender = asyncio.get_running_loop().create_task(_send_output(ws, run))
     try:
@@ -177,6 +177,26 @@ async def attach(ws: WebSocket, svc: Svc, secret: str) -> None:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await sender
+
+
+async def _receive_start(ws: WebSocket, run: OneOff) -> Start | None:
+    """The client's first message; None when there is none to start with (the dyno is over)."""
+    try:
+        message = await asyncio.wait_for(ws.receive(), START_MESSAGE_TIMEOUT)
+    except (TimeoutError, WebSocketDisconnect, RuntimeError):
+        await run.client_gone()
+        return None
+    if message["type"] == "websocket.disconnect":
+        await run.client_gone()
+        return None
+    try:
+        return parse_start(message.get("text"))
+    except BadMessage as exc:
+        run.attach_failed()  # never started: R13, and run.N is gone
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await ws.send_json({"type": "error", "message": str(exc)})
+            await ws.close(code=1008, reason="invalid start message")
+        return None
 
 
 async def _send_output(ws: WebSocket, run: OneOff) -> None:
@@ -200,25 +220,7 @@ async def _receive_input(ws: WebSocket, run: OneOff, sender: asyncio.Task[None])
             receive = None
             if message["type"] == "websocket.disconnect":
                 return
-            data = message.get("bytes")
-            if data:
-                await run.write(data)
-                continue
-            text = message.get("text")
-            if not text:
-                continue
-            try:
-                control = json.loads(text)
-            except ValueError:
-                continue
-            kind = control.get("type")
-            if kind == "stdin_eof":
-                run.close_stdin()
-            elif kind == "resize":
-                run.resize(max(1, int(control.get("rows", 24))), max(1, int(control.get("cols", 80))))
-            elif kind == "signal":
-                with contextlib.suppress(PaasError):
-                    run.signal(parse_signal(control.get("signal", "INT")))
+            await _handle_input(ws, run, message)
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:
@@ -229,6 +231,28 @@ async def _receive_input(ws: WebSocket, run: OneOff, sender: asyncio.Task[None])
         if sender.done():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await sender
+
+
+async def _handle_input(ws: WebSocket, run: OneOff, message: dict[str, Any]) -> None:
+    """stdin bytes, or a control message; a bad one is answered, and the session goes on."""
+    data = message.get("bytes")
+    if data is not None:
+        await run.write(data)
+        return
+    try:
+        control = parse_control(message.get("text") or "")
+        if isinstance(control, StdinEof):
+            run.close_stdin()
+        elif isinstance(control, Resize):
+            run.resize(control.rows, control.cols)
+        else:
+            run.signal(parse_signal(control.signal))
+    except (BadMessage, PaasError) as exc:
+        await ws.send_json({"type": "error", "message": _error_text(exc)})
+
+
+def _error_text(exc: Exception) -> str:
+    return exc.message if isinstance(exc, PaasError) else str(exc)
 
 
 # ---- restart / stop / kill ---------------------------------------------------------------

@@ -103,11 +103,17 @@ class Client:
         return self.request("DELETE", path, **kw)
 
     def stream_lines(
-        self, path: str, params: dict[str, Any] | None = None, timeout: float | None = None
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        *,
+        method: str = "GET",
+        json: Any = None,
     ) -> Iterator[str]:
         try:
             with self.http.stream(
-                "GET", path, params=params, timeout=httpx.Timeout(timeout, connect=5.0)
+                method, path, params=params, json=json, timeout=httpx.Timeout(timeout, connect=5.0)
             ) as r:
                 if r.status_code >= 400:
                     r.read()

@@ -327,7 +327,10 @@ def attach(url: str, command: str, name: str, tty: bool) -> int:
     previous_handlers: dict[int, Any] = {}
     try:
         first = ws.recv()
-        if isinstance(first, str) and json.loads(first).get("type") == "up":
+        answer = json.loads(first) if isinstance(first, str) else {}
+        if answer.get("type") == "error":
+            raise CliError(f"could not attach to {name}: {answer.get('message')}")
+        if answer.get("type") == "up":
             click.echo(f"Running `{command}` attached to terminal... up, {name}", err=True)
         if tty:
             restore = _raw_mode(stdin_fd)

@@ -1,65 +1,21 @@
 """stack, stack:build — the base image container dynos run on (see dynos/stack.py, docs/docker.md).
 
-These talk to the local Docker engine directly (images are the engine's business, not the
-daemon's state); `paas status` shows which image the running daemon uses.
+Both go through the daemon's API (`GET /stack`, `POST /stack/builds`): the daemon talks to the
+local Docker engine; the build's progress streams back line by line.
 """
 
 from __future__ import annotations
 
-import datetime
+import json
 from typing import Any
 
 import click
 
-from common.config import Settings, SettingsError
-from paas.cli.client import CliError
+from paas.cli.client import Client, CliError
 from paas.cli.main import json_option
 from paas.cli.ui import echo, header, key_values, print_json
 
-
-def _docker() -> Any:
-    """An SDK client for the engine, or a clear error saying how to get one."""
-    from dynos.runtimes.docker import Engine, EngineError, _connect_error, _sdk_client
-
-    try:
-        engine = Engine.from_env()
-    except EngineError as exc:
-        raise CliError(str(exc)) from None
-    try:
-        client = _sdk_client(engine, timeout=600)
-        client.ping()
-    except Exception as exc:  # the SDK raises many kinds; all mean "no engine"
-        where = engine.unix_path or f"{engine.host}:{engine.port}"
-        raise CliError(
-            f"no Docker engine answers at {where} ({_connect_error(exc)}). "
-            "Start one (scripts/ensure-docker.sh) and try again."
-        ) from None
-    return client
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise CliError(str(exc)) from None
-
-
-def _describe(client: Any, name: str) -> dict[str, Any]:
-    import docker.errors
-
-    try:
-        image = client.images.get(name)
-    except docker.errors.ImageNotFound:
-        return {"name": name, "present": False}
-    except docker.errors.APIError as exc:
-        raise CliError(f"the engine could not look up {name}: {exc.explanation or exc}") from None
-    return {
-        "name": name,
-        "present": True,
-        "id": image.id,
-        "size_bytes": int(image.attrs.get("Size") or 0),
-        "created": image.attrs.get("Created"),
-    }
+BUILD_TIMEOUT = 900.0  # seconds without a line from the daemon before giving up (the import is slow)
 
 
 def _summary(info: dict[str, Any]) -> str:
@@ -69,37 +25,48 @@ def _summary(info: dict[str, Any]) -> str:
     return f"{info['id'][7:19]}, {info['size_bytes'] / 1e6:.0f} MB, created {created}"
 
 
+def _build(client: Client, tag: str | None, progress: bool) -> dict[str, Any]:
+    """Follow the daemon's build stream; the result, or a CliError saying why not."""
+    result: dict[str, Any] | None = None
+    body = {"tag": tag} if tag else {}
+    for line in client.stream_lines("/stack/builds", method="POST", json=body, timeout=BUILD_TIMEOUT):
+        if not line.strip():
+            continue
+        event = json.loads(line)
+        kind = event.pop("type", None)
+        if kind == "progress" and progress:
+            echo(f"-----> {event['message']}")
+        elif kind == "error":
+            raise CliError(str(event.get("message")))
+        elif kind == "result":
+            result = event
+    if result is None:
+        raise CliError("the daemon ended the stack build without a result (see its log)")
+    return result
+
+
 def register(cli: click.Group) -> None:
     @cli.command("stack")
     @json_option()
     def stack(as_json: bool) -> None:
         """Show the stack image container dynos run on, and which one is used."""
-        from dynos.stack import LOCAL_STACK_IMAGE, choose_stack_image
-
-        settings = _settings()
-        client = _docker()
-        try:
-            configured = _describe(client, settings.stack_image)
-            local = _describe(client, LOCAL_STACK_IMAGE)
-            in_use, reason = choose_stack_image(client, settings.stack_image, pull=False)
-        finally:
-            client.close()
-        data = {"configured": configured, "local": local, "in_use": in_use, "reason": reason}
+        data = Client().get("/stack")
         if as_json:
             print_json(data)
             return
+        configured, local = data["configured"], data["local"]
         header("Stack image")
         key_values(
             [
-                ("Configured", f"{settings.stack_image} ({_summary(configured)})"),
-                ("Local", f"{LOCAL_STACK_IMAGE} ({_summary(local)})"),
-                ("In use", in_use or "none"),
+                ("Configured", f"{configured['name']} ({_summary(configured)})"),
+                ("Local", f"{local['name']} ({_summary(local)})"),
+                ("In use", data["in_use"] or "none"),
             ]
         )
-        if in_use is None:
+        if data["in_use"] is None:
             echo("")
             echo(
-                f"No stack image: pull {settings.stack_image} (docker pull) or build one with `paas stack:build`."
+                f"No stack image: pull {configured['name']} (docker pull) or build one with `paas stack:build`."
             )
 
     @cli.command("stack:build")
@@ -107,40 +74,17 @@ def register(cli: click.Group) -> None:
     @json_option()
     def stack_build(tag: str | None, as_json: bool) -> None:
         """Build a stack image from this machine's own files (no registry needed)."""
-        from dynos.stack import LOCAL_STACK_IMAGE, StackError, build_local_stack
-
-        settings = _settings()
-        client = _docker()
-        name = tag or LOCAL_STACK_IMAGE
-        progress = (lambda _line: None) if as_json else (lambda line: echo(f"-----> {line}"))
-        try:
-            result = build_local_stack(client, name, workdir=settings.cache_dir, progress=progress)
-        except StackError as exc:
-            raise CliError(str(exc)) from None
-        except Exception as exc:  # the engine refused the import
-            raise CliError(
-                f"could not import the stack image: {getattr(exc, 'explanation', None) or exc}"
-            ) from None
-        finally:
-            client.close()
-        data = {
-            "image": result.image,
-            "id": result.image_id,
-            "entries": result.files,
-            "size_bytes": result.size_bytes,
-            "seconds": round(result.seconds, 2),
-            "source": result.source,
-            "packages": result.packages,
-            "built_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        }
+        client = Client()
+        result = _build(client, tag, progress=not as_json)
         if as_json:
-            print_json(data)
+            print_json(result)
             return
         echo(
-            f"-----> Built {result.image} ({result.image_id[7:19]}, {result.size_bytes / 1e6:.0f} MB) "
-            f"in {result.seconds:.1f}s"
+            f"-----> Built {result['image']} ({result['id'][7:19]}, {result['size_bytes'] / 1e6:.0f} MB) "
+            f"in {result['seconds']:.1f}s"
         )
-        if settings.stack_image != result.image:
+        configured = client.get("/stack")["configured"]["name"]
+        if configured != result["image"]:
             echo(
-                f"       Dynos use it whenever {settings.stack_image} cannot be pulled; restart the daemon to pick it up."
+                f"       Dynos use it whenever {configured} cannot be pulled; restart the daemon to pick it up."
             )

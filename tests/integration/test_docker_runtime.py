@@ -170,7 +170,7 @@ from tests.integration.test_dynos_harness import Harness
 
 async def main():
     h = await Harness(Path(sys.argv[1]), runtime="docker").start()
-    await h.manager.apply(h.desired(web=("python3 app.py web", 2)))
+    await h.manager.apply(h.desired(web=("python3 app.py web", 2), config=json.loads(sys.argv[2])))
     await h.wait_all_up("demo", 2, timeout=60)
     print(json.dumps({d.name: d.container for d in h.manager.dynos("demo")}), flush=True)
     await asyncio.sleep(3600)
@@ -185,8 +185,13 @@ async def test_adoption_after_a_crash_keeps_the_formation_exact(tmp_path: Path) 
     (same container, no restart), web.2's container is removed, nothing is duplicated."""
     home = tmp_path / "home"
     home.mkdir()
+    echo = await asyncio.start_server(_echo, "127.0.0.1", 0)  # stands for an add-on
+    config = {"ECHO_URL": f"tcp://127.0.0.1:{echo.sockets[0].getsockname()[1]}"}
     crashed = subprocess.Popen(
-        [sys.executable, "-c", FAKE_DAEMON, str(home)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", FAKE_DAEMON, str(home), json.dumps(config)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert crashed.stdout is not None
@@ -198,11 +203,16 @@ async def test_adoption_after_a_crash_keeps_the_formation_exact(tmp_path: Path) 
     assert len(own_containers(home)) == 2
     h = await Harness(home, runtime="docker").start()
     try:
-        await h.manager.apply(h.desired(web=("python3 app.py web", 1)))
+        await h.manager.apply(h.desired(web=("python3 app.py web", 1), config=config))
         await h.wait_all_up("demo", 1)
         (web1,) = h.manager.dynos("demo")
         assert web1.container == before["web.1"]
         assert h.runtime.adopted == 1
+        # nothing started: the process kept running (no `Starting process` line)
+        assert h.lines("web.1", "heroku") == ["State changed from starting to up"]
+        # the add-on relays died with the old daemon; the adopted dyno got new ones
+        answer = await asyncio.to_thread(docker, "exec", before["web.1"], "python3", "-c", ECHO_CLIENT)
+        assert answer == "hello"
         await h.wait_for(lambda: len(own_containers(home)) == 1, timeout=15, what="web.2's container removed")
         assert own_containers(home)[0].startswith(before["web.1"])
         # the adopted dyno is fully supervised: its exit is seen through the events stream
@@ -210,7 +220,23 @@ async def test_adoption_after_a_crash_keeps_the_formation_exact(tmp_path: Path) 
         await h.wait_line("web.1", "Process exited with status 137")
     finally:
         await h.close()
+        echo.close()
     assert own_containers(home) == []
+
+
+ECHO_CLIENT = """
+import os, socket, urllib.parse
+url = urllib.parse.urlparse(os.environ["ECHO_URL"])
+with socket.create_connection((url.hostname, url.port), timeout=10) as s:
+    s.sendall(b"hello\\n")
+    print(s.recv(100).decode().strip())
+"""
+
+
+async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(await reader.readline())
+    await writer.drain()
+    writer.close()
 
 
 # ---- destroy ----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import connect
 
 from common.events import Event
@@ -76,6 +76,83 @@ def test_attach_websocket(daemon: DaemonThread, tmp_path: Path) -> None:
         pass  # single use
     with pytest.raises(InvalidStatus), connect(url.rsplit("/", 1)[0] + "/not-a-secret"):
         pass
+
+
+@pytest.mark.parametrize(
+    ("first", "message"),
+    [
+        (
+            '{"rows":"abc"}',
+            "invalid start message: type: Field required; rows: Input should be a valid integer",
+        ),
+        (
+            '{"type": "start", "rows": 0}',
+            "invalid start message: rows: Input should be greater than or equal to 1",
+        ),
+        ('{"type": "start", "tty": "yes"}', "invalid start message: tty: Input should be a valid boolean"),
+        ("[1, 2]", "invalid start message: Input should be an object"),
+        ("not json", "invalid start message: Invalid JSON"),
+        (b"\x00binary", 'the first message must be the start message, as JSON text: {"type": "start", ...}'),
+    ],
+)
+def test_bad_start_message_is_answered_and_the_dyno_cleaned_up(
+    daemon: DaemonThread, tmp_path: Path, first: str | bytes, message: str
+) -> None:
+    deploy(daemon, "badstart", tmp_path, {"web": WEB})
+    c = daemon.client()
+    run = c.post("/apps/badstart/dynos", json={"command": "sleep 60", "attach": True}).json()
+    with connect(run["attach_url"]) as ws:
+        ws.send(first)
+        answer = json.loads(ws.recv(timeout=10))
+        assert answer["type"] == "error" and answer["message"].startswith(message), answer
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    # never started, and not left `starting`: the dyno is over
+    assert run["name"] not in [d["name"] for d in c.get("/apps/badstart/dynos").json()]
+    log = c.get("/apps/badstart/log-stream", params={"lines": 100}).text
+    assert f"heroku[{run['name']}]: Error R13 (Attach error) -> Failed to attach to process" in log
+    assert f"heroku[{run['name']}]: State changed from starting to crashed" in log
+    assert f"heroku[{run['name']}]: Starting process" not in log
+
+
+def test_bad_messages_after_start_are_answered_and_the_session_goes_on(
+    daemon: DaemonThread, tmp_path: Path
+) -> None:
+    deploy(daemon, "badmsg", tmp_path, {"web": WEB})
+    run = daemon.client().post("/apps/badmsg/dynos", json={"command": "cat", "attach": True}).json()
+    with connect(run["attach_url"]) as ws:
+        ws.send(json.dumps({"type": "start"}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "up"
+        answers = []
+        for bad in (
+            {"type": "resize", "rows": "abc", "cols": 80},
+            {"type": "signal", "signal": "SIGNOPE"},
+            {"type": "dance"},
+            {"type": "stdin_eof", "extra": 1},
+        ):
+            ws.send(json.dumps(bad))
+            answers.append(json.loads(ws.recv(timeout=10)))
+        assert answers == [
+            {"type": "error", "message": "invalid message: resize.rows: Input should be a valid integer"},
+            {"type": "error", "message": "Unknown signal 'SIGNOPE'."},
+            {
+                "type": "error",
+                "message": "invalid message: Input tag 'dance' found using 'type' does not match any of the "
+                "expected tags: 'stdin_eof', 'resize', 'signal'",
+            },
+            {"type": "error", "message": "invalid message: stdin_eof.extra: Extra inputs are not permitted"},
+        ]
+        ws.send(b"still here\n")
+        ws.send(json.dumps({"type": "stdin_eof"}))
+        out, status = b"", None
+        while status is None:
+            frame = ws.recv(timeout=10)
+            if isinstance(frame, bytes):
+                out += frame[1:]
+            else:
+                status = json.loads(frame)["status"]
+    assert (out, status) == (b"still here\n", 0)
 
 
 def test_client_leaving_sends_sighup(daemon: DaemonThread, tmp_path: Path) -> None:

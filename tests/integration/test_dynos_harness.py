@@ -47,7 +47,8 @@ APP = textwrap.dedent(
             def log_message(self, *a):
                 pass
         print("booting", os.environ["DYNO"], "on", os.environ["PORT"])
-        http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+        host = os.environ.get("HOST", "127.0.0.1")  # 0.0.0.0 in a container (its own network)
+        http.server.HTTPServer((host, int(os.environ["PORT"])), H).serve_forever()
     elif mode == "env":
         for key in ("DYNO", "PORT", "HOME", "PYTHONUNBUFFERED", "GREETING"):
             print(f"{key}={os.environ.get(key, '')}")

@@ -22,15 +22,21 @@ async def test_r14_over_quota_keeps_running(tmp_path: Path) -> None:
     try:
         await h.manager.apply(h.desired(worker=(cmd("alloc", "600"), 1)))
         await h.wait_line("worker.1", "allocated 600", timeout=20)
-        r14 = await h.wait_line("worker.1", "Error R14 (Memory quota exceeded)", timeout=5)
+        # a wait, not a timing assertion: the Docker stats stream lags on a busy machine
+        r14 = await h.wait_line("worker.1", "Error R14 (Memory quota exceeded)", timeout=20)
         texts = h.lines("worker.1", "heroku")
         mem = MEM.match(texts[texts.index(r14.text) - 1])
         assert mem, texts
         megabytes, percent = int(mem.group(1)), float(mem.group(2))
-        assert 512 < megabytes < 700  # caught while still growing, or after
+        # caught while still growing, or after. Just past the quota (512.3 MiB, say) the line
+        # floors to 512M, so 512 itself is a right answer (the test once demanded > 512)
+        assert 512 <= megabytes < 700
+        assert percent >= 100.0
         # the line floors megabytes (up to 1 MiB = 0.195% low) and rounds the percentage to 0.1
         assert percent == pytest.approx(megabytes * 100 / 512, abs=0.25)
-        await h.wait_for(lambda: h.manager.dyno("demo", "worker.1").memory_bytes > 600 * 1024 * 1024)
+        await h.wait_for(
+            lambda: h.manager.dyno("demo", "worker.1").memory_bytes > 600 * 1024 * 1024, timeout=20
+        )
         assert h.manager.dyno("demo", "worker.1").state == "up"
         assert not h.find("worker.1", "R15")
     finally:

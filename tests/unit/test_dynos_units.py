@@ -8,7 +8,15 @@ import pytest
 
 from dynos.manager import sort_key
 from dynos.output import LineBudget, LineSplitter
-from dynos.procfile import ProcfileError, parse_procfile, read_procfile
+from dynos.procfile import (
+    MAX_COMMAND_LENGTH,
+    MAX_PROCFILE_BYTES,
+    MAX_TYPE_LENGTH,
+    MAX_TYPES,
+    ProcfileError,
+    parse_procfile,
+    read_procfile,
+)
 from dynos.runtimes.base import exit_status
 from dynos.runtimes.process import free_port, shell_script
 from dynos.sizes import SIZES, get_size
@@ -39,10 +47,47 @@ def test_procfile_errors_name_the_line(text: str, message: str) -> None:
     assert str(err.value).startswith(message)
 
 
+@pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029", "\r"])
+def test_procfile_lines_end_at_newline_only(separator: str) -> None:
+    # splitlines() would make `worker` a second process type here
+    text = f"web: python app.py{separator}worker: python evil.py\nclock: python clock.py\n"
+    with pytest.raises(ProcfileError) as err:
+        parse_procfile(text)
+    assert str(err.value) == f"Procfile line 1: control character U+{ord(separator):04X} is not allowed"
+
+
+def test_procfile_accepts_crlf_bom_and_tabs() -> None:
+    text = "\ufeffweb:\tpython app.py\r\n\r\n# comment\r\nworker :  python w.py  \r\n"
+    assert parse_procfile(text) == {"web": "python app.py", "worker": "python w.py"}
+
+
+def test_procfile_is_bounded() -> None:
+    many = "".join(f"t{i}: run {i}\n" for i in range(MAX_TYPES + 1))
+    with pytest.raises(
+        ProcfileError, match=f"^Procfile line {MAX_TYPES + 1}: more than {MAX_TYPES} process types$"
+    ):
+        parse_procfile(many)
+    assert len(parse_procfile("".join(f"t{i}: run\n" for i in range(MAX_TYPES)))) == MAX_TYPES
+    long_name = "w" * (MAX_TYPE_LENGTH + 1)
+    with pytest.raises(
+        ProcfileError, match=f"^Procfile line 2: process type name is {MAX_TYPE_LENGTH + 1} characters"
+    ):
+        parse_procfile(f"web: ok\n{long_name}: run\n")
+    with pytest.raises(
+        ProcfileError, match=r"^Procfile line 1: the command of 'web' is 8193 characters long"
+    ):
+        parse_procfile("web: " + "x" * (MAX_COMMAND_LENGTH + 1))
+
+
 def test_read_procfile(tmp_path: Path) -> None:
     assert read_procfile(tmp_path) == {}
-    (tmp_path / "Procfile").write_bytes(b"web: \xff\n")
-    with pytest.raises(ProcfileError, match="UTF-8"):
+    (tmp_path / "Procfile").write_bytes(b"web: ok\nworker: \xff\n")
+    with pytest.raises(ProcfileError, match=r"^Procfile line 2: not valid UTF-8 text$"):
+        read_procfile(tmp_path)
+    (tmp_path / "Procfile").write_bytes(b"\xef\xbb\xbfweb: ok\r\n")
+    assert read_procfile(tmp_path) == {"web": "ok"}
+    (tmp_path / "Procfile").write_bytes(b"#" * (MAX_PROCFILE_BYTES + 1))
+    with pytest.raises(ProcfileError, match=r"^Procfile is larger than 64 KB$"):
         read_procfile(tmp_path)
 
 
@@ -106,7 +151,7 @@ def test_backoff_doubles_to_the_cap() -> None:
     delays = []
     for crashes in range(1, 6):
         sup.crashes = crashes
-        delays.append(sup._backoff())
+        delays.append(sup.backoff_delay())
     assert delays == [0.0, 600.0, 1200.0, 1200.0, 1200.0]
 
 
