@@ -61,7 +61,7 @@ async def pg_info(request: Request, app: str, addon: str) -> dict[str, Any]:
 
 @router.get("/apps/{app}/pg/{addon}/credentials")
 async def pg_credentials(request: Request, app: str, addon: str) -> dict[str, Any]:
-    from paas.addons.postgres import url_of
+    from paas.postgres.databases import url_of
 
     row, data = _addon(request, app, addon)
     await _provider(request).cluster.start()

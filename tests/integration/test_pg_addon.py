@@ -11,7 +11,9 @@ import psycopg
 import pytest
 
 from common.config import Settings
-from paas.addons.postgres import PostgresCluster, PostgresProvider, conninfo_of
+from paas.addons.postgres import PostgresProvider
+from paas.postgres.cluster import PostgresCluster
+from paas.postgres.databases import conninfo_of
 from tests.support.pg import admin_url, embedded_home
 
 pytestmark = pytest.mark.postgres
