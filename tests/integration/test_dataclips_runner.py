@@ -237,3 +237,16 @@ async def test_byte_cap_cuts_rows_and_exports_and_says_so(db: dict[str, Any]) ->
     ]
     small = await runner.run(conninfo_of(db), "SELECT g FROM generate_series(1, 1000) g")
     assert not small.truncated and small.notice is None and len(small.values) == 1000
+
+
+async def test_a_clip_waits_only_briefly_behind_the_apps_locks(db: dict[str, Any]) -> None:
+    """A migration holding ACCESS EXCLUSIVE: the clip gives up after lock_timeout, and says why."""
+    runner = QueryRunner(lock_timeout=0.5)
+    async with await psycopg.AsyncConnection.connect(conninfo_of(db)) as migration:
+        await migration.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(ClipError) as info:
+            await runner.run(conninfo_of(db), "SELECT count(*) FROM items")
+    assert info.value.kind == "lock_timeout" and info.value.message.startswith(
+        "The query waited more than 0.5 s for a lock another session holds"
+    )
+    assert runner.running == {}
