@@ -13,6 +13,7 @@ import asyncio
 import json
 import re
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -76,33 +77,34 @@ router = APIRouter(route_class=SecureRoute)
 
 
 # ---- wiring -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DataclipsPages:
+    """What these routes need from the daemon, handed over by the API (`paas.api.app`)."""
+
+    service: DataclipsService
+    token: str
+    sessions: Sessions = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sessions", Sessions(lambda: self.token))
+
+
+def pages_of(request: Request) -> DataclipsPages:
+    found = request.app.state.dataclips_pages
+    assert isinstance(found, DataclipsPages)
+    return found
+
+
 def service_of(request: Request) -> DataclipsService:
-    state = request.app.state
-    service: DataclipsService | None = getattr(state, "dataclips", None)
-    if service is None:
-        daemon = state.daemon
-        provider = daemon.addons.providers.get("heroku-postgresql")
-        if provider is None:
-            raise PaasError(
-                503, "postgres_unavailable", "The Postgres add-on provider is not part of this daemon."
-            )
-        service = DataclipsService(daemon.db, daemon.settings, provider.cluster, provider.platform)
-        state.dataclips = service
-    return service
+    return pages_of(request).service
 
 
 def sessions_of(request: Request) -> Sessions:
-    state = request.app.state
-    sessions: Sessions | None = getattr(state, "dataclips_sessions", None)
-    if sessions is None:
-        daemon = state.daemon
-        sessions = Sessions(lambda: str(daemon.token))
-        state.dataclips_sessions = sessions
-    return sessions
+    return pages_of(request).sessions
 
 
 def _token(request: Request) -> str:
-    return str(request.app.state.daemon.token)
+    return pages_of(request).token
 
 
 def caller(request: Request) -> Caller | None:
