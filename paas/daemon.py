@@ -46,8 +46,10 @@ from paas.builds.pipelines import PipelineService
 from paas.builds.releaser import ReleasePath
 from paas.builds.service import BuildService
 from paas.control import ControlPlane
+from paas.dataclips.platform import PlatformRecorder
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
+from paas.postgres.cluster import PostgresCluster
 from paas.state.db import Database
 from paas.teardown import AppTeardown
 from router import runs_compiled
@@ -122,6 +124,8 @@ class Daemon:
     router: Router
     kafka: KafkaService
     postgres: PostgresProvider
+    pg_cluster: PostgresCluster
+    platform_events: PlatformRecorder
     releases: ReleasePath
     builds: BuildService
     services: Services
@@ -219,9 +223,17 @@ class Daemon:
         return token
 
     def _start_postgres(self) -> None:
-        self.postgres = PostgresProvider(self.settings, self.bus)
+        """One PostgreSQL server (started lazily) for the add-ons and the platform's router events."""
+        self.pg_cluster = PostgresCluster(self.settings)
+        self.platform_events = PlatformRecorder(self.bus, self.pg_cluster)
+        self.postgres = PostgresProvider(self.settings, self.pg_cluster)
         self.addons.register(self.postgres)
-        self._stops.append(self.addons.stop)
+        self._stops.append(self._stop_postgres)
+
+    async def _stop_postgres(self) -> None:
+        await self.addons.stop()
+        await self.platform_events.stop()  # writes what is buffered while the server still runs
+        await asyncio.to_thread(self.pg_cluster.stop)
 
     async def _start_kafka(self) -> None:
         self.kafka = KafkaService(self.settings, self.bus, self.ca)
@@ -248,7 +260,7 @@ class Daemon:
         self.pipelines = PipelineService(control, self.releases)
         self.teardown = AppTeardown(control, self.dynos, self.addons)
         self.dataclips = DataclipsService(
-            self.db, self.settings, self.postgres.cluster, self.postgres.platform
+            self.db, self.settings, self.pg_cluster, self.platform_events, token=lambda: self.token
         )
 
     async def _start_router(self, sock: socket.socket) -> None:

@@ -14,21 +14,17 @@ import contextlib
 import logging
 import secrets
 import string
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from common.config import Settings
 from common.errors import invalid
-from common.events import EventBus
 from paas.addons.base import Provisioned
 from paas.postgres.cluster import PostgresCluster
 from paas.postgres.databases import DEFAULT_PLAN, PLANS, AddonDatabase, plan_of, url_of
 from paas.postgres.readers import drop_reader
-
-if TYPE_CHECKING:
-    from paas.dataclips.platform import PlatformRecorder
 
 log = logging.getLogger("paas.postgres")
 
@@ -50,16 +46,9 @@ class PostgresProvider:
     attachment = "DATABASE"
     name_prefix = "postgresql"
 
-    def __init__(
-        self, settings: Settings, bus: EventBus | None = None, cluster: PostgresCluster | None = None
-    ):
+    def __init__(self, settings: Settings, cluster: PostgresCluster | None = None):
         self.settings = settings
         self.cluster = cluster or PostgresCluster(settings)
-        self.platform: PlatformRecorder | None = None
-        if bus is not None:
-            from paas.dataclips.platform import PlatformRecorder
-
-            self.platform = PlatformRecorder(bus, self.cluster)
         self._warm_start: asyncio.Task[Any] | None = None
         if not self.cluster.external and (self.cluster.data_dir / "PG_VERSION").exists():
             # Add-ons made by an earlier daemon: their apps expect DATABASE_URL to answer, so a
@@ -184,9 +173,7 @@ class PostgresProvider:
         return await psycopg.AsyncConnection.connect(database.conninfo(**extra), autocommit=True)
 
     async def stop(self) -> None:
+        """The server itself is stopped by the daemon (dataclips use it too)."""
         if self._warm_start is not None and not self._warm_start.done():
             with contextlib.suppress(BaseException):
                 await self._warm_start
-        if self.platform is not None:
-            await self.platform.stop()
-        await asyncio.to_thread(self.cluster.stop)

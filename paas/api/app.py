@@ -21,6 +21,7 @@ from paas.api import (
     routes_apps,
     routes_builds,
     routes_certs,
+    routes_dataclips,
     routes_dynos,
     routes_faults,
     routes_git,
@@ -31,7 +32,6 @@ from paas.api import (
     routes_router,
 )
 from paas.api.deps import Services
-from paas.dataclips import web as dataclips_web
 
 JSON_BODY_LIMIT = 1024 * 1024  # 1 MiB for JSON bodies; uploads have their own limits
 PUBLIC_PREFIXES = ("/dataclips", "/git/", "/health", "/attach/")
@@ -46,7 +46,7 @@ ROUTE_MODULES = (
     routes_dynos,
     routes_kafka,
     routes_pg,
-    dataclips_web,
+    routes_dataclips,
     routes_git,
     routes_pipelines,
     routes_faults,
@@ -64,7 +64,6 @@ def token_ok(request: Request, token: str) -> bool:
 def create_api(services: Services) -> FastAPI:
     api = FastAPI(title="paas", version="3", docs_url="/docs", redoc_url=None)
     api.state.services = services  # read only through paas.api.deps.services
-    api.state.dataclips_pages = dataclips_web.DataclipsPages(services.dataclips, services.token)
     token = services.token
 
     @api.middleware("http")

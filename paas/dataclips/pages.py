@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from paas.dataclips.chart import chart_for, render_svg
@@ -14,6 +15,8 @@ from paas.dataclips.platform import EXAMPLE_SQL
 from paas.dataclips.results import ClipError, ClipResult, format_bytes
 
 DISPLAY_ROWS = 1_000
+STATIC_DIR = Path(__file__).parent / "static"  # served at /dataclips/static/<name>
+STATIC_TYPES = {"dataclips.js": "text/javascript", "dataclips.css": "text/css"}
 
 
 def csrf_field(csrf: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import psycopg
@@ -28,6 +28,7 @@ from paas.dataclips.models import Dataclip, DataclipVersion
 from paas.dataclips.platform import PlatformRecorder
 from paas.dataclips.results import ClipResult
 from paas.dataclips.runner import APPLICATION_NAME, QueryRunner, connect_error
+from paas.dataclips.sessions import Sessions
 from paas.dataclips.sources import PLATFORM, POSTGRES_SERVICE, ConnectionSources
 from paas.postgres.cluster import PostgresCluster
 from paas.state.db import Database
@@ -60,6 +61,7 @@ class DataclipsService:
         cluster: PostgresCluster,
         platform: PlatformRecorder | None = None,
         runner: QueryRunner | None = None,
+        token: Callable[[], str] = lambda: "",
     ):
         self.db = db
         self.settings = settings
@@ -72,6 +74,7 @@ class DataclipsService:
         self.budget = ConnectionBudget()
         self.cache = ResultCache(max_bytes=2 * self.runner.byte_cap)
         self.executions = Executions(self.runner, self.sources, self.budget, self.cache)
+        self.sessions = Sessions(token)  # who is logged in to the pages (signed by the daemon's token)
 
     def status(self) -> dict[str, Any]:
         return {

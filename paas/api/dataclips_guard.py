@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 
 from common.errors import PaasError
+from paas.api.deps import Svc
 from paas.dataclips.chart import SVG_STYLE
 from paas.dataclips.sessions import COOKIE, Session, Sessions, same_secret
 
@@ -96,3 +101,44 @@ def check_change(request: Request, caller: Caller, sessions: Sessions, form_toke
     given = request.headers.get(CSRF_HEADER) or form_token or ""
     if not sessions.csrf_ok(caller.session, given):
         raise forbidden("Missing or invalid CSRF token: reload the page and try again.")
+
+
+# ---- for the routes -----------------------------------------------------------------------
+class SecureRoute(APIRoute):
+    """Every dataclips response, errors included, carries the security headers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def secured(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except PaasError as e:
+                response = JSONResponse(e.to_json(), status_code=e.status)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return secured
+
+
+def page_caller(request: Request, svc: Svc) -> Caller | None:
+    """Who calls a page (None: send them to the login page)."""
+    return caller_of(request, svc.token, svc.dataclips.sessions)
+
+
+def api_caller(request: Request, svc: Svc) -> Caller:
+    found = caller_of(request, svc.token, svc.dataclips.sessions)
+    if found is None:
+        raise PaasError(401, "unauthorized", "Invalid credentials provided.")
+    return found
+
+
+def api_change(request: Request, svc: Svc) -> Caller:
+    found = api_caller(request, svc)
+    check_change(request, found, svc.dataclips.sessions)
+    return found
+
+
+READ = [Depends(api_caller)]
+CHANGE = [Depends(api_change)]

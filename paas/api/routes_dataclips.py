@@ -1,8 +1,10 @@
 """Dataclips over HTTP: the web pages, their JSON API (also the CLI's), and the secret links.
 
-`/dataclips/...` is outside the API's bearer check, so these routes guard themselves
-(`paas.dataclips.guard`): the bearer token, or a login session cookie; state changes only from
-the daemon's own origin, with the session's CSRF token when a cookie authenticates them.
+The pages' HTML is `paas.dataclips.pages`, their script and style `paas/dataclips/static`; this
+module is the HTTP edge. `/dataclips/...` is outside the API's bearer check, so these routes
+guard themselves (`paas.api.dataclips_guard`): the bearer token, or a login session cookie;
+state changes only from the daemon's own origin, with the session's CSRF token when a cookie
+authenticates them.
 `/dataclips/<28 lowercase letters>` and its `.csv` / `.json` open without login.
 Every response carries the security headers (CSP, no framing, no sniffing, no Referer).
 """
@@ -12,13 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -27,105 +26,35 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.errors import PaasError
+from paas.api.dataclips_guard import (
+    CHANGE,
+    CSRF_FIELD,
+    READ,
+    Caller,
+    SecureRoute,
+    check_change,
+    forbidden,
+    page_caller,
+    same_origin,
+)
+from paas.api.deps import Svc
 from paas.dataclips import pages
 from paas.dataclips.chart import chart_for, render_svg
 from paas.dataclips.export import json_rows, share_json
-from paas.dataclips.guard import (
-    CSRF_FIELD,
-    SECURITY_HEADERS,
-    Caller,
-    caller_of,
-    check_change,
-    forbidden,
-    same_origin,
-)
 from paas.dataclips.platform import EXAMPLE_SQL
 from paas.dataclips.results import ClipBusy, ClipError, ClipResult
 from paas.dataclips.service import DataclipsService
-from paas.dataclips.sessions import COOKIE, Sessions, same_secret
+from paas.dataclips.sessions import COOKIE, same_secret
 from paas.dataclips.sources import PLATFORM
 
-STATIC = Path(__file__).parent / "static"
-STATIC_TYPES = {"dataclips.js": "text/javascript", "dataclips.css": "text/css"}
 SHARE_PATH = re.compile(r"^([a-z]{28})(?:\.(csv|json))?$")
 FORM_LIMIT = 200_000
 
 
-class SecureRoute(APIRoute):
-    """Every dataclips response, errors included, carries the security headers."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def secured(request: Request) -> Response:
-            try:
-                response = await handler(request)
-            except PaasError as e:
-                response = JSONResponse(e.to_json(), status_code=e.status)
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-            return response
-
-        return secured
-
-
 router = APIRouter(route_class=SecureRoute)
-
-
-# ---- wiring -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DataclipsPages:
-    """What these routes need from the daemon, handed over by the API (`paas.api.app`)."""
-
-    service: DataclipsService
-    token: str
-    sessions: Sessions = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sessions", Sessions(lambda: self.token))
-
-
-def pages_of(request: Request) -> DataclipsPages:
-    found = request.app.state.dataclips_pages
-    assert isinstance(found, DataclipsPages)
-    return found
-
-
-def service_of(request: Request) -> DataclipsService:
-    return pages_of(request).service
-
-
-def sessions_of(request: Request) -> Sessions:
-    return pages_of(request).sessions
-
-
-def _token(request: Request) -> str:
-    return pages_of(request).token
-
-
-def caller(request: Request) -> Caller | None:
-    return caller_of(request, _token(request), sessions_of(request))
-
-
-def api_caller(request: Request) -> Caller:
-    found = caller(request)
-    if found is None:
-        raise PaasError(401, "unauthorized", "Invalid credentials provided.")
-    return found
-
-
-def api_change(request: Request) -> Caller:
-    found = api_caller(request)
-    check_change(request, found, sessions_of(request))
-    return found
-
-
-READ = [Depends(api_caller)]
-CHANGE = [Depends(api_change)]
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
@@ -201,13 +130,13 @@ async def login_form(next: str | None = None) -> HTMLResponse:
 
 
 @router.post("/dataclips/login", include_in_schema=False)
-async def login(request: Request) -> Response:
+async def login(request: Request, svc: Svc) -> Response:
     if not same_origin(request):  # nobody else's page logs a browser in
         raise forbidden("Cross-origin request refused: dataclips only accept changes from their own pages.")
     form = await _form(request)
     target = _safe_next(form.get("next"))
-    sessions = sessions_of(request)
-    token = _token(request)
+    sessions = svc.dataclips.sessions
+    token = svc.token
     if not token or not same_secret(form.get("token", "").strip(), token):
         return _html(pages.login_page(target, "That token is not valid."), status=401)
     value, _session = sessions.issue()
@@ -219,12 +148,12 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/dataclips/logout", include_in_schema=False)
-async def logout(request: Request) -> Response:
-    found = caller(request)
+async def logout(request: Request, svc: Svc) -> Response:
+    found = page_caller(request, svc)
     if found is not None and found.session is not None:
         form = await _form(request)
-        check_change(request, found, sessions_of(request), form.get(CSRF_FIELD))
-        sessions_of(request).revoke(found.session)
+        check_change(request, found, svc.dataclips.sessions, form.get(CSRF_FIELD))
+        svc.dataclips.sessions.revoke(found.session)
     response = RedirectResponse("/dataclips/login", status_code=303)
     response.delete_cookie(COOKIE, path="/dataclips", httponly=True, samesite="strict")
     return response
@@ -232,55 +161,56 @@ async def logout(request: Request) -> Response:
 
 @router.get("/dataclips/static/{name}", include_in_schema=False)
 async def static(name: str) -> Response:
-    if name not in STATIC_TYPES:
+    if name not in pages.STATIC_TYPES:
         return Response("not found", status_code=404)
-    return FileResponse(STATIC / name, media_type=STATIC_TYPES[name], headers={"Cache-Control": "no-cache"})
+    path, media = pages.STATIC_DIR / name, pages.STATIC_TYPES[name]
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
 
 
 # ---- pages --------------------------------------------------------------------------------
-def _page_csrf(request: Request, found: Caller) -> str:
-    return sessions_of(request).csrf_token(found.session) if found.session is not None else ""
+def _page_csrf(svc: Svc, found: Caller) -> str:
+    return svc.dataclips.sessions.csrf_token(found.session) if found.session is not None else ""
 
 
 @router.get("/dataclips", include_in_schema=False)
 @router.get("/dataclips/", include_in_schema=False)
-async def list_page(request: Request) -> Response:
-    found = caller(request)
+async def list_page(request: Request, svc: Svc) -> Response:
+    found = page_caller(request, svc)
     if found is None:
         return _login_redirect(request)
-    service = service_of(request)
-    return _html(pages.list_page(service.all(), service.targets(), csrf=_page_csrf(request, found)))
+    service = svc.dataclips
+    return _html(pages.list_page(service.all(), service.targets(), csrf=_page_csrf(svc, found)))
 
 
 @router.post("/dataclips/new", include_in_schema=False)
-async def create_from_form(request: Request) -> Response:
-    found = caller(request)
+async def create_from_form(request: Request, svc: Svc) -> Response:
+    found = page_caller(request, svc)
     if found is None:
         return _login_redirect(request)
     form = await _form(request)
-    check_change(request, found, sessions_of(request), form.get(CSRF_FIELD))
-    service = service_of(request)
+    check_change(request, found, svc.dataclips.sessions, form.get(CSRF_FIELD))
+    service = svc.dataclips
     target = form.get("target", PLATFORM)
     try:
         clip = service.create(form.get("title", ""), target, EXAMPLE_SQL if target == PLATFORM else "")
     except PaasError as e:
-        page = pages.list_page(service.all(), service.targets(), e.message, csrf=_page_csrf(request, found))
+        page = pages.list_page(service.all(), service.targets(), e.message, csrf=_page_csrf(svc, found))
         return _html(page, status=e.status)
     return RedirectResponse(f"/dataclips/clips/{clip['id']}", status_code=303)
 
 
 @router.get("/dataclips/clips/{clip_id}", include_in_schema=False)
-async def editor(request: Request, clip_id: str) -> Response:
-    found = caller(request)
+async def editor(request: Request, svc: Svc, clip_id: str) -> Response:
+    found = page_caller(request, svc)
     if found is None:
         return _login_redirect(request)
-    service = service_of(request)
+    service = svc.dataclips
     try:
         clip = service.get(clip_id)
     except PaasError:
         return _html(pages.not_found_page(), status=404)
     share = f"{_base(request)}{clip['share_path']}"
-    return _html(pages.editor_page(clip, service.targets(), share, csrf=_page_csrf(request, found)))
+    return _html(pages.editor_page(clip, service.targets(), share, csrf=_page_csrf(svc, found)))
 
 
 # ---- JSON API (web editor and CLI) --------------------------------------------------------
@@ -310,58 +240,58 @@ class Revert(BaseModel):
 
 
 @router.get("/dataclips/api/targets", dependencies=READ)
-async def api_targets(request: Request) -> Any:
-    return service_of(request).targets()
+async def api_targets(svc: Svc) -> Any:
+    return svc.dataclips.targets()
 
 
 @router.get("/dataclips/api/status", dependencies=READ)
-async def api_status(request: Request) -> Any:
-    return service_of(request).status()
+async def api_status(svc: Svc) -> Any:
+    return svc.dataclips.status()
 
 
 @router.get("/dataclips/api/schema", dependencies=READ)
-async def api_schema(request: Request, target: str) -> Any:
+async def api_schema(svc: Svc, target: str) -> Any:
     try:
-        return await service_of(request).schema(target)
+        return await svc.dataclips.schema(target)
     except ClipError as e:
         return clip_error_response(e, None)
 
 
 @router.get("/dataclips/api/clips", dependencies=READ)
-async def api_list(request: Request) -> Any:
-    return service_of(request).all()
+async def api_list(svc: Svc) -> Any:
+    return svc.dataclips.all()
 
 
 @router.post("/dataclips/api/clips", status_code=201, dependencies=CHANGE)
-async def api_create(request: Request, body: ClipCreate) -> Any:
+async def api_create(svc: Svc, body: ClipCreate) -> Any:
     target = body.target or body.addon
     if not target:
         raise PaasError(
             422, "invalid_params", "Pick a database: --addon NAME (a Postgres add-on) or platform."
         )
-    return service_of(request).create(body.title, target, body.sql)
+    return svc.dataclips.create(body.title, target, body.sql)
 
 
 @router.get("/dataclips/api/clips/{clip_id}", dependencies=READ)
-async def api_get(request: Request, clip_id: str) -> Any:
-    return service_of(request).get(clip_id)
+async def api_get(svc: Svc, clip_id: str) -> Any:
+    return svc.dataclips.get(clip_id)
 
 
 @router.patch("/dataclips/api/clips/{clip_id}", dependencies=CHANGE)
-async def api_update(request: Request, clip_id: str, body: ClipUpdate) -> Any:
-    return service_of(request).save(clip_id, title=body.title, target=body.target, sql=body.sql)
+async def api_update(svc: Svc, clip_id: str, body: ClipUpdate) -> Any:
+    return svc.dataclips.save(clip_id, title=body.title, target=body.target, sql=body.sql)
 
 
 @router.delete("/dataclips/api/clips/{clip_id}", dependencies=CHANGE)
-async def api_delete(request: Request, clip_id: str) -> Any:
-    return service_of(request).delete(clip_id)
+async def api_delete(svc: Svc, clip_id: str) -> Any:
+    return svc.dataclips.delete(clip_id)
 
 
 @router.post("/dataclips/api/clips/{clip_id}/run", dependencies=CHANGE)
-async def api_run(request: Request, clip_id: str, body: ClipRun | None = None) -> Any:
+async def api_run(svc: Svc, clip_id: str, body: ClipRun | None = None) -> Any:
     """Save (a new version when anything changed), then run. Every save runs the query again."""
     body = body or ClipRun()
-    service = service_of(request)
+    service = svc.dataclips
     clip = service.save(clip_id, title=body.title, target=body.target, sql=body.sql)
     try:
         clip, result = await service.run(clip["id"], fresh=body.fresh)
@@ -372,13 +302,13 @@ async def api_run(request: Request, clip_id: str, body: ClipRun | None = None) -
 
 
 @router.post("/dataclips/api/clips/{clip_id}/cancel", dependencies=CHANGE)
-async def api_cancel(request: Request, clip_id: str) -> Any:
-    return {"cancelled": await service_of(request).cancel(clip_id)}
+async def api_cancel(svc: Svc, clip_id: str) -> Any:
+    return {"cancelled": await svc.dataclips.cancel(clip_id)}
 
 
 @router.post("/dataclips/api/clips/{clip_id}/revert", dependencies=CHANGE)
-async def api_revert(request: Request, clip_id: str, body: Revert) -> Any:
-    return service_of(request).revert(clip_id, body.version)
+async def api_revert(svc: Svc, clip_id: str, body: Revert) -> Any:
+    return svc.dataclips.revert(clip_id, body.version)
 
 
 def _links(request: Request, clip: dict[str, Any]) -> dict[str, Any]:
@@ -387,13 +317,13 @@ def _links(request: Request, clip: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/dataclips/api/clips/{clip_id}/share", dependencies=CHANGE)
-async def api_share(request: Request, clip_id: str) -> Any:
-    return _links(request, service_of(request).get(clip_id, with_versions=False))
+async def api_share(request: Request, svc: Svc, clip_id: str) -> Any:
+    return _links(request, svc.dataclips.get(clip_id, with_versions=False))
 
 
 @router.post("/dataclips/api/clips/{clip_id}/revoke", dependencies=CHANGE)
-async def api_revoke(request: Request, clip_id: str) -> Any:
-    service = service_of(request)
+async def api_revoke(request: Request, svc: Svc, clip_id: str) -> Any:
+    service = svc.dataclips
     old = service.get(clip_id, with_versions=False)["slug"]
     data = _links(request, service.rotate_slug(clip_id))
     data["revoked_slug"] = old
@@ -402,10 +332,10 @@ async def api_revoke(request: Request, clip_id: str) -> Any:
 
 # ---- secret links (no login) --------------------------------------------------------------
 @router.head("/dataclips/{share}", include_in_schema=False)
-async def shared_head(request: Request, share: str) -> Response:
+async def shared_head(svc: Svc, share: str) -> Response:
     """HEAD answers whether the link is live (spreadsheet importers ask first) without running it."""
     match = SHARE_PATH.match(share)
-    if match is None or service_of(request).by_slug(match.group(1)) is None:
+    if match is None or svc.dataclips.by_slug(match.group(1)) is None:
         return Response(status_code=404)
     media = {"csv": "text/csv; charset=utf-8", "json": "application/json"}.get(
         match.group(2) or "", "text/html; charset=utf-8"
@@ -414,9 +344,9 @@ async def shared_head(request: Request, share: str) -> Response:
 
 
 @router.get("/dataclips/{share}", include_in_schema=False)
-async def shared(request: Request, share: str) -> Response:
+async def shared(request: Request, svc: Svc, share: str) -> Response:
     match = SHARE_PATH.match(share)
-    service = service_of(request)
+    service = svc.dataclips
     clip = service.by_slug(match.group(1)) if match else None
     if match is None or clip is None:
         if match is not None and match.group(2):
