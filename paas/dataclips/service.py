@@ -124,8 +124,10 @@ class DataclipsService:
     # ---- clips -------------------------------------------------------------------------
     def _clip(self, s: Session, ident: int | str) -> Dataclip:
         clip = None
-        if isinstance(ident, int) or str(ident).isdigit():
-            clip = s.get(Dataclip, int(ident))
+        text = str(ident)
+        # ASCII digits that fit SQLite's INTEGER ("²" is a digit to str.isdigit, and int() rejects it)
+        if text.isascii() and text.isdigit() and len(text) <= 18:
+            clip = s.get(Dataclip, int(text))
         if clip is None:
             raise not_found("dataclip")
         return clip

@@ -175,3 +175,11 @@ def test_non_ascii_credentials_are_refused_not_crashed_on(pg_daemon: DaemonThrea
         )
     assert pg_daemon.d.internal_errors == 0
     assert pg_daemon.client().get("/dataclips/api/clips").status_code == 200  # and the daemon serves on
+
+
+def test_odd_clip_ids_are_not_found_not_crashed_on(pg_daemon: DaemonThread) -> None:
+    c = pg_daemon.client()
+    for ident in ("²", "9" * 30, "-1", "1e3"):
+        r = c.get(f"/dataclips/api/clips/{ident}")
+        assert r.status_code == 404 and r.json()["id"] == "not_found", (ident, r.text)
+    assert pg_daemon.d.internal_errors == 0
