@@ -129,6 +129,8 @@ class CsvExport:
             self._accepted.set_exception(error)
 
     def mark_finished(self, error: BaseException | None, abandoned: bool) -> None:
+        if abandoned and error is None:  # a reader arriving late must not take a cut-off CSV as whole
+            error = ClipError("The export was cancelled: every client had left.", "canceled")
         self.error = error
         self.abandoned = abandoned
         self.done = True

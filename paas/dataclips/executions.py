@@ -30,7 +30,7 @@ class Executions:
         self.budget = budget
         self.cache = cache
         self._runs: dict[Key, asyncio.Task[ClipResult]] = {}
-        self._exports: dict[Key, CsvExport] = {}
+        self._exports: dict[Key, asyncio.Task[CsvExport]] = {}
         self.joined = 0  # requests that joined an execution already under way
 
     @property
@@ -79,11 +79,18 @@ class Executions:
         return export.chunks()
 
     async def _accepted_export(self, key: Key, target: str, sql: str, run_key: str) -> CsvExport:
-        export = self._exports.get(key)
-        if export is not None:
+        flight = self._exports.get(key)
+        if flight is None or _stopped(flight):  # (a stopped export is being cancelled)
+            # registered before the first await: whoever comes next joins this one
+            flight = asyncio.get_running_loop().create_task(self._open_export(key, target, sql, run_key))
+            self._exports[key] = flight
+            flight.add_done_callback(partial(self._open_done, key))
+        else:
             self.joined += 1
-            await export.accepted()
-            return export
+        return await asyncio.shield(flight)
+
+    async def _open_export(self, key: Key, target: str, sql: str, run_key: str) -> CsvExport:
+        """Start the COPY and wait until the server accepts it (once more if the grants were gone)."""
         export = await self._start_export(key, target, sql, run_key)
         try:
             await export.accepted()
@@ -95,6 +102,7 @@ class Executions:
         return export
 
     async def _start_export(self, key: Key, target: str, sql: str, run_key: str) -> CsvExport:
+        flight = asyncio.current_task()
         give_back = self.budget.take(target, self.sources.connection_limit(target))
         try:
             conninfo = await self.sources.conninfo(target)
@@ -102,16 +110,27 @@ class Executions:
         except BaseException:
             give_back()
             raise
-        self._exports[key] = export
-        export.on_finish(partial(self._export_done, key, export, give_back))
+        export.on_finish(partial(self._export_done, key, flight, export, give_back))
         return export
 
-    def _export_done(self, key: Key, export: CsvExport, give_back: Callable[[], None]) -> None:
+    def _open_done(self, key: Key, flight: asyncio.Task[CsvExport]) -> None:
+        """A flight that failed to start is forgotten now; one that started, when its export ends."""
+        failed = flight.cancelled() or flight.exception() is not None  # (exception() retrieves it)
+        if failed and self._exports.get(key) is flight:
+            del self._exports[key]
+
+    def _export_done(
+        self, key: Key, flight: object, export: CsvExport, give_back: Callable[[], None]
+    ) -> None:
         give_back()
-        if self._exports.get(key) is export:
+        if self._exports.get(key) is flight and flight is not None:
             del self._exports[key]
         if export.ok:
             self.cache.put_csv(key, export.pieces, export.size)
+
+
+def _stopped(flight: asyncio.Task[CsvExport]) -> bool:
+    return flight.done() and not flight.cancelled() and flight.exception() is None and flight.result().stopped
 
 
 def result_csv(result: ClipResult) -> list[bytes]:

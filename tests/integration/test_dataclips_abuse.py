@@ -57,7 +57,8 @@ def seq_scans(url: str, table: str) -> int:
     return int(row[0])
 
 
-def test_a_crowd_on_one_share_link_runs_the_clip_once(pg_daemon: DaemonThread) -> None:
+@pytest.mark.parametrize("suffix", [".json", ".csv", ""])
+def test_a_crowd_on_one_share_link_runs_the_clip_once(pg_daemon: DaemonThread, suffix: str) -> None:
     """22 strangers open a slow clip's link at once: one query runs, all 22 get its rows, and the
     app keeps every one of its plan's connections meanwhile."""
     c = pg_daemon.client()
@@ -66,7 +67,7 @@ def test_a_crowd_on_one_share_link_runs_the_clip_once(pg_daemon: DaemonThread) -
         conn.execute("CREATE TABLE slow (n int)")
         conn.execute("INSERT INTO slow VALUES (1), (2), (3)")
     clip = make_clip(c, addon, "SELECT n FROM slow, pg_sleep(1.5) ORDER BY n")
-    link = f"{pg_daemon.api_url}/dataclips/{clip['slug']}.json"
+    link = f"{pg_daemon.api_url}/dataclips/{clip['slug']}{suffix}"
     before = seq_scans(url, "slow")
     app_conns = [psycopg.connect(url) for _ in range(18)]  # the app's own pool, nearly full
     try:
@@ -79,7 +80,8 @@ def test_a_crowd_on_one_share_link_runs_the_clip_once(pg_daemon: DaemonThread) -
             conn.close()
     assert [r.status_code for r in responses] == [200] * 22, responses[0].text
     assert {r.text for r in responses} == {responses[0].text}
-    assert responses[0].json()["values"] == [[1], [2], [3]]
+    expected = {".json": '"values":[[1],[2],[3]]', ".csv": "n\n1\n2\n3\n", "": "<td>3</td>"}[suffix]
+    assert expected in responses[0].text
     deadline = time.monotonic() + 10  # a backend reports its table statistics as it exits
     while seq_scans(url, "slow") == before and time.monotonic() < deadline:
         time.sleep(0.1)
