@@ -18,10 +18,11 @@ import contextlib
 import csv
 import io
 import threading
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg.abc import Buffer
 
 from paas.dataclips.results import ClipError, NotCopyable, truncation_notice
 from paas.dataclips.runner import (
@@ -162,7 +163,6 @@ class _CopyWorker:
         self.sql = sql
         self.key = key
         self.pending: list[bytes] = []
-        self.pending_size = 0
 
     def run(self) -> None:
         error: BaseException | None = None
@@ -202,38 +202,37 @@ class _CopyWorker:
         statement = f"COPY ({wrapped} LIMIT {limits.row_cap + 1}) TO STDOUT WITH (FORMAT csv, HEADER)"
         with conn.cursor().copy(statement) as copy:
             self.export.call(self.export.mark_accepted, None)
-            for data in copy:  # one row at a time; the header first
-                if self.export.stopped or not self._take(bytes(data)):
-                    break  # leaving the block cancels the COPY on the server
-        notice = truncation_notice(
-            self.export.truncated_by, self.export.rows, limits.row_cap, limits.byte_cap
-        )
+            self._read(copy)  # leaving the block early cancels the COPY on the server
+        export = self.export
+        notice = truncation_notice(export.truncated_by, export.rows, limits.row_cap, limits.byte_cap)
         if notice is not None:
-            self._keep(notice_row(notice))
+            self.pending.append(notice_row(notice))
         self._send()
 
-    def _take(self, row: bytes) -> bool:
-        """Keep one row; False once a cap is reached (the row is not kept)."""
+    def _read(self, copy: Iterable[Buffer]) -> None:
+        """Rows (one per item, the header first) into pieces, until the end or a cap.
+        The hot loop of an export: locals only, the stop flag checked once a piece."""
         export, limits = self.export, self.runner.limits
-        if export.size + len(row) > limits.byte_cap:
-            export.truncated_by = "bytes"
-            return False
-        if export.rows == limits.row_cap and export.size > 0:  # a row past the cap (the header is free)
-            export.truncated_by = "rows"
-            return False
-        if export.size > 0:
-            export.rows += 1
-        export.size += len(row)
-        self._keep(row)
-        return True
-
-    def _keep(self, data: bytes) -> None:
-        self.pending.append(data)
-        self.pending_size += len(data)
-        if self.pending_size >= PIECE_BYTES:
-            self._send()
+        byte_cap, rows_with_header = limits.byte_cap, limits.row_cap + 1
+        rows = size = 0
+        pending, pending_size = self.pending, 0
+        for data in copy:
+            n = len(data)
+            if size + n > byte_cap or rows == rows_with_header:
+                export.truncated_by = "bytes" if size + n > byte_cap else "rows"
+                break
+            rows += 1
+            size += n
+            pending.append(bytes(data))
+            pending_size += n
+            if pending_size >= PIECE_BYTES:
+                self._send()
+                pending, pending_size = self.pending, 0
+                if export.stopped:
+                    break
+        export.rows, export.size = max(0, rows - 1), size
 
     def _send(self) -> None:
         if self.pending:
             self.export.call(self.export.append_piece, b"".join(self.pending))
-            self.pending, self.pending_size = [], 0
+            self.pending = []
