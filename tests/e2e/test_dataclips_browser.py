@@ -32,7 +32,8 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 def pg_daemon(tmp_path: Path) -> Iterator[DaemonThread]:
     home = tmp_path / "home"
     home.mkdir()
-    d = DaemonThread(daemon_settings(home, postgres_url=admin_url())).start()
+    # a small byte cap, so a page can show what a cut result looks like
+    d = DaemonThread(daemon_settings(home, postgres_url=admin_url(), dataclip_max_bytes=300_000)).start()
     try:
         yield d
     finally:
@@ -239,3 +240,38 @@ def test_a_foreign_page_cannot_forge_changes_or_frame_the_pages(pg_daemon: Daemo
     assert titles == ["mine"]  # the forged form made nothing
     assert c.get(f"/dataclips/api/clips/{clip['id']}").json()["slug"] == clip["slug"]  # nor revoked
     assert violations == []
+
+
+def test_a_result_cut_by_the_byte_cap_says_so_on_the_pages(pg_daemon: DaemonThread) -> None:
+    require(os.path.exists(CHROMIUM) or shutil.which("chromium") is not None, "chromium is not installed")
+    from playwright.sync_api import expect, sync_playwright
+
+    c = pg_daemon.client()
+    sql = "SELECT g, repeat('x', 2000) AS pad FROM generate_series(1, 1000) g"
+    clip = c.post("/dataclips/api/clips", json={"title": "wide", "target": "platform", "sql": sql}).json()
+    base = pg_daemon.api_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_context().new_page()
+            page.goto(f"{base}/dataclips/login")
+            page.fill("#token", pg_daemon.d.token)
+            page.click("#login")
+            page.goto(f"{base}/dataclips/clips/{clip['id']}")
+            expect(page.locator("#notice")).to_be_hidden()
+            page.click("#save-run")
+            expect(page.locator("#notice")).to_be_visible()
+            expect(page.locator("#notice")).to_contain_text("larger than the 300,000-byte limit")
+            expect(page.locator("#result-meta")).to_contain_text("truncated at the 300,000-byte limit")
+            shown = page.locator("#results tbody tr").count()
+            assert 100 < shown < 150
+
+            stranger = browser.new_context().new_page()
+            stranger.goto(f"{base}/dataclips/{clip['slug']}")
+            expect(stranger.locator("#notice")).to_be_visible()
+            expect(stranger.locator("#notice")).to_have_text(
+                f"The result is larger than the 300,000-byte limit; only the first {shown} rows are included."
+            )
+            expect(stranger.locator("table.results tbody tr")).to_have_count(shown)
+        finally:
+            browser.close()
