@@ -53,6 +53,7 @@ class Settings:
     router_max_connections: int = 10000  # client connections per router before H22
     # dataclips
     dataclip_timeout: float = 600.0
+    dataclip_max_bytes: int = 32 * 1024 * 1024  # a result's text beyond this is cut (and says so)
     # builds
     slug_size_limit_mb: float = 500.0
     source_size_limit_mb: float = 1024.0  # what one source may expand to on disk
@@ -90,6 +91,7 @@ class Settings:
         "PAAS_ROUTER_POOL_IDLE_TIMEOUT": "router_pool_idle_timeout",
         "PAAS_ROUTER_MAX_CONNECTIONS": "router_max_connections",
         "PAAS_DATACLIP_TIMEOUT": "dataclip_timeout",
+        "PAAS_DATACLIP_MAX_BYTES": "dataclip_max_bytes",
         "PAAS_SLUG_SIZE_LIMIT_MB": "slug_size_limit_mb",
         "PAAS_SOURCE_SIZE_LIMIT_MB": "source_size_limit_mb",
         "PAAS_SOURCE_MAX_FILES": "source_max_files",

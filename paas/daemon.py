@@ -40,7 +40,7 @@ from dynos.runtimes.select import RuntimeUnavailable, choose_runtime
 from dynos.stackimages import StackImages
 from paas.addons.base import AddonProvider
 from paas.addons.kafka import KafkaProvider
-from paas.addons.postgres import PostgresProvider, traversed_by_server
+from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.app import create_api
 from paas.api.attach import AttachTickets
@@ -59,8 +59,10 @@ from paas.control.events import (
 )
 from paas.control.releases import ReleasePath
 from paas.control.values import RouteInfo
+from paas.dataclips.platform import PlatformRecorder
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
+from paas.postgres.cluster import PostgresCluster, traversed_by_server
 from paas.state.db import Database
 from paas.teardown import AppTeardown
 from router import runs_compiled
@@ -136,6 +138,8 @@ class Daemon:
     router: Router
     kafka: KafkaService
     postgres: PostgresProvider
+    pg_cluster: PostgresCluster
+    platform_events: PlatformRecorder
     releases: ReleasePath
     addons: AddonService
     builds: BuildService
@@ -243,8 +247,16 @@ class Daemon:
         return token
 
     def _start_postgres(self) -> None:
-        self.postgres = PostgresProvider(self.settings, self.bus)
-        self._stops.append(self.postgres.stop)
+        """One PostgreSQL server (started lazily) for the add-ons and the platform's router events."""
+        self.pg_cluster = PostgresCluster(self.settings)
+        self.platform_events = PlatformRecorder(self.bus, self.pg_cluster)
+        self.postgres = PostgresProvider(self.settings, self.pg_cluster)
+        self._stops.append(self._stop_postgres)
+
+    async def _stop_postgres(self) -> None:
+        await self.postgres.stop()
+        await self.platform_events.stop()  # writes what is buffered while the server still runs
+        await asyncio.to_thread(self.pg_cluster.stop)
 
     async def _start_kafka(self) -> None:
         self.kafka = KafkaService(self.settings, self.bus, self.ca)
@@ -274,7 +286,9 @@ class Daemon:
         self.teardown = AppTeardown(
             control.store, self.bus, self.logs, self.dynos, self.addons, self.builds, report
         )
-        self.dataclips = DataclipsService(self.db, self.settings, self.postgres)
+        self.dataclips = DataclipsService(
+            self.db, self.settings, self.pg_cluster, self.platform_events, token=lambda: self.token
+        )
 
     async def _resolve_interrupted(self) -> None:
         """What a daemon killed part way left: releases stuck in their release phase fail,

@@ -21,6 +21,7 @@ from paas.api import (
     routes_apps,
     routes_builds,
     routes_certs,
+    routes_dataclips,
     routes_dynos,
     routes_faults,
     routes_git,
@@ -33,7 +34,6 @@ from paas.api import (
 )
 from paas.api.answers import allowed_methods, document_errors
 from paas.api.deps import Services
-from paas.dataclips import web as dataclips_web
 
 JSON_BODY_LIMIT = 1024 * 1024  # 1 MiB for JSON bodies; uploads have their own limits
 PUBLIC_PREFIXES = ("/dataclips", "/git/", "/health", "/attach/")
@@ -48,7 +48,7 @@ ROUTE_MODULES = (
     routes_dynos,
     routes_kafka,
     routes_pg,
-    dataclips_web,
+    routes_dataclips,
     routes_git,
     routes_pipelines,
     routes_faults,
@@ -101,7 +101,6 @@ def refuse_early(request: Request) -> JSONResponse | None:
 def create_api(services: Services) -> FastAPI:
     api = FastAPI(title="paas", version="3", docs_url="/docs", redoc_url=None)
     api.state.services = services  # read only through paas.api.deps.services
-    api.state.dataclips_pages = dataclips_web.DataclipsPages(services.dataclips, services.token)
 
     @api.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:

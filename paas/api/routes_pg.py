@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from common.errors import not_found
-from paas.addons.postgres import url_of
 from paas.api.deps import Services, Svc
+from paas.postgres.databases import url_of
 
 router = APIRouter()
 SERVICE = "heroku-postgresql"

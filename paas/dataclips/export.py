@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from paas.dataclips.runner import ClipResult
+from paas.dataclips.results import ClipResult
 
 
 def json_value(value: Any) -> Any:
@@ -54,7 +54,11 @@ def json_rows(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
 
 
 def share_json(title: str, result: ClipResult) -> dict[str, Any]:
-    return {"title": title, "fields": result.fields, "values": json_rows(result.values)}
+    data: dict[str, Any] = {"title": title, "fields": result.fields, "values": json_rows(result.values)}
+    if result.notice is not None:  # only when a cap cut the rows: the usual shape stays Heroku's
+        data["truncated"] = result.truncated_by or "rows"
+        data["notice"] = result.notice
+    return data
 
 
 def csv_chunks(result: ClipResult, rows_per_chunk: int = 5_000) -> Iterator[bytes]:

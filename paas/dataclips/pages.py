@@ -6,27 +6,36 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from paas.dataclips.chart import chart_for, render_svg
 from paas.dataclips.export import text_value
 from paas.dataclips.platform import EXAMPLE_SQL
-from paas.dataclips.runner import ClipError, ClipResult
+from paas.dataclips.results import ClipError, ClipResult, format_bytes
 
 DISPLAY_ROWS = 1_000
+STATIC_DIR = Path(__file__).parent / "static"  # served at /dataclips/static/<name>
+STATIC_TYPES = {"dataclips.js": "text/javascript", "dataclips.css": "text/css"}
 
 
-def _layout(title: str, body: str, logged_in: bool = False, script: bool = False) -> str:
+def csrf_field(csrf: str) -> str:
+    return f'<input type="hidden" name="csrf" value="{escape(csrf)}">' if csrf else ""
+
+
+def _layout(title: str, body: str, logged_in: bool = False, script: bool = False, csrf: str = "") -> str:
     logout = (
-        '<form method="post" action="/dataclips/logout" class="logout"><button type="submit">Log out</button></form>'
+        f'<form method="post" action="/dataclips/logout" class="logout">{csrf_field(csrf)}'
+        '<button type="submit">Log out</button></form>'
         if logged_in
         else ""
     )
     js = '<script src="/dataclips/static/dataclips.js" defer></script>' if script else ""
+    meta = f'\n<meta name="csrf-token" content="{escape(csrf)}">' if csrf else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
+<meta name="robots" content="noindex">{meta}
 <title>{escape(title)} · Dataclips</title>
 <link rel="stylesheet" href="/dataclips/static/dataclips.css">{js}
 </head><body>
@@ -49,7 +58,9 @@ def login_page(next_path: str, error: str | None = None) -> str:
     return _layout("Log in", body)
 
 
-def list_page(clips: list[dict[str, Any]], targets: list[dict[str, Any]], error: str | None = None) -> str:
+def list_page(
+    clips: list[dict[str, Any]], targets: list[dict[str, Any]], error: str | None = None, csrf: str = ""
+) -> str:
     rows = "".join(
         f'<tr><td><a href="/dataclips/clips/{c["id"]}">{escape(c["title"])}</a></td>'
         f"<td>{escape(c['target'])}</td><td>v{c['version']}</td><td>{escape(c['updated_at'] or '')}</td>"
@@ -70,12 +81,12 @@ def list_page(clips: list[dict[str, Any]], targets: list[dict[str, Any]], error:
 <section class="card">
 <h2>New Dataclip</h2>
 {message}
-<form method="post" action="/dataclips/new" class="new">
+<form method="post" action="/dataclips/new" class="new">{csrf_field(csrf)}
 <label>Title <input name="title" id="new-title" required maxlength="200"></label>
 <label>Database {_target_select(targets, "platform", "new-target")}</label>
 <button type="submit" id="create">Create Dataclip</button>
 </form></section>"""
-    return _layout("Dataclips", body, logged_in=True)
+    return _layout("Dataclips", body, logged_in=True, csrf=csrf)
 
 
 def _target_select(targets: list[dict[str, Any]], current: str, element_id: str) -> str:
@@ -92,7 +103,7 @@ def _target_select(targets: list[dict[str, Any]], current: str, element_id: str)
     return f'<select name="target" id="{element_id}">{"".join(options)}</select>'
 
 
-def editor_page(clip: dict[str, Any], targets: list[dict[str, Any]], share_url: str) -> str:
+def editor_page(clip: dict[str, Any], targets: list[dict[str, Any]], share_url: str, csrf: str = "") -> str:
     sql = clip["sql"] or (EXAMPLE_SQL if clip["target"] == "platform" else "")
     versions = "".join(_version_item(v, clip["version"]) for v in clip.get("versions", []))
     boot = json.dumps({"id": clip["id"], "version": clip["version"]})
@@ -118,6 +129,7 @@ def editor_page(clip: dict[str, Any], targets: list[dict[str, Any]], share_url: 
 </div>
 <div class="card" id="result-card" hidden>
 <div id="result-meta" class="muted"></div>
+<p id="notice" class="notice" role="status" hidden></p>
 <div id="chart"></div>
 <div id="results" class="scroll"></div>
 </div>
@@ -135,7 +147,7 @@ def editor_page(clip: dict[str, Any], targets: list[dict[str, Any]], share_url: 
 </div>
 </section>
 </div>"""
-    return _layout(clip["title"], body, logged_in=True, script=True)
+    return _layout(clip["title"], body, logged_in=True, script=True, csrf=csrf)
 
 
 def _version_item(v: dict[str, Any], current: int) -> str:
@@ -164,7 +176,9 @@ def result_table(result: ClipResult, limit: int = DISPLAY_ROWS) -> str:
 def result_summary(result: ClipResult, limit: int = DISPLAY_ROWS) -> str:
     rows = len(result.values)
     parts = [f"{rows:,} row" + ("s" if rows != 1 else "")]
-    if result.truncated:
+    if result.truncated_by == "bytes":
+        parts.append(f"truncated at the {format_bytes(result.byte_cap)} limit")
+    elif result.truncated:
         parts.append(f"truncated at the {result.row_cap:,}-row limit")
     if rows > limit:
         parts.append(f"showing the first {limit:,}; download the CSV for all")
@@ -187,6 +201,9 @@ def share_page(clip: dict[str, Any], result: ClipResult | None, error: ClipError
         assert result is not None
         svg = chart_svg(result) or ""
         note = f'<p class="muted">{escape(result.message)}</p>' if result.message else ""
+        if result.notice is not None:
+            note += f'<p class="notice" id="notice" role="status">{escape(result.notice)}</p>'
+
         content = (
             f'<p class="muted" id="result-meta">{escape(result_summary(result))}</p>{note}'
             f'<div id="chart">{svg}</div><div class="scroll">{result_table(result)}</div>'

@@ -28,7 +28,7 @@ from psycopg.conninfo import make_conninfo
 from common.events import Event, EventBus
 
 if TYPE_CHECKING:
-    from paas.addons.postgres import PostgresCluster
+    from paas.postgres.cluster import PostgresCluster
 
 log = logging.getLogger("paas.dataclips.platform")
 
@@ -67,6 +67,7 @@ GROUP BY 1
 ORDER BY 1"""
 
 Row = tuple[Any, ...]
+PLATFORM_CONNECTIONS = 5  # the platform reader's connection limit (dataclips' share)
 
 
 def _to_datetime(value: Any, fallback: float) -> datetime:
@@ -246,8 +247,9 @@ class PlatformRecorder:
                 with contextlib.suppress(psycopg.errors.DuplicateObject):
                     await conn.execute(
                         sql.SQL(
-                            verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}"
-                        ).format(role, sql.Literal(self._reader_password))
+                            verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                            "CONNECTION LIMIT {} PASSWORD {}"
+                        ).format(role, sql.Literal(PLATFORM_CONNECTIONS), sql.Literal(self._reader_password))
                     )
                 db = sql.Identifier(self.cluster.platform_db)
                 await conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, role))

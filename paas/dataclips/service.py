@@ -1,7 +1,9 @@
 """Dataclips: clips and versions in the state DB, runs through the read-only runner, a short cache.
 
 A clip targets one database: a heroku-postgresql add-on (by name; the query runs with that
-add-on's own credentials) or `platform` (the router's events, read by a SELECT-only role).
+add-on's read-only credential, never the app's) or `platform` (the router's events, read by a
+SELECT-only role). Runs go through `Executions`: one execution per clip version at a time, within
+each database's connection share, capped in rows and bytes.
 """
 
 from __future__ import annotations
@@ -9,37 +11,38 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
-import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import psycopg
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from common.config import Settings
 from common.errors import PaasError, invalid, not_found
-from paas.dataclips.export import csv_chunks
+from paas.control import iso
+from paas.dataclips.budget import ConnectionBudget
+from paas.dataclips.cache import Key, ResultCache
+from paas.dataclips.executions import Executions
 from paas.dataclips.models import Dataclip, DataclipVersion
 from paas.dataclips.platform import PlatformRecorder
-from paas.dataclips.runner import ClipError, ClipResult, NotCopyable, QueryRunner
+from paas.dataclips.results import ClipResult
+from paas.dataclips.runner import APPLICATION_NAME, QueryRunner, connect_error
+from paas.dataclips.sessions import Sessions
+from paas.dataclips.sources import PLATFORM, POSTGRES_SERVICE, ConnectionSources
+from paas.postgres.cluster import PostgresCluster
 from paas.state.db import Database
 from paas.state.models import Addon, App
 
-if TYPE_CHECKING:
-    from paas.addons.postgres import PostgresProvider
-
-PLATFORM = "platform"
-POSTGRES_SERVICE = "heroku-postgresql"
 SLUG_LENGTH = 28
-CACHE_SECONDS = 60.0
 MAX_SQL = 100_000
 MAX_TITLE = 200
-CACHE_ENTRIES = 32
-CACHE_ROWS = 1_000_000  # rows held across all cached results
-CSV_CACHE_BYTES = 32 * 1024 * 1024
+SCHEMA_SQL = (
+    "SELECT table_schema, table_name, column_name, data_type "
+    "FROM information_schema.columns "
+    "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
+    "ORDER BY table_schema, table_name, ordinal_position"
+)
 
 
 def new_slug() -> str:
@@ -50,67 +53,42 @@ def is_slug(text: str) -> bool:
     return len(text) == SLUG_LENGTH and text.isascii() and text.isalpha() and text.islower()
 
 
-@dataclass
-class _Cached:
-    result: ClipResult | None = None
-    csv: bytes | None = None
-    at: float = 0.0
-
-
-class ResultCache:
-    """Results for about a minute, bounded by entries and total rows."""
-
-    def __init__(self, ttl: float = CACHE_SECONDS):
-        self.ttl = ttl
-        self._entries: OrderedDict[tuple[Any, ...], _Cached] = OrderedDict()
-
-    def get(self, key: tuple[Any, ...]) -> _Cached | None:
-        entry = self._entries.get(key)
-        if entry is None or time.monotonic() - entry.at > self.ttl:
-            self._entries.pop(key, None)
-            return None
-        return entry
-
-    def put_result(self, key: tuple[Any, ...], result: ClipResult) -> None:
-        self._entries[key] = _Cached(result=result, at=time.monotonic())
-        self._entries.move_to_end(key)
-        self._trim()
-
-    def put_csv(self, key: tuple[Any, ...], data: bytes) -> None:
-        entry = self._entries.get(key)
-        if entry is None or time.monotonic() - entry.at > self.ttl:
-            entry = _Cached(at=time.monotonic())
-        entry.csv = data
-        self._entries[key] = entry
-        self._trim()
-
-    def forget(self, clip_id: int) -> None:
-        for key in [k for k in self._entries if k[0] == clip_id]:
-            del self._entries[key]
-
-    def _trim(self) -> None:
-        while len(self._entries) > CACHE_ENTRIES or self._rows() > CACHE_ROWS:
-            self._entries.popitem(last=False)
-
-    def _rows(self) -> int:
-        return sum(len(e.result.values) for e in self._entries.values() if e.result is not None)
-
-
 class DataclipsService:
     def __init__(
         self,
         db: Database,
         settings: Settings,
-        provider: PostgresProvider,
-        runner: QueryRunner | None = None,
+        cluster: PostgresCluster,
         platform: PlatformRecorder | None = None,
+        runner: QueryRunner | None = None,
+        token: Callable[[], str] = lambda: "",
     ):
         self.db = db
         self.settings = settings
-        self.provider = provider
-        self.runner = runner or QueryRunner(timeout=settings.dataclip_timeout)
-        self.platform = platform or provider.platform
-        self.cache = ResultCache()
+        self.cluster = cluster
+        self.platform = platform
+        self.runner = runner or QueryRunner(
+            timeout=settings.dataclip_timeout, byte_cap=settings.dataclip_max_bytes
+        )
+        self.sources = ConnectionSources(db, cluster, platform)
+        self.budget = ConnectionBudget()
+        self.cache = ResultCache(max_bytes=2 * self.runner.byte_cap)
+        self.executions = Executions(self.runner, self.sources, self.budget, self.cache)
+        self.sessions = Sessions(token)  # who is logged in to the pages (signed by the daemon's token)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "cluster_running": self.cluster.running,
+            "external": self.cluster.external,
+            "platform_events": self.platform.stats() if self.platform is not None else None,
+            "running_queries": self.runner.running,
+            "timeout_seconds": self.runner.timeout,
+            "row_cap": self.runner.row_cap,
+            "byte_cap": self.runner.byte_cap,
+            "connections": self.budget.stats(),
+            "executions": {"in_flight": self.executions.in_flight, "joined": self.executions.joined},
+            "cache": self.cache.stats(),
+        }
 
     # ---- targets -----------------------------------------------------------------------
     def targets(self) -> list[dict[str, Any]]:
@@ -143,31 +121,13 @@ class DataclipsService:
             )
         return target
 
-    async def conninfo(self, target: str) -> str:
-        if target == PLATFORM:
-            if self.platform is None:
-                raise PaasError(
-                    503, "platform_unavailable", "The platform database is not part of this daemon."
-                )
-            return await self.platform.reader_conninfo()
-        from paas.addons.postgres import conninfo_of
-
-        with self.db.session() as s:
-            data = s.scalar(
-                select(Addon.provider_data).where(Addon.name == target, Addon.service == POSTGRES_SERVICE)
-            )
-        if data is None:
-            raise ClipError(
-                f"The add-on {target} no longer exists; pick another database for this clip.", "unavailable"
-            )
-        await self.provider.cluster.start()
-        return conninfo_of(data)
-
     # ---- clips -------------------------------------------------------------------------
     def _clip(self, s: Session, ident: int | str) -> Dataclip:
         clip = None
-        if isinstance(ident, int) or str(ident).isdigit():
-            clip = s.get(Dataclip, int(ident))
+        text = str(ident)
+        # ASCII digits that fit SQLite's INTEGER ("²" is a digit to str.isdigit, and int() rejects it)
+        if text.isascii() and text.isdigit() and len(text) <= 18:
+            clip = s.get(Dataclip, int(text))
         if clip is None:
             raise not_found("dataclip")
         return clip
@@ -293,33 +253,25 @@ class DataclipsService:
         with self.db.session() as s:
             clip = self._clip(s, ident)
             data = self.clip_json(clip)
-            for v in s.scalars(select(DataclipVersion).where(DataclipVersion.clip_id == clip.id)):
-                s.delete(v)
+            # versions first, in one statement: the ORM would otherwise race the FK's ON DELETE CASCADE
+            s.execute(delete(DataclipVersion).where(DataclipVersion.clip_id == clip.id))
             s.delete(clip)
         self.cache.forget(int(data["id"]))
         return data
 
     # ---- running -----------------------------------------------------------------------
     @staticmethod
-    def _key(clip: dict[str, Any]) -> tuple[Any, ...]:
+    def _key(clip: dict[str, Any]) -> Key:
         digest = hashlib.sha1(f"{clip['target']}\0{clip['sql']}".encode()).hexdigest()
-        return (clip["id"], digest)
+        return (int(clip["id"]), digest)
 
     async def run(self, ident: int | str, fresh: bool = False) -> tuple[dict[str, Any], ClipResult]:
         """Run the clip's current SQL; a result under a minute old is reused unless `fresh`."""
         clip = self.get(ident, with_versions=False)
-        key = self._key(clip)
-        if not fresh and (cached := self.cache.get(key)) is not None and cached.result is not None:
-            return clip, cached.result
-        conninfo = await self.conninfo(clip["target"])
-        result = await self.runner.run(conninfo, clip["sql"], key=str(clip["id"]))
-        self.cache.put_result(key, result)
+        result = await self.executions.result(
+            self._key(clip), clip["target"], clip["sql"], str(clip["id"]), fresh=fresh
+        )
         return clip, result
-
-    async def run_sql(self, target: str, sql: str) -> ClipResult:
-        """An unsaved query (the CLI's ad hoc runs and tests)."""
-        self._check_target(target)
-        return await self.runner.run(await self.conninfo(target), sql, key=f"adhoc:{target}")
 
     async def cancel(self, ident: int | str) -> int:
         clip = self.get(ident, with_versions=False)
@@ -327,51 +279,13 @@ class DataclipsService:
 
     async def csv(self, clip: dict[str, Any]) -> AsyncIterator[bytes]:
         """The clip's CSV as chunks; SQL errors raise here, before the first chunk."""
-        key = self._key(clip)
-        cached = self.cache.get(key)
-        if cached is not None and cached.csv is not None:
-            return _once(cached.csv)
-        if cached is not None and cached.result is not None:
-            return _prefixed(csv_chunks(cached.result))
-        conninfo = await self.conninfo(clip["target"])
-        stream = self.runner.copy_csv(conninfo, clip["sql"], key=str(clip["id"]))
-        try:
-            await stream.__anext__()
-        except NotCopyable:
-            _, result = await self.run(clip["id"])
-            return _prefixed(csv_chunks(result))
-        return self._tee_csv(key, stream)
-
-    async def _tee_csv(self, key: tuple[Any, ...], stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        kept: list[bytes] | None = []
-        size = 0
-        async for chunk in stream:
-            if kept is not None:
-                size += len(chunk)
-                if size > CSV_CACHE_BYTES:
-                    kept = None
-                else:
-                    kept.append(chunk)
-            yield chunk
-        if kept is not None:
-            self.cache.put_csv(key, b"".join(kept))
+        return await self.executions.csv(self._key(clip), clip["target"], clip["sql"], str(clip["id"]))
 
     async def schema(self, target: str) -> list[dict[str, Any]]:
         """Tables, columns and types the target's role can see (the schema explorer)."""
         self._check_target(target)
-        try:
-            conninfo = await self.conninfo(target)
-            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                rows = await (
-                    await conn.execute(
-                        "SELECT table_schema, table_name, column_name, data_type "
-                        "FROM information_schema.columns "
-                        "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
-                        "ORDER BY table_schema, table_name, ordinal_position"
-                    )
-                ).fetchall()
-        except psycopg.Error as e:
-            raise PaasError(503, "database_unavailable", f"Cannot read the schema of {target}: {e}") from e
+        with self.budget.slot(target, self.sources.connection_limit(target)):
+            rows = await self.sources.using(target, _schema_rows)
         tables: dict[tuple[str, str], list[dict[str, str]]] = {}
         for schema, table, column, dtype in rows:
             tables.setdefault((schema, table), []).append({"name": column, "type": dtype})
@@ -404,15 +318,16 @@ def _check_sql(sql: str) -> str:
 
 
 def _iso(ts: Any) -> str | None:
-    from paas.control import iso
-
     return iso(ts)
 
 
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
-
-
-async def _prefixed(chunks: Any) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        yield chunk
+async def _schema_rows(conninfo: str) -> list[tuple[Any, ...]]:
+    try:
+        async with await psycopg.AsyncConnection.connect(
+            conninfo, autocommit=True, application_name=APPLICATION_NAME
+        ) as conn:
+            return await (await conn.execute(SCHEMA_SQL)).fetchall()
+    except psycopg.OperationalError as e:
+        raise connect_error(e) from e
+    except psycopg.Error as e:
+        raise PaasError(503, "database_unavailable", f"Cannot read the schema: {e}") from e

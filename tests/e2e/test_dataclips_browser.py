@@ -3,10 +3,13 @@ cancel, share link in a fresh context without credentials, CSV download, revoke 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import http.server
 import io
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +32,8 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 def pg_daemon(tmp_path: Path) -> Iterator[DaemonThread]:
     home = tmp_path / "home"
     home.mkdir()
-    d = DaemonThread(daemon_settings(home, postgres_url=admin_url())).start()
+    # a small byte cap, so a page can show what a cut result looks like
+    d = DaemonThread(daemon_settings(home, postgres_url=admin_url(), dataclip_max_bytes=300_000)).start()
     try:
         yield d
     finally:
@@ -154,3 +158,120 @@ def test_dataclip_in_the_browser(pg_daemon: DaemonThread, tmp_path: Path) -> Non
 def _resources(page: object) -> list[str]:
     evaluate = page.evaluate  # type: ignore[attr-defined]
     return list(evaluate("performance.getEntriesByType('resource').map(e => e.name)"))
+
+
+ATTACK_PAGE = """<!doctype html><html><body>
+<iframe id="framed" src="{base}/dataclips" width="600" height="300"></iframe>
+<form id="forged" method="post" action="{base}/dataclips/new" target="sink">
+<input name="title" value="pwned"><input name="target" value="platform"></form>
+<iframe name="sink"></iframe>
+<script>
+fetch("{base}/dataclips/api/clips/1/revoke", {{method: "POST", credentials: "include", mode: "no-cors"}});
+document.getElementById("forged").submit();
+</script></body></html>"""
+
+
+@contextlib.contextmanager
+def serve_page(html: str) -> Iterator[str]:
+    """Another origin on loopback (same site as the daemon: cookies do travel there)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_foreign_page_cannot_forge_changes_or_frame_the_pages(pg_daemon: DaemonThread) -> None:
+    """Logged in, the user visits another origin on the same machine: its forged form post and
+    fetch change nothing, it cannot frame the pages, and the pages themselves run under a CSP
+    that reports no violation."""
+    require(os.path.exists(CHROMIUM) or shutil.which("chromium") is not None, "chromium is not installed")
+    from playwright.sync_api import expect, sync_playwright
+
+    c = pg_daemon.client()
+    clip = c.post(
+        "/dataclips/api/clips", json={"title": "mine", "target": "platform", "sql": "SELECT 1"}
+    ).json()
+    base = pg_daemon.api_url
+    violations: list[str] = []
+    with sync_playwright() as p, serve_page(ATTACK_PAGE.format(base=base)) as evil_url:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            context = browser.new_context()
+            page = context.new_page()
+            page.on(
+                "console",
+                lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+            )
+            page.goto(f"{base}/dataclips/login")
+            page.fill("#token", pg_daemon.d.token)
+            page.click("#login")
+            expect(page).to_have_url(f"{base}/dataclips")
+            page.goto(f"{base}/dataclips/clips/{clip['id']}")
+            page.fill("#sql", "SELECT g AS day, g * g AS n FROM generate_series(1, 5) g")
+            page.click("#save-run")
+            expect(page.locator("#results tbody tr")).to_have_count(5)
+
+            attack = context.new_page()
+            attack.goto(evil_url)
+            attack.wait_for_load_state("networkidle")
+            framed = attack.frame_locator("#framed")
+            expect(framed.locator("header.top")).to_have_count(0)  # refused to be framed
+            assert attack.evaluate("document.getElementById('framed').contentDocument") is None
+        finally:
+            browser.close()
+    titles = [x["title"] for x in c.get("/dataclips/api/clips").json()]
+    assert titles == ["mine"]  # the forged form made nothing
+    assert c.get(f"/dataclips/api/clips/{clip['id']}").json()["slug"] == clip["slug"]  # nor revoked
+    assert violations == []
+
+
+def test_a_result_cut_by_the_byte_cap_says_so_on_the_pages(pg_daemon: DaemonThread) -> None:
+    require(os.path.exists(CHROMIUM) or shutil.which("chromium") is not None, "chromium is not installed")
+    from playwright.sync_api import expect, sync_playwright
+
+    c = pg_daemon.client()
+    sql = "SELECT g, repeat('x', 2000) AS pad FROM generate_series(1, 1000) g"
+    clip = c.post("/dataclips/api/clips", json={"title": "wide", "target": "platform", "sql": sql}).json()
+    base = pg_daemon.api_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_context().new_page()
+            page.goto(f"{base}/dataclips/login")
+            page.fill("#token", pg_daemon.d.token)
+            page.click("#login")
+            page.goto(f"{base}/dataclips/clips/{clip['id']}")
+            expect(page.locator("#notice")).to_be_hidden()
+            page.click("#save-run")
+            expect(page.locator("#notice")).to_be_visible()
+            expect(page.locator("#notice")).to_contain_text("larger than the 300,000-byte limit")
+            expect(page.locator("#result-meta")).to_contain_text("truncated at the 300,000-byte limit")
+            shown = page.locator("#results tbody tr").count()
+            assert 100 < shown < 150
+
+            stranger = browser.new_context().new_page()
+            stranger.goto(f"{base}/dataclips/{clip['slug']}")
+            expect(stranger.locator("#notice")).to_be_visible()
+            expect(stranger.locator("#notice")).to_have_text(
+                f"The result is larger than the 300,000-byte limit; only the first {shown} rows are included."
+            )
+            expect(stranger.locator("table.results tbody tr")).to_have_count(shown)
+        finally:
+            browser.close()

@@ -11,9 +11,10 @@ import pytest
 
 from common.config import Settings
 from common.events import Event, EventBus
-from paas.addons.postgres import PostgresCluster
 from paas.dataclips.platform import PlatformRecorder
-from paas.dataclips.runner import ClipError, QueryRunner
+from paas.dataclips.results import ClipError
+from paas.dataclips.runner import QueryRunner
+from paas.postgres.cluster import PostgresCluster
 from tests.support.pg import admin_url
 
 pytestmark = pytest.mark.postgres

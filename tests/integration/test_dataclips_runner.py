@@ -14,8 +14,10 @@ import psycopg
 import pytest
 
 from common.config import Settings
-from paas.addons.postgres import PostgresProvider, conninfo_of
-from paas.dataclips.runner import ClipError, NotCopyable, QueryRunner
+from paas.addons.postgres import PostgresProvider
+from paas.dataclips.results import ClipError, NotCopyable
+from paas.dataclips.runner import QueryRunner
+from paas.postgres.databases import conninfo_of
 from tests.support.pg import admin_url
 
 pytestmark = pytest.mark.postgres
@@ -182,7 +184,11 @@ async def test_copy_csv_matches_the_rows(db: dict[str, Any]) -> None:
     capped = b"".join(
         [c async for c in QueryRunner(row_cap=10).copy_csv(conninfo_of(db), "SELECT * FROM items")]
     )
-    assert capped.count(b"\n") == 11
+    lines = capped.decode().splitlines()
+    assert len(lines) == 12 and lines[10].startswith("10,")  # the header, ten rows, and the notice
+    assert (
+        lines[11] == "Dataclip truncated: The result has more than 10 rows; only the first 10 are included."
+    )
 
 
 async def test_an_export_abandoned_midway_cancels_its_query(db: dict[str, Any]) -> None:
@@ -191,6 +197,10 @@ async def test_an_export_abandoned_midway_cancels_its_query(db: dict[str, Any]) 
     assert await stream.__anext__() == b""
     assert len(await stream.__anext__()) >= 256 * 1024
     await stream.aclose()  # the HTTP client went away
+    for _ in range(50):
+        if runner.running == {}:
+            break
+        await asyncio.sleep(0.1)
     assert runner.running == {}
     async with await psycopg.AsyncConnection.connect(admin_url(), autocommit=True) as admin:
         for _ in range(50):
@@ -204,3 +214,39 @@ async def test_an_export_abandoned_midway_cancels_its_query(db: dict[str, Any]) 
                 break
             await asyncio.sleep(0.1)
     assert row == (0,)
+
+
+async def test_byte_cap_cuts_rows_and_exports_and_says_so(db: dict[str, Any]) -> None:
+    """A result wider than the byte cap stops at the last row that fits, in rows and in CSV."""
+    runner = QueryRunner(byte_cap=100_000)
+    sql = "SELECT g, repeat('x', 1000) AS pad FROM generate_series(1, 1000) g"
+    result = await runner.run(conninfo_of(db), sql)
+    assert result.truncated and result.truncated_by == "bytes"
+    assert 90 <= len(result.values) < 100 and result.size <= 100_000
+    assert result.values[-1][0] == len(result.values)  # whole rows, in order
+    assert result.notice == (
+        f"The result is larger than the 100,000-byte limit; only the first {len(result.values)} rows are included."
+    )
+    exported = b"".join([c async for c in runner.copy_csv(conninfo_of(db), sql)])
+    rows = list(csv.reader(io.StringIO(exported.decode())))
+    notice = exported.decode().splitlines()[-1]
+    assert len(exported) - len(notice) - 1 <= 100_000
+    assert rows[0] == ["g", "pad"] and [int(r[0]) for r in rows[1:-1]] == list(range(1, len(rows) - 1))
+    assert rows[-1] == [
+        f"Dataclip truncated: The result is larger than the 100,000-byte limit; only the first {len(rows) - 2} rows are included."
+    ]
+    small = await runner.run(conninfo_of(db), "SELECT g FROM generate_series(1, 1000) g")
+    assert not small.truncated and small.notice is None and len(small.values) == 1000
+
+
+async def test_a_clip_waits_only_briefly_behind_the_apps_locks(db: dict[str, Any]) -> None:
+    """A migration holding ACCESS EXCLUSIVE: the clip gives up after lock_timeout, and says why."""
+    runner = QueryRunner(lock_timeout=0.5)
+    async with await psycopg.AsyncConnection.connect(conninfo_of(db)) as migration:
+        await migration.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(ClipError) as info:
+            await runner.run(conninfo_of(db), "SELECT count(*) FROM items")
+    assert info.value.kind == "lock_timeout" and info.value.message.startswith(
+        "The query waited more than 0.5 s for a lock another session holds"
+    )
+    assert runner.running == {}

@@ -11,7 +11,9 @@ import psycopg
 import pytest
 
 from common.config import Settings
-from paas.addons.postgres import PostgresCluster, PostgresProvider, conninfo_of
+from paas.addons.postgres import PostgresProvider
+from paas.postgres.cluster import PostgresCluster
+from paas.postgres.databases import conninfo_of
 from tests.support.pg import admin_url, embedded_home
 
 pytestmark = pytest.mark.postgres
@@ -115,7 +117,9 @@ def test_embedded_cluster_starts_lazily_stops_and_adopts(own_home: Path) -> None
         # a second daemon start (same home) finds the server it left running and adopts it
         again = PostgresCluster(settings)
         assert again.ensure_started().port == address.port
-        assert not again._we_started
+        again.stop()  # it did not start the server, so it leaves it running
+        with psycopg.connect(address.conninfo(), autocommit=True) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         cluster.stop()
     with pytest.raises(psycopg.OperationalError):

@@ -16,7 +16,8 @@ from pathlib import Path
 import psycopg
 
 from common.config import Settings
-from paas.addons.postgres import PostgresCluster, database_url
+from paas.postgres.cluster import PostgresCluster
+from paas.postgres.databases import database_url
 
 _cluster: PostgresCluster | None = None
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from paas.dataclips.chart import _nice_ticks, chart_for, render_svg
 from paas.dataclips.export import json_value, share_json
-from paas.dataclips.runner import ClipError, ClipResult, Column
+from paas.dataclips.results import ClipError, ClipResult, Column
 
 
 def result(columns: list[tuple[str, str, str]], values: list[tuple[object, ...]]) -> ClipResult:

@@ -6,6 +6,9 @@
   const clip = JSON.parse(root.dataset.clip);
   const $ = (id) => document.getElementById(id);
   const api = (path) => "/dataclips/api/clips/" + clip.id + path;
+  // every state-changing request carries the session's CSRF token (the server checks it)
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = csrfMeta ? csrfMeta.content : "";
   let running = false;
 
   function text(tag, value, cls) {
@@ -16,10 +19,12 @@
   }
 
   async function call(method, url, body) {
+    const headers = body ? { "Content-Type": "application/json" } : {};
+    if (method !== "GET") headers["X-CSRF-Token"] = csrf;
     const res = await fetch(url, {
       method,
       credentials: "same-origin",
-      headers: body ? { "Content-Type": "application/json" } : {},
+      headers,
       body: body ? JSON.stringify(body) : undefined,
     });
     let data = null;
@@ -48,6 +53,8 @@
   function renderResult(result) {
     $("result-card").hidden = false;
     $("result-meta").textContent = result.summary + (result.message ? " · " + result.message : "");
+    $("notice").textContent = result.notice || "";
+    $("notice").hidden = !result.notice;
     const chart = $("chart");
     chart.innerHTML = result.chart ? result.chart.svg : "";  // server-made SVG, values escaped there
     const table = document.createElement("table");

@@ -1,19 +1,19 @@
 """Dataclips over HTTP: the web pages, their JSON API (also the CLI's), and the secret links.
 
-`/dataclips/...` is outside the API's bearer check, so this module guards its own pages: the
-bearer token, or a cookie set by the login page (an HMAC of the token, not the token itself).
+The pages' HTML is `paas.dataclips.pages`, their script and style `paas/dataclips/static`; this
+module is the HTTP edge. `/dataclips/...` is outside the API's bearer check, so these routes
+guard themselves (`paas.api.dataclips_guard`): the bearer token, or a login session cookie;
+state changes only from the daemon's own origin, with the session's CSRF token when a cookie
+authenticates them.
 `/dataclips/<28 lowercase letters>` and its `.csv` / `.json` open without login.
+Every response carries the security headers (CSP, no framing, no sniffing, no Referer).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -29,62 +29,32 @@ from fastapi.responses import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.errors import PaasError
+from paas.api.dataclips_guard import (
+    CHANGE,
+    CSRF_FIELD,
+    READ,
+    Caller,
+    SecureRoute,
+    check_change,
+    forbidden,
+    page_caller,
+    same_origin,
+)
+from paas.api.deps import Svc
 from paas.dataclips import pages
 from paas.dataclips.chart import chart_for, render_svg
 from paas.dataclips.export import json_rows, share_json
 from paas.dataclips.platform import EXAMPLE_SQL
-from paas.dataclips.runner import ClipError, ClipResult
-from paas.dataclips.service import PLATFORM, DataclipsService
+from paas.dataclips.results import ClipBusy, ClipError, ClipResult
+from paas.dataclips.service import DataclipsService
+from paas.dataclips.sessions import COOKIE, same_secret
+from paas.dataclips.sources import PLATFORM
 
-router = APIRouter()
-
-COOKIE = "paas_dataclips"
-STATIC = Path(__file__).parent / "static"
-STATIC_TYPES = {"dataclips.js": "text/javascript", "dataclips.css": "text/css"}
 SHARE_PATH = re.compile(r"([a-z]{28})(?:\.(csv|json))?")
 FORM_LIMIT = 200_000
 
 
-# ---- wiring -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DataclipsPages:
-    """What these routes need from the daemon, handed over by the API (`paas.api.app`)."""
-
-    service: DataclipsService
-    token: str
-
-
-def pages_of(request: Request) -> DataclipsPages:
-    pages = request.app.state.dataclips_pages
-    assert isinstance(pages, DataclipsPages)
-    return pages
-
-
-def service_of(request: Request) -> DataclipsService:
-    return pages_of(request).service
-
-
-def _token(request: Request) -> str:
-    return pages_of(request).token
-
-
-def session_value(token: str) -> str:
-    return hmac.new(token.encode(), b"paas dataclips session", hashlib.sha256).hexdigest()
-
-
-def logged_in(request: Request) -> bool:
-    token = _token(request)
-    if not token:
-        return False
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer ") and hmac.compare_digest(header[7:].strip(), token):
-        return True
-    cookie = request.cookies.get(COOKIE, "")
-    return bool(cookie) and hmac.compare_digest(cookie, session_value(token))
-
-
-def _unauthorized() -> JSONResponse:
-    return JSONResponse({"id": "unauthorized", "message": "Invalid credentials provided."}, status_code=401)
+router = APIRouter(route_class=SecureRoute)
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
@@ -102,18 +72,20 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
 
 
-def _html(text: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(
-        text, status_code=status, headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
-    )
+def _html(text: str, status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    base = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+    return HTMLResponse(text, status_code=status, headers={**base, **(headers or {})})
+
+
+def _retry_after(e: ClipError) -> dict[str, str]:
+    return {"Retry-After": str(e.retry_after)} if isinstance(e, ClipBusy) else {}
 
 
 def clip_error_response(e: ClipError, sql: str | None, clip: dict[str, Any] | None = None) -> JSONResponse:
-    status = 503 if e.kind == "unavailable" else 422
     body: dict[str, Any] = {"id": f"query_{e.kind}", "message": e.message, "error": e.to_json(sql)}
     if clip is not None:
         body["clip"] = clip
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=e.status, headers=_retry_after(e))
 
 
 def result_json(result: ClipResult, limit: int) -> dict[str, Any]:
@@ -126,7 +98,10 @@ def result_json(result: ClipResult, limit: int) -> dict[str, Any]:
         "rows": len(result.values),
         "shown": min(limit, len(result.values)),
         "truncated": result.truncated,
+        "truncated_by": result.truncated_by,
+        "notice": result.notice,
         "row_cap": result.row_cap,
+        "byte_cap": result.byte_cap,
         "duration_ms": result.duration_ms,
         "ran_at": result.ran_at,
         "message": result.message,
@@ -155,66 +130,87 @@ async def login_form(next: str | None = None) -> HTMLResponse:
 
 
 @router.post("/dataclips/login", include_in_schema=False)
-async def login(request: Request) -> Response:
+async def login(request: Request, svc: Svc) -> Response:
+    if not same_origin(request):  # nobody else's page logs a browser in
+        raise forbidden("Cross-origin request refused: dataclips only accept changes from their own pages.")
     form = await _form(request)
     target = _safe_next(form.get("next"))
-    token = _token(request)
-    given = form.get("token", "").strip()
-    if not token or not hmac.compare_digest(given, token):
+    sessions = svc.dataclips.sessions
+    token = svc.token
+    if not token or not same_secret(form.get("token", "").strip(), token):
         return _html(pages.login_page(target, "That token is not valid."), status=401)
+    value, _session = sessions.issue()
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, session_value(token), httponly=True, samesite="lax", path="/dataclips")
+    response.set_cookie(
+        COOKIE, value, max_age=sessions.ttl, httponly=True, samesite="strict", path="/dataclips"
+    )
     return response
 
 
 @router.post("/dataclips/logout", include_in_schema=False)
-async def logout() -> Response:
+async def logout(request: Request, svc: Svc) -> Response:
+    found = page_caller(request, svc)
+    if found is not None and found.session is not None:
+        form = await _form(request)
+        check_change(request, found, svc.dataclips.sessions, form.get(CSRF_FIELD))
+        svc.dataclips.sessions.revoke(found.session)
     response = RedirectResponse("/dataclips/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/dataclips")
+    response.delete_cookie(COOKIE, path="/dataclips", httponly=True, samesite="strict")
     return response
 
 
 @router.get("/dataclips/static/{name}", include_in_schema=False)
 async def static(name: str) -> Response:
-    if name not in STATIC_TYPES:
+    if name not in pages.STATIC_TYPES:
         return Response("not found", status_code=404)
-    return FileResponse(STATIC / name, media_type=STATIC_TYPES[name], headers={"Cache-Control": "no-cache"})
+    path, media = pages.STATIC_DIR / name, pages.STATIC_TYPES[name]
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
 
 
 # ---- pages --------------------------------------------------------------------------------
+def _page_csrf(svc: Svc, found: Caller) -> str:
+    return svc.dataclips.sessions.csrf_token(found.session) if found.session is not None else ""
+
+
 @router.get("/dataclips", include_in_schema=False)
 @router.get("/dataclips/", include_in_schema=False)
-async def list_page(request: Request) -> Response:
-    if not logged_in(request):
+async def list_page(request: Request, svc: Svc) -> Response:
+    found = page_caller(request, svc)
+    if found is None:
         return _login_redirect(request)
-    service = service_of(request)
-    return _html(pages.list_page(service.all(), service.targets()))
+    service = svc.dataclips
+    return _html(pages.list_page(service.all(), service.targets(), csrf=_page_csrf(svc, found)))
 
 
 @router.post("/dataclips/new", include_in_schema=False)
-async def create_from_form(request: Request) -> Response:
-    if not logged_in(request):
+async def create_from_form(request: Request, svc: Svc) -> Response:
+    found = page_caller(request, svc)
+    if found is None:
         return _login_redirect(request)
-    service = service_of(request)
     form = await _form(request)
+    check_change(request, found, svc.dataclips.sessions, form.get(CSRF_FIELD))
+    service = svc.dataclips
     target = form.get("target", PLATFORM)
     try:
         clip = service.create(form.get("title", ""), target, EXAMPLE_SQL if target == PLATFORM else "")
     except PaasError as e:
-        return _html(pages.list_page(service.all(), service.targets(), e.message), status=e.status)
+        page = pages.list_page(service.all(), service.targets(), e.message, csrf=_page_csrf(svc, found))
+        return _html(page, status=e.status)
     return RedirectResponse(f"/dataclips/clips/{clip['id']}", status_code=303)
 
 
 @router.get("/dataclips/clips/{clip_id}", include_in_schema=False)
-async def editor(request: Request, clip_id: str) -> Response:
-    if not logged_in(request):
+async def editor(request: Request, svc: Svc, clip_id: str) -> Response:
+    found = page_caller(request, svc)
+    if found is None:
         return _login_redirect(request)
-    service = service_of(request)
+    service = svc.dataclips
     try:
         clip = service.get(clip_id)
     except PaasError:
         return _html(pages.not_found_page(), status=404)
-    return _html(pages.editor_page(clip, service.targets(), f"{_base(request)}{clip['share_path']}"))
+    share = f"{_base(request)}{clip['share_path']}"
+    return _html(pages.editor_page(clip, service.targets(), share, csrf=_page_csrf(svc, found)))
 
 
 # ---- JSON API (web editor and CLI) --------------------------------------------------------
@@ -243,77 +239,59 @@ class Revert(BaseModel):
     version: int
 
 
-def _guard(request: Request) -> JSONResponse | None:
-    return None if logged_in(request) else _unauthorized()
+@router.get("/dataclips/api/targets", dependencies=READ)
+async def api_targets(svc: Svc) -> Any:
+    return svc.dataclips.targets()
 
 
-@router.get("/dataclips/api/targets")
-async def api_targets(request: Request) -> Any:
-    return _guard(request) or service_of(request).targets()
+@router.get("/dataclips/api/status", dependencies=READ)
+async def api_status(svc: Svc) -> Any:
+    return svc.dataclips.status()
 
 
-@router.get("/dataclips/api/status")
-async def api_status(request: Request) -> Any:
-    if (denied := _guard(request)) is not None:
-        return denied
-    service = service_of(request)
-    platform = service.platform.stats() if service.platform is not None else None
-    return {
-        "cluster_running": service.provider.cluster.running,
-        "external": service.provider.cluster.external,
-        "platform_events": platform,
-        "running_queries": service.runner.running,
-        "timeout_seconds": service.runner.timeout,
-        "row_cap": service.runner.row_cap,
-    }
+@router.get("/dataclips/api/schema", dependencies=READ)
+async def api_schema(svc: Svc, target: str) -> Any:
+    try:
+        return await svc.dataclips.schema(target)
+    except ClipError as e:
+        return clip_error_response(e, None)
 
 
-@router.get("/dataclips/api/schema")
-async def api_schema(request: Request, target: str) -> Any:
-    return _guard(request) or await service_of(request).schema(target)
+@router.get("/dataclips/api/clips", dependencies=READ)
+async def api_list(svc: Svc) -> Any:
+    return svc.dataclips.all()
 
 
-@router.get("/dataclips/api/clips")
-async def api_list(request: Request) -> Any:
-    return _guard(request) or service_of(request).all()
-
-
-@router.post("/dataclips/api/clips", status_code=201)
-async def api_create(request: Request, body: ClipCreate) -> Any:
-    if (denied := _guard(request)) is not None:
-        return denied
+@router.post("/dataclips/api/clips", status_code=201, dependencies=CHANGE)
+async def api_create(svc: Svc, body: ClipCreate) -> Any:
     target = body.target or body.addon
     if not target:
         raise PaasError(
             422, "invalid_params", "Pick a database: --addon NAME (a Postgres add-on) or platform."
         )
-    return service_of(request).create(body.title, target, body.sql)
+    return svc.dataclips.create(body.title, target, body.sql)
 
 
-@router.get("/dataclips/api/clips/{clip_id}")
-async def api_get(request: Request, clip_id: str) -> Any:
-    return _guard(request) or service_of(request).get(clip_id)
+@router.get("/dataclips/api/clips/{clip_id}", dependencies=READ)
+async def api_get(svc: Svc, clip_id: str) -> Any:
+    return svc.dataclips.get(clip_id)
 
 
-@router.patch("/dataclips/api/clips/{clip_id}")
-async def api_update(request: Request, clip_id: str, body: ClipUpdate) -> Any:
-    if (denied := _guard(request)) is not None:
-        return denied
-    return service_of(request).save(clip_id, title=body.title, target=body.target, sql=body.sql)
+@router.patch("/dataclips/api/clips/{clip_id}", dependencies=CHANGE)
+async def api_update(svc: Svc, clip_id: str, body: ClipUpdate) -> Any:
+    return svc.dataclips.save(clip_id, title=body.title, target=body.target, sql=body.sql)
 
 
-@router.delete("/dataclips/api/clips/{clip_id}")
-async def api_delete(request: Request, clip_id: str) -> Any:
-    return _guard(request) or service_of(request).delete(clip_id)
+@router.delete("/dataclips/api/clips/{clip_id}", dependencies=CHANGE)
+async def api_delete(svc: Svc, clip_id: str) -> Any:
+    return svc.dataclips.delete(clip_id)
 
 
-@router.post("/dataclips/api/clips/{clip_id}/run")
-async def api_run(request: Request, clip_id: str, body: ClipRun | None = None) -> Any:
+@router.post("/dataclips/api/clips/{clip_id}/run", dependencies=CHANGE)
+async def api_run(svc: Svc, clip_id: str, body: ClipRun | None = None) -> Any:
     """Save (a new version when anything changed), then run. Every save runs the query again."""
-    if (denied := _guard(request)) is not None:
-        return denied
     body = body or ClipRun()
-    service = service_of(request)
+    service = svc.dataclips
     clip = service.save(clip_id, title=body.title, target=body.target, sql=body.sql)
     try:
         clip, result = await service.run(clip["id"], fresh=body.fresh)
@@ -323,16 +301,14 @@ async def api_run(request: Request, clip_id: str, body: ClipRun | None = None) -
     return {"clip": clip, "result": data}
 
 
-@router.post("/dataclips/api/clips/{clip_id}/cancel")
-async def api_cancel(request: Request, clip_id: str) -> Any:
-    if (denied := _guard(request)) is not None:
-        return denied
-    return {"cancelled": await service_of(request).cancel(clip_id)}
+@router.post("/dataclips/api/clips/{clip_id}/cancel", dependencies=CHANGE)
+async def api_cancel(svc: Svc, clip_id: str) -> Any:
+    return {"cancelled": await svc.dataclips.cancel(clip_id)}
 
 
-@router.post("/dataclips/api/clips/{clip_id}/revert")
-async def api_revert(request: Request, clip_id: str, body: Revert) -> Any:
-    return _guard(request) or service_of(request).revert(clip_id, body.version)
+@router.post("/dataclips/api/clips/{clip_id}/revert", dependencies=CHANGE)
+async def api_revert(svc: Svc, clip_id: str, body: Revert) -> Any:
+    return svc.dataclips.revert(clip_id, body.version)
 
 
 def _links(request: Request, clip: dict[str, Any]) -> dict[str, Any]:
@@ -340,16 +316,14 @@ def _links(request: Request, clip: dict[str, Any]) -> dict[str, Any]:
     return {"clip": clip, "url": url, "csv_url": url + ".csv", "json_url": url + ".json"}
 
 
-@router.post("/dataclips/api/clips/{clip_id}/share")
-async def api_share(request: Request, clip_id: str) -> Any:
-    return _guard(request) or _links(request, service_of(request).get(clip_id, with_versions=False))
+@router.post("/dataclips/api/clips/{clip_id}/share", dependencies=CHANGE)
+async def api_share(request: Request, svc: Svc, clip_id: str) -> Any:
+    return _links(request, svc.dataclips.get(clip_id, with_versions=False))
 
 
-@router.post("/dataclips/api/clips/{clip_id}/revoke")
-async def api_revoke(request: Request, clip_id: str) -> Any:
-    if (denied := _guard(request)) is not None:
-        return denied
-    service = service_of(request)
+@router.post("/dataclips/api/clips/{clip_id}/revoke", dependencies=CHANGE)
+async def api_revoke(request: Request, svc: Svc, clip_id: str) -> Any:
+    service = svc.dataclips
     old = service.get(clip_id, with_versions=False)["slug"]
     data = _links(request, service.rotate_slug(clip_id))
     data["revoked_slug"] = old
@@ -358,10 +332,10 @@ async def api_revoke(request: Request, clip_id: str) -> Any:
 
 # ---- secret links (no login) --------------------------------------------------------------
 @router.head("/dataclips/{share}", include_in_schema=False)
-async def shared_head(request: Request, share: str) -> Response:
+async def shared_head(svc: Svc, share: str) -> Response:
     """HEAD answers whether the link is live (spreadsheet importers ask first) without running it."""
     match = SHARE_PATH.fullmatch(share)
-    if match is None or service_of(request).by_slug(match.group(1)) is None:
+    if match is None or svc.dataclips.by_slug(match.group(1)) is None:
         return Response(status_code=404)
     media = {"csv": "text/csv; charset=utf-8", "json": "application/json"}.get(
         match.group(2) or "", "text/html; charset=utf-8"
@@ -370,9 +344,9 @@ async def shared_head(request: Request, share: str) -> Response:
 
 
 @router.get("/dataclips/{share}", include_in_schema=False)
-async def shared(request: Request, share: str) -> Response:
+async def shared(request: Request, svc: Svc, share: str) -> Response:
     match = SHARE_PATH.fullmatch(share)
-    service = service_of(request)
+    service = svc.dataclips
     clip = service.by_slug(match.group(1)) if match else None
     if match is None or clip is None:
         if match is not None and match.group(2):
@@ -381,24 +355,31 @@ async def shared(request: Request, share: str) -> Response:
             )
         return _html(pages.not_found_page(), status=404)
     fmt = match.group(2)
-    # the server caches results for a minute; browsers must ask again, so a revoked link dies at once
-    headers = {"Cache-Control": "no-cache, private", "X-Robots-Tag": "noindex"}
     if fmt == "csv":
-        try:
-            chunks = await service.csv(clip)
-        except ClipError as e:
-            return clip_error_response(e, clip["sql"])
-        filename = re.sub(r"[^A-Za-z0-9._-]+", "-", clip["title"]).strip("-") or "dataclip"
-        headers["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
-        return StreamingResponse(chunks, media_type="text/csv; charset=utf-8", headers=headers)
+        return await _shared_csv(service, clip)
     try:
         _, result = await service.run(clip["id"])
     except ClipError as e:
         if fmt == "json":
             return clip_error_response(e, clip["sql"])
-        return _html(pages.share_page(clip, None, e, _base(request)))
+        page = pages.share_page(clip, None, e, _base(request))
+        return _html(page, status=e.status, headers=_retry_after(e))
     if fmt == "json":
         body = await asyncio.to_thread(_json_bytes, share_json, clip["title"], result)
-        return Response(body, media_type="application/json", headers=headers)
+        return Response(body, media_type="application/json", headers=SHARE_HEADERS)
     page = await asyncio.to_thread(pages.share_page, clip, result, None, _base(request))
-    return HTMLResponse(page, headers=headers)
+    return HTMLResponse(page, headers=SHARE_HEADERS)
+
+
+# the server caches results for a minute; browsers must ask again, so a revoked link dies at once
+SHARE_HEADERS = {"Cache-Control": "no-cache, private", "X-Robots-Tag": "noindex"}
+
+
+async def _shared_csv(service: DataclipsService, clip: dict[str, Any]) -> Response:
+    try:
+        chunks = await service.csv(clip)
+    except ClipError as e:
+        return clip_error_response(e, clip["sql"])
+    filename = re.sub(r"[^A-Za-z0-9._-]+", "-", clip["title"]).strip("-") or "dataclip"
+    headers = {**SHARE_HEADERS, "Content-Disposition": f'attachment; filename="{filename}.csv"'}
+    return StreamingResponse(chunks, media_type="text/csv; charset=utf-8", headers=headers)
