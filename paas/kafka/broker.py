@@ -26,6 +26,7 @@ from .metrics import TopicMetrics
 from .plans import PLANS
 from .quotas import TenantQuotas
 from .records import CorruptBatch, InvalidBatch, validate_produced
+from .refusal import unsupported_response
 from .registry import OffsetStore, Registry, Topic
 from .storage import LogManager
 
@@ -62,6 +63,7 @@ class BrokerStats:
     requests: dict[str, int] = field(default_factory=dict)
     produce_errors: int = 0
     bad_frames: int = 0
+    unsupported_versions: int = 0
     connections_refused: int = 0
 
 
@@ -119,7 +121,21 @@ class Broker:
     async def handle(self, session: Session, req: P.Request) -> Reply:
         session.requests += 1
         self.stats.requests[req.name] = self.stats.requests.get(req.name, 0) + 1
+        if not req.supported:
+            return self.refuse_version(req)
         return await self.handlers[req.api_key](session, req)
+
+    def refuse_version(self, req: P.Request) -> Reply:
+        """UNSUPPORTED_VERSION for a version outside ApiVersions; the connection stays open."""
+        self.stats.unsupported_versions += 1
+        log.info("kafka: %s v%d is not supported; answered UNSUPPORTED_VERSION", req.name, req.api_version)
+        if req.api_key == P.API_VERSIONS:  # KIP-511: a v0 answer listing what we do speak
+            return Reply(
+                P.response(
+                    P.API_VERSIONS, 0, {"error_code": E.unsupported_version, "api_keys": self._api_keys()}
+                )
+            )
+        return Reply(unsupported_response(req))
 
     def _respond(
         self, req: P.Request, values: dict[str, Any], throttle_ms: int = 0, close: bool = False
@@ -821,16 +837,14 @@ class Broker:
         )
 
     # --------------------------------------------------------------- SASL
-    async def api_versions(self, s: Session, req: P.Request) -> Reply:
-        keys = [
+    def _api_keys(self) -> list[dict[str, int]]:
+        return [
             {"api_key": k, "min_version": lo, "max_version": hi}
             for k, (lo, hi) in sorted(P.ADVERTISED.items())
         ]
-        if req.body is None:  # a version we don't know: answer in v0 (KIP-511)
-            return Reply(
-                P.response(P.API_VERSIONS, 0, {"error_code": E.unsupported_version, "api_keys": keys})
-            )
-        return self._respond(req, {"error_code": E.none, "api_keys": keys})
+
+    async def api_versions(self, s: Session, req: P.Request) -> Reply:
+        return self._respond(req, {"error_code": E.none, "api_keys": self._api_keys()})
 
     async def sasl_handshake(self, s: Session, req: P.Request) -> Reply:
         if s.principal.kind != "anonymous" and s.listener == "plain":

@@ -156,7 +156,6 @@ def test_malformed_frames_close_only_that_connection(broker: BrokerThread, tenan
             struct.pack(">i", 1 << 30),  # oversized
             struct.pack(">i", 3) + b"abc",  # shorter than a header
             struct.pack(">ihhih", 10, 999, 0, 1, -1),  # unknown API key
-            struct.pack(">ihhih", 10, P.PRODUCE, 1, 1, -1),  # a version we don't serve
             struct.pack(">ihhih", 14, P.METADATA, 9, 1, -1) + b"\xff\xff\xff\xff",  # garbage body
         ]
         for frame in garbage:
@@ -627,3 +626,43 @@ def test_deleting_or_rotating_a_tenant_closes_its_connections(broker: BrokerThre
         assert cb.is_closed()
     with WireClient(broker.svc.port) as old:  # the old password no longer works
         assert old.sasl_plain(a.username, old_password).error_code == E.sasl_authentication_failed
+
+
+def test_unsupported_versions_get_unsupported_version_and_the_connection_stays(
+    broker: BrokerThread,
+) -> None:
+    from paas.kafka.refusal import response_version
+
+    probes = []
+    for key, (low, high) in P.ADVERTISED.items():
+        known = P.known_versions(key)
+        outside = [v for v in (high + 1, low - 1) if v in known]
+        if outside:
+            probes.append((key, outside[0]))
+    assert len(probes) >= 15
+    with WireClient(broker.svc.port) as c:
+        for key, version in probes:
+            c.send(key, version, {})
+            resp = c.receive(key, response_version(key, version))
+            codes = _error_codes(resp)
+            assert set(codes) <= {E.unsupported_version}, (P.API_NAMES[key], version, codes)
+            assert codes or not hasattr(resp, "error_code")
+        still = c.request(P.API_VERSIONS, 3, {"client_software_name": "x", "client_software_version": "1"})
+        assert still.error_code == E.none
+    assert broker.svc.broker.stats.unsupported_versions == len(probes)
+
+
+def _error_codes(entity: Any) -> list[Any]:
+    """Every error_code in a response, nested ones included."""
+    import dataclasses
+
+    found = []
+    for f in dataclasses.fields(entity):
+        value = getattr(entity, f.name)
+        if f.name == "error_code":
+            found.append(value)
+        elif isinstance(value, tuple):
+            for item in value:
+                if dataclasses.is_dataclass(item):
+                    found += _error_codes(item)
+    return found
