@@ -96,8 +96,8 @@ def _retention(value: int | str | None) -> int | None:
     return parse_duration_ms(value)
 
 
-def _cluster(request: Request, addon: dict[str, Any], tenant: str) -> dict[str, Any]:
-    info = _kafka(request).info(tenant)
+async def _cluster(request: Request, addon: dict[str, Any], tenant: str) -> dict[str, Any]:
+    info = await _kafka(request).info(tenant)
     return {"addon": addon, "attachment": addon["attachment"], "config_vars": addon["config_vars"], **info}
 
 
@@ -109,7 +109,7 @@ async def broker_status(request: Request) -> dict[str, Any]:
 @router.get("/kafka/tenants")
 async def tenants_metrics(request: Request) -> list[dict[str, Any]]:
     kafka = _kafka(request)
-    return [kafka.metrics(tid) for tid in sorted(kafka.registry.tenants)]
+    return [await kafka.metrics(tid) for tid in kafka.tenant_ids()]
 
 
 @router.get("/apps/{app}/kafka")
@@ -117,20 +117,20 @@ async def kafka_list(request: Request, app: str) -> list[dict[str, Any]]:
     out = []
     for addon in _kafka_addons(request, app):
         row, tenant = _tenant(request, app, addon["name"])
-        out.append(_cluster(request, row, tenant))
+        out.append(await _cluster(request, row, tenant))
     return out
 
 
 @router.get("/apps/{app}/kafka/{addon}")
 async def kafka_info(request: Request, app: str, addon: str) -> dict[str, Any]:
     row, tenant = _tenant(request, app, addon)
-    return _cluster(request, row, tenant)
+    return await _cluster(request, row, tenant)
 
 
 @router.get("/apps/{app}/kafka/{addon}/metrics")
 async def kafka_metrics(request: Request, app: str, addon: str) -> dict[str, Any]:
     _row, tenant = _tenant(request, app, addon)
-    return _kafka(request).metrics(tenant)
+    return await _kafka(request).metrics(tenant)
 
 
 @router.get("/apps/{app}/kafka/{addon}/topics")
@@ -145,7 +145,7 @@ async def topics_list(request: Request, app: str, addon: str) -> dict[str, Any]:
         "addon": row["name"],
         "prefix": t.prefix,
         "limits": PLANS[t.plan].limits(),
-        "topics": kafka.list_topics(tenant),
+        "topics": await kafka.list_topics(tenant),
     }
 
 
@@ -157,7 +157,7 @@ async def topics_create(request: Request, app: str, addon: str, body: TopicBody)
         raise invalid("topic.name is required.")
     if spec.replication_factor not in (None, 3):
         raise invalid("Basic plans use a replication factor of 3; it cannot be changed.")
-    topic = _kafka(request).create_topic(
+    topic = await _kafka(request).create_topic(
         tenant, spec.name, spec.partition_count, _retention(spec.retention_time_ms), bool(spec.compaction)
     )
     daemon_of(request).logs.api_line(
@@ -169,7 +169,7 @@ async def topics_create(request: Request, app: str, addon: str, body: TopicBody)
 @router.get("/apps/{app}/kafka/{addon}/topics/{topic}")
 async def topics_info(request: Request, app: str, addon: str, topic: str) -> dict[str, Any]:
     _row, tenant = _tenant(request, app, addon)
-    return _kafka(request).topic_info(tenant, topic)
+    return await _kafka(request).topic_info(tenant, topic)
 
 
 @router.patch("/apps/{app}/kafka/{addon}/topics/{topic}")
@@ -181,9 +181,9 @@ async def topics_update(
     spec = body.topic
     result = None
     if spec.retention_time_ms is not None:
-        result = kafka.set_retention(tenant, topic, _retention(spec.retention_time_ms) or 0)
+        result = await kafka.set_retention(tenant, topic, _retention(spec.retention_time_ms) or 0)
     if spec.compaction is not None:
-        result = kafka.set_compaction(tenant, topic, spec.compaction)
+        result = await kafka.set_compaction(tenant, topic, spec.compaction)
     if result is None:
         raise invalid("Nothing to change: give topic.retention_time_ms or topic.compaction.")
     return result
@@ -194,7 +194,7 @@ async def topics_destroy(request: Request, app: str, addon: str, topic: str) -> 
     row, tenant = _tenant(request, app, addon)
     kafka = _kafka(request)
     full = kafka.full_name(kafka.tenant(tenant), topic)
-    kafka.delete_topic(tenant, topic)
+    await kafka.delete_topic(tenant, topic)
     daemon_of(request).logs.api_line(row["app"]["name"], f"Destroy Kafka topic {full} by user local@paas")
     return {"name": full, "deleted": True}
 
@@ -225,7 +225,7 @@ async def topics_tail(
 ) -> StreamingResponse:
     _row, tenant = _tenant(request, app, addon)
     kafka = _kafka(request)
-    kafka.topic_info(tenant, topic)  # 404 before the stream starts
+    await kafka.topic_info(tenant, topic)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[bytes]:
         sent = 0
@@ -256,14 +256,14 @@ async def groups_list(request: Request, app: str, addon: str) -> dict[str, Any]:
     return {
         "attachment": row["attachment"],
         "prefix": kafka.tenant(tenant).prefix,
-        "consumer_groups": kafka.list_groups(tenant),
+        "consumer_groups": await kafka.list_groups(tenant),
     }
 
 
 @router.post("/apps/{app}/kafka/{addon}/consumer_groups", status_code=201)
 async def groups_create(request: Request, app: str, addon: str, body: GroupBody) -> dict[str, Any]:
     _row, tenant = _tenant(request, app, addon)
-    return _kafka(request).create_group(tenant, body.consumer_group.name)
+    return await _kafka(request).create_group(tenant, body.consumer_group.name)
 
 
 @router.delete("/apps/{app}/kafka/{addon}/consumer_groups/{group}")
@@ -271,7 +271,7 @@ async def groups_destroy(request: Request, app: str, addon: str, group: str) -> 
     _row, tenant = _tenant(request, app, addon)
     kafka = _kafka(request)
     full = kafka.full_name(kafka.tenant(tenant), group)
-    kafka.delete_group(tenant, group)
+    await kafka.delete_group(tenant, group)
     return {"name": full, "deleted": True}
 
 
@@ -279,7 +279,7 @@ async def groups_destroy(request: Request, app: str, addon: str, group: str) -> 
 async def credentials_reset(request: Request, app: str, addon: str) -> dict[str, Any]:
     row, tenant = _tenant(request, app, addon)
     kafka = _kafka(request)
-    creds = kafka.reset_credentials(tenant)
+    creds = await kafka.reset_credentials(tenant)
     attachment = row["attachment"]
     config = {attachment + key[len("KAFKA") :]: value for key, value in kafka.config_vars(creds).items()}
     daemon = daemon_of(request)

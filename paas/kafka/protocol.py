@@ -31,11 +31,11 @@ from kio.static.constants import EntityType
 
 from .tolerant import nested_entity, tolerant_reader
 
-# api_key -> (min, max) advertised in ApiVersions: Apache Kafka 2.7's set for these APIs
-# (no topic IDs anywhere, RecordBatch v2 only). Produce v0-2 and Fetch v0-3 are advertised but
-# not served: librdkafka derives its MsgVer1/ThrottleTime feature flags from ranges that must
-# include those versions (the same reason Kafka 4.0 still lists Produce v0-2, KAFKA-18659).
-# Every client in use negotiates the highest common version, which is always served.
+# api_key -> (min, max) advertised in ApiVersions: exactly the versions every handler serves
+# completely (RecordBatch v2 only, no topic IDs, no transactions). Produce v0-2 and Fetch v0-3
+# (message formats 0 and 1) are not listed: librdkafka before 2.11.1 then sends gzip/snappy/lz4
+# batches uncompressed (its compression check looks for Produce v0, librdkafka #4956) and keeps
+# working; Apache Kafka 4.0 lists them without serving them instead (KAFKA-18659).
 ADVERTISED: dict[int, tuple[int, int]] = {
     0: (3, 8),  # Produce
     1: (4, 12),  # Fetch
@@ -54,10 +54,22 @@ ADVERTISED: dict[int, tuple[int, int]] = {
     18: (0, 3),  # ApiVersions
     19: (2, 6),  # CreateTopics
     20: (1, 5),  # DeleteTopics
+    21: (0, 2),  # DeleteRecords
     22: (0, 4),  # InitProducerId
-    32: (1, 3),  # DescribeConfigs
+    29: (1, 3),  # DescribeAcls
+    30: (1, 3),  # CreateAcls
+    31: (1, 3),  # DeleteAcls
+    32: (1, 4),  # DescribeConfigs
     36: (0, 2),  # SaslAuthenticate
     37: (0, 3),  # CreatePartitions
+    42: (0, 2),  # DeleteGroups
+    44: (0, 1),  # IncrementalAlterConfigs
+    47: (0, 0),  # OffsetDelete
+    48: (0, 1),  # DescribeClientQuotas
+    49: (0, 1),  # AlterClientQuotas
+    50: (0, 0),  # DescribeUserScramCredentials
+    51: (0, 0),  # AlterUserScramCredentials
+    60: (0, 1),  # DescribeCluster
 }
 
 API_NAMES: dict[int, str] = {key: api_key_map[key] for key in ADVERTISED}
@@ -66,8 +78,13 @@ PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
 OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR = 8, 9, 10
 JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 11, 12, 13, 14
 DESCRIBE_GROUPS, LIST_GROUPS, SASL_HANDSHAKE, API_VERSIONS = 15, 16, 17, 18
-CREATE_TOPICS, DELETE_TOPICS, INIT_PRODUCER_ID = 19, 20, 22
+CREATE_TOPICS, DELETE_TOPICS, DELETE_RECORDS, INIT_PRODUCER_ID = 19, 20, 21, 22
+DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
 DESCRIBE_CONFIGS, SASL_AUTHENTICATE, CREATE_PARTITIONS = 32, 36, 37
+DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE = 42, 44, 47
+DESCRIBE_CLIENT_QUOTAS, ALTER_CLIENT_QUOTAS = 48, 49
+DESCRIBE_USER_SCRAM_CREDENTIALS, ALTER_USER_SCRAM_CREDENTIALS = 50, 51
+DESCRIBE_CLUSTER = 60
 
 
 class FrameError(Exception):
@@ -75,10 +92,6 @@ class FrameError(Exception):
 
 
 class UnknownApi(FrameError):
-    pass
-
-
-class UnsupportedVersion(FrameError):
     pass
 
 

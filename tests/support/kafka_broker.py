@@ -31,6 +31,14 @@ def broker_settings(home: Path, **overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in values.items() if k in known})
 
 
+def ensure_token(settings: Settings) -> str:
+    """The admin password (the daemon's API token), made if the home has none yet."""
+    if not settings.token_path.exists():
+        settings.home.mkdir(parents=True, exist_ok=True)
+        settings.token_path.write_text(secrets.token_urlsafe(24))
+    return settings.token_path.read_text().strip()
+
+
 class BrokerThread:
     """A KafkaService on its own thread and event loop; `call` runs code on that loop."""
 
@@ -51,6 +59,7 @@ class BrokerThread:
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
+            ensure_token(self.settings)
             svc = KafkaService(self.settings, EventBus(), local_ca(self.settings))
             try:
                 await svc.start()
@@ -106,21 +115,20 @@ def main(argv: list[str] | None = None) -> None:
 
     async def run() -> None:
         settings = broker_settings(args.home)
-        if not settings.token_path.exists():
-            settings.home.mkdir(parents=True, exist_ok=True)
-            settings.token_path.write_text(secrets.token_urlsafe(24))
+        ensure_token(settings)
         svc = KafkaService(settings, EventBus(), local_ca(settings))
         await svc.start()
+        embedded = svc.embedded
+        assert embedded is not None
         for spec in args.topic:
             name, _, count = spec.partition(":")
-            if name not in svc.registry.topics:
-                svc._add_topic(None, name, int(count or 1), 7 * 86_400_000, False)
-        if args.tenant not in svc.registry.tenants:
-            creds = svc.create_tenant(args.tenant, "bench", args.plan)
-            config = svc.config_vars(creds)
+            if name not in embedded.registry.topics:
+                embedded.create_topic(name, int(count or 1), {})
+        if args.tenant not in svc.store.tenants:
+            creds = await svc.create_tenant(args.tenant, "bench", args.plan)
         else:
-            creds = svc.reset_credentials(args.tenant)
-            config = svc.config_vars(creds)
+            creds = await svc.reset_credentials(args.tenant)
+        config = svc.config_vars(creds)
         print(
             json.dumps(
                 {
