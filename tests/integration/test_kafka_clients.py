@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kio.schema.errors import ErrorCode as E
 
 from paas.kafka.records import iter_headers
 from paas.kafka.registry import Tenant
@@ -44,16 +45,16 @@ class Env:
 
     def tenant(self, tid: str = A, plan: str = "basic-2") -> Tenant:
         if tid not in self.creds:
-            self.creds[tid] = self.broker.sync(lambda: self.svc.create_tenant(tid, tid + "-app", plan))
+            self.creds[tid] = self.broker.call(lambda: self.svc.create_tenant(tid, tid + "-app", plan))
         return self.creds[tid].tenant  # type: ignore[no-any-return]
 
     def topic(self, name: str, partitions: int = 1, tid: str = A) -> str:
         self.tenant(tid)
-        return self.broker.sync(lambda: self.svc.create_topic(tid, name, partitions=partitions))["name"]  # type: ignore[no-any-return]
+        return self.broker.call(lambda: self.svc.create_topic(tid, name, partitions=partitions))["name"]  # type: ignore[no-any-return]
 
     def group(self, name: str, tid: str = A) -> str:
         self.tenant(tid)
-        return self.broker.sync(lambda: self.svc.create_group(tid, name))["name"]  # type: ignore[no-any-return]
+        return self.broker.call(lambda: self.svc.create_group(tid, name))["name"]  # type: ignore[no-any-return]
 
     def config_vars(self, tid: str = A) -> dict[str, str]:
         self.tenant(tid)
@@ -148,7 +149,7 @@ class Env:
 
     def stored_batches(self, topic: str, partition: int = 0) -> list[Any]:
         def read() -> list[Any]:
-            plog = self.svc.logs.get(topic, partition)
+            plog = self.broker.embedded.logs.get(topic, partition)
             data = plog.read(plog.log_start_offset, 1 << 24)
             return list(iter_headers(data))
 
@@ -313,7 +314,7 @@ def test_produce_and_consume(env: Env, client: str) -> None:
     # keyed records of one key stay in order in one partition
     batches = [env.stored_batches(topic, p) for p in range(3)]
     assert sum(b.count for part in batches for b in part) == 60
-    groups = env.broker.sync(lambda: env.svc.list_groups(A))
+    groups = env.broker.call(lambda: env.svc.list_groups(A))
     assert groups[0]["lag"] == 0 and groups[0]["partitions"]
 
 
@@ -435,7 +436,7 @@ def test_consumer_group_rebalances_when_a_member_leaves(env: Env, client: str) -
             await a1.stop()
 
         asyncio.run(run())
-    assert env.svc.coordinator.rebalances >= 2
+    assert env.broker.embedded.coordinator.rebalances >= 2
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -462,7 +463,7 @@ def test_idempotent_producer(env: Env, client: str) -> None:
     for b in batches:  # sequences are contiguous: nothing lost, nothing duplicated
         assert b.base_sequence == expected
         expected += b.count
-    assert env.svc.broker.stats.requests.get("init_producer_id", 0) >= 1
+    assert env.broker.embedded.broker.stats.requests.get("init_producer_id", 0) >= 1
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -526,8 +527,8 @@ def test_produce_quota_throttles_the_client(env: Env, client: str, caplog: pytes
     assert elapsed >= (sent - 64 * 1024) / (64 * 1024) * 0.8, elapsed
     if client != "aiokafka":  # aiokafka does not surface throttle_time_ms; the delay above is its evidence
         assert max(observed) > 0, observed
-    quotas = env.svc.broker.quotas[A]
-    assert quotas.produce.throttled > 0
+    stats = env.broker.embedded.broker.quota_manager.user_stats(env.tenant(A).username)
+    assert stats["producer_byte_rate"]["throttled_responses"] > 0
 
 
 def test_consume_quota_throttles_the_client(env: Env) -> None:
@@ -566,16 +567,20 @@ def test_consume_quota_throttles_the_client(env: Env) -> None:
 def test_tls_with_the_issued_certificates(env: Env, client: str) -> None:
     topic = env.topic("secure", partitions=1)
     group = env.group("tls-readers")
+    handshakes = env.broker.embedded.broker.stats.requests.get("sasl_handshake", 0)
     produce(client, env, topic, [(None, b"over tls %d" % i) for i in range(5)], tls=True)
     assert consume(client, env, topic, group, 5, tls=True) == [b"over tls %d" % i for i in range(5)]
     assert (
-        env.svc.broker.stats.requests.get("sasl_handshake", 0) == 0
+        env.broker.embedded.broker.stats.requests.get("sasl_handshake", 0) == handshakes
     )  # the certificate alone identified the tenant
 
 
 def test_certificates_are_checked_and_revocable(env: Env) -> None:
     import socket
 
+    from paas.kafka import protocol as P
+
+    topic = env.topic("guarded", partitions=1)
     files = env.pem_files(A)
     ctx = ssl.create_default_context(cafile=files["ca"])
     host = "127.0.0.1"  # the broker's certificate names 127.0.0.1 and localhost
@@ -586,16 +591,18 @@ def test_certificates_are_checked_and_revocable(env: Env) -> None:
         # no client certificate: the TLS 1.3 handshake completes, then the broker refuses
         raw_closed = _closed_after_handshake(tls)
     assert raw_closed
-    # a rotated credential (kafka:credentials --reset) stops the old certificate at once
-    env.broker.sync(lambda: env.svc.reset_credentials(A))
+    # a rotated credential (kafka:credentials --reset): the old certificate still authenticates
+    # (Kafka has no revocation list) but its principal holds no ACL any more
+    env.broker.call(lambda: env.svc.reset_credentials(A))
     ctx.load_cert_chain(files["cert"], files["key"])
     with (
         socket.create_connection((host, env.svc.tls_port)) as raw,
         ctx.wrap_socket(raw, server_hostname=host) as tls,
     ):
-        assert _closed_after_handshake(tls)
+        meta = _tls_probe(tls).request(P.METADATA, 9, {"topics": [{"name": topic}]})
+        assert meta.topics[0].error_code == E.topic_authorization_failed
     env.creds.pop(A)  # fresh files for the new credential
-    env.creds[A] = env.broker.sync(lambda: env.svc.reset_credentials(A))
+    env.creds[A] = env.broker.call(lambda: env.svc.reset_credentials(A))
     new = env.pem_files(A)
     ctx2 = ssl.create_default_context(cafile=new["ca"])
     ctx2.load_cert_chain(new["cert"], new["key"])
@@ -603,7 +610,17 @@ def test_certificates_are_checked_and_revocable(env: Env) -> None:
         socket.create_connection((host, env.svc.tls_port)) as raw,
         ctx2.wrap_socket(raw, server_hostname=host) as tls,
     ):
-        assert not _closed_after_handshake(tls)
+        meta = _tls_probe(tls).request(P.METADATA, 9, {"topics": [{"name": topic}]})
+        assert meta.topics[0].error_code == E.none
+
+
+def _tls_probe(tls: ssl.SSLSocket) -> Any:
+    from paas.kafka.wire import WireClient
+
+    probe = WireClient.__new__(WireClient)
+    probe.sock = tls
+    probe.correlation = 0
+    return probe
 
 
 def _closed_after_handshake(tls: ssl.SSLSocket) -> bool:

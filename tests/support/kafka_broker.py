@@ -19,6 +19,7 @@ from common.ca import local_ca
 from common.config import Settings
 from common.events import EventBus
 from paas.kafka.auth import ADMIN_USER
+from paas.kafka.embedded import EmbeddedBroker
 from paas.kafka.service import KafkaService
 
 T = TypeVar("T")
@@ -103,6 +104,11 @@ class BrokerThread:
     def svc(self) -> KafkaService:
         assert self.service is not None
         return self.service
+
+    @property
+    def embedded(self) -> EmbeddedBroker:
+        assert self.service is not None and self.service.embedded is not None
+        return self.service.embedded
 
 
 def main(argv: list[str] | None = None) -> None:
