@@ -135,7 +135,9 @@ class ScramServer:
         text = token.decode("utf-8", errors="strict")
         without_proof, _, proof_part = text.rpartition(",p=")
         attrs = _attributes(without_proof)
-        if attrs.get("r") != self._nonce or not proof_part:
+        # Apache Kafka accepts any nonce that ends with ours: librdkafka before 2.1 sends its own
+        # nonce again in front of the combined one
+        if not attrs.get("r", "").endswith(self._nonce) or not proof_part:
             raise ScramError("SCRAM nonce mismatch")
         credential = self._credential
         if credential is None:

@@ -4,7 +4,8 @@ A tenant (one Kafka add-on) is, in plain Kafka terms:
 - a principal `User:<username>` with SCRAM-SHA-256 and -512 credentials (AlterUserScramCredentials)
   and, on the embedded cluster, a client certificate whose CN is that username;
 - ACLs (CreateAcls): PREFIXED on its `KAFKA_PREFIX` for topics (READ, WRITE, DESCRIBE,
-  DESCRIBE_CONFIGS) and for groups (DESCRIBE); IDEMPOTENT_WRITE on the cluster; and, per group made
+  DESCRIBE_CONFIGS, and DELETE, which DeleteRecords needs, and which lets a client delete the
+  tenant's own topics too: Kafka has no finer right) and for groups (DESCRIBE); IDEMPOTENT_WRITE on the cluster; and, per group made
   with `kafka:consumer-groups:create`, a LITERAL group ACL (READ, DELETE), which is Heroku's
   Basic-plan rule that a group is created before it is used;
 - client quotas from its plan on `user=<username>` (AlterClientQuotas);
@@ -36,7 +37,7 @@ from .plans import PLANS, REPLICATION_FACTOR, Plan
 from .quotas import CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE
 from .scram import MECHANISMS, MIN_ITERATIONS, salted_password
 
-TOPIC_GRANTS = (A.READ, A.WRITE, A.DESCRIBE, A.DESCRIBE_CONFIGS)
+TOPIC_GRANTS = (A.READ, A.WRITE, A.DELETE, A.DESCRIBE, A.DESCRIBE_CONFIGS)
 GROUP_GRANTS = (A.READ, A.DELETE)
 
 

@@ -144,7 +144,10 @@ def test_tenants_are_fenced_by_prefix_and_group_registration(broker: BrokerThrea
             },
         )
         result = created.topics[0]
-        assert result.error_code == E.topic_authorization_failed and "kafka:topics:create" in result.error_message
+        assert (
+            result.error_code == E.topic_authorization_failed
+            and "kafka:topics:create" in result.error_message
+        )
     with WireClient(broker.svc.port) as anon:  # no SASL at all: nothing but metadata
         assert anon.request(P.METADATA, 9, {"topics": None}).topics == ()
         produced = _produce(anon, f"{a.prefix}events", build_batch([(None, b"x")]))
@@ -521,7 +524,9 @@ def test_admin_principal_offsets_by_time_configs_and_acks_zero(broker: BrokerThr
         p0, p1 = by_time.topics[0].partitions
         assert (p0.offset, p0.timestamp) == (1, 5000) and (p1.offset, p1.error_code) == (0, E.none)
         gone = admin.request(P.DELETE_TOPICS, 5, {"topic_names": ["platform.audit"], "timeout": 1000})
-        assert gone.responses[0].error_code == E.none and "platform.audit" not in broker.embedded.registry.topics
+        assert (
+            gone.responses[0].error_code == E.none and "platform.audit" not in broker.embedded.registry.topics
+        )
     with WireClient(svc.port) as tenant:  # tenants may describe their own topic configs
         _login(tenant, a)
         own = tenant.request(
@@ -633,7 +638,13 @@ def test_rotating_or_deleting_a_tenant_takes_its_rights_away(broker: BrokerThrea
     with WireClient(broker.svc.port) as ca, WireClient(broker.svc.port) as cb:
         _login(ca, a)
         _login(cb, b)
-        assert _produce(ca, topic, build_batch([(None, b"before")])).responses[0].partition_responses[0].error_code == E.none  # type: ignore[attr-defined]
+        assert (
+            _produce(ca, topic, build_batch([(None, b"before")]))
+            .responses[0]
+            .partition_responses[0]
+            .error_code
+            == E.none
+        )  # type: ignore[attr-defined]
         fresh = broker.call(lambda: broker.svc.reset_credentials(A)).tenant
         assert fresh.username != a.username and fresh.password != a.password
         refused = _produce(ca, topic, build_batch([(None, b"after reset")]))
@@ -645,7 +656,13 @@ def test_rotating_or_deleting_a_tenant_takes_its_rights_away(broker: BrokerThrea
         assert old.sasl_plain(a.username, a.password).error_code == E.sasl_authentication_failed
     with WireClient(broker.svc.port) as new:
         _login(new, fresh)
-        assert _produce(new, topic, build_batch([(None, b"new")])).responses[0].partition_responses[0].base_offset == 1  # type: ignore[attr-defined]
+        assert (
+            _produce(new, topic, build_batch([(None, b"new")]))
+            .responses[0]
+            .partition_responses[0]
+            .base_offset
+            == 1
+        )  # type: ignore[attr-defined]
 
 
 def test_unsupported_versions_get_unsupported_version_and_the_connection_stays(
