@@ -596,40 +596,49 @@ class PartitionLog:
         if not closed or self.cleaned_upto == self.active.base_offset:
             return 0
         self.cleaned_upto = self.active.base_offset
-        latest: dict[bytes, int] = {}
         try:
-            for seg in self.segments:
-                for data, info in _batches_with_bytes(seg):
-                    for rec in decode_batch(data, info):
-                        if rec.key is not None:
-                            latest[rec.key] = rec.offset
+            latest = self._latest_offsets()
         except CorruptBatch:
             return 0
+        cutoff = now_ms - tombstone_retention_ms
         freed = 0
         for i, seg in enumerate(closed):
-            kept: list[bytes] = []
-            changed = False
-            for data, info in _batches_with_bytes(seg):
-                records = decode_batch(data, info)
-                survivors = [
-                    r
-                    for r in records
-                    if r.key is None
-                    or (
-                        latest.get(r.key) == r.offset
-                        and not (r.value is None and r.timestamp < now_ms - tombstone_retention_ms)
-                    )
-                ]
-                if len(survivors) == len(records):
-                    kept.append(data[info.start : info.start + info.size])
-                else:
-                    changed = True
-                    if survivors:
-                        kept.append(rebuild_batch(survivors))
+            kept, changed = _compacted(seg, latest, cutoff)
             if changed:
                 freed += seg.size - sum(len(b) for b in kept)
                 self.segments[i] = _rewrite_segment(seg, kept)
         return freed
+
+    def _latest_offsets(self) -> dict[bytes, int]:
+        """The offset of the newest record of each key (raises CorruptBatch if undecodable)."""
+        latest: dict[bytes, int] = {}
+        for seg in self.segments:
+            for data, info in _batches_with_bytes(seg):
+                for rec in decode_batch(data, info):
+                    if rec.key is not None:
+                        latest[rec.key] = rec.offset
+        return latest
+
+
+def _compacted(seg: Segment, latest: dict[bytes, int], tombstone_cutoff: int) -> tuple[list[bytes], bool]:
+    """The batches of a closed segment after compaction, and whether anything was dropped."""
+    kept: list[bytes] = []
+    changed = False
+    for data, info in _batches_with_bytes(seg):
+        records = decode_batch(data, info)
+        survivors = [
+            r
+            for r in records
+            if r.key is None
+            or (latest.get(r.key) == r.offset and not (r.value is None and r.timestamp < tombstone_cutoff))
+        ]
+        if len(survivors) == len(records):
+            kept.append(data[info.start : info.start + info.size])
+        else:
+            changed = True
+            if survivors:
+                kept.append(rebuild_batch(survivors))
+    return kept, changed
 
 
 def _batches_with_bytes(seg: Segment) -> Iterator[tuple[bytes, BatchInfo]]:

@@ -527,40 +527,14 @@ class KafkaService:
                 data = plog.read(offset, 1 << 20)
             except OffsetOutOfRange:
                 break
-            if not data:
+            infos = list(iter_headers(data))
+            if not infos:
                 break
-            progressed = False
-            for info in iter_headers(data):
-                try:
-                    records = decode_batch(data, info)
-                except CorruptBatch as exc:
-                    records = []
-                    out.append(
-                        {
-                            "topic": topic.name,
-                            "partition": partition,
-                            "offset": info.base_offset,
-                            "error": str(exc),
-                        }
-                    )
-                for rec in records:
-                    if rec.offset >= offset and len(out) < max_records:
-                        out.append(
-                            {
-                                "topic": topic.name,
-                                "partition": partition,
-                                "offset": rec.offset,
-                                "timestamp": rec.timestamp,
-                                "key": rec.key,
-                                "value": rec.value,
-                            }
-                        )
+            for info in infos:
+                out += _decoded(topic.name, partition, data, info, offset)[: max_records - len(out)]
                 offset = max(offset, info.next_offset)
-                progressed = True
                 if len(out) >= max_records:
                     break
-            if not progressed:
-                break
         return out, offset
 
     async def tail(
@@ -573,7 +547,6 @@ class KafkaService:
             pl.partition: (pl.log_start_offset if from_beginning else pl.next_offset)
             for pl in embedded.logs.partitions(topic.name)
         }
-        loop = asyncio.get_running_loop()
         while True:
             produced = False
             for partition, offset in list(positions.items()):
@@ -584,23 +557,27 @@ class KafkaService:
                 for rec in records:
                     produced = True
                     yield rec
-            if produced:
-                continue
-            fut: asyncio.Future[None] = loop.create_future()
-            plogs = embedded.logs.partitions(topic.name)
-            if not plogs or topic.name not in embedded.registry.topics:
+            if not produced and not await self._wait_for_records(topic.name, idle_timeout):
                 return
+
+    async def _wait_for_records(self, topic: str, idle_timeout: float | None) -> bool:
+        """Wait for a record on any partition; False when the tail should end (gone, or idle)."""
+        embedded = self._embedded()
+        plogs = embedded.logs.partitions(topic)
+        if not plogs or topic not in embedded.registry.topics:
+            return False
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for pl in plogs:
+            pl.waiters.append(fut)
+        try:
+            await asyncio.wait_for(fut, idle_timeout if idle_timeout is not None else 30.0)
+        except TimeoutError:
+            return idle_timeout is None
+        finally:
             for pl in plogs:
-                pl.waiters.append(fut)
-            try:
-                await asyncio.wait_for(fut, idle_timeout if idle_timeout is not None else 30.0)
-            except TimeoutError:
-                if idle_timeout is not None:
-                    return
-            finally:
-                for pl in plogs:
-                    if fut in pl.waiters:
-                        pl.waiters.remove(fut)
+                if fut in pl.waiters:
+                    pl.waiters.remove(fut)
+        return True
 
     # ------------------------------------------------------------------- metrics
     async def metrics(self, tenant_id: str) -> dict[str, Any]:
@@ -658,6 +635,26 @@ class KafkaService:
         elif self.address is not None:
             base["bootstrap"] = self.address.bootstrap
         return base
+
+
+def _decoded(topic: str, partition: int, data: bytes, info: Any, offset: int) -> list[dict[str, Any]]:
+    """The records of one stored batch at or after `offset` (an error row if it is corrupt)."""
+    try:
+        records = decode_batch(data, info)
+    except CorruptBatch as exc:
+        return [{"topic": topic, "partition": partition, "offset": info.base_offset, "error": str(exc)}]
+    return [
+        {
+            "topic": topic,
+            "partition": partition,
+            "offset": rec.offset,
+            "timestamp": rec.timestamp,
+            "key": rec.key,
+            "value": rec.value,
+        }
+        for rec in records
+        if rec.offset >= offset
+    ]
 
 
 def murmur2(data: bytes) -> int:

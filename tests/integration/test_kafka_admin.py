@@ -24,6 +24,13 @@ from tests.support.kafka_interop import Cluster
 pytestmark = pytest.mark.kafka
 
 
+def _confluent_admin() -> Any:
+    """confluent_kafka.admin, untyped (its stubs miss the re-exports and use no Optional)."""
+    import confluent_kafka.admin
+
+    return confluent_kafka.admin
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("admin")
@@ -36,7 +43,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 def _user(cluster: Cluster, admin: Any, mechanism: str = "SCRAM-SHA-512") -> tuple[str, str]:
     """A fresh SCRAM user made with librdkafka's AlterUserScramCredentials."""
-    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+    ck = _confluent_admin()
+    ScramCredentialInfo = ck.ScramCredentialInfo
+    ScramMechanism = ck.ScramMechanism
+    UserScramCredentialUpsertion = ck.UserScramCredentialUpsertion
 
     user, password = f"app-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
     upserts = [
@@ -52,9 +62,7 @@ def _user(cluster: Cluster, admin: Any, mechanism: str = "SCRAM-SHA-512") -> tup
 
 def _produce(conf: dict[str, Any], topic: str) -> str | None:
     """None when delivered, else the error's name."""
-    from confluent_kafka import Producer
-
-    from confluent_kafka import KafkaError
+    from confluent_kafka import KafkaError, Producer
 
     names = {KafkaError.TOPIC_AUTHORIZATION_FAILED: "TOPIC_AUTHORIZATION_FAILED"}
     errors: list[str | None] = []
@@ -72,7 +80,11 @@ def _produce(conf: dict[str, Any], topic: str) -> str | None:
 
 def test_scram_users_are_made_described_and_removed_with_librdkafka(cluster: Cluster) -> None:
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, ScramMechanism, UserScramCredentialDeletion
+
+    ck = _confluent_admin()
+    AdminClient = ck.AdminClient
+    ScramMechanism = ck.ScramMechanism
+    UserScramCredentialDeletion = ck.UserScramCredentialDeletion
 
     admin = AdminClient(cluster.confluent_admin())
     user, password = _user(cluster, admin)
@@ -103,16 +115,15 @@ def test_scram_users_are_made_described_and_removed_with_librdkafka(cluster: Clu
 
 
 def test_literal_and_prefixed_acls_on_topics_groups_and_transactional_ids(cluster: Cluster) -> None:
-    from confluent_kafka.admin import (
-        AclBinding,
-        AclBindingFilter,
-        AclOperation,
-        AclPermissionType,
-        AdminClient,
-        NewTopic,
-        ResourcePatternType,
-        ResourceType,
-    )
+    ck = _confluent_admin()
+    AclBinding = ck.AclBinding
+    AclBindingFilter = ck.AclBindingFilter
+    AclOperation = ck.AclOperation
+    AclPermissionType = ck.AclPermissionType
+    AdminClient = ck.AdminClient
+    NewTopic = ck.NewTopic
+    ResourcePatternType = ck.ResourcePatternType
+    ResourceType = ck.ResourceType
 
     admin = AdminClient(cluster.confluent_admin())
     user, password = _user(cluster, admin)
@@ -316,7 +327,8 @@ def _quota_entry(user: str | None, ops: dict[str, float | None]) -> dict[str, An
 
 
 def test_client_quotas_are_altered_described_and_enforced(cluster: Cluster) -> None:
-    from confluent_kafka.admin import AdminClient
+    ck = _confluent_admin()
+    AdminClient = ck.AdminClient
 
     admin_conf = cluster.confluent_admin()
     user, password = _user(cluster, AdminClient(admin_conf))

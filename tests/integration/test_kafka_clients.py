@@ -150,6 +150,7 @@ class Env:
     def stored_batches(self, topic: str, partition: int = 0) -> list[Any]:
         def read() -> list[Any]:
             plog = self.broker.embedded.logs.get(topic, partition)
+            assert plog is not None
             data = plog.read(plog.log_start_offset, 1 << 24)
             return list(iter_headers(data))
 
@@ -235,68 +236,81 @@ def consume(
 ) -> list[bytes]:
     """Read `count` records as a member of `group`; commit the position after `commit_after` records."""
     take = count if commit_after is None else commit_after
+    reader = {"confluent": _consume_confluent, "kafka-python": _consume_kafka_python}.get(
+        client, _consume_aiokafka
+    )
+    return reader(env, topic, group, take, tid, tls, time.monotonic() + timeout)
+
+
+def _consume_confluent(
+    env: Env, topic: str, group: str, take: int, tid: str, tls: bool, deadline: float
+) -> list[bytes]:
+    from confluent_kafka import Consumer
+
     got: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    if client == "confluent":
-        from confluent_kafka import Consumer
-
-        c = Consumer(
-            env.confluent(
-                tid,
-                tls,
-                opts={"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False},
-            )
+    c = Consumer(
+        env.confluent(
+            tid, tls, opts={"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}
         )
-        c.subscribe([topic])
-        try:
-            while len(got) < take and time.monotonic() < deadline:
-                m = c.poll(0.2)
-                if m is None:
-                    continue
-                if m.error():
-                    raise RuntimeError(m.error())
-                got.append(m.value() or b"")
-                c.commit(message=m, asynchronous=False)
-        finally:
-            c.close()
-    elif client == "kafka-python":
-        from kafka import KafkaConsumer
+    )
+    c.subscribe([topic])
+    try:
+        while len(got) < take and time.monotonic() < deadline:
+            m = c.poll(0.2)
+            if m is None:
+                continue
+            if m.error():
+                raise RuntimeError(m.error())
+            got.append(m.value() or b"")
+            c.commit(message=m, asynchronous=False)
+    finally:
+        c.close()
+    return got
 
-        kc = KafkaConsumer(
+
+def _consume_kafka_python(
+    env: Env, topic: str, group: str, take: int, tid: str, tls: bool, deadline: float
+) -> list[bytes]:
+    from kafka import KafkaConsumer
+
+    got: list[bytes] = []
+    kc = KafkaConsumer(
+        topic,
+        **env.kafka_python(tid, tls, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False),
+    )
+    try:
+        while len(got) < take and time.monotonic() < deadline:
+            for records in kc.poll(timeout_ms=200, max_records=take - len(got)).values():
+                got += [r.value for r in records]
+        kc.commit()
+    finally:
+        kc.close()
+    return got
+
+
+def _consume_aiokafka(
+    env: Env, topic: str, group: str, take: int, tid: str, tls: bool, deadline: float
+) -> list[bytes]:
+    got: list[bytes] = []
+
+    async def run() -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        ac = AIOKafkaConsumer(
             topic,
-            **env.kafka_python(
-                tid, tls, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
-            ),
+            **env.aiokafka(tid, tls, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False),
         )
         try:
+            await ac.start()
             while len(got) < take and time.monotonic() < deadline:
-                for records in kc.poll(timeout_ms=200, max_records=take - len(got)).values():
-                    got += [r.value for r in records]
-            kc.commit()
+                batches = await ac.getmany(timeout_ms=200, max_records=take - len(got))
+                for records in batches.values():
+                    got.extend(r.value for r in records)
+            await ac.commit()
         finally:
-            kc.close()
-    else:
+            await ac.stop()
 
-        async def run() -> None:
-            from aiokafka import AIOKafkaConsumer
-
-            ac = AIOKafkaConsumer(
-                topic,
-                **env.aiokafka(
-                    tid, tls, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
-                ),
-            )
-            try:
-                await ac.start()
-                while len(got) < take and time.monotonic() < deadline:
-                    batches = await ac.getmany(timeout_ms=200, max_records=take - len(got))
-                    for records in batches.values():
-                        got.extend(r.value for r in records)
-                await ac.commit()
-            finally:
-                await ac.stop()
-
-        asyncio.run(run())
+    asyncio.run(run())
     return got
 
 
@@ -318,124 +332,108 @@ def test_produce_and_consume(env: Env, client: str) -> None:
     assert groups[0]["lag"] == 0 and groups[0]["partitions"]
 
 
-@pytest.mark.parametrize("client", CLIENTS)
-def test_consumer_group_rebalances_when_a_member_leaves(env: Env, client: str) -> None:
-    topic = env.topic("jobs", partitions=4)
-    group = env.group("workers")
-    wanted = {(topic, p) for p in range(4)}
+Parts = set[tuple[str, int]]
 
-    def settle(check: Callable[[], bool], pump: Callable[[], object], what: str, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
+
+def _assigned(consumer: Any) -> Parts:
+    return {(tp.topic, tp.partition) for tp in consumer.assignment()}
+
+
+def _shared(first: Parts, second: Parts, wanted: Parts) -> bool:
+    return bool(first) and bool(second) and first | second == wanted and not first & second
+
+
+def _settle(check: Callable[[], bool], pump: Callable[[], object], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pump()
+        if check():
+            return
+    raise AssertionError(f"group never reached: {what}")
+
+
+def _rebalance_confluent(env: Env, topic: str, group: str, wanted: Parts) -> None:
+    from confluent_kafka import Consumer
+
+    conf = env.confluent(
+        opts={
+            "group.id": group,
+            "session.timeout.ms": FAST_GROUP["session_ms"],
+            "heartbeat.interval.ms": FAST_GROUP["heartbeat_ms"],
+        }
+    )
+    c1, c2 = Consumer(conf), Consumer(conf)
+    c1.subscribe([topic])
+    c2.subscribe([topic])
+    _settle(
+        lambda: _shared(_assigned(c1), _assigned(c2), wanted),
+        lambda: (c1.poll(0.05), c2.poll(0.05)),
+        "two members sharing four partitions",
+    )
+    c2.close()
+    _settle(lambda: _assigned(c1) == wanted, lambda: c1.poll(0.1), "the survivor owning all partitions")
+    c1.close()
+
+
+def _rebalance_kafka_python(env: Env, topic: str, group: str, wanted: Parts) -> None:
+    from kafka import KafkaConsumer
+
+    kw = env.kafka_python(
+        group_id=group,
+        session_timeout_ms=FAST_GROUP["session_ms"],
+        heartbeat_interval_ms=FAST_GROUP["heartbeat_ms"],
+    )
+    k1, k2 = KafkaConsumer(topic, **kw), KafkaConsumer(topic, **kw)
+    _settle(
+        lambda: _shared(_assigned(k1), _assigned(k2), wanted),
+        lambda: (k1.poll(timeout_ms=50), k2.poll(timeout_ms=50)),
+        "two members sharing four partitions",
+    )
+    k2.close()
+    _settle(lambda: _assigned(k1) == wanted, lambda: k1.poll(timeout_ms=100), "the survivor owning all")
+    k1.close()
+
+
+def _rebalance_aiokafka(env: Env, topic: str, group: str, wanted: Parts) -> None:
+    async def asettle(check: Callable[[], bool], consumers: list[Any], what: str) -> None:
+        deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            pump()
+            await asyncio.gather(*(c.getmany(timeout_ms=50) for c in consumers))
             if check():
                 return
         raise AssertionError(f"group never reached: {what}")
 
-    if client == "confluent":
-        from confluent_kafka import Consumer
+    async def run() -> None:
+        from aiokafka import AIOKafkaConsumer
 
-        conf = env.confluent(
-            opts={
-                "group.id": group,
-                "session.timeout.ms": FAST_GROUP["session_ms"],
-                "heartbeat.interval.ms": FAST_GROUP["heartbeat_ms"],
-            }
-        )
-        c1, c2 = Consumer(conf), Consumer(conf)
-        c1.subscribe([topic])
-        c2.subscribe([topic])
-
-        def parts(c: Any) -> set[tuple[str, int]]:
-            return {(tp.topic, tp.partition) for tp in c.assignment()}
-
-        def pump_both() -> None:
-            c1.poll(0.05)
-            c2.poll(0.05)
-
-        settle(
-            lambda: (
-                bool(parts(c1))
-                and bool(parts(c2))
-                and parts(c1) | parts(c2) == wanted
-                and not parts(c1) & parts(c2)
-            ),
-            pump_both,
-            "two members sharing four partitions",
-        )
-        c2.close()
-        settle(lambda: parts(c1) == wanted, lambda: c1.poll(0.1), "the survivor owning all partitions")
-        c1.close()
-    elif client == "kafka-python":
-        from kafka import KafkaConsumer
-
-        kw = env.kafka_python(
+        kw = env.aiokafka(
             group_id=group,
             session_timeout_ms=FAST_GROUP["session_ms"],
             heartbeat_interval_ms=FAST_GROUP["heartbeat_ms"],
         )
-        k1, k2 = KafkaConsumer(topic, **kw), KafkaConsumer(topic, **kw)
-
-        def kparts(c: Any) -> set[tuple[str, int]]:
-            return {(tp.topic, tp.partition) for tp in c.assignment()}
-
-        def kpump() -> None:
-            k1.poll(timeout_ms=50)
-            k2.poll(timeout_ms=50)
-
-        settle(
-            lambda: (
-                bool(kparts(k1))
-                and bool(kparts(k2))
-                and kparts(k1) | kparts(k2) == wanted
-                and not kparts(k1) & kparts(k2)
-            ),
-            kpump,
+        a1, a2 = AIOKafkaConsumer(topic, **kw), AIOKafkaConsumer(topic, **kw)
+        await a1.start()
+        await a2.start()
+        await asettle(
+            lambda: _shared(_assigned(a1), _assigned(a2), wanted),
+            [a1, a2],
             "two members sharing four partitions",
         )
-        k2.close()
-        settle(lambda: kparts(k1) == wanted, lambda: k1.poll(timeout_ms=100), "the survivor owning all")
-        k1.close()
-    else:
+        await a2.stop()
+        await asettle(lambda: _assigned(a1) == wanted, [a1], "the survivor owning all partitions")
+        await a1.stop()
 
-        async def run() -> None:
-            from aiokafka import AIOKafkaConsumer
+    asyncio.run(run())
 
-            kw = env.aiokafka(
-                group_id=group,
-                session_timeout_ms=FAST_GROUP["session_ms"],
-                heartbeat_interval_ms=FAST_GROUP["heartbeat_ms"],
-            )
-            a1, a2 = AIOKafkaConsumer(topic, **kw), AIOKafkaConsumer(topic, **kw)
-            await a1.start()
-            await a2.start()
 
-            def aparts(c: Any) -> set[tuple[str, int]]:
-                return {(tp.topic, tp.partition) for tp in c.assignment()}
-
-            async def asettle(check: Callable[[], bool], consumers: list[Any], what: str) -> None:
-                deadline = time.monotonic() + 20
-                while time.monotonic() < deadline:
-                    await asyncio.gather(*(c.getmany(timeout_ms=50) for c in consumers))
-                    if check():
-                        return
-                raise AssertionError(f"group never reached: {what}")
-
-            await asettle(
-                lambda: (
-                    bool(aparts(a1))
-                    and bool(aparts(a2))
-                    and aparts(a1) | aparts(a2) == wanted
-                    and not aparts(a1) & aparts(a2)
-                ),
-                [a1, a2],
-                "two members sharing four partitions",
-            )
-            await a2.stop()
-            await asettle(lambda: aparts(a1) == wanted, [a1], "the survivor owning all partitions")
-            await a1.stop()
-
-        asyncio.run(run())
+@pytest.mark.parametrize("client", CLIENTS)
+def test_consumer_group_rebalances_when_a_member_leaves(env: Env, client: str) -> None:
+    topic = env.topic("jobs", partitions=4)
+    group = env.group("workers")
+    rebalance = {"confluent": _rebalance_confluent, "kafka-python": _rebalance_kafka_python}.get(
+        client, _rebalance_aiokafka
+    )
+    rebalance(env, topic, group, {(topic, p) for p in range(4)})
     assert env.broker.embedded.coordinator.rebalances >= 2
 
 

@@ -25,6 +25,13 @@ logging.getLogger("kafka").setLevel(logging.ERROR)
 logging.getLogger("aiokafka").setLevel(logging.ERROR)
 
 
+def _confluent_admin() -> Any:
+    """confluent_kafka.admin, untyped (its stubs miss the re-exports and use no Optional)."""
+    import confluent_kafka.admin
+
+    return confluent_kafka.admin
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("interop")
@@ -53,7 +60,12 @@ def _poll_until(consumer: Any, count: int, timeout: float = 30) -> list[bytes]:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_librdkafka_everyday_calls(cluster: Cluster, transport: str) -> None:
     from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-    from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
+
+    ck = _confluent_admin()
+    AdminClient = ck.AdminClient
+    ConfigResource = ck.ConfigResource
+    OffsetSpec = ck.OffsetSpec
+    ResourceType = ck.ResourceType
 
     topic = cluster.topic("orders", partitions=2)
     group = cluster.group("billing")

@@ -46,12 +46,12 @@ def tenants(broker: BrokerThread) -> dict[str, object]:
     return broker.call(setup)
 
 
-def _login(client: WireClient, tenant: object) -> None:
-    resp = client.sasl_plain(tenant.username, tenant.password)  # type: ignore[attr-defined]
+def _login(client: WireClient, tenant: Any) -> None:
+    resp = client.sasl_plain(tenant.username, tenant.password)
     assert resp.error_code == E.none
 
 
-def _produce(client: WireClient, topic: str, records: bytes, partition: int = 0, acks: int = 1) -> object:
+def _produce(client: WireClient, topic: str, records: bytes, partition: int = 0, acks: int = 1) -> Any:
     return client.request(
         P.PRODUCE,
         8,
@@ -63,7 +63,7 @@ def _produce(client: WireClient, topic: str, records: bytes, partition: int = 0,
     )
 
 
-def _fetch(client: WireClient, topic: str, offset: int = 0, partition: int = 0, wait: int = 0) -> object:
+def _fetch(client: WireClient, topic: str, offset: int = 0, partition: int = 0, wait: int = 0) -> Any:
     return client.request(
         P.FETCH,
         12,
@@ -114,9 +114,9 @@ def test_tenants_are_fenced_by_prefix_and_group_registration(broker: BrokerThrea
         meta = c.request(P.METADATA, 9, {"topics": [{"name": f"{a.prefix}events"}]})
         assert meta.topics[0].error_code == E.topic_authorization_failed
         produced = _produce(c, f"{a.prefix}events", build_batch([(None, b"intrusion")]))
-        assert produced.responses[0].partition_responses[0].error_code == E.topic_authorization_failed  # type: ignore[attr-defined]
+        assert produced.responses[0].partition_responses[0].error_code == E.topic_authorization_failed
         fetched = _fetch(c, f"{a.prefix}events")
-        assert fetched.responses[0].partitions[0].error_code == E.topic_authorization_failed  # type: ignore[attr-defined]
+        assert fetched.responses[0].partitions[0].error_code == E.topic_authorization_failed
         coord = c.request(P.FIND_COORDINATOR, 3, {"key": f"{a.prefix}workers", "key_type": 0})
         assert coord.error_code == E.group_authorization_failed
         # its own prefix, but the group was never created with the CLI: found (DESCRIBE), not joinable (READ)
@@ -151,7 +151,7 @@ def test_tenants_are_fenced_by_prefix_and_group_registration(broker: BrokerThrea
     with WireClient(broker.svc.port) as anon:  # no SASL at all: nothing but metadata
         assert anon.request(P.METADATA, 9, {"topics": None}).topics == ()
         produced = _produce(anon, f"{a.prefix}events", build_batch([(None, b"x")]))
-        assert produced.responses[0].partition_responses[0].error_code == E.topic_authorization_failed  # type: ignore[attr-defined]
+        assert produced.responses[0].partition_responses[0].error_code == E.topic_authorization_failed
     with WireClient(broker.svc.port) as bad:
         resp = bad.sasl_plain(a.username, "wrong password")
         assert resp.error_code == E.sasl_authentication_failed and bad.is_closed()
@@ -163,7 +163,7 @@ def test_malformed_frames_close_only_that_connection(broker: BrokerThread, tenan
     with WireClient(broker.svc.port) as good:
         _login(good, a)
         first = _produce(good, topic, build_batch([(None, b"before")]))
-        assert first.responses[0].partition_responses[0].error_code == E.none  # type: ignore[attr-defined]
+        assert first.responses[0].partition_responses[0].error_code == E.none
         garbage = [
             struct.pack(">i", -5),  # negative size
             struct.pack(">i", 1 << 30),  # oversized
@@ -181,10 +181,10 @@ def test_malformed_frames_close_only_that_connection(broker: BrokerThread, tenan
         batch = bytearray(build_batch([(None, b"corrupt")]))
         batch[-1] ^= 0xFF
         bad_batch = _produce(good, topic, bytes(batch))
-        assert bad_batch.responses[0].partition_responses[0].error_code == E.corrupt_message  # type: ignore[attr-defined]
+        assert bad_batch.responses[0].partition_responses[0].error_code == E.corrupt_message
         after = _produce(good, topic, build_batch([(None, b"after")]))
-        assert after.responses[0].partition_responses[0].base_offset == 1  # type: ignore[attr-defined]
-        records = _fetch(good, topic).responses[0].partitions[0].records  # type: ignore[attr-defined]
+        assert after.responses[0].partition_responses[0].base_offset == 1
+        records = _fetch(good, topic).responses[0].partitions[0].records
         assert _values(records) == [b"before", b"after"]
     assert broker.embedded.broker.stats.bad_frames >= len(garbage)
 
@@ -200,14 +200,14 @@ def test_fetch_long_polls_until_data_arrives(broker: BrokerThread, tenants: dict
         _login(producer, a)
         start = time.monotonic()
         empty = _fetch(consumer, topic, wait=300)
-        assert empty.responses[0].partitions[0].records == b"" and time.monotonic() - start >= 0.28  # type: ignore[attr-defined]
+        assert empty.responses[0].partitions[0].records == b"" and time.monotonic() - start >= 0.28
         timer = threading.Timer(0.3, lambda: _produce(producer, topic, build_batch([(None, b"wake")])))
         timer.start()
         start = time.monotonic()
         woke = _fetch(consumer, topic, wait=5000)
         elapsed = time.monotonic() - start
         timer.join()
-        assert _values(woke.responses[0].partitions[0].records) == [b"wake"]  # type: ignore[attr-defined]
+        assert _values(woke.responses[0].partitions[0].records) == [b"wake"]
         assert 0.25 < elapsed < 2.0
 
 
@@ -233,8 +233,7 @@ def test_idempotent_retries_are_stored_once(broker: BrokerThread, tenants: dict)
         first = _idempotent(build_batch([(None, b"one"), (None, b"two")]), pid, 0, 0)
         second = _idempotent(build_batch([(None, b"three")]), pid, 0, 2)
         offsets = [
-            _produce(c, topic, b).responses[0].partition_responses[0]  # type: ignore[attr-defined]
-            for b in (first, second, second, first)
+            _produce(c, topic, b).responses[0].partition_responses[0] for b in (first, second, second, first)
         ]
         assert [(o.error_code, o.base_offset) for o in offsets] == [
             (E.none, 0),
@@ -243,8 +242,8 @@ def test_idempotent_retries_are_stored_once(broker: BrokerThread, tenants: dict)
             (E.none, 0),
         ]
         gap = _produce(c, topic, _idempotent(build_batch([(None, b"gap")]), pid, 0, 9))
-        assert gap.responses[0].partition_responses[0].error_code == E.out_of_order_sequence_number  # type: ignore[attr-defined]
-        records = _fetch(c, topic).responses[0].partitions[0].records  # type: ignore[attr-defined]
+        assert gap.responses[0].partition_responses[0].error_code == E.out_of_order_sequence_number
+        records = _fetch(c, topic).responses[0].partitions[0].records
         assert _values(records) == [b"one", b"two", b"three"]
         txn = c.request(
             P.INIT_PRODUCER_ID,
@@ -300,11 +299,11 @@ def test_log_and_offsets_survive_a_restart_and_a_crash(tmp_path: Path) -> None:
                 },
             )
             assert fetched.topics[0].partitions[0].committed_offset == 3
-            records = _fetch(c, topic, offset=3).responses[0].partitions[0].records  # type: ignore[attr-defined]
+            records = _fetch(c, topic, offset=3).responses[0].partitions[0].records
             assert _values(records) == [b"m3", b"m4"]
             assert (
                 _produce(c, topic, build_batch([(None, b"m5")]))
-                .responses[0]  # type: ignore[attr-defined]
+                .responses[0]
                 .partition_responses[0]
                 .base_offset
                 == 5
@@ -334,7 +333,7 @@ def test_time_retention_and_plan_capacity_delete_the_oldest_data(
         broker.call(lambda: svc.set_retention(A, "events", 3_600_000))
         freed = broker.sync(lambda: broker.embedded.enforce_retention())
         assert freed > 0
-        fetched = _fetch(c, topic).responses[0].partitions[0]  # type: ignore[attr-defined]
+        fetched = _fetch(c, topic).responses[0].partitions[0]
         assert fetched.error_code == E.offset_out_of_range and fetched.log_start_offset == 3
         # capacity: every tenant topic carries retention.bytes (the plan's capacity per partition);
         # lowered to 10 KB with IncrementalAlterConfigs, the oldest segments go at the next check
@@ -352,7 +351,7 @@ def test_time_retention_and_plan_capacity_delete_the_oldest_data(
         size = broker.sync(lambda: plog.size)
         assert 10_000 <= size <= 10_000 + 4096
         assert broker.sync(lambda: plog.log_start_offset) > 0
-        newest = _fetch(c, topic, offset=59, partition=1).responses[0].partitions[0].records  # type: ignore[attr-defined]
+        newest = _fetch(c, topic, offset=59, partition=1).responses[0].partitions[0].records
         assert _values(newest)[0].startswith(b"059")  # type: ignore[union-attr]
 
 
@@ -620,11 +619,11 @@ def test_a_storm_of_mutated_frames_leaves_the_broker_and_the_log_intact(
                         pass
                 except (TimeoutError, ConnectionError):
                     pass
-        records = _fetch(good, topic).responses[0].partitions[0].records  # type: ignore[attr-defined]
+        records = _fetch(good, topic).responses[0].partitions[0].records
         assert _values(records) == [b"kept"]  # unauthenticated fuzz wrote nothing
         assert (
             _produce(good, topic, build_batch([(None, b"still serving")]))
-            .responses[0]  # type: ignore[attr-defined]
+            .responses[0]
             .partition_responses[0]
             .base_offset
             == 1
@@ -644,14 +643,14 @@ def test_rotating_or_deleting_a_tenant_takes_its_rights_away(broker: BrokerThrea
             .partition_responses[0]
             .error_code
             == E.none
-        )  # type: ignore[attr-defined]
+        )
         fresh = broker.call(lambda: broker.svc.reset_credentials(A)).tenant
         assert fresh.username != a.username and fresh.password != a.password
         refused = _produce(ca, topic, build_batch([(None, b"after reset")]))
-        assert refused.responses[0].partition_responses[0].error_code == E.topic_authorization_failed  # type: ignore[attr-defined]
+        assert refused.responses[0].partition_responses[0].error_code == E.topic_authorization_failed
         broker.call(lambda: broker.svc.delete_tenant(B))
         gone = _fetch(cb, f"{b.prefix}events")
-        assert gone.responses[0].partitions[0].error_code == E.topic_authorization_failed  # type: ignore[attr-defined]
+        assert gone.responses[0].partitions[0].error_code == E.topic_authorization_failed
     with WireClient(broker.svc.port) as old:  # the old password no longer authenticates
         assert old.sasl_plain(a.username, a.password).error_code == E.sasl_authentication_failed
     with WireClient(broker.svc.port) as new:
@@ -662,7 +661,7 @@ def test_rotating_or_deleting_a_tenant_takes_its_rights_away(broker: BrokerThrea
             .partition_responses[0]
             .base_offset
             == 1
-        )  # type: ignore[attr-defined]
+        )
 
 
 def test_unsupported_versions_get_unsupported_version_and_the_connection_stays(

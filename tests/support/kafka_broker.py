@@ -114,7 +114,7 @@ class BrokerThread:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="run the paas Kafka broker alone")
     parser.add_argument("--home", required=True, type=Path)
-    parser.add_argument("--tenant", default="kafka-bench-10000")
+    parser.add_argument("--tenant", default="kafka-bench-10000", help="'' for none")
     parser.add_argument("--plan", default="basic-2")
     parser.add_argument("--topic", action="append", default=[], help="NAME:PARTITIONS, a platform topic")
     args = parser.parse_args(argv)
@@ -130,11 +130,11 @@ def main(argv: list[str] | None = None) -> None:
             name, _, count = spec.partition(":")
             if name not in embedded.registry.topics:
                 embedded.create_topic(name, int(count or 1), {})
-        if args.tenant not in svc.store.tenants:
-            creds = await svc.create_tenant(args.tenant, "bench", args.plan)
-        else:
-            creds = await svc.reset_credentials(args.tenant)
-        config = svc.config_vars(creds)
+        config: dict[str, str] = {}
+        if args.tenant and args.tenant not in svc.store.tenants:
+            config = svc.config_vars(await svc.create_tenant(args.tenant, "bench", args.plan))
+        elif args.tenant:
+            config = svc.config_vars(await svc.reset_credentials(args.tenant))
         print(
             json.dumps(
                 {
