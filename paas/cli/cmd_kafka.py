@@ -97,6 +97,25 @@ def _info_pairs(d: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
 
 
+def _throttle_pairs(throttle: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """`Produce Quota` / `Consume Quota` lines: the plan's rate and how often clients were held to it."""
+    if not throttle:
+        return []
+    pairs = []
+    for label, key in (("Produce Quota", "produce"), ("Consume Quota", "consume")):
+        q = throttle.get(key) or {}
+        text = f"{_human(q.get('quota') or 0)}/second"
+        if q.get("throttled_responses"):
+            text += (
+                f"; throttled {q['throttled_responses']} times, {q['throttle_ms_total'] / 1000:.1f} s in all"
+                f" (last throttle_time_ms {q['last_throttle_ms']})"
+            )
+        else:
+            text += "; never throttled"
+        pairs.append((label, text))
+    return pairs
+
+
 def register(cli: click.Group) -> None:
     def info(cluster: str | None, app: str | None, as_json: bool) -> None:
         target = resolve_app(app)
@@ -261,13 +280,14 @@ def register(cli: click.Group) -> None:
                 ),
                 ("Retention", _duration(t["retention_time_ms"])),
                 ("Messages", f"{t['messages']} stored, {_human(t['data_size'])}"),
+                *_throttle_pairs(t.get("throttle")),
             ]
         )
         echo()
         table(
             [
                 [p["partition"], p["log_start_offset"], p["high_watermark"], _human(p["size_bytes"])]
-                for p in t["partitions"]
+                for p in t.get("partitions") or []
             ],
             ["Partition", "Start Offset", "End Offset", "Size"],
         )

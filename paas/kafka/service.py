@@ -37,6 +37,7 @@ from .auth import ADMIN_USER
 from .embedded import MAX_PARTITIONS_PER_TOPIC, TOPIC_NAME, EmbeddedBroker
 from .log import OffsetOutOfRange
 from .plans import PLANS, REPLICATION_FACTOR, Plan, plan
+from .quotas import CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE, ThrottleStats
 from .records import CorruptBatch, build_batch, decode_batch, iter_headers, validate_produced
 from .registry import Topic
 from .tenancy import Tenancy, Tenant, TenantStore, capacity_per_partition
@@ -354,16 +355,23 @@ class KafkaService:
         return data
 
     def throttle(self, tenant: Tenant) -> dict[str, Any] | None:
-        """How the tenant's clients were throttled (embedded cluster: the broker's own counters)."""
+        """How the tenant's clients were throttled (embedded cluster: the broker's own counters).
+
+        {"produce": {...}, "consume": {...}, "request": {...}}, each with the quota and the
+        throttled responses, total and last throttle time, and when that last one was.
+        """
         if self.embedded is None:
             return None
         stats = self.embedded.broker.quota_manager.user_stats(tenant.username)
         p = PLANS[tenant.plan]
-        return {
-            "producer_byte_rate": p.produce_bytes_per_sec,
-            "consumer_byte_rate": p.consume_bytes_per_sec,
-            **{key: value for key, value in stats.items()},
-        }
+        out: dict[str, Any] = {}
+        for name, key, quota in (
+            ("produce", PRODUCER_BYTE_RATE, p.produce_bytes_per_sec),
+            ("consume", CONSUMER_BYTE_RATE, p.consume_bytes_per_sec),
+            ("request", REQUEST_PERCENTAGE, None),
+        ):
+            out[name] = {"quota": quota, **(stats.get(key) or ThrottleStats().to_json())}
+        return out
 
     async def topic_json(self, tenant: Tenant, full: str) -> dict[str, Any]:
         if self.embedded is not None:

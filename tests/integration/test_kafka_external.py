@@ -27,7 +27,15 @@ pytestmark = pytest.mark.kafka
 @pytest.fixture
 def external(tmp_path: Path) -> Iterator[dict[str, Any]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.kafka_broker", "--home", str(tmp_path / "external"), "--tenant", ""],
+        [
+            sys.executable,
+            "-m",
+            "tests.support.kafka_broker",
+            "--home",
+            str(tmp_path / "external"),
+            "--tenant",
+            "",
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -77,9 +85,16 @@ def test_the_addon_lives_on_an_external_cluster(external: dict[str, Any], paas_h
         r = c.post("/apps/far/addons", json={"plan": "heroku-kafka:basic-0"})
         assert r.status_code == 201, r.text
         config = c.get("/apps/far/config-vars").json()
-        assert config["KAFKA_URL"] == url and config["KAFKA_SASL_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{external['port']}"
+        assert (
+            config["KAFKA_URL"] == url
+            and config["KAFKA_SASL_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{external['port']}"
+        )
         assert config["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512" and "KAFKA_CLIENT_CERT" not in config
-        prefix, user, password = config["KAFKA_PREFIX"], config["KAFKA_SASL_USERNAME"], config["KAFKA_SASL_PASSWORD"]
+        prefix, user, password = (
+            config["KAFKA_PREFIX"],
+            config["KAFKA_SASL_USERNAME"],
+            config["KAFKA_SASL_PASSWORD"],
+        )
         assert daemon.cli("kafka:topics:create", "events", "--partitions", "2", "-a", "far").returncode == 0
         assert daemon.cli("kafka:consumer-groups:create", "readers", "-a", "far").returncode == 0
         listed = c.get("/apps/far/kafka/KAFKA/topics").json()
@@ -93,7 +108,11 @@ def test_the_addon_lives_on_an_external_cluster(external: dict[str, Any], paas_h
         for i in range(5):
             p.produce(f"{prefix}events", b"far %d" % i)
         assert p.flush(20) == 0
-        consumer = Consumer(_sasl(bootstrap, user, password, **{"group.id": f"{prefix}readers", "auto.offset.reset": "earliest"}))
+        consumer = Consumer(
+            _sasl(
+                bootstrap, user, password, **{"group.id": f"{prefix}readers", "auto.offset.reset": "earliest"}
+            )
+        )
         consumer.subscribe([f"{prefix}events"])
         got: list[bytes] = []
         deadline = time.monotonic() + 20
