@@ -27,7 +27,7 @@ from .handlers_data import DataHandlers
 from .handlers_groups import GroupHandlers
 from .handlers_sasl import SaslHandlers
 from .metrics import TopicMetrics
-from .quotas import QuotaManager
+from .quotas import REQUEST_PERCENTAGE, QuotaManager
 from .refusal import unsupported_response
 from .registry import OffsetStore, Registry
 from .session import BrokerStats, Handler, Reply, Session
@@ -78,13 +78,13 @@ class Broker(DataHandlers, GroupHandlers, AdminHandlers, SaslHandlers):
             return self.refuse_version(req)
         if req.client_id is not None:
             session.client_id = req.client_id
-        if not self.quota_manager.configs or session.principal.user is None:
+        if REQUEST_PERCENTAGE not in self.quota_manager.keys or session.principal.user is None:
             return await self.handlers[req.api_key](session, req)
         started = time.perf_counter()
         reply = await self.handlers[req.api_key](session, req)
         # request_percentage: the handler's time, in percent-seconds of one core
         spent = (time.perf_counter() - started) * 100
-        owed = self.charge(session, "request_percentage", spent)
+        owed = self.charge(session, REQUEST_PERCENTAGE, spent)
         if owed > reply.throttle_ms:
             reply.throttle_ms = owed
             _set_throttle(reply.response, owed)

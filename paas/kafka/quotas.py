@@ -103,8 +103,9 @@ class ThrottleStats:
 class QuotaManager:
     def __init__(self) -> None:
         self.configs: dict[Entity, dict[str, float]] = {}
+        self.keys: frozenset[str] = frozenset()  # the quota keys set on any entity
         self._buckets: dict[tuple[str, Entity], Bucket] = {}
-        self._resolved: dict[tuple[str, str, str], tuple[Entity, float] | None] = {}
+        self._resolved: dict[tuple[str, str, str], Bucket | None] = {}
         self.stats: dict[tuple[str, str], ThrottleStats] = {}  # (user, key) -> what the user was throttled
 
     # ------------------------------------------------------------ admin
@@ -150,39 +151,41 @@ class QuotaManager:
         return out
 
     def _forget(self) -> None:
+        self.keys = frozenset(k for values in self.configs.values() for k in values)
         self._buckets.clear()
         self._resolved.clear()
 
     # ------------------------------------------------------------ enforcement
-    def _resolve(self, key: str, user: str, client_id: str) -> tuple[Entity, float] | None:
+    def _bucket(self, key: str, user: str, client_id: str) -> Bucket | None:
+        """The budget this user/client charges for `key` (cached until the quotas change)."""
         cache_key = (key, user, client_id)
         if cache_key in self._resolved:
             return self._resolved[cache_key]
-        found = None
+        bucket = None
         for lookup, budget in _precedence(user, client_id):
-            value = self.configs.get(lookup, {}).get(key)
-            if value is not None:
-                found = (budget, value)
+            rate = self.configs.get(lookup, {}).get(key)
+            if rate is not None:
+                bucket = self._buckets.get((key, budget))
+                if bucket is None:
+                    if len(self._buckets) > 10_000:  # bounded: endless client ids under a default quota
+                        self._forget()
+                    bucket = self._buckets[(key, budget)] = Bucket(rate)
                 break
         if len(self._resolved) > 10_000:
             self._resolved.clear()
-        self._resolved[cache_key] = found
-        return found
+        self._resolved[cache_key] = bucket
+        return bucket
 
     def limited(self, user: str, client_id: str) -> bool:
-        return bool(self.configs) and any(self._resolve(k, user, client_id) for k in KEYS)
+        return any(self._bucket(k, user, client_id) is not None for k in self.keys)
 
     def charge(self, key: str, user: str, client_id: str, amount: float, now: float | None = None) -> int:
         """Charge `amount` to the budget that applies; returns the throttle time in ms."""
-        if not self.configs:
+        if key not in self.keys:
             return 0
-        found = self._resolve(key, user, client_id)
-        if found is None:
-            return 0
-        budget, rate = found
-        bucket = self._buckets.get((key, budget))
+        bucket = self._bucket(key, user, client_id)
         if bucket is None:
-            bucket = self._buckets[(key, budget)] = Bucket(rate)
+            return 0
         delay = bucket.charge(amount, time.monotonic() if now is None else now)
         if delay:
             stats = self.stats.get((user, key))

@@ -103,6 +103,6 @@ class BrokerCore:
 
     def charge(self, s: Session, key: str, amount: float) -> int:
         user = s.principal.user
-        if user is None or not self.quota_manager.configs:
+        if user is None or key not in self.quota_manager.keys:
             return 0
         return self.quota_manager.charge(key, user, s.client_id, amount)

@@ -110,6 +110,9 @@ def test_addon_sets_heroku_config_vars_and_a_working_tls_client(daemon: DaemonTh
     assert [t["tenant"] for t in everyone] == [addon["name"]] and everyone[0]["app"] == "stream"
     status = daemon.client().get("/kafka").json()
     assert status["tls_port"] == daemon.d.kafka.tls_port and status["requests"]["produce"] >= 1
+    topic_info = daemon.cli("kafka:topics:info", "events", "-a", "stream")
+    assert topic_info.returncode == 0, topic_info.stderr
+    assert "Produce Quota:" in topic_info.stdout and "64.0 kB/second; never throttled" in topic_info.stdout
 
 
 def test_write_tail_retention_and_destroy_via_cli(daemon: DaemonThread) -> None:
