@@ -263,10 +263,11 @@ async def groups_destroy(svc: Svc, app: str, addon: str, group: str) -> dict[str
 async def credentials_reset(svc: Svc, app: str, addon: str) -> dict[str, Any]:
     row, tenant = _tenant(svc, app, addon)
     kafka = svc.kafka
-    creds = await kafka.reset_credentials(tenant)
+    creds = await kafka.reset_credentials(tenant, finish=False)
     attachment = row["attachment"]
     config = {attachment + key[len("KAFKA") :]: value for key, value in kafka.config_vars(creds).items()}
     await svc.releases.update_config(  # an add-on's own vars: no release phase, as on Heroku
         row["app"]["name"], config, f"Reset {attachment} credentials ({row['name']})", by_addon=True
     )
+    await kafka.finish_reset(tenant)  # only now is the old principal emptied
     return {"addon": row["name"], "attachment": attachment, "config_vars": sorted(config)}

@@ -131,6 +131,17 @@ class KafkaService:
         self.started = True
         if self.embedded is None:
             await self._check_external()
+        await self._finish_retirements()
+
+    async def _finish_retirements(self) -> None:
+        """Empty the principals a credential reset cut short by a crash left behind."""
+        for tenant in list(self.store.tenants.values()):
+            if tenant.retired:
+                try:
+                    await self._tenancy().finish_retirements(tenant)
+                    log.info("kafka: finished the interrupted credential reset of %s", tenant.id)
+                except (AdminError, OSError, TimeoutError) as exc:
+                    log.warning("kafka: could not finish the credential reset of %s: %s", tenant.id, exc)
 
     async def _check_external(self) -> None:
         assert self.tenancy is not None and self.address is not None
@@ -190,10 +201,19 @@ class KafkaService:
         issued = self.ca.issue_client(tenant.username)
         return TenantCredentials(tenant, issued.cert_pem, issued.key_pem, self.ca.ca_pem)
 
-    async def reset_credentials(self, tenant_id: str) -> TenantCredentials:
-        """`kafka:credentials --reset`: a new principal; the old password and certificate stop working."""
+    async def reset_credentials(self, tenant_id: str, finish: bool = True) -> TenantCredentials:
+        """`kafka:credentials --reset`: a new principal; the old password and certificate stop working.
+
+        With `finish=False` the old principal keeps its rights until `finish_reset` (called once
+        the app's config vars carry the new credentials); a crash in between is finished at start.
+        """
         tenant = await self._call(self._tenancy().rotate(self.tenant(tenant_id)))
+        if finish:
+            await self.finish_reset(tenant_id)
         return self._credentials(tenant)
+
+    async def finish_reset(self, tenant_id: str) -> None:
+        await self._call(self._tenancy().finish_retirements(self.tenant(tenant_id)))
 
     def config_vars(self, creds: TenantCredentials) -> dict[str, str]:
         t = creds.tenant

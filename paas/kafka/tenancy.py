@@ -51,6 +51,7 @@ class Tenant:
     password: str
     generation: int = 0  # credential resets so far
     groups: list[str] = field(default_factory=list)  # made with kafka:consumer-groups:create
+    retired: list[str] = field(default_factory=list)  # principals still to empty (a reset cut short)
     created_at: float = field(default_factory=time.time)
 
     @property
@@ -184,24 +185,38 @@ class Tenancy:
         t = Tenant(
             tenant_id, app, plan_name, new_prefix(tenant_id, taken), tenant_id, secrets.token_urlsafe(24)
         )
+        # recorded first: if the daemon dies between the calls below, deprovisioning finds it
+        self.store.tenants[tenant_id] = t
+        self.store.save()
         await self._set_credentials(t)
         await self._grant(tenant_acls(t))
         await self._quotas(t.username, PLANS[plan_name])
-        self.store.tenants[tenant_id] = t
-        self.store.save()
         return t
 
     async def rotate(self, t: Tenant) -> Tenant:
-        """New principal and password; ACLs and quotas move to it; the old principal is emptied."""
-        fresh = replace(t, generation=t.generation + 1, password=secrets.token_urlsafe(24))
-        fresh.username = f"{t.id}-r{fresh.generation}"
+        """New principal and password; ACLs and quotas move to it; the old principal is emptied.
+
+        Each step is recorded before it is taken, so a reset cut short by a crash leaves the
+        principal it had not finished with in `retired`, which the next start (or deprovisioning)
+        empties."""
+        generation = t.generation + 1
+        new_user = f"{t.id}-r{generation}"
+        t.retired = sorted({*t.retired, new_user})
+        self.store.save()
+        fresh = replace(t, generation=generation, username=new_user, password=secrets.token_urlsafe(24))
         await self._set_credentials(fresh)
         await self._grant(tenant_acls(fresh))
         await self._quotas(fresh.username, PLANS[t.plan])
-        await self._retire(t.username)
+        fresh.retired = sorted({*t.retired, t.username} - {new_user})
         self.store.tenants[t.id] = fresh
         self.store.save()
-        return fresh
+        return fresh  # the old principal is emptied by finish_retirements, once the app has the new one
+
+    async def finish_retirements(self, t: Tenant) -> None:
+        for username in list(t.retired):
+            await self._retire(username)
+            t.retired = [u for u in t.retired if u != username]
+            self.store.save()
 
     async def _retire(self, username: str) -> None:
         await self._revoke([_principal_filter(f"User:{username}")])
@@ -214,6 +229,7 @@ class Tenancy:
         groups = [g for g in await self.group_names() if g.startswith(t.prefix)]
         if groups:
             await self.admin.call(P.DELETE_GROUPS, {"groups_names": groups})
+        await self.finish_retirements(t)
         await self._retire(t.username)
         self.store.tenants.pop(t.id, None)
         self.store.save()

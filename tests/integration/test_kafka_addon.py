@@ -182,14 +182,16 @@ def test_deprovision_removes_the_tenant_and_its_data(daemon: DaemonThread) -> No
     kafka = daemon.d.kafka
     assert addon["name"] in kafka.store.tenants
     principal = kafka.store.tenants[addon["name"]].principal
-    broker = kafka.embedded.broker
+    embedded = kafka.embedded
+    assert embedded is not None
+    broker = embedded.broker
     assert any(b.principal == principal for b in broker.authorizer.bindings)
     r = daemon.client().delete(f"/apps/gone/addons/{addon['name']}")
     assert r.status_code == 200, r.text
-    assert addon["name"] not in kafka.store.tenants and not kafka.embedded.registry.topics
+    assert addon["name"] not in kafka.store.tenants and not embedded.registry.topics
     # the principal is gone from the cluster: no ACL, no SCRAM credential, no quota
     assert not any(b.principal == principal for b in broker.authorizer.bindings)
-    assert principal.removeprefix("User:") not in kafka.embedded.registry.scram
+    assert principal.removeprefix("User:") not in embedded.registry.scram
     assert not broker.quota_manager.configs
     config = daemon.client().get("/apps/gone/config-vars").json()
     assert not any(k.startswith("KAFKA") for k in config)

@@ -702,3 +702,29 @@ def _error_codes(entity: Any) -> list[Any]:
                 if dataclasses.is_dataclass(item):
                     found += _error_codes(item)
     return found
+
+
+def test_a_credential_reset_cut_short_is_finished_at_the_next_start(tmp_path: Path) -> None:
+    """The daemon dies after the new principal exists and before the old one is emptied."""
+    home = tmp_path / "home"
+    b1 = BrokerThread(broker_settings(home)).start()
+    try:
+        old = b1.call(lambda: b1.svc.create_tenant(A, "app-a", "basic-0")).tenant
+        fresh = b1.call(lambda: b1.svc.reset_credentials(A, finish=False)).tenant
+        assert b1.svc.store.tenants[A].retired == [old.username]
+        with WireClient(b1.svc.port) as c:  # until the reset is finished the old login still works
+            assert c.sasl_plain(old.username, old.password).error_code == E.none
+        ports = (b1.svc.port, b1.svc.tls_port)
+    finally:
+        b1.stop()
+    b2 = BrokerThread(broker_settings(home, kafka_port=ports[0], kafka_tls_port=ports[1])).start()
+    try:
+        assert b2.svc.store.tenants[A].retired == []
+        assert old.username not in b2.embedded.registry.scram
+        assert not any(b.principal == f"User:{old.username}" for b in b2.embedded.broker.authorizer.bindings)
+        with WireClient(b2.svc.port) as c:
+            assert c.sasl_plain(old.username, old.password).error_code == E.sasl_authentication_failed
+        with WireClient(b2.svc.port) as c:
+            assert c.sasl_plain(fresh.username, fresh.password).error_code == E.none
+    finally:
+        b2.stop()
