@@ -263,7 +263,7 @@ def latency(conf: dict[str, Any], topic: str, rate: int, seconds: float) -> list
 
 
 def handler_cost(requests: int = 300, records: int = 100, rounds: int = 15) -> dict[str, float]:
-    """Microseconds the broker spends in one Produce request (100 records of 100 B), in-process:
+    """CPU microseconds the broker spends in one Produce request (records x 100 B), in-process:
     as the super user, as a principal checked by ACLs, and with client quotas configured (every
     request then also pays the request_percentage bookkeeping). No network, no client: the
     security checks alone, compared on the same code path."""
@@ -315,16 +315,79 @@ def handler_cost(requests: int = 300, records: int = 100, rounds: int = 15) -> d
             for label, (session, quota) in sessions.items():
                 if quota is not None:  # generous: charged on every request, never throttles
                     broker.quota_manager.alter((("user", "bench-user"),), [(quota, 1e12, False)])
-                started = time.perf_counter()
+                started = time.process_time()  # CPU time of this process: other load does not count
                 for _ in range(requests):
                     await broker.handle(session, request)
-                out[label] = min(out[label], (time.perf_counter() - started) / requests * 1e6)
+                out[label] = min(out[label], (time.process_time() - started) / requests * 1e6)
                 broker.quota_manager.load({})
         await embedded.stop()
         return out
 
     with tempfile.TemporaryDirectory() as tmp:
         return uvloop.run(run(Path(tmp)))
+
+
+Row = tuple[str, int, int, float, float]  # phase, record size, messages, seconds, broker CPU seconds
+
+
+def print_handler_cost() -> None:
+    for records in (100, 1000):
+        costs = handler_cost(records=records)
+        base = next(iter(costs.values()))
+        print(f"broker CPU per Produce request of {records} records x 100 B, in-process (best of 15 rounds):")
+        for label, us in costs.items():
+            print(f"  {label:38} {us:7.1f} us  ({(us - base) * 1000:+6.0f} ns, {us / base - 1:+.1%})")
+
+
+def run_phases(conf: dict[str, Any], broker: psutil.Process, small: int, large: int) -> list[Row]:
+    rows: list[Row] = []
+    user_conf = scram_user(conf, "bench-")
+
+    def measure(name: str, size: int, count: int, run: Callable[[], float]) -> None:
+        cpu0 = sum(broker.cpu_times()[:2])
+        seconds = run()
+        rows.append((name, size, count, seconds, sum(broker.cpu_times()[:2]) - cpu0))
+
+    both = 2 * small  # two rounds, each principal on its own topic, interleaved against drift
+    for _round in (1, 2):
+        measure("produce admin", 100, small, lambda: produce(conf, "bench-100", small, 100))
+        measure("produce scram+acl", 100, small, lambda: produce(user_conf, "bench-u100", small, 100))
+    measure("fetch", 100, both, lambda: fetch(conf, "bench-100", both))
+    measure("consume", 100, both, lambda: consume(conf, "bench-100", both))
+    measure("produce", 1024, large, lambda: produce(conf, "bench-1k", large, 1024))
+    measure("fetch", 1024, large, lambda: fetch(conf, "bench-1k", large))
+    measure("consume", 1024, large, lambda: consume(conf, "bench-1k", large))
+    return rows
+
+
+def print_rows(rows: list[Row]) -> None:
+    print(
+        f"{'test':18} {'record':>7} {'messages':>10} {'seconds':>8} {'msg/s':>11} {'MB/s':>8} "
+        f"{'broker cpu':>10} {'per core':>13}"
+    )
+    for name, size, count, t, cpu in rows:
+        print(
+            f"{name:18} {size:>6}B {count:>10,} {t:>8.2f} {count / t:>11,.0f} {count * size / t / 1e6:>8.1f} "
+            f"{cpu / t:>10.0%} {count / max(cpu, 1e-9):>11,.0f}/s"
+        )
+    per_msg: dict[str, float] = {}
+    for n, _size, c, _t, cpu in rows:  # the better of the two rounds of each
+        if n.startswith("produce "):
+            per_msg[n] = min(per_msg.get(n, float("inf")), cpu / c)
+    cost = per_msg["produce scram+acl"] / per_msg["produce admin"] - 1
+    print(
+        f"security cost: broker CPU per produced message {cost:+.1%} as a SCRAM principal checked by ACLs "
+        f"({per_msg['produce scram+acl'] * 1e9:,.0f} ns vs {per_msg['produce admin'] * 1e9:,.0f} ns as the super user)"
+    )
+
+    def rate(phase: str) -> float:
+        return max(count / t for n, s, count, t, _c in rows if n == phase and s == 100)
+
+    print(
+        f"target {TARGET:,} msg/s (100 B): produce {rate('produce admin') / TARGET:.2f}x "
+        f"(as a SCRAM principal {rate('produce scram+acl') / TARGET:.2f}x), "
+        f"fetch {rate('fetch') / TARGET:.2f}x, consume (Python) {rate('consume') / TARGET:.2f}x"
+    )
 
 
 def main() -> None:
@@ -338,15 +401,10 @@ def main() -> None:
     )
     parser.add_argument("--handler-only", action="store_true", help="only the in-process security cost")
     args = parser.parse_args()
+    print_handler_cost()
     if args.handler_only:
-        costs = handler_cost()
-        base = next(iter(costs.values()))
-        print("broker time per Produce request of 100 records x 100 B, in-process (best of 15 rounds):")
-        for label, us in costs.items():
-            print(f"  {label:38} {us:7.1f} us  ({(us - base) * 1000:+6.0f} ns, {us / base - 1:+.1%})")
         return
     small = 200_000 if args.quick else args.messages
-    large = max(small // 4, 1)
     with tempfile.TemporaryDirectory() as tmp:
         proc, info = start_broker(
             Path(tmp),
@@ -359,42 +417,7 @@ def main() -> None:
                 f"broker pid {proc.pid} pinned to cpu {sorted(os.sched_getaffinity(proc.pid))}, "
                 f"client on {sorted(os.sched_getaffinity(0))}"
             )
-            broker = psutil.Process(proc.pid)
-            rows: list[tuple[str, int, int, float, float]] = []
-            user_conf = scram_user(conf, "bench-")
-
-            def measure(name: str, size: int, count: int, run: Callable[[], float]) -> None:
-                cpu0 = sum(broker.cpu_times()[:2])
-                seconds = run()
-                rows.append((name, size, count, seconds, sum(broker.cpu_times()[:2]) - cpu0))
-
-            both = 2 * small  # two rounds, each principal on its own topic, interleaved against drift
-            for _round in (1, 2):
-                measure("produce admin", 100, small, lambda: produce(conf, "bench-100", small, 100))
-                measure("produce scram+acl", 100, small, lambda: produce(user_conf, "bench-u100", small, 100))
-            measure("fetch", 100, both, lambda: fetch(conf, "bench-100", both))
-            measure("consume", 100, both, lambda: consume(conf, "bench-100", both))
-            measure("produce", 1024, large, lambda: produce(conf, "bench-1k", large, 1024))
-            measure("fetch", 1024, large, lambda: fetch(conf, "bench-1k", large))
-            measure("consume", 1024, large, lambda: consume(conf, "bench-1k", large))
-            print(
-                f"{'test':18} {'record':>7} {'messages':>10} {'seconds':>8} {'msg/s':>11} {'MB/s':>8} "
-                f"{'broker cpu':>10} {'per core':>13}"
-            )
-            for name, size, count, t, cpu in rows:
-                print(
-                    f"{name:18} {size:>6}B {count:>10,} {t:>8.2f} {count / t:>11,.0f} {count * size / t / 1e6:>8.1f} "
-                    f"{cpu / t:>10.0%} {count / max(cpu, 1e-9):>11,.0f}/s"
-                )
-            per_msg: dict[str, float] = {}
-            for n, _size, c, _t, cpu in rows:  # the better of the two rounds of each
-                if n.startswith("produce "):
-                    per_msg[n] = min(per_msg.get(n, float("inf")), cpu / c)
-            cost = per_msg["produce scram+acl"] / per_msg["produce admin"] - 1
-            print(
-                f"security cost: broker CPU per produced message {cost:+.1%} as a SCRAM principal checked by "
-                f"ACLs ({per_msg['produce scram+acl'] * 1e9:,.0f} ns vs {per_msg['produce admin'] * 1e9:,.0f} ns as the super user)"
-            )
+            print_rows(run_phases(conf, psutil.Process(proc.pid), small, max(small // 4, 1)))
             samples = latency(conf, "bench-latency", 5_000, 3.0)
             if samples:
                 qs = statistics.quantiles(samples, n=100)
@@ -402,15 +425,6 @@ def main() -> None:
                     f"latency  end-to-end at 5,000 msg/s: p50 {qs[49] * 1000:.2f} ms, p99 {qs[98] * 1000:.2f} ms "
                     f"({len(samples):,} samples)"
                 )
-
-            def rate(phase: str) -> float:
-                return max(count / t for n, s, count, t, _c in rows if n == phase and s == 100)
-
-            print(
-                f"target {TARGET:,} msg/s (100 B): produce {rate('produce admin') / TARGET:.2f}x "
-                f"(as a SCRAM principal {rate('produce scram+acl') / TARGET:.2f}x), "
-                f"fetch {rate('fetch') / TARGET:.2f}x, consume (Python) {rate('consume') / TARGET:.2f}x"
-            )
             print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         finally:
             assert proc.stdin is not None
