@@ -48,19 +48,16 @@ class Broker(DataHandlers, GroupHandlers, AdminHandlers, SaslHandlers):
         offsets: OffsetStore,
         coordinator: GroupCoordinator,
         admin_password: Callable[[], str | None],
-        on_capacity: Callable[[str], None] | None = None,
     ):
         self.registry = registry
         self.logs = logs
         self.offsets = offsets
         self.coordinator = coordinator
         self.admin_password = admin_password
-        self.on_capacity = on_capacity
         self.metrics: dict[str, TopicMetrics] = {}
         self.authorizer = A.Authorizer(super_users=[f"User:{ADMIN_USER}"])
         self.quota_manager = QuotaManager()
         self.stats = BrokerStats()
-        self.tenant_bytes: dict[str, int] = {}
         self.handlers: dict[int, Handler] = {
             **self.data_handlers(),
             **self.group_handlers(),

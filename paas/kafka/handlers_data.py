@@ -11,7 +11,6 @@ from kio.schema.errors import ErrorCode
 from . import acls as A
 from . import protocol as P
 from .log import Duplicate, OffsetOutOfRange, PartitionLog, SequenceError, StorageError
-from .plans import PLANS
 from .quotas import CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE
 from .records import CorruptBatch, InvalidBatch, validate_produced
 from .registry import Topic
@@ -87,8 +86,6 @@ class DataHandlers(BrokerCore):
         m = self.topic_metrics(topic.name)
         m.bytes_in.add(size)
         m.messages_in.add(sum(i.count for i in infos))
-        if topic.tenant is not None:
-            self._grow(topic.tenant, size)
         return base, size
 
     def _produce_all(self, req: P.Request, err: ErrorCode, message: str) -> Reply:
@@ -111,13 +108,6 @@ class DataHandlers(BrokerCore):
         if req.body.acks == 0:
             return Reply(None, 0, close=True)
         return self.respond(req, {"responses": responses})
-
-    def _grow(self, tenant_id: str, size: int) -> None:
-        total = self.tenant_bytes.get(tenant_id, 0) + size
-        self.tenant_bytes[tenant_id] = total
-        tenant = self.registry.tenants.get(tenant_id)
-        if tenant is not None and total > PLANS[tenant.plan].capacity_bytes and self.on_capacity is not None:
-            self.on_capacity(tenant_id)
 
     # -------------------------------------------------------------- fetch
     async def fetch(self, s: Session, req: P.Request) -> Reply:

@@ -33,6 +33,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 @dataclass
 class Tenant:
+    """A tenant as brokers before the Admin-API tenancy recorded it (read once, then migrated)."""
+
     id: str  # the add-on name, e.g. "kafka-shaped-12345"
     app: str
     plan: str

@@ -132,6 +132,24 @@ class KafkaService:
         if self.embedded is None:
             await self._check_external()
         await self._finish_retirements()
+        await self._migrate_legacy_tenants()
+
+    async def _migrate_legacy_tenants(self) -> None:
+        """Tenants an older paas kept inside its broker become principals with ACLs and quotas.
+
+        Same user name (the client certificate's CN) and password, so the app's config vars and
+        certificate keep working; its created consumer groups become LITERAL group ACLs."""
+        if self.embedded is None or not self.embedded.registry.tenants:
+            return
+        registry = self.embedded.registry
+        for old in list(registry.tenants.values()):
+            groups = sorted(g.name for g in registry.groups.values() if g.tenant == old.id)
+            tenant = Tenant(old.id, old.app, old.plan, old.prefix, old.username, old.password, groups=groups)
+            tenant.created_at = old.created_at
+            await self._call(self._tenancy().adopt(tenant))
+            del registry.tenants[old.id]
+            registry.save()
+            log.info("kafka: tenant %s is now principal %s with ACLs and quotas", old.id, tenant.principal)
 
     async def _finish_retirements(self) -> None:
         """Empty the principals a credential reset cut short by a crash left behind."""

@@ -70,9 +70,7 @@ class BrokerCore:
     quota_manager: QuotaManager
     metrics: dict[str, TopicMetrics]
     stats: BrokerStats
-    tenant_bytes: dict[str, int]
     admin_password: Callable[[], str | None]
-    on_capacity: Callable[[str], None] | None
 
     def respond(
         self, req: P.Request, values: dict[str, Any], throttle_ms: int = 0, close: bool = False

@@ -193,6 +193,14 @@ class Tenancy:
         await self._quotas(t.username, PLANS[plan_name])
         return t
 
+    async def adopt(self, t: Tenant) -> None:
+        """Make an existing tenant record real on the cluster (credentials, ACLs, quotas)."""
+        self.store.tenants[t.id] = t
+        self.store.save()
+        await self._set_credentials(t)
+        await self._grant(tenant_acls(t))
+        await self._quotas(t.username, PLANS[t.plan])
+
     async def rotate(self, t: Tenant) -> Tenant:
         """New principal and password; ACLs and quotas move to it; the old principal is emptied.
 

@@ -728,3 +728,61 @@ def test_a_credential_reset_cut_short_is_finished_at_the_next_start(tmp_path: Pa
             assert c.sasl_plain(fresh.username, fresh.password).error_code == E.none
     finally:
         b2.stop()
+
+
+def test_tenants_of_an_older_broker_become_principals_at_start(tmp_path: Path) -> None:
+    """An upgrade keeps a Kafka add-on working: same password, same topics, its groups joinable."""
+    import json
+    import time
+
+    home = tmp_path / "home"
+    kafka = home / "kafka"
+    kafka.mkdir(parents=True)
+    (kafka / "registry.json").write_text(
+        json.dumps(
+            {
+                "tenants": {
+                    A: {
+                        "id": A,
+                        "app": "app-a",
+                        "plan": "basic-0",
+                        "prefix": "alpha.",
+                        "username": A,
+                        "password": "old-password",
+                        "cert_serial": 7,
+                        "created_at": time.time(),
+                    }
+                },
+                "topics": {
+                    "alpha.events": {
+                        "name": "alpha.events",
+                        "tenant": A,
+                        "partitions": 1,
+                        "retention_ms": 86_400_000,
+                    }
+                },
+                "groups": {"alpha.workers": {"name": "alpha.workers", "tenant": A}},
+                "next_producer_id": 1000,
+            }
+        )
+    )
+    b = BrokerThread(broker_settings(home)).start()
+    try:
+        tenant = b.svc.store.tenants[A]
+        assert (tenant.prefix, tenant.groups) == ("alpha.", ["alpha.workers"])
+        assert not b.embedded.registry.tenants
+        with WireClient(b.svc.port) as c:
+            assert c.sasl_plain(A, "old-password").error_code == E.none
+            assert (
+                _produce(c, "alpha.events", build_batch([(None, b"still here")]))
+                .responses[0]
+                .partition_responses[0]
+                .error_code
+                == E.none
+            )
+            coordinator = c.request(P.FIND_COORDINATOR, 3, {"key": "alpha.workers", "key_type": 0})
+            assert coordinator.error_code == E.none
+        quotas = b.call(lambda: b.svc.tenancy.user_quotas(A))  # type: ignore[union-attr]
+        assert quotas["producer_byte_rate"] == 64 * 1024
+    finally:
+        b.stop()
