@@ -271,18 +271,19 @@ def handler_cost(requests: int = 300, records: int = 100, rounds: int = 15) -> d
     import uvloop
     from kio.static.constants import EntityType
 
+    from common.config import Settings
     from paas.kafka import acls as A
     from paas.kafka import protocol as P
     from paas.kafka.auth import ADMIN, Principal
     from paas.kafka.records import build_batch
     from paas.kafka.session import Session
-    from tests.support.kafka_broker import broker_settings
 
     async def run(home: Path) -> dict[str, float]:
         from common.ca import local_ca
         from paas.kafka.embedded import EmbeddedBroker
 
-        embedded = EmbeddedBroker(broker_settings(home), local_ca(broker_settings(home)))
+        settings = Settings(home=home, kafka_port=0, kafka_tls_port=0)
+        embedded = EmbeddedBroker(settings, local_ca(settings))
         await embedded.start()
         broker = embedded.broker
         embedded.create_topic("bench-acl", 1, {})
