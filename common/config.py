@@ -64,6 +64,12 @@ class Settings:
     kafka_retention_check_interval: float = 60.0  # how often expired data is deleted
     kafka_group_initial_rebalance_delay: float = 3.0  # group.initial.rebalance.delay.ms
     kafka_max_connections: int = 1000  # per listener; more are refused and counted
+    # an external Kafka cluster for the add-on (the embedded broker is then not started)
+    kafka_url: str = ""  # kafka://host:port (SASL_PLAINTEXT) or kafka+ssl://host:port (SASL_SSL)
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""  # an admin principal of that cluster
+    kafka_sasl_password: str = ""
+    kafka_trusted_cert: str = ""  # PEM (or a path to one) of the cluster's CA, for kafka+ssl://
 
     # env var name -> field name; later parts add theirs here
     ENV_NAMES = {
@@ -100,6 +106,11 @@ class Settings:
         "PAAS_KAFKA_RETENTION_CHECK_INTERVAL": "kafka_retention_check_interval",
         "PAAS_KAFKA_GROUP_INITIAL_REBALANCE_DELAY": "kafka_group_initial_rebalance_delay",
         "PAAS_KAFKA_MAX_CONNECTIONS": "kafka_max_connections",
+        "PAAS_KAFKA_URL": "kafka_url",
+        "PAAS_KAFKA_SASL_MECHANISM": "kafka_sasl_mechanism",
+        "PAAS_KAFKA_SASL_USERNAME": "kafka_sasl_username",
+        "PAAS_KAFKA_SASL_PASSWORD": "kafka_sasl_password",
+        "PAAS_KAFKA_TRUSTED_CERT": "kafka_trusted_cert",
     }
 
     @classmethod

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what paas needs into ./.venv (idempotent). With --system, also the Debian packages
-# the test suite drives for real (git, chromium, nginx, haproxy, wrk, psql, docker.io).
+# the test suite drives for real (git, chromium, nginx, haproxy, wrk, psql, docker.io, kcat, node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,8 @@ if [ "${1:-}" = "--system" ]; then
   command -v wrk >/dev/null || need+=(wrk)
   command -v psql >/dev/null || need+=(postgresql-client)
   command -v dockerd >/dev/null || need+=(docker.io)
+  command -v kcat >/dev/null || command -v kafkacat >/dev/null || need+=(kafkacat)
+  command -v node >/dev/null || need+=(nodejs npm)
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       echo "==> installing system packages: ${need[*]}"
@@ -35,6 +37,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e '.[test]'
   touch "$stamp"
+fi
+# kafkajs for the Kafka interop suite, kept inside .venv (ignored) and run by node
+if command -v npm >/dev/null && [ ! -d .venv/node/node_modules/kafkajs ]; then
+  echo "==> installing kafkajs into .venv/node"
+  mkdir -p .venv/node
+  (cd .venv/node && npm install --no-audit --no-fund --silent kafkajs@2.2.4 >/dev/null) || echo "==> kafkajs not installed" >&2
 fi
 # The router's hot path compiled with mypyc (a no-op when the build matches the sources; if it
 # cannot be built, e.g. no C compiler, the same code runs interpreted, only slower).

@@ -1,10 +1,11 @@
-"""The heroku-kafka provider: one tenant of the shared broker per add-on (Basic plans).
+"""The heroku-kafka provider: one tenant of the cluster per add-on (Basic plans).
 
-Provisioning makes a tenant (prefix, SASL credentials, a client certificate from the daemon's
-CA) and returns Heroku's config vars: KAFKA_URL (`kafka+ssl://127.0.0.1:<tls port>`),
-KAFKA_PREFIX, KAFKA_TRUSTED_CERT, KAFKA_CLIENT_CERT, KAFKA_CLIENT_CERT_KEY, plus
-KAFKA_SASL_BOOTSTRAP_SERVERS / _MECHANISM / _USERNAME / _PASSWORD for the SASL_PLAINTEXT
-listener. Deprovisioning deletes the tenant's topics, groups, offsets and credentials.
+Provisioning makes a tenant with Admin API calls only (SCRAM credentials, PREFIXED ACLs, plan
+quotas; `paas.kafka.tenancy`) and returns Heroku's config vars: KAFKA_URL, KAFKA_PREFIX,
+KAFKA_TRUSTED_CERT, KAFKA_CLIENT_CERT and KAFKA_CLIENT_CERT_KEY (the embedded cluster: a client
+certificate from the daemon's CA), plus KAFKA_SASL_BOOTSTRAP_SERVERS / _MECHANISM / _USERNAME /
+_PASSWORD. With PAAS_KAFKA_URL they point at that external cluster. Deprovisioning deletes the
+tenant's topics and groups, then its ACLs, credentials and quotas.
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ class KafkaProvider:
         self.kafka = kafka
 
     async def provision(self, app: str, addon_name: str, plan: str) -> Provisioned:
-        creds = self.kafka.create_tenant(addon_name, app, plan)
+        creds = await self.kafka.create_tenant(addon_name, app, plan)
         return Provisioned(
             config=self.kafka.config_vars(creds),
             provider_data={"tenant": addon_name, "prefix": creds.tenant.prefix, "plan": plan},
         )
 
     async def deprovision(self, addon_name: str, provider_data: dict[str, Any]) -> None:
-        self.kafka.delete_tenant(str(provider_data.get("tenant", addon_name)))
+        await self.kafka.delete_tenant(str(provider_data.get("tenant", addon_name)))
 
     async def stop(self) -> None:
         """The broker itself is stopped by the daemon (it outlives provider calls)."""

@@ -86,8 +86,8 @@ def _retention(value: int | str | None) -> int | None:
     return parse_duration_ms(value)
 
 
-def _cluster(svc: Services, addon: dict[str, Any], tenant: str) -> dict[str, Any]:
-    info = svc.kafka.info(tenant)
+async def _cluster(svc: Services, addon: dict[str, Any], tenant: str) -> dict[str, Any]:
+    info = await svc.kafka.info(tenant)
     return {"addon": addon, "attachment": addon["attachment"], "config_vars": addon["config_vars"], **info}
 
 
@@ -99,7 +99,7 @@ async def broker_status(svc: Svc) -> dict[str, Any]:
 @router.get("/kafka/tenants")
 async def tenants_metrics(svc: Svc) -> list[dict[str, Any]]:
     kafka = svc.kafka
-    return [kafka.metrics(tid) for tid in sorted(kafka.registry.tenants)]
+    return [await kafka.metrics(tid) for tid in kafka.tenant_ids()]
 
 
 @router.get("/apps/{app}/kafka")
@@ -107,20 +107,20 @@ async def kafka_list(svc: Svc, app: str) -> list[dict[str, Any]]:
     out = []
     for addon in _kafka_addons(svc, app):
         row, tenant = _tenant(svc, app, addon["name"])
-        out.append(_cluster(svc, row, tenant))
+        out.append(await _cluster(svc, row, tenant))
     return out
 
 
 @router.get("/apps/{app}/kafka/{addon}")
 async def kafka_info(svc: Svc, app: str, addon: str) -> dict[str, Any]:
     row, tenant = _tenant(svc, app, addon)
-    return _cluster(svc, row, tenant)
+    return await _cluster(svc, row, tenant)
 
 
 @router.get("/apps/{app}/kafka/{addon}/metrics")
 async def kafka_metrics(svc: Svc, app: str, addon: str) -> dict[str, Any]:
     _row, tenant = _tenant(svc, app, addon)
-    return svc.kafka.metrics(tenant)
+    return await svc.kafka.metrics(tenant)
 
 
 @router.get("/apps/{app}/kafka/{addon}/topics")
@@ -135,7 +135,7 @@ async def topics_list(svc: Svc, app: str, addon: str) -> dict[str, Any]:
         "addon": row["name"],
         "prefix": t.prefix,
         "limits": PLANS[t.plan].limits(),
-        "topics": kafka.list_topics(tenant),
+        "topics": await kafka.list_topics(tenant),
     }
 
 
@@ -147,7 +147,7 @@ async def topics_create(svc: Svc, app: str, addon: str, body: TopicBody) -> dict
         raise invalid("topic.name is required.")
     if spec.replication_factor not in (None, 3):
         raise invalid("Basic plans use a replication factor of 3; it cannot be changed.")
-    topic = svc.kafka.create_topic(
+    topic = await svc.kafka.create_topic(
         tenant, spec.name, spec.partition_count, _retention(spec.retention_time_ms), bool(spec.compaction)
     )
     svc.logs.api_line(row["app"]["name"], f"Create Kafka topic {topic['name']} by user local@paas")
@@ -157,7 +157,7 @@ async def topics_create(svc: Svc, app: str, addon: str, body: TopicBody) -> dict
 @router.get("/apps/{app}/kafka/{addon}/topics/{topic}")
 async def topics_info(svc: Svc, app: str, addon: str, topic: str) -> dict[str, Any]:
     _row, tenant = _tenant(svc, app, addon)
-    return svc.kafka.topic_info(tenant, topic)
+    return await svc.kafka.topic_info(tenant, topic)
 
 
 @router.patch("/apps/{app}/kafka/{addon}/topics/{topic}")
@@ -167,9 +167,9 @@ async def topics_update(svc: Svc, app: str, addon: str, topic: str, body: TopicB
     spec = body.topic
     result = None
     if spec.retention_time_ms is not None:
-        result = kafka.set_retention(tenant, topic, _retention(spec.retention_time_ms) or 0)
+        result = await kafka.set_retention(tenant, topic, _retention(spec.retention_time_ms) or 0)
     if spec.compaction is not None:
-        result = kafka.set_compaction(tenant, topic, spec.compaction)
+        result = await kafka.set_compaction(tenant, topic, spec.compaction)
     if result is None:
         raise invalid("Nothing to change: give topic.retention_time_ms or topic.compaction.")
     return result
@@ -180,7 +180,7 @@ async def topics_destroy(svc: Svc, app: str, addon: str, topic: str) -> dict[str
     row, tenant = _tenant(svc, app, addon)
     kafka = svc.kafka
     full = kafka.full_name(kafka.tenant(tenant), topic)
-    kafka.delete_topic(tenant, topic)
+    await kafka.delete_topic(tenant, topic)
     svc.logs.api_line(row["app"]["name"], f"Destroy Kafka topic {full} by user local@paas")
     return {"name": full, "deleted": True}
 
@@ -209,7 +209,7 @@ async def topics_tail(
 ) -> StreamingResponse:
     _row, tenant = _tenant(svc, app, addon)
     kafka = svc.kafka
-    kafka.topic_info(tenant, topic)  # 404 before the stream starts
+    await kafka.topic_info(tenant, topic)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[bytes]:
         sent = 0
@@ -240,14 +240,14 @@ async def groups_list(svc: Svc, app: str, addon: str) -> dict[str, Any]:
     return {
         "attachment": row["attachment"],
         "prefix": kafka.tenant(tenant).prefix,
-        "consumer_groups": kafka.list_groups(tenant),
+        "consumer_groups": await kafka.list_groups(tenant),
     }
 
 
 @router.post("/apps/{app}/kafka/{addon}/consumer_groups", status_code=201)
 async def groups_create(svc: Svc, app: str, addon: str, body: GroupBody) -> dict[str, Any]:
     _row, tenant = _tenant(svc, app, addon)
-    return svc.kafka.create_group(tenant, body.consumer_group.name)
+    return await svc.kafka.create_group(tenant, body.consumer_group.name)
 
 
 @router.delete("/apps/{app}/kafka/{addon}/consumer_groups/{group}")
@@ -255,7 +255,7 @@ async def groups_destroy(svc: Svc, app: str, addon: str, group: str) -> dict[str
     _row, tenant = _tenant(svc, app, addon)
     kafka = svc.kafka
     full = kafka.full_name(kafka.tenant(tenant), group)
-    kafka.delete_group(tenant, group)
+    await kafka.delete_group(tenant, group)
     return {"name": full, "deleted": True}
 
 
@@ -263,10 +263,11 @@ async def groups_destroy(svc: Svc, app: str, addon: str, group: str) -> dict[str
 async def credentials_reset(svc: Svc, app: str, addon: str) -> dict[str, Any]:
     row, tenant = _tenant(svc, app, addon)
     kafka = svc.kafka
-    creds = kafka.reset_credentials(tenant)
+    creds = await kafka.reset_credentials(tenant, finish=False)
     attachment = row["attachment"]
     config = {attachment + key[len("KAFKA") :]: value for key, value in kafka.config_vars(creds).items()}
     await svc.releases.update_config(  # an add-on's own vars: no release phase, as on Heroku
         row["app"]["name"], config, f"Reset {attachment} credentials ({row['name']})", by_addon=True
     )
+    await kafka.finish_reset(tenant)  # only now is the old principal emptied
     return {"addon": row["name"], "attachment": attachment, "config_vars": sorted(config)}

@@ -1,48 +1,36 @@
-"""Who is on a connection and what they may touch (prefixed ACLs, as Heroku's Basic plans).
+"""Who is on a connection: a Kafka principal (`User:<name>`), and the listener it came through.
 
-A tenant may use topics and consumer groups whose names start with its prefix; on Basic plans
-a consumer group must also have been created through the CLI first. The platform's admin
-principal (SASL user `paas` with the daemon's token) may use everything; an unauthenticated
-connection may only ask for ApiVersions, SASL and broker metadata.
+Principals come from SASL (PLAIN or SCRAM-SHA-256/512: the user name) or from the client
+certificate on the TLS listener (its common name, as Kafka's
+`ssl.principal.mapping.rules=RULE:^CN=([^,]+).*$/$1/`). What a principal may do is decided by
+ACLs only (`acls.Authorizer`); the platform's admin user (SASL `paas` with the daemon's token)
+is the one super user. A connection that has not authenticated is `User:ANONYMOUS`, which no
+ACL names: it may ask for ApiVersions, SASL and broker metadata.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .registry import Registry, Tenant
-
 ADMIN_USER = "paas"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Principal:
-    kind: str  # "anonymous" | "tenant" | "admin"
-    tenant: Tenant | None = None
+    user: str | None  # None: not authenticated
 
     @property
     def name(self) -> str:
-        if self.kind == "tenant" and self.tenant is not None:
-            return f"User:{self.tenant.id}"
-        return "User:ANONYMOUS" if self.kind == "anonymous" else f"User:{ADMIN_USER}"
+        return f"User:{self.user}" if self.user is not None else "User:ANONYMOUS"
 
     @property
-    def tenant_id(self) -> str | None:
-        return self.tenant.id if self.tenant is not None else None
+    def authenticated(self) -> bool:
+        return self.user is not None
 
-    def may_topic(self, name: str) -> bool:
-        if self.kind == "admin":
-            return True
-        return self.tenant is not None and name.startswith(self.tenant.prefix)
-
-    def may_group(self, name: str, registry: Registry) -> bool:
-        if self.kind == "admin":
-            return True
-        if self.tenant is None or not name.startswith(self.tenant.prefix):
-            return False
-        group = registry.groups.get(name)
-        return group is not None and group.tenant == self.tenant.id
+    @property
+    def is_admin(self) -> bool:
+        return self.user == ADMIN_USER
 
 
-ANONYMOUS = Principal("anonymous")
-ADMIN = Principal("admin")
+ANONYMOUS = Principal(None)
+ADMIN = Principal(ADMIN_USER)

@@ -120,35 +120,20 @@ class GroupCoordinator:
         protocols: list[tuple[str, bytes]],
         require_known_member_id: bool,
     ) -> JoinResult:
-        if not MIN_SESSION_TIMEOUT_MS <= session_timeout_ms <= MAX_SESSION_TIMEOUT_MS:
-            return JoinResult(ErrorCode.invalid_session_timeout, member_id=member_id)
         group = self.group(group_id)
-        if not protocols or not protocol_type:
-            return JoinResult(ErrorCode.inconsistent_group_protocol, member_id=member_id)
-        if group.members and (
-            protocol_type != group.protocol_type
-            or not self._common_protocols(group, protocols, exclude=member_id)
-        ):
-            return JoinResult(ErrorCode.inconsistent_group_protocol, member_id=member_id)
+        refused = self._check_join(group, member_id, session_timeout_ms, protocol_type, protocols)
+        if refused is not None:
+            return refused
         if not member_id:
             new_id = f"{client_id or 'consumer'}-{uuid.uuid4()}"
             if require_known_member_id:
-                if len(group.pending) >= MAX_PENDING_MEMBERS:
-                    return JoinResult(ErrorCode.group_max_size_reached, member_id="")
-                group.pending.add(new_id)
-                # forget the id if the client never comes back with it
-                asyncio.get_running_loop().call_later(
-                    session_timeout_ms / 1000, group.pending.discard, new_id
-                )
-                return JoinResult(ErrorCode.member_id_required, member_id=new_id)
+                return self._hand_out_member_id(group, new_id, session_timeout_ms)
             member_id = new_id
         elif member_id not in group.members and member_id not in group.pending:
             return JoinResult(ErrorCode.unknown_member_id, member_id=member_id)
-
-        member = group.members.get(member_id)
-        if member is None:
-            group.pending.discard(member_id)
-            member = Member(
+        member, changed = self._upsert_member(
+            group,
+            Member(
                 member_id,
                 group_instance_id,
                 client_id,
@@ -157,26 +142,11 @@ class GroupCoordinator:
                 rebalance_timeout_ms,
                 protocol_type,
                 protocols,
-            )
-            group.members[member_id] = member
-            if not group.protocol_type:
-                group.protocol_type = protocol_type
-            changed = True
-        else:
-            changed = member.protocols != protocols
-            member.protocols = protocols
-            member.session_timeout_ms = session_timeout_ms
-            member.rebalance_timeout_ms = rebalance_timeout_ms
-            if member.join_future is not None and not member.join_future.done():
-                # a retried join replaces the old one; the old request gets a rebalance error
-                member.join_future.set_result(
-                    JoinResult(ErrorCode.rebalance_in_progress, member_id=member_id)
-                )
-
+            ),
+        )
         if not changed and group.state in (STABLE, COMPLETING) and member_id != group.leader:
             self._touch(group, member)
             return self._join_result(group, member)
-
         fut: asyncio.Future[JoinResult] = asyncio.get_running_loop().create_future()
         member.join_future = fut
         self._cancel_timer(member)
@@ -185,6 +155,54 @@ class GroupCoordinator:
         else:
             self._maybe_complete_join(group)
         return await fut
+
+    def _check_join(
+        self,
+        group: Group,
+        member_id: str,
+        session_timeout_ms: int,
+        protocol_type: str,
+        protocols: list[tuple[str, bytes]],
+    ) -> JoinResult | None:
+        if not MIN_SESSION_TIMEOUT_MS <= session_timeout_ms <= MAX_SESSION_TIMEOUT_MS:
+            return JoinResult(ErrorCode.invalid_session_timeout, member_id=member_id)
+        if not protocols or not protocol_type:
+            return JoinResult(ErrorCode.inconsistent_group_protocol, member_id=member_id)
+        if group.members and (
+            protocol_type != group.protocol_type
+            or not self._common_protocols(group, protocols, exclude=member_id)
+        ):
+            return JoinResult(ErrorCode.inconsistent_group_protocol, member_id=member_id)
+        return None
+
+    def _hand_out_member_id(self, group: Group, new_id: str, session_timeout_ms: int) -> JoinResult:
+        """KIP-394: a new member first gets its id with MEMBER_ID_REQUIRED, then joins with it."""
+        if len(group.pending) >= MAX_PENDING_MEMBERS:
+            return JoinResult(ErrorCode.group_max_size_reached, member_id="")
+        group.pending.add(new_id)
+        # forget the id if the client never comes back with it
+        asyncio.get_running_loop().call_later(session_timeout_ms / 1000, group.pending.discard, new_id)
+        return JoinResult(ErrorCode.member_id_required, member_id=new_id)
+
+    def _upsert_member(self, group: Group, joining: Member) -> tuple[Member, bool]:
+        """The member in the group (added, or updated from `joining`); True when its protocols changed."""
+        member = group.members.get(joining.member_id)
+        if member is None:
+            group.pending.discard(joining.member_id)
+            group.members[joining.member_id] = joining
+            if not group.protocol_type:
+                group.protocol_type = joining.protocol_type
+            return joining, True
+        changed = member.protocols != joining.protocols
+        member.protocols = joining.protocols
+        member.session_timeout_ms = joining.session_timeout_ms
+        member.rebalance_timeout_ms = joining.rebalance_timeout_ms
+        if member.join_future is not None and not member.join_future.done():
+            # a retried join replaces the old one; the old request gets a rebalance error
+            member.join_future.set_result(
+                JoinResult(ErrorCode.rebalance_in_progress, member_id=member.member_id)
+            )
+        return member, changed
 
     def _common_protocols(self, group: Group, protocols: list[tuple[str, bytes]], exclude: str) -> set[str]:
         names = {name for name, _ in protocols}
@@ -249,17 +267,7 @@ class GroupCoordinator:
             group.state = EMPTY
             group.protocol = group.protocol_type = group.leader = None
             return
-        votes: Counter[str] = Counter()
-        candidates = None
-        for m in group.members.values():
-            names = {name for name, _ in m.protocols}
-            candidates = names if candidates is None else candidates & names
-        for m in group.members.values():
-            for name, _ in m.protocols:
-                if candidates and name in candidates:
-                    votes[name] += 1
-                    break
-        group.protocol = votes.most_common(1)[0][0] if votes else None
+        group.protocol = self._elect_protocol(group)
         group.protocol_type = next(iter(group.members.values())).protocol_type
         if group.leader not in group.members:
             group.leader = next(iter(group.members))
@@ -270,6 +278,20 @@ class GroupCoordinator:
             if fut is not None and not fut.done():
                 fut.set_result(result)
             self._touch(group, m)
+
+    @staticmethod
+    def _elect_protocol(group: Group) -> str | None:
+        """Each member votes for its first protocol that every member supports (Kafka's rule)."""
+        candidates: set[str] | None = None
+        for m in group.members.values():
+            names = {name for name, _ in m.protocols}
+            candidates = names if candidates is None else candidates & names
+        votes: Counter[str] = Counter()
+        for m in group.members.values():
+            first = next((name for name, _ in m.protocols if candidates and name in candidates), None)
+            if first is not None:
+                votes[first] += 1
+        return votes.most_common(1)[0][0] if votes else None
 
     def _join_result(self, group: Group, member: Member) -> JoinResult:
         members = []

@@ -299,6 +299,8 @@ class ProducerState:
 
 # ------------------------------------------------------------- partition
 
+START_FILE = "log-start-offset"
+
 
 class PartitionLog:
     def __init__(self, directory: Path, topic: str, partition: int, segment_bytes: int):
@@ -311,6 +313,7 @@ class PartitionLog:
         self.waiters: list[asyncio.Future[None]] = []
         self.recovered_bytes = 0  # torn/corrupt bytes cut at load
         self.cleaned_upto = -1  # base offset of the active segment at the last compaction
+        self.start_floor = 0  # DeleteRecords: no record below this offset is served
 
     # -- lifecycle
     @classmethod
@@ -347,6 +350,8 @@ class PartitionLog:
                 break
         if not log.segments:
             log.segments.append(Segment(directory, 0))
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            log.start_floor = int((directory / START_FILE).read_text())
         return log
 
     def close(self) -> None:
@@ -361,12 +366,12 @@ class PartitionLog:
             with contextlib.suppress(OSError):
                 tmp.write_text(json.dumps(data))
                 os.replace(tmp, self.directory / "producers.json")
-        self._wake()
+        self.wake()
 
     def delete(self) -> None:
         for seg in self.segments:
             seg.close()
-        self._wake()
+        self.wake()
         shutil.rmtree(self.directory, ignore_errors=True)
 
     # -- properties
@@ -376,7 +381,29 @@ class PartitionLog:
 
     @property
     def log_start_offset(self) -> int:
-        return self.segments[0].base_offset
+        return min(max(self.segments[0].base_offset, self.start_floor), self.next_offset)
+
+    def delete_records(self, offset: int) -> int:
+        """DeleteRecords: records below `offset` (-1: the high watermark) go; returns the new start.
+
+        Whole segments below it are deleted; inside a segment the start offset is recorded in
+        `log-start-offset` (as Kafka's checkpoint) and reads below it are out of range.
+        """
+        end = self.next_offset
+        offset = end if offset == -1 else offset
+        if not self.log_start_offset <= offset <= end:
+            if offset < self.log_start_offset:
+                return self.log_start_offset
+            raise OffsetOutOfRange(f"offset {offset} is past the high watermark {end}")
+        tmp = self.directory / (START_FILE + ".tmp")
+        tmp.write_text(str(offset))
+        os.replace(tmp, self.directory / START_FILE)
+        self.start_floor = offset
+        if offset == end and self.active.size:
+            self.roll()
+        while len(self.segments) > 1 and self.segments[0].next_offset <= offset:
+            self.segments.pop(0).delete()
+        return self.log_start_offset
 
     @property
     def next_offset(self) -> int:
@@ -462,7 +489,7 @@ class PartitionLog:
         seg.append(parts, placed)
         for _pos, stored in placed:
             self._track_producer(stored)
-        self._wake()
+        self.wake()
         return base
 
     def roll(self) -> Segment:
@@ -470,7 +497,7 @@ class PartitionLog:
         self.segments.append(seg)
         return seg
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
         waiters, self.waiters = self.waiters, []
         for fut in waiters:
             if not fut.done():
@@ -531,6 +558,17 @@ class PartitionLog:
             freed += self.drop_oldest()
         return freed
 
+    def expire_bytes(self, retention_bytes: int) -> int:
+        """retention.bytes: drop the oldest segments while the rest still holds that much."""
+        if retention_bytes < 0:
+            return 0
+        freed = 0
+        while len(self.segments) > 1 and self.size - self.segments[0].size >= retention_bytes:
+            freed += self.drop_oldest()
+        if len(self.segments) == 1 and self.active.size > retention_bytes > 0:
+            self.roll()
+        return freed
+
     def drop_oldest(self) -> int:
         """Remove the oldest closed segment (rolling first when only the active one remains)."""
         if len(self.segments) == 1:
@@ -558,40 +596,49 @@ class PartitionLog:
         if not closed or self.cleaned_upto == self.active.base_offset:
             return 0
         self.cleaned_upto = self.active.base_offset
-        latest: dict[bytes, int] = {}
         try:
-            for seg in self.segments:
-                for data, info in _batches_with_bytes(seg):
-                    for rec in decode_batch(data, info):
-                        if rec.key is not None:
-                            latest[rec.key] = rec.offset
+            latest = self._latest_offsets()
         except CorruptBatch:
             return 0
+        cutoff = now_ms - tombstone_retention_ms
         freed = 0
         for i, seg in enumerate(closed):
-            kept: list[bytes] = []
-            changed = False
-            for data, info in _batches_with_bytes(seg):
-                records = decode_batch(data, info)
-                survivors = [
-                    r
-                    for r in records
-                    if r.key is None
-                    or (
-                        latest.get(r.key) == r.offset
-                        and not (r.value is None and r.timestamp < now_ms - tombstone_retention_ms)
-                    )
-                ]
-                if len(survivors) == len(records):
-                    kept.append(data[info.start : info.start + info.size])
-                else:
-                    changed = True
-                    if survivors:
-                        kept.append(rebuild_batch(survivors))
+            kept, changed = _compacted(seg, latest, cutoff)
             if changed:
                 freed += seg.size - sum(len(b) for b in kept)
                 self.segments[i] = _rewrite_segment(seg, kept)
         return freed
+
+    def _latest_offsets(self) -> dict[bytes, int]:
+        """The offset of the newest record of each key (raises CorruptBatch if undecodable)."""
+        latest: dict[bytes, int] = {}
+        for seg in self.segments:
+            for data, info in _batches_with_bytes(seg):
+                for rec in decode_batch(data, info):
+                    if rec.key is not None:
+                        latest[rec.key] = rec.offset
+        return latest
+
+
+def _compacted(seg: Segment, latest: dict[bytes, int], tombstone_cutoff: int) -> tuple[list[bytes], bool]:
+    """The batches of a closed segment after compaction, and whether anything was dropped."""
+    kept: list[bytes] = []
+    changed = False
+    for data, info in _batches_with_bytes(seg):
+        records = decode_batch(data, info)
+        survivors = [
+            r
+            for r in records
+            if r.key is None
+            or (latest.get(r.key) == r.offset and not (r.value is None and r.timestamp < tombstone_cutoff))
+        ]
+        if len(survivors) == len(records):
+            kept.append(data[info.start : info.start + info.size])
+        else:
+            changed = True
+            if survivors:
+                kept.append(rebuild_batch(survivors))
+    return kept, changed
 
 
 def _batches_with_bytes(seg: Segment) -> Iterator[tuple[bytes, BatchInfo]]:

@@ -29,14 +29,16 @@ from kio.schema.index import api_key_map, schema_name_map
 from kio.serial import entity_reader, entity_writer
 from kio.static.constants import EntityType
 
-# api_key -> (min, max) advertised in ApiVersions: Apache Kafka 2.7's set for these APIs
-# (no topic IDs anywhere, RecordBatch v2 only). Produce v0-2 and Fetch v0-3 are advertised but
-# not served: librdkafka derives its MsgVer1/ThrottleTime feature flags from ranges that must
-# include those versions (the same reason Kafka 4.0 still lists Produce v0-2, KAFKA-18659).
-# Every client in use negotiates the highest common version, which is always served.
+from .tolerant import nested_entity, tolerant_reader
+
+# api_key -> (min, max) advertised in ApiVersions: exactly the versions every handler serves
+# completely (RecordBatch v2 only, no topic IDs, no transactions). Produce v0-2 and Fetch v0-3
+# (message formats 0 and 1) are not listed: librdkafka before 2.11.1 then sends gzip/snappy/lz4
+# batches uncompressed (its compression check looks for Produce v0, librdkafka #4956) and keeps
+# working; Apache Kafka 4.0 lists them without serving them instead (KAFKA-18659).
 ADVERTISED: dict[int, tuple[int, int]] = {
-    0: (0, 8),  # Produce
-    1: (0, 12),  # Fetch
+    0: (3, 8),  # Produce
+    1: (4, 12),  # Fetch
     2: (1, 5),  # ListOffsets
     3: (0, 9),  # Metadata
     8: (2, 8),  # OffsetCommit
@@ -52,10 +54,22 @@ ADVERTISED: dict[int, tuple[int, int]] = {
     18: (0, 3),  # ApiVersions
     19: (2, 6),  # CreateTopics
     20: (1, 5),  # DeleteTopics
+    21: (0, 2),  # DeleteRecords
     22: (0, 4),  # InitProducerId
-    32: (1, 3),  # DescribeConfigs
+    29: (1, 3),  # DescribeAcls
+    30: (1, 3),  # CreateAcls
+    31: (1, 3),  # DeleteAcls
+    32: (1, 4),  # DescribeConfigs
     36: (0, 2),  # SaslAuthenticate
     37: (0, 3),  # CreatePartitions
+    42: (0, 2),  # DeleteGroups
+    44: (0, 1),  # IncrementalAlterConfigs
+    47: (0, 0),  # OffsetDelete
+    48: (0, 1),  # DescribeClientQuotas
+    49: (0, 1),  # AlterClientQuotas
+    50: (0, 0),  # DescribeUserScramCredentials
+    51: (0, 0),  # AlterUserScramCredentials
+    60: (0, 1),  # DescribeCluster
 }
 
 API_NAMES: dict[int, str] = {key: api_key_map[key] for key in ADVERTISED}
@@ -64,8 +78,13 @@ PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
 OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR = 8, 9, 10
 JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 11, 12, 13, 14
 DESCRIBE_GROUPS, LIST_GROUPS, SASL_HANDSHAKE, API_VERSIONS = 15, 16, 17, 18
-CREATE_TOPICS, DELETE_TOPICS, INIT_PRODUCER_ID = 19, 20, 22
+CREATE_TOPICS, DELETE_TOPICS, DELETE_RECORDS, INIT_PRODUCER_ID = 19, 20, 21, 22
+DESCRIBE_ACLS, CREATE_ACLS, DELETE_ACLS = 29, 30, 31
 DESCRIBE_CONFIGS, SASL_AUTHENTICATE, CREATE_PARTITIONS = 32, 36, 37
+DELETE_GROUPS, INCREMENTAL_ALTER_CONFIGS, OFFSET_DELETE = 42, 44, 47
+DESCRIBE_CLIENT_QUOTAS, ALTER_CLIENT_QUOTAS = 48, 49
+DESCRIBE_USER_SCRAM_CREDENTIALS, ALTER_USER_SCRAM_CREDENTIALS = 50, 51
+DESCRIBE_CLUSTER = 60
 
 
 class FrameError(Exception):
@@ -76,18 +95,15 @@ class UnknownApi(FrameError):
     pass
 
 
-class UnsupportedVersion(FrameError):
-    pass
-
-
 @dataclass(slots=True)
 class Request:
     api_key: int
     api_version: int
     correlation_id: int
     client_id: str | None
-    body: Any  # a kio request dataclass, or None for an ApiVersions version we don't know
+    body: Any  # a kio request dataclass; None when it could not be read (an unsupported version)
     size: int  # payload bytes, for accounting
+    supported: bool = True  # False: a version we do not serve, answered with UNSUPPORTED_VERSION
 
     @property
     def name(self) -> str:
@@ -103,12 +119,15 @@ def payload_class(api_key: int, version: int, kind: Any) -> Any:
     return getattr(module, path.split(":", 1)[1])
 
 
+def known_versions(api_key: int) -> list[int]:
+    """The versions of an API whose schema kio ships (Apache Kafka's message JSON files)."""
+    name = api_key_map.get(api_key)
+    return sorted(schema_name_map.get(name, {})) if name is not None else []
+
+
 def served(api_key: int, version: int) -> bool:
     low, high = ADVERTISED.get(api_key, (0, -1))
-    if not low <= version <= high:
-        return False
-    name = api_key_map.get(api_key)
-    return name is not None and version in schema_name_map.get(name, {})
+    return low <= version <= high and version in known_versions(api_key)
 
 
 @functools.cache
@@ -134,47 +153,80 @@ def _read_uvarint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
             raise FrameError("varint too long in request header")
 
 
-def decode_request(payload: bytes | memoryview) -> Request:
-    """Parse one frame payload (without the size prefix). Raises FrameError, nothing else."""
+def _read_header(payload: bytes | memoryview) -> tuple[int, int, int, str | None, int]:
+    """api_key, version, correlation_id, client_id and where the rest starts (request header v1)."""
     if len(payload) < _HEADER.size:
         raise FrameError(f"frame of {len(payload)} bytes is shorter than a request header")
     api_key, version, correlation_id, client_len = _HEADER.unpack_from(payload, 0)
     pos = _HEADER.size
-    client_id: str | None = None
-    if client_len >= 0:
-        if pos + client_len > len(payload):
-            raise FrameError("client_id runs past the end of the frame")
-        try:
-            client_id = bytes(payload[pos : pos + client_len]).decode()
-        except UnicodeDecodeError:
-            raise FrameError("client_id is not UTF-8") from None
-        pos += client_len
-    elif client_len != -1:
+    if client_len < -1:
         raise FrameError(f"negative client_id length {client_len}")
+    if client_len < 0:
+        return api_key, version, correlation_id, None, pos
+    if pos + client_len > len(payload):
+        raise FrameError("client_id runs past the end of the frame")
+    try:
+        client_id = bytes(payload[pos : pos + client_len]).decode()
+    except UnicodeDecodeError:
+        raise FrameError("client_id is not UTF-8") from None
+    return api_key, version, correlation_id, client_id, pos + client_len
+
+
+def _skip_header_tags(payload: bytes | memoryview, pos: int) -> int:
+    """Request header v2: a tagged-field block; none is defined, every one is skipped (KIP-482)."""
+    count, pos = _read_uvarint(payload, pos)
+    for _ in range(count):
+        _tag, pos = _read_uvarint(payload, pos)
+        size, pos = _read_uvarint(payload, pos)
+        pos += size
+    if pos > len(payload):
+        raise FrameError("request header tags run past the end of the frame")
+    return pos
+
+
+def read_body(cls: Any, payload: bytes | memoryview, pos: int) -> Any:
+    """The request body: kio's native reader, or the tag-tolerant one when a tagged field is unknown.
+
+    Bytes after the body are ignored, as Apache Kafka's request parser does.
+    """
+    try:
+        body, _used = _reader(cls)(payload, pos)
+        return body
+    except Exception:  # kio raises many types for bad input; retry tolerating unknown tags
+        pass
+    body, _used = tolerant_reader(cls)(payload, pos)
+    return body
+
+
+def decode_request(payload: bytes | memoryview) -> Request:
+    """Parse one frame payload (without the size prefix). Raises FrameError, nothing else."""
+    api_key, version, correlation_id, client_id, pos = _read_header(payload)
     if api_key not in ADVERTISED:
         raise UnknownApi(f"unknown API key {api_key}")
     if not served(api_key, version):
-        if api_key == API_VERSIONS:  # KIP-511: answer at v0 with our versions
-            return Request(api_key, version, correlation_id, client_id, None, len(payload))
-        raise UnsupportedVersion(f"{API_NAMES[api_key]} v{version} is not supported")
+        body = _unsupported_body(api_key, version, payload, pos)
+        return Request(api_key, version, correlation_id, client_id, body, len(payload), supported=False)
     cls = payload_class(api_key, version, EntityType.request)
     if cls.__flexible__:
-        count, pos = _read_uvarint(payload, pos)
-        for _ in range(count):
-            _tag, pos = _read_uvarint(payload, pos)
-            size, pos = _read_uvarint(payload, pos)
-            pos += size
-        if pos > len(payload):
-            raise FrameError("request header tags run past the end of the frame")
+        pos = _skip_header_tags(payload, pos)
     try:
-        body, used = _reader(cls)(payload, pos)
+        body = read_body(cls, payload, pos)
     except Exception as exc:  # kio raises many types for bad input; all mean "malformed"
         raise FrameError(f"malformed {API_NAMES[api_key]} v{version} request: {exc}") from None
-    if pos + used != len(payload):
-        raise FrameError(
-            f"{API_NAMES[api_key]} v{version} request has {len(payload) - pos - used} trailing bytes"
-        )
     return Request(api_key, version, correlation_id, client_id, body, len(payload))
+
+
+def _unsupported_body(api_key: int, version: int, payload: bytes | memoryview, pos: int) -> Any:
+    """The body of a request at a version we do not serve, when kio can read it (else None)."""
+    if api_key == API_VERSIONS or version not in known_versions(api_key):
+        return None
+    cls = payload_class(api_key, version, EntityType.request)
+    try:
+        if cls.__flexible__:
+            pos = _skip_header_tags(payload, pos)
+        return read_body(cls, payload, pos)
+    except Exception:  # only used to echo names back in the error answer
+        return None
 
 
 # ---------------------------------------------------------------- responses
@@ -231,26 +283,25 @@ class _FieldSpec:
     zero: Callable[[], Any] | None  # None when the dataclass has its own default
 
 
+_ZEROS: dict[str, Any] = {
+    **dict.fromkeys(("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"), 0),
+    "float64": 0.0,
+    "bool": False,
+    "string": "",
+    "bytes": b"",
+    "records": b"",
+    "error_code": ErrorCode.none,
+    "uuid": uuid.UUID(int=0),
+}
+
+
 def _zero_for(kafka_type: str, hint: Any, optional: bool) -> Callable[[], Any]:
     if optional:
         return lambda: None
-    if kafka_type in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"):
-        return lambda: 0
-    if kafka_type == "float64":
-        return lambda: 0.0
-    if kafka_type == "bool":
-        return lambda: False
-    if kafka_type == "string":
-        return lambda: ""
-    if kafka_type in ("bytes", "records"):
-        return lambda: b""
-    if kafka_type == "error_code":
-        return lambda: ErrorCode.none
     if kafka_type.startswith("timedelta"):
         return lambda: datetime.timedelta(0)
-    if kafka_type == "uuid":
-        return lambda: uuid.UUID(int=0)
-    return lambda: 0
+    value = _ZEROS.get(kafka_type, 0)
+    return lambda: value
 
 
 def _converter(kafka_type: str) -> Callable[[Any], Any]:
@@ -269,38 +320,30 @@ def _converter(kafka_type: str) -> Callable[[Any], Any]:
     return lambda v: v
 
 
+def _field_spec(f: dataclasses.Field[Any], hint: Any) -> _FieldSpec:
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    is_tuple = typing.get_origin(hint) is tuple or any(typing.get_origin(a) is tuple for a in args)
+    nested = nested_entity(hint)
+    convert: Callable[[Any], Any]
+    zero: Callable[[], Any]
+    if nested is not None:
+        convert = _nested_converter(nested, is_tuple)
+        zero = (lambda: None) if optional else (lambda: ()) if is_tuple else _lazy_build(nested)
+    elif is_tuple:
+        convert, zero = _to_tuple, lambda: ()
+    else:
+        kafka_type = f.metadata.get("kafka_type", "")
+        convert = _converter(kafka_type)
+        zero = (lambda: None) if optional else _zero_for(kafka_type, hint, optional)
+    has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    return _FieldSpec(f.name, convert, None if has_default else zero)
+
+
 @functools.cache
 def _spec(cls: Any) -> tuple[_FieldSpec, ...]:
     hints = typing.get_type_hints(cls)
-    specs = []
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        args = typing.get_args(hint)
-        optional = type(None) in args
-        kafka_type = f.metadata.get("kafka_type", "")
-        nested = _nested_entity(hint)
-        convert: Callable[[Any], Any]
-        if nested is not None:
-            is_tuple = typing.get_origin(hint) is tuple or any(typing.get_origin(a) is tuple for a in args)
-            convert = _nested_converter(nested, is_tuple)
-            zero: Callable[[], Any] | None = (
-                (lambda: None) if optional else (lambda: ()) if is_tuple else _lazy_build(nested)
-            )
-        else:
-            convert = _converter(kafka_type)
-            is_tuple = typing.get_origin(hint) is tuple or any(typing.get_origin(a) is tuple for a in args)
-            zero = (
-                (lambda: None)
-                if (optional and not is_tuple)
-                else (lambda: ())
-                if is_tuple
-                else _zero_for(kafka_type, hint, optional)
-            )
-            if is_tuple:
-                convert = _to_tuple
-        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        specs.append(_FieldSpec(f.name, convert, None if has_default else zero))
-    return tuple(specs)
+    return tuple(_field_spec(f, hints[f.name]) for f in dataclasses.fields(cls))
 
 
 def _to_tuple(value: Any) -> Any:
@@ -309,16 +352,6 @@ def _to_tuple(value: Any) -> Any:
 
 def _lazy_build(cls: Any) -> Callable[[], Any]:
     return lambda: build(cls, {})
-
-
-def _nested_entity(hint: Any) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return hint
-    for arg in typing.get_args(hint):
-        found = _nested_entity(arg)
-        if found is not None:
-            return found
-    return None
 
 
 def _nested_converter(cls: Any, is_tuple: bool) -> Callable[[Any], Any]:

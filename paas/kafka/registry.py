@@ -16,10 +16,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .acls import AclBinding
+from .quotas import Entity
+from .scram import ScramCredential
+
 
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
+    # 0600: the registry holds SCRAM keys (secrets, although not passwords)
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
         f.flush()
         os.fsync(f.fileno())
@@ -28,6 +33,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 @dataclass
 class Tenant:
+    """A tenant as brokers before the Admin-API tenancy recorded it (read once, then migrated)."""
+
     id: str  # the add-on name, e.g. "kafka-shaped-12345"
     app: str
     plan: str
@@ -46,6 +53,7 @@ class Topic:
     retention_ms: int
     compaction: bool = False
     created_at: float = field(default_factory=time.time)
+    retention_bytes: int = -1  # per partition, as Kafka's retention.bytes
 
 
 @dataclass
@@ -62,6 +70,10 @@ class Registry:
         self.topics: dict[str, Topic] = {}
         self.groups: dict[str, Group] = {}
         self.next_producer_id = 1000
+        # the cluster's security state, changed only through the Admin API
+        self.acls: list[AclBinding] = []
+        self.scram: dict[str, dict[int, ScramCredential]] = {}
+        self.quotas: dict[Entity, dict[str, float]] = {}
 
     def load(self) -> None:
         if not self.path.exists():
@@ -71,6 +83,15 @@ class Registry:
         self.topics = {k: Topic(**v) for k, v in data.get("topics", {}).items()}
         self.groups = {k: Group(**v) for k, v in data.get("groups", {}).items()}
         self.next_producer_id = int(data.get("next_producer_id", 1000))
+        self.acls = [AclBinding(**a) for a in data.get("acls", [])]
+        self.scram = {
+            user: {int(m): ScramCredential.from_json(c) for m, c in creds.items()}
+            for user, creds in data.get("scram", {}).items()
+        }
+        self.quotas = {
+            tuple((t, n) for t, n in q["entity"]): {k: float(v) for k, v in q["values"].items()}
+            for q in data.get("quotas", [])
+        }
 
     def save(self) -> None:
         write_json_atomic(
@@ -80,6 +101,9 @@ class Registry:
                 "topics": {k: asdict(v) for k, v in self.topics.items()},
                 "groups": {k: asdict(v) for k, v in self.groups.items()},
                 "next_producer_id": self.next_producer_id,
+                "acls": [a.to_json() for a in self.acls],
+                "scram": {u: {str(m): c.to_json() for m, c in cs.items()} for u, cs in self.scram.items()},
+                "quotas": [{"entity": [list(e) for e in ent], "values": v} for ent, v in self.quotas.items()],
             },
         )
 
@@ -138,7 +162,9 @@ class OffsetStore:
         return cut
 
     def _apply(self, entry: dict[str, Any]) -> None:
-        if entry.get("del") == "group":
+        if entry.get("del") == "offsets":
+            self.offsets.get(entry["g"], {}).pop((entry["t"], int(entry["p"])), None)
+        elif entry.get("del") == "group":
             self.offsets.pop(entry["g"], None)
         elif entry.get("del") == "topic":
             for offsets in self.offsets.values():
@@ -172,6 +198,10 @@ class OffsetStore:
     def delete_group(self, group: str) -> None:
         if group in self.offsets:
             self._append([{"del": "group", "g": group}])
+
+    def delete_offsets(self, group: str, partitions: list[tuple[str, int]]) -> None:
+        """OffsetDelete: forget the group's offsets of these partitions."""
+        self._append([{"del": "offsets", "g": group, "t": t, "p": p} for t, p in partitions])
 
     def delete_topic(self, topic: str) -> None:
         if any(k[0] == topic for offsets in self.offsets.values() for k in offsets):

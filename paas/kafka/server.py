@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from . import protocol as P
 from .auth import Principal
-from .broker import Broker, Session
+from .broker import Broker, Reply, Session
 
 log = logging.getLogger("paas.kafka")
 
@@ -81,8 +81,8 @@ class Listener:
         self.writers[writer] = session
         if self.identify is not None:
             principal = self.identify(writer.get_extra_info("ssl_object"))
-            if principal is None:  # a CA-signed cert that no longer maps to a tenant
-                log.warning("kafka: TLS client %s presented an unknown or revoked certificate", session.peer)
+            if principal is None:  # TLS without a usable client certificate
+                log.warning("kafka: TLS client %s presented no usable client certificate", session.peer)
                 self._drop(task, writer)
                 return
             session.principal = principal
@@ -97,24 +97,35 @@ class Listener:
         finally:
             self._drop(task, writer)
 
-    def disconnect_tenant(self, tenant_id: str) -> int:
-        """Close every connection authenticated as this tenant (deleted or rotated credentials)."""
-        doomed = [w for w, s in self.writers.items() if s.principal.tenant_id == tenant_id]
-        for w in doomed:
-            w.close()
-        return len(doomed)
-
     def _drop(self, task: asyncio.Task[None], writer: asyncio.StreamWriter) -> None:
         self.connections.discard(task)
         self.writers.pop(writer, None)
         with contextlib.suppress(Exception):
             writer.close()
 
+    async def _read_frame(self, session: Session, reader: asyncio.StreamReader) -> bytes | None:
+        async with asyncio.timeout(IDLE_TIMEOUT):
+            head = await reader.readexactly(4)
+        (size,) = _SIZE.unpack(head)
+        if size <= 0 or size > MAX_FRAME_BYTES:
+            self.broker.stats.bad_frames += 1
+            log.warning("kafka: %s sent a frame of %d bytes; closing the connection", session.peer, size)
+            return None
+        async with asyncio.timeout(IDLE_TIMEOUT):
+            return await reader.readexactly(size)
+
+    def _raw_sasl(self, session: Session, payload: bytes, writer: asyncio.StreamWriter) -> bool:
+        """SaslHandshake v0: a raw token, answered raw; False when authentication failed."""
+        reply, failure = self.broker.raw_token(session, payload)
+        if failure is not None or reply is None:
+            return False
+        writer.write(_SIZE.pack(len(reply)) + reply)
+        return True
+
     async def _loop(
         self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         loop = asyncio.get_running_loop()
-        broker = self.broker
         muted_until = 0.0
         while True:
             if muted_until:
@@ -122,37 +133,30 @@ class Listener:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 muted_until = 0.0
-            async with asyncio.timeout(IDLE_TIMEOUT):
-                head = await reader.readexactly(4)
-            (size,) = _SIZE.unpack(head)
-            if size <= 0 or size > MAX_FRAME_BYTES:
-                broker.stats.bad_frames += 1
-                log.warning("kafka: %s sent a frame of %d bytes; closing the connection", session.peer, size)
+            payload = await self._read_frame(session, reader)
+            if payload is None:
                 return
-            async with asyncio.timeout(IDLE_TIMEOUT):
-                payload = await reader.readexactly(size)
-            if session.sasl_stage == "v0_token":  # SaslHandshake v0: a raw token, no Kafka header
-                session.sasl_stage = None
-                principal = broker.authenticate_plain(payload)
-                if principal is None:
-                    log.warning("kafka: SASL/PLAIN authentication failed from %s", session.peer)
+            if session.sasl_stage == "v0_token":
+                if not self._raw_sasl(session, payload, writer):
                     return
-                session.principal = principal
-                writer.write(b"\0\0\0\0")
                 continue
-            try:
-                req = P.decode_request(payload)
-            except P.FrameError as exc:
-                broker.stats.bad_frames += 1
-                log.warning("kafka: bad request from %s: %s; closing the connection", session.peer, exc)
-                return
-            reply = await broker.handle(session, req)
-            if reply.response is not None:
-                writer.write(P.encode_response(req.correlation_id, reply.response))
-                if writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
-                    await writer.drain()
-            if reply.close:
+            reply = await self._answer(session, payload, writer)
+            if reply is None or reply.close:
                 await writer.drain()
                 return
             if reply.throttle_ms:
                 muted_until = loop.time() + reply.throttle_ms / 1000
+
+    async def _answer(self, session: Session, payload: bytes, writer: asyncio.StreamWriter) -> Reply | None:
+        try:
+            req = P.decode_request(payload)
+        except P.FrameError as exc:
+            self.broker.stats.bad_frames += 1
+            log.warning("kafka: bad request from %s: %s; closing the connection", session.peer, exc)
+            return None
+        reply = await self.broker.handle(session, req)
+        if reply.response is not None:
+            writer.write(P.encode_response(req.correlation_id, reply.response))
+            if writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+                await writer.drain()
+        return reply

@@ -1,320 +1,282 @@
-"""KafkaService: the shared multi-tenant broker and its management operations.
+"""KafkaService: the Kafka add-on's cluster (embedded, or external by `PAAS_KAFKA_URL`) and its tenants.
 
-The daemon starts one; the Kafka add-on provider creates a tenant per add-on; the API calls
-the topic / group / metrics methods (they raise `PaasError` with Heroku-like messages).
+The daemon starts one; the Kafka add-on provider makes a tenant per add-on; the API calls the
+topic / group / metrics methods (they raise `PaasError` with Heroku-like messages).
 
-    svc = KafkaService(settings, bus, local_ca(settings))
-    await svc.start()                  # listeners: svc.port (SASL_PLAINTEXT/PLAINTEXT), svc.tls_port (mTLS)
-    creds = svc.create_tenant("kafka-shaped-12345", "myapp", "basic-0")
-    svc.create_topic("kafka-shaped-12345", "events", partitions=4)   # -> "shaped-12345.events"
-    svc.create_group("kafka-shaped-12345", "workers")
-    ...
+    svc = KafkaService(settings, bus, ca)
+    await svc.start()      # the embedded broker (unless PAAS_KAFKA_URL), then the admin connection
+    creds = await svc.create_tenant("kafka-shaped-12345", "myapp", "basic-0")
+    await svc.create_topic("kafka-shaped-12345", "events", partitions=4)   # -> "shaped-12345.events"
+    await svc.create_group("kafka-shaped-12345", "workers")
     await svc.stop()
 
-State lives under `settings.kafka_dir`: `registry.json` (tenants, topics, groups),
-`offsets.journal` (committed offsets), `data/<topic>-<partition>/` (log segments),
-`.clean_shutdown` (present only between a clean stop and the next start).
+Every change to a tenant is an Admin API call (`tenancy.Tenancy`), on the embedded cluster as on an
+external one. What the embedded broker can also show (traffic, partitions, throttling, records
+for kafka:topics:tail and :write) is read from it in-process; an external cluster shows what its
+Admin API tells.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import logging
 import random
-import re
-import secrets
-import ssl
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from common.ca import LocalCA, peer_identity
+from common.ca import LocalCA
 from common.config import LOOPBACK, Settings
 from common.errors import PaasError, StartupError, conflict, invalid, not_found
 from common.events import EventBus
 
-from .auth import Principal
-from .broker import Broker, Session
-from .groups import GroupCoordinator
+from .admin_client import SASL_PLAINTEXT, SASL_SSL, AdminClient, AdminError, ClusterAddress
+from .auth import ADMIN_USER
+from .embedded import MAX_PARTITIONS_PER_TOPIC, TOPIC_NAME, EmbeddedBroker
 from .log import OffsetOutOfRange
 from .plans import PLANS, REPLICATION_FACTOR, Plan, plan
+from .quotas import CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE, ThrottleStats
 from .records import CorruptBatch, build_batch, decode_batch, iter_headers, validate_produced
-from .registry import Group, OffsetStore, Registry, Tenant, Topic
-from .server import Listener
-from .storage import LogManager
+from .registry import Topic
+from .tenancy import Tenancy, Tenant, TenantStore, capacity_per_partition
 
 log = logging.getLogger("paas.kafka")
-
-TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
-MAX_PARTITIONS_PER_TOPIC = 256
 
 
 @dataclass(frozen=True)
 class TenantCredentials:
     tenant: Tenant
-    client_cert: str
-    client_key: str
-    trusted_cert: str
+    client_cert: str | None
+    client_key: str | None
+    trusted_cert: str | None
+
+
+def external_address(settings: Settings) -> ClusterAddress | None:
+    """The cluster PAAS_KAFKA_URL names, with the admin credentials (PAAS_KAFKA_SASL_*)."""
+    if not settings.kafka_url:
+        return None
+    first = settings.kafka_url.split(",")[0].strip()
+    parts = urlsplit(first if "://" in first else f"kafka://{first}")
+    if parts.scheme not in ("kafka", "kafka+ssl") or not parts.hostname or not parts.port:
+        raise StartupError(
+            f"PAAS_KAFKA_URL must be kafka://host:port or kafka+ssl://host:port, not {first!r}"
+        )
+    if not settings.kafka_sasl_username or not settings.kafka_sasl_password:
+        raise StartupError(
+            "PAAS_KAFKA_URL needs PAAS_KAFKA_SASL_USERNAME and PAAS_KAFKA_SASL_PASSWORD (an admin)"
+        )
+    cert = settings.kafka_trusted_cert
+    if cert and "-----BEGIN" not in cert:
+        cert = Path(cert).read_text()
+    return ClusterAddress(
+        parts.hostname,
+        parts.port,
+        SASL_SSL if parts.scheme == "kafka+ssl" else SASL_PLAINTEXT,
+        settings.kafka_sasl_mechanism,
+        settings.kafka_sasl_username,
+        settings.kafka_sasl_password,
+        cert or None,
+    )
+
+
+def _admin_error(exc: AdminError) -> PaasError:
+    status = {"topic_already_exists": 409, "unknown_topic_or_partition": 404, "group_id_not_found": 404}
+    return PaasError(status.get(exc.code.name, 422), "invalid_params", exc.detail or str(exc))
 
 
 class KafkaService:
     def __init__(self, settings: Settings, bus: EventBus, ca: LocalCA):
         self.settings = settings
         self.bus = bus
-        self.dir = settings.kafka_dir
-        self.registry = Registry(self.dir / "registry.json")
-        self.offsets = OffsetStore(self.dir / "offsets.journal")
-        self.logs = LogManager(self.dir / "data", settings.kafka_segment_bytes)
-        self.coordinator = GroupCoordinator(settings.kafka_group_initial_rebalance_delay)
         self.ca = ca
-        self.broker = Broker(
-            self.registry,
-            self.logs,
-            self.offsets,
-            self.coordinator,
-            self._admin_password,
-            self._over_capacity,
-        )
-        self.broker.admin_create_topic = self._wire_create_topic
-        self.broker.admin_delete_topic = self._drop_topic
-        self.broker.admin_add_partitions = self._add_partitions
-        max_conns = settings.kafka_max_connections
-        self.plain = Listener(self.broker, "plain", max_conns)
-        self.tls: Listener | None = None
-        self._max_conns = max_conns
-        self.port = 0
-        self.tls_port = 0
+        self.address = external_address(settings)
+        self.embedded = EmbeddedBroker(settings, ca) if self.address is None else None
+        self.store = TenantStore(settings.kafka_dir / "tenants.json")
+        self.admin: AdminClient | None = None
+        self.tenancy: Tenancy | None = None
         self.started = False
-        self._retention_task: asyncio.Task[None] | None = None
-        self._capacity_pending: set[str] = set()
 
     # ----------------------------------------------------------------- lifecycle
-    async def start(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        marker = self.dir / ".clean_shutdown"
-        clean = marker.exists()
-        self.registry.load()
-        cut = self.offsets.load()
-        if cut:
-            log.warning("kafka: cut %d bytes of a torn offsets journal", cut)
-        self.logs.open_all(self.registry.topics.values(), clean)
-        with contextlib.suppress(FileNotFoundError):
-            marker.unlink()
-        self.ca.ensure()
-        self._recount_tenant_bytes()
-        self.port = await self._listen(
-            self.plain, self.settings.kafka_port, "Kafka broker", "PAAS_KAFKA_PORT"
-        )
-        self.tls = Listener(
-            self.broker,
-            "tls",
-            self._max_conns,
-            self.ca.server_context("kafka", ["localhost", LOOPBACK], client_auth=True),
-            self._identify,
-        )
-        self.tls_port = await self._listen(
-            self.tls, self.settings.kafka_tls_port, "Kafka TLS listener", "PAAS_KAFKA_TLS_PORT"
-        )
-        self._retention_task = asyncio.create_task(
-            self._retention_loop(self.settings.kafka_retention_check_interval)
-        )
-        self.started = True
-        log.info(
-            "kafka: listening on %s:%d (SASL_PLAINTEXT) and %s:%d (SSL)",
-            LOOPBACK,
-            self.port,
-            LOOPBACK,
-            self.tls_port,
-        )
+    @property
+    def port(self) -> int:
+        return self.embedded.port if self.embedded is not None else 0
 
-    async def _listen(self, listener: Listener, port: int, what: str, env: str) -> int:
+    @property
+    def tls_port(self) -> int:
+        return self.embedded.tls_port if self.embedded is not None else 0
+
+    @property
+    def external(self) -> bool:
+        return self.embedded is None
+
+    def _embedded(self) -> EmbeddedBroker:
+        if self.embedded is None:
+            raise PaasError(
+                501, "not_implemented", "Not available for an external Kafka cluster (PAAS_KAFKA_URL)."
+            )
+        return self.embedded
+
+    async def start(self) -> None:
+        self.store.load()
+        if self.embedded is not None:
+            await self.embedded.start()
+            self.address = ClusterAddress(
+                LOOPBACK, self.embedded.port, SASL_PLAINTEXT, "SCRAM-SHA-512", ADMIN_USER, None
+            )
+        assert self.address is not None
+        self.admin = AdminClient(self.address)
+        self.tenancy = Tenancy(self.admin, self.store)
+        self.started = True
+        if self.embedded is None:
+            await self._check_external()
+        await self._finish_retirements()
+        await self._migrate_legacy_tenants()
+
+    async def _migrate_legacy_tenants(self) -> None:
+        """Tenants an older paas kept inside its broker become principals with ACLs and quotas.
+
+        Same user name (the client certificate's CN) and password, so the app's config vars and
+        certificate keep working; its created consumer groups become LITERAL group ACLs."""
+        if self.embedded is None or not self.embedded.registry.tenants:
+            return
+        registry = self.embedded.registry
+        for old in list(registry.tenants.values()):
+            groups = sorted(g.name for g in registry.groups.values() if g.tenant == old.id)
+            tenant = Tenant(old.id, old.app, old.plan, old.prefix, old.username, old.password, groups=groups)
+            tenant.created_at = old.created_at
+            await self._call(self._tenancy().adopt(tenant))
+            del registry.tenants[old.id]
+            registry.save()
+            log.info("kafka: tenant %s is now principal %s with ACLs and quotas", old.id, tenant.principal)
+
+    async def _finish_retirements(self) -> None:
+        """Empty the principals a credential reset cut short by a crash left behind."""
+        for tenant in list(self.store.tenants.values()):
+            if tenant.retired:
+                try:
+                    await self._tenancy().finish_retirements(tenant)
+                    log.info("kafka: finished the interrupted credential reset of %s", tenant.id)
+                except (AdminError, OSError, TimeoutError) as exc:
+                    log.warning("kafka: could not finish the credential reset of %s: %s", tenant.id, exc)
+
+    async def _check_external(self) -> None:
+        assert self.tenancy is not None and self.address is not None
         try:
-            return await listener.start(LOOPBACK, port)
-        except OSError as exc:
-            if listener is not self.plain:
-                await self.plain.stop()
-            self.logs.close()
-            self.offsets.close()
-            if exc.errno == errno.EADDRINUSE:
-                raise StartupError(
-                    f"port {port} for the {what} is already in use on {LOOPBACK}; stop what uses it or set {env}"
-                ) from None
-            raise StartupError(f"cannot listen on {LOOPBACK}:{port} for the {what}: {exc.strerror}") from None
+            await self.tenancy.topics()
+        except (AdminError, OSError, TimeoutError) as exc:
+            await self.stop()
+            raise StartupError(
+                f"the Kafka cluster at {self.address.bootstrap} (PAAS_KAFKA_URL) refused the admin: {exc}"
+            ) from None
+        log.info(
+            "kafka: using the external cluster at %s; the embedded broker is not started",
+            self.address.bootstrap,
+        )
 
     async def stop(self) -> None:
-        if not self.started:
-            return
+        if self.admin is not None:
+            await self.admin.close()
+        if self.embedded is not None:
+            await self.embedded.stop()
         self.started = False
-        if self._retention_task is not None:
-            self._retention_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention_task
-        await self.plain.stop()
-        if self.tls is not None:
-            await self.tls.stop()
-        self.coordinator.close()
-        self.logs.close()
-        self.offsets.close()
-        self.registry.save()
-        (self.dir / ".clean_shutdown").write_text(str(time.time()))
 
-    def _admin_password(self) -> str | None:
-        try:
-            return self.settings.token_path.read_text().strip() or None
-        except OSError:
-            return None
-
-    def _identify(self, ssl_object: ssl.SSLObject | None) -> Principal | None:
-        identity = peer_identity(ssl_object)
-        if identity is None:
-            return None
-        cn, serial = identity
-        tenant = self.registry.tenants.get(cn)
-        if tenant is None or tenant.cert_serial != serial:
-            return None
-        return Principal("tenant", tenant)
-
-    # ------------------------------------------------------------- retention
-    async def _retention_loop(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                self.enforce_retention()
-            except Exception:
-                log.exception("kafka: retention check failed")
-
-    def enforce_retention(self, now_ms: int | None = None, roll_compacted: bool = False) -> int:
-        """Delete expired segments, compact compacted topics, then trim tenants over their plan's capacity."""
-        topics = list(self.registry.topics.values())
-        freed = self.logs.expire(topics, now_ms)
-        freed += self.logs.compact(topics, now_ms, roll=roll_compacted)
-        for tenant in list(self.registry.tenants.values()):
-            freed += self._trim(tenant.id)
-        self._recount_tenant_bytes()
-        return freed
-
-    def _trim(self, tenant_id: str) -> int:
-        tenant = self.registry.tenants.get(tenant_id)
-        if tenant is None:
-            return 0
-        freed = self.logs.enforce_capacity(
-            self.registry.tenant_topics(tenant_id), PLANS[tenant.plan].capacity_bytes
-        )
-        if freed:
-            log.info(
-                "kafka: %s over its %s capacity: deleted %d bytes of the oldest data",
-                tenant_id,
-                tenant.plan,
-                freed,
+    def _tenancy(self) -> Tenancy:
+        if self.tenancy is None or self.admin is None:
+            raise PaasError(503, "unavailable", "The Kafka service is not started.")
+        if self.embedded is not None:  # the admin password is the daemon's token, read when used
+            self.admin.address = ClusterAddress(
+                LOOPBACK,
+                self.embedded.port,
+                SASL_PLAINTEXT,
+                "SCRAM-SHA-512",
+                ADMIN_USER,
+                self.embedded.admin_password(),
             )
-        return freed
+        return self.tenancy
 
-    def _over_capacity(self, tenant_id: str) -> None:
-        if tenant_id in self._capacity_pending:
-            return
-        self._capacity_pending.add(tenant_id)
-
-        def run() -> None:
-            self._capacity_pending.discard(tenant_id)
-            self._trim(tenant_id)
-            self._recount_tenant_bytes()
-
-        asyncio.get_running_loop().call_soon(run)
-
-    def _recount_tenant_bytes(self) -> None:
-        sizes: dict[str, int] = {}
-        for topic in self.registry.topics.values():
-            if topic.tenant is not None:
-                sizes[topic.tenant] = sizes.get(topic.tenant, 0) + self.logs.topic_size(topic.name)
-        self.broker.tenant_bytes = sizes
+    async def _call(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except AdminError as exc:
+            raise _admin_error(exc) from None
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            raise PaasError(503, "unavailable", f"The Kafka cluster did not answer: {exc}") from None
 
     # ---------------------------------------------------------------- tenants
-    def create_tenant(self, tenant_id: str, app: str, plan_name: str) -> TenantCredentials:
+    async def create_tenant(self, tenant_id: str, app: str, plan_name: str) -> TenantCredentials:
         chosen = plan(plan_name)
-        if tenant_id in self.registry.tenants:
+        if tenant_id in self.store.tenants:
             raise conflict(f"Kafka tenant {tenant_id} already exists.")
-        prefix = self._new_prefix(tenant_id)
-        issued = self.ca.issue_client(tenant_id)
-        tenant = Tenant(
-            id=tenant_id,
-            app=app,
-            plan=chosen.name,
-            prefix=prefix,
-            username=tenant_id,
-            password=secrets.token_urlsafe(24),
-            cert_serial=issued.serial,
-        )
-        self.registry.tenants[tenant_id] = tenant
-        self.registry.save()
+        tenant = await self._call(self._tenancy().provision(tenant_id, app, chosen.name))
         self._emit(tenant, "tenant.created", tenant_id)
+        return self._credentials(tenant)
+
+    def _credentials(self, tenant: Tenant) -> TenantCredentials:
+        if self.embedded is None:
+            return TenantCredentials(tenant, None, None, self.address.ca_pem if self.address else None)
+        issued = self.ca.issue_client(tenant.username)
         return TenantCredentials(tenant, issued.cert_pem, issued.key_pem, self.ca.ca_pem)
 
-    def _new_prefix(self, tenant_id: str) -> str:
-        base = re.sub(r"[^a-z0-9-]", "-", tenant_id.lower())
-        base = base.removeprefix("kafka-").strip("-") or "tenant"
-        taken = {t.prefix for t in self.registry.tenants.values()}
-        prefix = f"{base}."
-        while prefix in taken or any(name.startswith(prefix) for name in self.registry.topics):
-            prefix = f"{base}-{random.randint(1000, 9999)}."
-        return prefix
+    async def reset_credentials(self, tenant_id: str, finish: bool = True) -> TenantCredentials:
+        """`kafka:credentials --reset`: a new principal; the old password and certificate stop working.
 
-    def reset_credentials(self, tenant_id: str) -> TenantCredentials:
-        """`kafka:credentials --reset`: a new password and client certificate; the old ones stop working."""
-        tenant = self.tenant(tenant_id)
-        issued = self.ca.issue_client(tenant_id)
-        tenant.password = secrets.token_urlsafe(24)
-        tenant.cert_serial = issued.serial
-        self.registry.save()
-        self._disconnect(tenant_id)
-        return TenantCredentials(tenant, issued.cert_pem, issued.key_pem, self.ca.ca_pem)
+        With `finish=False` the old principal keeps its rights until `finish_reset` (called once
+        the app's config vars carry the new credentials); a crash in between is finished at start.
+        """
+        tenant = await self._call(self._tenancy().rotate(self.tenant(tenant_id)))
+        if finish:
+            await self.finish_reset(tenant_id)
+        return self._credentials(tenant)
+
+    async def finish_reset(self, tenant_id: str) -> None:
+        await self._call(self._tenancy().finish_retirements(self.tenant(tenant_id)))
 
     def config_vars(self, creds: TenantCredentials) -> dict[str, str]:
         t = creds.tenant
-        return {
-            "KAFKA_URL": f"kafka+ssl://{LOOPBACK}:{self.tls_port}",
-            "KAFKA_PREFIX": t.prefix,
-            "KAFKA_TRUSTED_CERT": creds.trusted_cert,
-            "KAFKA_CLIENT_CERT": creds.client_cert,
-            "KAFKA_CLIENT_CERT_KEY": creds.client_key,
-            # the SASL_PLAINTEXT listener, for tools that do not do client certificates
-            "KAFKA_SASL_BOOTSTRAP_SERVERS": f"{LOOPBACK}:{self.port}",
-            "KAFKA_SASL_MECHANISM": "PLAIN",
-            "KAFKA_SASL_USERNAME": t.username,
-            "KAFKA_SASL_PASSWORD": t.password,
-        }
+        if self.embedded is not None:
+            url, sasl = f"kafka+ssl://{LOOPBACK}:{self.tls_port}", f"{LOOPBACK}:{self.port}"
+            mechanism = "SCRAM-SHA-512"
+        else:
+            assert self.address is not None
+            url, sasl, mechanism = self.settings.kafka_url, self.address.bootstrap, self.address.mechanism
+        out = {"KAFKA_URL": url, "KAFKA_PREFIX": t.prefix}
+        for var, value in (
+            ("KAFKA_TRUSTED_CERT", creds.trusted_cert),
+            ("KAFKA_CLIENT_CERT", creds.client_cert),
+            ("KAFKA_CLIENT_CERT_KEY", creds.client_key),
+        ):
+            if value:
+                out[var] = value
+        out.update(
+            {
+                "KAFKA_SASL_BOOTSTRAP_SERVERS": sasl,
+                "KAFKA_SASL_MECHANISM": mechanism,
+                "KAFKA_SASL_USERNAME": t.username,
+                "KAFKA_SASL_PASSWORD": t.password,
+            }
+        )
+        return out
 
-    def delete_tenant(self, tenant_id: str) -> None:
-        tenant = self.registry.tenants.get(tenant_id)
+    async def delete_tenant(self, tenant_id: str) -> None:
+        tenant = self.store.tenants.get(tenant_id)
         if tenant is None:
             return
-        for topic in self.registry.tenant_topics(tenant_id):
-            self._drop_topic(topic.name)
-        for group in self.registry.tenant_groups(tenant_id):
-            self.coordinator.delete(group.name)
-            self.offsets.delete_group(group.name)
-            del self.registry.groups[group.name]
-        del self.registry.tenants[tenant_id]
-        self.broker.quotas.pop(tenant_id, None)
-        self._disconnect(tenant_id)
-        self.registry.save()
+        await self._call(self._tenancy().deprovision(tenant))
         self._emit(tenant, "tenant.destroyed", tenant_id)
 
-    def _disconnect(self, tenant_id: str) -> None:
-        for listener in (self.plain, self.tls):
-            if listener is not None:
-                listener.disconnect_tenant(tenant_id)
-
     def tenant(self, tenant_id: str) -> Tenant:
-        tenant = self.registry.tenants.get(tenant_id)
+        tenant = self.store.tenants.get(tenant_id)
         if tenant is None:
             raise not_found("Kafka add-on")
         return tenant
 
+    def tenant_ids(self) -> list[str]:
+        return sorted(self.store.tenants)
+
     def tenants_for_app(self, app: str) -> list[Tenant]:
-        return sorted((t for t in self.registry.tenants.values() if t.app == app), key=lambda t: t.created_at)
+        return sorted((t for t in self.store.tenants.values() if t.app == app), key=lambda t: t.created_at)
 
     def _emit(self, tenant: Tenant, what: str, name: str) -> None:
         self.bus.emit("kafka.changed", tenant.app, tenant=tenant.id, what=what, name=name)
@@ -322,13 +284,6 @@ class KafkaService:
     # ------------------------------------------------------------------ topics
     def full_name(self, tenant: Tenant, name: str) -> str:
         return name if name.startswith(tenant.prefix) else tenant.prefix + name
-
-    def _topic(self, tenant: Tenant, name: str) -> Topic:
-        full = self.full_name(tenant, name)
-        topic = self.registry.topics.get(full)
-        if topic is None or topic.tenant != tenant.id:
-            raise PaasError(404, "not_found", f"Topic {full} not found.")
-        return topic
 
     def _check_retention(self, p: Plan, retention_ms: int) -> None:
         if not p.min_retention_ms <= retention_ms <= p.max_retention_ms:
@@ -339,7 +294,17 @@ class KafkaService:
                 f"{format_duration_ms(p.max_retention_ms)} on {p.name}."
             )
 
-    def create_topic(
+    async def _existing(self, tenant: Tenant) -> dict[str, int]:
+        topics = await self._call(self._tenancy().topics())
+        return {n: c for n, c in topics.items() if n.startswith(tenant.prefix)}
+
+    async def _topic_name(self, tenant: Tenant, name: str) -> str:
+        full = self.full_name(tenant, name)
+        if full not in await self._existing(tenant):
+            raise PaasError(404, "not_found", f"Topic {full} not found.")
+        return full
+
+    async def create_topic(
         self,
         tenant_id: str,
         name: str,
@@ -350,112 +315,129 @@ class KafkaService:
         tenant = self.tenant(tenant_id)
         p = PLANS[tenant.plan]
         full = self.full_name(tenant, name)
-        self._validate_topic_name(full)
-        if full in self.registry.topics:
-            raise conflict(f"Topic {full} already exists.")
+        if not TOPIC_NAME.fullmatch(full) or full in (".", ".."):
+            raise invalid(f"Topic name {full!r} is invalid: use up to 249 letters, digits, '.', '_' and '-'.")
         count = p.default_partitions if partitions is None else partitions
         if not 1 <= count <= MAX_PARTITIONS_PER_TOPIC:
             raise invalid(f"Partitions must be between 1 and {MAX_PARTITIONS_PER_TOPIC}.")
-        topics = self.registry.tenant_topics(tenant.id)
-        if len(topics) + 1 > p.max_topics:
-            raise invalid(f"{tenant.plan} allows {p.max_topics} topics; {len(topics)} exist.")
-        used = sum(t.partitions for t in topics) * REPLICATION_FACTOR
+        existing = await self._existing(tenant)
+        if full in existing:
+            raise conflict(f"Topic {full} already exists.")
+        self._check_plan(tenant, p, existing, count)
+        retention = p.default_retention_ms if retention_ms is None else retention_ms
+        self._check_retention(p, retention)
+        configs = {
+            "retention.ms": str(retention),
+            "retention.bytes": str(capacity_per_partition(p)),
+            "cleanup.policy": "compact,delete" if compaction else "delete",
+        }
+        await self._call(self._tenancy().create_topic(full, count, configs))
+        self._emit(tenant, "topic.created", full)
+        return await self.topic_json(tenant, full)
+
+    def _check_plan(self, tenant: Tenant, p: Plan, existing: dict[str, int], count: int) -> None:
+        if len(existing) + 1 > p.max_topics:
+            raise invalid(f"{tenant.plan} allows {p.max_topics} topics; {len(existing)} exist.")
+        used = sum(existing.values()) * REPLICATION_FACTOR
         wanted = count * REPLICATION_FACTOR
         if used + wanted > p.max_partition_replicas:
             raise invalid(
                 f"{count} partitions need {wanted} partition replicas (partitions × replication factor "
                 f"{REPLICATION_FACTOR}); {tenant.plan} allows {p.max_partition_replicas} and {used} are used."
             )
-        retention = p.default_retention_ms if retention_ms is None else retention_ms
-        self._check_retention(p, retention)
-        topic = self._add_topic(tenant.id, full, count, retention, compaction)
-        self._emit(tenant, "topic.created", full)
-        return self.topic_json(topic)
 
-    def _validate_topic_name(self, full: str) -> None:
-        if not TOPIC_NAME.fullmatch(full) or full in (".", ".."):
-            raise invalid(f"Topic name {full!r} is invalid: use up to 249 letters, digits, '.', '_' and '-'.")
-
-    def _add_topic(
-        self, tenant_id: str | None, full: str, partitions: int, retention_ms: int, compaction: bool
-    ) -> Topic:
-        topic = Topic(full, tenant_id, partitions, retention_ms, compaction)
-        self.logs.create(full, range(partitions))
-        self.registry.topics[full] = topic
-        self.registry.save()
-        return topic
-
-    def _wire_create_topic(
-        self, tenant_id: str | None, name: str, partitions: int | None, retention_ms: int | None
-    ) -> Topic:
-        """CreateTopics from the platform's admin principal (tenants never get here)."""
-        self._validate_topic_name(name)
-        count = partitions or 1
-        if not 1 <= count <= MAX_PARTITIONS_PER_TOPIC:
-            raise invalid(f"Partitions must be between 1 and {MAX_PARTITIONS_PER_TOPIC}.")
-        return self._add_topic(tenant_id, name, count, retention_ms or 7 * 86_400_000, False)
-
-    def _add_partitions(self, name: str, count: int) -> None:
-        topic = self.registry.topics[name]
-        self.logs.create(name, range(topic.partitions, count))
-        topic.partitions = count
-        self.registry.save()
-
-    def _drop_topic(self, name: str) -> None:
-        self.logs.delete(name)
-        self.offsets.delete_topic(name)
-        self.registry.topics.pop(name, None)
-        self.broker.metrics.pop(name, None)
-        self.registry.save()
-
-    def delete_topic(self, tenant_id: str, name: str) -> None:
+    async def delete_topic(self, tenant_id: str, name: str) -> None:
         tenant = self.tenant(tenant_id)
-        topic = self._topic(tenant, name)
-        self._drop_topic(topic.name)
-        self._recount_tenant_bytes()
-        self._emit(tenant, "topic.destroyed", topic.name)
+        full = await self._topic_name(tenant, name)
+        await self._call(self._tenancy().delete_topic(full))
+        self._emit(tenant, "topic.destroyed", full)
 
-    def set_retention(self, tenant_id: str, name: str, retention_ms: int) -> dict[str, Any]:
+    async def set_retention(self, tenant_id: str, name: str, retention_ms: int) -> dict[str, Any]:
         tenant = self.tenant(tenant_id)
-        topic = self._topic(tenant, name)
+        full = await self._topic_name(tenant, name)
         self._check_retention(PLANS[tenant.plan], retention_ms)
-        topic.retention_ms = retention_ms
-        self.registry.save()
-        self._emit(tenant, "topic.updated", topic.name)
-        return self.topic_json(topic)
+        await self._call(self._tenancy().alter_topic(full, {"retention.ms": str(retention_ms)}))
+        self._emit(tenant, "topic.updated", full)
+        return await self.topic_json(tenant, full)
 
-    def set_compaction(self, tenant_id: str, name: str, enabled: bool) -> dict[str, Any]:
+    async def set_compaction(self, tenant_id: str, name: str, enabled: bool) -> dict[str, Any]:
         tenant = self.tenant(tenant_id)
-        topic = self._topic(tenant, name)
-        topic.compaction = enabled
-        self.registry.save()
-        self._emit(tenant, "topic.updated", topic.name)
-        return self.topic_json(topic)
+        full = await self._topic_name(tenant, name)
+        policy = "compact,delete" if enabled else "delete"
+        await self._call(self._tenancy().alter_topic(full, {"cleanup.policy": policy}))
+        self._emit(tenant, "topic.updated", full)
+        return await self.topic_json(tenant, full)
 
-    def list_topics(self, tenant_id: str) -> list[dict[str, Any]]:
+    async def list_topics(self, tenant_id: str) -> list[dict[str, Any]]:
         tenant = self.tenant(tenant_id)
-        return [self.topic_json(t) for t in self.registry.tenant_topics(tenant.id)]
+        return [await self.topic_json(tenant, n) for n in sorted(await self._existing(tenant))]
 
-    def topic_info(self, tenant_id: str, name: str) -> dict[str, Any]:
+    async def topic_info(self, tenant_id: str, name: str) -> dict[str, Any]:
         tenant = self.tenant(tenant_id)
-        topic = self._topic(tenant, name)
-        data = self.topic_json(topic)
-        data["partitions"] = [
-            {
-                "partition": pl.partition,
-                "log_start_offset": pl.log_start_offset,
-                "high_watermark": pl.next_offset,
-                "size_bytes": pl.size,
-                "segments": len(pl.segments),
-            }
-            for pl in self.logs.partitions(topic.name)
-        ]
-        data["config"] = {name: value for name, value, _d in self.broker.topic_configs(topic)}
+        full = await self._topic_name(tenant, name)
+        data = await self.topic_json(tenant, full)
+        data["config"] = await self._call(self._tenancy().topic_configs(full))
+        data["throttle"] = self.throttle(tenant)
+        if self.embedded is not None:
+            data["partitions"] = [
+                {
+                    "partition": pl.partition,
+                    "log_start_offset": pl.log_start_offset,
+                    "high_watermark": pl.next_offset,
+                    "size_bytes": pl.size,
+                    "segments": len(pl.segments),
+                }
+                for pl in self.embedded.logs.partitions(full)
+            ]
         return data
 
-    def topic_json(self, topic: Topic) -> dict[str, Any]:
-        metrics = self.broker.topic_metrics(topic.name).to_json()
-        plogs = self.logs.partitions(topic.name)
+    def throttle(self, tenant: Tenant) -> dict[str, Any] | None:
+        """How the tenant's clients were throttled (embedded cluster: the broker's own counters).
+
+        {"produce": {...}, "consume": {...}, "request": {...}}, each with the quota and the
+        throttled responses, total and last throttle time, and when that last one was.
+        """
+        if self.embedded is None:
+            return None
+        stats = self.embedded.broker.quota_manager.user_stats(tenant.username)
+        p = PLANS[tenant.plan]
+        out: dict[str, Any] = {}
+        for name, key, quota in (
+            ("produce", PRODUCER_BYTE_RATE, p.produce_bytes_per_sec),
+            ("consume", CONSUMER_BYTE_RATE, p.consume_bytes_per_sec),
+            ("request", REQUEST_PERCENTAGE, None),
+        ):
+            out[name] = {"quota": quota, **(stats.get(key) or ThrottleStats().to_json())}
+        return out
+
+    async def topic_json(self, tenant: Tenant, full: str) -> dict[str, Any]:
+        if self.embedded is not None:
+            topic = self.embedded.registry.topics.get(full)
+            if topic is not None:
+                return self._local_topic_json(topic)
+        configs = await self._call(self._tenancy().topic_configs(full))
+        partitions = (await self._existing(tenant)).get(full, 0)
+        policy = configs.get("cleanup.policy", "delete")
+        return {
+            "name": full,
+            "prefix_free_name": full[len(tenant.prefix) :],
+            "partition_count": partitions,
+            "replication_factor": REPLICATION_FACTOR,
+            "retention_time_ms": int(configs.get("retention.ms", "0") or 0),
+            "compaction": "compact" in policy,
+            "cleanup_policy": policy,
+            "data_size": 0,
+            "messages": 0,
+            "created_at": None,
+            "messages_in_per_sec": 0.0,
+            "bytes_in_per_sec": 0.0,
+            "bytes_out_per_sec": 0.0,
+        }
+
+    def _local_topic_json(self, topic: Topic) -> dict[str, Any]:
+        embedded = self._embedded()
+        metrics = embedded.broker.topic_metrics(topic.name).to_json()
+        plogs = embedded.logs.partitions(topic.name)
         return {
             "name": topic.name,
             "prefix_free_name": topic.name.split(".", 1)[1] if "." in topic.name else topic.name,
@@ -471,47 +453,62 @@ class KafkaService:
         }
 
     # ------------------------------------------------------------------ groups
-    def create_group(self, tenant_id: str, name: str) -> dict[str, Any]:
+    async def create_group(self, tenant_id: str, name: str) -> dict[str, Any]:
         tenant = self.tenant(tenant_id)
         full = self.full_name(tenant, name)
-        self._validate_topic_name(full)
-        if full in self.registry.groups:
+        if not TOPIC_NAME.fullmatch(full):
+            raise invalid(f"Consumer group name {full!r} is invalid: use letters, digits, '.', '_' and '-'.")
+        if full in tenant.groups:
             raise conflict(f"Consumer group {full} already exists.")
-        self.registry.groups[full] = Group(full, tenant.id)
-        self.registry.save()
+        await self._call(self._tenancy().create_group(tenant, full))
         self._emit(tenant, "group.created", full)
-        return self.group_json(self.registry.groups[full])
+        return (await self._groups(tenant, [full]))[0]
 
-    def delete_group(self, tenant_id: str, name: str) -> None:
+    async def delete_group(self, tenant_id: str, name: str) -> None:
         tenant = self.tenant(tenant_id)
         full = self.full_name(tenant, name)
-        group = self.registry.groups.get(full)
-        if group is None or group.tenant != tenant.id:
+        if full not in tenant.groups:
             raise PaasError(404, "not_found", f"Consumer group {full} not found.")
-        active = self.coordinator.active_members(full)
-        if active:
+        described = await self._call(self._tenancy().describe_groups([full]))
+        members = len(described[full].members) if full in described else 0
+        if members:
             raise conflict(
-                f"Consumer group {full} has {active} active member(s); stop them before destroying it."
+                f"Consumer group {full} has {members} active member(s); stop them before destroying it."
             )
-        self.coordinator.delete(full)
-        self.offsets.delete_group(full)
-        del self.registry.groups[full]
-        self.registry.save()
+        await self._call(self._tenancy().delete_group(tenant, full))
         self._emit(tenant, "group.destroyed", full)
 
-    def list_groups(self, tenant_id: str) -> list[dict[str, Any]]:
+    async def list_groups(self, tenant_id: str) -> list[dict[str, Any]]:
         tenant = self.tenant(tenant_id)
-        return [self.group_json(g) for g in self.registry.tenant_groups(tenant.id)]
+        return await self._groups(tenant, list(tenant.groups))
 
-    def group_json(self, group: Group) -> dict[str, Any]:
-        live = self.coordinator.groups.get(group.name)
-        partitions = []
-        total_lag = 0
-        for (topic, partition), c in sorted(self.offsets.group_offsets(group.name).items()):
-            plog = self.logs.get(topic, partition)
+    async def _groups(self, tenant: Tenant, names: list[str]) -> list[dict[str, Any]]:
+        described = await self._call(self._tenancy().describe_groups(names)) if names else {}
+        out = []
+        for name in names:
+            g = described.get(name)
+            state = g.group_state if g is not None and g.group_state != "Dead" else "Empty"
+            row: dict[str, Any] = {
+                "name": name,
+                "state": state,
+                "members": len(g.members) if g is not None else 0,
+                "protocol": (g.protocol_data or None) if g is not None else None,
+                "lag": 0,
+                "partitions": [],
+            }
+            if self.embedded is not None:
+                row.update(self._local_lag(name))
+            out.append(row)
+        return out
+
+    def _local_lag(self, group: str) -> dict[str, Any]:
+        embedded = self._embedded()
+        partitions, total = [], 0
+        for (topic, partition), c in sorted(embedded.offsets.group_offsets(group).items()):
+            plog = embedded.logs.get(topic, partition)
             end = plog.next_offset if plog is not None else c.offset
             lag = max(end - c.offset, 0) if c.offset >= 0 else None
-            total_lag += lag or 0
+            total += lag or 0
             partitions.append(
                 {
                     "topic": topic,
@@ -521,18 +518,17 @@ class KafkaService:
                     "lag": lag,
                 }
             )
-        return {
-            "name": group.name,
-            "state": live.state if live is not None else "Empty",
-            "members": len(live.members) if live is not None else 0,
-            "generation": live.generation if live is not None else 0,
-            "protocol": live.protocol if live is not None else None,
-            "lag": total_lag,
-            "partitions": partitions,
-            "created_at": group.created_at,
-        }
+        live = embedded.coordinator.groups.get(group)
+        return {"lag": total, "partitions": partitions, "generation": live.generation if live else 0}
 
     # -------------------------------------------------------------- data tools
+    def _local_topic(self, tenant: Tenant, name: str) -> Topic:
+        full = self.full_name(tenant, name)
+        topic = self._embedded().registry.topics.get(full)
+        if topic is None:
+            raise PaasError(404, "not_found", f"Topic {full} not found.")
+        return topic
+
     def write(
         self,
         tenant_id: str,
@@ -542,8 +538,8 @@ class KafkaService:
         partition: int | None = None,
     ) -> dict[str, Any]:
         """`kafka:topics:write`: one record, as a producer would send it."""
-        tenant = self.tenant(tenant_id)
-        topic = self._topic(tenant, topic_name)
+        embedded = self._embedded()
+        topic = self._local_topic(self.tenant(tenant_id), topic_name)
         if partition is None:
             partition = (
                 murmur2_partition(key, topic.partitions)
@@ -553,23 +549,20 @@ class KafkaService:
         if not 0 <= partition < topic.partitions:
             raise invalid(f"Partition {partition} does not exist; {topic.name} has {topic.partitions}.")
         batch = build_batch([(key, value)])
-        infos = validate_produced(batch)
-        plog = self.logs.get(topic.name, partition)
+        plog = embedded.logs.get(topic.name, partition)
         assert plog is not None
-        offset = plog.append(batch, infos, roll_ms=topic.retention_ms)
-        m = self.broker.topic_metrics(topic.name)
+        offset = plog.append(batch, validate_produced(batch), roll_ms=topic.retention_ms)
+        m = embedded.broker.topic_metrics(topic.name)
         m.bytes_in.add(len(batch))
         m.messages_in.add(1)
-        self.broker.tenant_bytes[tenant.id] = self.broker.tenant_bytes.get(tenant.id, 0) + len(batch)
         return {"topic": topic.name, "partition": partition, "offset": offset}
 
     def read(
         self, tenant_id: str, topic_name: str, partition: int, offset: int, max_records: int = 100
     ) -> tuple[list[dict[str, Any]], int]:
         """Records of one partition from `offset`; returns (records, next offset)."""
-        tenant = self.tenant(tenant_id)
-        topic = self._topic(tenant, topic_name)
-        plog = self.logs.get(topic.name, partition)
+        topic = self._local_topic(self.tenant(tenant_id), topic_name)
+        plog = self._embedded().logs.get(topic.name, partition)
         if plog is None:
             raise invalid(f"Partition {partition} does not exist; {topic.name} has {topic.partitions}.")
         offset = max(offset, plog.log_start_offset)
@@ -579,53 +572,26 @@ class KafkaService:
                 data = plog.read(offset, 1 << 20)
             except OffsetOutOfRange:
                 break
-            if not data:
+            infos = list(iter_headers(data))
+            if not infos:
                 break
-            progressed = False
-            for info in iter_headers(data):
-                try:
-                    records = decode_batch(data, info)
-                except CorruptBatch as exc:
-                    records = []
-                    out.append(
-                        {
-                            "topic": topic.name,
-                            "partition": partition,
-                            "offset": info.base_offset,
-                            "error": str(exc),
-                        }
-                    )
-                for rec in records:
-                    if rec.offset >= offset and len(out) < max_records:
-                        out.append(
-                            {
-                                "topic": topic.name,
-                                "partition": partition,
-                                "offset": rec.offset,
-                                "timestamp": rec.timestamp,
-                                "key": rec.key,
-                                "value": rec.value,
-                            }
-                        )
+            for info in infos:
+                out += _decoded(topic.name, partition, data, info, offset)[: max_records - len(out)]
                 offset = max(offset, info.next_offset)
-                progressed = True
                 if len(out) >= max_records:
                     break
-            if not progressed:
-                break
         return out, offset
 
     async def tail(
         self, tenant_id: str, topic_name: str, from_beginning: bool = False, idle_timeout: float | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         """`kafka:topics:tail`: new records of every partition as they arrive."""
-        tenant = self.tenant(tenant_id)
-        topic = self._topic(tenant, topic_name)
+        embedded = self._embedded()
+        topic = self._local_topic(self.tenant(tenant_id), topic_name)
         positions = {
             pl.partition: (pl.log_start_offset if from_beginning else pl.next_offset)
-            for pl in self.logs.partitions(topic.name)
+            for pl in embedded.logs.partitions(topic.name)
         }
-        loop = asyncio.get_running_loop()
         while True:
             produced = False
             for partition, offset in list(positions.items()):
@@ -636,36 +602,40 @@ class KafkaService:
                 for rec in records:
                     produced = True
                     yield rec
-            if produced:
-                continue
-            fut: asyncio.Future[None] = loop.create_future()
-            plogs = self.logs.partitions(topic.name)
-            if not plogs or topic.name not in self.registry.topics:
+            if not produced and not await self._wait_for_records(topic.name, idle_timeout):
                 return
+
+    async def _wait_for_records(self, topic: str, idle_timeout: float | None) -> bool:
+        """Wait for a record on any partition; False when the tail should end (gone, or idle)."""
+        embedded = self._embedded()
+        plogs = embedded.logs.partitions(topic)
+        if not plogs or topic not in embedded.registry.topics:
+            return False
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for pl in plogs:
+            pl.waiters.append(fut)
+        try:
+            await asyncio.wait_for(fut, idle_timeout if idle_timeout is not None else 30.0)
+        except TimeoutError:
+            return idle_timeout is None
+        finally:
             for pl in plogs:
-                pl.waiters.append(fut)
-            try:
-                await asyncio.wait_for(fut, idle_timeout if idle_timeout is not None else 30.0)
-            except TimeoutError:
-                if idle_timeout is not None:
-                    return
-            finally:
-                for pl in plogs:
-                    if fut in pl.waiters:
-                        pl.waiters.remove(fut)
+                if fut in pl.waiters:
+                    pl.waiters.remove(fut)
+        return True
 
     # ------------------------------------------------------------------- metrics
-    def metrics(self, tenant_id: str) -> dict[str, Any]:
+    async def metrics(self, tenant_id: str) -> dict[str, Any]:
         tenant = self.tenant(tenant_id)
         p = PLANS[tenant.plan]
-        topics = [self.topic_json(t) for t in self.registry.tenant_topics(tenant.id)]
-        quotas = self.broker.quotas.get(tenant.id)
+        topics = await self.list_topics(tenant_id)
         data_size = sum(t["data_size"] for t in topics)
         return {
             "tenant": tenant.id,
             "app": tenant.app,
             "plan": tenant.plan,
             "prefix": tenant.prefix,
+            "principal": tenant.principal,
             "messages_in_per_sec": round(sum(t["messages_in_per_sec"] for t in topics), 2),
             "bytes_in_per_sec": round(sum(t["bytes_in_per_sec"] for t in topics), 2),
             "bytes_out_per_sec": round(sum(t["bytes_out_per_sec"] for t in topics), 2),
@@ -675,45 +645,61 @@ class KafkaService:
             "topic_count": len(topics),
             "partition_replicas": sum(t["partition_count"] for t in topics) * REPLICATION_FACTOR,
             "limits": p.limits(),
-            "quotas": quotas.to_json() if quotas is not None else None,
+            "throttle": self.throttle(tenant),
             "topics": topics,
-            "consumer_groups": [self.group_json(g) for g in self.registry.tenant_groups(tenant.id)],
+            "consumer_groups": await self.list_groups(tenant_id),
         }
 
-    def info(self, tenant_id: str) -> dict[str, Any]:
+    async def info(self, tenant_id: str) -> dict[str, Any]:
         """What `kafka:info` shows."""
-        data = self.metrics(tenant_id)
+        data = await self.metrics(tenant_id)
         tenant = self.tenant(tenant_id)
+        if self.embedded is not None:
+            url, sasl = f"kafka+ssl://{LOOPBACK}:{self.tls_port}", f"{LOOPBACK}:{self.port}"
+        else:
+            url, sasl = self.settings.kafka_url, self.address.bootstrap if self.address else ""
         data.update(
             {
                 "status": "available" if self.started else "unavailable",
-                "version": "2.7.0 (paas)",
+                "version": "2.8 protocol (paas)" if self.embedded is not None else "external",
+                "cluster": "embedded" if self.embedded is not None else "external",
                 "created_at": tenant.created_at,
-                "kafka_url": f"kafka+ssl://{LOOPBACK}:{self.tls_port}",
-                "sasl_bootstrap_servers": f"{LOOPBACK}:{self.port}",
+                "kafka_url": url,
+                "sasl_bootstrap_servers": sasl,
             }
         )
         return data
 
     def status(self) -> dict[str, Any]:
-        return {
-            "port": self.port,
-            "tls_port": self.tls_port,
-            "tenants": len(self.registry.tenants),
-            "topics": len(self.registry.topics),
-            "connections": len(self.plain.connections) + (len(self.tls.connections) if self.tls else 0),
-            "requests": dict(self.broker.stats.requests),
-            "bad_frames": self.broker.stats.bad_frames,
-            "connections_refused": self.broker.stats.connections_refused,
-            "recovered_bytes": self.logs.recovered_bytes,
-            "retention_deleted_bytes": self.logs.deleted_bytes,
-            "group_rebalances": self.coordinator.rebalances,
+        base: dict[str, Any] = {
+            "tenants": len(self.store.tenants),
+            "cluster": "external" if self.external else "embedded",
         }
+        if self.embedded is not None:
+            base.update(self.embedded.status())
+        elif self.address is not None:
+            base["bootstrap"] = self.address.bootstrap
+        return base
 
-    def session_for_admin(self) -> Session:
-        from .auth import ADMIN
 
-        return Session("internal", self.port, "127.0.0.1", ADMIN)
+def _decoded(topic: str, partition: int, data: bytes, info: Any, offset: int) -> list[dict[str, Any]]:
+    """The records of one stored batch at or after `offset` (an error row if it is corrupt)."""
+    try:
+        records = decode_batch(data, info)
+    except CorruptBatch as exc:
+        return [{"topic": topic, "partition": partition, "offset": info.base_offset, "error": str(exc)}]
+    return [
+        {
+            "topic": topic,
+            "partition": partition,
+            "offset": rec.offset,
+            "timestamp": rec.timestamp,
+            "key": rec.key,
+            "value": rec.value,
+        }
+        for rec in records
+        if rec.offset >= offset
+    ]
 
 
 def murmur2(data: bytes) -> int:

@@ -61,7 +61,7 @@ class LogManager:
             plog = self.logs.pop(key)
             for seg in plog.segments:
                 seg.close()
-            plog._wake()
+            plog.wake()
             # rename first so a crash mid-delete never leaves a half topic behind
             tomb = plog.directory.with_name(f".{plog.directory.name}.{uuid.uuid4().hex}.deleted")
             try:
@@ -91,6 +91,7 @@ class LogManager:
         for topic in topics:
             for plog in self.partitions(topic.name):
                 freed += plog.expire(now_ms, topic.retention_ms)
+                freed += plog.expire_bytes(topic.retention_bytes)
         self.deleted_bytes += freed
         return freed
 

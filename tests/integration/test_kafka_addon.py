@@ -110,6 +110,9 @@ def test_addon_sets_heroku_config_vars_and_a_working_tls_client(daemon: DaemonTh
     assert [t["tenant"] for t in everyone] == [addon["name"]] and everyone[0]["app"] == "stream"
     status = daemon.client().get("/kafka").json()
     assert status["tls_port"] == daemon.d.kafka.tls_port and status["requests"]["produce"] >= 1
+    topic_info = daemon.cli("kafka:topics:info", "events", "-a", "stream")
+    assert topic_info.returncode == 0, topic_info.stderr
+    assert "Produce Quota:" in topic_info.stdout and "64.0 kB/second; never throttled" in topic_info.stdout
 
 
 def test_write_tail_retention_and_destroy_via_cli(daemon: DaemonThread) -> None:
@@ -177,10 +180,19 @@ def test_deprovision_removes_the_tenant_and_its_data(daemon: DaemonThread) -> No
     assert daemon.cli("kafka:topics:create", "t", "-a", "gone").returncode == 0
     daemon.cli("kafka:topics:write", "t", "bye", "-a", "gone")
     kafka = daemon.d.kafka
-    assert addon["name"] in kafka.registry.tenants
+    assert addon["name"] in kafka.store.tenants
+    principal = kafka.store.tenants[addon["name"]].principal
+    embedded = kafka.embedded
+    assert embedded is not None
+    broker = embedded.broker
+    assert any(b.principal == principal for b in broker.authorizer.bindings)
     r = daemon.client().delete(f"/apps/gone/addons/{addon['name']}")
     assert r.status_code == 200, r.text
-    assert addon["name"] not in kafka.registry.tenants and not kafka.registry.topics
+    assert addon["name"] not in kafka.store.tenants and not embedded.registry.topics
+    # the principal is gone from the cluster: no ACL, no SCRAM credential, no quota
+    assert not any(b.principal == principal for b in broker.authorizer.bindings)
+    assert principal.removeprefix("User:") not in embedded.registry.scram
+    assert not broker.quota_manager.configs
     config = daemon.client().get("/apps/gone/config-vars").json()
     assert not any(k.startswith("KAFKA") for k in config)
     assert list((daemon.settings.kafka_dir / "data").iterdir()) == []

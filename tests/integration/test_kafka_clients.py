@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kio.schema.errors import ErrorCode as E
 
 from paas.kafka.records import iter_headers
 from paas.kafka.registry import Tenant
@@ -44,16 +45,16 @@ class Env:
 
     def tenant(self, tid: str = A, plan: str = "basic-2") -> Tenant:
         if tid not in self.creds:
-            self.creds[tid] = self.broker.sync(lambda: self.svc.create_tenant(tid, tid + "-app", plan))
+            self.creds[tid] = self.broker.call(lambda: self.svc.create_tenant(tid, tid + "-app", plan))
         return self.creds[tid].tenant  # type: ignore[no-any-return]
 
     def topic(self, name: str, partitions: int = 1, tid: str = A) -> str:
         self.tenant(tid)
-        return self.broker.sync(lambda: self.svc.create_topic(tid, name, partitions=partitions))["name"]  # type: ignore[no-any-return]
+        return self.broker.call(lambda: self.svc.create_topic(tid, name, partitions=partitions))["name"]  # type: ignore[no-any-return]
 
     def group(self, name: str, tid: str = A) -> str:
         self.tenant(tid)
-        return self.broker.sync(lambda: self.svc.create_group(tid, name))["name"]  # type: ignore[no-any-return]
+        return self.broker.call(lambda: self.svc.create_group(tid, name))["name"]  # type: ignore[no-any-return]
 
     def config_vars(self, tid: str = A) -> dict[str, str]:
         self.tenant(tid)
@@ -148,7 +149,8 @@ class Env:
 
     def stored_batches(self, topic: str, partition: int = 0) -> list[Any]:
         def read() -> list[Any]:
-            plog = self.svc.logs.get(topic, partition)
+            plog = self.broker.embedded.logs.get(topic, partition)
+            assert plog is not None
             data = plog.read(plog.log_start_offset, 1 << 24)
             return list(iter_headers(data))
 
@@ -234,68 +236,81 @@ def consume(
 ) -> list[bytes]:
     """Read `count` records as a member of `group`; commit the position after `commit_after` records."""
     take = count if commit_after is None else commit_after
+    reader = {"confluent": _consume_confluent, "kafka-python": _consume_kafka_python}.get(
+        client, _consume_aiokafka
+    )
+    return reader(env, topic, group, take, tid, tls, time.monotonic() + timeout)
+
+
+def _consume_confluent(
+    env: Env, topic: str, group: str, take: int, tid: str, tls: bool, deadline: float
+) -> list[bytes]:
+    from confluent_kafka import Consumer
+
     got: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    if client == "confluent":
-        from confluent_kafka import Consumer
-
-        c = Consumer(
-            env.confluent(
-                tid,
-                tls,
-                opts={"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False},
-            )
+    c = Consumer(
+        env.confluent(
+            tid, tls, opts={"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}
         )
-        c.subscribe([topic])
-        try:
-            while len(got) < take and time.monotonic() < deadline:
-                m = c.poll(0.2)
-                if m is None:
-                    continue
-                if m.error():
-                    raise RuntimeError(m.error())
-                got.append(m.value() or b"")
-                c.commit(message=m, asynchronous=False)
-        finally:
-            c.close()
-    elif client == "kafka-python":
-        from kafka import KafkaConsumer
+    )
+    c.subscribe([topic])
+    try:
+        while len(got) < take and time.monotonic() < deadline:
+            m = c.poll(0.2)
+            if m is None:
+                continue
+            if m.error():
+                raise RuntimeError(m.error())
+            got.append(m.value() or b"")
+            c.commit(message=m, asynchronous=False)
+    finally:
+        c.close()
+    return got
 
-        kc = KafkaConsumer(
+
+def _consume_kafka_python(
+    env: Env, topic: str, group: str, take: int, tid: str, tls: bool, deadline: float
+) -> list[bytes]:
+    from kafka import KafkaConsumer
+
+    got: list[bytes] = []
+    kc = KafkaConsumer(
+        topic,
+        **env.kafka_python(tid, tls, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False),
+    )
+    try:
+        while len(got) < take and time.monotonic() < deadline:
+            for records in kc.poll(timeout_ms=200, max_records=take - len(got)).values():
+                got += [r.value for r in records]
+        kc.commit()
+    finally:
+        kc.close()
+    return got
+
+
+def _consume_aiokafka(
+    env: Env, topic: str, group: str, take: int, tid: str, tls: bool, deadline: float
+) -> list[bytes]:
+    got: list[bytes] = []
+
+    async def run() -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        ac = AIOKafkaConsumer(
             topic,
-            **env.kafka_python(
-                tid, tls, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
-            ),
+            **env.aiokafka(tid, tls, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False),
         )
         try:
+            await ac.start()
             while len(got) < take and time.monotonic() < deadline:
-                for records in kc.poll(timeout_ms=200, max_records=take - len(got)).values():
-                    got += [r.value for r in records]
-            kc.commit()
+                batches = await ac.getmany(timeout_ms=200, max_records=take - len(got))
+                for records in batches.values():
+                    got.extend(r.value for r in records)
+            await ac.commit()
         finally:
-            kc.close()
-    else:
+            await ac.stop()
 
-        async def run() -> None:
-            from aiokafka import AIOKafkaConsumer
-
-            ac = AIOKafkaConsumer(
-                topic,
-                **env.aiokafka(
-                    tid, tls, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
-                ),
-            )
-            try:
-                await ac.start()
-                while len(got) < take and time.monotonic() < deadline:
-                    batches = await ac.getmany(timeout_ms=200, max_records=take - len(got))
-                    for records in batches.values():
-                        got.extend(r.value for r in records)
-                await ac.commit()
-            finally:
-                await ac.stop()
-
-        asyncio.run(run())
+    asyncio.run(run())
     return got
 
 
@@ -313,129 +328,113 @@ def test_produce_and_consume(env: Env, client: str) -> None:
     # keyed records of one key stay in order in one partition
     batches = [env.stored_batches(topic, p) for p in range(3)]
     assert sum(b.count for part in batches for b in part) == 60
-    groups = env.broker.sync(lambda: env.svc.list_groups(A))
+    groups = env.broker.call(lambda: env.svc.list_groups(A))
     assert groups[0]["lag"] == 0 and groups[0]["partitions"]
+
+
+Parts = set[tuple[str, int]]
+
+
+def _assigned(consumer: Any) -> Parts:
+    return {(tp.topic, tp.partition) for tp in consumer.assignment()}
+
+
+def _shared(first: Parts, second: Parts, wanted: Parts) -> bool:
+    return bool(first) and bool(second) and first | second == wanted and not first & second
+
+
+def _settle(check: Callable[[], bool], pump: Callable[[], object], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pump()
+        if check():
+            return
+    raise AssertionError(f"group never reached: {what}")
+
+
+def _rebalance_confluent(env: Env, topic: str, group: str, wanted: Parts) -> None:
+    from confluent_kafka import Consumer
+
+    conf = env.confluent(
+        opts={
+            "group.id": group,
+            "session.timeout.ms": FAST_GROUP["session_ms"],
+            "heartbeat.interval.ms": FAST_GROUP["heartbeat_ms"],
+        }
+    )
+    c1, c2 = Consumer(conf), Consumer(conf)
+    c1.subscribe([topic])
+    c2.subscribe([topic])
+    _settle(
+        lambda: _shared(_assigned(c1), _assigned(c2), wanted),
+        lambda: (c1.poll(0.05), c2.poll(0.05)),
+        "two members sharing four partitions",
+    )
+    c2.close()
+    _settle(lambda: _assigned(c1) == wanted, lambda: c1.poll(0.1), "the survivor owning all partitions")
+    c1.close()
+
+
+def _rebalance_kafka_python(env: Env, topic: str, group: str, wanted: Parts) -> None:
+    from kafka import KafkaConsumer
+
+    kw = env.kafka_python(
+        group_id=group,
+        session_timeout_ms=FAST_GROUP["session_ms"],
+        heartbeat_interval_ms=FAST_GROUP["heartbeat_ms"],
+    )
+    k1, k2 = KafkaConsumer(topic, **kw), KafkaConsumer(topic, **kw)
+    _settle(
+        lambda: _shared(_assigned(k1), _assigned(k2), wanted),
+        lambda: (k1.poll(timeout_ms=50), k2.poll(timeout_ms=50)),
+        "two members sharing four partitions",
+    )
+    k2.close()
+    _settle(lambda: _assigned(k1) == wanted, lambda: k1.poll(timeout_ms=100), "the survivor owning all")
+    k1.close()
+
+
+def _rebalance_aiokafka(env: Env, topic: str, group: str, wanted: Parts) -> None:
+    async def asettle(check: Callable[[], bool], consumers: list[Any], what: str) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            await asyncio.gather(*(c.getmany(timeout_ms=50) for c in consumers))
+            if check():
+                return
+        raise AssertionError(f"group never reached: {what}")
+
+    async def run() -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        kw = env.aiokafka(
+            group_id=group,
+            session_timeout_ms=FAST_GROUP["session_ms"],
+            heartbeat_interval_ms=FAST_GROUP["heartbeat_ms"],
+        )
+        a1, a2 = AIOKafkaConsumer(topic, **kw), AIOKafkaConsumer(topic, **kw)
+        await a1.start()
+        await a2.start()
+        await asettle(
+            lambda: _shared(_assigned(a1), _assigned(a2), wanted),
+            [a1, a2],
+            "two members sharing four partitions",
+        )
+        await a2.stop()
+        await asettle(lambda: _assigned(a1) == wanted, [a1], "the survivor owning all partitions")
+        await a1.stop()
+
+    asyncio.run(run())
 
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_consumer_group_rebalances_when_a_member_leaves(env: Env, client: str) -> None:
     topic = env.topic("jobs", partitions=4)
     group = env.group("workers")
-    wanted = {(topic, p) for p in range(4)}
-
-    def settle(check: Callable[[], bool], pump: Callable[[], object], what: str, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            pump()
-            if check():
-                return
-        raise AssertionError(f"group never reached: {what}")
-
-    if client == "confluent":
-        from confluent_kafka import Consumer
-
-        conf = env.confluent(
-            opts={
-                "group.id": group,
-                "session.timeout.ms": FAST_GROUP["session_ms"],
-                "heartbeat.interval.ms": FAST_GROUP["heartbeat_ms"],
-            }
-        )
-        c1, c2 = Consumer(conf), Consumer(conf)
-        c1.subscribe([topic])
-        c2.subscribe([topic])
-
-        def parts(c: Any) -> set[tuple[str, int]]:
-            return {(tp.topic, tp.partition) for tp in c.assignment()}
-
-        def pump_both() -> None:
-            c1.poll(0.05)
-            c2.poll(0.05)
-
-        settle(
-            lambda: (
-                bool(parts(c1))
-                and bool(parts(c2))
-                and parts(c1) | parts(c2) == wanted
-                and not parts(c1) & parts(c2)
-            ),
-            pump_both,
-            "two members sharing four partitions",
-        )
-        c2.close()
-        settle(lambda: parts(c1) == wanted, lambda: c1.poll(0.1), "the survivor owning all partitions")
-        c1.close()
-    elif client == "kafka-python":
-        from kafka import KafkaConsumer
-
-        kw = env.kafka_python(
-            group_id=group,
-            session_timeout_ms=FAST_GROUP["session_ms"],
-            heartbeat_interval_ms=FAST_GROUP["heartbeat_ms"],
-        )
-        k1, k2 = KafkaConsumer(topic, **kw), KafkaConsumer(topic, **kw)
-
-        def kparts(c: Any) -> set[tuple[str, int]]:
-            return {(tp.topic, tp.partition) for tp in c.assignment()}
-
-        def kpump() -> None:
-            k1.poll(timeout_ms=50)
-            k2.poll(timeout_ms=50)
-
-        settle(
-            lambda: (
-                bool(kparts(k1))
-                and bool(kparts(k2))
-                and kparts(k1) | kparts(k2) == wanted
-                and not kparts(k1) & kparts(k2)
-            ),
-            kpump,
-            "two members sharing four partitions",
-        )
-        k2.close()
-        settle(lambda: kparts(k1) == wanted, lambda: k1.poll(timeout_ms=100), "the survivor owning all")
-        k1.close()
-    else:
-
-        async def run() -> None:
-            from aiokafka import AIOKafkaConsumer
-
-            kw = env.aiokafka(
-                group_id=group,
-                session_timeout_ms=FAST_GROUP["session_ms"],
-                heartbeat_interval_ms=FAST_GROUP["heartbeat_ms"],
-            )
-            a1, a2 = AIOKafkaConsumer(topic, **kw), AIOKafkaConsumer(topic, **kw)
-            await a1.start()
-            await a2.start()
-
-            def aparts(c: Any) -> set[tuple[str, int]]:
-                return {(tp.topic, tp.partition) for tp in c.assignment()}
-
-            async def asettle(check: Callable[[], bool], consumers: list[Any], what: str) -> None:
-                deadline = time.monotonic() + 20
-                while time.monotonic() < deadline:
-                    await asyncio.gather(*(c.getmany(timeout_ms=50) for c in consumers))
-                    if check():
-                        return
-                raise AssertionError(f"group never reached: {what}")
-
-            await asettle(
-                lambda: (
-                    bool(aparts(a1))
-                    and bool(aparts(a2))
-                    and aparts(a1) | aparts(a2) == wanted
-                    and not aparts(a1) & aparts(a2)
-                ),
-                [a1, a2],
-                "two members sharing four partitions",
-            )
-            await a2.stop()
-            await asettle(lambda: aparts(a1) == wanted, [a1], "the survivor owning all partitions")
-            await a1.stop()
-
-        asyncio.run(run())
-    assert env.svc.coordinator.rebalances >= 2
+    rebalance = {"confluent": _rebalance_confluent, "kafka-python": _rebalance_kafka_python}.get(
+        client, _rebalance_aiokafka
+    )
+    rebalance(env, topic, group, {(topic, p) for p in range(4)})
+    assert env.broker.embedded.coordinator.rebalances >= 2
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -462,7 +461,7 @@ def test_idempotent_producer(env: Env, client: str) -> None:
     for b in batches:  # sequences are contiguous: nothing lost, nothing duplicated
         assert b.base_sequence == expected
         expected += b.count
-    assert env.svc.broker.stats.requests.get("init_producer_id", 0) >= 1
+    assert env.broker.embedded.broker.stats.requests.get("init_producer_id", 0) >= 1
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -526,8 +525,8 @@ def test_produce_quota_throttles_the_client(env: Env, client: str, caplog: pytes
     assert elapsed >= (sent - 64 * 1024) / (64 * 1024) * 0.8, elapsed
     if client != "aiokafka":  # aiokafka does not surface throttle_time_ms; the delay above is its evidence
         assert max(observed) > 0, observed
-    quotas = env.svc.broker.quotas[A]
-    assert quotas.produce.throttled > 0
+    stats = env.broker.embedded.broker.quota_manager.user_stats(env.tenant(A).username)
+    assert stats["producer_byte_rate"]["throttled_responses"] > 0
 
 
 def test_consume_quota_throttles_the_client(env: Env) -> None:
@@ -566,16 +565,20 @@ def test_consume_quota_throttles_the_client(env: Env) -> None:
 def test_tls_with_the_issued_certificates(env: Env, client: str) -> None:
     topic = env.topic("secure", partitions=1)
     group = env.group("tls-readers")
+    handshakes = env.broker.embedded.broker.stats.requests.get("sasl_handshake", 0)
     produce(client, env, topic, [(None, b"over tls %d" % i) for i in range(5)], tls=True)
     assert consume(client, env, topic, group, 5, tls=True) == [b"over tls %d" % i for i in range(5)]
     assert (
-        env.svc.broker.stats.requests.get("sasl_handshake", 0) == 0
+        env.broker.embedded.broker.stats.requests.get("sasl_handshake", 0) == handshakes
     )  # the certificate alone identified the tenant
 
 
 def test_certificates_are_checked_and_revocable(env: Env) -> None:
     import socket
 
+    from paas.kafka import protocol as P
+
+    topic = env.topic("guarded", partitions=1)
     files = env.pem_files(A)
     ctx = ssl.create_default_context(cafile=files["ca"])
     host = "127.0.0.1"  # the broker's certificate names 127.0.0.1 and localhost
@@ -586,16 +589,18 @@ def test_certificates_are_checked_and_revocable(env: Env) -> None:
         # no client certificate: the TLS 1.3 handshake completes, then the broker refuses
         raw_closed = _closed_after_handshake(tls)
     assert raw_closed
-    # a rotated credential (kafka:credentials --reset) stops the old certificate at once
-    env.broker.sync(lambda: env.svc.reset_credentials(A))
+    # a rotated credential (kafka:credentials --reset): the old certificate still authenticates
+    # (Kafka has no revocation list) but its principal holds no ACL any more
+    env.broker.call(lambda: env.svc.reset_credentials(A))
     ctx.load_cert_chain(files["cert"], files["key"])
     with (
         socket.create_connection((host, env.svc.tls_port)) as raw,
         ctx.wrap_socket(raw, server_hostname=host) as tls,
     ):
-        assert _closed_after_handshake(tls)
+        meta = _tls_probe(tls).request(P.METADATA, 9, {"topics": [{"name": topic}]})
+        assert meta.topics[0].error_code == E.topic_authorization_failed
     env.creds.pop(A)  # fresh files for the new credential
-    env.creds[A] = env.broker.sync(lambda: env.svc.reset_credentials(A))
+    env.creds[A] = env.broker.call(lambda: env.svc.reset_credentials(A))
     new = env.pem_files(A)
     ctx2 = ssl.create_default_context(cafile=new["ca"])
     ctx2.load_cert_chain(new["cert"], new["key"])
@@ -603,7 +608,17 @@ def test_certificates_are_checked_and_revocable(env: Env) -> None:
         socket.create_connection((host, env.svc.tls_port)) as raw,
         ctx2.wrap_socket(raw, server_hostname=host) as tls,
     ):
-        assert not _closed_after_handshake(tls)
+        meta = _tls_probe(tls).request(P.METADATA, 9, {"topics": [{"name": topic}]})
+        assert meta.topics[0].error_code == E.none
+
+
+def _tls_probe(tls: ssl.SSLSocket) -> Any:
+    from paas.kafka.wire import WireClient
+
+    probe = WireClient.__new__(WireClient)
+    probe.sock = tls
+    probe.correlation = 0
+    return probe
 
 
 def _closed_after_handshake(tls: ssl.SSLSocket) -> bool:

@@ -121,6 +121,13 @@ def test_preboot(run: Callable[[str], Result]) -> None:
     assert result.ok, result.checks
 
 
+def test_kafka_noisy_neighbour(run: Callable[[str], Result]) -> None:
+    result = run("kafka-noisy-neighbour")
+    noisy = next(v for v in result.variants if v.label == "noisy")
+    assert any("throttle_time_ms" in n and "max 0 ms" not in n for n in noisy.notes), noisy.notes
+    assert result.ok, result.checks
+
+
 def test_every_scenario_is_tested() -> None:
     tested = {n.removeprefix("test_").replace("_", "-") for n in globals() if n.startswith("test_")}
     assert set(CATALOG) <= tested

@@ -60,7 +60,7 @@ async def test_kafka_screen_shows_topics_rates_size_and_groups(daemon: DaemonThr
         row = cells(topics)[0]
         assert row[0] == "kapp" and row[1] == "events" and row[2] == "2" and row[6] == "2"  # 2 messages
         tenants = cells(screen.query_one("#kafka-tenants", DataTable))
-        assert tenants[0][1] == "basic-0" and "/ 4.0 GB" in tenants[0][6]
+        assert tenants[0][1] == "basic-0" and tenants[0][6] == "no" and "/ 4.0 GB" in tenants[0][7]
         groups = cells(screen.query_one("#kafka-groups", DataTable))
         assert groups[0][1].endswith(".workers") and groups[0][2] == "Empty"
         # it refreshes by itself while visible: a third record shows up within a few seconds

@@ -19,6 +19,7 @@ from common.ca import local_ca
 from common.config import Settings
 from common.events import EventBus
 from paas.kafka.auth import ADMIN_USER
+from paas.kafka.embedded import EmbeddedBroker
 from paas.kafka.service import KafkaService
 
 T = TypeVar("T")
@@ -29,6 +30,14 @@ def broker_settings(home: Path, **overrides: Any) -> Settings:
     values.update(overrides)
     known = set(Settings.__dataclass_fields__)
     return Settings(**{k: v for k, v in values.items() if k in known})
+
+
+def ensure_token(settings: Settings) -> str:
+    """The admin password (the daemon's API token), made if the home has none yet."""
+    if not settings.token_path.exists():
+        settings.home.mkdir(parents=True, exist_ok=True)
+        settings.token_path.write_text(secrets.token_urlsafe(24))
+    return settings.token_path.read_text().strip()
 
 
 class BrokerThread:
@@ -51,6 +60,7 @@ class BrokerThread:
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
+            ensure_token(self.settings)
             svc = KafkaService(self.settings, EventBus(), local_ca(self.settings))
             try:
                 await svc.start()
@@ -95,32 +105,36 @@ class BrokerThread:
         assert self.service is not None
         return self.service
 
+    @property
+    def embedded(self) -> EmbeddedBroker:
+        assert self.service is not None and self.service.embedded is not None
+        return self.service.embedded
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="run the paas Kafka broker alone")
     parser.add_argument("--home", required=True, type=Path)
-    parser.add_argument("--tenant", default="kafka-bench-10000")
+    parser.add_argument("--tenant", default="kafka-bench-10000", help="'' for none")
     parser.add_argument("--plan", default="basic-2")
     parser.add_argument("--topic", action="append", default=[], help="NAME:PARTITIONS, a platform topic")
     args = parser.parse_args(argv)
 
     async def run() -> None:
         settings = broker_settings(args.home)
-        if not settings.token_path.exists():
-            settings.home.mkdir(parents=True, exist_ok=True)
-            settings.token_path.write_text(secrets.token_urlsafe(24))
+        ensure_token(settings)
         svc = KafkaService(settings, EventBus(), local_ca(settings))
         await svc.start()
+        embedded = svc.embedded
+        assert embedded is not None
         for spec in args.topic:
             name, _, count = spec.partition(":")
-            if name not in svc.registry.topics:
-                svc._add_topic(None, name, int(count or 1), 7 * 86_400_000, False)
-        if args.tenant not in svc.registry.tenants:
-            creds = svc.create_tenant(args.tenant, "bench", args.plan)
-            config = svc.config_vars(creds)
-        else:
-            creds = svc.reset_credentials(args.tenant)
-            config = svc.config_vars(creds)
+            if name not in embedded.registry.topics:
+                embedded.create_topic(name, int(count or 1), {})
+        config: dict[str, str] = {}
+        if args.tenant and args.tenant not in svc.store.tenants:
+            config = svc.config_vars(await svc.create_tenant(args.tenant, "bench", args.plan))
+        elif args.tenant:
+            config = svc.config_vars(await svc.reset_credentials(args.tenant))
         print(
             json.dumps(
                 {

@@ -7,6 +7,7 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kio.schema.errors import ErrorCode as E
 from kio.static.constants import EntityType
 
 from paas.kafka import protocol as P
@@ -109,17 +110,15 @@ def test_any_header_values_are_handled(api_key: int, version: int, rest: bytes) 
         req = P.decode_request(payload)
     except P.UnknownApi:
         assert api_key not in P.ADVERTISED
-    except P.UnsupportedVersion:
-        assert not P.served(api_key, version) and api_key != P.API_VERSIONS
     except P.FrameError:
         pass
     else:
-        assert P.served(req.api_key, req.api_version) or req.api_key == P.API_VERSIONS
+        assert req.supported == P.served(req.api_key, req.api_version)
 
 
 def test_unknown_api_versions_version_is_answered_at_v0() -> None:
     req = P.decode_request(struct.pack(">hhih", P.API_VERSIONS, 99, 5, -1))
-    assert req.body is None and req.correlation_id == 5
+    assert req.body is None and req.correlation_id == 5 and not req.supported
 
 
 def test_every_advertised_max_version_is_served() -> None:
@@ -143,3 +142,77 @@ def test_builder_zero_fills_and_drops_fields_across_versions() -> None:
         resp = P.response(P.JOIN_GROUP, version, values)
         assert resp.generation_id == 3
         assert P.encode_response(1, resp)[:8] == struct.pack(">ii", len(P.encode_response(1, resp)) - 4, 1)
+
+
+# ------------------------------------------------------- KIP-482 tagged fields
+
+UNKNOWN_TAG = b"\x01\x63\x03xyz"  # one tagged field: tag 99, 3 bytes
+
+
+def _flexible_requests() -> list[tuple[int, int]]:
+    return [
+        (key, version)
+        for key, (low, high) in P.ADVERTISED.items()
+        for version in range(low, high + 1)
+        if P.payload_class(key, version, EntityType.request).__flexible__
+    ]
+
+
+@pytest.mark.parametrize(("api_key", "version"), _flexible_requests())
+def test_unknown_tagged_fields_are_skipped_in_every_flexible_version(api_key: int, version: int) -> None:
+    cls = P.payload_class(api_key, version, EntityType.request)
+    plain = P.encode_request(api_key, version, 9, P.build(cls, {}))[4:]
+    expected = P.decode_request(plain).body
+    header_end = 10 + len("paas")
+    assert plain[header_end] == 0 and plain[-1] == 0  # empty header and body tag blocks
+    tagged = plain[:header_end] + UNKNOWN_TAG + plain[header_end + 1 : -1] + UNKNOWN_TAG
+    req = P.decode_request(tagged)
+    assert req.supported and req.body == expected
+
+
+def test_unknown_tags_inside_nested_entities_are_skipped() -> None:
+    header = struct.pack(">hhih", P.METADATA, 9, 3, 4) + b"paas" + b"\0"
+    # topics: one topic "ab" whose own tag block carries an unknown tag; three booleans; body tags
+    body = b"\x02" + b"\x03ab" + UNKNOWN_TAG + b"\x00\x00\x00" + UNKNOWN_TAG
+    req = P.decode_request(header + body)
+    assert [t.name for t in req.body.topics] == ["ab"]
+
+
+def test_librdkafka_all_topics_metadata_request_is_read() -> None:
+    """librdkafka 2.x asks for all topics at v9+ with four bytes where the null array goes."""
+    payload = bytes.fromhex("0003000900000005000772646b61666b61000000000001000000")
+    req = P.decode_request(payload)
+    assert req.body.topics is None and req.client_id == "rdkafka"
+
+
+def test_a_tag_running_past_the_end_is_a_frame_error() -> None:
+    cls = P.payload_class(P.METADATA, 9, EntityType.request)
+    plain = P.encode_request(P.METADATA, 9, 1, P.build(cls, {"topics": None}))[4:]
+    with pytest.raises(P.FrameError):
+        P.decode_request(plain[:-1] + b"\x01\x05\x09ab")
+
+
+def test_unsupported_versions_are_answered_with_the_error_and_echoed_items() -> None:
+    from paas.kafka.refusal import unsupported_response
+
+    too_new = P.ADVERTISED[P.METADATA][1] + 1
+    cls = P.payload_class(P.METADATA, too_new, EntityType.request)
+    payload = P.encode_request(P.METADATA, too_new, 4, P.build(cls, {"topics": [{"name": "p.t"}]}))[4:]
+    req = P.decode_request(payload)
+    assert not req.supported
+    resp = unsupported_response(req)
+    assert resp.__version__ == too_new
+    assert [(t.name, t.error_code) for t in resp.topics] == [("p.t", E.unsupported_version)]
+    assert resp.brokers == ()
+    produce = P.encode_request(
+        P.PRODUCE,
+        9,
+        5,
+        P.build(
+            P.payload_class(P.PRODUCE, 9, EntityType.request),
+            {"acks": 1, "timeout": 1000, "topic_data": [{"name": "p.t", "partition_data": [{"index": 2}]}]},
+        ),
+    )[4:]
+    answer = unsupported_response(P.decode_request(produce))
+    part = answer.responses[0].partition_responses[0]
+    assert answer.responses[0].name == "p.t" and (part.index, part.error_code) == (2, E.unsupported_version)

@@ -176,6 +176,20 @@ ROUTES: dict[str, Any] = {
             "data_size": 3 * MB,
             "data_size_limit": 4 * 1024 * MB,
             "topic_count": 2,
+            "throttle": {
+                "produce": {
+                    "quota": 65536,
+                    "throttled_responses": 34,
+                    "last_throttle_ms": 188,
+                    "last_throttled_at": 0,
+                },
+                "consume": {
+                    "quota": 262144,
+                    "throttled_responses": 0,
+                    "last_throttle_ms": 0,
+                    "last_throttled_at": 0,
+                },
+            },
             "topics": [
                 {
                     "name": "shallow-54717.events",

@@ -45,6 +45,27 @@ def lag_text(lag: int | None) -> Text:
     return Text(f"{lag:,}", style="green" if lag == 0 else "yellow" if lag < 1000 else "bold red")
 
 
+def throttle_text(throttle: dict[str, Any] | None, now: float | None = None) -> Text:
+    """Produce/consume throttling: red while it is happening (last 10 s), dim once it is past."""
+    import time
+
+    if not throttle:
+        return Text("-", style="dim")
+    now = time.time() if now is None else now
+    parts = []
+    for key in ("produce", "consume"):
+        q = throttle.get(key) or {}
+        if q.get("throttled_responses"):
+            recent = now - float(q.get("last_throttled_at") or 0) < 10
+            style = "bold red" if recent else "yellow"
+            parts.append(
+                Text(f"{key} {int(q['last_throttle_ms'])} ms ({q['throttled_responses']}x)", style=style)
+            )
+    if not parts:
+        return Text("no", style="green")
+    return Text(" ").join(parts)
+
+
 class KafkaScreen(PaasScreen):
     VIEW_NAME = "kafka"
     AUTO_FOCUS = "#kafka-topics"
@@ -70,6 +91,7 @@ class KafkaScreen(PaasScreen):
                 "Msgs/s in",
                 "In/s",
                 "Out/s",
+                "Throttled",
                 "Data size vs plan",
                 "Topics",
             ),
@@ -136,6 +158,7 @@ class KafkaScreen(PaasScreen):
                     f"{float(t.get('messages_in_per_sec') or 0):.1f}",
                     size(float(t.get("bytes_in_per_sec") or 0)) + "/s",
                     size(float(t.get("bytes_out_per_sec") or 0)) + "/s",
+                    throttle_text(t.get("throttle")),
                     usage(float(t.get("data_size") or 0), float(t.get("data_size_limit") or 0)),
                     str(t.get("topic_count", len(t.get("topics") or []))),
                 )

@@ -7,12 +7,23 @@ from paas.lab.scenarios.h10_crash_loop import H10CrashLoop
 from paas.lab.scenarios.h12_timeout import H12Timeout
 from paas.lab.scenarios.h13_shutdown import H13Shutdown
 from paas.lab.scenarios.h20_boot import H20Boot
+from paas.lab.scenarios.kafka_noisy_neighbour import KafkaNoisyNeighbour
 from paas.lab.scenarios.keepalive_race import KeepaliveRace
 from paas.lab.scenarios.preboot import Preboot
 from paas.lab.scenarios.r14_memory import R14Memory
 
 CATALOG: dict[str, type[Scenario]] = {
-    s.name: s for s in (H13Shutdown, H12Timeout, H10CrashLoop, R14Memory, H20Boot, KeepaliveRace, Preboot)
+    s.name: s
+    for s in (
+        H13Shutdown,
+        H12Timeout,
+        H10CrashLoop,
+        R14Memory,
+        H20Boot,
+        KeepaliveRace,
+        Preboot,
+        KafkaNoisyNeighbour,
+    )
 }
 
 
