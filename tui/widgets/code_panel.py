@@ -13,7 +13,7 @@ from tui.widgets.lines import code_style
 
 class CodePanel(Static, can_focus=True):
     DEFAULT_CSS = """
-    CodePanel { padding: 0 1; overflow-y: auto; }
+    CodePanel { padding: 0 1; overflow-y: auto; height: 100%; }
     CodePanel:focus { border: round $accent; }
     """
     BINDINGS = [
@@ -33,23 +33,27 @@ class CodePanel(Static, can_focus=True):
             return
         self.code = code
         help_ = explain(code)
-        self.update(self._render_help(help_) if help_ else Text(self.hint, style="dim"))
+        self.update(render_help(help_) if help_ else Text(self.hint, style="dim"))
         self.border_title = f"{code} explained" if help_ else "Codes"
 
-    @staticmethod
-    def _render_help(h: CodeHelp) -> Group:
-        parts: list[Text] = [
-            Text.assemble(
-                (f" {h.code} ", code_style(h.code)), " ", (h.title, "bold"), (f"  ({h.kind})", "dim")
-            ),
-            Text(""),
-            Text(h.meaning),
-            Text(""),
-            Text("Usual causes", style="bold underline"),
-        ]
-        parts += [Text(f"• {c}") for c in h.causes]
-        parts += [Text(""), Text("How to fix it", style="bold underline")]
-        parts += [Text(f"• {f}") for f in h.fixes]
-        if h.story:
-            parts += [Text(""), Text("The story", style="bold underline"), Text(h.story, style="italic")]
-        return Group(*parts)
+
+def summary(h: CodeHelp) -> Text:
+    """`H13 Connection closed without response`: the one line a folded pane leaves behind."""
+    return Text.assemble((f" {h.code} ", code_style(h.code)), " ", (h.title, "bold"))
+
+
+def render_help(h: CodeHelp) -> Group:
+    """What the code means, its usual causes, how to fix it (and its story, when there is one)."""
+    parts: list[Text] = [
+        Text.assemble(summary(h), (f"  ({h.kind})", "dim")),
+        Text(""),
+        Text(h.meaning),
+        Text(""),
+        Text("Usual causes", style="bold underline"),
+    ]
+    parts += [Text(f"• {c}") for c in h.causes]
+    parts += [Text(""), Text("How to fix it", style="bold underline")]
+    parts += [Text(f"• {f}") for f in h.fixes]
+    if h.story:
+        parts += [Text(""), Text("The story", style="bold underline"), Text(h.story, style="italic")]
+    return Group(*parts)
