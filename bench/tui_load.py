@@ -9,6 +9,7 @@ the time from sending the key event to the first frame the compositor produced a
 key's action ran.
 
     .venv/bin/python bench/tui_load.py [--rate 5000] [--seconds 10] [--presses 60] [--size 140x40]
+        [--keys pause,cursor,switch_screen,filter,full_line]
 
 Prints: lines/s received, events the stub had to skip (it never blocks), keypress latency
 p50/p95/max per key kind, TUI CPU use under load and idle (the lazydocker complaint).
@@ -230,8 +231,8 @@ def start_stub(rate: int) -> tuple[subprocess.Popen[str], str]:
 
 
 # what each key does on the router view, and the key that undoes it
-KEY_PAIRS = [("p", "p"), ("up", "end"), ("4", "3"), ("slash", "escape")]
-KIND = {"p": "pause", "up": "cursor", "4": "switch_screen", "slash": "filter"}
+KEY_PAIRS = [("p", "p"), ("up", "end"), ("4", "3"), ("slash", "escape"), ("enter", "escape")]
+KIND = {"p": "pause", "up": "cursor", "4": "switch_screen", "slash": "filter", "enter": "full_line"}
 
 
 async def measure(
@@ -241,6 +242,7 @@ async def measure(
     presses: int,
     idle_seconds: float = 0.0,
     size: tuple[int, int] = (140, 40),
+    kinds: tuple[str, ...] = tuple(KIND.values()),
 ) -> Result:
     from textual import events
 
@@ -248,6 +250,8 @@ async def measure(
     from tui.client import HttpBackend
 
     result = Result(rate, seconds)
+    pairs = [pair for pair in KEY_PAIRS if KIND[pair[0]] in kinds]
+    assert pairs, f"no key kinds among {kinds}; choose from {', '.join(KIND.values())}"
     app = PaasApp(HttpBackend(url, "bench"), app_name=APP)
     frames: list[float] = []
     acted: list[float] = []
@@ -280,13 +284,13 @@ async def measure(
         driver = app._driver
         assert driver is not None
         for n in range(presses):
-            key, undo = KEY_PAIRS[(n // 2) % len(KEY_PAIRS)]
+            key, undo = pairs[(n // 2) % len(pairs)]
             press = key if n % 2 == 0 else undo
             await asyncio.sleep(interval * 0.5)
             acted.clear()
             started.clear()
             sent = time.perf_counter()
-            char = {"p": "p", "4": "4", "3": "3", "slash": "/"}.get(press)
+            char = {"p": "p", "4": "4", "3": "3", "slash": "/", "enter": "\r"}.get(press)
             driver.send_message(events.Key(press, char))
             # wait for the action, then for the first frame after it
             wait_until = time.monotonic() + 5
@@ -350,10 +354,11 @@ def run_load(
     presses: int = 40,
     idle_seconds: float = 0.0,
     size: tuple[int, int] = (140, 40),
+    kinds: tuple[str, ...] = tuple(KIND.values()),
 ) -> Result:
     proc, url = start_stub(rate)
     try:
-        return asyncio.run(measure(url, rate, seconds, presses, idle_seconds, size))
+        return asyncio.run(measure(url, rate, seconds, presses, idle_seconds, size, kinds))
     finally:
         proc.terminate()
         proc.wait(5)
@@ -366,6 +371,7 @@ def main() -> None:
     parser.add_argument("--presses", type=int, default=60)
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of idle-CPU measurement")
     parser.add_argument("--size", default="140x40", help="terminal COLUMNSxROWS (80x24 folds the side panes)")
+    parser.add_argument("--keys", default=",".join(KIND.values()), help="which key kinds to press")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port-file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -374,7 +380,8 @@ def main() -> None:
         return
     os.environ.setdefault("TEXTUAL", "")
     columns, _, rows = args.size.partition("x")
-    result = run_load(args.rate, args.seconds, args.presses, args.idle, (int(columns), int(rows)))
+    kinds = tuple(args.keys.split(","))
+    result = run_load(args.rate, args.seconds, args.presses, args.idle, (int(columns), int(rows)), kinds)
     print(f"{'terminal':32} {columns}x{rows}")
     for key, value in result.summary().items():
         print(f"{key:32} {value}")
