@@ -1,8 +1,10 @@
 """The composition root: builds every part, wires them to the bus, starts and stops them in order.
 
-Start order: home + lock + token → state (migrations) → bus, logs, control plane → runtime and
-dyno manager → add-on providers → router, Kafka, API listeners → reconcile every app.
-Stop order is the reverse; dynos get SIGTERM, their grace, then SIGKILL.
+Start order: home + lock + token → state (migrations) → listening sockets → add-on providers
+(Postgres, the Kafka broker) → runtime and dyno manager → the control plane's services (releases,
+builds, app setups, pipelines, teardown, dataclips) → router → API → reconcile every app.
+Stop order is the reverse; dynos get SIGTERM, their grace, then SIGKILL, while the add-ons they
+use are still up. Every part we ship is imported here: a broken install fails at start, loudly.
 """
 
 from __future__ import annotations
@@ -20,21 +22,41 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import uvicorn
+import uvloop
 
 from common.ca import local_ca
 from common.config import LOOPBACK, Settings
 from common.errors import StartupError
 from common.events import Event, EventBus
 from common.loghub import LogHub
+from dynos.manager import DynoManager
+from dynos.runtimes.select import RuntimeUnavailable, choose_runtime
+from paas.addons.kafka import KafkaProvider
+from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
+from paas.api.app import create_api
+from paas.api.attach import AttachTickets
+from paas.api.deps import Services
+from paas.builds.appsetup import AppSetups
+from paas.builds.pipelines import PipelineService
+from paas.builds.releaser import ReleasePath
 from paas.builds.service import BuildService
 from paas.control import ControlPlane
+from paas.dataclips.service import DataclipsService
+from paas.kafka.service import KafkaService
 from paas.state.db import Database
+from paas.teardown import AppTeardown
+from router import runs_compiled
+from router.faults import FaultRegistry
+from router.metrics import bus_publisher
+from router.server import Router
+from router.table import AppRoute, Backend, RouteTable
+
+Stop = Callable[[], Awaitable[None]]
 
 
 class _Server(uvicorn.Server):
@@ -92,6 +114,18 @@ class Reconciler:
 
 
 class Daemon:
+    """Owns every part. Parts that need the running loop or a chosen runtime are built in
+    `start`; after it returns each is there with its real type (a missing one failed the start)."""
+
+    dynos: DynoManager
+    route_table: RouteTable
+    router: Router
+    kafka: KafkaService
+    postgres: PostgresProvider
+    releases: ReleasePath
+    builds: BuildService
+    services: Services
+
     def __init__(self, settings: Settings):
         self.settings = settings
         self.bus = EventBus()
@@ -100,24 +134,22 @@ class Daemon:
         self.db = Database(settings.state_url)
         self.control = ControlPlane(settings, self.db, self.bus, self.logs)
         self.addons = AddonService(self.control)
-        self.builds = BuildService(self.control, self.release_slug)
+        self.faults = FaultRegistry()
+        self.attach = AttachTickets()
         self.reconciler = Reconciler(self)
         self.token = ""
         self.api_port = settings.api_port
         self.router_port = settings.router_port
         self.runtime_name = "none"
         self.runtime_reason = ""
-        self.dynos: Any = None
-        self.router: Any = None
-        self.route_table: Any = None
-        self.kafka: Any = None
         self.started_at = 0.0
         self.internal_errors = 0
         self.stopping = asyncio.Event()
         self._lock_fd: int | None = None
-        self._servers: list[Any] = []
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._unlisten: list[Any] = []
+        self._api: _Server | None = None
+        self._api_task: asyncio.Task[None] | None = None
+        self._stops: list[Stop] = []  # each started part's stop, undone in reverse order
+        self._unlisten: list[Callable[[], None]] = []
         self._route_meta: dict[str, dict[str, Any]] = {}
 
     # ---- start --------------------------------------------------------------------------
@@ -144,12 +176,14 @@ class Daemon:
         self.control.urls.api = self.api_url
         self.control.urls.router_port = self.router_port
 
-        await self._start_dynos()
-        self._register_addons()
+        # Add-on services come up before the dynos that use them, and go down after them.
+        self._start_postgres()
         await self._start_kafka()
+        await self._start_dynos()
+        self._build_control_plane()
         await self._start_router(router_sock)
+        self.services = self._services()
         await self._start_api(api_sock)
-        self.control.destroy_hooks.append(self._on_destroy)
         self._wire()
         self.started_at = time.time()
         self._write_daemon_file()
@@ -184,61 +218,72 @@ class Daemon:
             f.write(token + "\n")
         return token
 
+    def _start_postgres(self) -> None:
+        self.postgres = PostgresProvider(self.settings, self.bus)
+        self.addons.register(self.postgres)
+        self._stops.append(self.addons.stop)
+
+    async def _start_kafka(self) -> None:
+        self.kafka = KafkaService(self.settings, self.bus, self.ca)
+        await self.kafka.start()
+        self._stops.append(self.kafka.stop)
+        self.addons.register(KafkaProvider(self.kafka))
+
     async def _start_dynos(self) -> None:
-        try:
-            from dynos.manager import DynoManager
-        except ModuleNotFoundError:
-            self.runtime_name, self.runtime_reason = "none", "the dyno manager is not part of this build"
-            return
-        runtime = await self._pick_runtime()
-        self.dynos = DynoManager(self.settings, self.bus, self.logs, runtime)
-        await self.dynos.start()
-
-    async def _pick_runtime(self) -> Any:
-        from dynos.runtimes.select import RuntimeUnavailable, choose_runtime
-
         try:
             runtime, reason = await choose_runtime(self.settings)
         except RuntimeUnavailable as exc:
             raise StartupError(str(exc)) from None
         self.runtime_name, self.runtime_reason = runtime.name, reason
-        return runtime
+        self.dynos = DynoManager(self.settings, self.bus, self.logs, runtime)
+        await self.dynos.start()
+        self._stops.append(self.dynos.shutdown)
 
-    def _register_addons(self) -> None:
-        try:
-            from paas.addons.postgres import PostgresProvider
-        except ModuleNotFoundError:
-            pass
-        else:
-            self.addons.register(PostgresProvider(self.settings, self.bus))
-
-    async def _start_kafka(self) -> None:
-        try:
-            from paas.addons.kafka import KafkaProvider
-            from paas.kafka.service import KafkaService
-        except ModuleNotFoundError:
-            return
-        self.kafka = KafkaService(self.settings, self.bus, self.ca)
-        await self.kafka.start()
-        self.addons.register(KafkaProvider(self.kafka))
+    def _build_control_plane(self) -> None:
+        """The services over the parts: releases, builds, app setups, pipelines, teardown, dataclips."""
+        control = self.control
+        self.releases = ReleasePath(control, self.bus, self.dynos, self.report_internal_error)
+        self.builds = BuildService(control, self.releases.release_slug)
+        self.setups = AppSetups(control, self.addons, self.builds, self.releases, self.report_internal_error)
+        self.pipelines = PipelineService(control, self.releases)
+        self.teardown = AppTeardown(control, self.dynos, self.addons)
+        self.dataclips = DataclipsService(self.db, self.settings, self.postgres)
 
     async def _start_router(self, sock: socket.socket) -> None:
-        try:
-            from router.metrics import bus_publisher
-            from router.server import Router
-            from router.table import RouteTable
-        except ModuleNotFoundError:
-            sock.close()
-            return
         self.route_table = RouteTable()
         self.router = Router(self.route_table, self.settings, self.logs.router_line, bus_publisher(self.bus))
         await self.router.start(sock=sock)
+        self._stops.append(self.router.stop)
+
+    def _services(self) -> Services:
+        return Services(
+            settings=self.settings,
+            token=self.token,
+            api_url=self.api_url,
+            bus=self.bus,
+            logs=self.logs,
+            ca=self.ca,
+            control=self.control,
+            releases=self.releases,
+            teardown=self.teardown,
+            addons=self.addons,
+            postgres=self.postgres,
+            builds=self.builds,
+            setups=self.setups,
+            pipelines=self.pipelines,
+            dynos=self.dynos,
+            attach=self.attach,
+            router=self.router,
+            faults=self.faults,
+            kafka=self.kafka,
+            dataclips=self.dataclips,
+            status=self.status,
+            report_error=self.report_internal_error,
+        )
 
     async def _start_api(self, sock: socket.socket) -> None:
-        from paas.api.app import create_api
-
         config = uvicorn.Config(
-            create_api(self),
+            create_api(self.services),
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -247,9 +292,8 @@ class Daemon:
             http="httptools",
             ws="auto",
         )
-        server = _Server(config)
-        self._servers.append(server)
-        self._tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
+        server = self._api = _Server(config)
+        self._api_task = asyncio.create_task(server.serve(sockets=[sock]))
         for _ in range(200):
             if server.started:
                 break
@@ -260,7 +304,7 @@ class Daemon:
             "pid": os.getpid(),
             "api_url": self.api_url,
             "router_port": self.router_port,
-            "kafka_port": getattr(self.kafka, "port", None),
+            "kafka_port": self.kafka.port,
             "home": str(self.settings.home),
             "runtime": self.runtime_name,
             "started_at": self.started_at,
@@ -278,6 +322,7 @@ class Daemon:
         changes = ["release.created", "formation.changed", "app.created", "app.updated", "app.destroyed"]
         self._unlisten.append(self.bus.listen(changes, self._on_change))
         self._unlisten.append(self.bus.listen(["dyno.state"], self._on_dyno_state))
+        self._unlisten.append(self.bus.listen(["app.destroyed"], self._forget_faults))
 
     def _on_change(self, event: Event) -> None:
         if event.app is None:
@@ -286,7 +331,7 @@ class Daemon:
             event.kind == "app.updated" and "features" in event.data
         ):
             self.reconciler.schedule(event.app)
-        if event.kind == "app.destroyed" and self.route_table is not None:
+        if event.kind == "app.destroyed":
             self.route_table.remove(event.app)
         else:
             self.refresh_routes(event.app)
@@ -296,11 +341,13 @@ class Daemon:
         if event.app is not None:
             self._push_route(event.app)
 
+    def _forget_faults(self, event: Event) -> None:
+        if event.app is not None:
+            self.faults.clear(event.app)
+
     def refresh_routes(self, app: str | None = None) -> None:
         """Re-read what the state database says about routing (maintenance, releases, domains,
         web quantity) and push the affected apps' routes. Runs on app/release/formation changes."""
-        if self.route_table is None:
-            return
         infos = self.control.route_info()
         self._route_meta = {info["name"]: info for info in infos}
         self.route_table.set_domains({host: info["name"] for info in infos for host in info["domains"]})
@@ -311,11 +358,9 @@ class Daemon:
         """One app's route from cached metadata plus the dyno manager's in-memory states: the
         per-dyno-event path, so it never touches the database."""
         info = self._route_meta.get(name)
-        if info is None or self.route_table is None:
+        if info is None:
             return
-        from router.table import AppRoute, Backend
-
-        web = [d for d in self.dynos.dynos(name) if d.type == "web"] if self.dynos else []
+        web = [d for d in self.dynos.dynos(name) if d.type == "web"]
         self.route_table.update(
             AppRoute(
                 name=name,
@@ -330,42 +375,12 @@ class Daemon:
         )
 
     async def apply_app(self, app: str) -> None:
-        if self.dynos is None:
-            return
         try:
             desired = self.control.desired(app)
         except Exception:
             await self.dynos.remove_app(app)  # the app is gone
             return
         await self.dynos.apply(desired)
-
-    def _on_destroy(self, app: str) -> None:
-        """Runs before an app's rows are deleted; the async part follows in destroy_app."""
-
-    # ---- operations the API calls that span parts ---------------------------------------
-    async def destroy_app(self, app: str) -> dict[str, Any]:
-        name = self.control.get_app(app)["name"]
-        if self.dynos is not None:
-            await self.dynos.remove_app(name)
-        await self.addons.destroy_all(name)
-        return self.control.destroy_app(name)
-
-    async def release_slug(self, app: str, slug_id: str, description: str) -> dict[str, Any]:
-        """The release path of every deploy: a new release of the slug, then dynos restart."""
-        from paas.builds.releaser import release_slug
-
-        return await release_slug(self, app, slug_id, description)
-
-    async def update_config(self, app: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """Config vars change through a release (and its release phase, when the app has one)."""
-        from paas.builds import releaser
-
-        return await releaser.update_config(self, app, changes)
-
-    async def rollback(self, app: str, ref: str | None) -> dict[str, Any]:
-        from paas.builds.releaser import rollback
-
-        return await rollback(self, app, ref)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -374,7 +389,7 @@ class Daemon:
             "api_url": self.api_url,
             "router_port": self.router_port,
             "router_url": f"http://<app>.localhost:{self.router_port}/",
-            "kafka_port": getattr(self.kafka, "port", None),
+            "kafka_port": self.kafka.port,
             "runtime": self.runtime_name,
             "runtime_reason": self.runtime_reason,
             "apps": len(self.control.app_names()),
@@ -390,23 +405,19 @@ class Daemon:
 
     # ---- stop ---------------------------------------------------------------------------
     async def stop(self) -> None:
+        """Reverse start order: the API stops taking requests, the router stops routing, dynos
+        get SIGTERM (their grace, then SIGKILL), then Kafka and the add-on providers go."""
         for unlisten in self._unlisten:
             unlisten()
-        for server in self._servers:
-            server.should_exit = True
-        if self.router is not None:
+        self._unlisten.clear()
+        if self._api is not None:
+            self._api.should_exit = True
+        while self._stops:
+            stop = self._stops.pop()
             with contextlib.suppress(Exception):
-                await self.router.stop()
-        if self.dynos is not None:
-            with contextlib.suppress(Exception):
-                await self.dynos.shutdown()
-        if self.kafka is not None:
-            with contextlib.suppress(Exception):
-                await self.kafka.stop()
-        with contextlib.suppress(Exception):
-            await self.addons.stop()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=5)
+                await stop()
+        if self._api_task is not None:
+            await asyncio.wait([self._api_task], timeout=5)
         with contextlib.suppress(Exception):
             self.db.dispose()
         if self.started_at:
@@ -417,7 +428,7 @@ class Daemon:
             self._lock_fd = None
 
 
-async def serve(settings: Settings, ready: Any = None) -> int:
+async def serve(settings: Settings, ready: Callable[[Daemon], None] | None = None) -> int:
     daemon = Daemon(settings)
     try:
         await daemon.start()
@@ -427,8 +438,6 @@ async def serve(settings: Settings, ready: Any = None) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.stopping.set)
-    from router import runs_compiled
-
     router_build = "compiled" if runs_compiled() else "interpreted: python -m router.compile"
     print(
         f"paas daemon ready: API {daemon.api_url}  router http://<app>.localhost:{daemon.router_port}/ "
@@ -445,8 +454,6 @@ async def serve(settings: Settings, ready: Any = None) -> int:
 
 
 def run(settings: Settings) -> int:
-    import uvloop
-
     return uvloop.run(serve(settings, ready=_tune_gc))
 
 
@@ -463,7 +470,3 @@ def _tune_gc(_daemon: Daemon) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-
-
-def home_path(settings: Settings) -> Path:
-    return settings.home

@@ -75,7 +75,7 @@ class AddonService:
             for p in seen.values()
         ]
 
-    def _resolve(self, spec: str) -> tuple[AddonProvider, str]:
+    def resolve(self, spec: str) -> tuple[AddonProvider, str]:
         service, _, plan = spec.partition(":")
         provider = self.providers.get(service.strip())
         if provider is None:
@@ -143,7 +143,7 @@ class AddonService:
     async def create(
         self, app: str, spec: str, name: str | None = None, attachment: str | None = None
     ) -> dict[str, Any]:
-        provider, plan = self._resolve(spec)
+        provider, plan = self.resolve(spec)
         with self.control.db.session() as s:
             app_row = self.control._app(s, app)
             app_name = app_row.name

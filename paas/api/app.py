@@ -1,13 +1,14 @@
 """The HTTP API: a Platform-API-shaped skin over the control plane, on 127.0.0.1.
 
-Every route module exposes `router = APIRouter()`; this file registers them, installs
-Heroku-style error bodies `{"id", "message"}` and the bearer-token check.
+Every route module exposes `router = APIRouter()` and is listed once in ROUTE_MODULES; this
+file registers them, hands them the daemon's services (`paas.api.deps`), installs Heroku-style
+error bodies `{"id", "message"}` and the bearer-token check.
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,16 +16,42 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.errors import PaasError
-
-if TYPE_CHECKING:
-    from paas.daemon import Daemon
+from paas.api import (
+    routes_addons,
+    routes_apps,
+    routes_builds,
+    routes_certs,
+    routes_dynos,
+    routes_faults,
+    routes_git,
+    routes_kafka,
+    routes_logs,
+    routes_pg,
+    routes_pipelines,
+    routes_router,
+)
+from paas.api.deps import Services
+from paas.dataclips import web as dataclips_web
 
 JSON_BODY_LIMIT = 1024 * 1024  # 1 MiB for JSON bodies; uploads have their own limits
 PUBLIC_PREFIXES = ("/dataclips", "/git/", "/health", "/attach/")
 
-
-def daemon_of(request: Request) -> Daemon:
-    return request.app.state.daemon  # type: ignore[no-any-return]
+# Every route module of the API, registered in this order (a new module is added here).
+ROUTE_MODULES = (
+    routes_apps,
+    routes_addons,
+    routes_builds,
+    routes_certs,
+    routes_logs,
+    routes_dynos,
+    routes_kafka,
+    routes_pg,
+    dataclips_web,
+    routes_git,
+    routes_pipelines,
+    routes_faults,
+    routes_router,
+)
 
 
 def token_ok(request: Request, token: str) -> bool:
@@ -34,15 +61,17 @@ def token_ok(request: Request, token: str) -> bool:
     return False
 
 
-def create_api(daemon: Daemon) -> FastAPI:
+def create_api(services: Services) -> FastAPI:
     api = FastAPI(title="paas", version="3", docs_url="/docs", redoc_url=None)
-    api.state.daemon = daemon
+    api.state.services = services  # read only through paas.api.deps.services
+    api.state.dataclips_pages = dataclips_web.DataclipsPages(services.dataclips, services.token)
+    token = services.token
 
     @api.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
         path = request.url.path
         public = path == "/openapi.json" or path.startswith(PUBLIC_PREFIXES)
-        if not public and not token_ok(request, daemon.token):
+        if not public and not token_ok(request, token):
             return JSONResponse(
                 {"id": "unauthorized", "message": "Invalid credentials provided."}, status_code=401
             )
@@ -97,39 +126,11 @@ def create_api(daemon: Daemon) -> FastAPI:
 
     @api.exception_handler(Exception)
     async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
-        daemon.report_internal_error(exc)
+        services.report_error(exc)
         return JSONResponse(
             {"id": "internal_error", "message": f"Internal error: {exc.__class__.__name__}"}, status_code=500
         )
 
-    from paas.api import routes_addons, routes_apps, routes_builds, routes_certs, routes_logs
-
-    for module in (routes_apps, routes_addons, routes_builds, routes_certs, routes_logs):
+    for module in ROUTE_MODULES:
         api.include_router(module.router)
-    _include_optional(api)
     return api
-
-
-def _include_optional(api: FastAPI) -> None:
-    """Route modules of other capabilities, included when present: creating the module with one
-    of these names (exposing `router = APIRouter()`) is all the registration needed —
-    do not add include lines elsewhere."""
-    import importlib
-
-    for name in (
-        "paas.api.routes_dynos",
-        "paas.api.routes_kafka",
-        "paas.api.routes_pg",
-        "paas.dataclips.web",
-        "paas.api.routes_git",
-        "paas.api.routes_pipelines",
-        "paas.api.routes_faults",
-        "paas.api.routes_router",
-    ):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        api.include_router(module.router)

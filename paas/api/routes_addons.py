@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from paas.api.app import daemon_of
+from paas.api.deps import Svc
 
 router = APIRouter()
 
@@ -21,31 +21,31 @@ class AddonCreate(BaseModel):
 
 
 @router.get("/addons")
-async def all_addons(request: Request) -> list[dict[str, Any]]:
-    return daemon_of(request).addons.list(None)
+async def all_addons(svc: Svc) -> list[dict[str, Any]]:
+    return svc.addons.list(None)
 
 
 @router.get("/addon-services")
-async def addon_services(request: Request) -> list[dict[str, Any]]:
-    return daemon_of(request).addons.services()
+async def addon_services(svc: Svc) -> list[dict[str, Any]]:
+    return svc.addons.services()
 
 
 @router.get("/apps/{app}/addons")
-async def list_addons(request: Request, app: str) -> list[dict[str, Any]]:
-    return daemon_of(request).addons.list(app)
+async def list_addons(svc: Svc, app: str) -> list[dict[str, Any]]:
+    return svc.addons.list(app)
 
 
 @router.post("/apps/{app}/addons", status_code=201)
-async def create_addon(request: Request, app: str, body: AddonCreate) -> dict[str, Any]:
+async def create_addon(svc: Svc, app: str, body: AddonCreate) -> dict[str, Any]:
     attachment = (body.attachment or {}).get("name")
-    return await daemon_of(request).addons.create(app, body.plan, body.name, attachment)
+    return await svc.addons.create(app, body.plan, body.name, attachment)
 
 
 @router.get("/apps/{app}/addons/{addon}")
-async def get_addon(request: Request, app: str, addon: str) -> dict[str, Any]:
-    return daemon_of(request).addons.get(app, addon)
+async def get_addon(svc: Svc, app: str, addon: str) -> dict[str, Any]:
+    return svc.addons.get(app, addon)
 
 
 @router.delete("/apps/{app}/addons/{addon}")
-async def destroy_addon(request: Request, app: str, addon: str) -> dict[str, Any]:
-    return await daemon_of(request).addons.destroy(app, addon)
+async def destroy_addon(svc: Svc, app: str, addon: str) -> dict[str, Any]:
+    return await svc.addons.destroy(app, addon)

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from common.errors import invalid
-from paas.api.app import daemon_of
+from paas.api.deps import Svc
 
 router = APIRouter()
 
@@ -56,122 +56,122 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/status")
-async def status(request: Request) -> dict[str, Any]:
-    return daemon_of(request).status()
+async def status(svc: Svc) -> dict[str, Any]:
+    return svc.status()
 
 
 @router.get("/apps")
-async def list_apps(request: Request) -> list[dict[str, Any]]:
-    return daemon_of(request).control.list_apps()
+async def list_apps(svc: Svc) -> list[dict[str, Any]]:
+    return svc.control.list_apps()
 
 
 @router.post("/apps", status_code=201)
-async def create_app(request: Request, body: AppCreate | None = None) -> dict[str, Any]:
+async def create_app(svc: Svc, body: AppCreate | None = None) -> dict[str, Any]:
     body = body or AppCreate()
-    return daemon_of(request).control.create_app(body.name, body.stack)
+    return svc.control.create_app(body.name, body.stack)
 
 
 @router.get("/apps/{app}")
-async def get_app(request: Request, app: str) -> dict[str, Any]:
-    return daemon_of(request).control.get_app(app)
+async def get_app(svc: Svc, app: str) -> dict[str, Any]:
+    return svc.control.get_app(app)
 
 
 @router.patch("/apps/{app}")
-async def update_app(request: Request, app: str, body: AppUpdate) -> dict[str, Any]:
-    return daemon_of(request).control.update_app(app, maintenance=body.maintenance, name=body.name)
+async def update_app(svc: Svc, app: str, body: AppUpdate) -> dict[str, Any]:
+    return svc.control.update_app(app, maintenance=body.maintenance, name=body.name)
 
 
 @router.delete("/apps/{app}")
-async def destroy_app(request: Request, app: str) -> dict[str, Any]:
-    return await daemon_of(request).destroy_app(app)
+async def destroy_app(svc: Svc, app: str) -> dict[str, Any]:
+    return await svc.teardown.destroy(app)
 
 
 # ---- config vars ----------------------------------------------------------------------
 @router.get("/apps/{app}/config-vars")
-async def get_config(request: Request, app: str) -> dict[str, str]:
-    return daemon_of(request).control.get_config(app)
+async def get_config(svc: Svc, app: str) -> dict[str, str]:
+    return svc.control.get_config(app)
 
 
 @router.patch("/apps/{app}/config-vars")
-async def patch_config(request: Request, app: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
-    daemon = daemon_of(request)
-    release = await daemon.update_config(app, body)
-    config = daemon.control.get_config(app)
+async def patch_config(
+    request: Request, svc: Svc, app: str, body: dict[str, Any] = Body(...)
+) -> dict[str, Any]:
+    release = await svc.releases.update_config(app, body)
+    config = svc.control.get_config(app)
     return {**config, "_release": release} if request.query_params.get("release") else config
 
 
 @router.get("/apps/{app}/releases/{release}/config-vars")
-async def release_config(request: Request, app: str, release: str) -> dict[str, str]:
-    return daemon_of(request).control.release_config(app, release)
+async def release_config(svc: Svc, app: str, release: str) -> dict[str, str]:
+    return svc.control.release_config(app, release)
 
 
 # ---- releases -------------------------------------------------------------------------
 @router.get("/apps/{app}/releases")
-async def list_releases(request: Request, app: str) -> list[dict[str, Any]]:
-    return daemon_of(request).control.list_releases(app)
+async def list_releases(svc: Svc, app: str) -> list[dict[str, Any]]:
+    return svc.control.list_releases(app)
 
 
 @router.get("/apps/{app}/releases/{release}")
-async def get_release(request: Request, app: str, release: str) -> dict[str, Any]:
-    return daemon_of(request).control.get_release(app, release)
+async def get_release(svc: Svc, app: str, release: str) -> dict[str, Any]:
+    return svc.control.get_release(app, release)
 
 
 @router.post("/apps/{app}/releases", status_code=201)
-async def create_release(request: Request, app: str, body: ReleaseCreate) -> dict[str, Any]:
-    daemon = daemon_of(request)
+async def create_release(svc: Svc, app: str, body: ReleaseCreate) -> dict[str, Any]:
     if body.release is not None:
-        return await daemon.rollback(app, body.release)
+        return await svc.releases.rollback(app, body.release)
     if body.slug is None:
         raise invalid("Provide slug (to release) or release (to roll back).")
-    return await daemon.release_slug(app, body.slug, body.description or "Deploy")
+    return await svc.releases.release_slug(app, body.slug, body.description or "Deploy")
 
 
 @router.post("/apps/{app}/actions/rollback", status_code=201)
-async def rollback(request: Request, app: str) -> dict[str, Any]:
-    return await daemon_of(request).rollback(app, None)
+async def rollback(svc: Svc, app: str) -> dict[str, Any]:
+    return await svc.releases.rollback(app, None)
 
 
 # ---- formation ------------------------------------------------------------------------
 @router.get("/apps/{app}/formation")
-async def list_formation(request: Request, app: str) -> list[dict[str, Any]]:
-    return daemon_of(request).control.list_formation(app)
+async def list_formation(svc: Svc, app: str) -> list[dict[str, Any]]:
+    return svc.control.list_formation(app)
 
 
 @router.get("/apps/{app}/formation/{ptype}")
-async def get_formation(request: Request, app: str, ptype: str) -> dict[str, Any]:
-    for row in daemon_of(request).control.list_formation(app):
+async def get_formation(svc: Svc, app: str, ptype: str) -> dict[str, Any]:
+    for row in svc.control.list_formation(app):
         if row["type"] == ptype:
             return row
     raise invalid(f"Couldn't find that process type ({ptype}).")
 
 
 @router.patch("/apps/{app}/formation")
-async def batch_scale(request: Request, app: str, body: FormationBatch) -> list[dict[str, Any]]:
+async def batch_scale(svc: Svc, app: str, body: FormationBatch) -> list[dict[str, Any]]:
     updates = [u.model_dump(exclude_none=True) for u in body.updates]
-    return daemon_of(request).control.scale(app, updates)
+    return svc.control.scale(app, updates)
 
 
 @router.patch("/apps/{app}/formation/{ptype}")
-async def scale(request: Request, app: str, ptype: str, body: FormationUpdate) -> dict[str, Any]:
+async def scale(svc: Svc, app: str, ptype: str, body: FormationUpdate) -> dict[str, Any]:
     update = body.model_dump(exclude_none=True)
     update["type"] = ptype
-    return daemon_of(request).control.scale(app, [update])[0]
+    return svc.control.scale(app, [update])[0]
 
 
 # ---- domains and features -------------------------------------------------------------
 @router.get("/apps/{app}/domains")
-async def list_domains(request: Request, app: str) -> list[dict[str, Any]]:
-    return daemon_of(request).control.list_domains(app)
+async def list_domains(svc: Svc, app: str) -> list[dict[str, Any]]:
+    return svc.control.list_domains(app)
 
 
 @router.post("/apps/{app}/domains", status_code=201)
-async def add_domain(request: Request, app: str, body: DomainCreate) -> dict[str, Any]:
-    return daemon_of(request).control.add_domain(app, body.hostname)
+async def add_domain(svc: Svc, app: str, body: DomainCreate) -> dict[str, Any]:
+    return svc.control.add_domain(app, body.hostname)
 
 
 @router.delete("/apps/{app}/domains/{hostname}")
-async def remove_domain(request: Request, app: str, hostname: str) -> dict[str, Any]:
-    return daemon_of(request).control.remove_domain(app, hostname)
+async def remove_domain(svc: Svc, app: str, hostname: str) -> dict[str, Any]:
+    return svc.control.remove_domain(app, hostname)
 
 
 KNOWN_FEATURES = {
@@ -182,44 +182,41 @@ KNOWN_FEATURES = {
 
 
 @router.get("/apps/{app}/features")
-async def list_features(request: Request, app: str) -> list[dict[str, Any]]:
-    enabled = set(daemon_of(request).control.get_app(app)["features"])
+async def list_features(svc: Svc, app: str) -> list[dict[str, Any]]:
+    enabled = set(svc.control.get_app(app)["features"])
     return [{"name": n, "description": d, "enabled": n in enabled} for n, d in KNOWN_FEATURES.items()]
 
 
 @router.patch("/apps/{app}/features/{feature}")
-async def set_feature(
-    request: Request, app: str, feature: str, body: dict[str, Any] = Body(...)
-) -> dict[str, Any]:
+async def set_feature(svc: Svc, app: str, feature: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     if feature not in KNOWN_FEATURES:
         raise invalid(f"Couldn't find feature {feature!r}. Known: {', '.join(KNOWN_FEATURES)}.")
     enabled = body.get("enabled")
     if not isinstance(enabled, bool):
         raise invalid("enabled must be true or false.")
-    daemon_of(request).control.set_feature(app, feature, enabled)
+    svc.control.set_feature(app, feature, enabled)
     return {"name": feature, "description": KNOWN_FEATURES[feature], "enabled": enabled}
 
 
 # ---- slugs ----------------------------------------------------------------------------
 @router.get("/apps/{app}/slugs/{slug}")
-async def get_slug(request: Request, app: str, slug: str) -> dict[str, Any]:
-    data = daemon_of(request).control.get_slug(app, slug)
+async def get_slug(svc: Svc, app: str, slug: str) -> dict[str, Any]:
+    data = svc.control.get_slug(app, slug)
     data.pop("path", None)
     return data
 
 
 # ---- the event stream (TUI, scripts) --------------------------------------------------
 @router.get("/events")
-async def events(request: Request, app: str | None = None, kinds: str | None = None) -> StreamingResponse:
+async def events(svc: Svc, app: str | None = None, kinds: str | None = None) -> StreamingResponse:
     """Newline-delimited JSON of bus events; a `ping` line every 15 s keeps proxies honest."""
-    daemon = daemon_of(request)
     wanted = [k for k in kinds.split(",") if k] if kinds else None
-    sub = daemon.bus.subscribe(wanted, app=app, maxsize=20_000)
+    sub = svc.bus.subscribe(wanted, app=app, maxsize=20_000)
 
     async def stream() -> AsyncIterator[bytes]:
         reported = 0
         try:
-            yield (json.dumps({"kind": "hello", "status": daemon.status()}) + "\n").encode()
+            yield (json.dumps({"kind": "hello", "status": svc.status()}) + "\n").encode()
             while True:
                 event = await sub.get(timeout=15)
                 if sub.closed:

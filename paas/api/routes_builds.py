@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from common.errors import not_found
-from paas.api.app import daemon_of
+from paas.api.deps import Svc
 
 router = APIRouter()
 
@@ -25,32 +25,30 @@ class BuildCreate(BaseModel):
 
 
 @router.post("/apps/{app}/sources", status_code=201)
-async def upload_source(request: Request, app: str) -> dict[str, Any]:
-    daemon = daemon_of(request)
-    daemon.control.get_app(app)
-    url = await daemon.builds.receive_source(request.stream())
+async def upload_source(request: Request, svc: Svc, app: str) -> dict[str, Any]:
+    svc.control.get_app(app)
+    url = await svc.builds.receive_source(request.stream())
     return {"source_blob": {"url": url}}
 
 
 @router.post("/apps/{app}/builds", status_code=201)
-async def create_build(request: Request, app: str, body: BuildCreate) -> dict[str, Any]:
-    builds = daemon_of(request).builds
-    return builds.start_build(app, body.source_blob.url, body.source_blob.version)
+async def create_build(svc: Svc, app: str, body: BuildCreate) -> dict[str, Any]:
+    return svc.builds.start_build(app, body.source_blob.url, body.source_blob.version)
 
 
 @router.get("/apps/{app}/builds")
-async def list_builds(request: Request, app: str) -> list[dict[str, Any]]:
-    return daemon_of(request).builds.list(app)
+async def list_builds(svc: Svc, app: str) -> list[dict[str, Any]]:
+    return svc.builds.list(app)
 
 
 @router.get("/apps/{app}/builds/{build}")
-async def get_build(request: Request, app: str, build: str) -> dict[str, Any]:
-    return daemon_of(request).builds.get(app, build)
+async def get_build(svc: Svc, app: str, build: str) -> dict[str, Any]:
+    return svc.builds.get(app, build)
 
 
 @router.get("/apps/{app}/builds/{build}/output")
-async def build_output(request: Request, app: str, build: str) -> StreamingResponse:
-    builds = daemon_of(request).builds
+async def build_output(svc: Svc, app: str, build: str) -> StreamingResponse:
+    builds = svc.builds
     data = builds.get(app, build)
     output = builds.output(build)
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from paas.api.app import daemon_of
+from paas.api.deps import Svc
 
 router = APIRouter()
 
 
 @router.get("/certs/authority")
-async def authority(request: Request) -> dict[str, Any]:
-    ca = daemon_of(request).ca
+async def authority(svc: Svc) -> dict[str, Any]:
+    ca = svc.ca
     return {"path": str(ca.cert_path), "pem": ca.ca_pem, "instructions": ca.trust_instructions()}

@@ -22,13 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 import signal
-import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, WebSocket
+from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict
 from starlette.websockets import WebSocketDisconnect
 
@@ -36,11 +34,10 @@ from common.errors import PaasError, invalid
 from dynos.oneoff import OneOff
 from dynos.sizes import get_size
 from dynos.types import DynoInfo
-from paas.api.app import daemon_of
+from paas.api.deps import Services, Svc
 
 router = APIRouter()
 
-ATTACH_SECRET_TTL = 300.0  # an attach URL not used within this time is forgotten
 START_MESSAGE_TIMEOUT = 30.0
 
 
@@ -101,27 +98,8 @@ def dyno_json(info: DynoInfo, attach_url: str | None = None) -> dict[str, Any]:
     }
 
 
-def _manager(request: Request) -> Any:
-    daemon = daemon_of(request)
-    if daemon.dynos is None:
-        raise PaasError(
-            503, "unavailable", f"Dynos are not available: {daemon.runtime_reason or 'no runtime'}."
-        )
-    return daemon.dynos
-
-
-def _app_name(request: Request, app: str) -> str:
-    return str(daemon_of(request).control.get_app(app)["name"])  # 404 for an unknown app
-
-
-def _secrets(state: Any) -> dict[str, tuple[str, str, float]]:
-    table = getattr(state, "dyno_attach", None)
-    if table is None:
-        table = state.dyno_attach = {}
-    now = time.monotonic()
-    for key in [k for k, (_, _, at) in table.items() if now - at > ATTACH_SECRET_TTL]:
-        del table[key]
-    return table
+def _app_name(svc: Services, app: str) -> str:
+    return str(svc.control.get_app(app)["name"])  # 404 for an unknown app
 
 
 def parse_signal(value: str | int) -> int:
@@ -141,25 +119,23 @@ def parse_signal(value: str | int) -> int:
 
 # ---- listing -----------------------------------------------------------------------------
 @router.get("/apps/{app}/dynos")
-async def list_dynos(request: Request, app: str) -> list[dict[str, Any]]:
-    name = _app_name(request, app)
-    return [dyno_json(d) for d in _manager(request).dynos(name)]
+async def list_dynos(svc: Svc, app: str) -> list[dict[str, Any]]:
+    name = _app_name(svc, app)
+    return [dyno_json(d) for d in svc.dynos.dynos(name)]
 
 
 @router.get("/apps/{app}/dynos/{dyno}")
-async def get_dyno(request: Request, app: str, dyno: str) -> dict[str, Any]:
-    name = _app_name(request, app)
-    return dyno_json(_manager(request).dyno(name, dyno))
+async def get_dyno(svc: Svc, app: str, dyno: str) -> dict[str, Any]:
+    name = _app_name(svc, app)
+    return dyno_json(svc.dynos.dyno(name, dyno))
 
 
 # ---- one-off runs ------------------------------------------------------------------------
 @router.post("/apps/{app}/dynos", status_code=201)
-async def create_dyno(request: Request, app: str, body: OneOffCreate) -> dict[str, Any]:
-    daemon = daemon_of(request)
-    name = _app_name(request, app)
-    manager = _manager(request)
-    desired = daemon.control.desired(name)
-    run: OneOff = await manager.run_oneoff(
+async def create_dyno(svc: Svc, app: str, body: OneOffCreate) -> dict[str, Any]:
+    name = _app_name(svc, app)
+    desired = svc.control.desired(name)
+    run: OneOff = await svc.dynos.run_oneoff(
         desired,
         body.command,
         attach=body.attach,
@@ -169,17 +145,15 @@ async def create_dyno(request: Request, app: str, body: OneOffCreate) -> dict[st
     )
     attach_url = None
     if body.attach:
-        secret = secrets.token_urlsafe(24)
-        _secrets(request.app.state)[secret] = (name, run.name, time.monotonic())
-        attach_url = f"ws://127.0.0.1:{daemon.api_port}/attach/{secret}"
+        secret = svc.attach.issue(name, run.name)
+        attach_url = f"{svc.api_url.replace('http://', 'ws://', 1)}/attach/{secret}"
     return dyno_json(run.info(), attach_url)
 
 
 @router.websocket("/attach/{secret}")
-async def attach(ws: WebSocket, secret: str) -> None:
-    entry = _secrets(ws.app.state).pop(secret, None)
-    manager = ws.app.state.daemon.dynos
-    run: OneOff | None = manager.oneoff(entry[0], entry[1]) if entry and manager else None
+async def attach(ws: WebSocket, svc: Svc, secret: str) -> None:
+    ticket = svc.attach.redeem(secret)
+    run: OneOff | None = svc.dynos.oneoff(ticket.app, ticket.dyno) if ticket else None
     if run is None or run.done:
         await ws.close(code=1008, reason="unknown or used attach URL")
         return
@@ -258,38 +232,38 @@ async def _receive_input(ws: WebSocket, run: OneOff, sender: asyncio.Task[None])
 
 # ---- restart / stop / kill ---------------------------------------------------------------
 @router.delete("/apps/{app}/dynos", status_code=202)
-async def restart_all(request: Request, app: str) -> dict[str, Any]:
-    name = _app_name(request, app)
-    return {"restarted": await _manager(request).restart(name, None)}
+async def restart_all(svc: Svc, app: str) -> dict[str, Any]:
+    name = _app_name(svc, app)
+    return {"restarted": await svc.dynos.restart(name, None)}
 
 
 @router.delete("/apps/{app}/dynos/{dyno}", status_code=202)
-async def restart_dyno(request: Request, app: str, dyno: str) -> dict[str, Any]:
-    name = _app_name(request, app)
-    return {"restarted": await _manager(request).restart(name, dyno)}
+async def restart_dyno(svc: Svc, app: str, dyno: str) -> dict[str, Any]:
+    name = _app_name(svc, app)
+    return {"restarted": await svc.dynos.restart(name, dyno)}
 
 
 @router.delete("/apps/{app}/formations/{ptype}", status_code=202)
-async def restart_type(request: Request, app: str, ptype: str) -> dict[str, Any]:
-    name = _app_name(request, app)
-    return {"restarted": await _manager(request).restart(name, ptype)}
+async def restart_type(svc: Svc, app: str, ptype: str) -> dict[str, Any]:
+    name = _app_name(svc, app)
+    return {"restarted": await svc.dynos.restart(name, ptype)}
 
 
 @router.post("/apps/{app}/dynos/{dyno}/actions/stop", status_code=202)
-async def stop_dyno(request: Request, app: str, dyno: str) -> dict[str, Any]:
-    name = _app_name(request, app)
-    return {"stopped": await _manager(request).stop(name, dyno)}
+async def stop_dyno(svc: Svc, app: str, dyno: str) -> dict[str, Any]:
+    name = _app_name(svc, app)
+    return {"stopped": await svc.dynos.stop(name, dyno)}
 
 
 @router.post("/apps/{app}/formations/{ptype}/actions/stop", status_code=202)
-async def stop_type(request: Request, app: str, ptype: str) -> dict[str, Any]:
-    name = _app_name(request, app)
-    return {"stopped": await _manager(request).stop(name, ptype)}
+async def stop_type(svc: Svc, app: str, ptype: str) -> dict[str, Any]:
+    name = _app_name(svc, app)
+    return {"stopped": await svc.dynos.stop(name, ptype)}
 
 
 @router.post("/apps/{app}/dynos/{dyno}/actions/kill", status_code=202)
-async def kill_dyno(request: Request, app: str, dyno: str, body: KillBody | None = None) -> dict[str, Any]:
-    name = _app_name(request, app)
+async def kill_dyno(svc: Svc, app: str, dyno: str, body: KillBody | None = None) -> dict[str, Any]:
+    name = _app_name(svc, app)
     sig = parse_signal((body or KillBody()).signal)
-    await _manager(request).kill(name, dyno, sig)
+    await svc.dynos.kill(name, dyno, sig)
     return {"killed": dyno, "signal": signal.Signals(sig).name}

@@ -7,9 +7,9 @@
 
     GET    /lab/timers                           the daemon's timers (for `paas lab:run --use-running`)
 
-`dyno` is a dyno name (`web.1`) or a process type (`web` = every web dyno). The registry is
-created on first use and the router's connector is wrapped then (router/faults.py); an app's
-faults go away with the app.
+`dyno` is a dyno name (`web.1`) or a process type (`web` = every web dyno). The registry is the
+daemon's; the router's connector is wrapped on first use (router/faults.py); an app's faults go
+away with the app.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import re
 from dataclasses import fields
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from common.errors import PaasError, invalid
-from paas.api.app import daemon_of
+from paas.api.deps import Services, Svc
 from router.faults import DOWNSTREAM, FaultError, FaultRegistry, install, make_fault
 from router.table import Backend
 
@@ -41,38 +41,30 @@ class FaultCreate(BaseModel):
     attributes: dict[str, Any] = {}
 
 
-def registry_of(daemon: Any) -> FaultRegistry:
-    """The daemon's fault registry, created (and wired into the router) on first use."""
-    registry: FaultRegistry | None = getattr(daemon, "faults", None)
-    if registry is None:
-        registry = FaultRegistry()
-        daemon.faults = registry
-        reg = registry
-        daemon.bus.listen(["app.destroyed"], lambda event: reg.clear(event.app) if event.app else None)
-    if daemon.router is not None:
-        install(daemon.router, registry, lambda backend: _locate(daemon, registry, backend))
+def registry_of(svc: Services) -> FaultRegistry:
+    """The daemon's fault registry, wired into the router on first use."""
+    registry = svc.faults
+    install(svc.router, registry, lambda backend: _locate(svc, registry, backend))
     return registry
 
 
-def _locate(daemon: Any, registry: FaultRegistry, backend: Backend) -> str | None:
+def _locate(svc: Services, registry: FaultRegistry, backend: Backend) -> str | None:
     """Which faulted app this backend is a dyno of (only apps with faults are searched)."""
-    if daemon.dynos is None:
-        return None
     for app in registry.apps():
-        for info in daemon.dynos.dynos(app):
+        for info in svc.dynos.dynos(app):
             if info.name == backend.dyno and info.port == backend.port:
                 return app
     return None
 
 
-def _app_name(daemon: Any, app: str) -> str:
-    return str(daemon.control.get_app(app)["name"])  # 404 when there is no such app
+def _app_name(svc: Services, app: str) -> str:
+    return str(svc.control.get_app(app)["name"])  # 404 when there is no such app
 
 
-def _check_target(daemon: Any, app: str, target: str) -> None:
+def _check_target(svc: Services, app: str, target: str) -> None:
     if not _TARGET.match(target) or target.startswith("run"):
         raise invalid(f"{target!r} is not a dyno name (web.1) or a process type (web)")
-    types = {p.type for p in daemon.control.desired(app).processes}
+    types = {p.type for p in svc.control.desired(app).processes}
     ptype = target.split(".", 1)[0]
     if types and ptype not in types:
         raise invalid(f"{app} has no process type {ptype} (it has: {', '.join(sorted(types))})")
@@ -83,45 +75,37 @@ def _listing(registry: FaultRegistry, app: str) -> dict[str, Any]:
 
 
 @router.get("/apps/{app}/faults")
-async def list_faults(request: Request, app: str) -> dict[str, Any]:
-    daemon = daemon_of(request)
-    name = _app_name(daemon, app)
-    return _listing(registry_of(daemon), name)
+async def list_faults(svc: Svc, app: str) -> dict[str, Any]:
+    name = _app_name(svc, app)
+    return _listing(registry_of(svc), name)
 
 
 @router.post("/apps/{app}/faults", status_code=201)
-async def add_fault(request: Request, app: str, body: FaultCreate) -> dict[str, Any]:
-    daemon = daemon_of(request)
-    name = _app_name(daemon, app)
-    if daemon.router is None:
-        raise PaasError(
-            503, "unavailable", "the router is not running in this daemon, so there is nothing to fault"
-        )
-    _check_target(daemon, name, body.dyno)
+async def add_fault(svc: Svc, app: str, body: FaultCreate) -> dict[str, Any]:
+    name = _app_name(svc, app)
+    _check_target(svc, name, body.dyno)
     try:
         fault = make_fault(
             body.type, body.attributes, name=body.name, stream=body.stream, toxicity=body.toxicity
         )
-        entry = registry_of(daemon).add(name, body.dyno, fault)
+        entry = registry_of(svc).add(name, body.dyno, fault)
     except FaultError as exc:
         raise invalid(str(exc)) from None
     return entry.to_json()
 
 
 @router.delete("/apps/{app}/faults")
-async def clear_faults(request: Request, app: str, dyno: str | None = None) -> dict[str, Any]:
-    daemon = daemon_of(request)
-    name = _app_name(daemon, app)
-    removed = registry_of(daemon).clear(name, dyno or None)
+async def clear_faults(svc: Svc, app: str, dyno: str | None = None) -> dict[str, Any]:
+    name = _app_name(svc, app)
+    removed = registry_of(svc).clear(name, dyno or None)
     return {"removed": removed}
 
 
 @router.delete("/apps/{app}/faults/{dyno}/{fault}")
-async def remove_fault(request: Request, app: str, dyno: str, fault: str) -> dict[str, Any]:
-    daemon = daemon_of(request)
-    name = _app_name(daemon, app)
+async def remove_fault(svc: Svc, app: str, dyno: str, fault: str) -> dict[str, Any]:
+    name = _app_name(svc, app)
     try:
-        entry = registry_of(daemon).remove(name, dyno, fault)
+        entry = registry_of(svc).remove(name, dyno, fault)
     except KeyError:
         raise PaasError(
             404, "not_found", f"Couldn't find a fault named {fault} on {dyno} of {name}."
@@ -130,7 +114,7 @@ async def remove_fault(request: Request, app: str, dyno: str, fault: str) -> dic
 
 
 @router.get("/lab/timers")
-async def lab_timers(request: Request) -> dict[str, float]:
+async def lab_timers(svc: Svc) -> dict[str, float]:
     """The daemon's timers in seconds (the lab sizes its experiments to them)."""
-    settings = daemon_of(request).settings
+    settings = svc.settings
     return {f.name: float(getattr(settings, f.name)) for f in fields(settings) if f.type in ("float", float)}

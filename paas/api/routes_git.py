@@ -29,8 +29,9 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from common.errors import PaasError, invalid, not_found
-from paas.api.app import daemon_of
+from paas.api.deps import Services, Svc
 from paas.builds.compile import BuildFailed
+from paas.builds.container import release_image
 from paas.builds.gitrepo import ensure_repo, export_commit, git_env, repo_path
 from paas.control import APP_NAME, USER
 
@@ -66,18 +67,16 @@ def basic_auth_ok(request: Request, token: str) -> bool:
     return hmac.compare_digest(password.encode(), token.encode())
 
 
-async def _ensure(request: Request, app: str) -> Path:
-    daemon = daemon_of(request)
-    data = daemon.control.get_app(app)
+async def _ensure(svc: Services, app: str) -> Path:
+    data = svc.control.get_app(app)
     lock = _repo_locks.setdefault(data["name"], asyncio.Lock())
     async with lock:
-        return await asyncio.to_thread(ensure_repo, daemon.settings.repos_dir, data["name"], data["id"])
+        return await asyncio.to_thread(ensure_repo, svc.settings.repos_dir, data["name"], data["id"])
 
 
 @router.api_route("/git/{repo}/{path:path}", methods=["GET", "POST"], include_in_schema=False)
-async def git_http(request: Request, repo: str, path: str) -> Response:
-    daemon = daemon_of(request)
-    if not basic_auth_ok(request, daemon.token):
+async def git_http(request: Request, svc: Svc, repo: str, path: str) -> Response:
+    if not basic_auth_ok(request, svc.token):
         return _unauthorized()
     app = repo.removesuffix(".git")
     if not repo.endswith(".git") or not APP_NAME.match(app):
@@ -85,13 +84,13 @@ async def git_http(request: Request, repo: str, path: str) -> Response:
     if not GIT_PATHS.match(path):
         return Response("Not found.\n", status_code=404, media_type="text/plain")
     try:
-        await _ensure(request, app)
+        await _ensure(svc, app)
     except PaasError:
         return Response(f"Couldn't find that app ({app}).\n", status_code=404, media_type="text/plain")
     env = git_env()
     env.update(
         {
-            "GIT_PROJECT_ROOT": str(daemon.settings.repos_dir),
+            "GIT_PROJECT_ROOT": str(svc.settings.repos_dir),
             "GIT_HTTP_EXPORT_ALL": "1",
             "GIT_HTTP_MAX_REQUEST_BUFFER": "100M",
             "PATH_INFO": f"/{app}.git/{path}",
@@ -101,8 +100,8 @@ async def git_http(request: Request, repo: str, path: str) -> Response:
             "REMOTE_USER": USER,
             "REMOTE_ADDR": request.client.host if request.client else "127.0.0.1",
             "SERVER_PROTOCOL": "HTTP/1.1",
-            "PAAS_HOOK_API": daemon.api_url,
-            "PAAS_HOOK_TOKEN": daemon.token,
+            "PAAS_HOOK_API": svc.api_url,
+            "PAAS_HOOK_TOKEN": svc.token,
             "PAAS_HOOK_APP": app,
         }
     )
@@ -210,21 +209,20 @@ class GitBuild(BaseModel):
 
 
 @router.post("/apps/{app}/git-builds", status_code=201)
-async def git_build(request: Request, app: str, body: GitBuild) -> StreamingResponse:
+async def git_build(svc: Svc, app: str, body: GitBuild) -> StreamingResponse:
     """Build the pushed commit; the response streams the build output (header X-Build-Id)."""
-    daemon = daemon_of(request)
-    name = daemon.control.get_app(app)["name"]
-    repo = repo_path(daemon.settings.repos_dir, name)
+    name = svc.control.get_app(app)["name"]
+    repo = repo_path(svc.settings.repos_dir, name)
     if not repo.is_dir():
         raise not_found("repository")
-    source = daemon.settings.home / "builds" / f"git-{uuid.uuid4().hex}"
+    source = svc.settings.home / "builds" / f"git-{uuid.uuid4().hex}"
     try:
         await export_commit(repo, body.commit, source, body.git_env)
     except BuildFailed as exc:
         shutil.rmtree(source, ignore_errors=True)
         raise invalid(str(exc)) from None
     try:
-        build = daemon.builds.start_build(name, None, body.commit, kind="git", source_dir=source)
+        build = svc.builds.start_build(name, None, body.commit, kind="git", source_dir=source)
     except BaseException:
         shutil.rmtree(source, ignore_errors=True)
         raise
@@ -232,13 +230,13 @@ async def git_build(request: Request, app: str, body: GitBuild) -> StreamingResp
 
     async def cleanup() -> None:
         try:
-            await daemon.builds.wait(build_id)
+            await svc.builds.wait(build_id)
         finally:
             await asyncio.to_thread(shutil.rmtree, source, True)
 
     _background.add(task := asyncio.create_task(cleanup()))
     task.add_done_callback(_background.discard)
-    output = daemon.builds.output(build_id)
+    output = svc.builds.output(build_id)
 
     async def stream() -> AsyncIterator[bytes]:
         if output is None:
@@ -262,12 +260,9 @@ class ContainerRelease(BaseModel):
 
 
 @router.post("/apps/{app}/container-releases", status_code=201)
-async def container_release(request: Request, app: str, body: ContainerRelease) -> dict[str, Any]:
+async def container_release(svc: Svc, app: str, body: ContainerRelease) -> dict[str, Any]:
     """Release a local Docker image as the given process types (its CMD runs; no rebuild)."""
-    daemon = daemon_of(request)
-    from paas.builds.container import release_image
-
-    return await release_image(daemon, app, body.image, body.process_types)
+    return await release_image(svc.releases, app, body.image, body.process_types)
 
 
 # ---- app setups (app.json) ------------------------------------------------------------------
@@ -288,30 +283,20 @@ class AppSetupCreate(BaseModel):
 
 
 @router.post("/apps/{app}/app-setups", status_code=201)
-async def create_app_setup(request: Request, app: str, body: AppSetupCreate) -> dict[str, Any]:
+async def create_app_setup(svc: Svc, app: str, body: AppSetupCreate) -> dict[str, Any]:
     """Set an existing (new) app up from uploaded source with app.json; validated before any change."""
-    from paas.builds.appsetup import start_setup
-
-    setup = await start_setup(
-        daemon_of(request), app, body.source_blob.url, body.source_blob.version, body.overrides.env
-    )
+    setup = await svc.setups.start(app, body.source_blob.url, body.source_blob.version, body.overrides.env)
     return setup.to_json()
 
 
 @router.get("/apps/{app}/app-setups/{setup_id}")
-async def get_app_setup(request: Request, app: str, setup_id: str) -> dict[str, Any]:
-    from paas.builds.appsetup import get_setup
-
-    daemon = daemon_of(request)
-    return get_setup(daemon, daemon.control.get_app(app)["name"], setup_id).to_json()
+async def get_app_setup(svc: Svc, app: str, setup_id: str) -> dict[str, Any]:
+    return svc.setups.get(svc.control.get_app(app)["name"], setup_id).to_json()
 
 
 @router.get("/apps/{app}/app-setups/{setup_id}/output")
-async def app_setup_output(request: Request, app: str, setup_id: str) -> StreamingResponse:
-    from paas.builds.appsetup import get_setup
-
-    daemon = daemon_of(request)
-    setup = get_setup(daemon, daemon.control.get_app(app)["name"], setup_id)
+async def app_setup_output(svc: Svc, app: str, setup_id: str) -> StreamingResponse:
+    setup = svc.setups.get(svc.control.get_app(app)["name"], setup_id)
 
     async def stream() -> AsyncIterator[bytes]:
         async for line in setup.output.follow():

@@ -25,17 +25,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from common.errors import PaasError, invalid, not_found
-from paas.api.app import daemon_of
-
-if TYPE_CHECKING:
-    from paas.kafka.service import KafkaService
+from common.errors import invalid, not_found
+from paas.api.deps import Services, Svc
 
 router = APIRouter()
 SERVICE = "heroku-kafka"
@@ -67,22 +64,15 @@ class MessageBody(BaseModel):
     partition: int | None = None
 
 
-def _kafka(request: Request) -> KafkaService:
-    kafka = daemon_of(request).kafka
-    if kafka is None:
-        raise PaasError(503, "kafka_unavailable", "The shared Kafka broker is not running in this daemon.")
-    return kafka  # type: ignore[no-any-return]
-
-
-def _kafka_addons(request: Request, app: str) -> list[dict[str, Any]]:
-    addons = [a for a in daemon_of(request).addons.list(app) if a["addon_service"]["name"] == SERVICE]
+def _kafka_addons(svc: Services, app: str) -> list[dict[str, Any]]:
+    addons = [a for a in svc.addons.list(app) if a["addon_service"]["name"] == SERVICE]
     return sorted(addons, key=lambda a: (a["attachment"] != "KAFKA", a["name"]))
 
 
-def _tenant(request: Request, app: str, ident: str) -> tuple[dict[str, Any], str]:
+def _tenant(svc: Services, app: str, ident: str) -> tuple[dict[str, Any], str]:
     """(add-on json, tenant id) for an add-on name or attachment of this app."""
     ident = ident[:-4] if ident.upper().endswith("_URL") else ident
-    addon, data = daemon_of(request).addons.provider_data(app, ident)
+    addon, data = svc.addons.provider_data(app, ident)
     if addon["addon_service"]["name"] != SERVICE:
         raise not_found("Kafka add-on")
     return addon, str(data.get("tenant", addon["name"]))
@@ -96,47 +86,47 @@ def _retention(value: int | str | None) -> int | None:
     return parse_duration_ms(value)
 
 
-def _cluster(request: Request, addon: dict[str, Any], tenant: str) -> dict[str, Any]:
-    info = _kafka(request).info(tenant)
+def _cluster(svc: Services, addon: dict[str, Any], tenant: str) -> dict[str, Any]:
+    info = svc.kafka.info(tenant)
     return {"addon": addon, "attachment": addon["attachment"], "config_vars": addon["config_vars"], **info}
 
 
 @router.get("/kafka")
-async def broker_status(request: Request) -> dict[str, Any]:
-    return _kafka(request).status()
+async def broker_status(svc: Svc) -> dict[str, Any]:
+    return svc.kafka.status()
 
 
 @router.get("/kafka/tenants")
-async def tenants_metrics(request: Request) -> list[dict[str, Any]]:
-    kafka = _kafka(request)
+async def tenants_metrics(svc: Svc) -> list[dict[str, Any]]:
+    kafka = svc.kafka
     return [kafka.metrics(tid) for tid in sorted(kafka.registry.tenants)]
 
 
 @router.get("/apps/{app}/kafka")
-async def kafka_list(request: Request, app: str) -> list[dict[str, Any]]:
+async def kafka_list(svc: Svc, app: str) -> list[dict[str, Any]]:
     out = []
-    for addon in _kafka_addons(request, app):
-        row, tenant = _tenant(request, app, addon["name"])
-        out.append(_cluster(request, row, tenant))
+    for addon in _kafka_addons(svc, app):
+        row, tenant = _tenant(svc, app, addon["name"])
+        out.append(_cluster(svc, row, tenant))
     return out
 
 
 @router.get("/apps/{app}/kafka/{addon}")
-async def kafka_info(request: Request, app: str, addon: str) -> dict[str, Any]:
-    row, tenant = _tenant(request, app, addon)
-    return _cluster(request, row, tenant)
+async def kafka_info(svc: Svc, app: str, addon: str) -> dict[str, Any]:
+    row, tenant = _tenant(svc, app, addon)
+    return _cluster(svc, row, tenant)
 
 
 @router.get("/apps/{app}/kafka/{addon}/metrics")
-async def kafka_metrics(request: Request, app: str, addon: str) -> dict[str, Any]:
-    _row, tenant = _tenant(request, app, addon)
-    return _kafka(request).metrics(tenant)
+async def kafka_metrics(svc: Svc, app: str, addon: str) -> dict[str, Any]:
+    _row, tenant = _tenant(svc, app, addon)
+    return svc.kafka.metrics(tenant)
 
 
 @router.get("/apps/{app}/kafka/{addon}/topics")
-async def topics_list(request: Request, app: str, addon: str) -> dict[str, Any]:
-    row, tenant = _tenant(request, app, addon)
-    kafka = _kafka(request)
+async def topics_list(svc: Svc, app: str, addon: str) -> dict[str, Any]:
+    row, tenant = _tenant(svc, app, addon)
+    kafka = svc.kafka
     t = kafka.tenant(tenant)
     from paas.kafka.plans import PLANS
 
@@ -150,34 +140,30 @@ async def topics_list(request: Request, app: str, addon: str) -> dict[str, Any]:
 
 
 @router.post("/apps/{app}/kafka/{addon}/topics", status_code=201)
-async def topics_create(request: Request, app: str, addon: str, body: TopicBody) -> dict[str, Any]:
-    row, tenant = _tenant(request, app, addon)
+async def topics_create(svc: Svc, app: str, addon: str, body: TopicBody) -> dict[str, Any]:
+    row, tenant = _tenant(svc, app, addon)
     spec = body.topic
     if not spec.name:
         raise invalid("topic.name is required.")
     if spec.replication_factor not in (None, 3):
         raise invalid("Basic plans use a replication factor of 3; it cannot be changed.")
-    topic = _kafka(request).create_topic(
+    topic = svc.kafka.create_topic(
         tenant, spec.name, spec.partition_count, _retention(spec.retention_time_ms), bool(spec.compaction)
     )
-    daemon_of(request).logs.api_line(
-        row["app"]["name"], f"Create Kafka topic {topic['name']} by user local@paas"
-    )
+    svc.logs.api_line(row["app"]["name"], f"Create Kafka topic {topic['name']} by user local@paas")
     return topic
 
 
 @router.get("/apps/{app}/kafka/{addon}/topics/{topic}")
-async def topics_info(request: Request, app: str, addon: str, topic: str) -> dict[str, Any]:
-    _row, tenant = _tenant(request, app, addon)
-    return _kafka(request).topic_info(tenant, topic)
+async def topics_info(svc: Svc, app: str, addon: str, topic: str) -> dict[str, Any]:
+    _row, tenant = _tenant(svc, app, addon)
+    return svc.kafka.topic_info(tenant, topic)
 
 
 @router.patch("/apps/{app}/kafka/{addon}/topics/{topic}")
-async def topics_update(
-    request: Request, app: str, addon: str, topic: str, body: TopicBody
-) -> dict[str, Any]:
-    _row, tenant = _tenant(request, app, addon)
-    kafka = _kafka(request)
+async def topics_update(svc: Svc, app: str, addon: str, topic: str, body: TopicBody) -> dict[str, Any]:
+    _row, tenant = _tenant(svc, app, addon)
+    kafka = svc.kafka
     spec = body.topic
     result = None
     if spec.retention_time_ms is not None:
@@ -190,21 +176,19 @@ async def topics_update(
 
 
 @router.delete("/apps/{app}/kafka/{addon}/topics/{topic}")
-async def topics_destroy(request: Request, app: str, addon: str, topic: str) -> dict[str, Any]:
-    row, tenant = _tenant(request, app, addon)
-    kafka = _kafka(request)
+async def topics_destroy(svc: Svc, app: str, addon: str, topic: str) -> dict[str, Any]:
+    row, tenant = _tenant(svc, app, addon)
+    kafka = svc.kafka
     full = kafka.full_name(kafka.tenant(tenant), topic)
     kafka.delete_topic(tenant, topic)
-    daemon_of(request).logs.api_line(row["app"]["name"], f"Destroy Kafka topic {full} by user local@paas")
+    svc.logs.api_line(row["app"]["name"], f"Destroy Kafka topic {full} by user local@paas")
     return {"name": full, "deleted": True}
 
 
 @router.post("/apps/{app}/kafka/{addon}/topics/{topic}/messages", status_code=201)
-async def topics_write(
-    request: Request, app: str, addon: str, topic: str, body: MessageBody
-) -> dict[str, Any]:
-    _row, tenant = _tenant(request, app, addon)
-    return _kafka(request).write(
+async def topics_write(svc: Svc, app: str, addon: str, topic: str, body: MessageBody) -> dict[str, Any]:
+    _row, tenant = _tenant(svc, app, addon)
+    return svc.kafka.write(
         tenant, topic, body.value.encode(), None if body.key is None else body.key.encode(), body.partition
     )
 
@@ -215,7 +199,7 @@ def _text(data: bytes | None) -> str | None:
 
 @router.get("/apps/{app}/kafka/{addon}/topics/{topic}/tail")
 async def topics_tail(
-    request: Request,
+    svc: Svc,
     app: str,
     addon: str,
     topic: str,
@@ -223,8 +207,8 @@ async def topics_tail(
     limit: int | None = None,
     idle_timeout: float | None = None,
 ) -> StreamingResponse:
-    _row, tenant = _tenant(request, app, addon)
-    kafka = _kafka(request)
+    _row, tenant = _tenant(svc, app, addon)
+    kafka = svc.kafka
     kafka.topic_info(tenant, topic)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[bytes]:
@@ -250,9 +234,9 @@ async def topics_tail(
 
 
 @router.get("/apps/{app}/kafka/{addon}/consumer_groups")
-async def groups_list(request: Request, app: str, addon: str) -> dict[str, Any]:
-    row, tenant = _tenant(request, app, addon)
-    kafka = _kafka(request)
+async def groups_list(svc: Svc, app: str, addon: str) -> dict[str, Any]:
+    row, tenant = _tenant(svc, app, addon)
+    kafka = svc.kafka
     return {
         "attachment": row["attachment"],
         "prefix": kafka.tenant(tenant).prefix,
@@ -261,29 +245,28 @@ async def groups_list(request: Request, app: str, addon: str) -> dict[str, Any]:
 
 
 @router.post("/apps/{app}/kafka/{addon}/consumer_groups", status_code=201)
-async def groups_create(request: Request, app: str, addon: str, body: GroupBody) -> dict[str, Any]:
-    _row, tenant = _tenant(request, app, addon)
-    return _kafka(request).create_group(tenant, body.consumer_group.name)
+async def groups_create(svc: Svc, app: str, addon: str, body: GroupBody) -> dict[str, Any]:
+    _row, tenant = _tenant(svc, app, addon)
+    return svc.kafka.create_group(tenant, body.consumer_group.name)
 
 
 @router.delete("/apps/{app}/kafka/{addon}/consumer_groups/{group}")
-async def groups_destroy(request: Request, app: str, addon: str, group: str) -> dict[str, Any]:
-    _row, tenant = _tenant(request, app, addon)
-    kafka = _kafka(request)
+async def groups_destroy(svc: Svc, app: str, addon: str, group: str) -> dict[str, Any]:
+    _row, tenant = _tenant(svc, app, addon)
+    kafka = svc.kafka
     full = kafka.full_name(kafka.tenant(tenant), group)
     kafka.delete_group(tenant, group)
     return {"name": full, "deleted": True}
 
 
 @router.post("/apps/{app}/kafka/{addon}/credentials/reset")
-async def credentials_reset(request: Request, app: str, addon: str) -> dict[str, Any]:
-    row, tenant = _tenant(request, app, addon)
-    kafka = _kafka(request)
+async def credentials_reset(svc: Svc, app: str, addon: str) -> dict[str, Any]:
+    row, tenant = _tenant(svc, app, addon)
+    kafka = svc.kafka
     creds = kafka.reset_credentials(tenant)
     attachment = row["attachment"]
     config = {attachment + key[len("KAFKA") :]: value for key, value in kafka.config_vars(creds).items()}
-    daemon = daemon_of(request)
-    daemon.control.update_config(
+    svc.control.update_config(
         row["app"]["name"], dict(config), description=f"Reset {attachment} credentials ({row['name']})"
     )
     return {"addon": row["name"], "attachment": attachment, "config_vars": sorted(config)}

@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from common.errors import invalid
-from paas.api.app import daemon_of
+from paas.api.deps import Svc
 
 router = APIRouter()
 
@@ -34,9 +34,8 @@ def _check(source: str | None, lines: int) -> None:
 
 
 @router.post("/apps/{app}/log-sessions", status_code=201)
-async def create_log_session(request: Request, app: str, body: LogSessionCreate) -> dict[str, Any]:
-    daemon = daemon_of(request)
-    daemon.control.get_app(app)
+async def create_log_session(svc: Svc, app: str, body: LogSessionCreate) -> dict[str, Any]:
+    svc.control.get_app(app)
     lines = body.lines if body.lines is not None else 100
     _check(body.source, lines)
     query = {"lines": lines, "tail": "true" if body.tail else "false"}
@@ -45,25 +44,24 @@ async def create_log_session(request: Request, app: str, body: LogSessionCreate)
         query["dyno"] = dyno
     if body.source:
         query["source"] = body.source
-    url = f"{daemon.api_url}/apps/{app}/log-stream?{urlencode(query)}"
+    url = f"{svc.api_url}/apps/{app}/log-stream?{urlencode(query)}"
     return {"id": app, "logplex_url": url}
 
 
 @router.get("/apps/{app}/log-stream")
 async def log_stream(
-    request: Request,
+    svc: Svc,
     app: str,
     lines: int = 100,
     tail: bool = False,
     source: str | None = None,
     dyno: str | None = None,
 ) -> StreamingResponse:
-    daemon = daemon_of(request)
-    daemon.control.get_app(app)
+    svc.control.get_app(app)
     _check(source, lines)
 
     async def stream() -> AsyncIterator[bytes]:
-        async for line in daemon.logs.tail(app, source or None, dyno or None, lines, follow=tail):
+        async for line in svc.logs.tail(app, source or None, dyno or None, lines, follow=tail):
             yield (line + "\n").encode()
 
     return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")

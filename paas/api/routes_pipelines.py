@@ -10,18 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from common.errors import invalid
-from paas.api.app import daemon_of
-from paas.builds.pipelines import PipelineService
+from paas.api.deps import Svc
 
 router = APIRouter()
-
-
-def service(request: Request) -> PipelineService:
-    return PipelineService(daemon_of(request))
 
 
 class PipelineCreate(BaseModel):
@@ -65,51 +60,51 @@ class PromotionCreate(BaseModel):
 
 
 @router.post("/pipelines", status_code=201)
-async def create_pipeline(request: Request, body: PipelineCreate) -> dict[str, Any]:
-    return service(request).create(body.name)
+async def create_pipeline(svc: Svc, body: PipelineCreate) -> dict[str, Any]:
+    return svc.pipelines.create(body.name)
 
 
 @router.get("/pipelines")
-async def list_pipelines(request: Request) -> list[dict[str, Any]]:
-    return service(request).list_pipelines()
+async def list_pipelines(svc: Svc) -> list[dict[str, Any]]:
+    return svc.pipelines.list_pipelines()
 
 
 @router.get("/pipelines/{pipeline}")
-async def get_pipeline(request: Request, pipeline: str) -> dict[str, Any]:
-    return service(request).get(pipeline)
+async def get_pipeline(svc: Svc, pipeline: str) -> dict[str, Any]:
+    return svc.pipelines.get(pipeline)
 
 
 @router.delete("/pipelines/{pipeline}")
-async def destroy_pipeline(request: Request, pipeline: str) -> dict[str, Any]:
-    return service(request).destroy(pipeline)
+async def destroy_pipeline(svc: Svc, pipeline: str) -> dict[str, Any]:
+    return svc.pipelines.destroy(pipeline)
 
 
 @router.get("/pipelines/{pipeline}/pipeline-couplings")
-async def pipeline_couplings(request: Request, pipeline: str) -> list[dict[str, Any]]:
-    return service(request).couplings(pipeline)
+async def pipeline_couplings(svc: Svc, pipeline: str) -> list[dict[str, Any]]:
+    return svc.pipelines.couplings(pipeline)
 
 
 @router.post("/pipeline-couplings", status_code=201)
-async def create_coupling(request: Request, body: CouplingCreate) -> dict[str, Any]:
-    return service(request).couple(body.pipeline, body.app, body.stage)
+async def create_coupling(svc: Svc, body: CouplingCreate) -> dict[str, Any]:
+    return svc.pipelines.couple(body.pipeline, body.app, body.stage)
 
 
 @router.get("/apps/{app}/pipeline-couplings")
-async def app_coupling(request: Request, app: str) -> dict[str, Any]:
-    return service(request).app_coupling(app)
+async def app_coupling(svc: Svc, app: str) -> dict[str, Any]:
+    return svc.pipelines.app_coupling(app)
 
 
 @router.patch("/apps/{app}/pipeline-couplings")
-async def update_coupling(request: Request, app: str, body: CouplingUpdate) -> dict[str, Any]:
-    return service(request).update_coupling(app, body.stage)
+async def update_coupling(svc: Svc, app: str, body: CouplingUpdate) -> dict[str, Any]:
+    return svc.pipelines.update_coupling(app, body.stage)
 
 
 @router.delete("/apps/{app}/pipeline-couplings")
-async def remove_coupling(request: Request, app: str) -> dict[str, Any]:
-    return service(request).uncouple(app)
+async def remove_coupling(svc: Svc, app: str) -> dict[str, Any]:
+    return svc.pipelines.uncouple(app)
 
 
 @router.post("/pipeline-promotions", status_code=201)
-async def promote(request: Request, body: PromotionCreate) -> dict[str, Any]:
+async def promote(svc: Svc, body: PromotionCreate) -> dict[str, Any]:
     targets = [t.app.ident() for t in body.targets] if body.targets else None
-    return await service(request).promote(body.source.app.ident(), targets)
+    return await svc.pipelines.promote(body.source.app.ident(), targets)

@@ -9,21 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from common.errors import PaasError
-from paas.api.app import daemon_of
+from paas.api.deps import Svc
 
 router = APIRouter()
 
 
 @router.get("/router/metrics")
-async def router_metrics(request: Request, app: str | None = None) -> dict[str, Any]:
-    daemon = daemon_of(request)
-    if daemon.router is None:
-        raise PaasError(503, "unavailable", "The router is not running in this daemon.")
+async def router_metrics(svc: Svc, app: str | None = None) -> dict[str, Any]:
     name = None
     if app:
-        name = str(daemon.control.get_app(app)["name"])  # 404 for an unknown app
-    metrics: dict[str, Any] = daemon.router.metrics(name)
+        name = str(svc.control.get_app(app)["name"])  # 404 for an unknown app
+    metrics: dict[str, Any] = svc.router.metrics(name)
     return metrics

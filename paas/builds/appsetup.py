@@ -15,18 +15,18 @@ import json
 import secrets
 import shutil
 import uuid
-import weakref
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from common.errors import PaasError, invalid
-from paas.builds.service import BuildOutput, current_output
+from paas.addons.service import AddonService
+from paas.builds.releaser import ReleasePath
+from paas.builds.service import BuildOutput, BuildService, current_output
 from paas.builds.source import SourceError, extract_tarball
-from paas.control import validate_config_key
-
-if TYPE_CHECKING:
-    from paas.daemon import Daemon
+from paas.control import ControlPlane, validate_config_key
 
 KEEP_SETUPS = 50
 POSTDEPLOY_TIMEOUT = 3600.0
@@ -64,7 +64,7 @@ class Setup:
         }
 
 
-def parse_manifest(data: Any, overrides: dict[str, str], daemon: Daemon | None = None) -> Manifest:
+def parse_manifest(data: Any, overrides: dict[str, str], addons: AddonService | None = None) -> Manifest:
     """Validate app.json; raises a 422 naming the first problem."""
     if not isinstance(data, dict):
         raise invalid("app.json must contain a JSON object.")
@@ -97,10 +97,10 @@ def parse_manifest(data: Any, overrides: dict[str, str], daemon: Daemon | None =
     for key, value in overrides.items():
         validate_config_key(key)
         manifest.env.setdefault(key, str(value))
-    addons = data.get("addons") or []
-    if not isinstance(addons, list):
+    addon_specs = data.get("addons") or []
+    if not isinstance(addon_specs, list):
         raise invalid("app.json: addons must be a list.")
-    for item in addons:
+    for item in addon_specs:
         if isinstance(item, str):
             plan, attachment = item, None
         elif isinstance(item, dict) and isinstance(item.get("plan"), str):
@@ -109,8 +109,8 @@ def parse_manifest(data: Any, overrides: dict[str, str], daemon: Daemon | None =
                 raise invalid("app.json: addons[].as must be a string.")
         else:
             raise invalid("app.json: each add-on is a plan string or an object with a plan.")
-        if daemon is not None:
-            daemon.addons._resolve(plan)  # unknown service / plan: a clear 404/422 now, not halfway
+        if addons is not None:
+            addons.resolve(plan)  # unknown service / plan: a clear 404/422 now, not halfway
         manifest.addons.append((plan, attachment.upper() if attachment else None))
     formation = data.get("formation") or {}
     if not isinstance(formation, dict):
@@ -149,115 +149,127 @@ def read_manifest_file(source: Path) -> Any:
         raise invalid(f"app.json is not valid JSON: {exc}") from None
 
 
-_setups: weakref.WeakKeyDictionary[Daemon, dict[str, Setup]] = weakref.WeakKeyDictionary()
+class AppSetups:
+    """The app setups of this daemon: started, followed, kept (the last KEEP_SETUPS finished)."""
 
+    def __init__(
+        self,
+        control: ControlPlane,
+        addons: AddonService,
+        builds: BuildService,
+        releases: ReleasePath,
+        report_error: Callable[[BaseException], None],
+    ) -> None:
+        self.control = control
+        self.addons = addons
+        self.builds = builds
+        self.releases = releases
+        self.report_error = report_error
+        self.work_dir = control.settings.home / "builds"
+        self._setups: OrderedDict[str, Setup] = OrderedDict()
 
-def setups_of(daemon: Daemon) -> dict[str, Setup]:
-    return _setups.setdefault(daemon, {})
+    def get(self, app: str, setup_id: str) -> Setup:
+        setup = self._setups.get(setup_id)
+        if setup is None or setup.app != app:
+            raise PaasError(404, "not_found", "Couldn't find that app setup.")
+        return setup
 
+    async def start(self, app: str, source_url: str, version: str | None, overrides: dict[str, str]) -> Setup:
+        name = self.control.get_app(app)["name"]
+        archive = self.builds.source_path(source_url)
+        work = self.work_dir / f"setup-{uuid.uuid4().hex}"
+        try:
+            await asyncio.to_thread(extract_tarball, archive, work)
+            raw = read_manifest_file(work)
+            manifest = parse_manifest(raw if raw is not None else {}, overrides, self.addons)
+        except SourceError as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            raise invalid(str(exc)) from None
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        finally:
+            archive.unlink(missing_ok=True)
+        setup = Setup(id=str(uuid.uuid4()), app=name, manifest_found=raw is not None)
+        self._setups[setup.id] = setup
+        for old in list(self._setups)[:-KEEP_SETUPS]:
+            if self._setups[old].status != "pending":
+                del self._setups[old]
+        setup.task = asyncio.create_task(self._run(setup, manifest, work, version))
+        return setup
 
-def get_setup(daemon: Daemon, app: str, setup_id: str) -> Setup:
-    setup = setups_of(daemon).get(setup_id)
-    if setup is None or setup.app != app:
-        raise PaasError(404, "not_found", "Couldn't find that app setup.")
-    return setup
+    async def _run(self, setup: Setup, manifest: Manifest, work: Path, version: str | None) -> None:
+        out = setup.output
+        token = current_output.set(out)
+        try:
+            await self._steps(setup, manifest, work, version)
+            setup.status = "succeeded"
+            out.write("-----> App setup succeeded")
+        except PaasError as exc:
+            setup.status, setup.failure_message = "failed", exc.message
+            out.write(f" !     {exc.message}")
+        except Exception as exc:
+            self.report_error(exc)
+            setup.status, setup.failure_message = "failed", f"internal error: {exc.__class__.__name__}: {exc}"
+            out.write(f" !     {setup.failure_message}")
+        finally:
+            current_output.reset(token)
+            out.finish()
+            await asyncio.to_thread(shutil.rmtree, work, True)
 
-
-async def start_setup(
-    daemon: Daemon, app: str, source_url: str, version: str | None, overrides: dict[str, str]
-) -> Setup:
-    control = daemon.control
-    name = control.get_app(app)["name"]
-    archive = daemon.builds._source_path(source_url)
-    work = daemon.settings.home / "builds" / f"setup-{uuid.uuid4().hex}"
-    try:
-        await asyncio.to_thread(extract_tarball, archive, work)
-        raw = read_manifest_file(work)
-        manifest = parse_manifest(raw if raw is not None else {}, overrides, daemon)
-    except SourceError as exc:
-        shutil.rmtree(work, ignore_errors=True)
-        raise invalid(str(exc)) from None
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    finally:
-        archive.unlink(missing_ok=True)
-    setup = Setup(id=str(uuid.uuid4()), app=name, manifest_found=raw is not None)
-    registry = setups_of(daemon)
-    registry[setup.id] = setup
-    for old in list(registry)[:-KEEP_SETUPS]:
-        if registry[old].status != "pending":
-            del registry[old]
-    setup.task = asyncio.create_task(_run(daemon, setup, manifest, work, version))
-    return setup
-
-
-async def _run(daemon: Daemon, setup: Setup, manifest: Manifest, work: Path, version: str | None) -> None:
-    control = daemon.control
-    out = setup.output
-    token = current_output.set(out)
-    try:
+    async def _steps(self, setup: Setup, manifest: Manifest, work: Path, version: str | None) -> None:
+        out = setup.output
         if not setup.manifest_found:
             out.write("-----> No app.json found: deploying the source as it is")
         if manifest.env:
             out.write(f"-----> Setting config vars: {', '.join(sorted(manifest.env))}")
-            control.update_config(setup.app, dict(manifest.env))
+            self.control.update_config(setup.app, dict(manifest.env))
         for plan, attachment in manifest.addons:
             out.write(f"-----> Provisioning {plan}" + (f" as {attachment}" if attachment else ""))
-            addon = await daemon.addons.create(setup.app, plan, attachment=attachment)
+            addon = await self.addons.create(setup.app, plan, attachment=attachment)
             out.write(f"       Created {addon.get('name', plan)}")
+        await self._build(setup, work, version)
+        if manifest.formation:
+            self._scale(setup, manifest.formation)
+        if manifest.postdeploy:
+            await self._postdeploy(setup, manifest.postdeploy)
+
+    async def _build(self, setup: Setup, work: Path, version: str | None) -> None:
+        out = setup.output
         out.write("-----> Building source")
-        build = daemon.builds.start_build(setup.app, None, version, kind="app-setup", source_dir=work)
+        build = self.builds.start_build(setup.app, None, version, kind="app-setup", source_dir=work)
         setup.build_id = build["id"]
-        build_out = daemon.builds.output(build["id"])
+        build_out = self.builds.output(build["id"])
         if build_out is not None:
             async for line in build_out.follow():
                 out.write(line)
-        await daemon.builds.wait(build["id"])
-        if daemon.builds.get(setup.app, build["id"])["status"] != "succeeded":
+        await self.builds.wait(build["id"])
+        if self.builds.get(setup.app, build["id"])["status"] != "succeeded":
             raise PaasError(422, "build_failed", "The build failed; see the output above.")
-        if manifest.formation:
-            known = {f["type"] for f in control.list_formation(setup.app)}
-            updates = [u for u in manifest.formation if u["type"] in known]
-            for u in manifest.formation:
-                if u["type"] not in known:
-                    out.write(
-                        f" !     app.json formation names {u['type']}, which the Procfile does not declare"
-                    )
-            if updates:
-                control.scale(setup.app, updates)
-                out.write(
-                    "-----> Scaled to "
-                    + ", ".join(
-                        f"{u['type']}@{u.get('quantity', '-')}:{u.get('size', 'unchanged')}" for u in updates
-                    )
+
+    def _scale(self, setup: Setup, formation: list[dict[str, Any]]) -> None:
+        out = setup.output
+        known = {f["type"] for f in self.control.list_formation(setup.app)}
+        updates = [u for u in formation if u["type"] in known]
+        for u in formation:
+            if u["type"] not in known:
+                out.write(f" !     app.json formation names {u['type']}, which the Procfile does not declare")
+        if updates:
+            self.control.scale(setup.app, updates)
+            out.write(
+                "-----> Scaled to "
+                + ", ".join(
+                    f"{u['type']}@{u.get('quantity', '-')}:{u.get('size', 'unchanged')}" for u in updates
                 )
-        if manifest.postdeploy:
-            await _postdeploy(daemon, setup, manifest.postdeploy)
-        setup.status = "succeeded"
-        out.write("-----> App setup succeeded")
-    except PaasError as exc:
-        setup.status, setup.failure_message = "failed", exc.message
-        out.write(f" !     {exc.message}")
-    except Exception as exc:
-        daemon.report_internal_error(exc)
-        setup.status, setup.failure_message = "failed", f"internal error: {exc.__class__.__name__}: {exc}"
-        out.write(f" !     {setup.failure_message}")
-    finally:
-        current_output.reset(token)
-        out.finish()
-        await asyncio.to_thread(shutil.rmtree, work, True)
+            )
 
-
-async def _postdeploy(daemon: Daemon, setup: Setup, command: str) -> None:
-    from paas.builds.releaser import run_release_command
-
-    releases = [r for r in daemon.control.list_releases(setup.app) if r["current"]]
-    version = releases[-1]["version"] if releases else 0
-    setup.output.write(f"-----> Running postdeploy script: {command}")
-    status, lines = await run_release_command(
-        daemon, setup.app, version, command, dyno_type="run", timeout=POSTDEPLOY_TIMEOUT
-    )
-    setup.postdeploy = {"exit_code": status, "output": "\n".join(lines)}
-    if status != 0:
-        raise PaasError(422, "postdeploy_failed", f"The postdeploy script exited with status {status}.")
+    async def _postdeploy(self, setup: Setup, command: str) -> None:
+        releases = [r for r in self.control.list_releases(setup.app) if r["current"]]
+        version = releases[-1]["version"] if releases else 0
+        setup.output.write(f"-----> Running postdeploy script: {command}")
+        status, lines = await self.releases.run_command(
+            setup.app, version, command, dyno_type="run", timeout=POSTDEPLOY_TIMEOUT
+        )
+        setup.postdeploy = {"exit_code": status, "output": "\n".join(lines)}
+        if status != 0:
+            raise PaasError(422, "postdeploy_failed", f"The postdeploy script exited with status {status}.")

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from common.errors import PaasError, invalid
-
-if TYPE_CHECKING:
-    from paas.daemon import Daemon
+from paas.builds.releaser import ReleasePath
 
 PROCESS_TYPE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -47,7 +45,9 @@ def inspect_image(image: str) -> dict[str, Any]:
     return attrs
 
 
-async def release_image(daemon: Daemon, app: str, image: str, process_types: list[str]) -> dict[str, Any]:
+async def release_image(
+    releases: ReleasePath, app: str, image: str, process_types: list[str]
+) -> dict[str, Any]:
     if not image.strip():
         raise invalid("Provide --image: the local Docker image to release.")
     if not process_types:
@@ -55,15 +55,15 @@ async def release_image(daemon: Daemon, app: str, image: str, process_types: lis
     bad = [p for p in process_types if not PROCESS_TYPE.match(p)]
     if bad:
         raise invalid(f"Invalid process type {bad[0]!r}: letters, digits, '-' and '_' only.")
-    control = daemon.control
+    control = releases.control
     name = control.get_app(app)["name"]
     attrs = await asyncio.to_thread(inspect_image, image)
     image_id = str(attrs.get("Id") or image)
-    slug_dir = daemon.settings.slugs_dir / name / f"image-{image_id.split(':')[-1][:12]}"
+    slug_dir = control.settings.slugs_dir / name / f"image-{image_id.split(':')[-1][:12]}"
     slug_dir.mkdir(parents=True, exist_ok=True)
     types = {ptype: "" for ptype in process_types}  # "" = the image's own CMD
     size = int(attrs.get("Size") or 0)
     slug = control.create_slug(
         name, slug_dir, types, commit=image_id[:64], size=size, buildpack="container", docker_image=image
     )
-    return await daemon.release_slug(name, slug["id"], f"Deployed {', '.join(process_types)} ({image})")
+    return await releases.release_slug(name, slug["id"], f"Deployed {', '.join(process_types)} ({image})")

@@ -14,16 +14,14 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
 from common.errors import PaasError, invalid, not_found
-from paas.control import iso
+from paas.builds.releaser import ReleasePath
+from paas.control import ControlPlane, iso
 from paas.state.models import App, Pipeline, PipelineCoupling, Slug
-
-if TYPE_CHECKING:
-    from paas.daemon import Daemon
 
 STAGES = ("review", "development", "staging", "production")
 PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9-]{1,58}[a-z0-9]$")
@@ -56,9 +54,10 @@ def _check_stage(stage: str) -> str:
 
 
 class PipelineService:
-    def __init__(self, daemon: Daemon):
-        self.daemon = daemon
-        self.control = daemon.control
+    def __init__(self, control: ControlPlane, releases: ReleasePath):
+        self.control = control
+        self.releases = releases
+        self.slugs_dir = control.settings.slugs_dir
 
     # ---- pipelines ------------------------------------------------------------------------
     def _pipeline(self, s: Any, ident: str) -> Pipeline:
@@ -244,7 +243,7 @@ class PipelineService:
         }
 
     async def _promote_to(self, target: str, slug: Slug, description: str) -> dict[str, Any]:
-        dest = self.daemon.settings.slugs_dir / target / f"promoted-{uuid.uuid4().hex[:12]}"
+        dest = self.slugs_dir / target / f"promoted-{uuid.uuid4().hex[:12]}"
         await asyncio.to_thread(copy_slug, Path(slug.path), dest)
         try:
             copy = self.control.create_slug(
@@ -259,7 +258,7 @@ class PipelineService:
         except BaseException:
             shutil.rmtree(dest, ignore_errors=True)
             raise
-        return await self.daemon.release_slug(target, copy["id"], description)
+        return await self.releases.release_slug(target, copy["id"], description)
 
 
 def copy_slug(source: Path, dest: Path) -> None:

@@ -114,7 +114,7 @@ class BuildService:
             raise invalid("The uploaded source archive is empty.")
         return f"source:{source_id}"
 
-    def _source_path(self, url: str) -> Path:
+    def source_path(self, url: str) -> Path:
         if url.startswith("source:"):
             path = self.sources_dir / f"{url[7:]}.tar"
         elif url.startswith("file://"):
@@ -169,7 +169,7 @@ class BuildService:
     ) -> dict[str, Any]:
         """Start a build in the background; returns the pending build. Source: an uploaded
         archive (`source_url`) or a directory (`source_dir`, e.g. a git checkout)."""
-        archive = self._source_path(source_url) if source_url else None
+        archive = self.source_path(source_url) if source_url else None
         if archive is None and source_dir is None:
             raise invalid("Provide source_blob.url.")
         with self.control.db.session() as s:

@@ -12,8 +12,9 @@ import hashlib
 import hmac
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Request
@@ -35,9 +36,6 @@ from paas.dataclips.platform import EXAMPLE_SQL
 from paas.dataclips.runner import ClipError, ClipResult
 from paas.dataclips.service import PLATFORM, DataclipsService
 
-if TYPE_CHECKING:
-    from paas.addons.postgres import PostgresProvider
-
 router = APIRouter()
 
 COOKIE = "paas_dataclips"
@@ -48,23 +46,26 @@ FORM_LIMIT = 200_000
 
 
 # ---- wiring -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DataclipsPages:
+    """What these routes need from the daemon, handed over by the API (`paas.api.app`)."""
+
+    service: DataclipsService
+    token: str
+
+
+def pages_of(request: Request) -> DataclipsPages:
+    pages = request.app.state.dataclips_pages
+    assert isinstance(pages, DataclipsPages)
+    return pages
+
+
 def service_of(request: Request) -> DataclipsService:
-    state = request.app.state
-    service: DataclipsService | None = getattr(state, "dataclips", None)
-    if service is None:
-        daemon = state.daemon
-        provider: PostgresProvider | None = daemon.addons.providers.get("heroku-postgresql")
-        if provider is None:
-            raise PaasError(
-                503, "postgres_unavailable", "The Postgres add-on provider is not part of this daemon."
-            )
-        service = DataclipsService(daemon.db, daemon.settings, provider)
-        state.dataclips = service
-    return service
+    return pages_of(request).service
 
 
 def _token(request: Request) -> str:
-    return str(request.app.state.daemon.token)
+    return pages_of(request).token
 
 
 def session_value(token: str) -> str:

@@ -26,13 +26,3 @@ def test_router_metrics_count_real_requests_by_code(daemon: DaemonThread) -> Non
     missing = c.get("/router/metrics", params={"app": "nope"})
     assert missing.status_code == 404 and missing.json()["id"] == "not_found"
     assert httpx.get(daemon.api_url + "/router/metrics").status_code == 401  # the token is required
-
-
-def test_router_metrics_without_a_router(daemon: DaemonThread) -> None:
-    router, daemon.d.router = daemon.d.router, None
-    try:
-        r = daemon.client().get("/router/metrics")
-    finally:
-        daemon.d.router = router
-    assert r.status_code == 503
-    assert r.json() == {"id": "unavailable", "message": "The router is not running in this daemon."}

@@ -1,0 +1,69 @@
+"""The typed set of services every route receives, as a FastAPI dependency.
+
+The daemon (the composition root) builds each part once at start and hands the API one frozen
+`Services`; routes declare what they use (`svc: Svc`) and never reach the daemon itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from common.ca import LocalCA
+from common.config import Settings
+from common.events import EventBus
+from common.loghub import LogHub
+from dynos.manager import DynoManager
+from paas.addons.postgres import PostgresProvider
+from paas.addons.service import AddonService
+from paas.api.attach import AttachTickets
+from paas.builds.appsetup import AppSetups
+from paas.builds.pipelines import PipelineService
+from paas.builds.releaser import ReleasePath
+from paas.builds.service import BuildService
+from paas.control import ControlPlane
+from paas.dataclips.service import DataclipsService
+from paas.kafka.service import KafkaService
+from paas.teardown import AppTeardown
+from router.faults import FaultRegistry
+from router.server import Router
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    token: str  # the API's bearer token (also the git password and the dataclips login)
+    api_url: str
+    bus: EventBus
+    logs: LogHub
+    ca: LocalCA
+    control: ControlPlane
+    releases: ReleasePath
+    teardown: AppTeardown
+    addons: AddonService
+    postgres: PostgresProvider
+    builds: BuildService
+    setups: AppSetups
+    pipelines: PipelineService
+    dynos: DynoManager
+    attach: AttachTickets
+    router: Router
+    faults: FaultRegistry
+    kafka: KafkaService
+    dataclips: DataclipsService
+    status: Callable[[], dict[str, Any]]  # the daemon's own figures (`GET /status`)
+    report_error: Callable[[BaseException], None]  # an internal error, counted and logged
+
+
+def services(conn: HTTPConnection) -> Services:
+    """The one place the API's services are read from: set once by `create_api`."""
+    found = conn.app.state.services
+    assert isinstance(found, Services)
+    return found
+
+
+Svc = Annotated[Services, Depends(services)]
