@@ -150,6 +150,18 @@ async def test_the_code_pane_folds_below_120_columns_and_comes_back() -> None:
         assert panel.display and not screen.has_class("-narrow")
 
 
+async def test_a_folded_pane_explains_the_selected_code_once_it_unfolds() -> None:
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await keys("3", "up", "up", "up", "up")(pilot)
+        panel = app.screen.query_one(CodePanel)
+        assert not panel.display and panel.code == "H13"  # kept for the info line, not rendered
+        await pilot.resize_terminal(140, 40)
+        await pilot.pause(0.3)
+        assert panel.display and panel.border_title == "H13 explained"
+        assert "accepted the TCP connection" in plain(panel)
+
+
 async def test_a_screen_in_the_background_catches_up_with_a_resize() -> None:
     app = demo_app()
     async with app.run_test(size=(140, 40)) as pilot:

@@ -24,6 +24,7 @@ class CodePanel(Static, can_focus=True):
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id)
         self.code: str | None = None
+        self._stale = True  # the explanation shown is not that of `code` yet
         self.hint = "Select a line with ↑/↓ (or filter by code) to see what its code means."
 
     def show(self, code: str | None, hint: str | None = None) -> None:
@@ -32,9 +33,22 @@ class CodePanel(Static, can_focus=True):
         if code == self.code and code is not None:
             return
         self.code = code
-        help_ = explain(code)
+        if not self.display:
+            # folded: the code is kept for the info line; rendering the explanation (and the
+            # layout pass an update asks for) waits until the pane is shown again
+            self._stale = True
+            return
+        self._render_code()
+
+    def _render_code(self) -> None:
+        self._stale = False
+        help_ = explain(self.code)
         self.update(render_help(help_) if help_ else Text(self.hint, style="dim"))
-        self.border_title = f"{code} explained" if help_ else "Codes"
+        self.border_title = f"{self.code} explained" if help_ else "Codes"
+
+    def on_show(self) -> None:
+        if self._stale:
+            self._render_code()
 
 
 def summary(h: CodeHelp) -> Text:
