@@ -8,7 +8,8 @@ HTTP against it, on the router view. Keys are pressed at intervals; each key's l
 the time from sending the key event to the first frame the compositor produced after the
 key's action ran.
 
-    .venv/bin/python bench/tui_load.py [--rate 5000] [--seconds 10] [--presses 60]
+    .venv/bin/python bench/tui_load.py [--rate 5000] [--seconds 10] [--presses 60] [--size 140x40]
+        [--keys pause,cursor,switch_screen,filter,full_line]
 
 Prints: lines/s received, events the stub had to skip (it never blocks), keypress latency
 p50/p95/max per key kind, TUI CPU use under load and idle (the lazydocker complaint).
@@ -201,7 +202,9 @@ class Result:
         }
         for kind, values in self.latencies.items():
             out[f"latency_ms_{kind}"] = {
+                "n": len(values),
                 "p50": round(1000 * statistics.median(values), 1),
+                "p95": round(1000 * self._pct(values, 0.95), 1),
                 "max": round(1000 * max(values), 1),
             }
         return out
@@ -228,16 +231,27 @@ def start_stub(rate: int) -> tuple[subprocess.Popen[str], str]:
 
 
 # what each key does on the router view, and the key that undoes it
-KEY_PAIRS = [("p", "p"), ("up", "end"), ("4", "3"), ("slash", "escape")]
+KEY_PAIRS = [("p", "p"), ("up", "end"), ("4", "3"), ("slash", "escape"), ("enter", "escape")]
+KIND = {"p": "pause", "up": "cursor", "4": "switch_screen", "slash": "filter", "enter": "full_line"}
 
 
-async def measure(url: str, rate: int, seconds: float, presses: int, idle_seconds: float = 0.0) -> Result:
+async def measure(
+    url: str,
+    rate: int,
+    seconds: float,
+    presses: int,
+    idle_seconds: float = 0.0,
+    size: tuple[int, int] = (140, 40),
+    kinds: tuple[str, ...] = tuple(KIND.values()),
+) -> Result:
     from textual import events
 
     from tui.app import PaasApp
     from tui.client import HttpBackend
 
     result = Result(rate, seconds)
+    pairs = [pair for pair in KEY_PAIRS if KIND[pair[0]] in kinds]
+    assert pairs, f"no key kinds among {kinds}; choose from {', '.join(KIND.values())}"
     app = PaasApp(HttpBackend(url, "bench"), app_name=APP)
     frames: list[float] = []
     acted: list[float] = []
@@ -260,7 +274,7 @@ async def measure(url: str, rate: int, seconds: float, presses: int, idle_second
     app._display = display  # type: ignore[method-assign]
     app.run_action = run_action  # type: ignore[method-assign]
 
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.press("3")
         deadline = time.monotonic() + 10
         while app.store.events < rate // 2 and time.monotonic() < deadline:
@@ -270,13 +284,13 @@ async def measure(url: str, rate: int, seconds: float, presses: int, idle_second
         driver = app._driver
         assert driver is not None
         for n in range(presses):
-            key, undo = KEY_PAIRS[(n // 2) % len(KEY_PAIRS)]
+            key, undo = pairs[(n // 2) % len(pairs)]
             press = key if n % 2 == 0 else undo
             await asyncio.sleep(interval * 0.5)
             acted.clear()
             started.clear()
             sent = time.perf_counter()
-            char = {"p": "p", "4": "4", "3": "3", "slash": "/"}.get(press)
+            char = {"p": "p", "4": "4", "3": "3", "slash": "/", "enter": "\r"}.get(press)
             driver.send_message(events.Key(press, char))
             # wait for the action, then for the first frame after it
             wait_until = time.monotonic() + 5
@@ -289,7 +303,7 @@ async def measure(url: str, rate: int, seconds: float, presses: int, idle_second
                 await asyncio.sleep(0.001)
             frame = next((f for f in frames[-5:] if f >= done_at), None)
             if frame is not None:
-                kind = key if key != "slash" else "filter"
+                kind = KIND[key]
                 result.latencies.setdefault(kind, []).append(frame - sent)
                 breakdown.append((press, started[0] - sent, done_at - started[0], frame - done_at))
             frames.clear()
@@ -334,10 +348,17 @@ async def _idle_cpu(app: Any, seconds: float) -> float:
     return 100 * (_cpu() - before) / (time.monotonic() - t0)
 
 
-def run_load(rate: int = 5000, seconds: float = 10.0, presses: int = 40, idle_seconds: float = 0.0) -> Result:
+def run_load(
+    rate: int = 5000,
+    seconds: float = 10.0,
+    presses: int = 40,
+    idle_seconds: float = 0.0,
+    size: tuple[int, int] = (140, 40),
+    kinds: tuple[str, ...] = tuple(KIND.values()),
+) -> Result:
     proc, url = start_stub(rate)
     try:
-        return asyncio.run(measure(url, rate, seconds, presses, idle_seconds))
+        return asyncio.run(measure(url, rate, seconds, presses, idle_seconds, size, kinds))
     finally:
         proc.terminate()
         proc.wait(5)
@@ -349,6 +370,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--presses", type=int, default=60)
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of idle-CPU measurement")
+    parser.add_argument("--size", default="140x40", help="terminal COLUMNSxROWS (80x24 folds the side panes)")
+    parser.add_argument("--keys", default=",".join(KIND.values()), help="which key kinds to press")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port-file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -356,7 +379,10 @@ def main() -> None:
         asyncio.run(_serve_stub(args.rate, args.port_file))
         return
     os.environ.setdefault("TEXTUAL", "")
-    result = run_load(args.rate, args.seconds, args.presses, args.idle)
+    columns, _, rows = args.size.partition("x")
+    kinds = tuple(args.keys.split(","))
+    result = run_load(args.rate, args.seconds, args.presses, args.idle, (int(columns), int(rows)), kinds)
+    print(f"{'terminal':32} {columns}x{rows}")
     for key, value in result.summary().items():
         print(f"{key:32} {value}")
 

@@ -11,6 +11,7 @@ import contextlib
 import gc
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
@@ -22,7 +23,7 @@ from textual.screen import Screen
 from tui.client import ApiError, Backend, EventPump, HttpBackend, NotAvailable
 from tui.model import Store
 from tui.screens.app_view import AppScreen
-from tui.screens.base import PaasScreen, StatusBar
+from tui.screens.base import BREAKPOINTS, NARROW, PaasScreen, StatusBar
 from tui.screens.dataclips import DataclipsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.kafka import KafkaScreen
@@ -33,26 +34,36 @@ TICK = 0.1  # UI flush: at most 10 redraws a second, however fast lines arrive
 DYNO_REFRESH = 2.0  # memory figures are not pushed; the app view asks this often
 
 
+@dataclass(frozen=True)
+class View:
+    """One screen of the navigation: its number key, mode name and screen class. A new view
+    (the Metrics view is next, on 7) is one more row here and one line in the help."""
+
+    key: str
+    mode: str
+    screen: type[PaasScreen]
+    title: str
+
+
+VIEWS = (
+    View("1", "overview", OverviewScreen, "Overview"),
+    View("2", "app", AppScreen, "App"),
+    View("3", "router", RouterScreen, "Router"),
+    View("4", "logs", LogsScreen, "Logs"),
+    View("5", "kafka", KafkaScreen, "Kafka"),
+    View("6", "dataclips", DataclipsScreen, "Dataclips"),
+)
+
+
 class PaasApp(App[None]):
     CSS_PATH = "paas.tcss"
     TITLE = "paas"
     ENABLE_COMMAND_PALETTE = True
-    MODES = {
-        "overview": OverviewScreen,
-        "app": AppScreen,
-        "router": RouterScreen,
-        "logs": LogsScreen,
-        "kafka": KafkaScreen,
-        "dataclips": DataclipsScreen,
-    }
+    HORIZONTAL_BREAKPOINTS = BREAKPOINTS
+    MODES = {view.mode: view.screen for view in VIEWS}
     DEFAULT_MODE = "overview"
     BINDINGS = [
-        Binding("1", "switch_mode('overview')", "Overview", show=False),
-        Binding("2", "switch_mode('app')", "App", show=False),
-        Binding("3", "switch_mode('router')", "Router", show=False),
-        Binding("4", "switch_mode('logs')", "Logs", show=False),
-        Binding("5", "switch_mode('kafka')", "Kafka", show=False),
-        Binding("6", "switch_mode('dataclips')", "Dataclips", show=False),
+        *(Binding(view.key, f"switch_mode('{view.mode}')", view.title, show=False) for view in VIEWS),
         Binding("question_mark", "help", "Help"),
         Binding("colon", "command_palette", "Commands"),
         Binding("plus,equals_sign", "scale(1)", "Web+"),
@@ -213,7 +224,7 @@ class PaasApp(App[None]):
             ("● ", "green" if store.connected else "red"),
             store.status,
         )
-        if store.connected and self.backend.label:
+        if store.connected and self.backend.label and self.size.width >= NARROW:
             text.append(f" {self.backend.label}", style="dim")
         text.append_text(
             Text.assemble(
@@ -264,16 +275,11 @@ class PaasApp(App[None]):
         yield SystemCommand("Toggle maintenance", "Maintenance mode on/off (m)", self.action_maintenance)
         yield SystemCommand("Roll back", "Roll back to the previous release (b)", self.action_rollback)
         yield SystemCommand("Open app in browser", "Open the app's URL (o)", self.action_open)
-        for mode, key in (
-            ("overview", 1),
-            ("app", 2),
-            ("router", 3),
-            ("logs", 4),
-            ("kafka", 5),
-            ("dataclips", 6),
-        ):
+        for view in VIEWS:
             yield SystemCommand(
-                f"View: {mode}", f"Switch to the {mode} view ({key})", lambda m=mode: self.switch_mode(m)
+                f"View: {view.mode}",
+                f"Switch to the {view.mode} view ({view.key})",
+                lambda m=view.mode: self.switch_mode(m),
             )
         for name in self.store.app_names():
             yield SystemCommand(

@@ -21,6 +21,7 @@ from tests.support.daemon import test_settings as daemon_settings
 from tui.app import PaasApp
 from tui.client import HttpBackend
 from tui.screens.help import SECTIONS, HelpScreen
+from tui.screens.line import LineScreen
 from tui.screens.logs import RouterScreen
 from tui.widgets.code_panel import CodePanel
 from tui.widgets.stream_log import StreamLog
@@ -376,3 +377,55 @@ async def test_commands_palette_and_help_list_the_actions(daemon: DaemonThread) 
         await pilot.press("colon")
         await pilot.pause(0.2)
         assert app.screen.__class__.__name__ == "CommandPalette"
+
+
+async def test_at_80x24_the_router_log_fits_and_the_full_line_is_the_one_paas_logs_prints(
+    daemon: DaemonThread, tmp_path: Path
+) -> None:
+    require_dynos_and_router(daemon)
+    deploy(daemon, tmp_path)
+    app = tui_for(daemon)
+    host = {"Host": f"{APP}.localhost"}
+    long_path = "/missing/" + "segment/" * 12 + "end"
+    async with (
+        app.run_test(size=(80, 24)) as pilot,
+        httpx.AsyncClient(base_url=daemon.router_url, timeout=30) as http,
+    ):
+        await until(pilot, lambda: web_up(app) == 1, what="web.1 up")
+        assert (await http.get("/", headers=host)).status_code == 200
+        assert (await http.get(long_path, headers=host)).status_code == 404
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, RouterScreen)
+        log = screen.query_one(StreamLog)
+        await until(pilot, lambda: len(log.rows) >= 2, what="both router lines")
+
+        # folded: the log has all 80 columns, and every field a reader scans for is in them
+        assert not screen.query_one(CodePanel).display and log.region.width == 80
+        rows = ["".join(s.text for s in log.render_line(y)) for y in range(3)]
+        assert rows[0].split() == ["TIME", "CODE", "STATUS", "METHOD", "PATH", "DYNO", "SERVICE"]
+        last = rows[2].split()
+        assert (
+            last[1:3] == ["404", "GET"] and last[3].startswith("/missing/segment/") and last[3].endswith("…")
+        )
+        assert last[4] == "web.1" and last[5].endswith("ms")
+        assert len(rows[2].rstrip()) <= 80
+
+        # enter: the whole line, exactly as `paas logs` prints it; y copies that line
+        await pilot.press("up", "enter")
+        line_screen = await until(pilot, lambda: isinstance(app.screen, LineScreen) and app.screen)
+        entry = line_screen.entry
+        assert entry.fields is not None and entry.fields["path"] == long_path
+        printed = daemon.cli("logs", "-a", APP, "-s", "heroku", "-d", "router", "-n", "50")
+        assert printed.returncode == 0, printed.stderr
+        request_id = entry.fields["request_id"]
+        heroku_line = next(ln for ln in printed.stdout.splitlines() if f"request_id={request_id}" in ln)
+        assert entry.formatted() == heroku_line
+        await pilot.press("y")
+        assert app.clipboard == heroku_line
+        await pilot.press("escape")
+
+        # wider again: the code pane comes back beside the log
+        await pilot.resize_terminal(140, 40)
+        await until(pilot, lambda: screen.query_one(CodePanel).display, what="the code pane back")
+        assert log.region.width < 140 - 36

@@ -1,18 +1,21 @@
-"""Snapshots of the main TUI screens (pytest-textual-snapshot; `--snapshot-update` to accept).
+"""Snapshots of every TUI screen at 80x24, 120x40 and 200x50 (pytest-textual-snapshot;
+`--snapshot-update` to accept).
 
-Deterministic on purpose: a fixed terminal size, a fixed clock, and a stubbed data source
+Deterministic on purpose: fixed terminal sizes, a fixed clock, and a stubbed data source
 (`tests.support.tui_backend.StaticBackend`) instead of a daemon, so no ports, pids or wall-clock times appear.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+import pytest
 
 from tests.support.tui_backend import StaticBackend
 from tui.app import PaasApp
 
 T = 1_700_000_000.0
-SIZE = (140, 40)
 MB = 1024 * 1024
 
 
@@ -288,74 +291,77 @@ async def _ready(pilot: Any) -> None:
     await pilot.pause(0.3)
 
 
-def test_overview(snap_compare: Any) -> None:
-    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=_ready)
+# Every screen at the three sizes users run it at: the 80x24 default terminal (side panes folded,
+# router columns squeezed), a 120x40 laptop window, a 200x50 wide monitor (optional columns).
+SIZES = [(80, 24), (120, 40), (200, 50)]
+SIZE_IDS = [f"{w}x{h}" for w, h in SIZES]
+sized = pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 
 
-def test_app_view(snap_compare: Any) -> None:
+def keys(*pressed: str, pause: float = 0.3) -> Callable[[Any], Awaitable[None]]:
+    """run_before for snap_compare: the demo data loaded, then these keys, one by one."""
+
     async def run(pilot: Any) -> None:
         await _ready(pilot)
-        await pilot.press("2")
-        await pilot.pause(0.5)
+        for key in pressed:
+            await pilot.press(key)
+            await pilot.pause(pause)
 
-    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
+    return run
 
 
-def test_router_log_with_h13_explained(snap_compare: Any) -> None:
-    async def run(pilot: Any) -> None:
-        await _ready(pilot)
-        await pilot.press("3")
-        await pilot.pause(0.3)
-        await pilot.press("up", "up", "up", "up")  # onto the H13 line: the view pauses, the pane explains H13
-        await pilot.pause(0.3)
+@sized
+def test_overview(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(demo_app(), terminal_size=size, run_before=_ready)
 
-    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
+
+@sized
+def test_app_view(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(demo_app(), terminal_size=size, run_before=keys("2", pause=0.5))
+
+
+@sized
+def test_router_log_with_h13_explained(snap_compare: Any, size: tuple[int, int]) -> None:
+    # onto the H13 line: the view pauses, the pane (or, folded, the info line) names H13
+    run = keys("3", "up", "up", "up", "up")
+    assert snap_compare(demo_app(), terminal_size=size, run_before=run)
+
+
+@sized
+def test_router_full_line(snap_compare: Any, size: tuple[int, int]) -> None:
+    run = keys("3", "up", "up", "up", "up", "enter")
+    assert snap_compare(demo_app(), terminal_size=size, run_before=run)
 
 
 def test_router_log_filtered(snap_compare: Any) -> None:
-    async def run(pilot: Any) -> None:
-        await _ready(pilot)
-        await pilot.press("3")
-        await pilot.pause(0.3)
-        await pilot.press("slash", *"status:5xx !H12", "enter")
-        await pilot.pause(0.3)
-
-    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
+    run = keys("3", "slash", *"status:5xx !H12", "enter", pause=0.05)
+    assert snap_compare(demo_app(), terminal_size=SIZES[0], run_before=run)
 
 
-def test_logs(snap_compare: Any) -> None:
-    async def run(pilot: Any) -> None:
-        await _ready(pilot)
-        await pilot.press("4")
-        await pilot.pause(0.3)
-
-    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
+def test_router_whole_lines(snap_compare: Any) -> None:
+    assert snap_compare(demo_app(), terminal_size=SIZES[1], run_before=keys("3", "w"))
 
 
-def test_help(snap_compare: Any) -> None:
-    async def run(pilot: Any) -> None:
-        await _ready(pilot)
-        await pilot.press("question_mark")
-        await pilot.pause(0.3)
-
-    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
+@sized
+def test_logs(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(demo_app(), terminal_size=size, run_before=keys("4"))
 
 
-def test_kafka(snap_compare: Any) -> None:
-    async def run(pilot: Any) -> None:
-        await _ready(pilot)
-        await pilot.press("5")
-        await pilot.pause(0.5)
-
-    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
+@sized
+def test_help(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(demo_app(), terminal_size=size, run_before=keys("question_mark"))
 
 
-def test_dataclips_run(snap_compare: Any) -> None:
-    async def run(pilot: Any) -> None:
-        await _ready(pilot)
-        await pilot.press("6")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
-        await pilot.pause(0.5)
+@sized
+def test_palette(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(demo_app(), terminal_size=size, run_before=keys("colon", *"scale"))
 
-    assert snap_compare(demo_app(), terminal_size=SIZE, run_before=run)
+
+@sized
+def test_kafka(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(demo_app(), terminal_size=size, run_before=keys("5", pause=0.5))
+
+
+@sized
+def test_dataclips_run(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(demo_app(), terminal_size=size, run_before=keys("6", "enter", pause=0.5))

@@ -1,5 +1,9 @@
 """One app: dynos (state, since, memory against quota with the R14 line, port or container),
-releases (enter or `b` rolls back to the highlighted one), add-ons and config (masked)."""
+releases (enter or `b` rolls back to the highlighted one), add-ons and config (masked).
+
+The four tables share one grid that tui/paas.tcss reflows below NARROW columns (dynos across
+the top, releases beside add-ons and config); each table drops its optional columns when
+its own width is short (FitTable)."""
 
 from __future__ import annotations
 
@@ -8,15 +12,23 @@ from typing import Any
 
 from rich.text import Text
 from textual import work
-from textual.containers import Horizontal
+from textual.containers import Container
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from tui.client import ApiError
 from tui.screens.base import PaasScreen
 from tui.screens.format import ago, mask, memory_text, state_text
+from tui.widgets.fit_table import Col, FitTable
 
 REFETCH_MIN_INTERVAL = 1.0  # releases/config/add-ons are re-read on events, at most once a second
+# Columns, and the table width each optional one needs.
+DYNO_COLUMNS = (
+    Col("Dyno"), Col("State"), Col("Since"), Col("Memory"), Col("Port / container", 90), Col("Rel", 70),
+)  # fmt: skip
+RELEASE_COLUMNS = (Col("Rel"), Col("Change"), Col("Status", 48), Col("When"))
+ADDON_COLUMNS = (Col("Add-on"), Col("Plan"), Col("State", 50))
+CONFIG_COLUMNS = (Col("Key"), Col("Value"))
 
 
 class AppScreen(PaasScreen):
@@ -25,18 +37,17 @@ class AppScreen(PaasScreen):
 
     def body(self) -> Iterable[Widget]:
         yield Static(id="app-title")
-        with Horizontal(id="app-top"):
-            dynos: DataTable[Any] = DataTable(id="dynos", cursor_type="row")
+        with Container(id="app-grid"):
+            dynos = FitTable(DYNO_COLUMNS, id="dynos", cursor_type="row")
             dynos.border_title = "Dynos  (r restart · s stop · c crash · +/- scale web)"
             yield dynos
-            releases: DataTable[Any] = DataTable(id="releases", cursor_type="row")
+            releases = FitTable(RELEASE_COLUMNS, id="releases", cursor_type="row")
             releases.border_title = "Releases  (enter/b: roll back)"
             yield releases
-        with Horizontal(id="app-bottom"):
-            addons: DataTable[Any] = DataTable(id="addons", cursor_type="row")
+            addons = FitTable(ADDON_COLUMNS, id="addons", cursor_type="row")
             addons.border_title = "Add-ons"
             yield addons
-            config: DataTable[Any] = DataTable(id="config", cursor_type="row")
+            config = FitTable(CONFIG_COLUMNS, id="config", cursor_type="row")
             config.border_title = "Config vars"
             yield config
 
@@ -46,18 +57,6 @@ class AppScreen(PaasScreen):
         self._dyno_rows: list[Any] = []
         self._fetched: dict[str, float] = {}
         self._pending: set[str] = set()
-
-    def on_mount(self) -> None:
-        columns = {
-            "#dynos": ("Dyno", "State", "Since", "Memory", "Port / container", "Rel"),
-            "#releases": ("Rel", "Change", "Status", "When"),
-            "#addons": ("Add-on", "Plan", "State"),
-            "#config": ("Key", "Value"),
-        }
-        for selector, cols in columns.items():
-            table = self.query_one(selector, DataTable)
-            for col in cols:
-                table.add_column(col, key=col)
 
     # ---- hooks ------------------------------------------------------------------------------
     def full_refresh(self) -> None:
@@ -229,7 +228,7 @@ class AppScreen(PaasScreen):
                 label,
                 str(r.get("description") or ""),
                 Text(status, style="green" if status == "succeeded" else "yellow"),
-                str(r.get("created_at") or "")[:19].replace("T", " "),
+                when(str(r.get("created_at") or "")),
                 key=f"v{version}",
             )
         if data:
@@ -244,7 +243,8 @@ class AppScreen(PaasScreen):
         if not data:
             table.add_row(Text("none", style="dim"), "", "")
         for a in data or []:
-            plan = (a.get("plan") or {}).get("name", "")
+            # `heroku addons` style: the service is in the add-on's name, the plan is what varies
+            plan = str((a.get("plan") or {}).get("name", "")).split(":", 1)[-1]
             state = str(a.get("state") or "")
             table.add_row(
                 str(a.get("name") or ""),
@@ -262,3 +262,9 @@ class AppScreen(PaasScreen):
             table.add_row(Text("none", style="dim"), "")
         for key in sorted(data or {}):
             table.add_row(key, Text(mask(str(data[key])), style="dim"))
+
+
+def when(created_at: str) -> str:
+    """`11-14 21:30` (month-day hours:minutes): short enough for a narrow releases pane; the year
+    and the seconds are noise on a local platform's releases."""
+    return f"{created_at[5:10]} {created_at[11:16]}" if len(created_at) >= 16 else created_at

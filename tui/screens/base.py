@@ -1,14 +1,24 @@
 """What every paas screen has: the status bar on top, the key footer below, and the hooks the
 app calls — `on_tick(changes)` ~10×/s with what changed in the store, `on_second()` once a
-second, `full_refresh()` whenever the screen comes back into view or the current app changes."""
+second, `full_refresh()` whenever the screen comes back into view or the current app changes.
+
+Terminal width: each screen carries one of `-narrow` / `-medium` / `-wide` (Textual's
+breakpoints), and tui/paas.tcss folds side panes and reflows grids on them. Below NARROW
+columns side panes fold away. Why 120: the router log's code pane needs 36 columns to explain
+a code readably, and the log beside it 84 - time, code, status, method, dyno and service take
+49 with their gaps, a path worth reading 32 more (router_columns.PATH_ROOM), border and
+scrollbar 3. Narrower than that, the pane would cut every path, so the log gets the width and
+the pane's explanation moves to the full-line view. WIDE is where optional columns pay off.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -18,6 +28,16 @@ from textual.widgets import Static
 if TYPE_CHECKING:
     from tui.app import PaasApp
     from tui.model import AppState
+
+NARROW = 120  # below this many columns side panes fold away
+WIDE = 160  # from this many columns on, tables show their optional columns
+BREAKPOINTS = [(0, "-narrow"), (NARROW, "-medium"), (WIDE, "-wide")]
+
+
+def width_classes(width: int) -> Mapping[str, bool]:
+    """The breakpoint classes for a terminal `width` columns wide (exactly one is on)."""
+    on = [name for least, name in BREAKPOINTS if width >= least][-1]
+    return {name: name == on for _least, name in BREAKPOINTS}
 
 
 class Line(Static):
@@ -44,15 +64,19 @@ class StatusBar(Line):
 
 
 class KeyBar(Line):
-    """The keys of this screen and the app in one line, built once. (Textual's Footer rebuilds
-    its widgets on every focus change - a relayout we do not want mid-stream.)"""
+    """The keys of this screen and the app in one line: as many as fit the width, in the order
+    they are declared (this screen's first). Built on mount and on resize only. (Textual's
+    Footer rebuilds its widgets on every focus change - a relayout we do not want mid-stream.)"""
 
     DEFAULT_CSS = """
     KeyBar { dock: bottom; height: 1; background: $panel; padding: 0 1; }
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: list[Text] = []
+
     def on_mount(self) -> None:
-        text = Text()
         seen: set[str] = set()
         for node in (self.screen, self.app):
             for binding in getattr(node, "BINDINGS", ()):
@@ -60,10 +84,21 @@ class KeyBar(Line):
                     continue
                 seen.add(binding.description)
                 key = self.app.get_key_display(replace(binding, key=binding.key.split(",")[0]))
-                if text:
-                    text.append("  ")
-                text.append(key, style="bold orange1")
-                text.append(f" {binding.description}")
+                self._keys.append(Text.assemble((key, "bold orange1"), f" {binding.description}"))
+        self._fit()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        room = self.content_region.width or self.app.size.width - 2
+        text = Text()
+        for key in self._keys:
+            if text.cell_len + 2 + key.cell_len > room:
+                break
+            if text:
+                text.append("  ")
+            text.append_text(key)
         self.show(text)
 
 
@@ -73,6 +108,16 @@ class PaasScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.ready = True
+        self.apply_width()
+
+    def apply_width(self) -> None:
+        """Textual sets the breakpoint class on resize of the visible screen only; a screen that
+        was in the background while the terminal changed size catches up here."""
+        self.update_classes(width_classes(self.app.size.width), animate=False)
+
+    @property
+    def narrow(self) -> bool:
+        return self.has_class("-narrow")
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -108,5 +153,6 @@ class PaasScreen(Screen[None]):
         return None
 
     def on_screen_resume(self) -> None:
+        self.apply_width()
         self.full_refresh()
         self.paas.update_status()

@@ -20,7 +20,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("1", "Overview: apps, formation, dyno states, request/error sparklines, errors by code"),
             ("2", "App: dynos, releases, add-ons, config"),
-            ("3", "Router log: live heroku[router] lines, code explained on the side"),
+            ("3", "Router log: live heroku[router] lines in columns, code explained on the side"),
             ("4", "Logs: the app's whole stream"),
             ("5", "Kafka: topics, rates, data size, consumer lag"),
             ("6", "Dataclips: list, run, show the table"),
@@ -46,10 +46,19 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         [
             ("/", "Filter: code:H13 dyno:web.1 status:5xx path:/api source:app words; !term negates"),
             ("p", "Pause / resume (moving the cursor up pauses too)"),
-            ("↑ ↓ k j", "Move the cursor; the side pane explains the line's code"),
+            ("↑ ↓ k j", "Move the cursor (or click a line); the side pane explains the line's code"),
             ("end G", "Follow the tail again"),
-            ("w", "Router log: compact lines / Heroku's whole line"),
+            ("enter", "The selected (else the newest) line whole, its code explained, its fields"),
+            ("y", "Copy that line to the clipboard, exactly as `paas logs` prints it"),
+            ("w", "Router columns or compact lines / every line exactly as Heroku writes it"),
             ("tab", "Move focus (log, code pane: ↑/↓ scroll the explanation)"),
+        ],
+    ),
+    (
+        "Narrow terminals",
+        [
+            ("< 120 cols", "Side panes fold away and tables keep the columns that fit"),
+            ("", "Router log and logs: the info line names the code, enter explains it"),
         ],
     ),
     (
@@ -69,7 +78,7 @@ class HelpScreen(ModalScreen[None]):
     ]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 96; max-height: 90%; border: round $accent; background: $surface; padding: 0 1; }
+    HelpScreen > VerticalScroll { width: 96; max-width: 100%; max-height: 100%; border: round $accent; background: $surface; padding: 0 1; }
     """
 
     def __init__(self, bindings: Sequence[Any] = ()):

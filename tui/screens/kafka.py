@@ -2,7 +2,8 @@
 the plan's capacity, every topic with its traffic, and consumer groups with their lag.
 
 Thin on purpose: one `GET /kafka/tenants` every few seconds while the screen is visible
-(broker rates are not pushed as events), nothing while it is not.
+(broker rates are not pushed as events), nothing while it is not. At any width each table
+shows the columns that fit (FitTable): the optional ones carry the width they need.
 """
 
 from __future__ import annotations
@@ -17,8 +18,42 @@ from textual.widgets import DataTable
 
 from tui.client import ApiError
 from tui.screens.base import Line, PaasScreen
+from tui.widgets.fit_table import Col, FitTable
 
 REFRESH_SECONDS = 2
+COLUMNS = {
+    "kafka-tenants": (
+        Col("App"),
+        Col("Plan"),
+        Col("Prefix", 120),
+        Col("Msgs/s in", 100),
+        Col("In/s"),
+        Col("Out/s"),
+        Col("Throttled", 100),
+        Col("Data size vs plan"),
+        Col("Topics", 90),
+    ),
+    "kafka-topics": (
+        Col("App"),
+        Col("Topic"),
+        Col("Parts"),
+        Col("Msgs/s in", 100),
+        Col("In/s"),
+        Col("Out/s"),
+        Col("Messages"),
+        Col("Data size"),
+        Col("Retention", 110),
+        Col("Cleanup", 120),
+    ),
+    "kafka-groups": (
+        Col("App"),
+        Col("Group"),
+        Col("State"),
+        Col("Members", 100),
+        Col("Lag"),
+        Col("Lag by partition"),
+    ),
+}
 
 
 def size(n: float) -> str:
@@ -72,47 +107,17 @@ class KafkaScreen(PaasScreen):
 
     def body(self) -> Iterable[Widget]:
         yield Line(id="kafka-info")
-        tenants: DataTable[Any] = DataTable(id="kafka-tenants", cursor_type="row")
+        tenants = FitTable(COLUMNS["kafka-tenants"], id="kafka-tenants", cursor_type="row")
         tenants.border_title = "Tenants (one per Kafka add-on)"
         yield tenants
-        topics: DataTable[Any] = DataTable(id="kafka-topics", cursor_type="row")
+        topics = FitTable(COLUMNS["kafka-topics"], id="kafka-topics", cursor_type="row")
         topics.border_title = "Topics"
         yield topics
-        groups: DataTable[Any] = DataTable(id="kafka-groups", cursor_type="row")
+        groups = FitTable(COLUMNS["kafka-groups"], id="kafka-groups", cursor_type="row")
         groups.border_title = "Consumer groups"
         yield groups
 
     def on_mount(self) -> None:
-        columns = {
-            "#kafka-tenants": (
-                "App",
-                "Plan",
-                "Prefix",
-                "Msgs/s in",
-                "In/s",
-                "Out/s",
-                "Throttled",
-                "Data size vs plan",
-                "Topics",
-            ),
-            "#kafka-topics": (
-                "App",
-                "Topic",
-                "Parts",
-                "Msgs/s in",
-                "In/s",
-                "Out/s",
-                "Messages",
-                "Data size",
-                "Retention",
-                "Cleanup",
-            ),
-            "#kafka-groups": ("App", "Group", "State", "Members", "Lag", "Lag by partition"),
-        }
-        for selector, cols in columns.items():
-            table = self.query_one(selector, DataTable)
-            for col in cols:
-                table.add_column(col, key=col)
         self._seconds = 0
 
     def full_refresh(self) -> None:

@@ -1,9 +1,13 @@
 """The live log screens: Router (`heroku[router]` lines only) and Logs (the app's whole stream).
 
 Both follow the tail, filter with `/` (see tui/filters.py), pause with `p` (or by moving the
-cursor up) and explain the selected line's code in the side pane. New lines are taken from the
+cursor up) and explain the selected line's code in the side pane. `enter` shows the selected
+line whole (with its fields and code explained), `y` copies it. New lines are taken from the
 store's bounded per-app buffers by sequence number on each tick, so at most ~10 redraws happen
 a second whatever the line rate, and a paused view costs nothing but a counter.
+
+Below `NARROW` columns (tui/screens/base.py) the code pane folds away: the log keeps the
+width and the info line names the code instead; the explanation is in the full-line view.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Input
 
-from tui.codes import find_code
+from tui.codes import explain, find_code
 from tui.filters import EMPTY, FilterError, LineFilter, parse_filter
 from tui.model import AppState, LogEntry
 from tui.screens.base import Line, PaasScreen
-from tui.widgets.code_panel import CodePanel
-from tui.widgets.lines import log_parts, router_parts, router_parts_full
-from tui.widgets.stream_log import Renderer, StreamLog
+from tui.screens.line import LineScreen, copy_line
+from tui.widgets.code_panel import CodePanel, summary
+from tui.widgets.renderers import LineRenderer, RouterTable, WholeLines
+from tui.widgets.stream_log import StreamLog
 
 VIEW_LINES = 5000
 PANEL_SECONDS = 3  # while following, the code pane moves to the latest code this often
@@ -33,10 +38,12 @@ PANEL_SECONDS = 3  # while following, the code pane moves to the latest code thi
 class StreamScreen(PaasScreen):
     AUTO_FOCUS = "#stream"
     BINDINGS = [
+        Binding("enter", "full_line", "Full line"),
         Binding("slash", "filter", "Filter"),
         Binding("p", "pause", "Pause"),
+        Binding("y", "copy_line", "Copy", show=False),
+        Binding("w", "whole", "Whole lines", show=False),
     ]
-    renderer: Renderer = staticmethod(log_parts)
     PLACEHOLDER = "/ filter: code:H13 dyno:web.1 status:5xx path:/api !words  (enter: apply · esc: leave · esc again: clear)"
 
     def body(self) -> Iterable[Widget]:
@@ -44,7 +51,7 @@ class StreamScreen(PaasScreen):
         # whole screen on every `/`, and k9s users expect to see the active filter anyway.
         yield Input(placeholder=self.PLACEHOLDER, id="filter", select_on_focus=True)
         with Horizontal(classes="stream-body"):
-            log = StreamLog(self.renderer, VIEW_LINES, id="stream")
+            log = StreamLog(self.default_renderer(), VIEW_LINES, id="stream")
             log.border_title = self.VIEW_NAME
             yield log
             panel = CodePanel(id="code-panel")
@@ -66,6 +73,14 @@ class StreamScreen(PaasScreen):
     # ---- what to show -----------------------------------------------------------------------
     def buffer(self, state: AppState) -> deque[LogEntry]:
         return state.logs
+
+    def default_renderer(self) -> LineRenderer:
+        return WholeLines()
+
+    @property
+    def folded(self) -> bool:
+        """The code pane is folded away (a narrow terminal)."""
+        return not self.query_one(CodePanel).display
 
     @property
     def stream(self) -> StreamLog:
@@ -160,28 +175,71 @@ class StreamScreen(PaasScreen):
                 "No error codes yet. Crash a dyno with `c` and send traffic to watch H10/H13 appear.",
             )
 
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._update_info)  # the code pane may have folded or come back
+
     def _update_info(self) -> None:
-        info = self.query_one("#stream-info", Line)
+        """`● following · 7 shown of 7 buffered · filter: …`; folded, shorter, and naming the code
+        the pane would explain."""
+        folded = self.folded
+        head = self._state_text(folded)
+        if folded:
+            help_ = explain(self.query_one(CodePanel).code)
+            if help_ is not None:
+                head.append(" ·")
+                head.append_text(summary(help_))
+                head.append(" (enter)", style="dim")
         state = self.state
-        if self.paused:
-            new = len([1 for _ in self._new_entries(self.buffer(state))]) if state else 0
-            head = Text.assemble(
-                ("‖ paused", "bold yellow"),
-                f" ({new:,}{'+' if new >= VIEW_LINES else ''} new) - p or end to resume",
-            )
+        shown = len(self.stream.rows)
+        buffered = len(self.buffer(state)) if state is not None else None
+        if folded:
+            head.append(f" · {shown:,}" + (f"/{buffered:,}" if buffered is not None else ""))
         else:
-            head = Text.assemble(("● following", "green"))
-        head.append(f" · {len(self.stream.rows):,} shown")
-        if state is not None:
-            head.append(f" of {len(self.buffer(state)):,} buffered")
+            head.append(
+                f" · {shown:,} shown" + (f" of {buffered:,} buffered" if buffered is not None else "")
+            )
         if self.filter_error:
             head.append(f" · {self.filter_error}", style="bold red")
         elif not self.filter.empty:
             head.append(" · filter: ")
             head.append(self.filter.text, style="bold cyan")
-        info.show(head)
+        self.query_one("#stream-info", Line).show(head)
+
+    def _state_text(self, short: bool) -> Text:
+        if not self.paused:
+            return Text.assemble(("● following", "green"))
+        state = self.state
+        new = len(self._new_entries(self.buffer(state))) if state else 0
+        count = f"{new:,}{'+' if new >= VIEW_LINES else ''} new"
+        return Text.assemble(
+            ("‖ paused", "bold yellow"),
+            f" ({count}, p resumes)" if short else f" ({count}) - p or end to resume",
+        )
 
     # ---- keys -------------------------------------------------------------------------------
+    def _line_for_action(self) -> LogEntry | None:
+        """The selected line, else (following) the newest one shown."""
+        stream = self.stream
+        entry = stream.selected or (stream.rows[-1] if stream.rows else None)
+        if entry is None:
+            self.notify("No line to show yet.", severity="warning", timeout=3)
+        return entry
+
+    def action_full_line(self) -> None:
+        entry = self._line_for_action()
+        if entry is not None:
+            self.app.push_screen(LineScreen(entry))
+
+    def action_copy_line(self) -> None:
+        entry = self._line_for_action()
+        if entry is not None:
+            copy_line(self.app, entry)
+
+    def action_whole(self) -> None:
+        """Compact lines (or the router table) / every line exactly as Heroku writes it."""
+        whole = not isinstance(self.stream.renderer, WholeLines) or not self.stream.renderer.whole_router
+        self.stream.set_renderer(WholeLines(whole_router=True) if whole else self.default_renderer())
+
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.focus()
@@ -265,22 +323,19 @@ class StreamScreen(PaasScreen):
 
 
 class RouterScreen(StreamScreen):
-    VIEW_NAME = "router"
-    renderer = staticmethod(router_parts)
-    BINDINGS = [Binding("w", "wide", "Full lines")]
+    """The router's lines as a table that fits the terminal (tui/widgets/router_columns.py)."""
 
-    def action_wide(self) -> None:
-        """Compact lines drop host/request_id/fwd/protocol; `w` shows Heroku's whole line."""
-        wide = self.stream.render_entry is not router_parts_full
-        self.stream.set_renderer(router_parts_full if wide else router_parts)
+    VIEW_NAME = "router"
 
     def buffer(self, state: AppState) -> deque[LogEntry]:
         return state.router
 
+    def default_renderer(self) -> LineRenderer:
+        return RouterTable()
+
 
 class LogsScreen(StreamScreen):
     VIEW_NAME = "logs"
-    renderer = staticmethod(log_parts)
     PLACEHOLDER = (
         "/ filter: source:app dyno:web.1 code:R14 words  (enter: apply · esc: leave · esc again: clear)"
     )

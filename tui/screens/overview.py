@@ -1,5 +1,9 @@
 """Overview: every app with formation, dyno states, release, request and error sparklines,
-and the router's errors counted by code. Cells are updated in place, never rebuilt."""
+and the router's errors counted by code. Cells are updated in place, never rebuilt.
+
+At any width: the apps table drops Formation and the error sparkline below 110 cells (the
+Dynos column still counts them by state) and draws narrower sparklines; below NARROW columns
+the dynos pane folds away (the app view, `2`, has the dynos in full)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import DataTable
@@ -16,11 +21,15 @@ from tui.codes import HELP
 from tui.model import AppState
 from tui.screens.base import PaasScreen
 from tui.screens.format import STATE_STYLE, ago, state_text
+from tui.widgets.fit_table import Col, FitTable
 from tui.widgets.lines import code_style
 from tui.widgets.spark import spark
 
 APP_COLUMNS = ("App", "Rel", "Formation", "Dynos", "Req/s", "Requests (60s)", "Errors (60s)", "Err%", "Codes")
+OPTIONAL = {"Formation": 110, "Errors (60s)": 110}  # the apps table's width needed to show them
 SPARK_WIDTH = 20
+SPARK_NARROW = 10
+WIDE_TABLE = 150  # from this width on, 20-cell sparklines fit
 STATE_ORDER = ("up", "starting", "crashed", "stopping", "down")
 
 
@@ -29,8 +38,12 @@ class OverviewScreen(PaasScreen):
     AUTO_FOCUS = "#apps"
 
     def body(self) -> Iterable[Widget]:
-        apps: DataTable[Any] = DataTable(
-            id="apps", cursor_type="row", zebra_stripes=True, cursor_foreground_priority="renderable"
+        apps = FitTable(
+            [Col(c, OPTIONAL.get(c, 0)) for c in APP_COLUMNS],
+            id="apps",
+            cursor_type="row",
+            zebra_stripes=True,
+            cursor_foreground_priority="renderable",
         )
         apps.border_title = "Apps  (enter: open · [ ]: switch app)"
         codes: DataTable[Any] = DataTable(id="codes", cursor_type="row")
@@ -49,9 +62,6 @@ class OverviewScreen(PaasScreen):
         self._dyno_rows: list[Any] | None = None
 
     def on_mount(self) -> None:
-        apps = self.query_one("#apps", DataTable)
-        for col in APP_COLUMNS:
-            apps.add_column(col, key=col)
         codes = self.query_one("#codes", DataTable)
         for col in ("Code", "Meaning", "Count", "Apps"):
             codes.add_column(col, key=col)
@@ -90,7 +100,7 @@ class OverviewScreen(PaasScreen):
             table.update_cell(row, col, value)
 
     def _sync_rows(self) -> None:
-        table = self.query_one("#apps", DataTable)
+        table = self.query_one("#apps", FitTable)
         store = self.paas.store
         existing = {str(k.value) for k in table.rows}
         for gone in existing - set(store.apps):
@@ -129,11 +139,16 @@ class OverviewScreen(PaasScreen):
             text.append(f"{counts[st]} {st}", style=STATE_STYLE.get(st, ""))
         return text
 
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._update_live)  # sparkline widths follow the table's, once laid out
+
     def _update_live(self) -> None:
-        table = self.query_one("#apps", DataTable)
+        table = self.query_one("#apps", FitTable)
         store = self.paas.store
         now_s = int(store.clock())
         shown = {str(k.value) for k in table.rows}
+        wide = (table.size.width or self.app.size.width) >= WIDE_TABLE
+        width = SPARK_WIDTH if wide else SPARK_NARROW
         for name, state in store.apps.items():
             if name not in shown:
                 continue
@@ -141,16 +156,16 @@ class OverviewScreen(PaasScreen):
             reqs = stats.requests.series(now_s)
             errs = stats.errors.series(now_s)
             self._set(table, name, "Req/s", f"{stats.requests.rate(now_s):.1f}")
-            self._set(table, name, "Requests (60s)", spark(reqs, SPARK_WIDTH, "green"))
-            self._set(table, name, "Errors (60s)", spark(errs, SPARK_WIDTH, "red"))
+            self._set(table, name, "Requests (60s)", spark(reqs, width, "green"))
+            self._set(table, name, "Errors (60s)", spark(errs, width, "red"))
             pct = stats.error_percent(now_s)
             self._set(table, name, "Err%", Text(f"{pct:.1f}", style="bold red" if pct >= 5 else ""))
-            self._set(table, name, "Codes", self._codes_text(stats.codes))
+            self._set(table, name, "Codes", self._codes_text(stats.codes, 2 if self.narrow else 4))
 
     @staticmethod
-    def _codes_text(codes: Counter[str]) -> Text:
+    def _codes_text(codes: Counter[str], most: int) -> Text:
         text = Text()
-        for code, count in sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))[:4]:
+        for code, count in sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))[:most]:
             if text:
                 text.append(" ")
             text.append(code, style=code_style(code))

@@ -4,16 +4,22 @@ Why not `Log`/`RichLog`: we need a selectable line (the code side pane explains 
 per-line styling without re-rendering the buffer. Lines are `LogEntry` objects; only the
 visible ones are styled, and each styled line is cached by its sequence number. The owner
 (a screen) decides what goes in: `extend()` while following, `replace()` after a filter
-change or on resume. Moving the cursor posts `StreamLog.Moved`; the screen pauses on it.
+change or on resume. Moving the cursor (keys or a click) posts `StreamLog.Moved`; the screen
+pauses on it.
+
+A renderer that `fits` lays lines out to the view's width (the router table) and may draw a
+fixed header row; one column is always kept for the vertical scrollbar, so the layout does not
+change when the scrollbar comes and goes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
@@ -22,14 +28,15 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.model import LogEntry
+from tui.widgets.renderers import LineRenderer
 
-Renderer = Callable[[LogEntry], list[tuple[str, str]]]
 CURSOR = Style(bgcolor="grey23", bold=True)
+SCROLLBAR = 1  # cells kept for the vertical scrollbar
 
 
 class StreamLog(ScrollView, can_focus=True):
     DEFAULT_CSS = """
-    StreamLog { background: $surface; overflow: auto auto; }
+    StreamLog { background: $surface; overflow: auto auto; scrollbar-size-vertical: 1; }
     """
     BINDINGS = [
         Binding("up,k", "cursor(-1)", "Up", show=False),
@@ -48,9 +55,9 @@ class StreamLog(ScrollView, can_focus=True):
             self.stream_log = log
             self.entry = entry
 
-    def __init__(self, render_entry: Renderer, max_lines: int = 5000, *, id: str | None = None):
+    def __init__(self, renderer: LineRenderer, max_lines: int = 5000, *, id: str | None = None):
         super().__init__(id=id)
-        self.render_entry = render_entry
+        self.renderer = renderer
         self.max_lines = max_lines
         self.rows: list[LogEntry] = []
         self.cursor: int | None = None  # None = following the tail
@@ -58,6 +65,7 @@ class StreamLog(ScrollView, can_focus=True):
         self._strips: LRUCache[int, Strip] = LRUCache(512)
         self._styles: dict[str, Style] = {}
         self._styles_base: Style | None = None
+        self._header: Strip | None = None  # the renderer's header row, styled, while it has one
 
     # ---- content ---------------------------------------------------------------------------
     @property
@@ -95,10 +103,29 @@ class StreamLog(ScrollView, can_focus=True):
     def clear(self) -> None:
         self.replace([])
 
-    def set_renderer(self, render_entry: Renderer) -> None:
-        self.render_entry = render_entry
+    def set_renderer(self, renderer: LineRenderer) -> None:
+        self.renderer = renderer
+        renderer.layout(self.draw_width)
+        self._relayout()
+
+    @property
+    def draw_width(self) -> int:
+        """The cells a line may use: the view less the scrollbar's column."""
+        return max(1, self.size.width - SCROLLBAR)
+
+    @property
+    def header_rows(self) -> int:
+        return 1 if self._header is not None else 0
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.renderer.layout(self.draw_width) or self.renderer.fits:
+            self._relayout()
+
+    def _relayout(self) -> None:
+        """The renderer's layout changed: every cached line and the header are stale."""
         self._strips.clear()
-        self.refresh()
+        self._header = None
+        self._resize()
 
     @staticmethod
     def _round_width(width: int) -> int:
@@ -109,7 +136,11 @@ class StreamLog(ScrollView, can_focus=True):
         return len(entry.text) + len(entry.dyno) + 24
 
     def _resize(self) -> None:
-        size = Size(self._width, len(self.rows))
+        header = self.renderer.header()
+        if bool(header) != (self._header is not None):
+            self._header = self._strip(header, self.rich_style) if header else None
+        width = self.draw_width if self.renderer.fits else self._width
+        size = Size(width, len(self.rows) + self.header_rows)
         if size != self.virtual_size:
             self.virtual_size = size
         if self.cursor is None and self.scroll_offset.y != self.max_scroll_y:
@@ -135,10 +166,17 @@ class StreamLog(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.Moved(self, None))
 
+    def on_click(self, event: events.Click) -> None:
+        row = event.y - self.header_rows  # a click on the header selects nothing
+        index = int(self.scroll_offset.y) + row
+        if row >= 0 and index < len(self.rows):
+            self.cursor = index
+            self._show_cursor()
+
     def _show_cursor(self) -> None:
         assert self.cursor is not None
         top = int(self.scroll_offset.y)
-        height = max(1, self.size.height)
+        height = max(1, self.size.height - self.header_rows)
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
         elif self.cursor >= top + height:
@@ -156,20 +194,26 @@ class StreamLog(ScrollView, can_focus=True):
             style = self._styles[name] = base + Style.parse(name) if name else base
         return style
 
+    def _strip(self, parts: list[tuple[str, str]], base: Style) -> Strip:
+        segments = [Segment(text, self._style(name, base)) for text, name in parts if text]
+        return Strip(segments, sum(cell_len(text) for text, _ in parts))
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
         width = self.size.width
         base = self.rich_style
+        header = self._header
+        if header is not None:
+            if y == 0:
+                return header.crop_extend(scroll_x, scroll_x + width, base)
+            y -= 1
+        index = scroll_y + y
         if index >= len(self.rows):
             return Strip.blank(width, base)
         entry = self.rows[index]
         strip = self._strips.get(entry.seq)
         if strip is None:
-            parts = self.render_entry(entry)
-            segments = [Segment(text, self._style(name, base)) for text, name in parts if text]
-            strip = Strip(segments, sum(cell_len(text) for text, _ in parts))
-            self._strips[entry.seq] = strip
+            strip = self._strips[entry.seq] = self._strip(self.renderer(entry), base)
         if index == self.cursor:
             # the cursor's colours go *over* the line's own (which already carry the background)
             strip = strip.extend_cell_length(width + scroll_x, base)
@@ -179,3 +223,6 @@ class StreamLog(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
+        self._header = None
+        if self.is_mounted:
+            self._resize()
