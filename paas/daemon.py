@@ -1,8 +1,9 @@
 """The composition root: builds every part, wires them to the bus, starts and stops them in order.
 
 Start order: home + lock + token → state (migrations) → listening sockets → add-on providers
-(Postgres, the Kafka broker) → runtime and dyno manager → the control plane's services (releases,
-builds, app setups, pipelines, teardown, dataclips) → router → API → reconcile every app.
+(Postgres, the Key-Value Store, the Kafka broker) → runtime and dyno manager → the control
+plane's services (releases, builds, app setups, pipelines, teardown, dataclips) → router → API →
+reconcile every app.
 Stop order is the reverse; dynos get SIGTERM, their grace, then SIGKILL, while the add-ons they
 use are still up. Every part we ship is imported here: a broken install fails at start, loudly.
 """
@@ -36,6 +37,7 @@ from common.loghub import LogHub
 from dynos.manager import DynoManager
 from dynos.runtimes.select import RuntimeUnavailable, choose_runtime
 from paas.addons.kafka import KafkaProvider
+from paas.addons.kvs.provider import KeyValueStoreProvider
 from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.app import create_api
@@ -122,6 +124,7 @@ class Daemon:
     router: Router
     kafka: KafkaService
     postgres: PostgresProvider
+    redis: KeyValueStoreProvider
     releases: ReleasePath
     builds: BuildService
     services: Services
@@ -178,6 +181,7 @@ class Daemon:
 
         # Add-on services come up before the dynos that use them, and go down after them.
         self._start_postgres()
+        self._start_redis()
         await self._start_kafka()
         await self._start_dynos()
         self._build_control_plane()
@@ -222,6 +226,11 @@ class Daemon:
         self.postgres = PostgresProvider(self.settings, self.bus)
         self.addons.register(self.postgres)
         self._stops.append(self.addons.stop)
+
+    def _start_redis(self) -> None:
+        self.redis = KeyValueStoreProvider(self.settings, self.ca, self.db, self.addons.update_config_vars)
+        self.addons.register(self.redis)
+        self.redis.start()  # stopped by `addons.stop`, after the dynos
 
     async def _start_kafka(self) -> None:
         self.kafka = KafkaService(self.settings, self.bus, self.ca)
@@ -268,6 +277,7 @@ class Daemon:
             teardown=self.teardown,
             addons=self.addons,
             postgres=self.postgres,
+            redis=self.redis,
             builds=self.builds,
             setups=self.setups,
             pipelines=self.pipelines,

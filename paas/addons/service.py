@@ -140,6 +140,24 @@ class AddonService:
         addon, name = self._find(app, ident)
         return self.addon_json(addon, name), dict(addon.provider_data or {})
 
+    async def update_config_vars(self, addon_name: str, config: dict[str, str]) -> None:
+        """A provider changed what its add-on's config vars hold (new credentials, a moved port):
+        the app gets the values under the add-on's attachment names in one new release, or none
+        when it holds them already."""
+        with self.control.db.session() as s:
+            row = s.scalar(select(Addon).where(Addon.name == addon_name))
+            app_row = s.get(App, row.app_id) if row is not None else None
+            if row is None or app_row is None:
+                raise not_found("add-on")
+            app_name, attachment, service = app_row.name, row.attachment, row.service
+        provider = self.providers.get(service)
+        prefix = provider.attachment if provider is not None else attachment
+        renamed = attachment_vars(prefix, attachment, config)
+        current = self.control.get_config(app_name)
+        changes: dict[str, Any] = {k: v for k, v in renamed.items() if current.get(k) != v}
+        if changes:
+            self.control.update_config(app_name, changes, description=f"Update {attachment} by {service}")
+
     async def create(
         self, app: str, spec: str, name: str | None = None, attachment: str | None = None
     ) -> dict[str, Any]:
@@ -247,3 +265,12 @@ class AddonService:
     async def stop(self) -> None:
         for provider in {id(p): p for p in self.providers.values()}.values():
             await provider.stop()
+
+
+def attachment_vars(provider_prefix: str, attachment: str, config: dict[str, str]) -> dict[str, str]:
+    """The provider names vars after its own attachment (REDIS_URL); the add-on's attachment
+    may differ (HEROKU_REDIS_RED_URL)."""
+    return {
+        attachment + key[len(provider_prefix) :] if key.startswith(provider_prefix) else key: value
+        for key, value in config.items()
+    }

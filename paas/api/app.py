@@ -28,6 +28,7 @@ from paas.api import (
     routes_logs,
     routes_pg,
     routes_pipelines,
+    routes_redis,
     routes_router,
 )
 from paas.api.deps import Services
@@ -46,6 +47,7 @@ ROUTE_MODULES = (
     routes_dynos,
     routes_kafka,
     routes_pg,
+    routes_redis,
     dataclips_web,
     routes_git,
     routes_pipelines,

@@ -18,6 +18,7 @@ from common.config import Settings
 from common.events import EventBus
 from common.loghub import LogHub
 from dynos.manager import DynoManager
+from paas.addons.kvs.provider import KeyValueStoreProvider
 from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.attach import AttachTickets
@@ -46,6 +47,7 @@ class Services:
     teardown: AppTeardown
     addons: AddonService
     postgres: PostgresProvider
+    redis: KeyValueStoreProvider
     builds: BuildService
     setups: AppSetups
     pipelines: PipelineService
