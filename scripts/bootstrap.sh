@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what paas needs into ./.venv (idempotent). With --system, also the Debian packages
-# the test suite drives for real (git, chromium, nginx, haproxy, wrk, psql, docker.io).
+# the test suite drives for real (git, chromium, nginx, haproxy, wrk, psql, redis-server, docker.io).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,7 @@ if [ "${1:-}" = "--system" ]; then
   command -v haproxy >/dev/null || need+=(haproxy)
   command -v wrk >/dev/null || need+=(wrk)
   command -v psql >/dev/null || need+=(postgresql-client)
+  command -v redis-server >/dev/null || need+=(redis-server)
   command -v dockerd >/dev/null || need+=(docker.io)
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
