@@ -5,7 +5,9 @@ One daemon serves the module (each test makes its own apps); restarts get their 
 
 from __future__ import annotations
 
+import json
 import socket
+import sqlite3
 import ssl
 import stat
 import time
@@ -268,6 +270,32 @@ def test_credentials_reset_ends_the_old_password_and_releases_new_urls(kvs: Daem
     assert nothing.json() == []
 
 
+def test_a_killed_server_comes_back_and_a_missing_redis_server_is_explained(
+    kvs: DaemonThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with kvs.client() as c:
+        addon = create(c, "kv-crash")
+        pid = server_pid(kvs.settings.home, addon["name"])
+        server = psutil.Process(pid)
+        server.kill()
+        server.wait(10)
+        assert info(c, "kv-crash")["status"] == "available"  # started again on first use
+        again = server_pid(kvs.settings.home, addon["name"])
+        assert again != pid and psutil.pid_exists(again)
+
+        monkeypatch.setenv("PATH", "/nonexistent")
+        r = c.post("/apps/kv-crash/addons", json={"plan": "heroku-redis:premium-0", "name": "redis-never-1"})
+        assert r.status_code == 503
+        assert (
+            "redis-server is not installed" in r.json()["message"]
+            and "apt-get install redis-server" in r.json()["message"]
+        )
+        assert [a["name"] for a in c.get("/apps/kv-crash/addons").json()] == [addon["name"]]
+        assert not (kvs.settings.home / "redis" / "redis-never-1").exists()
+        bad_plan = c.post("/apps/kv-crash/addons", json={"plan": "heroku-redis:premium-6"})
+        assert bad_plan.status_code == 422 and "premium-0" in bad_plan.json()["message"]
+
+
 def test_restart_keeps_data_destroy_removes_it_and_leftovers_are_cleaned(tmp_path: Path) -> None:
     require_redis()
     home = tmp_path / "home"
@@ -287,15 +315,22 @@ def test_restart_keeps_data_destroy_removes_it_and_leftovers_are_cleaned(tmp_pat
     assert not psutil.pid_exists(pid) and list(servers_of(home)) == []  # stopped with the daemon
 
     # as if the daemon had died while creating `kv-leftover`'s add-on
-    import sqlite3
-
     with sqlite3.connect(home / "state.sqlite3") as db:
         db.execute("UPDATE addons SET state = 'provisioning' WHERE name = ?", (leftover["name"],))
+    # ... and in the middle of `redis:credentials --reset` of `kv-keep`'s: the new password saved,
+    # neither the server nor the app's config told yet
+    state_path = home / "redis" / addon["name"] / "instance.json"
+    state = json.loads(state_path.read_text())
+    state.update(password="p" + "1" * 64, config_pending=True)
+    state_path.write_text(json.dumps(state))
+    url = url.replace(url[url.index(":p") + 1 : url.index("@")], state["password"])
 
     d = DaemonThread(daemon_settings(home)).start()
     try:
         with d.client() as c:
             assert info(c, "kv-keep")["status"] == "available"
+            assert c.get("/apps/kv-keep/config-vars").json()["REDIS_URL"] == url  # the reset finished
+            assert c.get("/apps/kv-keep/releases").json()[-1]["description"] == "Update REDIS by heroku-redis"
             with tls_client(url, ca) as r:
                 assert r.get("survives") == b"a restart"  # append-only file, same URL
             deadline = time.monotonic() + 30

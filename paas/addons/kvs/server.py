@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import shutil
 import signal
 import socket
@@ -114,6 +115,9 @@ class ServerProcess:
 
     @property
     def alive(self) -> bool:
+        """Asked now, not when the loop gets to the exit: a server killed a moment ago is dead."""
+        if self._pidfd is not None and select.select([self._pidfd], [], [], 0)[0]:
+            self._gone()
         return not self._exited.is_set()
 
     def _gone(self) -> None:
