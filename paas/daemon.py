@@ -31,11 +31,13 @@ import uvloop
 
 from common.ca import local_ca
 from common.config import LOOPBACK, Settings
+from common.crashpoints import POINTS, armed
 from common.errors import StartupError
 from common.events import Event, EventBus
 from common.loghub import LogHub
 from dynos.manager import DynoManager
 from dynos.runtimes.select import RuntimeUnavailable, choose_runtime
+from paas.addons.base import AddonProvider
 from paas.addons.kafka import KafkaProvider
 from paas.addons.kvs.provider import KeyValueStoreProvider
 from paas.addons.postgres import PostgresProvider
@@ -45,9 +47,10 @@ from paas.api.attach import AttachTickets
 from paas.api.deps import Services
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
-from paas.builds.releaser import ReleasePath
 from paas.builds.service import BuildService
 from paas.control import ControlPlane
+from paas.control.releases import ReleasePath
+from paas.control.values import RouteInfo
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
 from paas.state.db import Database
@@ -126,7 +129,12 @@ class Daemon:
     postgres: PostgresProvider
     redis: KeyValueStoreProvider
     releases: ReleasePath
+    addons: AddonService
     builds: BuildService
+    setups: AppSetups
+    pipelines: PipelineService
+    teardown: AppTeardown
+    dataclips: DataclipsService
     services: Services
 
     def __init__(self, settings: Settings):
@@ -136,7 +144,6 @@ class Daemon:
         self.logs = LogHub(self.bus)
         self.db = Database(settings.state_url)
         self.control = ControlPlane(settings, self.db, self.bus, self.logs)
-        self.addons = AddonService(self.control)
         self.faults = FaultRegistry()
         self.attach = AttachTickets()
         self.reconciler = Reconciler(self)
@@ -153,7 +160,7 @@ class Daemon:
         self._api_task: asyncio.Task[None] | None = None
         self._stops: list[Stop] = []  # each started part's stop, undone in reverse order
         self._unlisten: list[Callable[[], None]] = []
-        self._route_meta: dict[str, dict[str, Any]] = {}
+        self._route_meta: dict[str, RouteInfo] = {}
 
     # ---- start --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -168,6 +175,9 @@ class Daemon:
 
     async def _start(self) -> None:
         s = self.settings
+        point = armed()
+        if point is not None and point not in POINTS:
+            raise StartupError(f"PAAS_CRASH_POINT={point} is not a crash point: {', '.join(sorted(POINTS))}")
         self.bus.bind_loop(asyncio.get_running_loop())
         self.token = self._load_token()
         await asyncio.to_thread(self.ca.ensure)
@@ -185,6 +195,7 @@ class Daemon:
         await self._start_kafka()
         await self._start_dynos()
         self._build_control_plane()
+        await self._resolve_interrupted()
         await self._start_router(router_sock)
         self.services = self._services()
         await self._start_api(api_sock)
@@ -224,19 +235,20 @@ class Daemon:
 
     def _start_postgres(self) -> None:
         self.postgres = PostgresProvider(self.settings, self.bus)
-        self.addons.register(self.postgres)
-        self._stops.append(self.addons.stop)
+        self._stops.append(self.postgres.stop)
 
     def _start_redis(self) -> None:
-        self.redis = KeyValueStoreProvider(self.settings, self.ca, self.db, self.addons.update_config_vars)
-        self.addons.register(self.redis)
-        self.redis.start()  # stopped by `addons.stop`, after the dynos
+        async def update_config(addon: str, config: dict[str, str]) -> None:
+            await self.addons.update_config_vars(addon, config)  # built with the control plane
+
+        self.redis = KeyValueStoreProvider(self.settings, self.ca, self.db, update_config)
+        self.redis.start()
+        self._stops.append(self.redis.stop)
 
     async def _start_kafka(self) -> None:
         self.kafka = KafkaService(self.settings, self.bus, self.ca)
         await self.kafka.start()
         self._stops.append(self.kafka.stop)
-        self.addons.register(KafkaProvider(self.kafka))
 
     async def _start_dynos(self) -> None:
         try:
@@ -249,14 +261,28 @@ class Daemon:
         self._stops.append(self.dynos.shutdown)
 
     def _build_control_plane(self) -> None:
-        """The services over the parts: releases, builds, app setups, pipelines, teardown, dataclips."""
-        control = self.control
-        self.releases = ReleasePath(control, self.bus, self.dynos, self.report_internal_error)
+        """The services over the parts: releases, add-ons, builds, app setups, pipelines,
+        teardown, dataclips."""
+        control, report = self.control, self.report_internal_error
+        self.releases = ReleasePath(control.store, self.bus, self.logs, self.dynos, report)
+        providers: list[AddonProvider] = [self.postgres, self.redis, KafkaProvider(self.kafka)]
+        self.addons = AddonService(control, self.releases, providers, report)
         self.builds = BuildService(control, self.releases.release_slug)
-        self.setups = AppSetups(control, self.addons, self.builds, self.releases, self.report_internal_error)
+        self.setups = AppSetups(control, self.addons, self.builds, self.releases, report)
         self.pipelines = PipelineService(control, self.releases)
-        self.teardown = AppTeardown(control, self.dynos, self.addons)
+        self.teardown = AppTeardown(
+            control.store, self.bus, self.logs, self.dynos, self.addons, self.builds, report
+        )
         self.dataclips = DataclipsService(self.db, self.settings, self.postgres)
+
+    async def _resolve_interrupted(self) -> None:
+        """What a daemon killed part way left: releases stuck in their release phase fail,
+        builds stuck pending fail, half-made add-ons are rolled back and half-destroyed ones
+        finished, apps being destroyed are destroyed. Before the API takes a request."""
+        self.releases.resolve_interrupted()
+        self.builds.resolve_interrupted()
+        await self.addons.resolve_interrupted()
+        await self.teardown.resume()
 
     async def _start_router(self, sock: socket.socket) -> None:
         self.route_table = RouteTable()
@@ -359,8 +385,8 @@ class Daemon:
         """Re-read what the state database says about routing (maintenance, releases, domains,
         web quantity) and push the affected apps' routes. Runs on app/release/formation changes."""
         infos = self.control.route_info()
-        self._route_meta = {info["name"]: info for info in infos}
-        self.route_table.set_domains({host: info["name"] for info in infos for host in info["domains"]})
+        self._route_meta = {info.name: info for info in infos}
+        self.route_table.set_domains({host: info.name for info in infos for host in info.domains})
         for name in [app] if app is not None else list(self._route_meta):
             self._push_route(name)
 
@@ -374,13 +400,13 @@ class Daemon:
         self.route_table.update(
             AppRoute(
                 name=name,
-                maintenance=info["maintenance"],
-                released=info["released"],
-                web_quantity=info["web_quantity"],
+                maintenance=info.maintenance,
+                released=info.released,
+                web_quantity=info.web_quantity,
                 backends=[Backend(d.name, d.host, d.port) for d in web if d.state == "up" and d.port],
                 booting=sum(1 for d in web if d.state == "starting"),
                 crashed=sum(1 for d in web if d.state == "crashed"),
-                keepalive="http-routing-2-dot-0" in info["features"],
+                keepalive="http-routing-2-dot-0" in info.features,
             )
         )
 

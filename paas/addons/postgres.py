@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib.util
 import json
 import logging
@@ -22,7 +23,6 @@ import secrets
 import shutil
 import socket
 import stat
-import string
 import subprocess
 import tempfile
 import threading
@@ -137,8 +137,11 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
-def _random_name(first: str, length: int = 14) -> str:
-    return first + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(length - 1))
+def addon_names(addon_name: str) -> tuple[str, str]:
+    """(database, role) of an add-on, derived from its unique name: a provisioning cut short by a
+    crash, before its provider data was stored, is found and rolled back from the name alone."""
+    digest = hashlib.sha256(addon_name.encode()).hexdigest()[:13]
+    return "d" + digest, "u" + digest
 
 
 def pg_bin_dir() -> Path:
@@ -481,8 +484,7 @@ class PostgresProvider:
                 f'Couldn\'t find either the add-on service or the add-on plan of "{SERVICE}:{plan}".'
             )
         address = await self.cluster.start()
-        dbname = _random_name("d")
-        user = _random_name("u")
+        dbname, user = addon_names(addon_name)
         password = secrets.token_hex(32)
         limit = PLANS[plan].connections
         conn = await self.cluster.connect_admin_async()
@@ -520,9 +522,10 @@ class PostgresProvider:
         )
 
     async def deprovision(self, addon_name: str, provider_data: dict[str, Any]) -> None:
-        dbname, user = provider_data.get("database"), provider_data.get("user")
-        if not dbname or not user:
-            return
+        """Idempotent; with no provider data (provisioning was cut short) the derived names go."""
+        derived = addon_names(addon_name)
+        dbname = provider_data.get("database") or derived[0]
+        user = provider_data.get("user") or derived[1]
         conn = await self.cluster.connect_admin_async()
         async with conn:
             await conn.execute(

@@ -1,16 +1,32 @@
-"""Add-on lifecycle: find the provider, provision, attach config vars (a new release), destroy."""
+"""Add-on lifecycle: find the provider, provision, attach config vars (a new release), destroy.
+
+Every step that spans the provider and the state database is ordered so that a crash between
+two steps leaves a row saying how far it got, and the next start finishes or undoes it
+(`resolve_interrupted`):
+
+    create   row `provisioning` → provider provisions → [attach release + row `provisioned`]
+    destroy  [detach release + row `deprovisioning`] → provider deprovisions → row deleted
+
+A `provisioning` row found at start is rolled back (the provider deprovisions by the add-on's
+name, even when it had not answered yet); a `deprovisioning` one is finished.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from common.crashpoints import crash_point
 from common.errors import PaasError, invalid, not_found
-from paas.addons.base import AddonProvider
+from paas.addons.base import AddonProvider, Provisioned
 from paas.control import ControlPlane, iso
+from paas.control.releases import ReleasePath
 from paas.state.models import Addon, App, new_id
 
 _WORDS = [
@@ -54,14 +70,22 @@ ATTACHMENT = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
 class AddonService:
-    def __init__(self, control: ControlPlane):
+    def __init__(
+        self,
+        control: ControlPlane,
+        releases: ReleasePath,
+        providers: list[AddonProvider],
+        report_error: Callable[[BaseException], None],
+    ) -> None:
         self.control = control
+        self.store = control.store
+        self.releases = releases
+        self.report_error = report_error
         self.providers: dict[str, AddonProvider] = {}
-
-    def register(self, provider: AddonProvider) -> None:
-        self.providers[provider.service] = provider
-        for alias in provider.aliases:
-            self.providers[alias] = provider
+        for provider in providers:
+            self.providers[provider.service] = provider
+            for alias in provider.aliases:
+                self.providers[alias] = provider
 
     def services(self) -> list[dict[str, Any]]:
         seen: dict[str, AddonProvider] = {p.service: p for p in self.providers.values()}
@@ -109,16 +133,16 @@ class AddonService:
         }
 
     def list(self, app: str | None) -> list[dict[str, Any]]:
-        with self.control.db.session() as s:
+        with self.store.session() as s:
             query = select(Addon, App.name).join(App, App.id == Addon.app_id).order_by(Addon.name)
             if app is not None:
-                app_row = self.control._app(s, app)
+                app_row = self.store.app(s, app)
                 query = query.where(Addon.app_id == app_row.id)
             return [self.addon_json(a, name) for a, name in s.execute(query)]
 
     def _find(self, app: str, ident: str) -> tuple[Addon, str]:
-        with self.control.db.session() as s:
-            app_row = self.control._app(s, app)
+        with self.store.session() as s:
+            app_row = self.store.app(s, app)
             addon = s.scalar(
                 select(Addon).where(
                     Addon.app_id == app_row.id,
@@ -142,51 +166,76 @@ class AddonService:
 
     async def update_config_vars(self, addon_name: str, config: dict[str, str]) -> None:
         """A provider changed what its add-on's config vars hold (new credentials, a moved port):
-        the app gets the values under the add-on's attachment names in one new release, or none
-        when it holds them already."""
-        with self.control.db.session() as s:
+        the app gets the values under the add-on's attachment names in one new release (no
+        release phase, as for attach), or none when it holds them already."""
+        with self.store.session() as s:
             row = s.scalar(select(Addon).where(Addon.name == addon_name))
             app_row = s.get(App, row.app_id) if row is not None else None
             if row is None or app_row is None:
                 raise not_found("add-on")
             app_name, attachment, service = app_row.name, row.attachment, row.service
         provider = self.providers.get(service)
-        prefix = provider.attachment if provider is not None else attachment
-        renamed = attachment_vars(prefix, attachment, config)
-        current = self.control.get_config(app_name)
-        changes: dict[str, Any] = {k: v for k, v in renamed.items() if current.get(k) != v}
+        renamed = attachment_vars(
+            provider.attachment if provider is not None else attachment, attachment, config
+        )
+        current = self.store.config(app_name)
+        changes = {k: v for k, v in renamed.items() if current.get(k) != v}
         if changes:
-            self.control.update_config(app_name, changes, description=f"Update {attachment} by {service}")
+            await self.releases.update_config(
+                app_name, changes, f"Update {attachment} by {service}", by_addon=True
+            )
 
+    # ---- create -------------------------------------------------------------------------------
     async def create(
         self, app: str, spec: str, name: str | None = None, attachment: str | None = None
     ) -> dict[str, Any]:
         provider, plan = self.resolve(spec)
-        with self.control.db.session() as s:
-            app_row = self.control._app(s, app)
-            app_name = app_row.name
+        addon_id, app_name, name, attachment = self._insert(app, provider, plan, name, attachment)
+        crash_point("addon.after_row")
+        provisioned = await self._provision(addon_id, provider, app_name, name, plan)
+        crash_point("addon.after_provision")
+        config_vars = attachment_vars(provider.attachment, attachment, provisioned.config)
+
+        def attach(s: Session) -> None:
+            row = s.get(Addon, addon_id)
+            if row is not None:
+                row.state = "provisioned"
+                row.config_vars = sorted(config_vars)
+                row.provider_data = provisioned.provider_data
+
+        try:
+            if config_vars:
+                description = f"Attach {attachment} ({name})"
+                await self.releases.update_config(
+                    app_name, dict(config_vars), description, by_addon=True, with_release=attach
+                )
+            with self.store.session() as s:
+                attach(s)  # already done when a release was made; no release when nothing changed
+        except BaseException:
+            await self._undo(addon_id, provider, name, provisioned.provider_data)
+            raise
+        self.control.bus.emit(
+            "addon.updated", app_name, name=name, service=provider.service, plan=plan, state="provisioned"
+        )
+        addon_row, _ = self._find(app_name, name)
+        return self.addon_json(addon_row, app_name)
+
+    def _insert(
+        self, app: str, provider: AddonProvider, plan: str, name: str | None, attachment: str | None
+    ) -> tuple[str, str, str, str]:
+        """The add-on's row, `provisioning`: (id, app name, add-on name, attachment)."""
+        with self.store.session() as s:
+            app_row = self.store.app(s, app)
             taken = {a.attachment for a in s.scalars(select(Addon).where(Addon.app_id == app_row.id))}
-            config = dict(app_row.config or {})
-        if attachment is None:
-            attachment = provider.attachment
-            if attachment in taken or f"{attachment}_URL" in config:
-                attachment = f"HEROKU_{provider.attachment}_{random.choice(_WORDS).upper()}"
-        elif not ATTACHMENT.match(attachment) or attachment in taken:
-            raise invalid(f"Attachment name {attachment!r} is invalid or already used on {app_name}.")
-        if name is None:
-            name = f"{provider.name_prefix}-{random.choice(_WORDS)}-{random.randint(10000, 99999)}"
-        elif not re.fullmatch(r"[a-z][a-z0-9-]{2,60}", name):
-            raise invalid(
-                "Add-on names are 3 to 61 lowercase letters, digits and dashes, starting with a letter."
-            )
-        with self.control.db.session() as s:
+            attachment = _attachment(provider, attachment, taken, dict(app_row.config or {}), app_row.name)
+            name = _addon_name(provider, name)
             if s.scalar(select(Addon.id).where(Addon.name == name)):
                 raise invalid(f"Add-on name {name} is already taken.")
             addon_id = new_id()
             s.add(
                 Addon(
                     id=addon_id,
-                    app_id=self.control._app(s, app).id,
+                    app_id=app_row.id,
                     name=name,
                     service=provider.service,
                     plan=plan,
@@ -194,54 +243,57 @@ class AddonService:
                     state="provisioning",
                 )
             )
+            return addon_id, app_row.name, name, attachment
+
+    async def _provision(
+        self, addon_id: str, provider: AddonProvider, app: str, name: str, plan: str
+    ) -> Provisioned:
         try:
-            provisioned = await provider.provision(app_name, name, plan)
+            return await provider.provision(app, name, plan)
         except PaasError:
-            self._delete_row(addon_id)
+            await self._undo(addon_id, provider, name, {})
             raise
         except Exception as exc:
-            self._delete_row(addon_id)
+            await self._undo(addon_id, provider, name, {})
             raise PaasError(500, "provision_failed", f"Provisioning {name} failed: {exc}") from exc
-        # the provider names vars after its own attachment; rename to ours (e.g. HEROKU_POSTGRESQL_X_URL)
-        config_vars = {
-            attachment + key[len(provider.attachment) :]
-            if key.startswith(provider.attachment)
-            else key: value
-            for key, value in provisioned.config.items()
-        }
-        with self.control.db.session() as s:
-            row = s.get(Addon, addon_id)
-            assert row is not None
-            row.state = "provisioned"
-            row.config_vars = sorted(config_vars)
-            row.provider_data = provisioned.provider_data
-        self.control.update_config(app_name, dict(config_vars), description=f"Attach {attachment} ({name})")
-        self.control.bus.emit(
-            "addon.updated", app_name, name=name, service=provider.service, plan=plan, state="provisioned"
-        )
-        addon_row, _ = self._find(app_name, name)
-        return self.addon_json(addon_row, app_name)
+
+    async def _undo(
+        self, addon_id: str, provider: AddonProvider, name: str, provider_data: dict[str, Any]
+    ) -> None:
+        """Provisioning failed part way: whatever the provider made goes, then the row."""
+        with contextlib.suppress(Exception):
+            await provider.deprovision(name, provider_data)
+        self._delete_row(addon_id)
 
     def _delete_row(self, addon_id: str) -> None:
-        with self.control.db.session() as s:
+        with self.store.session() as s:
             row = s.get(Addon, addon_id)
             if row is not None:
                 s.delete(row)
 
+    # ---- destroy ------------------------------------------------------------------------------
     async def destroy(self, app: str, ident: str) -> dict[str, Any]:
+        """Detach (its config vars leave the app in a new release), then deprovision."""
         addon, app_name = self._find(app, ident)
-        provider = self.providers.get(addon.service)
-        if provider is not None:
-            await provider.deprovision(addon.name, dict(addon.provider_data or {}))
         data = self.addon_json(addon, app_name)
         data["state"] = "deprovisioned"
-        self._delete_row(addon.id)
-        current = self.control.get_config(app_name)
-        removals: dict[str, Any] = {k: None for k in addon.config_vars or [] if k in current}
-        if removals:
-            self.control.update_config(
-                app_name, removals, description=f"Detach {addon.attachment} ({addon.name})"
+        addon_id = addon.id
+
+        def detach(s: Session) -> None:
+            row = s.get(Addon, addon_id)
+            if row is not None:
+                row.state = "deprovisioning"
+
+        if addon.config_vars:
+            removals: dict[str, Any] = {k: None for k in addon.config_vars}
+            description = f"Detach {addon.attachment} ({addon.name})"
+            await self.releases.update_config(
+                app_name, removals, description, by_addon=True, with_release=detach
             )
+        with self.store.session() as s:
+            detach(s)  # already done when a release was made; no release when no var was left
+        crash_point("addon.after_detach")
+        await self._deprovision(addon)
         self.control.bus.emit(
             "addon.updated",
             app_name,
@@ -252,24 +304,74 @@ class AddonService:
         )
         return data
 
-    async def destroy_all(self, app: str) -> None:
-        for addon in self.list(app):
-            try:
-                addon_row, _ = self._find(app, addon["name"])
-                provider = self.providers.get(addon_row.service)
-                if provider is not None:
-                    await provider.deprovision(addon_row.name, dict(addon_row.provider_data or {}))
-            except PaasError:
-                continue
+    async def _deprovision(self, addon: Addon) -> None:
+        """The provider's part, then the row (a crash between them: the next start redoes both)."""
+        provider = self.providers.get(addon.service)
+        if provider is not None:
+            await provider.deprovision(addon.name, dict(addon.provider_data or {}))
+        crash_point("addon.after_deprovision")
+        self._delete_row(addon.id)
 
-    async def stop(self) -> None:
-        for provider in {id(p): p for p in self.providers.values()}.values():
-            await provider.stop()
+    async def destroy_all(self, app: str) -> None:
+        """The app is being destroyed: every add-on goes, row by row (no releases: the app goes too)."""
+        with self.store.session() as s:
+            app_row = self.store.app(s, app)
+            rows = list(s.scalars(select(Addon).where(Addon.app_id == app_row.id)))
+        for addon in rows:
+            await self._deprovision(addon)
+
+    # ---- after a crash --------------------------------------------------------------------------
+    async def resolve_interrupted(self) -> int:
+        """At start: add-ons a dead daemon left half made are rolled back, half destroyed ones
+        finished. Returns how many were resolved; one that cannot be (its provider fails) stays
+        for the next start, and the error is reported."""
+        with self.store.session() as s:
+            query = select(Addon, App.name).join(App, App.id == Addon.app_id)
+            rows = [
+                (a, n) for a, n in s.execute(query.where(Addon.state.in_(("provisioning", "deprovisioning"))))
+            ]
+        resolved = 0
+        for addon, app in rows:
+            try:
+                await self._deprovision(addon)
+            except Exception as exc:
+                self.report_error(exc)
+                continue
+            resolved += 1
+            if addon.state == "provisioning":
+                line = f"Add-on {addon.name} was rolled back: the paas daemon stopped while provisioning it"
+            else:
+                line = f"Add-on {addon.name} destroyed: the paas daemon stopped while destroying it"
+            self.control.logs.api_line(app, line)
+        return resolved
+
+
+def _attachment(
+    provider: AddonProvider, attachment: str | None, taken: set[str], config: dict[str, Any], app: str
+) -> str:
+    if attachment is None:
+        attachment = provider.attachment
+        if attachment in taken or f"{attachment}_URL" in config:
+            attachment = f"HEROKU_{provider.attachment}_{random.choice(_WORDS).upper()}"
+        return attachment
+    if not ATTACHMENT.fullmatch(attachment) or attachment in taken:
+        raise invalid(f"Attachment name {attachment!r} is invalid or already used on {app}.")
+    return attachment
+
+
+def _addon_name(provider: AddonProvider, name: str | None) -> str:
+    if name is None:
+        return f"{provider.name_prefix}-{random.choice(_WORDS)}-{random.randint(10000, 99999)}"
+    if not re.fullmatch(r"[a-z][a-z0-9-]{2,60}", name):
+        raise invalid(
+            "Add-on names are 3 to 61 lowercase letters, digits and dashes, starting with a letter."
+        )
+    return name
 
 
 def attachment_vars(provider_prefix: str, attachment: str, config: dict[str, str]) -> dict[str, str]:
     """The provider names vars after its own attachment (REDIS_URL); the add-on's attachment
-    may differ (HEROKU_REDIS_RED_URL)."""
+    may be another (HEROKU_REDIS_RED_URL, CACHE_URL)."""
     return {
         attachment + key[len(provider_prefix) :] if key.startswith(provider_prefix) else key: value
         for key, value in config.items()

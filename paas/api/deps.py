@@ -24,9 +24,9 @@ from paas.addons.service import AddonService
 from paas.api.attach import AttachTickets
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
-from paas.builds.releaser import ReleasePath
 from paas.builds.service import BuildService
 from paas.control import ControlPlane
+from paas.control.releases import ReleasePath
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
 from paas.teardown import AppTeardown

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict
 
 from common.errors import invalid
 from paas.api.deps import Svc
+from paas.api.presenters import app_json, domain_json, formation_json, release_json, slug_json
+from paas.control.values import FormationChange
 
 router = APIRouter()
 
@@ -62,28 +64,30 @@ async def status(svc: Svc) -> dict[str, Any]:
 
 @router.get("/apps")
 async def list_apps(svc: Svc) -> list[dict[str, Any]]:
-    return svc.control.list_apps()
+    return [app_json(a, svc.control.urls) for a in svc.control.list_apps()]
 
 
 @router.post("/apps", status_code=201)
 async def create_app(svc: Svc, body: AppCreate | None = None) -> dict[str, Any]:
     body = body or AppCreate()
-    return svc.control.create_app(body.name, body.stack)
+    return app_json(svc.control.create_app(body.name, body.stack), svc.control.urls)
 
 
 @router.get("/apps/{app}")
 async def get_app(svc: Svc, app: str) -> dict[str, Any]:
-    return svc.control.get_app(app)
+    return app_json(svc.control.get_app(app), svc.control.urls)
 
 
 @router.patch("/apps/{app}")
 async def update_app(svc: Svc, app: str, body: AppUpdate) -> dict[str, Any]:
-    return svc.control.update_app(app, maintenance=body.maintenance, name=body.name)
+    return app_json(
+        svc.control.update_app(app, maintenance=body.maintenance, name=body.name), svc.control.urls
+    )
 
 
 @router.delete("/apps/{app}")
 async def destroy_app(svc: Svc, app: str) -> dict[str, Any]:
-    return await svc.teardown.destroy(app)
+    return app_json(await svc.teardown.destroy(app), svc.control.urls)
 
 
 # ---- config vars ----------------------------------------------------------------------
@@ -98,7 +102,9 @@ async def patch_config(
 ) -> dict[str, Any]:
     release = await svc.releases.update_config(app, body)
     config = svc.control.get_config(app)
-    return {**config, "_release": release} if request.query_params.get("release") else config
+    if not request.query_params.get("release"):
+        return config
+    return {**config, "_release": release_json(release) if release is not None else {}}
 
 
 @router.get("/apps/{app}/releases/{release}/config-vars")
@@ -109,69 +115,68 @@ async def release_config(svc: Svc, app: str, release: str) -> dict[str, str]:
 # ---- releases -------------------------------------------------------------------------
 @router.get("/apps/{app}/releases")
 async def list_releases(svc: Svc, app: str) -> list[dict[str, Any]]:
-    return svc.control.list_releases(app)
+    return [release_json(r) for r in svc.control.list_releases(app)]
 
 
 @router.get("/apps/{app}/releases/{release}")
 async def get_release(svc: Svc, app: str, release: str) -> dict[str, Any]:
-    return svc.control.get_release(app, release)
+    return release_json(svc.control.get_release(app, release), detail=True)
 
 
 @router.post("/apps/{app}/releases", status_code=201)
 async def create_release(svc: Svc, app: str, body: ReleaseCreate) -> dict[str, Any]:
     if body.release is not None:
-        return await svc.releases.rollback(app, body.release)
+        return release_json(await svc.releases.rollback(app, body.release))
     if body.slug is None:
         raise invalid("Provide slug (to release) or release (to roll back).")
-    return await svc.releases.release_slug(app, body.slug, body.description or "Deploy")
+    return release_json(await svc.releases.release_slug(app, body.slug, body.description or "Deploy"))
 
 
 @router.post("/apps/{app}/actions/rollback", status_code=201)
 async def rollback(svc: Svc, app: str) -> dict[str, Any]:
-    return await svc.releases.rollback(app, None)
+    return release_json(await svc.releases.rollback(app, None))
 
 
 # ---- formation ------------------------------------------------------------------------
 @router.get("/apps/{app}/formation")
 async def list_formation(svc: Svc, app: str) -> list[dict[str, Any]]:
-    return svc.control.list_formation(app)
+    return [formation_json(f) for f in svc.control.list_formation(app)]
 
 
 @router.get("/apps/{app}/formation/{ptype}")
 async def get_formation(svc: Svc, app: str, ptype: str) -> dict[str, Any]:
     for row in svc.control.list_formation(app):
-        if row["type"] == ptype:
-            return row
+        if row.type == ptype:
+            return formation_json(row)
     raise invalid(f"Couldn't find that process type ({ptype}).")
 
 
 @router.patch("/apps/{app}/formation")
 async def batch_scale(svc: Svc, app: str, body: FormationBatch) -> list[dict[str, Any]]:
-    updates = [u.model_dump(exclude_none=True) for u in body.updates]
-    return svc.control.scale(app, updates)
+    changes = [FormationChange(str(u.type), u.quantity, u.size) for u in body.updates]
+    return [formation_json(f) for f in svc.control.scale(app, changes)]
 
 
 @router.patch("/apps/{app}/formation/{ptype}")
 async def scale(svc: Svc, app: str, ptype: str, body: FormationUpdate) -> dict[str, Any]:
-    update = body.model_dump(exclude_none=True)
-    update["type"] = ptype
-    return svc.control.scale(app, [update])[0]
+    change = FormationChange(ptype, body.quantity, body.size)
+    return formation_json(svc.control.scale(app, [change])[0])
 
 
 # ---- domains and features -------------------------------------------------------------
 @router.get("/apps/{app}/domains")
 async def list_domains(svc: Svc, app: str) -> list[dict[str, Any]]:
-    return svc.control.list_domains(app)
+    return [domain_json(d) for d in svc.control.list_domains(app)]
 
 
 @router.post("/apps/{app}/domains", status_code=201)
 async def add_domain(svc: Svc, app: str, body: DomainCreate) -> dict[str, Any]:
-    return svc.control.add_domain(app, body.hostname)
+    return domain_json(svc.control.add_domain(app, body.hostname))
 
 
 @router.delete("/apps/{app}/domains/{hostname}")
 async def remove_domain(svc: Svc, app: str, hostname: str) -> dict[str, Any]:
-    return svc.control.remove_domain(app, hostname)
+    return {"hostname": svc.control.remove_domain(app, hostname)}
 
 
 KNOWN_FEATURES = {
@@ -183,7 +188,7 @@ KNOWN_FEATURES = {
 
 @router.get("/apps/{app}/features")
 async def list_features(svc: Svc, app: str) -> list[dict[str, Any]]:
-    enabled = set(svc.control.get_app(app)["features"])
+    enabled = set(svc.control.get_app(app).features)
     return [{"name": n, "description": d, "enabled": n in enabled} for n, d in KNOWN_FEATURES.items()]
 
 
@@ -201,9 +206,7 @@ async def set_feature(svc: Svc, app: str, feature: str, body: dict[str, Any] = B
 # ---- slugs ----------------------------------------------------------------------------
 @router.get("/apps/{app}/slugs/{slug}")
 async def get_slug(svc: Svc, app: str, slug: str) -> dict[str, Any]:
-    data = svc.control.get_slug(app, slug)
-    data.pop("path", None)
-    return data
+    return slug_json(svc.control.get_slug(app, slug))
 
 
 # ---- the event stream (TUI, scripts) --------------------------------------------------

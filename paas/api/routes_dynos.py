@@ -99,7 +99,7 @@ def dyno_json(info: DynoInfo, attach_url: str | None = None) -> dict[str, Any]:
 
 
 def _app_name(svc: Services, app: str) -> str:
-    return str(svc.control.get_app(app)["name"])  # 404 for an unknown app
+    return svc.control.get_app(app).name  # 404 for an unknown app
 
 
 def parse_signal(value: str | int) -> int:

@@ -58,7 +58,7 @@ def _locate(svc: Services, registry: FaultRegistry, backend: Backend) -> str | N
 
 
 def _app_name(svc: Services, app: str) -> str:
-    return str(svc.control.get_app(app)["name"])  # 404 when there is no such app
+    return svc.control.get_app(app).name  # 404 when there is no such app
 
 
 def _check_target(svc: Services, app: str, target: str) -> None:

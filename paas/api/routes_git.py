@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 
 from common.errors import PaasError, invalid, not_found
 from paas.api.deps import Services, Svc
+from paas.api.presenters import release_json
 from paas.builds.compile import BuildFailed
 from paas.builds.container import release_image
 from paas.builds.gitrepo import ensure_repo, export_commit, git_env, repo_path
@@ -69,9 +70,9 @@ def basic_auth_ok(request: Request, token: str) -> bool:
 
 async def _ensure(svc: Services, app: str) -> Path:
     data = svc.control.get_app(app)
-    lock = _repo_locks.setdefault(data["name"], asyncio.Lock())
+    lock = _repo_locks.setdefault(data.name, asyncio.Lock())
     async with lock:
-        return await asyncio.to_thread(ensure_repo, svc.settings.repos_dir, data["name"], data["id"])
+        return await asyncio.to_thread(ensure_repo, svc.settings.repos_dir, data.name, data.id)
 
 
 @router.api_route("/git/{repo}/{path:path}", methods=["GET", "POST"], include_in_schema=False)
@@ -211,7 +212,7 @@ class GitBuild(BaseModel):
 @router.post("/apps/{app}/git-builds", status_code=201)
 async def git_build(svc: Svc, app: str, body: GitBuild) -> StreamingResponse:
     """Build the pushed commit; the response streams the build output (header X-Build-Id)."""
-    name = svc.control.get_app(app)["name"]
+    name = svc.control.get_app(app).name
     repo = repo_path(svc.settings.repos_dir, name)
     if not repo.is_dir():
         raise not_found("repository")
@@ -262,7 +263,7 @@ class ContainerRelease(BaseModel):
 @router.post("/apps/{app}/container-releases", status_code=201)
 async def container_release(svc: Svc, app: str, body: ContainerRelease) -> dict[str, Any]:
     """Release a local Docker image as the given process types (its CMD runs; no rebuild)."""
-    return await release_image(svc.releases, app, body.image, body.process_types)
+    return release_json(await release_image(svc.control, svc.releases, app, body.image, body.process_types))
 
 
 # ---- app setups (app.json) ------------------------------------------------------------------
@@ -291,12 +292,12 @@ async def create_app_setup(svc: Svc, app: str, body: AppSetupCreate) -> dict[str
 
 @router.get("/apps/{app}/app-setups/{setup_id}")
 async def get_app_setup(svc: Svc, app: str, setup_id: str) -> dict[str, Any]:
-    return svc.setups.get(svc.control.get_app(app)["name"], setup_id).to_json()
+    return svc.setups.get(svc.control.get_app(app).name, setup_id).to_json()
 
 
 @router.get("/apps/{app}/app-setups/{setup_id}/output")
 async def app_setup_output(svc: Svc, app: str, setup_id: str) -> StreamingResponse:
-    setup = svc.setups.get(svc.control.get_app(app)["name"], setup_id)
+    setup = svc.setups.get(svc.control.get_app(app).name, setup_id)
 
     async def stream() -> AsyncIterator[bytes]:
         async for line in setup.output.follow():

@@ -266,7 +266,7 @@ async def credentials_reset(svc: Svc, app: str, addon: str) -> dict[str, Any]:
     creds = kafka.reset_credentials(tenant)
     attachment = row["attachment"]
     config = {attachment + key[len("KAFKA") :]: value for key, value in kafka.config_vars(creds).items()}
-    svc.control.update_config(
-        row["app"]["name"], dict(config), description=f"Reset {attachment} credentials ({row['name']})"
+    await svc.releases.update_config(  # an add-on's own vars: no release phase, as on Heroku
+        row["app"]["name"], config, f"Reset {attachment} credentials ({row['name']})", by_addon=True
     )
     return {"addon": row["name"], "attachment": attachment, "config_vars": sorted(config)}

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from common.errors import invalid
 from paas.api.deps import Svc
+from paas.api.presenters import promotion_json
 
 router = APIRouter()
 
@@ -107,4 +108,4 @@ async def remove_coupling(svc: Svc, app: str) -> dict[str, Any]:
 @router.post("/pipeline-promotions", status_code=201)
 async def promote(svc: Svc, body: PromotionCreate) -> dict[str, Any]:
     targets = [t.app.ident() for t in body.targets] if body.targets else None
-    return await svc.pipelines.promote(body.source.app.ident(), targets)
+    return promotion_json(await svc.pipelines.promote(body.source.app.ident(), targets))

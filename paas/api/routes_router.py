@@ -20,6 +20,6 @@ router = APIRouter()
 async def router_metrics(svc: Svc, app: str | None = None) -> dict[str, Any]:
     name = None
     if app:
-        name = str(svc.control.get_app(app)["name"])  # 404 for an unknown app
+        name = svc.control.get_app(app).name  # 404 for an unknown app
     metrics: dict[str, Any] = svc.router.metrics(name)
     return metrics

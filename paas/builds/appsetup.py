@@ -23,10 +23,11 @@ from typing import Any
 
 from common.errors import PaasError, invalid
 from paas.addons.service import AddonService
-from paas.builds.releaser import ReleasePath
-from paas.builds.service import BuildOutput, BuildService, current_output
+from paas.builds.service import BuildOutput, BuildService
 from paas.builds.source import SourceError, extract_tarball
 from paas.control import ControlPlane, validate_config_key
+from paas.control.releases import ReleasePath, progress
+from paas.control.values import FormationChange
 
 KEEP_SETUPS = 50
 POSTDEPLOY_TIMEOUT = 3600.0
@@ -36,7 +37,7 @@ POSTDEPLOY_TIMEOUT = 3600.0
 class Manifest:
     env: dict[str, str] = field(default_factory=dict)
     addons: list[tuple[str, str | None]] = field(default_factory=list)  # (plan, attachment name)
-    formation: list[dict[str, Any]] = field(default_factory=list)
+    formation: list[FormationChange] = field(default_factory=list)
     postdeploy: str | None = None
 
 
@@ -118,15 +119,13 @@ def parse_manifest(data: Any, overrides: dict[str, str], addons: AddonService | 
     for ptype, spec in formation.items():
         if not isinstance(spec, dict):
             raise invalid(f"app.json: formation.{ptype} must be an object with quantity and/or size.")
-        update: dict[str, Any] = {"type": str(ptype)}
-        if "quantity" in spec:
-            quantity = spec["quantity"]
-            if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
-                raise invalid(f"app.json: formation.{ptype}.quantity must be a whole number of 0 or more.")
-            update["quantity"] = quantity
-        if spec.get("size"):
-            update["size"] = str(spec["size"])
-        manifest.formation.append(update)
+        quantity = spec.get("quantity")
+        if "quantity" in spec and (
+            isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0
+        ):
+            raise invalid(f"app.json: formation.{ptype}.quantity must be a whole number of 0 or more.")
+        size = str(spec["size"]) if spec.get("size") else None
+        manifest.formation.append(FormationChange(str(ptype), quantity, size))
     scripts = data.get("scripts") or {}
     if not isinstance(scripts, dict):
         raise invalid("app.json: scripts must be an object.")
@@ -175,7 +174,7 @@ class AppSetups:
         return setup
 
     async def start(self, app: str, source_url: str, version: str | None, overrides: dict[str, str]) -> Setup:
-        name = self.control.get_app(app)["name"]
+        name = self.control.get_app(app).name
         archive = self.builds.source_path(source_url)
         work = self.work_dir / f"setup-{uuid.uuid4().hex}"
         try:
@@ -200,7 +199,7 @@ class AppSetups:
 
     async def _run(self, setup: Setup, manifest: Manifest, work: Path, version: str | None) -> None:
         out = setup.output
-        token = current_output.set(out)
+        token = progress.set(out.write)
         try:
             await self._steps(setup, manifest, work, version)
             setup.status = "succeeded"
@@ -213,7 +212,7 @@ class AppSetups:
             setup.status, setup.failure_message = "failed", f"internal error: {exc.__class__.__name__}: {exc}"
             out.write(f" !     {setup.failure_message}")
         finally:
-            current_output.reset(token)
+            progress.reset(token)
             out.finish()
             await asyncio.to_thread(shutil.rmtree, work, True)
 
@@ -223,7 +222,7 @@ class AppSetups:
             out.write("-----> No app.json found: deploying the source as it is")
         if manifest.env:
             out.write(f"-----> Setting config vars: {', '.join(sorted(manifest.env))}")
-            self.control.update_config(setup.app, dict(manifest.env))
+            await self.releases.update_config(setup.app, dict(manifest.env))
         for plan, attachment in manifest.addons:
             out.write(f"-----> Provisioning {plan}" + (f" as {attachment}" if attachment else ""))
             addon = await self.addons.create(setup.app, plan, attachment=attachment)
@@ -238,34 +237,35 @@ class AppSetups:
         out = setup.output
         out.write("-----> Building source")
         build = self.builds.start_build(setup.app, None, version, kind="app-setup", source_dir=work)
-        setup.build_id = build["id"]
-        build_out = self.builds.output(build["id"])
+        build_id = setup.build_id = build["id"]
+        build_out = self.builds.output(build_id)
         if build_out is not None:
             async for line in build_out.follow():
                 out.write(line)
-        await self.builds.wait(build["id"])
-        if self.builds.get(setup.app, build["id"])["status"] != "succeeded":
+        await self.builds.wait(build_id)
+        if self.builds.get(setup.app, build_id)["status"] != "succeeded":
             raise PaasError(422, "build_failed", "The build failed; see the output above.")
 
-    def _scale(self, setup: Setup, formation: list[dict[str, Any]]) -> None:
+    def _scale(self, setup: Setup, formation: list[FormationChange]) -> None:
         out = setup.output
-        known = {f["type"] for f in self.control.list_formation(setup.app)}
-        updates = [u for u in formation if u["type"] in known]
+        known = {f.type for f in self.control.list_formation(setup.app)}
+        updates = [u for u in formation if u.type in known]
         for u in formation:
-            if u["type"] not in known:
-                out.write(f" !     app.json formation names {u['type']}, which the Procfile does not declare")
+            if u.type not in known:
+                out.write(f" !     app.json formation names {u.type}, which the Procfile does not declare")
         if updates:
             self.control.scale(setup.app, updates)
             out.write(
                 "-----> Scaled to "
                 + ", ".join(
-                    f"{u['type']}@{u.get('quantity', '-')}:{u.get('size', 'unchanged')}" for u in updates
+                    f"{u.type}@{'-' if u.quantity is None else u.quantity}:{u.size or 'unchanged'}"
+                    for u in updates
                 )
             )
 
     async def _postdeploy(self, setup: Setup, command: str) -> None:
-        releases = [r for r in self.control.list_releases(setup.app) if r["current"]]
-        version = releases[-1]["version"] if releases else 0
+        current = self.control.store.current_release_info(setup.app)
+        version = current.version if current is not None else 0
         setup.output.write(f"-----> Running postdeploy script: {command}")
         status, lines = await self.releases.run_command(
             setup.app, version, command, dyno_type="run", timeout=POSTDEPLOY_TIMEOUT

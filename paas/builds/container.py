@@ -13,7 +13,9 @@ import re
 from typing import Any
 
 from common.errors import PaasError, invalid
-from paas.builds.releaser import ReleasePath
+from paas.control import ControlPlane
+from paas.control.releases import ReleasePath
+from paas.control.values import ReleaseInfo
 
 PROCESS_TYPE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -46,8 +48,8 @@ def inspect_image(image: str) -> dict[str, Any]:
 
 
 async def release_image(
-    releases: ReleasePath, app: str, image: str, process_types: list[str]
-) -> dict[str, Any]:
+    control: ControlPlane, releases: ReleasePath, app: str, image: str, process_types: list[str]
+) -> ReleaseInfo:
     if not image.strip():
         raise invalid("Provide --image: the local Docker image to release.")
     if not process_types:
@@ -55,8 +57,7 @@ async def release_image(
     bad = [p for p in process_types if not PROCESS_TYPE.match(p)]
     if bad:
         raise invalid(f"Invalid process type {bad[0]!r}: letters, digits, '-' and '_' only.")
-    control = releases.control
-    name = control.get_app(app)["name"]
+    name = control.get_app(app).name
     attrs = await asyncio.to_thread(inspect_image, image)
     image_id = str(attrs.get("Id") or image)
     slug_dir = control.settings.slugs_dir / name / f"image-{image_id.split(':')[-1][:12]}"
@@ -66,4 +67,4 @@ async def release_image(
     slug = control.create_slug(
         name, slug_dir, types, commit=image_id[:64], size=size, buildpack="container", docker_image=image
     )
-    return await releases.release_slug(name, slug["id"], f"Deployed {', '.join(process_types)} ({image})")
+    return await releases.release_slug(name, slug.id, f"Deployed {', '.join(process_types)} ({image})")

@@ -13,15 +13,18 @@ import re
 import shutil
 import subprocess
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from common.errors import PaasError, invalid, not_found
-from paas.builds.releaser import ReleasePath
 from paas.control import ControlPlane, iso
-from paas.state.models import App, Pipeline, PipelineCoupling, Slug
+from paas.control.releases import ReleasePath
+from paas.control.values import ReleaseInfo, SlugInfo
+from paas.state.models import App, Pipeline, PipelineCoupling
 
 STAGES = ("review", "development", "staging", "production")
 PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9-]{1,58}[a-z0-9]$")
@@ -47,6 +50,28 @@ def next_stage(stage: str) -> str | None:
     return STAGES[index + 1] if index + 1 < len(STAGES) else None
 
 
+@dataclass(frozen=True)
+class PromotionTarget:
+    app: str
+    status: str  # succeeded | failed
+    release: ReleaseInfo | None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class Promotion:
+    id: str
+    pipeline: dict[str, Any]  # {id, name}
+    source_app: dict[str, Any]  # {id, name}
+    version: int
+    slug_id: str
+    targets: tuple[PromotionTarget, ...]
+
+    @property
+    def status(self) -> str:
+        return "completed" if all(t.status == "succeeded" for t in self.targets) else "failed"
+
+
 def _check_stage(stage: str) -> str:
     if stage not in STAGES:
         raise invalid(f"Stage must be one of {', '.join(STAGES)}, not {stage!r}.")
@@ -60,11 +85,11 @@ class PipelineService:
         self.slugs_dir = control.settings.slugs_dir
 
     # ---- pipelines ------------------------------------------------------------------------
-    def _pipeline(self, s: Any, ident: str) -> Pipeline:
+    def _pipeline(self, s: Session, ident: str) -> Pipeline:
         row = s.scalar(select(Pipeline).where((Pipeline.name == ident) | (Pipeline.id == ident)))
         if row is None:
             raise not_found("pipeline")
-        return row  # type: ignore[no-any-return]
+        return row
 
     @staticmethod
     def pipeline_json(p: Pipeline) -> dict[str, Any]:
@@ -75,7 +100,7 @@ class PipelineService:
             raise invalid(
                 "Pipeline names are 3 to 60 lowercase letters, digits and dashes, starting with a letter."
             )
-        with self.control.db.session() as s:
+        with self.control.store.session() as s:
             if s.scalar(select(Pipeline.id).where(Pipeline.name == name)) is not None:
                 raise invalid(f"Name {name} is already taken by another pipeline.")
             row = Pipeline(name=name)
@@ -84,15 +109,15 @@ class PipelineService:
             return self.pipeline_json(row)
 
     def list_pipelines(self) -> list[dict[str, Any]]:
-        with self.control.db.session() as s:
+        with self.control.store.session() as s:
             return [self.pipeline_json(p) for p in s.scalars(select(Pipeline).order_by(Pipeline.name))]
 
     def get(self, ident: str) -> dict[str, Any]:
-        with self.control.db.session() as s:
+        with self.control.store.session() as s:
             return self.pipeline_json(self._pipeline(s, ident))
 
     def destroy(self, ident: str) -> dict[str, Any]:
-        with self.control.db.session() as s:
+        with self.control.store.session() as s:
             row = self._pipeline(s, ident)
             data = self.pipeline_json(row)
             for coupling in s.scalars(select(PipelineCoupling).where(PipelineCoupling.pipeline_id == row.id)):
@@ -112,9 +137,9 @@ class PipelineService:
         }
 
     def couple(self, pipeline: str, app: str, stage: str | None) -> dict[str, Any]:
-        with self.control.db.session() as s:
+        with self.control.store.session() as s:
             p = self._pipeline(s, pipeline)
-            app_row = self.control._app(s, app)
+            app_row = self.control.store.app(s, app)
             stage = stage or infer_stage(app_row.name)
             if stage is None:
                 raise invalid(
@@ -135,7 +160,7 @@ class PipelineService:
             return self.coupling_json(row, app_row, p)
 
     def couplings(self, pipeline: str) -> list[dict[str, Any]]:
-        with self.control.db.session() as s:
+        with self.control.store.session() as s:
             p = self._pipeline(s, pipeline)
             rows = s.execute(
                 select(PipelineCoupling, App)
@@ -147,8 +172,8 @@ class PipelineService:
         return sorted(out, key=lambda c: (STAGES.index(c["stage"]), c["app"]["name"]))
 
     def app_coupling(self, app: str) -> dict[str, Any]:
-        with self.control.db.session() as s:
-            app_row = self.control._app(s, app)
+        with self.control.store.session() as s:
+            app_row = self.control.store.app(s, app)
             c = s.scalar(select(PipelineCoupling).where(PipelineCoupling.app_id == app_row.id))
             if c is None:
                 raise PaasError(404, "not_found", f"{app_row.name} is not in a pipeline.")
@@ -158,8 +183,8 @@ class PipelineService:
 
     def update_coupling(self, app: str, stage: str) -> dict[str, Any]:
         _check_stage(stage)
-        with self.control.db.session() as s:
-            app_row = self.control._app(s, app)
+        with self.control.store.session() as s:
+            app_row = self.control.store.app(s, app)
             c = s.scalar(select(PipelineCoupling).where(PipelineCoupling.app_id == app_row.id))
             if c is None:
                 raise PaasError(404, "not_found", f"{app_row.name} is not in a pipeline.")
@@ -170,25 +195,14 @@ class PipelineService:
 
     def uncouple(self, app: str) -> dict[str, Any]:
         data = self.app_coupling(app)
-        with self.control.db.session() as s:
+        with self.control.store.session() as s:
             row = s.get(PipelineCoupling, data["id"])
             if row is not None:
                 s.delete(row)
         return data
 
     # ---- promotion ------------------------------------------------------------------------
-    def _promotion_plan(
-        self, source: str, targets: list[str] | None
-    ) -> tuple[dict[str, Any], Slug, int, list[str]]:
-        coupling = self.app_coupling(source)
-        with self.control.db.session() as s:
-            app_row = self.control._app(s, source)
-            release = self.control._current_release(s, app_row)
-            slug = s.get(Slug, release.slug_id) if release is not None and release.slug_id else None
-            if release is None or slug is None:
-                raise invalid(f"{app_row.name} has no release to promote: deploy it first.")
-            s.expunge(slug)
-            version = release.version
+    def _targets(self, coupling: dict[str, Any], targets: list[str] | None) -> list[str]:
         if targets:
             names = []
             for target in targets:
@@ -198,58 +212,63 @@ class PipelineService:
                 if target_coupling["app"]["name"] == coupling["app"]["name"]:
                     raise invalid("An app can't be promoted to itself.")
                 names.append(target_coupling["app"]["name"])
-        else:
-            stage = next_stage(coupling["stage"])
-            if stage is None:
-                raise invalid(
-                    f"{coupling['app']['name']} is in the last stage ({coupling['stage']}): "
-                    "there is nothing downstream to promote to."
-                )
-            names = [
-                c["app"]["name"] for c in self.couplings(coupling["pipeline"]["id"]) if c["stage"] == stage
-            ]
-            if not names:
-                raise invalid(f"Pipeline {coupling['pipeline']['name']} has no {stage} app to promote to.")
-        return coupling, slug, version, names
+            return names
+        stage = next_stage(coupling["stage"])
+        if stage is None:
+            raise invalid(
+                f"{coupling['app']['name']} is in the last stage ({coupling['stage']}): "
+                "there is nothing downstream to promote to."
+            )
+        names = [c["app"]["name"] for c in self.couplings(coupling["pipeline"]["id"]) if c["stage"] == stage]
+        if not names:
+            raise invalid(f"Pipeline {coupling['pipeline']['name']} has no {stage} app to promote to.")
+        return names
 
-    async def promote(self, source: str, targets: list[str] | None = None) -> dict[str, Any]:
-        coupling, slug, version, names = self._promotion_plan(source, targets)
+    def _source_release(self, app: str) -> tuple[ReleaseInfo, SlugInfo]:
+        release = self.control.store.current_release_info(app)
+        slug = self.control.current_slug(app)
+        if release is None or slug is None:
+            raise invalid(f"{self.control.get_app(app).name} has no release to promote: deploy it first.")
+        return release, slug
+
+    async def promote(self, source: str, targets: list[str] | None = None) -> Promotion:
+        coupling = self.app_coupling(source)
+        release, slug = self._source_release(source)
+        names = self._targets(coupling, targets)
         source_name = coupling["app"]["name"]
-        description = f"Promote {source_name} v{version}" + (f" {slug.commit[:8]}" if slug.commit else "")
+        description = f"Promote {source_name} v{release.version}" + (
+            f" {slug.commit[:8]}" if slug.commit else ""
+        )
         results = []
         for name in names:
             try:
-                release = await self._promote_to(name, slug, description)
-                status = "succeeded" if release.get("status") == "succeeded" else "failed"
-                results.append(
-                    {
-                        "app": {"name": name},
-                        "status": status,
-                        "release": release,
-                        "error_message": None if status == "succeeded" else "release phase failed",
-                    }
-                )
+                made = await self._promote_to(name, slug, description)
             except PaasError as exc:
-                results.append(
-                    {"app": {"name": name}, "status": "failed", "release": None, "error_message": exc.message}
+                results.append(PromotionTarget(name, "failed", None, exc.message))
+                continue
+            ok = made.status == "succeeded"
+            results.append(
+                PromotionTarget(
+                    name, made.status if ok else "failed", made, None if ok else "release phase failed"
                 )
-        status = "completed" if all(r["status"] == "succeeded" for r in results) else "failed"
-        return {
-            "id": str(uuid.uuid4()),
-            "pipeline": coupling["pipeline"],
-            "source": {"app": coupling["app"], "release": {"version": version}, "slug": {"id": slug.id}},
-            "status": status,
-            "targets": results,
-        }
+            )
+        return Promotion(
+            id=str(uuid.uuid4()),
+            pipeline=coupling["pipeline"],
+            source_app=coupling["app"],
+            version=release.version,
+            slug_id=slug.id,
+            targets=tuple(results),
+        )
 
-    async def _promote_to(self, target: str, slug: Slug, description: str) -> dict[str, Any]:
+    async def _promote_to(self, target: str, slug: SlugInfo, description: str) -> ReleaseInfo:
         dest = self.slugs_dir / target / f"promoted-{uuid.uuid4().hex[:12]}"
-        await asyncio.to_thread(copy_slug, Path(slug.path), dest)
+        await asyncio.to_thread(copy_slug, slug.path, dest)
         try:
             copy = self.control.create_slug(
                 target,
                 dest,
-                dict(slug.process_types or {}),
+                slug.process_types,
                 commit=slug.commit,
                 size=slug.size,
                 buildpack=slug.buildpack,
@@ -258,7 +277,7 @@ class PipelineService:
         except BaseException:
             shutil.rmtree(dest, ignore_errors=True)
             raise
-        return await self.releases.release_slug(target, copy["id"], description)
+        return await self.releases.release_slug(target, copy.id, description)
 
 
 def copy_slug(source: Path, dest: Path) -> None:

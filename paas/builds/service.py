@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import shutil
 import time
 import uuid
@@ -17,15 +16,18 @@ from common.errors import PaasError, invalid, not_found
 from dynos.procfile import ProcfileError, read_procfile
 from paas.builds.compile import BuildContext, BuildFailed, Compiler, choose_compiler, default_compilers
 from paas.builds.source import SourceError, apply_slugignore, directory_size, extract_tarball
-from paas.control import ControlPlane, iso
+from paas.control import USER, ControlPlane, iso
+from paas.control.releases import progress
+from paas.control.values import ReleaseInfo
 from paas.state.models import App, Build
 
 MAX_OUTPUT_LINES = 20_000
 KEEP_FINISHED_OUTPUTS = 50  # finished builds whose output stays in memory (the rest is in the database)
 UPLOAD_LIMIT = 2 * 1024**3
+INTERRUPTED = " !     The paas daemon stopped during this build."
 
-# (app, slug_id, description) -> release json; the daemon's release path (release phase, restart strategy)
-Releaser = Callable[[str, str, str], Awaitable[dict[str, Any]]]
+# (app, slug_id, description) -> the release: the release path's deploy door
+Releaser = Callable[[str, str, str], Awaitable[ReleaseInfo]]
 
 
 def write_source_version(slug_dir: Path, version: str) -> None:
@@ -68,12 +70,6 @@ class BuildOutput:
             await self._changed.wait()
 
 
-# The build whose release is being made: the releaser streams release-phase output into it.
-current_output: contextvars.ContextVar[BuildOutput | None] = contextvars.ContextVar(
-    "build_output", default=None
-)
-
-
 class BuildService:
     def __init__(self, control: ControlPlane, releaser: Releaser, compilers: list[Compiler] | None = None):
         self.control = control
@@ -84,10 +80,9 @@ class BuildService:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.sources_dir = self.settings.home / "sources"
         self._app_locks: dict[str, asyncio.Lock] = {}  # one build at a time per app, like Heroku
-        control.destroy_hooks.append(self._forget_app)
 
-    def _forget_app(self, app: str) -> None:
-        """An app is being destroyed: its git repository and build cache go with it."""
+    def forget_app(self, app: str) -> None:
+        """An app is destroyed: its git repository and build cache go with it."""
         from paas.builds.gitrepo import remove_repo
 
         remove_repo(self.settings.repos_dir, app)
@@ -143,14 +138,14 @@ class BuildService:
         }
 
     def list(self, app: str) -> list[dict[str, Any]]:
-        with self.control.db.session() as s:
-            app_row = self.control._app(s, app)
+        with self.control.store.session() as s:
+            app_row = self.control.store.app(s, app)
             rows = s.scalars(select(Build).where(Build.app_id == app_row.id).order_by(Build.created_at))
             return [self.build_json(b, app_row.name) for b in rows]
 
     def get(self, app: str, build_id: str) -> dict[str, Any]:
-        with self.control.db.session() as s:
-            app_row = self.control._app(s, app)
+        with self.control.store.session() as s:
+            app_row = self.control.store.app(s, app)
             b = s.get(Build, build_id)
             if b is None or b.app_id != app_row.id:
                 raise not_found("build")
@@ -172,8 +167,8 @@ class BuildService:
         archive = self.source_path(source_url) if source_url else None
         if archive is None and source_dir is None:
             raise invalid("Provide source_blob.url.")
-        with self.control.db.session() as s:
-            app_row = self.control._app(s, app)
+        with self.control.store.session() as s:
+            app_row = self.control.store.app(s, app)
             build = Build(app_id=app_row.id, status="pending", source=kind, commit=version)
             s.add(build)
             s.flush()
@@ -228,7 +223,7 @@ class BuildService:
     ) -> None:
         started = time.monotonic()
         logs = self.control.logs
-        logs.api_line(app, f"Build started by user {self._user()}")
+        logs.api_line(app, f"Build started by user {USER}")
         self.control.bus.emit("build.updated", app, id=build_id, status="pending")
         work = self.settings.home / "builds" / build_id
         slug_id_dir = self.settings.slugs_dir / app / build_id
@@ -245,7 +240,7 @@ class BuildService:
             removed = await asyncio.to_thread(apply_slugignore, src)
             if removed:
                 out.write(f"-----> Deleting {len(removed)} files matching .slugignore patterns.")
-            stack = self.control.get_app(app)["stack"]["name"]
+            stack = self.control.get_app(app).stack
             out.write(f"-----> Building on the {stack} stack")
             compiler = choose_compiler(self.compilers, src, stack)
             buildpack = compiler.name
@@ -297,18 +292,18 @@ class BuildService:
                 buildpack=buildpack,
                 docker_image=str(docker_image) if docker_image else None,
             )
-            slug_id = slug["id"]
+            slug_id = slug.id
             out.write("-----> Launching...")
             description = f"Deploy {version[:8]}" if version else "Deploy"
-            token = current_output.set(out)
+            token = progress.set(out.write)
             try:
                 release = await self.releaser(app, slug_id, description)
             finally:
-                current_output.reset(token)
-            release_id = release.get("id")
-            if release.get("status") == "failed":
-                raise BuildFailed(f"Release v{release['version']} failed: release phase did not succeed")
-            out.write(f"       Released v{release['version']}")
+                progress.reset(token)
+            release_id = release.id
+            if release.status == "failed":
+                raise BuildFailed(f"Release v{release.version} failed: release phase did not succeed")
+            out.write(f"       Released v{release.version}")
             out.write(f"       {self.control.urls.web_url(app)} deployed to paas")
             status = "succeeded"
             logs.api_line(app, "Build succeeded")
@@ -344,7 +339,7 @@ class BuildService:
         out: BuildOutput,
         duration: float,
     ) -> None:
-        with self.control.db.session() as s:
+        with self.control.store.session() as s:
             b = s.get(Build, build_id)
             if b is None:
                 return
@@ -355,11 +350,18 @@ class BuildService:
             b.duration = round(duration, 3)
             b.output = "\n".join(out.lines)
 
-    def _user(self) -> str:
-        from paas.control import USER
-
-        return USER
-
     def app_exists(self, app: str) -> bool:
-        with self.control.db.session() as s:
+        with self.control.store.session() as s:
             return s.scalar(select(App.id).where(App.name == app)) is not None
+
+    def resolve_interrupted(self) -> int:
+        """At start: builds a dead daemon left `pending` failed (their slug never went live)."""
+        with self.control.store.session() as s:
+            rows = list(s.scalars(select(Build).where(Build.status == "pending")))
+            apps = [self.control.store.app(s, b.app_id).name for b in rows]
+            for b in rows:
+                b.status = "failed"
+                b.output = (b.output + "\n" if b.output else "") + INTERRUPTED
+        for app in apps:
+            self.control.logs.api_line(app, "Build failed")
+        return len(rows)

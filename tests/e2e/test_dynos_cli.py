@@ -33,7 +33,7 @@ def deploy(daemon: DaemonThread, app: str, tmp: Path, procfile: dict[str, str]) 
         control = daemon.d.control
         control.create_app(app)
         s = control.create_slug(app, slug, procfile)
-        control.create_release(app, s["id"], "Deploy")
+        await daemon.d.releases.release_slug(app, s.id, "Deploy")
 
     daemon.call(go)
 

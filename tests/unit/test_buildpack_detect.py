@@ -15,6 +15,7 @@ from paas.builds.buildpacks.common import files_digest
 from paas.builds.buildpacks.python import fix_shebangs, requested_version
 from paas.builds.compile import BuildFailed, choose_compiler, default_compilers
 from paas.builds.pipelines import infer_stage, next_stage
+from paas.control.values import FormationChange
 
 HOOK = Path(__file__).resolve().parents[2] / "paas" / "builds" / "git_hook.py"
 
@@ -93,8 +94,8 @@ def test_app_json_env_generators_and_errors() -> None:
     assert manifest.env["WELCOME"] == "hi" and manifest.env["PLAIN"] == "override"
     assert "OPTIONAL" not in manifest.env
     assert manifest.formation == [
-        {"type": "web", "quantity": 2, "size": "standard-2x"},
-        {"type": "worker", "quantity": 0},
+        FormationChange("web", 2, "standard-2x"),
+        FormationChange("worker", 0),
     ]
     assert manifest.postdeploy == "python seed.py"
     assert manifest.addons == [("heroku-postgresql", None), ("heroku-kafka:basic-0", "EVENTS")]
