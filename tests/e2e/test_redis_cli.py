@@ -15,6 +15,7 @@ import psutil
 import pytest
 import redis
 
+from tests.e2e.test_crash_points import daemon as crash_daemon
 from tests.support.procs import PAAS, DaemonProcess
 from tests.support.redis import require_redis, servers_of
 
@@ -133,6 +134,10 @@ def test_redis_commands_from_the_cli(daemon_process: DaemonProcess) -> None:
 
         assert d.cli("addons:destroy", addon, "-a", "cache", "--confirm", "cache").returncode == 0
         assert "REDIS_URL" not in d.cli("config", "-a", "cache").stdout
+        assert len(list(servers_of(d.home))) == 1  # SESSIONS' server
+        gone = d.cli("apps:destroy", "cache", "--confirm", "cache")
+        assert gone.returncode == 0, gone.stderr
+        assert list(servers_of(d.home)) == [] and list((d.home / "redis").iterdir()) == []
     finally:
         assert d.terminate() == 0
     assert list(servers_of(d.home)) == []
@@ -167,3 +172,30 @@ def test_a_sigkilled_daemons_server_is_adopted_not_started_twice(daemon_process:
     with contextlib.suppress(psutil.NoSuchProcess):
         server.wait(10)
     assert not server.is_running() and list(servers_of(home)) == []  # stopped with the daemon
+
+
+@pytest.mark.parametrize("point", ["addon.after_provision", "addon.after_detach"])
+def test_a_create_or_destroy_cut_short_leaves_no_server_behind(paas_home: Path, point: str) -> None:
+    require_redis()
+    with crash_daemon(paas_home, point) as armed:
+        assert armed.api.post("/apps", json={"name": "crashkv"}).status_code == 201
+        if point == "addon.after_detach":
+            made = armed.api.post("/apps/crashkv/addons", json={"plan": "heroku-redis", "name": "redis-cut"})
+            assert made.status_code == 201, made.text
+            armed.crashes(lambda api: api.delete("/apps/crashkv/addons/redis-cut"))
+        else:
+            armed.crashes(
+                lambda api: api.post(
+                    "/apps/crashkv/addons", json={"plan": "heroku-redis", "name": "redis-cut"}
+                )
+            )
+    (left,) = servers_of(paas_home)  # the SIGKILLed daemon's server runs on, for now
+
+    with crash_daemon(paas_home) as d:
+        assert d.api.get("/apps/crashkv/addons").json() == []
+        assert not [k for k in d.api.get("/apps/crashkv/config-vars").json() if k.startswith("REDIS")]
+        with contextlib.suppress(psutil.NoSuchProcess):
+            left.wait(10)
+        assert list(servers_of(paas_home)) == [] and not (paas_home / "redis" / "redis-cut").exists()
+        made = d.api.post("/apps/crashkv/addons", json={"plan": "heroku-redis", "name": "redis-cut"})
+        assert made.status_code == 201, made.text  # the name is free again

@@ -239,8 +239,12 @@ def test_idle_timeout_closes_connections_and_bad_values_change_nothing(kvs: Daem
 def test_credentials_reset_ends_the_old_password_and_releases_new_urls(kvs: DaemonThread) -> None:
     with kvs.client() as c:
         first = create(c, "kv-rotate")
-        second = create(c, "kv-rotate", attachment="CACHE")
-        assert second["config_vars"] == ["CACHE_TLS_URL", "CACHE_URL"]
+        second = create(c, "kv-rotate")  # the app has REDIS already: HEROKU_REDIS_<WORD>
+        prefix = second["attachment"]
+        assert prefix.startswith("HEROKU_REDIS_") and second["config_vars"] == [
+            f"{prefix}_TLS_URL",
+            f"{prefix}_URL",
+        ]
         old = creds(c, "kv-rotate", second["name"])
         held = tls_client(old["url"], old["ca_path"], single_connection_client=True, **no_retry())
         held.set("kept", "yes")
