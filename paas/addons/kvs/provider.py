@@ -286,6 +286,8 @@ class KeyValueStoreProvider:
         return ServerProcess(pid, None, lambda: self._exited(managed))
 
     async def _start_server(self, managed: _Managed, instance: Instance) -> Instance:
+        if self._closing:  # a request that came in as the daemon stops must not leave a server
+            raise RedisUnavailable("The paas daemon is stopping.")
         binary = redis_server_binary()
         instance = self._free_ports(instance)
         await self._write(managed, instance)
