@@ -185,6 +185,10 @@ class Settings:
         return self.home / "postgres"
 
     @property
+    def redis_dir(self) -> Path:
+        return self.home / "redis"
+
+    @property
     def ca_dir(self) -> Path:
         return self.home / "ca"
 

@@ -1,8 +1,9 @@
 """The composition root: builds every part, wires them to the bus, starts and stops them in order.
 
 Start order: home + lock + token → state (migrations) → listening sockets → add-on providers
-(Postgres, the Kafka broker) → runtime and dyno manager → the control plane's services (releases,
-builds, app setups, pipelines, teardown, dataclips) → router → API → reconcile every app.
+(Postgres, the Key-Value Store, the Kafka broker) → runtime and dyno manager → the control
+plane's services (releases, builds, app setups, pipelines, teardown, dataclips) → router → API →
+reconcile every app.
 Stop order is the reverse; dynos get SIGTERM, their grace, then SIGKILL, while the add-ons they
 use are still up. Every part we ship is imported here: a broken install fails at start, loudly.
 """
@@ -40,6 +41,7 @@ from dynos.runtimes.select import RuntimeUnavailable, choose_runtime
 from dynos.stackimages import StackImages
 from paas.addons.base import AddonProvider
 from paas.addons.kafka import KafkaProvider
+from paas.addons.kvs.provider import KeyValueStoreProvider
 from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.app import create_api
@@ -140,6 +142,7 @@ class Daemon:
     postgres: PostgresProvider
     pg_cluster: PostgresCluster
     platform_events: PlatformRecorder
+    redis: KeyValueStoreProvider
     releases: ReleasePath
     addons: AddonService
     builds: BuildService
@@ -205,6 +208,7 @@ class Daemon:
 
         # Add-on services come up before the dynos that use them, and go down after them.
         self._start_postgres()
+        self._start_redis()
         await self._start_kafka()
         await self._start_dynos()
         self._build_control_plane()
@@ -258,6 +262,14 @@ class Daemon:
         await self.platform_events.stop()  # writes what is buffered while the server still runs
         await asyncio.to_thread(self.pg_cluster.stop)
 
+    def _start_redis(self) -> None:
+        async def update_config(addon: str, config: dict[str, str]) -> None:
+            await self.addons.update_config_vars(addon, config)  # built with the control plane
+
+        self.redis = KeyValueStoreProvider(self.settings, self.ca, self.db, update_config)
+        self.redis.start()
+        self._stops.append(self.redis.stop)
+
     async def _start_kafka(self) -> None:
         self.kafka = KafkaService(self.settings, self.bus, self.ca)
         await self.kafka.start()
@@ -278,7 +290,7 @@ class Daemon:
         teardown, dataclips."""
         control, report = self.control, self.report_internal_error
         self.releases = ReleasePath(control.store, self.bus, self.logs, self.dynos, report)
-        providers: list[AddonProvider] = [self.postgres, KafkaProvider(self.kafka)]
+        providers: list[AddonProvider] = [self.postgres, self.redis, KafkaProvider(self.kafka)]
         self.addons = AddonService(control, self.releases, providers, report)
         self.builds = BuildService(control, self.releases.release_slug)
         self.setups = AppSetups(control, self.addons, self.builds, self.releases, report)
@@ -322,6 +334,7 @@ class Daemon:
             teardown=self.teardown,
             addons=self.addons,
             postgres=self.postgres,
+            redis=self.redis,
             builds=self.builds,
             setups=self.setups,
             pipelines=self.pipelines,

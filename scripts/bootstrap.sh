@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what paas needs into ./.venv (idempotent). With --system, also the Debian packages
-# the test suite drives for real (git, chromium, nginx, haproxy, wrk, psql, docker.io, kcat, node).
+# the test suite drives for real (git, chromium, nginx, haproxy, wrk, psql, redis-server, docker.io,
+# kcat, node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ if [ "${1:-}" = "--system" ]; then
   command -v haproxy >/dev/null || need+=(haproxy)
   command -v wrk >/dev/null || need+=(wrk)
   command -v psql >/dev/null || need+=(postgresql-client)
+  command -v redis-server >/dev/null || need+=(redis-server)
   command -v dockerd >/dev/null || need+=(docker.io)
   command -v kcat >/dev/null || command -v kafkacat >/dev/null || need+=(kafkacat)
   command -v node >/dev/null || need+=(nodejs npm)

@@ -165,6 +165,27 @@ class AddonService:
         addon, name = self._find(app, ident)
         return self.addon_json(addon, name), dict(addon.provider_data or {})
 
+    async def update_config_vars(self, addon_name: str, config: dict[str, str]) -> None:
+        """A provider changed what its add-on's config vars hold (new credentials, a moved port):
+        the app gets the values under the add-on's attachment names in one new release (no
+        release phase, as for attach), or none when it holds them already."""
+        with self.store.session() as s:
+            row = s.scalar(select(Addon).where(Addon.name == addon_name))
+            app_row = s.get(App, row.app_id) if row is not None else None
+            if row is None or app_row is None:
+                raise not_found("add-on")
+            app_name, attachment, service = app_row.name, row.attachment, row.service
+        provider = self.providers.get(service)
+        renamed = attachment_vars(
+            provider.attachment if provider is not None else attachment, attachment, config
+        )
+        current = self.store.config(app_name)
+        changes = {k: v for k, v in renamed.items() if current.get(k) != v}
+        if changes:
+            await self.releases.update_config(
+                app_name, changes, f"Update {attachment} by {service}", by_addon=True
+            )
+
     # ---- create -------------------------------------------------------------------------------
     async def create(
         self, app: str, spec: str, name: str | None = None, attachment: str | None = None
@@ -174,13 +195,7 @@ class AddonService:
         crash_point("addon.after_row")
         provisioned = await self._provision(addon_id, provider, app_name, name, plan)
         crash_point("addon.after_provision")
-        # the provider names vars after its own attachment; rename to ours (e.g. HEROKU_POSTGRESQL_X_URL)
-        config_vars = {
-            attachment + key[len(provider.attachment) :]
-            if key.startswith(provider.attachment)
-            else key: value
-            for key, value in provisioned.config.items()
-        }
+        config_vars = attachment_vars(provider.attachment, attachment, provisioned.config)
 
         def attach(s: Session) -> None:
             row = s.get(Addon, addon_id)
@@ -346,3 +361,12 @@ def _addon_name(provider: AddonProvider, name: str | None) -> str:
             "Add-on names are 3 to 61 lowercase letters, digits and dashes, starting with a letter."
         )
     return name
+
+
+def attachment_vars(provider_prefix: str, attachment: str, config: dict[str, str]) -> dict[str, str]:
+    """The provider names vars after its own attachment (REDIS_URL); the add-on's attachment
+    may be another (HEROKU_REDIS_RED_URL, CACHE_URL)."""
+    return {
+        attachment + key[len(provider_prefix) :] if key.startswith(provider_prefix) else key: value
+        for key, value in config.items()
+    }

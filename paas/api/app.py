@@ -29,6 +29,7 @@ from paas.api import (
     routes_logs,
     routes_pg,
     routes_pipelines,
+    routes_redis,
     routes_router,
     routes_stack,
 )
@@ -48,6 +49,7 @@ ROUTE_MODULES = (
     routes_dynos,
     routes_kafka,
     routes_pg,
+    routes_redis,
     routes_dataclips,
     routes_git,
     routes_pipelines,

@@ -19,6 +19,7 @@ from common.events import EventBus
 from common.loghub import LogHub
 from dynos.manager import DynoManager
 from dynos.stackimages import StackImages
+from paas.addons.kvs.provider import KeyValueStoreProvider
 from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.attach import AttachTickets
@@ -47,6 +48,7 @@ class Services:
     teardown: AppTeardown
     addons: AddonService
     postgres: PostgresProvider
+    redis: KeyValueStoreProvider
     builds: BuildService
     setups: AppSetups
     pipelines: PipelineService

@@ -82,6 +82,6 @@ def test_app_json_setup_from_git_repository_and_bad_manifest(daemon: DaemonThrea
         assert c.get("/apps/badjson/config-vars").json() == {}
         assert [r["version"] for r in c.get("/apps/badjson/releases").json()] == [1, 2]
         assert c.get("/apps/badjson/builds").json() == []
-    unknown = source(tmp_path / "unknown", {"addons": ["heroku-redis"]})
+    unknown = source(tmp_path / "unknown", {"addons": ["papertrail"]})
     refused = daemon.cli("apps:create", "badaddon", "--from", str(unknown))
-    assert refused.returncode == 1 and "heroku-redis" in refused.stderr
+    assert refused.returncode == 1 and "papertrail" in refused.stderr
