@@ -70,6 +70,8 @@ class Settings:
     kafka_sasl_username: str = ""  # an admin principal of that cluster
     kafka_sasl_password: str = ""
     kafka_trusted_cert: str = ""  # PEM (or a path to one) of the cluster's CA, for kafka+ssl://
+    # metrics (the Metrics view): one step per this many seconds, over the last hour
+    metrics_resolution: int = 60
 
     # env var name -> field name; later parts add theirs here
     ENV_NAMES = {
@@ -111,6 +113,7 @@ class Settings:
         "PAAS_KAFKA_SASL_USERNAME": "kafka_sasl_username",
         "PAAS_KAFKA_SASL_PASSWORD": "kafka_sasl_password",
         "PAAS_KAFKA_TRUSTED_CERT": "kafka_trusted_cert",
+        "PAAS_METRICS_RESOLUTION": "metrics_resolution",
     }
 
     @classmethod
@@ -135,6 +138,10 @@ class Settings:
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise SettingsError(f"{name} must be a port number (0-65535), not {port}")
+        if not 1 <= self.metrics_resolution <= 300:
+            raise SettingsError(
+                f"PAAS_METRICS_RESOLUTION must be whole seconds from 1 to 300, not {self.metrics_resolution}"
+            )
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

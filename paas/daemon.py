@@ -64,6 +64,8 @@ from paas.control.values import RouteInfo
 from paas.dataclips.platform import PlatformRecorder
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
+from paas.metrics.scrape import Scraper
+from paas.metrics.service import MetricsService
 from paas.postgres.cluster import PostgresCluster, traversed_by_server
 from paas.state.db import Database
 from paas.teardown import AppTeardown
@@ -150,6 +152,7 @@ class Daemon:
     pipelines: PipelineService
     teardown: AppTeardown
     dataclips: DataclipsService
+    metrics: MetricsService
     services: Services
 
     def __init__(self, settings: Settings):
@@ -212,6 +215,7 @@ class Daemon:
         await self._start_kafka()
         await self._start_dynos()
         self._build_control_plane()
+        self._start_metrics()
         await self._resolve_interrupted()
         await self._start_router(router_sock)
         self.services = self._services()
@@ -302,6 +306,12 @@ class Daemon:
             self.db, self.settings, self.pg_cluster, self.platform_events, token=lambda: self.token
         )
 
+    def _start_metrics(self) -> None:
+        """Listening on the bus before the router routes: the first request is counted."""
+        self.metrics = MetricsService(self.settings, self.bus, self.dynos, self.control.app_names)
+        self.metrics.start()
+        self._stops.append(self.metrics.stop)
+
     async def _resolve_interrupted(self) -> None:
         """What a daemon killed part way left: releases stuck in their release phase fail,
         builds stuck pending fail, half-made add-ons are rolled back and half-destroyed ones
@@ -345,6 +355,8 @@ class Daemon:
             faults=self.faults,
             kafka=self.kafka,
             dataclips=self.dataclips,
+            metrics=self.metrics,
+            scrape=Scraper(self.metrics, self.dynos, self.logs, self.bus, self.kafka),
             status=self.status,
             report_error=self.report_internal_error,
         )

@@ -27,6 +27,8 @@ from paas.api import (
     routes_git,
     routes_kafka,
     routes_logs,
+    routes_metrics,
+    routes_metrics_page,
     routes_pg,
     routes_pipelines,
     routes_redis,
@@ -56,6 +58,8 @@ ROUTE_MODULES = (
     routes_faults,
     routes_router,
     routes_stack,
+    routes_metrics,
+    routes_metrics_page,
 )
 
 
