@@ -7,6 +7,7 @@ on the timeline; memory per dyno is sampled against the size's quota, with a loa
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -82,7 +83,7 @@ def test_metrics_of_an_app_from_real_traffic_and_events(fine_daemon: DaemonThrea
     )
     assert data["resolution"] == 2 and data["window"] == 300 and len(data["times"]) == 150
     steps = data["times"]
-    assert steps == sorted(steps) and all(b - a == 2 for a, b in zip(steps, steps[1:], strict=False))
+    assert steps == sorted(steps) and all(b - a == 2 for a, b in itertools.pairwise(steps))
 
     tp = data["throughput"]
     assert sum(tp["4xx"]) == 5
