@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
+from urllib.parse import quote
 
 from paas.metrics.timeline import Mark, Series
 
@@ -77,9 +79,14 @@ class Plot:
             out.append(
                 f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#555">{_fmt(value)}</text>'
             )
-        for ts in (self.times[0], self.times[len(self.times) // 2], self.times[-1]):
+        ticks = (
+            (self.times[0], "start"),
+            (self.times[len(self.times) // 2], "middle"),
+            (self.times[-1], "end"),
+        )
+        for ts, anchor in ticks:
             out.append(
-                f'<text x="{self.x(ts):.1f}" y="{H - 8}" text-anchor="middle" font-size="11" fill="#555">{_hhmm(ts)}</text>'
+                f'<text x="{self.x(ts):.1f}" y="{H - 8}" text-anchor="{anchor}" font-size="11" fill="#555">{_hhmm(ts)}</text>'
             )
         return out
 
@@ -140,12 +147,11 @@ def chart(
 ) -> str:
     totals = [sum(v[i] for _, _, v in stacks) for i in range(len(times))] if stacks else None
     plot = Plot(times, _top(lines, totals))
-    parts = plot.axes()
+    parts = plot.axes() + plot.marks(marks)  # events beneath the data: a mark never hides a bar
     if stacks:
         parts += plot.bars(stacks)
     for line in lines:
         parts += plot.polyline(line)
-    parts += plot.marks(marks)
     names = [(n, c) for n, c, _ in stacks or []] + [(ln.name, ln.color) for ln in lines]
     legend = "".join(
         f'<span class="legend"><svg width="10" height="10" aria-hidden="true"><rect width="10" height="10" '
@@ -196,9 +202,26 @@ def charts(s: Series) -> list[str]:
     ]
 
 
+WINDOWS = ((3600, "1 hour"), (1800, "30 minutes"), (900, "15 minutes"), (300, "5 minutes"))
+STATIC_DIR = Path(__file__).parent / "static"  # served at /dataclips/metrics/static/<name>
+STATIC_TYPES = {"metrics.css": "text/css"}
+
+
+def _windows(app: str, current: int) -> str:
+    links = [
+        f'<a href="/dataclips/metrics/{quote(app)}?window={seconds}"'
+        + (' class="current" aria-current="page"' if seconds == current else "")
+        + f">{label}</a>"
+        for seconds, label in WINDOWS
+    ]
+    return f'<p class="windows">{"".join(links)}</p>'
+
+
 def metrics_page(s: Series) -> str:
-    body = "".join(charts(s)) + _card("Events", _events(s.events))
-    window = len(s.times) * s.resolution // 60
+    body = "".join(charts(s))
+    events = _card("Events", _events(s.events))
+    span = len(s.times) * s.resolution
+    window = span // 60
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -206,11 +229,13 @@ def metrics_page(s: Series) -> str:
 <meta http-equiv="refresh" content="{max(10, s.resolution)}">
 <title>{escape(s.app)} · Metrics</title>
 <link rel="stylesheet" href="/dataclips/static/dataclips.css">
+<link rel="stylesheet" href="/dataclips/metrics/static/metrics.css">
 </head><body>
 <header class="top"><a href="/dataclips" class="brand">Dataclips</a></header>
 <main><h1>Metrics · {escape(s.app)}</h1>
 <p>Last {window} minutes, one step {per_step(s.resolution)}. Times in UTC.</p>
-<div class="metrics">{body}</div></main>
+{_windows(s.app, span)}
+<div class="metrics">{body}</div>{events}</main>
 </body></html>"""
 
 
