@@ -137,3 +137,19 @@ def test_metrics_bad_input(daemon: DaemonThread) -> None:
     assert api.delete("/apps/quiet").status_code == 200
     assert api.get("/apps/quiet/metrics").status_code == 404
     assert 'app="quiet"' not in api.get("/metrics").text
+
+
+def test_dropped_log_lines_reach_the_prometheus_endpoint(daemon: DaemonThread) -> None:
+    """The contract with log drains: a drain that drops lines (its L10) publishes `log.dropped`
+    with its id; `/metrics` counts them per app and drain."""
+    api = daemon.client()
+    assert api.post("/apps", json={"name": "drained"}).status_code == 201
+
+    async def drop() -> None:
+        daemon.d.bus.emit("log.dropped", "drained", sink="drain", drain="d.8c1f", count=25)
+        daemon.d.bus.emit("log.dropped", "drained", sink="drain", drain="d.8c1f", count=5)
+
+    daemon.call(drop)
+    text = api.get("/metrics").text
+    assert 'paas_log_drain_dropped_lines_total{app="drained",drain="d.8c1f"} 30\n' in text
+    assert text.endswith("# EOF\n")
