@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from typing import Any
 
 from common.events import EventBus
 from common.loghub import LogHub
@@ -35,13 +34,13 @@ from dynos.manager import DynoManager
 from dynos.sizes import MB
 from paas.kafka.plans import PLANS
 from paas.kafka.service import KafkaService
-from paas.metrics.openmetrics import Exposition
+from paas.kafka.values import Throttle, TopicInfo
+from paas.metrics.openmetrics import Exposition, Family
 from paas.metrics.registry import BOUNDS_S, Registry
 from paas.metrics.service import MetricsService, quota_mb
 
 DYNO_STATES = ("starting", "up", "crashed", "stopping", "down")
 KAFKA_TIMEOUT = 5.0  # an external cluster that does not answer leaves its tenants out of one scrape
-THROTTLE_QUOTAS = ("produce", "consume", "request")
 
 
 class Scraper:
@@ -135,18 +134,23 @@ def _logs(out: Exposition, reg: Registry, lines: int) -> None:
 
 
 def _kafka_tenant(
-    fams: dict[str, Any],
+    fams: dict[str, Family],
     labels: dict[str, str],
-    topics: list[dict[str, Any]],
-    throttle: dict[str, Any] | None,
+    topics: list[TopicInfo],
+    throttle: Throttle | None,
     capacity: int,
 ) -> None:
-    fams["in"].counter(labels, sum(int(t.get("bytes_in_total", 0)) for t in topics))
-    fams["out"].counter(labels, sum(int(t.get("bytes_out_total", 0)) for t in topics))
-    fams["msgs"].counter(labels, sum(int(t.get("messages_in_total", 0)) for t in topics))
-    fams["data"].sample(labels, sum(int(t.get("data_size", 0)) for t in topics))
+    fams["in"].counter(labels, sum(t.rates.bytes_in_total for t in topics))
+    fams["out"].counter(labels, sum(t.rates.bytes_out_total for t in topics))
+    fams["msgs"].counter(labels, sum(t.rates.messages_in_total for t in topics))
+    fams["data"].sample(labels, sum(t.data_size for t in topics))
     fams["limit"].sample(labels, capacity)
-    for quota in THROTTLE_QUOTAS:
-        figures = (throttle or {}).get(quota) or {}
-        fams["thr"].counter({**labels, "quota": quota}, int(figures.get("throttled_responses", 0)))
-        fams["thr_s"].counter({**labels, "quota": quota}, int(figures.get("throttle_ms_total", 0)) / 1000)
+    if throttle is None:  # an external cluster: its throttling is not ours to see
+        return
+    for quota, use in (
+        ("produce", throttle.produce),
+        ("consume", throttle.consume),
+        ("request", throttle.request),
+    ):
+        fams["thr"].counter({**labels, "quota": quota}, use.stats.throttled)
+        fams["thr_s"].counter({**labels, "quota": quota}, use.stats.throttle_ms_total / 1000)
