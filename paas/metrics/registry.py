@@ -14,6 +14,7 @@ from typing import TypeVar
 
 BOUNDS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 MAX_SERIES = 20_000
+_CODES = {n: str(n) for n in range(100, 600)}
 K = TypeVar("K", tuple[str, str], tuple[str, str, str])
 V = TypeVar("V")
 
@@ -52,7 +53,9 @@ class Registry:
         return True
 
     def request(self, app: str, status: int | None, hcode: str | None, total_ms: float) -> None:
-        code = str(status) if status is not None else "none"
+        code = _CODES.get(status) if status is not None else "none"
+        if code is None:
+            code = str(status)
         key = (app, code, hcode or "")
         count = self.requests.get(key)
         if count is None and not self._room():

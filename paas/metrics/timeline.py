@@ -68,10 +68,13 @@ class Slot:
         self.load: dict[str, Gauge] = {}
 
 
+_CLASSES = (None, "1xx", "2xx", "3xx", "4xx", "5xx")
+
+
 def status_class(status: int | None) -> str | None:
     if status is None or not 100 <= status <= 599:
         return None
-    return f"{status // 100}xx"
+    return _CLASSES[status // 100]
 
 
 @dataclass
@@ -113,6 +116,7 @@ class AppTimeline:
         self.resolution = resolution
         self.size = math.ceil(window / resolution)
         self._slots: list[Slot | None] = [None] * self.size
+        self._current: Slot | None = None  # the newest slot: nearly every request lands in it
         self.marks: deque[Mark] = deque(maxlen=MAX_MARKS)
         self.quota_mb: dict[str, float] = {}
         self.dynos_over = 0  # samples not kept: more than MAX_DYNOS dynos in one step
@@ -121,6 +125,9 @@ class AppTimeline:
         """The slot for `ts` (made fresh when the ring comes round); None for a time older
         than the slot now in its place (a sample that arrived after its hour was gone)."""
         start = int(ts) // self.resolution * self.resolution
+        current = self._current
+        if current is not None and current.start == start:
+            return current
         index = (start // self.resolution) % self.size
         found = self._slots[index]
         if found is not None and found.start == start:
@@ -128,6 +135,8 @@ class AppTimeline:
         if found is not None and found.start > start:
             return None
         fresh = self._slots[index] = Slot(start)
+        if current is None or start > current.start:
+            self._current = fresh
         return fresh
 
     def request(self, ts: float, status: int | None, code: str | None, total_ms: float) -> None:
