@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
+from common.config import Settings, SettingsError
 from paas.metrics.latency import Histogram
 from paas.metrics.openmetrics import Exposition
 from paas.metrics.registry import Registry
@@ -92,3 +95,10 @@ def test_openmetrics_text_escapes_labels_and_ends_with_eof() -> None:
     assert text.endswith("# EOF\n")
     assert 'paas_things_total{app="we\\"ird\\\\app\\n"} 3\n' in text
     assert "# TYPE paas_things counter\n" in text and "paas_size 1.5\n" in text
+
+
+def test_the_resolution_setting_is_checked() -> None:
+    assert Settings.from_env({"PAAS_METRICS_RESOLUTION": "10"}).metrics_resolution == 10
+    for raw, message in (("0", "from 1 to 300"), ("301", "from 1 to 300"), ("fast", "a whole number")):
+        with pytest.raises(SettingsError, match=message):
+            Settings.from_env({"PAAS_METRICS_RESOLUTION": raw})
