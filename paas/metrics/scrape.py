@@ -19,6 +19,7 @@ Metric names (stable: dashboards and alerts use them):
   paas_kafka_tenant_throttled_responses_total{tenant,app,quota}   responses that carried a throttle
   paas_kafka_tenant_throttle_seconds_total{tenant,app,quota}      the throttle time they asked for
   paas_metrics_series_overflow_total                   samples not counted: the series limit was reached
+  paas_metrics_sample_failures_total                   memory / load samples that failed (retried next time)
   paas_bus_events_published_total                      events on the daemon's bus
 """
 
@@ -62,6 +63,9 @@ class Scraper:
         out.family(
             "paas_metrics_series_overflow", "counter", "Samples not counted: the series limit was reached"
         ).counter({}, self.metrics.registry.overflow)
+        out.family("paas_metrics_sample_failures", "counter", "Memory and load samples that failed").counter(
+            {}, self.metrics.sample_failures
+        )
         out.family("paas_bus_events", "counter", "Events published on the daemon's bus").counter(
             {}, self.bus.published
         )

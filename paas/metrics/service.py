@@ -55,6 +55,7 @@ class MetricsService:
         self._load = LoadMeter()
         self._unlisten: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
+        self.sample_failures = 0  # shown as paas_metrics_sample_failures_total
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -146,8 +147,8 @@ class MetricsService:
             await asyncio.sleep(self.sample_every)
             try:
                 await self.sample()
-            except Exception:  # a failed sample must not end sampling; the next one retries
-                continue
+            except Exception:  # a failed sample must not end sampling; counted, the next one retries
+                self.sample_failures += 1
 
     async def sample(self) -> None:
         """Memory (against quota) and load of every running dyno, into its app's current step."""
