@@ -95,9 +95,7 @@ async def unschedule(svc: Svc, database: str, schedule_id: str, app: str | None 
 
 
 @router.get("/pgbackups/{name}", response_model=None)
-async def download(
-    svc: Svc, name: str, expires: str = Query(""), signature: str = Query("")
-) -> FileResponse:
+async def download(svc: Svc, name: str, expires: str = Query(""), signature: str = Query("")) -> FileResponse:
     """The archive behind a pg:backups:url link: 403 without a valid, unexpired signature."""
     transfer_id = name.removesuffix(".dump")
     if not svc.pgbackups.links.valid(transfer_id, expires, signature):

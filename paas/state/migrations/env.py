@@ -1,6 +1,6 @@
 from alembic import context
 
-import paas.addons.pgbackups.models  # noqa: F401  (pg:backups tables)
+import paas.addons.pgbackups.models  # pg:backups tables
 import paas.dataclips.models  # noqa: F401  (dataclips tables)
 from paas.state.models import Base
 
