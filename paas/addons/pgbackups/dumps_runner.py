@@ -7,6 +7,7 @@ import asyncio
 import threading
 from pathlib import Path
 
+from common.crashpoints import crash_point
 from paas.addons.pgbackups.transfers import Live
 from paas.postgres import dumps
 from paas.postgres.cluster import PostgresCluster
@@ -37,6 +38,8 @@ class Runner:
     @staticmethod
     def dump(tools: dumps.DumpTools, db: AddonDatabase, out: Path, live: Live, stop: threading.Event) -> int:
         def progress(written: int) -> None:
+            if live.processed == 0:
+                crash_point("pgbackup.mid_capture")
             live.processed = written
 
         return dumps.dump(tools, db, out, progress, live.log, stop)
