@@ -1,7 +1,7 @@
 """When a daily schedule fires, on a clock whose day may be shortened (`PAAS_PG_BACKUP_DAY`).
 
-With a day of D seconds, platform time runs 86400/D times faster than the wall clock from the
-epoch: `--at '02:00 UTC'` with D = 60 fires every minute, 5 seconds into it. Missed runs (the
+With a day of D seconds, platform time runs 86400/D times faster than the wall clock:
+`--at '02:00 UTC'` with D = 60 fires every minute, 5 seconds into it. Missed runs (the
 daemon was down) are not replayed: the next run is always the next one from now.
 """
 
@@ -49,9 +49,15 @@ def parse_at(at: str) -> tuple[int, str]:
 
 def next_run(now: float, hour: int, zone: str, day_seconds: float) -> float:
     """The wall-clock time (epoch seconds) of the next `hour:00` in `zone` after `now`."""
+    if day_seconds == DAY:  # a real day: the zone's calendar, daylight saving included
+        local = datetime.fromtimestamp(now, ZoneInfo(zone))
+        candidate = local.replace(hour=hour, minute=0, second=0, microsecond=0)
+        if candidate <= local:
+            candidate = (candidate.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=ZoneInfo(zone))
+        return candidate.timestamp()
+    # a shortened day: platform time runs DAY/day_seconds times faster; the zone's offset of today
     scale = DAY / day_seconds
-    local = datetime.fromtimestamp(now * scale, ZoneInfo(zone))
-    candidate = local.replace(hour=hour, minute=0, second=0, microsecond=0)
-    if candidate <= local:
-        candidate = (candidate.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=ZoneInfo(zone))
-    return candidate.timestamp() / scale
+    offset = (datetime.now(ZoneInfo(zone)).utcoffset() or timedelta()).total_seconds()
+    into_day = (now * scale + offset) % DAY
+    ahead = (hour * 3600 - into_day) % DAY or DAY
+    return now + ahead / scale
