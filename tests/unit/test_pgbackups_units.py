@@ -64,7 +64,7 @@ def test_retention_keeps_the_plans_manual_count_and_dailies_plus_weeklies() -> N
 
 def test_links_are_refused_when_tampered_or_expired() -> None:
     links = Links("token", "http://127.0.0.1:5100", ttl=60)
-    url, expires = links.make("abc")
+    url, _ = links.make("abc")
     parsed = links.parse(url)
     assert parsed is not None and parsed[0] == "abc"
     _, exp, sig = parsed
