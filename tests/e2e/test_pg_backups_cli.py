@@ -44,7 +44,9 @@ def app_with_db(d: DaemonThread, app: str, rows: int = 0) -> dict[str, Any]:
     if rows:
         with psycopg.connect(database_url(d, app), autocommit=True) as conn:
             conn.execute("CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL)")
-            conn.execute("INSERT INTO items (name) SELECT 'item ' || g FROM generate_series(1, %s) g", (rows,))
+            conn.execute(
+                "INSERT INTO items (name) SELECT 'item ' || g FROM generate_series(1, %s) g", (rows,)
+            )
     return dict(addon)
 
 
@@ -80,13 +82,17 @@ def test_capture_then_restore_into_a_second_database_and_another_apps(pg_daemon:
     out = ok(d.cli("pg:backups:capture", "-a", "shop"))
     assert "Backing up DATABASE to b001... done" in out
     listing = ok(d.cli("pg:backups", "-a", "shop"))
-    assert "=== Backups" in listing and " b001 " in listing and "Completed " in listing and "DATABASE" in listing
+    assert (
+        "=== Backups" in listing and " b001 " in listing and "Completed " in listing and "DATABASE" in listing
+    )
 
     out = ok(d.cli("pg:backups:restore", "b001", second["attachment"], "-a", "shop", "--confirm", "shop"))
     assert f"Starting restore of b001 to {second['name']}... done" in out and "Restoring... done" in out
     assert items(database_url(d, "shop", second["attachment"] + "_URL")) == [(500, "item 1", 500)]
 
-    out = ok(d.cli("pg:backups:restore", "shop::b001", "DATABASE", "-a", "shop-copy", "--confirm", "shop-copy"))
+    out = ok(
+        d.cli("pg:backups:restore", "shop::b001", "DATABASE", "-a", "shop-copy", "--confirm", "shop-copy")
+    )
     assert "Restoring... done" in out
     assert items(database_url(d, "shop-copy")) == [(500, "item 1", 500)]
     # the restored tables belong to the target's own role: the app can write to them
@@ -127,7 +133,9 @@ def test_download_gives_an_archive_pg_restore_lists_and_the_url_is_secret(
     assert "Getting backup from ⬢ shop... done, #1" in out and "Downloading latest.dump... done" in out
     dump = work / "latest.dump"
     assert stat.S_IMODE(dump.stat().st_mode) == 0o600
-    toc = subprocess.run([str(pg_bin_dir() / "pg_restore"), "--list", str(dump)], capture_output=True, text=True)
+    toc = subprocess.run(
+        [str(pg_bin_dir() / "pg_restore"), "--list", str(dump)], capture_output=True, text=True
+    )
     assert toc.returncode == 0, toc.stderr
     assert "TABLE DATA public items" in toc.stdout
     ok(d.cli("pg:backups:download", "b001", "-a", "shop", cwd=str(work)))
@@ -224,8 +232,12 @@ def test_a_daily_schedule_runs_on_a_shortened_day(tmp_path: Path) -> None:
         with d.client() as c:
             scheduled = wait_for_scheduled(c, "shop", count=2)
         assert [t["name"][0] for t in scheduled] == ["a", "a"]
-        assert "Type:             Scheduled" in ok(d.cli("pg:backups:info", scheduled[0]["name"], "-a", "shop"))
-        assert "Unscheduling DATABASE_URL daily backups... done" in ok(d.cli("pg:backups:unschedule", "-a", "shop"))
+        assert "Type:             Scheduled" in ok(
+            d.cli("pg:backups:info", scheduled[0]["name"], "-a", "shop")
+        )
+        assert "Unscheduling DATABASE_URL daily backups... done" in ok(
+            d.cli("pg:backups:unschedule", "-a", "shop")
+        )
         assert "No backup schedules found on ⬢ shop" in ok(d.cli("pg:backups:schedules", "-a", "shop"))
     finally:
         d.stop()
