@@ -17,6 +17,7 @@ from paas.addons.pgbackups.transfers import parse_name, transfer_name
 from paas.api.deps import Svc
 
 router = APIRouter()
+MAX_NUM = 10**9  # transfer numbers beyond this are no one's (and would overflow SQLite's INTEGER)
 
 
 class RestoreBody(BaseModel):
@@ -38,8 +39,8 @@ class CaptureBody(BaseModel):
 
 
 def _num(ident: str) -> int:
-    num = int(ident) if ident.isdigit() else parse_name(ident)
-    if num is None:
+    num = int(ident) if ident.isascii() and ident.isdigit() else parse_name(ident)
+    if num is None or num > MAX_NUM:
         raise invalid(f"Invalid Backup: {ident}")
     return num
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from paas.addons.pgbackups.models import PgTransfer
 
-NAME = re.compile(r"[abr](\d+)")
+NAME = re.compile(r"[abr]([0-9]{1,9})")
 MAX_LOG_LINES = 200  # per transfer: pg_dump --verbose says a line per table
 
 
