@@ -42,6 +42,7 @@ log = logging.getLogger("paas.pgbackups")
 SERVICE = "heroku-postgresql"
 ACTIVE = ("pending", "running")
 MAX_QUEUED = 20  # transfers waiting for a slot, all apps together; more are refused (429)
+KEEP_OTHERS = 20  # per app: restores and failed backups kept for `pg:backups` (retention keeps the rest)
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,25 @@ class BackupService:
             row.processed_bytes = live.processed
             row.logs = list(live.logs)
             self._finish_row(row, status, error)
+            app_id = row.app_id
+        self.trim(app_id)
+
+    def trim(self, app_id: str) -> None:
+        """Restores and failed backups beyond the newest KEEP_OTHERS of the app go (bounded)."""
+        with self.db.session() as s:
+            others = s.scalars(
+                select(PgTransfer.id)
+                .where(
+                    PgTransfer.app_id == app_id,
+                    PgTransfer.status.not_in(ACTIVE),
+                    (PgTransfer.kind == "restore") | (PgTransfer.status == "failed"),
+                )
+                .order_by(PgTransfer.num.desc())
+                .offset(KEEP_OTHERS)
+            )
+            old = list(others)
+        if old:
+            self._delete(old)
 
     @staticmethod
     def _finish_row(row: PgTransfer, status: str, error: str | None) -> None:
