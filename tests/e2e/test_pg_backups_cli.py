@@ -18,7 +18,7 @@ import pytest
 from paas.postgres.cluster import pg_bin_dir
 from tests.support.daemon import DaemonThread
 from tests.support.daemon import test_settings as daemon_settings
-from tests.support.pg import admin_url
+from tests.support.pg import admin_url, embedded_home
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -272,3 +272,17 @@ def test_backups_are_private_files(pg_daemon: DaemonThread) -> None:
         time.sleep(0.2)
     assert not file.parent.exists()
     assert os.listdir(root) == []
+
+
+def test_the_embedded_clusters_own_pg_dump_and_pg_restore_round_trip() -> None:
+    with embedded_home() as home:
+        d = DaemonThread(daemon_settings(home)).start()  # no PAAS_POSTGRES_URL: the pgserver cluster
+        try:
+            app_with_db(d, "shop", rows=300)
+            with d.client() as c:
+                second = c.post("/apps/shop/addons", json={"plan": "heroku-postgresql"}).json()
+            assert "Backing up DATABASE to b001... done" in ok(d.cli("pg:backups:capture", "-a", "shop"))
+            ok(d.cli("pg:backups:restore", "b001", second["name"], "-a", "shop", "--confirm", "shop"))
+            assert items(database_url(d, "shop", second["attachment"] + "_URL")) == [(300, "item 1", 300)]
+        finally:
+            d.stop()
