@@ -104,6 +104,19 @@ def test_capture_then_restore_into_a_second_database_and_another_apps(pg_daemon:
     assert " r002 " in ok(d.cli("pg:backups", "-a", "shop"))  # numbers count per app, every kind
 
 
+def test_restoring_into_the_same_database_brings_its_rows_back(pg_daemon: DaemonThread) -> None:
+    d = pg_daemon
+    app_with_db(d, "shop", rows=100)
+    ok(d.cli("pg:backups:capture", "-a", "shop"))
+    with psycopg.connect(database_url(d, "shop"), autocommit=True) as conn:
+        conn.execute("DELETE FROM items WHERE id > 10")
+        conn.execute("CREATE TABLE scratch (a int)")  # not in the backup: left alone
+    ok(d.cli("pg:backups:restore", "-a", "shop", "--confirm", "shop"))  # the latest backup, DATABASE
+    assert items(database_url(d, "shop")) == [(100, "item 1", 100)]
+    listing = ok(d.cli("pg:backups", "-a", "shop"))
+    assert " r002 " in listing and "Completed " in listing
+
+
 def test_restore_needs_the_apps_name_and_a_backup_that_exists(pg_daemon: DaemonThread) -> None:
     d = pg_daemon
     app_with_db(d, "shop", rows=10)

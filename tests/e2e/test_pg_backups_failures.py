@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 
+from paas.addons.postgres import addon_names
 from tests.e2e.test_crash_points import daemon
 from tests.e2e.test_pg_backups_cli import app_with_db, database_url, failed, ok, wait_done
 from tests.support.daemon import DaemonThread
@@ -62,6 +65,19 @@ def test_a_full_disk_fails_the_backup_with_the_reason_and_leaves_no_file(tmp_pat
             d.stop()
 
 
+def no_pg_dump_of(database: str, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = [
+            p for p in psutil.process_iter(["name", "cmdline"])
+            if p.info["name"] == "pg_dump" and any(database in arg for arg in p.info["cmdline"] or ())
+        ]  # fmt: skip
+        if not running:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def test_a_daemon_killed_mid_capture_leaves_a_failed_backup_the_next_start_marks(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
@@ -79,6 +95,7 @@ def test_a_daemon_killed_mid_capture_leaves_a_failed_backup_the_next_start_marks
         dying.proc.log.close()
         partials = list((home / "pgbackups").glob("*/*.partial"))
         assert partials, "pg_dump had written part of the archive"
+        assert no_pg_dump_of(addon_names(addon["name"])[0]), "pg_dump died with the daemon"
     with daemon(home, **env) as again:
         t = again.api.get("/client/v11/apps/shop/transfers/1", params={"verbose": "true"}).json()
         assert t["status"] == "failed" and not t["succeeded"] and t["finished_at"]
