@@ -296,11 +296,10 @@ def register_schedules(cli: click.Group) -> None:
         target = resolve_app(app)
         client = Client()
         db = database(client, target, database_name)
-        with action(f"Scheduling automatic daily backups of {db['name']} at {at}") as result:
-            s = client.post(
+        with action(f"Scheduling automatic daily backups of {db['name']} at {at}"):
+            client.post(
                 f"/client/v11/databases/{db['id']}/transfer-schedules", json={"at": at, "app": target}
             )
-            result["suffix"] = f"{s['name']} daily at {s['hour']}:00 {s['timezone']}"
 
     @cli.command("pg:backups:schedules")
     @app_option()
