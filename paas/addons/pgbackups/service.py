@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import select
 
 from common.config import Settings
@@ -272,9 +273,10 @@ class BackupService:
                 name = self._started(transfer_id)
                 yield name
             self._end(transfer_id, "succeeded", None)
-        except TransferFailed as exc:
-            live.log(f"error: {exc}")
-            self._end(transfer_id, "failed", str(exc))
+        except (TransferFailed, PaasError, psycopg.Error) as exc:  # the server or the disk said no
+            reason = exc.message if isinstance(exc, PaasError) else str(exc).strip()
+            live.log(f"error: {reason}")
+            self._end(transfer_id, "failed", reason)
         except Exception as exc:
             self.report_error(exc)
             live.log(f"internal error: {exc.__class__.__name__}")
