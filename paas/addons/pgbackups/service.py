@@ -249,7 +249,7 @@ class BackupService:
         live = self._live[transfer_id]
         folder = self.dir / target.app_id
         partial = folder / f"{transfer_id}.dump.partial"
-        async with self._transfer_slot(transfer_id, live) as name:
+        async with self._transfer_slot(transfer_id) as name:
             live.log(f"Backing up {target.attachment} to {name}")
             folder.mkdir(mode=0o700, exist_ok=True)
             tools = await self.runner.tools()
@@ -266,7 +266,7 @@ class BackupService:
         self.expire(target)
 
     @contextlib.asynccontextmanager
-    async def _transfer_slot(self, transfer_id: str, live: Live) -> Any:
+    async def _transfer_slot(self, transfer_id: str) -> Any:
         """Waits for a slot, marks the row running, and records how it ended."""
         try:
             async with self._slots:
@@ -275,11 +275,9 @@ class BackupService:
             self._end(transfer_id, "succeeded", None)
         except (TransferFailed, PaasError, psycopg.Error) as exc:  # the server or the disk said no
             reason = exc.message if isinstance(exc, PaasError) else str(exc).strip()
-            live.log(f"error: {reason}")
-            self._end(transfer_id, "failed", reason)
+            self._end(transfer_id, "failed", reason)  # the reason ends the logs
         except Exception as exc:
             self.report_error(exc)
-            live.log(f"internal error: {exc.__class__.__name__}")
             self._end(transfer_id, "failed", f"internal error: {exc.__class__.__name__}: {exc}")
 
     def _started(self, transfer_id: str) -> str:
@@ -414,7 +412,7 @@ class BackupService:
 
     async def _restore(self, transfer_id: str, target: Target, source: PgTransfer) -> None:
         live = self._live[transfer_id]
-        async with self._transfer_slot(transfer_id, live) as name:
+        async with self._transfer_slot(transfer_id) as name:
             live.log(f"Restoring {transfer_name(source)} to {target.attachment} ({name})")
             archive = Path(source.path or "")
             if not archive.is_file():
