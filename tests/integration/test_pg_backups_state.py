@@ -31,15 +31,16 @@ def service(tmp_path: Path) -> tuple[BackupService, str]:
     return svc, app_id
 
 
-def add(svc: BackupService, app_id: str, num: int, kind: str, status: str, path: str | None = None) -> None:
+def add(svc: BackupService, app_id: str, num: int, kind: str, status: str, path: str | None = None) -> str:
     with svc.db.session() as s:
-        s.add(
-            PgTransfer(
-                app_id=app_id, num=num, kind=kind, scheduled=False, addon_name="pg-1", from_name="DATABASE",
-                to_name="BACKUP", status=status, logs=[], source_bytes=0, processed_bytes=0, warnings=0,
-                path=path, created_at=datetime.now(UTC),
-            )
+        row = PgTransfer(
+            app_id=app_id, num=num, kind=kind, scheduled=False, addon_name="pg-1", from_name="DATABASE",
+            to_name="BACKUP", status=status, logs=[], source_bytes=0, processed_bytes=0, warnings=0,
+            path=path, created_at=datetime.now(UTC),
         )  # fmt: skip
+        s.add(row)
+        s.flush()
+        return row.id
 
 
 def test_restores_and_failed_backups_are_bounded_per_app(tmp_path: Path) -> None:
@@ -62,7 +63,9 @@ def test_a_start_marks_what_a_killed_daemon_left_running(tmp_path: Path) -> None
     folder.mkdir(parents=True)
     partial = folder / "x.dump.partial"
     partial.write_bytes(b"PGDMP half")
-    add(svc, app_id, 1, "backup", "running")
+    running = add(svc, app_id, 1, "backup", "running")
+    renamed = folder / f"{running}.dump"  # renamed, but the daemon died before marking it done
+    renamed.write_bytes(b"PGDMP whole")
     add(svc, app_id, 2, "restore", "pending")
     assert svc.start() == 2
     b001, r002 = svc.transfers("shop")
@@ -75,4 +78,4 @@ def test_a_start_marks_what_a_killed_daemon_left_running(tmp_path: Path) -> None
         "interrupted: the paas daemon stopped during the restore",
     )
     assert b001["finished_at"] and not b001["succeeded"]
-    assert not partial.exists()
+    assert not partial.exists() and not renamed.exists()

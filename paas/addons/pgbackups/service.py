@@ -102,6 +102,9 @@ class BackupService:
             for t in rows:
                 what = "backup" if t.kind == "backup" else "restore"
                 self._finish_row(t, "failed", f"interrupted: the paas daemon stopped during the {what}")
+                if t.kind == "backup":  # renamed but not yet marked done: not a backup either
+                    (self.dir / t.app_id / f"{t.id}.dump").unlink(missing_ok=True)
+                    t.path = None
         for partial in self.dir.glob("*/*.partial"):
             partial.unlink(missing_ok=True)
         self.remove_orphans()
@@ -283,7 +286,8 @@ class BackupService:
     def _started(self, transfer_id: str) -> str:
         with self.db.session() as s:
             row = s.get(PgTransfer, transfer_id)
-            assert row is not None
+            if row is None:  # its app was destroyed while it waited
+                raise TransferFailed("the app was destroyed")
             row.status = "running"
             row.started_at = datetime.now(UTC)
             return transfer_name(row)
