@@ -65,6 +65,12 @@ async def public_url(svc: Svc, app: str, num: str) -> dict[str, Any]:
     return svc.pgbackups.public_url(app, _num(num))
 
 
+@router.post("/client/v11/apps/{app}/transfers/{transfer}/actions/cancel")
+async def cancel(svc: Svc, app: str, transfer: str) -> dict[str, Any]:
+    """By uuid (Heroku's CLI), number or name."""
+    return svc.pgbackups.cancel(app, transfer)
+
+
 @router.post("/client/v11/databases/{database}/backups", status_code=201)
 async def capture(svc: Svc, database: str, body: CaptureBody | None = None) -> dict[str, Any]:
     return await svc.pgbackups.capture(database, body.app if body else None)

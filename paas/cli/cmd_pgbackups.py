@@ -222,6 +222,7 @@ def register_transfers(cli: click.Group) -> None:
         echo()
         echo("Use Ctrl-C at any time to stop monitoring progress; the backup will continue running.")
         echo("Use paas pg:backups:info to check progress.")
+        echo("Stop a running backup with paas pg:backups:cancel.")
         echo()
         Waiter(client, target, wait_interval, verbose).wait(
             f"Backing up {t['from_name']} to {t['name']}", t["num"]
@@ -254,10 +255,30 @@ def register_transfers(cli: click.Group) -> None:
         echo()
         echo("Use Ctrl-C at any time to stop monitoring progress; the backup will continue restoring.")
         echo("Use paas pg:backups to check progress.")
+        echo("Stop a running restore with paas pg:backups:cancel.")
         echo()
         done = Waiter(client, target, wait_interval, verbose).wait("Restoring", t["num"])
         if done["warnings"]:
             explain_warnings(client, target, done)
+
+    @cli.command("pg:backups:cancel")
+    @click.argument("backup_id", required=False)
+    @app_option()
+    def pg_backups_cancel(backup_id: str | None, app: str | None) -> None:
+        """Cancel an in-progress backup or restore (default newest)."""
+        target = resolve_app(app)
+        client = Client()
+        every = client.get(f"/client/v11/apps/{target}/transfers")
+        if backup_id is not None:
+            chosen = next((t for t in every if t["name"] == backup_id.lower()), None)
+            if chosen is None:
+                raise CliError(f"Invalid Backup: {backup_id}")
+        else:
+            chosen = next((t for t in sorted(every, key=lambda t: -t["num"]) if not t["finished_at"]), None)
+            if chosen is None:
+                raise CliError("No active backups/transfers")
+        with action(f"Cancelling {chosen['name']}"):
+            client.post(f"/client/v11/apps/{target}/transfers/{chosen['uuid']}/actions/cancel")
 
     @cli.command("pg:backups:delete")
     @click.argument("backup_id")

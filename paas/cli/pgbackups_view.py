@@ -39,6 +39,8 @@ def info_status(t: dict[str, Any]) -> str:
     """The Status line of `pg:backups:info`."""
     if t["succeeded"]:
         return f"Finished with {t['warnings']} warnings" if t["warnings"] else "Completed"
+    if t["canceled_at"]:
+        return "Canceled"
     if t["finished_at"]:
         return "Failed"
     return "Running" if t["started_at"] else "Pending"

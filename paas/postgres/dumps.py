@@ -3,7 +3,8 @@
 The binaries are the server's own: the pgserver wheel's for the embedded cluster; for an
 external server (`PAAS_POSTGRES_URL`) the first of PATH, Debian's `/usr/lib/postgresql/*/bin`
 and the wheel's whose major version is at least the server's (pg_dump refuses a newer server).
-Both run blocking, on a worker thread, and take a `threading.Event` that stops them early.
+Both run blocking, on a worker thread, reporting to a `TransferControl`, which may also stop
+them at any moment (it kills the process: a pg_dump waiting on a lock stops too).
 The password goes through the environment (PGPASSWORD), never the command line.
 """
 
@@ -21,6 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from psycopg.conninfo import make_conninfo
 
@@ -46,6 +48,23 @@ def _die_with_parent() -> None:
 
 class TransferFailed(Exception):
     """Why a capture or restore did not finish, worded for the user."""
+
+
+class TransferStopped(TransferFailed):
+    """Stopped from outside (a cancel, the daemon stopping): the caller words why."""
+
+
+class TransferControl(Protocol):
+    """What a running transfer reports to, and what may stop it."""
+
+    def started(self, process: subprocess.Popen[bytes]) -> None: ...  # stopping kills it from now on
+
+    @property
+    def stopped(self) -> bool: ...
+
+    def progress(self, written: int) -> None: ...
+
+    def log(self, message: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -139,19 +158,13 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def dump(
-    tools: DumpTools,
-    db: AddonDatabase,
-    out: Path,
-    progress: Callable[[int], None],
-    log: Callable[[str], None],
-    stop: threading.Event,
-) -> int:
+def dump(tools: DumpTools, db: AddonDatabase, out: Path, ctl: TransferControl) -> int:
     """pg_dump -Fc of the add-on's database into `out` (0600); returns the bytes written.
     `out` is complete only when this returns: the caller writes to a partial name and renames."""
     conninfo, env = _connect_args(db)
     proc = _spawn([tools.pg_dump, "-Fc", "--verbose", "--no-password", "-d", conninfo], env, subprocess.PIPE)
-    reader = _LineReader(proc.stderr, log)
+    ctl.started(proc)
+    reader = _LineReader(proc.stderr, ctl.log)
     reader.start()
     written = 0
     assert proc.stdout is not None
@@ -159,11 +172,9 @@ def dump(
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb", buffering=0) as f:
             while chunk := proc.stdout.read(CHUNK):
-                if stop.is_set():
-                    raise TransferFailed("the paas daemon stopped during the backup")
                 f.write(chunk)
                 written += len(chunk)
-                progress(written)
+                ctl.progress(written)
             os.fsync(f.fileno())
     except OSError as exc:
         _stop(proc)
@@ -173,6 +184,8 @@ def dump(
         raise
     code = proc.wait()
     reader.join(5)
+    if ctl.stopped:
+        raise TransferStopped("stopped")
     if code != 0:
         raise TransferFailed(f"pg_dump exited with status {code}: {_last(reader.lines)}")
     return written
@@ -199,33 +212,27 @@ class RestoreResult:
     errors: list[str]  # the pg_restore error lines (the first ones), when warnings > 0
 
 
-def restore(
-    tools: DumpTools, db: AddonDatabase, archive: Path, log: Callable[[str], None], stop: threading.Event
-) -> RestoreResult:
+def restore(tools: DumpTools, db: AddonDatabase, archive: Path, ctl: TransferControl) -> RestoreResult:
     """pg_restore of `archive` into the add-on's database as its owner, Heroku's way: existing
     objects of the archive are dropped first (--clean --if-exists), ownership and grants are
     the target's (--no-owner --no-acl); statements that fail are counted as warnings."""
     conninfo, env = _connect_args(db)
     args = [tools.pg_restore, "--verbose", "--clean", "--if-exists", "--no-owner", "--no-acl"]
     proc = _spawn([*args, "--no-password", "-d", conninfo, str(archive)], env, subprocess.DEVNULL)
+    ctl.started(proc)
     errors: list[str] = []
 
     def on_line(line: str) -> None:
         if "error" in line.lower() and len(errors) < 20:
             errors.append(line)
-        log(line)
+        ctl.log(line)
 
     reader = _LineReader(proc.stderr, on_line)
     reader.start()
-    while True:
-        try:
-            code = proc.wait(timeout=0.5)
-            break
-        except subprocess.TimeoutExpired:
-            if stop.is_set():
-                _stop(proc)
-                raise TransferFailed("the paas daemon stopped during the restore") from None
+    code = proc.wait()
     reader.join(5)
+    if ctl.stopped:
+        raise TransferStopped("stopped")
     ignored = next((int(m.group(1)) for ln in reader.lines if (m := _ERRORS_IGNORED.search(ln))), 0)
     if code != 0 and ignored == 0:
         raise TransferFailed(f"pg_restore exited with status {code}: {_last(reader.lines)}")

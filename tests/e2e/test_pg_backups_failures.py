@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 import psycopg
@@ -105,3 +106,74 @@ def test_a_daemon_killed_mid_capture_leaves_a_failed_backup_the_next_start_marks
         nxt = again.api.post(f"/client/v11/databases/{addon['name']}/backups").json()
         assert nxt["name"] == "b002"
         assert wait_done(again.api, "shop", 2)["succeeded"]
+
+
+@contextmanager
+def table_locked(url: str) -> Iterator[psycopg.Connection[Any]]:
+    """The app itself holds `items` exclusively: pg_dump waits for it (no output meanwhile)."""
+    with psycopg.connect(url) as conn:
+        conn.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        yield conn
+        conn.rollback()
+
+
+def wait_until_dump_waits(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'paas pg:backups' "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.2)
+    raise AssertionError("pg_dump never waited on the lock")
+
+
+def test_cancel_stops_a_pg_dump_that_waits_on_a_lock(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    d = DaemonThread(daemon_settings(home, postgres_url=admin_url())).start()
+    try:
+        addon = app_with_db(d, "shop", rows=10)
+        url = database_url(d, "shop")
+        with table_locked(url), d.client() as c:
+            assert c.post(f"/client/v11/databases/{addon['name']}/backups").status_code == 201
+            wait_until_dump_waits(url)
+            assert "Cancelling b001... done" in ok(d.cli("pg:backups:cancel", "-a", "shop"))
+            t = wait_done(c, "shop", 1)
+        assert (t["status"], t["error"], t["succeeded"]) == ("failed", "canceled", False)
+        assert t["canceled_at"] and t["finished_at"]
+        assert "Status:           Canceled" in ok(d.cli("pg:backups:info", "b001", "-a", "shop"))
+        assert list(d.settings.pg_backups_dir.glob("*/*")) == []
+        assert "No active backups/transfers" in failed(d.cli("pg:backups:cancel", "-a", "shop"))
+        assert "Backing up DATABASE to b002... done" in ok(d.cli("pg:backups:capture", "-a", "shop"))
+    finally:
+        d.stop()
+
+
+def test_a_daemon_stopping_mid_capture_fails_the_backup_and_says_so(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    settings = daemon_settings(home, postgres_url=admin_url())
+    d = DaemonThread(settings).start()
+    stopped = False
+    try:
+        addon = app_with_db(d, "shop", rows=10)
+        url = database_url(d, "shop")
+        with table_locked(url):
+            with d.client() as c:
+                assert c.post(f"/client/v11/databases/{addon['name']}/backups").status_code == 201
+            wait_until_dump_waits(url)
+            d.stop()  # SIGTERM's path: pg_dump is killed, the row is written before the daemon exits
+            stopped = True
+        d = DaemonThread(settings).start()
+        stopped = False
+        with d.client() as c:
+            t = c.get("/client/v11/apps/shop/transfers/1").json()
+        assert (t["status"], t["error"]) == ("failed", "the paas daemon stopped during the backup")
+        assert list(settings.pg_backups_dir.glob("*/*")) == []
+    finally:
+        if not stopped:
+            d.stop()

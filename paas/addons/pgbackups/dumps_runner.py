@@ -4,10 +4,8 @@ a transfer's live progress."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
-from common.crashpoints import crash_point
 from paas.addons.pgbackups.transfers import Live
 from paas.postgres import dumps
 from paas.postgres.cluster import PostgresCluster
@@ -36,16 +34,9 @@ class Runner:
         return int(row[0]) if row and row[0] is not None else 0
 
     @staticmethod
-    def dump(tools: dumps.DumpTools, db: AddonDatabase, out: Path, live: Live, stop: threading.Event) -> int:
-        def progress(written: int) -> None:
-            if live.processed == 0:
-                crash_point("pgbackup.mid_capture")
-            live.processed = written
-
-        return dumps.dump(tools, db, out, progress, live.log, stop)
+    def dump(tools: dumps.DumpTools, db: AddonDatabase, out: Path, live: Live) -> int:
+        return dumps.dump(tools, db, out, live)
 
     @staticmethod
-    def restore(
-        tools: dumps.DumpTools, db: AddonDatabase, archive: Path, live: Live, stop: threading.Event
-    ) -> dumps.RestoreResult:
-        return dumps.restore(tools, db, archive, live.log, stop)
+    def restore(tools: dumps.DumpTools, db: AddonDatabase, archive: Path, live: Live) -> dumps.RestoreResult:
+        return dumps.restore(tools, db, archive, live)

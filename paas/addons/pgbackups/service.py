@@ -34,7 +34,7 @@ from paas.addons.pgbackups.retention import Kept, expired, retention_of
 from paas.addons.pgbackups.transfers import Live, log_time, parse_name, transfer_json, transfer_name
 from paas.postgres.cluster import PostgresCluster
 from paas.postgres.databases import AddonDatabase
-from paas.postgres.dumps import TransferFailed
+from paas.postgres.dumps import TransferFailed, TransferStopped
 from paas.state.db import Database
 from paas.state.models import Addon, App
 
@@ -92,6 +92,8 @@ class BackupService:
 
     async def stop(self) -> None:
         self._stop.set()
+        for live in list(self._live.values()):
+            live.stop()
         tasks = list(self._tasks.values())
         if tasks:
             await asyncio.wait(tasks, timeout=10)
@@ -177,6 +179,22 @@ class BackupService:
         self._delete([row.id])
         return data
 
+    def cancel(self, app: str, ident: str) -> dict[str, Any]:
+        """pg:backups:cancel: the transfer (by uuid, number or name) stops; its row says canceled."""
+        app_id = self._app_id(app)
+        plain = ident.isascii() and ident.isdigit() and len(ident) < 10
+        num = int(ident) if plain else parse_name(ident)
+        with self.db.session() as s:
+            clause = PgTransfer.id == ident if num is None else PgTransfer.num == num
+            row = s.scalar(select(PgTransfer).where(PgTransfer.app_id == app_id, clause))
+        if row is None:
+            raise not_found("backup")
+        live = self._live.get(row.id)
+        if row.status not in ACTIVE or live is None:
+            raise invalid(f"{transfer_name(row)} is not running.")
+        live.stop()
+        return self.as_json(row, app)
+
     def _delete(self, ids: list[str]) -> None:
         with self.db.session() as s:
             for row in s.scalars(select(PgTransfer).where(PgTransfer.id.in_(ids))):
@@ -252,15 +270,13 @@ class BackupService:
         live = self._live[transfer_id]
         folder = self.dir / target.app_id
         partial = folder / f"{transfer_id}.dump.partial"
-        async with self._transfer_slot(transfer_id) as name:
+        async with self._transfer_slot(transfer_id, "backup") as name:
             live.log(f"Backing up {target.attachment} to {name}")
             folder.mkdir(mode=0o700, exist_ok=True)
             tools = await self.runner.tools()
             size = await self.runner.database_size(target.database.database)
             self._update(transfer_id, source_bytes=size)
-            written = await asyncio.to_thread(
-                self.runner.dump, tools, target.database, partial, live, self._stop
-            )
+            written = await asyncio.to_thread(self.runner.dump, tools, target.database, partial, live)
             final = folder / f"{transfer_id}.dump"
             os.replace(partial, final)
             live.log(f"pg_dump finished successfully: {written} bytes")
@@ -269,13 +285,18 @@ class BackupService:
         self.expire(target)
 
     @contextlib.asynccontextmanager
-    async def _transfer_slot(self, transfer_id: str) -> Any:
+    async def _transfer_slot(self, transfer_id: str, kind: str) -> Any:
         """Waits for a slot, marks the row running, and records how it ended."""
         try:
             async with self._slots:
                 name = self._started(transfer_id)
                 yield name
             self._end(transfer_id, "succeeded", None)
+        except TransferStopped:
+            if self._stop.is_set():
+                self._end(transfer_id, "failed", f"the paas daemon stopped during the {kind}")
+            else:
+                self._end(transfer_id, "failed", "canceled", canceled=True)
         except (TransferFailed, PaasError, psycopg.Error) as exc:  # the server or the disk said no
             reason = exc.message if isinstance(exc, PaasError) else str(exc).strip()
             self._end(transfer_id, "failed", reason)  # the reason ends the logs
@@ -288,6 +309,8 @@ class BackupService:
             row = s.get(PgTransfer, transfer_id)
             if row is None:  # its app was destroyed while it waited
                 raise TransferFailed("the app was destroyed")
+            if self._live[transfer_id].stopped:  # canceled while it waited
+                raise TransferStopped("stopped")
             row.status = "running"
             row.started_at = datetime.now(UTC)
             return transfer_name(row)
@@ -299,12 +322,14 @@ class BackupService:
                 for key, value in values.items():
                     setattr(row, key, value)
 
-    def _end(self, transfer_id: str, status: str, error: str | None) -> None:
+    def _end(self, transfer_id: str, status: str, error: str | None, canceled: bool = False) -> None:
         live = self._live.pop(transfer_id, Live())
         with self.db.session() as s:
             row = s.get(PgTransfer, transfer_id)
             if row is None:  # deleted meanwhile
                 return
+            if canceled:
+                row.canceled_at = datetime.now(UTC)
             row.processed_bytes = live.processed
             row.logs = list(live.logs)
             self._finish_row(row, status, error)
@@ -416,7 +441,7 @@ class BackupService:
 
     async def _restore(self, transfer_id: str, target: Target, source: PgTransfer) -> None:
         live = self._live[transfer_id]
-        async with self._transfer_slot(transfer_id) as name:
+        async with self._transfer_slot(transfer_id, "restore") as name:
             live.log(f"Restoring {transfer_name(source)} to {target.attachment} ({name})")
             archive = Path(source.path or "")
             if not archive.is_file():
@@ -424,9 +449,7 @@ class BackupService:
             live.processed = archive.stat().st_size
             self._update(transfer_id, source_bytes=live.processed)
             tools = await self.runner.tools()
-            result = await asyncio.to_thread(
-                self.runner.restore, tools, target.database, archive, live, self._stop
-            )
+            result = await asyncio.to_thread(self.runner.restore, tools, target.database, archive, live)
             self._update(transfer_id, warnings=result.warnings)
             live.log(
                 "pg_restore finished" + (f" with {result.warnings} errors ignored" if result.warnings else "")

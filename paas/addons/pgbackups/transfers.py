@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from common.crashpoints import crash_point
 from paas.addons.pgbackups.models import PgTransfer
 
 NAME = re.compile(r"[abr]([0-9]{1,9})")
@@ -39,13 +42,38 @@ def parse_name(name: str) -> int | None:
 
 @dataclass
 class Live:
-    """A running transfer's progress, kept in memory and written to its row when it ends."""
+    """A running transfer's progress, kept in memory and written to its row when it ends; it
+    also stops the transfer (`stop`: pg_dump/pg_restore is killed, even while it waits)."""
 
     processed: int = 0
     logs: deque[dict[str, str]] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _process: subprocess.Popen[bytes] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def log(self, message: str) -> None:
         self.logs.append({"created_at": log_time(), "message": message})
+
+    def progress(self, written: int) -> None:
+        if self.processed == 0:
+            crash_point("pgbackup.mid_capture")
+        self.processed = written
+
+    def started(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._process = process
+            if self._stop.is_set():
+                process.kill()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop.set()
+            if self._process is not None and self._process.poll() is None:
+                self._process.kill()
 
 
 def transfer_json(
@@ -76,7 +104,7 @@ def transfer_json(
         "started_at": iso(t.started_at),
         "finished_at": iso(t.finished_at),
         "updated_at": iso(t.finished_at or t.started_at or t.created_at),
-        "canceled_at": None,
+        "canceled_at": iso(t.canceled_at),
     }
     if verbose:
         data["logs"] = list(live.logs) if live is not None else list(t.logs or [])
