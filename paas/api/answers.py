@@ -57,6 +57,7 @@ EXTRA: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("*", r"/router/.*", ("503",)),
     ("*", r"/dataclips/api/(schema|clips/\{clip_id\}/run)", ("503",)),
     ("POST", r"/apps/\{app\}/sources", ("413",)),
+    ("POST", r"/stack/builds", ("409",)),  # one stack build at a time
     ("GET", r"/pgbackups/\{name\}", ("403", "410")),
     ("POST", r"/client/v11/databases/\{database\}/backups", ("409", "429", "503")),
     ("POST", r"/client/v11/databases/\{database\}/restores", ("403", "409", "410", "429", "503")),
