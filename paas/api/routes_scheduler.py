@@ -42,6 +42,7 @@ def job_json(job: JobInfo) -> dict[str, Any]:
         "last_run_at": iso(job.last_run_at),
         "last_dyno": job.last_dyno,
         "last_status": job.last_status,
+        "last_outcome": job.last_outcome if job.last_run_at else None,
         "next_run_at": iso(next_run),
     }
 

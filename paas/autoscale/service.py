@@ -88,7 +88,7 @@ class AutoscaleService:
         for monitor in self._monitors():
             if monitor.is_active:
                 self._track(monitor.app)
-        self._unlisten = self.bus.listen(["router.request"], self._on_request)
+        self._unlisten = self.bus.listen(["router.request", "app.destroyed"], self._on_event)
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
@@ -105,7 +105,11 @@ class AutoscaleService:
             state = self._apps[app] = _AppState(deque(maxlen=MAX_SAMPLES), time.time())
         return state
 
-    def _on_request(self, event: Event) -> None:
+    def _on_event(self, event: Event) -> None:
+        if event.kind == "app.destroyed":
+            self._apps.pop(event.app or "", None)
+            self._decisions.pop(event.app or "", None)
+            return
         state = self._apps.get(event.app or "")
         service_ms = event.data.get("service_ms")
         if state is None or not isinstance(service_ms, int):
@@ -240,8 +244,9 @@ class AutoscaleService:
 
     def _round(self) -> None:
         for monitor in self._monitors():
-            if not monitor.is_active or monitor.app not in self._apps:
+            if not monitor.is_active:
                 continue
+            self._track(monitor.app)  # tracked from now on: a renamed app, a restart
             try:
                 self._judge(monitor.app, Goal(monitor.min_quantity, monitor.max_quantity, monitor.p95_ms))
             except PaasError:

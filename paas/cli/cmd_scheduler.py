@@ -25,9 +25,7 @@ def _when(iso: str | None) -> str:
 def _last(job: dict[str, Any]) -> str:
     if not job["last_run_at"]:
         return "never"
-    status = job["last_status"]
-    outcome = "running" if status is None else f"exit {status}"
-    return f"{_when(job['last_run_at'])} ({job['last_dyno']}, {outcome})"
+    return f"{_when(job['last_run_at'])} ({job['last_dyno']}, {job['last_outcome']})"
 
 
 def _list(name: str, as_json: bool) -> None:

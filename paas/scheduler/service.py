@@ -49,9 +49,17 @@ class JobInfo:
     last_dyno: str | None
     last_status: int | None
     next_run_at: float | None  # epoch seconds (None while the daemon has not planned it)
+    running: bool = False  # its last run's dyno is still there
+
+    @property
+    def last_outcome(self) -> str:
+        """`exit N`, `running`, or `unknown` (the daemon stopped before the run ended)."""
+        if self.last_status is not None:
+            return f"exit {self.last_status}"
+        return "running" if self.running else "unknown"
 
     @classmethod
-    def of(cls, job: SchedulerJob, app: str, next_run_at: float | None) -> JobInfo:
+    def of(cls, job: SchedulerJob, app: str, next_run_at: float | None, running: bool = False) -> JobInfo:
         return cls(
             id=job.id,
             app=app,
@@ -63,6 +71,7 @@ class JobInfo:
             last_dyno=job.last_dyno,
             last_status=job.last_status,
             next_run_at=next_run_at,
+            running=running,
         )
 
 
@@ -147,7 +156,7 @@ class SchedulerService:
             jobs = s.scalars(
                 select(SchedulerJob).where(SchedulerJob.app_id == row.id).order_by(SchedulerJob.created_at)
             )
-            return [JobInfo.of(j, row.name, self._due.get(j.id)) for j in jobs]
+            return [JobInfo.of(j, row.name, self._due.get(j.id), self._running(row.name, j)) for j in jobs]
 
     def _find(self, app: str, job_id: str) -> tuple[str, str]:
         """(app id, app name) of a job of this app, or 404."""
@@ -228,7 +237,10 @@ class SchedulerService:
             job = s.get(SchedulerJob, job_id)
             if job is None:
                 raise not_found("scheduler job")
-            return JobInfo.of(job, app, self._due.get(job_id))
+            return JobInfo.of(job, app, self._due.get(job_id), self._running(app, job))
+
+    def _running(self, app: str, job: SchedulerJob) -> bool:
+        return job.last_dyno is not None and self.dynos.oneoff(app, job.last_dyno) is not None
 
     def _plan(self, job_id: str, schedule: Schedule) -> None:
         self._due[job_id] = schedule.next_after(time.time(), self.scale)
