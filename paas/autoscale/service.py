@@ -192,6 +192,7 @@ class AutoscaleService:
             monitor.is_active, monitor.notifications = True, notify
         self._track(name)
         self._judge(name, goal)  # "the current dyno count immediately adjusts to the range"
+        self._announce(name)
         return self._monitors(name)[0]
 
     def disable(self, app: str, process_type: str) -> MonitorInfo:
@@ -204,6 +205,7 @@ class AutoscaleService:
             monitor.is_active = False
             name = row.name
         self._apps.pop(name, None)  # its decisions stay visible in `ps:autoscale`
+        self._announce(name)
         return self._monitors(name)[0]
 
     # ---- decisions --------------------------------------------------------------------------
@@ -232,7 +234,21 @@ class AutoscaleService:
         state.last_step = now
         decisions = self._decisions.setdefault(app, deque(maxlen=MAX_DECISIONS))
         decisions.append(Decision(now, quantity, step.quantity, step.reason))
-        self.bus.emit("autoscale.decision", app, quantity=step.quantity, reason=step.reason)
+        self._announce(app)
+
+    def _announce(self, app: str) -> None:
+        """`autoscale.changed` on the bus: what the TUI's formation line shows."""
+        monitor = self._monitors(app)[0]
+        last = monitor.decisions[-1] if monitor.decisions else None
+        self.bus.emit(
+            "autoscale.changed",
+            app,
+            active=monitor.is_active,
+            min_quantity=monitor.min_quantity,
+            max_quantity=monitor.max_quantity,
+            p95_ms=monitor.p95_ms,
+            last=f"web {last.from_quantity} → {last.to_quantity} ({last.reason})" if last else None,
+        )
 
     async def _loop(self) -> None:
         while True:
