@@ -187,3 +187,23 @@ def test_missed_runs_are_not_replayed_after_a_restart(paas_home: Path, tmp_path:
         assert runs_of(d, "missapp") == {}
     finally:
         d.stop()
+
+
+def test_a_run_longer_than_its_interval_is_stopped(sched_daemon: DaemonThread, tmp_path: Path) -> None:
+    """Every 10 minutes at this scale is every second: a job still sleeping then gets SIGTERM
+    through the one-off dyno's time to live (the dyno manager's own stop, grace and status)."""
+    d = sched_daemon
+    c = with_scheduler(d, "longapp", tmp_path)
+    job = c.post("/apps/longapp/scheduler/jobs", json={"command": "echo start; sleep 30"}).json()
+    name = c.post(f"/apps/longapp/scheduler/jobs/{job['id']}/actions/run").json()["name"]
+    wait_for(
+        lambda: "heroku: State changed from up to complete" in runs_of(d, "longapp").get(name, []), "stop"
+    )
+    assert runs_of(d, "longapp")[name] == [
+        "heroku: Starting process with command `echo start; sleep 30`",
+        "heroku: State changed from starting to up",
+        "app: start",
+        "heroku: Stopping all processes with SIGTERM",
+        "heroku: Process exited with status 143",
+        "heroku: State changed from up to complete",
+    ]
