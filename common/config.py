@@ -77,6 +77,10 @@ class Settings:
     autoscale_window: float = 300.0
     autoscale_interval: float = 15.0
     autoscale_cooldown: float = 60.0
+    # Postgres backups (pg:backups)
+    pg_backup_day: float = 86400.0  # one day of the backup schedule; 60 makes `--at 02:00` fire every minute
+    pg_backup_url_ttl: float = 3600.0  # how long a pg:backups:url link works
+    pg_backup_concurrency: int = 2  # pg_dump / pg_restore processes at once; more wait their turn
 
     # env var name -> field name; later parts add theirs here
     ENV_NAMES = {
@@ -122,6 +126,9 @@ class Settings:
         "PAAS_AUTOSCALE_WINDOW": "autoscale_window",
         "PAAS_AUTOSCALE_INTERVAL": "autoscale_interval",
         "PAAS_AUTOSCALE_COOLDOWN": "autoscale_cooldown",
+        "PAAS_PG_BACKUP_DAY": "pg_backup_day",
+        "PAAS_PG_BACKUP_URL_TTL": "pg_backup_url_ttl",
+        "PAAS_PG_BACKUP_CONCURRENCY": "pg_backup_concurrency",
     }
 
     @classmethod
@@ -151,6 +158,10 @@ class Settings:
         for name in ("autoscale_window", "autoscale_interval"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"PAAS_{name.upper()} must be more than 0 seconds")
+        if self.pg_backup_day < 1:
+            raise SettingsError(f"PAAS_PG_BACKUP_DAY must be at least 1 second, not {self.pg_backup_day}")
+        if self.pg_backup_concurrency < 1:
+            raise SettingsError("PAAS_PG_BACKUP_CONCURRENCY must be at least 1")
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -203,6 +214,10 @@ class Settings:
     @property
     def redis_dir(self) -> Path:
         return self.home / "redis"
+
+    @property
+    def pg_backups_dir(self) -> Path:
+        return self.home / "pgbackups"
 
     @property
     def ca_dir(self) -> Path:

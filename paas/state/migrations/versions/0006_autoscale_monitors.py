@@ -1,13 +1,13 @@
 """autoscale_monitors: web dyno autoscaling settings, one per app (cascades with its app)
 
-Revision ID: 0005_autoscale_monitors
+Revision ID: 0006_autoscale_monitors
 Revises: 0001_initial
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_autoscale_monitors"
+revision = "0006_autoscale_monitors"
 down_revision = "0001_initial"
 branch_labels = ("autoscale",)
 depends_on = None

@@ -1,13 +1,13 @@
 """scheduler_jobs: Heroku Scheduler jobs, one row per job (cascades with its app and add-on)
 
-Revision ID: 0004_scheduler_jobs
+Revision ID: 0005_scheduler_jobs
 Revises: 0001_initial
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_scheduler_jobs"
+revision = "0005_scheduler_jobs"
 down_revision = "0001_initial"
 branch_labels = ("scheduler",)
 depends_on = None
