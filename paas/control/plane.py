@@ -191,8 +191,9 @@ class ControlPlane:
             rows = s.scalars(select(Formation).where(Formation.app_id == app.id).order_by(Formation.type))
             return [FormationInfo.of(f, app.name) for f in rows]
 
-    def scale(self, ident: str, changes: Sequence[FormationChange]) -> list[FormationInfo]:
-        """Every change is validated before any is applied."""
+    def scale(self, ident: str, changes: Sequence[FormationChange], user: str = USER) -> list[FormationInfo]:
+        """Every change is validated before any is applied. `user`: who the log line names
+        (autoscaling scales through here too)."""
         if not changes:
             raise invalid("Provide at least one process type to scale.")
         with self.store.session() as s:
@@ -207,7 +208,7 @@ class ControlPlane:
             s.flush()
             out = [FormationInfo.of(row, app.name) for row, _, _ in planned]
         summary = ", ".join(f"{f.type}@{f.quantity}:{f.size}" for f in out)
-        self.logs.api_line(out[0].app, f"Scaled to {summary} by user {USER}")
+        self.logs.api_line(out[0].app, f"Scaled to {summary} by user {user}")
         for f in out:
             publish(self.bus, FormationChanged(f.app, f.type, f.quantity, f.size))
         return out
