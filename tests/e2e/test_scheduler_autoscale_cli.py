@@ -125,7 +125,7 @@ def test_autoscale_commands(daemon: DaemonThread, tmp_path: Path) -> None:
     ]
     assert lines[5] == "=== Last decisions" and lines[8].endswith("web 1 → 2 below the minimum 2")
     api = [ln.text for ln in d.d.logs.recent("scaleapp", 100, dyno="api")]
-    assert "Scaled to web@2:standard-1x by user autoscaling" in api
+    assert "Scaled to web@2:Standard-1X by user autoscaling" in api
     assert "Scale to web=2 by autoscaling (below the minimum 2)" in api
 
     _, stderr = ok(d, "ps:autoscale:disable", "-a", "scaleapp")
