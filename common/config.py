@@ -70,6 +70,8 @@ class Settings:
     kafka_sasl_username: str = ""  # an admin principal of that cluster
     kafka_sasl_password: str = ""
     kafka_trusted_cert: str = ""  # PEM (or a path to one) of the cluster's CA, for kafka+ssl://
+    # metrics (the Metrics view): one step per this many seconds, over the last hour
+    metrics_resolution: int = 60
     # Heroku Scheduler: 60 makes "every 10 minutes" come every 10 s (a class can watch it)
     scheduler_time_scale: float = 1.0
     # autoscaling: p95 over the last `window` seconds, judged every `interval`, a step at most
@@ -122,6 +124,7 @@ class Settings:
         "PAAS_KAFKA_SASL_USERNAME": "kafka_sasl_username",
         "PAAS_KAFKA_SASL_PASSWORD": "kafka_sasl_password",
         "PAAS_KAFKA_TRUSTED_CERT": "kafka_trusted_cert",
+        "PAAS_METRICS_RESOLUTION": "metrics_resolution",
         "PAAS_SCHEDULER_TIME_SCALE": "scheduler_time_scale",
         "PAAS_AUTOSCALE_WINDOW": "autoscale_window",
         "PAAS_AUTOSCALE_INTERVAL": "autoscale_interval",
@@ -153,6 +156,10 @@ class Settings:
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise SettingsError(f"{name} must be a port number (0-65535), not {port}")
+        if not 1 <= self.metrics_resolution <= 300:
+            raise SettingsError(
+                f"PAAS_METRICS_RESOLUTION must be whole seconds from 1 to 300, not {self.metrics_resolution}"
+            )
         if not 0 < self.scheduler_time_scale <= 3600:
             raise SettingsError("PAAS_SCHEDULER_TIME_SCALE must be more than 0 and at most 3600")
         for name in ("autoscale_window", "autoscale_interval"):

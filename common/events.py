@@ -14,6 +14,7 @@ Event kinds used across the code base (data keys in brackets):
   dyno.state                                      [dyno, type, state, previous, port, host, release]
   router.request                                  [dyno, code, status, connect_ms, service_ms, bytes, method, path, at]
   log.line                                        [line] (a common.loghub.LogLine)
+  log.dropped                                     [sink ("tail" | "drain"), drain (its id, never its URL), count]
   build.updated                                   [id, status]
   addon.updated                                   [name, service, plan, state]
 """

@@ -37,6 +37,8 @@ async def tail_lines(
             if event is None:
                 return
             if sub.dropped > reported:
+                # counted where Prometheus sees it (paas_log_tail_dropped_lines_total)
+                hub.bus.emit("log.dropped", app, sink="tail", drain=None, count=sub.dropped - reported)
                 yield (
                     f"{rfc5424_now()} heroku[logplex]: Error L11 (Tail buffer overflow) -> "
                     f"This tail session dropped {sub.dropped - reported} messages since {since}"

@@ -69,6 +69,8 @@ from paas.control.values import RouteInfo
 from paas.dataclips.platform import PlatformRecorder
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
+from paas.metrics.scrape import Scraper
+from paas.metrics.service import MetricsService
 from paas.postgres.cluster import PostgresCluster, traversed_by_server
 from paas.scheduler.service import SchedulerService
 from paas.state.db import Database
@@ -156,6 +158,7 @@ class Daemon:
     pipelines: PipelineService
     teardown: AppTeardown
     dataclips: DataclipsService
+    metrics: MetricsService
     scheduler: SchedulerService
     autoscale: AutoscaleService
     pgbackups: BackupService
@@ -222,6 +225,7 @@ class Daemon:
         await self._start_kafka()
         await self._start_dynos()
         self._build_control_plane()
+        self._start_metrics()
         await self._resolve_interrupted()
         await self._start_router(router_sock)
         self.services = self._services()
@@ -331,6 +335,12 @@ class Daemon:
         self.pgbackups = BackupService(self.settings, self.db, self.pg_cluster, links, report)
         self.pgbackup_schedules = Schedules(self.pgbackups, report)
 
+    def _start_metrics(self) -> None:
+        """Listening on the bus before the router routes: the first request is counted."""
+        self.metrics = MetricsService(self.settings, self.bus, self.dynos, self.control.app_names)
+        self.metrics.start()
+        self._stops.append(self.metrics.stop)
+
     async def _resolve_interrupted(self) -> None:
         """What a daemon killed part way left: releases stuck in their release phase fail,
         builds stuck pending fail, half-made add-ons are rolled back and half-destroyed ones
@@ -383,6 +393,8 @@ class Daemon:
             faults=self.faults,
             kafka=self.kafka,
             dataclips=self.dataclips,
+            metrics=self.metrics,
+            scrape=Scraper(self.metrics, self.dynos, self.logs, self.bus, self.kafka),
             scheduler=self.scheduler,
             autoscale=self.autoscale,
             status=self.status,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what paas needs into ./.venv (idempotent). With --system, also the Debian packages
 # the test suite drives for real (git, chromium, nginx, haproxy, wrk, psql, redis-server, docker.io,
-# kcat, node).
+# kcat, node, prometheus).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,7 @@ if [ "${1:-}" = "--system" ]; then
   command -v dockerd >/dev/null || need+=(docker.io)
   command -v kcat >/dev/null || command -v kafkacat >/dev/null || need+=(kafkacat)
   command -v node >/dev/null || need+=(nodejs npm)
+  command -v prometheus >/dev/null || need+=(prometheus)
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       echo "==> installing system packages: ${need[*]}"

@@ -28,6 +28,7 @@ from tui.screens.dataclips import DataclipsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.kafka import KafkaScreen
 from tui.screens.logs import LogsScreen, RouterScreen
+from tui.screens.metrics import MetricsScreen
 from tui.screens.overview import OverviewScreen
 
 TICK = 0.1  # UI flush: at most 10 redraws a second, however fast lines arrive
@@ -37,7 +38,7 @@ DYNO_REFRESH = 2.0  # memory figures are not pushed; the app view asks this ofte
 @dataclass(frozen=True)
 class View:
     """One screen of the navigation: its number key, mode name and screen class. A new view
-    (the Metrics view is next, on 7) is one more row here and one line in the help."""
+    is one more row here and one line in the help."""
 
     key: str
     mode: str
@@ -52,6 +53,7 @@ VIEWS = (
     View("4", "logs", LogsScreen, "Logs"),
     View("5", "kafka", KafkaScreen, "Kafka"),
     View("6", "dataclips", DataclipsScreen, "Dataclips"),
+    View("7", "metrics", MetricsScreen, "Metrics"),
 )
 
 

@@ -28,6 +28,8 @@ from paas.api import (
     routes_git,
     routes_kafka,
     routes_logs,
+    routes_metrics,
+    routes_metrics_page,
     routes_pg,
     routes_pgbackups,
     routes_pipelines,
@@ -62,6 +64,8 @@ ROUTE_MODULES = (
     routes_scheduler,
     routes_autoscale,
     routes_stack,
+    routes_metrics,
+    routes_metrics_page,
 )
 
 

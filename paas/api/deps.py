@@ -33,6 +33,8 @@ from paas.control import ControlPlane
 from paas.control.releases import ReleasePath
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
+from paas.metrics.scrape import Scraper
+from paas.metrics.service import MetricsService
 from paas.scheduler.service import SchedulerService
 from paas.teardown import AppTeardown
 from router.faults import FaultRegistry
@@ -65,6 +67,8 @@ class Services:
     faults: FaultRegistry
     kafka: KafkaService
     dataclips: DataclipsService
+    metrics: MetricsService  # each app's last hour (the Metrics view)
+    scrape: Scraper  # the platform's figures for Prometheus (`GET /metrics`)
     scheduler: SchedulerService
     autoscale: AutoscaleService
     status: Callable[[], dict[str, Any]]  # the daemon's own figures (`GET /status`)

@@ -269,6 +269,47 @@ ROUTES: dict[str, Any] = {
 }
 
 
+def _metrics(steps: int = 60) -> dict[str, Any]:
+    """An hour of one app's metrics, per minute: a busy spell, H12s during it, a deploy and a scale."""
+    times = [int(T) // 60 * 60 - (steps - 1 - i) * 60 for i in range(steps)]
+    wave = [(i * 7) % 13 for i in range(steps)]
+    return {
+        "app": "hello",
+        "resolution": 60,
+        "window": steps * 60,
+        "times": times,
+        "throughput": {
+            "2xx": [600 + 40 * w for w in wave],
+            "3xx": [0] * steps,
+            "4xx": [12 + w for w in wave],
+            "5xx": [9 if 40 <= i < 46 else 0 for i in range(steps)],
+        },
+        "errors": {
+            "H12": [6 if 40 <= i < 46 else 0 for i in range(steps)],
+            "H13": [3 if i == 44 else 0 for i in range(steps)],
+        },
+        "latency_ms": {
+            "p50": [20 + w for w in wave],
+            "p95": [80 + 5 * w for w in wave],
+            "p99": [5000 if 40 <= i < 46 else 150 + 9 * w for i, w in enumerate(wave)],
+            "max": [30_000 if 40 <= i < 46 else 400 + 20 * w for i, w in enumerate(wave)],
+        },
+        "memory_mb": {"web.1": [180.0 + i for i in range(steps)], "web.2": [None] * 30 + [150.0] * 30},
+        "memory_max_mb": {"web.1": [190.0 + i for i in range(steps)], "web.2": [None] * 30 + [160.0] * 30},
+        "memory_quota_mb": {"web.1": 512, "web.2": 512},
+        "load": {"web.1": [0.1 * (w % 5) for w in wave], "web.2": [None] * 30 + [0.05] * 30},
+        "events": [
+            {"ts": times[20] + 12, "kind": "deploy", "text": "v3 Deploy 1a2b3c4", "release": 3},
+            {"ts": times[30] + 5, "kind": "scale", "text": "Scaled to web=2:standard-1x", "release": None},
+            {"ts": times[44] + 30, "kind": "crash", "text": "web.2 crashed", "release": None},
+            {"ts": times[50] + 1, "kind": "config", "text": "v4 Config vars changed: GREETING", "release": 4},
+        ],
+    }
+
+
+ROUTES["GET /apps/hello/metrics"] = _metrics()
+
+
 def demo_app() -> PaasApp:
     return PaasApp(StaticBackend(dict(ROUTES), list(EVENTS)), clock=lambda: T, freeze_gc=False)
 
@@ -384,3 +425,8 @@ def test_kafka(snap_compare: Any, size: tuple[int, int]) -> None:
 @sized
 def test_dataclips_run(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(demo_app(), terminal_size=size, run_before=keys("6", "enter", pause=0.5))
+
+
+@sized
+def test_metrics(snap_compare: Any, size: tuple[int, int]) -> None:
+    assert snap_compare(demo_app(), terminal_size=size, run_before=keys("7", pause=0.5))
