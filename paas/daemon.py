@@ -64,9 +64,11 @@ from paas.control.values import RouteInfo
 from paas.dataclips.platform import PlatformRecorder
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
+from paas.logs.drains import DrainService
 from paas.postgres.cluster import PostgresCluster, traversed_by_server
 from paas.state.db import Database
 from paas.teardown import AppTeardown
+from paas.webhooks.service import WebhookService
 from router import runs_compiled
 from router.connector import TcpConnector
 from router.faults import FaultConnector, FaultRegistry
@@ -150,6 +152,8 @@ class Daemon:
     pipelines: PipelineService
     teardown: AppTeardown
     dataclips: DataclipsService
+    drains: DrainService
+    webhooks: WebhookService
     services: Services
 
     def __init__(self, settings: Settings):
@@ -213,6 +217,7 @@ class Daemon:
         await self._start_dynos()
         self._build_control_plane()
         await self._resolve_interrupted()
+        await self._start_observers()
         await self._start_router(router_sock)
         self.services = self._services()
         await self._start_api(api_sock)
@@ -311,6 +316,15 @@ class Daemon:
         await self.addons.resolve_interrupted()
         await self.teardown.resume()
 
+    async def _start_observers(self) -> None:
+        """Log drains and app webhooks: they read the bus, before anything routes or deploys."""
+        self.drains = DrainService(self.control.store, self.bus, self.logs, self.ca, self.settings)
+        await self.drains.start()
+        self._stops.append(self.drains.stop)
+        self.webhooks = WebhookService(self.control, self.bus, self.ca, self.settings)
+        await self.webhooks.start()
+        self._stops.append(self.webhooks.stop)
+
     async def _start_router(self, sock: socket.socket) -> None:
         self.route_table = RouteTable()
         # the router reaches dynos through the daemon's fault registry (faults: router/faults)
@@ -345,6 +359,8 @@ class Daemon:
             faults=self.faults,
             kafka=self.kafka,
             dataclips=self.dataclips,
+            drains=self.drains,
+            webhooks=self.webhooks,
             status=self.status,
             report_error=self.report_internal_error,
         )

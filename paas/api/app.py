@@ -22,6 +22,7 @@ from paas.api import (
     routes_builds,
     routes_certs,
     routes_dataclips,
+    routes_drains,
     routes_dynos,
     routes_faults,
     routes_git,
@@ -32,6 +33,7 @@ from paas.api import (
     routes_redis,
     routes_router,
     routes_stack,
+    routes_webhooks,
 )
 from paas.api.answers import allowed_methods, document_errors
 from paas.api.deps import Services
@@ -46,6 +48,8 @@ ROUTE_MODULES = (
     routes_builds,
     routes_certs,
     routes_logs,
+    routes_drains,
+    routes_webhooks,
     routes_dynos,
     routes_kafka,
     routes_pg,

@@ -30,7 +30,9 @@ from paas.control import ControlPlane
 from paas.control.releases import ReleasePath
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
+from paas.logs.drains import DrainService
 from paas.teardown import AppTeardown
+from paas.webhooks.service import WebhookService
 from router.faults import FaultRegistry
 from router.server import Router
 
@@ -59,6 +61,8 @@ class Services:
     faults: FaultRegistry
     kafka: KafkaService
     dataclips: DataclipsService
+    drains: DrainService
+    webhooks: WebhookService
     status: Callable[[], dict[str, Any]]  # the daemon's own figures (`GET /status`)
     report_error: Callable[[BaseException], None]  # an internal error, counted and logged
 

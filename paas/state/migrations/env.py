@@ -1,6 +1,8 @@
 from alembic import context
 
-import paas.dataclips.models  # noqa: F401  (dataclips tables)
+import paas.dataclips.models
+import paas.logs.models
+import paas.webhooks.models  # noqa: F401  (app webhooks)
 from paas.state.models import Base
 
 target_metadata = Base.metadata
