@@ -8,7 +8,10 @@ real request through the router) and the log hub's app lines.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,3 +218,32 @@ def test_the_same_url_twice_is_refused(daemon: DaemonThread) -> None:
     assert c.post("/apps/twice/log-drains", json={"url": "syslog://127.0.0.1:9"}).status_code == 201
     r = c.post("/apps/twice/log-drains", json={"url": "syslog://127.0.0.1:9"})
     assert r.status_code == 422 and r.json()["message"] == "Url has already been taken"
+
+
+def test_cli_drains_add_list_remove(drained: DaemonThread) -> None:
+    env = drained.env()
+
+    def paas(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "paas.cli.main", *args, "-a", "drained"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert paas("drains").stdout.strip() == "drained has no drains."
+    added = paas("drains:add", "syslog+tls://127.0.0.1:6514")
+    assert (
+        added.returncode == 0
+        and added.stdout.strip() == "Successfully added drain syslog+tls://127.0.0.1:6514"
+    )
+    token = drained.client().get("/apps/drained/log-drains").json()[0]["token"]
+    assert paas("drains").stdout.splitlines() == ["=== Drains", f"syslog+tls://127.0.0.1:6514 ({token})"]
+    listed = json.loads(paas("drains", "--json").stdout)
+    assert listed[0]["token"] == token and listed[0]["addon"] is None
+    removed = paas("drains:remove", token)
+    assert removed.stdout.strip() == "Successfully removed drain syslog+tls://127.0.0.1:6514"
+    bad = paas("drains:add", "gopher://127.0.0.1:70")
+    assert bad.returncode == 1 and "Url is invalid: the scheme must be one of" in bad.stderr
+    assert "Traceback" not in bad.stderr
