@@ -42,7 +42,7 @@ class DrainBuffer:
         return dropped
 
     def drop(self, count: int) -> None:
-        """Lines lost elsewhere (a batch given up after its retries, a full bus queue)."""
+        """Lines lost after they left the buffer (a batch given up after its retries, a broken write)."""
         if count <= 0:
             return
         if not self.unreported:

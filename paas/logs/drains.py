@@ -1,8 +1,8 @@
 """Log drains: the drains each app has (state database) and the live senders behind them.
 
-Lines reach a drain from the bus: one `log.line` subscription per app that has drains (an
-app without one costs its publishers nothing: the hub asks `bus.wants` first), a pump that
-copies each line into every drain's bounded buffer, and one sender task per drain that
+Lines reach a drain from the bus: one `log.line` listener per app that has drains (an app
+without one costs its publishers nothing: the hub asks `bus.wants` first, which answers per
+app), appending each line to every drain's bounded buffer, and one sender task per drain that
 empties its buffer towards the receiver, backing off (doubling from `drain_retry_base` up
 to 30 s) while the receiver is away. A stalled or dead receiver only ever fills its own
 buffer: lines are dropped, counted, and reported with Heroku's L10 line.
@@ -23,7 +23,7 @@ from sqlalchemy import select
 from common.ca import LocalCA
 from common.config import Settings
 from common.errors import PaasError, invalid, not_found
-from common.events import Event, EventBus, Subscription
+from common.events import Event, EventBus
 from common.loghub import LogHub, LogLine
 from paas.control.store import Store
 from paas.logs.buffer import DrainBuffer
@@ -35,7 +35,6 @@ from paas.state.models import App
 MAX_DRAINS_PER_APP = 10
 BACKOFF_MAX = 30.0
 REPORT_EVERY = 1.0  # at most one L10 line a second per drain
-PUMP_QUEUE = 10_000
 
 
 @dataclass(frozen=True)
@@ -80,10 +79,6 @@ class LiveDrain:
         if self.buffer.offer(line, report=line.dyno != "logplex"):
             self._schedule_report()
 
-    def lost(self, count: int) -> None:
-        self.buffer.drop(count)
-        self._schedule_report()
-
     def _schedule_report(self) -> None:
         if self._report is None:
             self._report = asyncio.get_running_loop().call_later(REPORT_EVERY, self._emit_report)
@@ -126,30 +121,21 @@ class LiveDrain:
 
 
 class AppPump:
-    """An app's `log.line` subscription, copied into each of its drains' buffers."""
+    """An app's `log.line` listener: each line is appended to every drain's buffer, in the
+    publisher's own call (a deque append; no queue, no task switch per line)."""
 
     def __init__(self, bus: EventBus, app: str):
         self.drains: dict[str, LiveDrain] = {}
-        self._sub: Subscription = bus.subscribe(["log.line"], app=app, maxsize=PUMP_QUEUE)
-        self._task = asyncio.get_running_loop().create_task(self._pump(), name=f"drains {app}")
+        self._unlisten = bus.listen(["log.line"], self._on_line, app=app)
 
-    async def _pump(self) -> None:
-        sub, seen_dropped = self._sub, 0
-        async for event in sub:
-            if sub.dropped > seen_dropped:  # the bus queue overflowed: every drain lost those
-                for drain in self.drains.values():
-                    drain.lost(sub.dropped - seen_dropped)
-                seen_dropped = sub.dropped
-            line = event.data.get("line")
-            if isinstance(line, LogLine):
-                for drain in self.drains.values():
-                    drain.offer(line)
+    def _on_line(self, event: Event) -> None:
+        line = event.data.get("line")
+        if isinstance(line, LogLine):
+            for drain in self.drains.values():
+                drain.offer(line)
 
     async def close(self) -> None:
-        self._sub.close()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._unlisten()
         for drain in list(self.drains.values()):
             await drain.close()
         self.drains.clear()
@@ -173,7 +159,7 @@ class DrainService:
     # ---- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         """Start a sender for every drain kept in the state database."""
-        self._unlisten = self.bus.listen(["app.destroyed"], self._on_destroyed)
+        self._unlisten = self.bus.listen(["app.destroyed", "app.created"], self._on_app)
         with self.store.session() as s:
             rows = s.execute(select(LogDrain, App).join(App, App.id == LogDrain.app_id)).all()
             infos = [_info(row, app) for row, app in rows]
@@ -188,10 +174,18 @@ class DrainService:
         for pump in pumps:
             await pump.close()
 
-    def _on_destroyed(self, event: Event) -> None:
-        pump = self._pumps.pop(event.app or "", None)
-        if pump is not None:
-            asyncio.get_running_loop().create_task(pump.close())
+    def _on_app(self, event: Event) -> None:
+        """A destroyed app's drains stop; a renamed app (destroyed under its old name, created
+        under the new one) keeps its drains, now fed by the new name's lines."""
+        name = event.app or ""
+        if event.kind == "app.destroyed":
+            pump = self._pumps.pop(name, None)
+            if pump is not None:
+                asyncio.get_running_loop().create_task(pump.close())
+            return
+        with contextlib.suppress(PaasError):
+            for info in self.of_app(name):
+                self._run(info)
 
     # ---- the drains of an app ------------------------------------------------------------
     def of_app(self, app: str) -> list[DrainInfo]:

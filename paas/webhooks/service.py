@@ -111,7 +111,7 @@ class WebhookService:
     # ---- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         self._reload()
-        self._unlisten = self.bus.listen([*KINDS, "app.destroyed"], self._on_event)
+        self._unlisten = self.bus.listen([*KINDS, "app.destroyed", "app.created"], self._on_event)
 
     async def stop(self) -> None:
         if self._unlisten is not None:
@@ -242,6 +242,9 @@ class WebhookService:
             self._hooks.pop(app, None)
             self._events.pop(app, None)
             self._deliveries.pop(app, None)
+            return
+        if event.kind == "app.created":  # a renamed app keeps its webhooks under its new name
+            self._reload()
             return
         hooks = self._hooks.get(app)
         if not hooks:

@@ -247,3 +247,18 @@ def test_cli_drains_add_list_remove(drained: DaemonThread) -> None:
     bad = paas("drains:add", "gopher://127.0.0.1:70")
     assert bad.returncode == 1 and "Url is invalid: the scheme must be one of" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_renamed_app_keeps_draining_and_a_destroyed_one_stops(drained: DaemonThread) -> None:
+    receiver = HttpsReceiver(drained.d.ca).start()
+    try:
+        c = drained.client()
+        c.post("/apps/drained/log-drains", json={"url": receiver.url}).raise_for_status()
+        c.patch("/apps/drained", json={"name": "renamed"}).raise_for_status()
+        app_line(drained, "after the rename", app="renamed")
+        assert wait_until(lambda: any(b"after the rename" in x.body for x in receiver.received))
+        assert [d["app"]["name"] for d in c.get("/apps/renamed/log-drains").json()] == ["renamed"]
+        c.delete("/apps/renamed").raise_for_status()
+        assert wait_until(lambda: not drained.d.drains.statuses())  # its sender stopped
+    finally:
+        receiver.stop()
