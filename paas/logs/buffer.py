@@ -29,16 +29,18 @@ class DrainBuffer:
     def offer(self, line: LogLine, report: bool = True) -> bool:
         """Queue `line`; True when that dropped an older one (and a report is due)."""
         dropped = False
-        if len(self.lines) >= self.capacity:
-            self.lines.popleft()
+        lines = self.lines
+        if not lines:
+            self.ready.set()  # cleared only when emptied: one wake-up per batch, not per line
+        elif len(lines) >= self.capacity:
+            lines.popleft()
             self.dropped += 1
             if report:
                 if not self.unreported:
                     self.dropped_since = rfc5424_now()
                 self.unreported += 1
                 dropped = True
-        self.lines.append(line)
-        self.ready.set()
+        lines.append(line)
         return dropped
 
     def drop(self, count: int) -> None:

@@ -92,7 +92,8 @@ class LiveDrain:
     async def _send_loop(self) -> None:
         delay = self.retry_base
         while True:
-            await self.buffer.ready.wait()
+            if not self.transport.pending:
+                await self.buffer.ready.wait()
             dropped_before = self.buffer.dropped
             try:
                 await self.transport.send(self.buffer)
@@ -129,10 +130,9 @@ class AppPump:
         self._unlisten = bus.listen(["log.line"], self._on_line, app=app)
 
     def _on_line(self, event: Event) -> None:
-        line = event.data.get("line")
-        if isinstance(line, LogLine):
-            for drain in self.drains.values():
-                drain.offer(line)
+        line: LogLine = event.data["line"]  # the hub's `log.line` always carries one
+        for drain in self.drains.values():
+            drain.offer(line)
 
     async def close(self) -> None:
         self._unlisten()

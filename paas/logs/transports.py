@@ -34,6 +34,9 @@ class DrainFailed(Exception):
 
 
 class Transport(Protocol):
+    @property
+    def pending(self) -> bool: ...  # a batch taken from the buffer waits for its retry
+
     async def send(self, buffer: DrainBuffer) -> None: ...
 
     async def close(self) -> None: ...
@@ -47,6 +50,10 @@ class SyslogTransport:
         self.token = token
         self.tls = tls
         self._writer: asyncio.StreamWriter | None = None
+
+    @property
+    def pending(self) -> bool:
+        return False  # frames written to a broken connection are lost (counted), not retried
 
     async def _connect(self) -> asyncio.StreamWriter:
         if self._writer is not None and not self._writer.is_closing():
@@ -108,6 +115,10 @@ class HttpTransport:
         )
         self._pending: tuple[str, list[bytes]] | None = None  # frame id, frames: being retried
         self._attempts = 0
+
+    @property
+    def pending(self) -> bool:
+        return self._pending is not None
 
     async def send(self, buffer: DrainBuffer) -> None:
         if self._pending is None:

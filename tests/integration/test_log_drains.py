@@ -105,8 +105,12 @@ def test_https_drain_gets_logplex_batches_and_retries_with_the_same_frame_id(
         c = drained.client()
         r = c.post("/apps/drained/log-drains", json={"url": f"{receiver.url}/logs?x=1"})
         token = r.json()["token"]
-        for i in range(3):
-            app_line(drained, f"line {i}")
+
+        async def three() -> None:  # one batch, refused once, retried with nothing new to send
+            for i in range(3):
+                drained.d.logs.app_line("drained", "web.1", f"line {i}")
+
+        drained.call(three)
         assert wait_until(lambda: sum(int(x.headers["logplex-msg-count"]) for x in receiver.received) >= 3)
         first, retried = receiver.attempts[0], receiver.received[0]
         assert (
