@@ -35,6 +35,7 @@ from paas.state.models import App
 MAX_DRAINS_PER_APP = 10
 BACKOFF_MAX = 30.0
 REPORT_EVERY = 1.0  # at most one L10 line a second per drain
+LINGER = 0.05  # seconds a sender waits after the first new line, for more to batch with it
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,15 @@ class LiveDrain:
         while True:
             if not self.transport.pending:
                 await self.buffer.ready.wait()
+                # let lines gather: a write (or a POST) per batch, not per line, keeps a busy
+                # app's drain from costing a system call per request
+                await asyncio.sleep(LINGER)
             dropped_before = self.buffer.dropped
             try:
                 await self.transport.send(self.buffer)
-            except DrainFailed as exc:
+            except Exception as exc:  # DrainFailed; anything else must not end the drain either
                 self.failures += 1
-                self.last_error = str(exc)
+                self.last_error = str(exc) if isinstance(exc, DrainFailed) else f"internal: {exc!r}"
                 if self.buffer.dropped > dropped_before:
                     self._schedule_report()
                 await asyncio.sleep(delay)

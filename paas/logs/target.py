@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import httpx
+
 from common.errors import invalid
 
 SCHEMES = ("syslog", "syslog+tls", "http", "https")
@@ -52,5 +54,10 @@ def parse_target(url: str) -> DrainTarget:
         raise invalid("Url is invalid: a syslog+tls drain needs a port (syslog+tls://host:port).")
     if port == 0:
         raise invalid("Url is invalid: its port is not a number from 1 to 65535.")
+    if scheme in ("http", "https"):
+        try:
+            httpx.URL(url)
+        except (httpx.InvalidURL, ValueError):
+            raise invalid("Url is invalid: it is not a URL an HTTP client can send to.") from None
     default = {"syslog": SYSLOG_PORT, "http": 80, "https": 443}.get(scheme, SYSLOG_PORT)
     return DrainTarget(url, scheme, host, port or default)

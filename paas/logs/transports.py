@@ -73,8 +73,9 @@ class SyslogTransport:
             raise DrainFailed(f"connecting to {target.shown} timed out") from None
         except ssl.SSLError as exc:
             raise DrainFailed(f"TLS with {target.shown} failed: {exc.reason}") from None
-        except OSError as exc:
-            raise DrainFailed(f"cannot connect to {target.shown}: {exc.strerror or exc}") from None
+        except (OSError, ValueError) as exc:  # ValueError: a host name that cannot be encoded
+            reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+            raise DrainFailed(f"cannot connect to {target.shown}: {reason}") from None
         self._writer = writer
         return writer
 
@@ -151,7 +152,7 @@ class HttpTransport:
             response = await self._client.post(self.target.url, content=b"".join(frames), headers=headers)
         except httpx.TimeoutException:
             raise DrainFailed(f"{self.target.shown} did not answer in time") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             raise DrainFailed(f"cannot POST to {self.target.shown}: {exc.__class__.__name__}") from None
         if not 200 <= response.status_code < 300:
             raise DrainFailed(f"{self.target.shown} answered {response.status_code}")

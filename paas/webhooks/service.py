@@ -71,8 +71,14 @@ def sign(secret: str, body: bytes) -> str:
 
 def check_url(url: str) -> str:
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
+    scheme, host = "", None
+    try:
+        parts = urlsplit(url)
+        scheme, host, _port = parts.scheme, parts.hostname, parts.port
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        host = None
+    if scheme not in ("http", "https") or not host or len(url) > 2048 or any(c.isspace() for c in url):
         raise invalid("url must be an http:// or https:// URL with a host.")
     return url
 
@@ -310,7 +316,7 @@ class WebhookService:
         try:
             response = await self._http.post(hook.info.url, content=body, headers=headers)
             code = response.status_code
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             error = exc.__class__.__name__
         ok = code is not None and 200 <= code < 300
         delivery.num_attempts += 1
