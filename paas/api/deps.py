@@ -20,9 +20,12 @@ from common.loghub import LogHub
 from dynos.manager import DynoManager
 from dynos.stackimages import StackImages
 from paas.addons.kvs.provider import KeyValueStoreProvider
+from paas.addons.pgbackups.schedules import Schedules
+from paas.addons.pgbackups.service import BackupService
 from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.attach import AttachTickets
+from paas.autoscale.service import AutoscaleService
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
 from paas.builds.service import BuildService
@@ -31,6 +34,7 @@ from paas.control.releases import ReleasePath
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
 from paas.logs.drains import DrainService
+from paas.scheduler.service import SchedulerService
 from paas.teardown import AppTeardown
 from paas.webhooks.service import WebhookService
 from router.faults import FaultRegistry
@@ -50,6 +54,8 @@ class Services:
     teardown: AppTeardown
     addons: AddonService
     postgres: PostgresProvider
+    pgbackups: BackupService
+    pgbackup_schedules: Schedules
     redis: KeyValueStoreProvider
     builds: BuildService
     setups: AppSetups
@@ -63,6 +69,8 @@ class Services:
     dataclips: DataclipsService
     drains: DrainService
     webhooks: WebhookService
+    scheduler: SchedulerService
+    autoscale: AutoscaleService
     status: Callable[[], dict[str, Any]]  # the daemon's own figures (`GET /status`)
     report_error: Callable[[BaseException], None]  # an internal error, counted and logged
 

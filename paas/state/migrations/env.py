@@ -1,10 +1,10 @@
 from alembic import context
 
-import paas.dataclips.models
-import paas.logs.models
-import paas.webhooks.models  # noqa: F401  (app webhooks)
+from paas.autoscale.models import AutoscaleMonitor
+from paas.scheduler.models import SchedulerJob
 from paas.state.models import Base
 
+PART_TABLES = (AutoscaleMonitor, SchedulerJob)  # imported for their tables on Base.metadata
 target_metadata = Base.metadata
 connection = context.config.attributes.get("connection")
 context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)

@@ -1,13 +1,13 @@
 """log drains and app webhooks
 
-Revision ID: 0004_drains_webhooks
+Revision ID: 0007_drains_webhooks
 Revises: 0001_initial
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_drains_webhooks"
+revision = "0007_drains_webhooks"
 down_revision = "0001_initial"
 branch_labels = ("drains",)
 depends_on = None
