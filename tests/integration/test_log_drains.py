@@ -150,12 +150,11 @@ def test_a_stalled_drain_drops_counts_and_says_l10(drained: DaemonThread) -> Non
 
         drained.call(flood)
 
+        async def logplex_lines() -> list[str]:  # read on the daemon's loop, which appends to them
+            return [line.text for line in drained.d.logs.recent("drained", 1500, dyno="logplex")]
+
         def l10() -> list[str]:
-            return [
-                line.text
-                for line in drained.d.logs.recent("drained", 1500, dyno="logplex")
-                if "L10" in line.text
-            ]
+            return [text for text in drained.call(logplex_lines) if "L10" in text]
 
         assert wait_until(lambda: bool(l10()), 30)
         m = re.fullmatch(
@@ -263,6 +262,11 @@ def test_a_renamed_app_keeps_draining_and_a_destroyed_one_stops(drained: DaemonT
         assert wait_until(lambda: any(b"after the rename" in x.body for x in receiver.received))
         assert [d["app"]["name"] for d in c.get("/apps/renamed/log-drains").json()] == ["renamed"]
         c.delete("/apps/renamed").raise_for_status()
-        assert wait_until(lambda: not drained.d.drains.statuses())  # its sender stopped
+
+        async def live() -> int:  # read on the daemon's loop
+            return len(drained.d.drains.statuses())
+
+        assert wait_until(lambda: drained.call(live) == 0)  # its sender stopped
+        assert c.get("/apps/renamed/log-drains").status_code == 404
     finally:
         receiver.stop()

@@ -27,11 +27,10 @@ def sampled(paas_home: Path) -> Iterator[DaemonThread]:
 
 
 def samples(d: DaemonThread) -> list[str]:
-    return [
-        line.text
-        for line in d.d.logs.recent("metered", 1500, source="heroku", dyno="web.1")
-        if "sample#" in line.text
-    ]
+    async def lines() -> list[str]:  # read on the daemon's loop, which appends to them
+        return [line.text for line in d.d.logs.recent("metered", 1500, source="heroku", dyno="web.1")]
+
+    return [text for text in d.call(lines) if "sample#" in text]
 
 
 def test_labs_enable_makes_the_dyno_report_and_disable_stops_it(
