@@ -166,6 +166,30 @@ def test_cli_webhooks_round_trip_keeps_the_secret_out(hooked: DaemonThread) -> N
     assert SECRET not in everything
     generated = paas("webhooks:add", "-i", "dyno", "-l", "sync", "-u", "https://127.0.0.1:9/y")
     assert "=== Webhook Signing Secret" in generated.stdout
+    set_config(hooked, D="4")  # a release: one delivery to a receiver that refuses
+
+    def failed() -> bool:
+        return bool(hooked.client().get("/apps/hooked/webhook-deliveries").json()[-1]["status"] == "failed")
+
+    assert wait_until(failed)
+    deliveries = paas("webhooks:deliveries").stdout.splitlines()
+    assert deliveries[0].split() == [
+        "Delivery",
+        "ID",
+        "Created",
+        "Status",
+        "Include",
+        "Level",
+        "Attempts",
+        "Code",
+        "Error",
+        "Next",
+        "Attempt",
+    ]
+    assert "failed" in deliveries[2] and "api:release" in deliveries[2] and "ConnectError" in deliveries[2]
+    events = paas("webhooks:events").stdout.splitlines()
+    assert events[0].split() == ["Event", "ID", "Resource", "Action", "Published", "At"]
+    assert "api:release" in events[2] and "create" in events[2]
     removed = paas("webhooks:remove", hook_id)
     assert removed.returncode == 0 and f"Removing webhook {hook_id} from ⬢ hooked... done" in removed.stderr
     gone = paas("webhooks:info", hook_id)
