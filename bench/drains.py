@@ -26,10 +26,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import router_daemon  # noqa: E402
+import router_daemon
+
+BENCH = Path(__file__).resolve().parent
 
 _spec = importlib.util.spec_from_file_location("bench_router", BENCH / "router.py")
 assert _spec is not None and _spec.loader is not None

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from common.ca import LocalCA
 
@@ -53,6 +54,7 @@ class Rsyslog:
         self.port = free_port()
         self.out = workdir / "out.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
         tls = ""
         if ca is not None:
             files = ca.server_files("rsyslog-test", ["127.0.0.1"])
@@ -73,10 +75,11 @@ class Rsyslog:
     def start(self) -> Rsyslog:
         binary = rsyslogd()
         assert binary is not None
+        self._stderr = (self.workdir / "rsyslog.stderr").open("wb")
         self.proc = subprocess.Popen(
             [binary, "-n", "-f", str(self.workdir / "rsyslog.conf"), "-i", str(self.workdir / "rsyslog.pid")],
             stdout=subprocess.DEVNULL,
-            stderr=open(self.workdir / "rsyslog.stderr", "wb"),  # noqa: SIM115 (closed with the process)
+            stderr=self._stderr,
         )
         ok = wait_until(self._listening, 15)
         assert ok, f"rsyslogd did not listen: {(self.workdir / 'rsyslog.stderr').read_text()}"
@@ -100,6 +103,8 @@ class Rsyslog:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self._stderr is not None:
+            self._stderr.close()
 
 
 @dataclass
