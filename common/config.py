@@ -41,6 +41,10 @@ class Settings:
     crash_backoff_max: float = 1200.0
     cycle_interval: float = 86400.0  # 0 = daily cycling off
     memory_check_interval: float = 1.0
+    runtime_metrics_interval: float = 20.0  # log-runtime-metrics samples (Heroku: every 20 s)
+    # log drains and app webhooks: the first retry's delay, doubled per failed attempt
+    drain_retry_base: float = 1.0
+    webhook_retry_base: float = 5.0
     # router timers
     router_connect_timeout: float = 5.0
     router_timeout: float = 30.0
@@ -100,6 +104,9 @@ class Settings:
         "PAAS_CRASH_BACKOFF_MAX": "crash_backoff_max",
         "PAAS_CYCLE_INTERVAL": "cycle_interval",
         "PAAS_MEMORY_CHECK_INTERVAL": "memory_check_interval",
+        "PAAS_RUNTIME_METRICS_INTERVAL": "runtime_metrics_interval",
+        "PAAS_DRAIN_RETRY_BASE": "drain_retry_base",
+        "PAAS_WEBHOOK_RETRY_BASE": "webhook_retry_base",
         "PAAS_ROUTER_CONNECT_TIMEOUT": "router_connect_timeout",
         "PAAS_ROUTER_TIMEOUT": "router_timeout",
         "PAAS_ROUTER_IDLE_TIMEOUT": "router_idle_timeout",

@@ -107,11 +107,12 @@ class Subscription:
 class EventBus:
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
-        self._listeners: list[tuple[frozenset[str] | None, Listener]] = []
+        # (kinds or None for all, the app or None for every app, the callback)
+        self._listeners: list[tuple[frozenset[str] | None, str | None, Listener]] = []
         # immutable copies, rebuilt on (un)subscribe: publishing (once per routed request)
         # iterates them without copying, and a callback may (un)subscribe safely meanwhile
         self._subs_now: tuple[Subscription, ...] = ()
-        self._listeners_now: tuple[tuple[frozenset[str] | None, Listener], ...] = ()
+        self._listeners_now: tuple[tuple[frozenset[str] | None, str | None, Listener], ...] = ()
         self._wanted: dict[tuple[str, str | None], bool] = {}  # wants() answers, until a change
         self._loop: asyncio.AbstractEventLoop | None = None
         self.published = 0
@@ -126,9 +127,10 @@ class EventBus:
         key = (kind, app)
         wanted = self._wanted.get(key)
         if wanted is None:
-            wanted = any(kinds is None or kind in kinds for kinds, _ in self._listeners_now) or any(
-                sub.matches_kind(kind, app) for sub in self._subs_now
-            )
+            wanted = any(
+                (kinds is None or kind in kinds) and (only is None or only == app)
+                for kinds, only, _ in self._listeners_now
+            ) or any(sub.matches_kind(kind, app) for sub in self._subs_now)
             if len(self._wanted) > 4096:  # bounded: apps come and go
                 self._wanted.clear()
             self._wanted[key] = wanted
@@ -140,8 +142,8 @@ class EventBus:
     def publish(self, event: Event) -> None:
         """Deliver to listeners (synchronously) and subscriptions (queued). Loop thread only."""
         self.published += 1
-        for kinds, listener in self._listeners_now:
-            if kinds is None or event.kind in kinds:
+        for kinds, only, listener in self._listeners_now:
+            if (kinds is None or event.kind in kinds) and (only is None or only == event.app):
                 listener(event)
         for sub in self._subs_now:
             if sub.matches(event):
@@ -167,9 +169,12 @@ class EventBus:
         self._changed()
         return sub
 
-    def listen(self, kinds: Iterable[str] | None, listener: Listener) -> Callable[[], None]:
-        """Call `listener(event)` synchronously for each matching event; returns an unlisten function."""
-        entry = (frozenset(kinds) if kinds is not None else None, listener)
+    def listen(
+        self, kinds: Iterable[str] | None, listener: Listener, app: str | None = None
+    ) -> Callable[[], None]:
+        """Call `listener(event)` synchronously for each matching event (of `app` alone when
+        given: `wants` then stays False for other apps); returns an unlisten function."""
+        entry = (frozenset(kinds) if kinds is not None else None, app, listener)
         self._listeners.append(entry)
         self._changed()
 

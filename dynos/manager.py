@@ -33,6 +33,7 @@ from dynos.types import AppDesired, DynoInfo, ProcessDesired
 
 USER = "local@paas"
 ATTACH_TIMEOUT = 60.0
+RUNTIME_METRICS = "log-runtime-metrics"  # the labs feature that turns the samples on
 MAX_TIME_TO_LIVE = 86400  # an attached one-off waits this long for its client (then R13)
 _DYNO_NAME = re.compile(r"([A-Za-z0-9_-]+)\.(\d+)")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -58,7 +59,7 @@ class DynoManager:
         self.bus = bus
         self.logs = logs
         self.runtime = runtime
-        self.ctx = Context(settings, runtime, bus, logs.heroku_line, logs.app_line)
+        self.ctx = Context(settings, runtime, bus, logs.heroku_line, logs.app_line, self._runtime_metrics)
         self.attach_timeout = ATTACH_TIMEOUT
         self.preboot = Preboot(self)  # the web restart strategy when the app enables preboot
         self._apps: dict[str, AppDynos] = {}
@@ -93,6 +94,14 @@ class DynoManager:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _runtime_metrics(self, app: str) -> str | None:
+        """The app's id when it enabled log-runtime-metrics (Heroku's labs feature)."""
+        entry = self._apps.get(app)
+        desired = entry.desired if entry is not None else None
+        if desired is None or RUNTIME_METRICS not in desired.features:
+            return None
+        return desired.app_id or desired.app
 
     def holds(self, app: str, entry: AppDynos) -> bool:
         """`entry` is still `app`'s record and the manager is not shutting down."""

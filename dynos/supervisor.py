@@ -29,11 +29,13 @@ import logging
 import random
 import signal
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from common.config import Settings
 from common.events import EventBus
+from dynos.metrics import RuntimeMetrics
 from dynos.output import LineBudget, LineSplitter
 from dynos.runtimes.base import DynoProcess, DynoSpec, Runtime, SpawnError
 from dynos.runtimes.sockets import Listener
@@ -72,6 +74,8 @@ class Context:
     bus: EventBus
     heroku_line: Callable[[str, str, str], None]  # (app, dyno, text) -> heroku[dyno] line
     app_line: Callable[[str, str, str], None]  # (app, dyno, text) -> app[dyno] line
+    # the app's id when it enabled log-runtime-metrics (asked at each sample), else None
+    runtime_metrics: Callable[[str], str | None] = lambda _app: None
 
 
 def fmt_seconds(value: float) -> str:
@@ -565,6 +569,10 @@ class _ProcessRun:
         spec = sup.spec
         self.memory = MemoryWatch(spec.size.quota_bytes, spec.size.hard_limit_bytes, sup.heroku)
         self.network = network_watch(spec, proc, sup.heroku)
+        self.metrics = RuntimeMetrics(
+            spec.name, "", str(uuid.uuid4()), spec.size.quota_bytes, settings.runtime_metrics_interval
+        )
+        self.next_metrics = self.launched + settings.runtime_metrics_interval
 
     def close(self) -> None:
         self.wake_task.cancel()
@@ -620,11 +628,25 @@ class _ProcessRun:
             return await self.sup.kill_crash(self.proc, self.exit_task)
         return None
 
+    def _sample_metrics(self, now: float) -> None:
+        """log-runtime-metrics: the load and memory lines, once per interval while enabled."""
+        every = self.sup.ctx.settings.runtime_metrics_interval
+        if every <= 0 or now < self.next_metrics:
+            return
+        self.next_metrics = now + every
+        app_id = self.sup.ctx.runtime_metrics(self.sup.app)
+        if app_id is None:
+            return
+        self.metrics.dyno_id = f"heroku.{app_id}.{self.metrics.dyno_uuid}"
+        for line in self.metrics.lines(self.proc.pid, self.proc.container is not None):
+            self.sup.heroku(line)
+
     async def _check(self) -> str | None:
         """Memory (R14 / R15) and where the dyno listens, every check interval."""
         now = self.loop.time()
         self.timers.next_check = now + self.timers.check_every
         self.network.observe(await listeners_of(self.proc), starting=self.sup.state == "starting")
+        self._sample_metrics(now)
         if self.sup.ctx.settings.memory_check_interval <= 0:
             return None
         self.sup.memory = used = await self.proc.memory()

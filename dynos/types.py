@@ -28,6 +28,7 @@ class AppDesired:
     processes: tuple[ProcessDesired, ...] = ()
     docker_image: str | None = None  # container deploys run this image instead of the slug
     features: frozenset[str] = field(default_factory=frozenset)
+    app_id: str = ""  # the state database's id (log-runtime-metrics names dynos with it)
 
     def process(self, type_: str) -> ProcessDesired | None:
         return next((p for p in self.processes if p.type == type_), None)

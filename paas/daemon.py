@@ -69,12 +69,14 @@ from paas.control.values import RouteInfo
 from paas.dataclips.platform import PlatformRecorder
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
+from paas.logs.drains import DrainService
 from paas.metrics.scrape import Scraper
 from paas.metrics.service import MetricsService
 from paas.postgres.cluster import PostgresCluster, traversed_by_server
 from paas.scheduler.service import SchedulerService
 from paas.state.db import Database
 from paas.teardown import AppTeardown
+from paas.webhooks.service import WebhookService
 from router import runs_compiled
 from router.connector import TcpConnector
 from router.faults import FaultConnector, FaultRegistry
@@ -159,6 +161,8 @@ class Daemon:
     teardown: AppTeardown
     dataclips: DataclipsService
     metrics: MetricsService
+    drains: DrainService
+    webhooks: WebhookService
     scheduler: SchedulerService
     autoscale: AutoscaleService
     pgbackups: BackupService
@@ -227,6 +231,7 @@ class Daemon:
         self._build_control_plane()
         self._start_metrics()
         await self._resolve_interrupted()
+        await self._start_observers()
         await self._start_router(router_sock)
         self.services = self._services()
         await self._start_api(api_sock)
@@ -357,6 +362,15 @@ class Daemon:
         await self.pgbackup_schedules.stop()
         await self.pgbackups.stop()
 
+    async def _start_observers(self) -> None:
+        """Log drains and app webhooks: they read the bus, before anything routes or deploys."""
+        self.drains = DrainService(self.control.store, self.bus, self.logs, self.ca, self.settings)
+        await self.drains.start()
+        self._stops.append(self.drains.stop)
+        self.webhooks = WebhookService(self.control, self.bus, self.ca, self.settings)
+        await self.webhooks.start()
+        self._stops.append(self.webhooks.stop)
+
     async def _start_router(self, sock: socket.socket) -> None:
         self.route_table = RouteTable()
         # the router reaches dynos through the daemon's fault registry (faults: router/faults)
@@ -395,6 +409,8 @@ class Daemon:
             dataclips=self.dataclips,
             metrics=self.metrics,
             scrape=Scraper(self.metrics, self.dynos, self.logs, self.bus, self.kafka),
+            drains=self.drains,
+            webhooks=self.webhooks,
             scheduler=self.scheduler,
             autoscale=self.autoscale,
             status=self.status,

@@ -23,6 +23,7 @@ from paas.api import (
     routes_builds,
     routes_certs,
     routes_dataclips,
+    routes_drains,
     routes_dynos,
     routes_faults,
     routes_git,
@@ -37,6 +38,7 @@ from paas.api import (
     routes_router,
     routes_scheduler,
     routes_stack,
+    routes_webhooks,
 )
 from paas.api.answers import allowed_methods, document_errors
 from paas.api.deps import Services
@@ -51,6 +53,8 @@ ROUTE_MODULES = (
     routes_builds,
     routes_certs,
     routes_logs,
+    routes_drains,
+    routes_webhooks,
     routes_dynos,
     routes_kafka,
     routes_pg,

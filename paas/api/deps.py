@@ -33,10 +33,12 @@ from paas.control import ControlPlane
 from paas.control.releases import ReleasePath
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
+from paas.logs.drains import DrainService
 from paas.metrics.scrape import Scraper
 from paas.metrics.service import MetricsService
 from paas.scheduler.service import SchedulerService
 from paas.teardown import AppTeardown
+from paas.webhooks.service import WebhookService
 from router.faults import FaultRegistry
 from router.server import Router
 
@@ -69,6 +71,8 @@ class Services:
     dataclips: DataclipsService
     metrics: MetricsService  # each app's last hour (the Metrics view)
     scrape: Scraper  # the platform's figures for Prometheus (`GET /metrics`)
+    drains: DrainService
+    webhooks: WebhookService
     scheduler: SchedulerService
     autoscale: AutoscaleService
     status: Callable[[], dict[str, Any]]  # the daemon's own figures (`GET /status`)

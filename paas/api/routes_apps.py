@@ -183,6 +183,7 @@ KNOWN_FEATURES = {
     "preboot": "Provide seamless web dyno deploys",
     "http-routing-2-dot-0": "Router 2.0: keep-alive connections from the router to dynos",
     "runtime-dyno-metadata": "Expose dyno metadata (HEROKU_RELEASE_VERSION, ...) as config",
+    "log-runtime-metrics": "Emit dyno load and memory samples to the app's log every 20 s",
 }
 
 

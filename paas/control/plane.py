@@ -267,6 +267,7 @@ class ControlPlane:
                 processes=procs if slug and not app.destroying else (),  # a destroyed app runs nothing
                 docker_image=slug.docker_image if slug else None,
                 features=frozenset(enabled_features(app.features)),
+                app_id=app.id,
             )
 
     def route_info(self) -> list[RouteInfo]:

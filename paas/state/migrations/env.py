@@ -1,7 +1,5 @@
 from alembic import context
 
-import paas.addons.pgbackups.models  # pg:backups tables
-import paas.dataclips.models  # noqa: F401  (dataclips tables)
 from paas.autoscale.models import AutoscaleMonitor
 from paas.scheduler.models import SchedulerJob
 from paas.state.models import Base

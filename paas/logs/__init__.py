@@ -1,0 +1,1 @@
+"""Log drains (Logplex's forwarding side): syslog, syslog+tls, http(s) drains per app."""

@@ -1,0 +1,1 @@
+"""App webhooks: signed HTTP notifications of an app's releases, builds, dynos, ..."""
