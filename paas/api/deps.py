@@ -23,6 +23,7 @@ from paas.addons.kvs.provider import KeyValueStoreProvider
 from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.attach import AttachTickets
+from paas.api.rendezvous import Rendezvous
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
 from paas.builds.service import BuildService
@@ -55,6 +56,8 @@ class Services:
     dynos: DynoManager
     stack: StackImages  # the stack image container dynos run on (`paas stack`)
     attach: AttachTickets
+    rendezvous: Rendezvous  # `heroku run`'s TLS attach listener (its URLs name its port)
+    api_tls_url: str  # the API again over TLS with the local CA (git over https, the data API)
     router: Router
     faults: FaultRegistry
     kafka: KafkaService
