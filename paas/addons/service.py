@@ -124,7 +124,11 @@ class AddonService:
             "name": addon.name,
             "app": {"id": addon.app_id, "name": app_name},
             "addon_service": {"id": _stable_id("addon-service", addon.service), "name": addon.service},
-            "plan": {"id": _stable_id("plan", addon.service, addon.plan), "name": f"{addon.service}:{addon.plan}"},
+            "plan": {
+                "id": _stable_id("plan", addon.service, addon.plan),
+                "name": f"{addon.service}:{addon.plan}",
+                "price": {"cents": 0, "contract": False, "unit": "month"},  # local: free
+            },
             "state": addon.state,
             "config_vars": list(addon.config_vars or []),
             "attachment": addon.attachment,  # paas: the one attachment's name (DATABASE, ...)

@@ -208,9 +208,11 @@ def feature_json(name: str, description: str, enabled: bool, state: str) -> dict
     }
 
 
-def _target_json(t: PromotionTarget) -> dict[str, Any]:
+def target_json(t: PromotionTarget, promotion_id: str) -> dict[str, Any]:
     return {
-        "app": {"name": t.app},
+        "id": _stable_id("promotion-target", promotion_id, t.app),
+        "app": {"id": t.app_id, "name": t.app},
+        "pipeline_promotion": {"id": promotion_id},
         "status": t.status,
         "release": release_json(t.release) if t.release is not None else None,
         "error_message": t.error_message,
@@ -218,7 +220,14 @@ def _target_json(t: PromotionTarget) -> dict[str, Any]:
 
 
 def pipeline_json(p: PipelineInfo) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "created_at": iso(p.created_at)}
+    return {
+        "id": p.id,
+        "name": p.name,
+        "owner": {"id": USER_ID, "type": "user"},
+        "generation": {"name": "cedar"},
+        "created_at": iso(p.created_at),
+        "updated_at": iso(p.created_at),
+    }
 
 
 def coupling_json(c: CouplingInfo) -> dict[str, Any]:
@@ -227,6 +236,8 @@ def coupling_json(c: CouplingInfo) -> dict[str, Any]:
         "stage": c.stage,
         "app": {"id": c.app_id, "name": c.app},
         "pipeline": {"id": c.pipeline_id, "name": c.pipeline},
+        "created_at": EPOCH,
+        "updated_at": EPOCH,
     }
 
 
@@ -235,9 +246,17 @@ def promotion_json(p: Promotion) -> dict[str, Any]:
     return {
         "id": p.id,
         "pipeline": source["pipeline"],
-        "source": {"app": source["app"], "release": {"version": p.version}, "slug": {"id": p.slug_id}},
-        "status": p.status,
-        "targets": [_target_json(t) for t in p.targets],
+        "source": {
+            "app": source["app"],
+            "release": {"id": p.release_id, "version": p.version},
+            "slug": {"id": p.slug_id},
+        },
+        # Heroku's promotion is `completed` once every target is done, failed or not; paas
+        # promotes before it answers. Each target says how it went.
+        "status": "completed",
+        "targets": [target_json(t, p.id) for t in p.targets],
+        "created_at": iso(p.created_at),
+        "updated_at": iso(p.created_at),
     }
 
 

@@ -20,12 +20,20 @@ from paas.api.presenters import attachment_json
 router = APIRouter()
 
 
+class PlanRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str
+
+
 class AddonCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    plan: str
+    plan: str | PlanRef  # Heroku takes the plan's name, or `{"name": ...}` as its CLI sends
     name: str | None = None
     attachment: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
+
+    def plan_name(self) -> str:
+        return self.plan if isinstance(self.plan, str) else self.plan.name
 
 
 class AddonResolve(BaseModel):
@@ -139,7 +147,7 @@ async def list_addons(svc: Svc, app: str) -> list[dict[str, Any]]:
 @router.post("/apps/{app}/addons", status_code=201)
 async def create_addon(svc: Svc, app: str, body: AddonCreate) -> dict[str, Any]:
     attachment = (body.attachment or {}).get("name")
-    return await svc.addons.create(app, body.plan, body.name, attachment)
+    return await svc.addons.create(app, body.plan_name(), body.name, attachment)
 
 
 @router.get("/apps/{app}/addons/{addon}")

@@ -133,6 +133,20 @@ async def account() -> dict[str, Any]:
     return account_json()
 
 
+@router.get("/users/{user}")
+async def user(user: str) -> dict[str, Any]:
+    """`~` is the caller: the one local user."""
+    if user not in ("~", USER, account_json()["id"]):
+        raise not_found("user")
+    return account_json()
+
+
+@router.get("/apps/{app}/sni-endpoints")
+async def sni_endpoints(svc: Svc, app: str) -> list[dict[str, Any]]:
+    svc.control.get_app(app)
+    return []  # the router serves plain HTTP on loopback: no SNI endpoints (certificates)
+
+
 @router.get("/account/features")
 async def account_features() -> list[dict[str, Any]]:
     return []  # no account-wide labs features locally

@@ -29,9 +29,13 @@ def heroku_env(status: dict[str, Any], token: str) -> dict[str, str]:
         "HEROKU_HOST": api,
         "HEROKU_API_KEY": token,
         "HEROKU_PARTICLEBOARD_URL": api,
-        "HEROKU_DATA_HOST": tls_host,
+        # a host name without a port: the CLI keeps HEROKU_HOST's scheme and port for it
+        "HEROKU_DATA_HOST": str(urlsplit(api).hostname),
         "HEROKU_GIT_HOST": tls_host,
         "NODE_EXTRA_CA_CERTS": ca,
+        # `heroku pg:psql` asks psql for TLS unless the host is `localhost`; the embedded
+        # PostgreSQL listens on 127.0.0.1 without TLS. `prefer` is libpq's own default.
+        "PGSSLMODE": "prefer",
         "GIT_CONFIG_COUNT": "1",
         "GIT_CONFIG_KEY_0": f"http.https://{tls_host}/.sslCAInfo",
         "GIT_CONFIG_VALUE_0": ca,
