@@ -36,6 +36,9 @@ def heroku_env(status: dict[str, Any], token: str) -> dict[str, str]:
         # `heroku pg:psql` asks psql for TLS unless the host is `localhost`; the embedded
         # PostgreSQL listens on 127.0.0.1 without TLS. `prefer` is libpq's own default.
         "PGSSLMODE": "prefer",
+        # a local platform's commands are nobody's business: no usage reports to Heroku
+        "DISABLE_TELEMETRY": "true",
+        "HEROKU_SKIP_ANALYTICS": "1",
         "GIT_CONFIG_COUNT": "1",
         "GIT_CONFIG_KEY_0": f"http.https://{tls_host}/.sslCAInfo",
         "GIT_CONFIG_VALUE_0": ca,
