@@ -135,7 +135,14 @@ class Settings:
     def validate(self) -> None:
         if self.runtime not in ("auto", "process", "docker"):
             raise SettingsError(f"PAAS_RUNTIME must be auto, process or docker, not {self.runtime!r}")
-        for name in ("api_port", "api_tls_port", "rendezvous_port", "router_port", "kafka_port", "kafka_tls_port"):
+        for name in (
+            "api_port",
+            "api_tls_port",
+            "rendezvous_port",
+            "router_port",
+            "kafka_port",
+            "kafka_tls_port",
+        ):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise SettingsError(f"{name} must be a port number (0-65535), not {port}")

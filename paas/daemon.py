@@ -46,8 +46,8 @@ from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.app import create_api
 from paas.api.attach import AttachTickets
-from paas.api.rendezvous import Rendezvous
 from paas.api.deps import Services
+from paas.api.rendezvous import Rendezvous
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
 from paas.builds.service import BuildService

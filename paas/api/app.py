@@ -150,7 +150,11 @@ class GitPathAlias:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and GIT_ALIAS.fullmatch(scope["path"]):
-            scope = {**scope, "path": "/git" + scope["path"], "raw_path": b"/git" + (scope.get("raw_path") or scope["path"].encode())}
+            scope = {
+                **scope,
+                "path": "/git" + scope["path"],
+                "raw_path": b"/git" + (scope.get("raw_path") or scope["path"].encode()),
+            }
         await self.app(scope, receive, send)
 
 

@@ -12,7 +12,6 @@ from paas.builds.service import BuildInfo
 from paas.control import USER, Urls, iso
 from paas.control.values import AppInfo, DomainInfo, FormationInfo, ReleaseInfo, SlugInfo
 
-
 # The one local user: Heroku's account resource names it by email and a stable id.
 USER_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "paas:user:" + USER))
 EPOCH = "2026-01-01T00:00:00Z"  # when the local account "was created": a fixed, valid timestamp

@@ -66,7 +66,11 @@ class RangeSpec:
             else:
                 raise bad_range("order must be asc or desc.")
         return cls(
-            _bound(match["first"]), _bound(match["last"]), bool(match["excl"]), min(limit, DEFAULT_MAX), descending
+            _bound(match["first"]),
+            _bound(match["last"]),
+            bool(match["excl"]),
+            min(limit, DEFAULT_MAX),
+            descending,
         )
 
     def apply(self, items: Sequence[T], key: Callable[[T], int]) -> tuple[list[T], bool]:
@@ -80,7 +84,9 @@ class RangeSpec:
     def _within(self, value: int) -> bool:
         # `first`/`last` are in the order asked for: with desc, first is the higher bound
         low, high = (self.last, self.first) if self.descending else (self.first, self.last)
-        low_excl, high_excl = (False, self.exclusive_first) if self.descending else (self.exclusive_first, False)
+        low_excl, high_excl = (
+            (False, self.exclusive_first) if self.descending else (self.exclusive_first, False)
+        )
         if low is not None and (value < low or (low_excl and value == low)):
             return False
         return not (high is not None and (value > high or (high_excl and value == high)))

@@ -66,7 +66,10 @@ def _names_attachment(addon: dict[str, Any], ident: str) -> bool:
     """Whether `ident` names this add-on's attachment: `DATABASE`, `DATABASE_URL`, the
     add-on's name or id (Heroku's resolver accepts each)."""
     upper = ident.upper()
-    return ident in (addon["id"], addon["name"]) or upper in (addon["attachment"], addon["attachment"] + "_URL")
+    return ident in (addon["id"], addon["name"]) or upper in (
+        addon["attachment"],
+        addon["attachment"] + "_URL",
+    )
 
 
 def _global_addon(svc: Services, ident: str) -> dict[str, Any]:
@@ -132,7 +135,9 @@ async def resolve_addon(svc: Svc, body: AddonResolve) -> list[dict[str, Any]]:
 async def resolve_attachment(svc: Svc, body: AttachmentResolve) -> list[dict[str, Any]]:
     candidates = _addons_of(svc, body.app)
     found = [
-        a for a in candidates if _names_attachment(a, body.addon_attachment) and _service_ok(a, body.addon_service)
+        a
+        for a in candidates
+        if _names_attachment(a, body.addon_attachment) and _service_ok(a, body.addon_service)
     ]
     if not found:
         raise not_found("add-on attachment")

@@ -91,7 +91,9 @@ def _tree_bytes(path: Path) -> int:
 
 def _sizes(svc: Services, app: AppInfo) -> AppSizes:
     slug = svc.control.current_slug(app.id)
-    return AppSizes(repo=_tree_bytes(repo_path(svc.settings.repos_dir, app.name)), slug=slug.size if slug else 0)
+    return AppSizes(
+        repo=_tree_bytes(repo_path(svc.settings.repos_dir, app.name)), slug=slug.size if slug else 0
+    )
 
 
 def _app(svc: Services, app: AppInfo) -> dict[str, Any]:
@@ -202,9 +204,7 @@ async def list_releases(request: Request, svc: Svc, app: str) -> JSONResponse:
     spec = RangeSpec.parse(request.headers.get("range"), field="version")
     page, more = spec.apply(releases, key=lambda r: r.version)
     headers = {"Accept-Ranges": "version", **spec.next_range_header(page, more, key=lambda r: r.version)}
-    return JSONResponse(
-        [_release(svc, r) for r in page], status_code=206 if more else 200, headers=headers
-    )
+    return JSONResponse([_release(svc, r) for r in page], status_code=206 if more else 200, headers=headers)
 
 
 @router.get("/apps/{app}/releases/{release}")
@@ -294,7 +294,9 @@ KNOWN_FEATURES = {
 @router.get("/apps/{app}/features")
 async def list_features(svc: Svc, app: str) -> list[dict[str, Any]]:
     enabled = set(svc.control.get_app(app).features)
-    return [feature_json(n, d, n in enabled, FEATURE_STATES.get(n, "beta")) for n, d in KNOWN_FEATURES.items()]
+    return [
+        feature_json(n, d, n in enabled, FEATURE_STATES.get(n, "beta")) for n, d in KNOWN_FEATURES.items()
+    ]
 
 
 @router.get("/apps/{app}/features/{feature}")
@@ -302,7 +304,9 @@ async def get_feature(svc: Svc, app: str, feature: str) -> dict[str, Any]:
     enabled = set(svc.control.get_app(app).features)
     if feature not in KNOWN_FEATURES:
         raise not_found("feature")
-    return feature_json(feature, KNOWN_FEATURES[feature], feature in enabled, FEATURE_STATES.get(feature, "beta"))
+    return feature_json(
+        feature, KNOWN_FEATURES[feature], feature in enabled, FEATURE_STATES.get(feature, "beta")
+    )
 
 
 @router.patch("/apps/{app}/features/{feature}")

@@ -151,7 +151,9 @@ async def create_dyno(svc: Svc, app: str, body: OneOffCreate) -> dict[str, Any]:
     if body.attach:
         env = body.env or {}
         tty = not body.force_no_tty
-        secret = svc.attach.issue(name, run.name, tty, _dimension(env.get("LINES"), 24), _dimension(env.get("COLUMNS"), 80))
+        secret = svc.attach.issue(
+            name, run.name, tty, _dimension(env.get("LINES"), 24), _dimension(env.get("COLUMNS"), 80)
+        )
         # Heroku's rendezvous URL; the same secret also opens `/attach/<secret>` (WebSocket)
         attach_url = svc.rendezvous.url(secret)
     return dyno_json(run.info(), attach_url)

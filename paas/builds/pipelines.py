@@ -268,7 +268,11 @@ class PipelineService:
             ok = made.status == "succeeded"
             results.append(
                 PromotionTarget(
-                    name, made.status if ok else "failed", made, None if ok else "release phase failed", app_id
+                    name,
+                    made.status if ok else "failed",
+                    made,
+                    None if ok else "release phase failed",
+                    app_id,
                 )
             )
         promotion = Promotion(

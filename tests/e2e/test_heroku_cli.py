@@ -25,7 +25,7 @@ import pytest
 
 from tests.support.herokucli import HerokuCli, ensure_heroku_cli
 from tests.support.pg import admin_url
-from tests.support.procs import PAAS, DaemonProcess
+from tests.support.procs import DaemonProcess
 from tests.support.require import require
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -144,8 +144,12 @@ def test_git_push_heroku_main_over_tls(platform: Platform) -> None:
     assert pushed.returncode == 0, pushed.stderr
     assert "remote: Verifying deploy... done." in pushed.stderr
     assert "release-phase-ran-one" in pushed.stderr  # the release phase's output, streamed back
-    platform.wait_for("web.1 up", lambda: any(d["name"] == "web.1" and d["state"] == "up" for d in platform.dynos(APP)))
-    ps, output, info = h.many([("ps", "-a", APP), ("releases:output", "-a", APP), ("releases:info", "-a", APP)])
+    platform.wait_for(
+        "web.1 up", lambda: any(d["name"] == "web.1" and d["state"] == "up" for d in platform.dynos(APP))
+    )
+    ps, output, info = h.many(
+        [("ps", "-a", APP), ("releases:output", "-a", APP), ("releases:info", "-a", APP)]
+    )
     assert re.search(r"^web\.1: up ", ps.ok().stdout, re.M)
     assert "=== web (Standard-1X): python3 web.py (1)" in ps.stdout
     assert "release-phase-ran-one" in output.ok().stdout
@@ -194,7 +198,9 @@ def test_run_ctrl_c_hangs_up_the_dyno(platform: Platform) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    platform.wait_for("the one-off gone", lambda: name not in [d["name"] for d in platform.dynos(APP)], timeout=60)
+    platform.wait_for(
+        "the one-off gone", lambda: name not in [d["name"] for d in platform.dynos(APP)], timeout=60
+    )
     log = h("logs", "-a", APP, "-n", "200", "-d", name).ok().stdout
     assert "Client connection closed. Sending SIGHUP to all processes" in log
 
@@ -220,7 +226,9 @@ def test_logs_lines_source_dyno_and_tail(platform: Platform) -> None:
     try:
         platform.wait_for("the tail's backlog", lambda: len(seen) > 0, timeout=30)
         h("config:set", "TAILED=yes", "-a", APP).ok()
-        platform.wait_for("the live line on the tail", lambda: any("Set TAILED config vars" in s for s in seen), 30)
+        platform.wait_for(
+            "the live line on the tail", lambda: any("Set TAILED config vars" in s for s in seen), 30
+        )
     finally:
         tail.kill()
         tail.wait()
@@ -231,19 +239,29 @@ def test_ps_maintenance_domains_labs_rollback(platform: Platform) -> None:
     assert f"Restarting all dynos on {APP}... done" in h("ps:restart", "-a", APP).ok().output
     assert "Scaling dynos... done, now running web at 2:" in h("ps:scale", "web=2", "-a", APP).ok().output
     platform.wait_for("web.2", lambda: any(d["name"] == "web.2" for d in platform.dynos(APP)))
-    assert "Restarting all web dynos on hk-app... done" in h("ps:restart", "--process-type", "web", "-a", APP).ok().output
-    assert "Stopping dyno web.2 on hk-app... done" in h("ps:stop", "--dyno-name", "web.2", "-a", APP).ok().output
+    assert (
+        "Restarting all web dynos on hk-app... done"
+        in h("ps:restart", "--process-type", "web", "-a", APP).ok().output
+    )
+    assert (
+        "Stopping dyno web.2 on hk-app... done" in h("ps:stop", "--dyno-name", "web.2", "-a", APP).ok().output
+    )
 
     assert "Enabling maintenance mode for hk-app... done" in h("maintenance:on", "-a", APP).ok().output
     assert h("maintenance", "-a", APP).ok().stdout.strip() == "on"
     assert "Disabling maintenance mode for hk-app... done" in h("maintenance:off", "-a", APP).ok().output
 
-    assert "Adding www.hk-app.test to hk-app... done" in h("domains:add", "www.hk-app.test", "-a", APP).ok().output
+    assert (
+        "Adding www.hk-app.test to hk-app... done"
+        in h("domains:add", "www.hk-app.test", "-a", APP).ok().output
+    )
     assert "www.hk-app.test" in h("domains", "-a", APP).ok().stdout
     assert "done" in h("domains:remove", "www.hk-app.test", "-a", APP).ok().output
 
     assert "done" in h("labs:enable", "runtime-dyno-metadata", "-a", APP).ok().output
-    assert re.search(r"^Enabled:\s+true$", h("labs:info", "runtime-dyno-metadata", "-a", APP).ok().stdout, re.M)
+    assert re.search(
+        r"^Enabled:\s+true$", h("labs:info", "runtime-dyno-metadata", "-a", APP).ok().stdout, re.M
+    )
     assert "done" in h("features:enable", "preboot", "-a", APP).ok().output
     rolled = h("rollback", "-a", APP).ok()
     assert re.search(r"Rolling back hk-app to v\d+... done, v\d+", rolled.output)
@@ -287,7 +305,9 @@ def test_pipelines_promote_rename_destroy(platform: Platform) -> None:
     assert re.search(r"^\s+hk-prod\s+production$", info.ok().stdout, re.M)
     assert "hk-pipe" in listed.ok().stdout
     promoted = h("pipelines:promote", "-a", APP, timeout=180).ok()
-    assert "Promotion successful" in promoted.stdout and re.search(r"^hk-prod:\s+succeeded$", promoted.stdout, re.M)
+    assert "Promotion successful" in promoted.stdout and re.search(
+        r"^hk-prod:\s+succeeded$", promoted.stdout, re.M
+    )
     assert "Promote hk-app v" in h("releases", "-a", PROD).ok().stdout
     assert "done" in h("pipelines:remove", "-a", PROD).ok().output
     assert "done" in h("pipelines:destroy", "hk-pipe").ok().output

@@ -41,7 +41,9 @@ def ensure_heroku_cli() -> Path:
     if _installed("heroku") == HEROKU_VERSION and _installed("@heroku-cli/schema") == SCHEMA_VERSION:
         return HEROKU_BIN
     npm = shutil.which("npm")
-    require(npm is not None and shutil.which("node") is not None, "node and npm (for the official heroku CLI)")
+    require(
+        npm is not None and shutil.which("node") is not None, "node and npm (for the official heroku CLI)"
+    )
     assert npm is not None
     PREFIX.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
@@ -121,7 +123,9 @@ class HerokuCli:
     def command(self, *args: str) -> list[str]:
         return [str(self.binary), *args]
 
-    def __call__(self, *args: str, input: str | None = None, timeout: float = 90, cwd: Path | None = None) -> Result:
+    def __call__(
+        self, *args: str, input: str | None = None, timeout: float = 90, cwd: Path | None = None
+    ) -> Result:
         self.calls.append(args)
         done = subprocess.run(
             self.command(*args),
@@ -152,4 +156,6 @@ class HerokuCli:
             return list(pool.map(lambda args: self(*args), commands))
 
     def git(self, *args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", *args], env=self.env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            ["git", *args], env=self.env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+        )
