@@ -133,7 +133,7 @@ class AddonService:
             "config_vars": list(addon.config_vars or []),
             "attachment": addon.attachment,  # paas: the one attachment's name (DATABASE, ...)
             "provider_id": addon.id,
-            "actions": [],
+            "actions": [],  # no provider actions (SSO links) locally
             "billed_price": {"cents": 0, "contract": False, "unit": "month"},
             "billing_entity": {"id": addon.app_id, "name": app_name, "type": "app"},
             "web_url": None,

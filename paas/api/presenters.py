@@ -155,8 +155,11 @@ def slug_json(slug: SlugInfo) -> dict[str, Any]:
         "size": slug.size,
         "stack": {"name": slug.stack},
         "buildpack_provided_description": slug.buildpack,
+        "checksum": None,
+        "commit_description": None,
         "docker_image": slug.docker_image,
         "created_at": iso(slug.created_at),
+        "updated_at": iso(slug.created_at),
     }
 
 
@@ -259,14 +262,17 @@ def promotion_json(p: Promotion) -> dict[str, Any]:
     }
 
 
-def build_json(b: BuildInfo, urls: Urls) -> dict[str, Any]:
+def build_json(b: BuildInfo, urls: Urls, stack: str) -> dict[str, Any]:
+    """`stack`: the app's, which every build of it uses."""
     data: dict[str, Any] = {
         "id": b.id,
         "app": {"name": b.app},
         "status": b.status,
         "source_blob": {"version": b.commit},
         "source": b.source,
-        "buildpacks": [{"name": b.buildpack}] if b.buildpack else [],
+        "buildpacks": [{"name": b.buildpack, "url": b.buildpack}] if b.buildpack else [],
+        "stack": stack,
+        "user": user_json(),
         "slug": {"id": b.slug_id} if b.slug_id else None,
         "release": {"id": b.release_id} if b.release_id else None,
         "duration": b.duration,
