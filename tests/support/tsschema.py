@@ -209,6 +209,7 @@ class Schema:
         if isinstance(node, Union):
             results = [self.check(value, option, path) for option in node.options]
             return [] if any(not r for r in results) else min(results, key=len)
+        assert isinstance(node, Obj)  # resolve() followed every reference
         return self.check_object(value, node, path)
 
     def check_both(self, value: Any, node: Both, path: str) -> list[str]:
