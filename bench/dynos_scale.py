@@ -115,6 +115,8 @@ def bench_daemon(dynos: int, rounds: int, python: str) -> None:
             **os.environ,
             "PAAS_HOME": str(home),
             "PAAS_API_PORT": "0",
+            "PAAS_API_TLS_PORT": "0",
+            "PAAS_RENDEZVOUS_PORT": "0",
             "PAAS_ROUTER_PORT": "0",
             "PAAS_KAFKA_PORT": "0",
             "PAAS_KAFKA_TLS_PORT": "0",

@@ -28,6 +28,8 @@ def default_home() -> Path:
 class Settings:
     home: Path = field(default_factory=default_home)
     api_port: int = 5100
+    api_tls_port: int = 5101  # the API again over TLS (local CA): git over https, the data API
+    rendezvous_port: int = 5102  # `heroku run`'s rendezvous: TLS, a secret line, then the terminal
     router_port: int = 5000
     kafka_port: int = 9092
     kafka_tls_port: int = 9096
@@ -92,6 +94,8 @@ class Settings:
     ENV_NAMES = {
         "PAAS_HOME": "home",
         "PAAS_API_PORT": "api_port",
+        "PAAS_API_TLS_PORT": "api_tls_port",
+        "PAAS_RENDEZVOUS_PORT": "rendezvous_port",
         "PAAS_ROUTER_PORT": "router_port",
         "PAAS_KAFKA_PORT": "kafka_port",
         "PAAS_KAFKA_TLS_PORT": "kafka_tls_port",
@@ -159,7 +163,14 @@ class Settings:
     def validate(self) -> None:
         if self.runtime not in ("auto", "process", "docker"):
             raise SettingsError(f"PAAS_RUNTIME must be auto, process or docker, not {self.runtime!r}")
-        for name in ("api_port", "router_port", "kafka_port", "kafka_tls_port"):
+        for name in (
+            "api_port",
+            "api_tls_port",
+            "rendezvous_port",
+            "router_port",
+            "kafka_port",
+            "kafka_tls_port",
+        ):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise SettingsError(f"{name} must be a port number (0-65535), not {port}")

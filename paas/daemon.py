@@ -51,6 +51,7 @@ from paas.addons.service import AddonService
 from paas.api.app import create_api
 from paas.api.attach import AttachTickets
 from paas.api.deps import Services
+from paas.api.rendezvous import Rendezvous
 from paas.autoscale.service import AutoscaleService
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
@@ -85,6 +86,10 @@ from router.server import Router
 from router.table import AppRoute, Backend, RouteTable
 
 Stop = Callable[[], Awaitable[None]]
+
+
+# the names the API's and the rendezvous's TLS certificates carry: what clients dial
+TLS_NAMES = (LOOPBACK, "localhost")
 
 
 class _Server(uvicorn.Server):
@@ -188,8 +193,8 @@ class Daemon:
         self.internal_errors = 0
         self.stopping = asyncio.Event()
         self._lock_fd: int | None = None
-        self._api: _Server | None = None
-        self._api_task: asyncio.Task[None] | None = None
+        self._apis: list[tuple[_Server, asyncio.Task[None]]] = []  # plain, then TLS
+        self.api_tls_port = settings.api_tls_port
         self._stops: list[Stop] = []  # each started part's stop, undone in reverse order
         self._unlisten: list[Callable[[], None]] = []
         self._route_meta: dict[str, RouteInfo] = {}
@@ -217,8 +222,11 @@ class Daemon:
         await asyncio.to_thread(self.ca.ensure)
         await asyncio.to_thread(self.db.migrate)
         api_sock = bind_loopback(s.api_port, "API", "PAAS_API_PORT")
+        tls_sock = bind_loopback(s.api_tls_port, "API over TLS", "PAAS_API_TLS_PORT")
+        rendezvous_sock = bind_loopback(s.rendezvous_port, "rendezvous (heroku run)", "PAAS_RENDEZVOUS_PORT")
         router_sock = bind_loopback(s.router_port, "router", "PAAS_ROUTER_PORT")
         self.api_port = api_sock.getsockname()[1]
+        self.api_tls_port = tls_sock.getsockname()[1]
         self.router_port = router_sock.getsockname()[1]
         self.control.urls.api = self.api_url
         self.control.urls.router_port = self.router_port
@@ -233,8 +241,10 @@ class Daemon:
         await self._resolve_interrupted()
         await self._start_observers()
         await self._start_router(router_sock)
+        await self._start_rendezvous(rendezvous_sock)
         self.services = self._services()
         await self._start_api(api_sock)
+        await self._start_api(tls_sock, tls=True)
         self._wire()
         self._start_clocks()
         self.started_at = time.time()
@@ -381,6 +391,12 @@ class Daemon:
         await self.router.start(sock=sock)
         self._stops.append(self.router.stop)
 
+    async def _start_rendezvous(self, sock: socket.socket) -> None:
+        context = await asyncio.to_thread(self.ca.server_context, "rendezvous", TLS_NAMES)
+        self.rendezvous = Rendezvous(self.attach, self.dynos, context, self.report_internal_error)
+        await self.rendezvous.start(sock)
+        self._stops.append(self.rendezvous.stop)
+
     def _services(self) -> Services:
         return Services(
             settings=self.settings,
@@ -403,6 +419,8 @@ class Daemon:
             dynos=self.dynos,
             stack=StackImages(self.settings),
             attach=self.attach,
+            rendezvous=self.rendezvous,
+            api_tls_url=self.api_tls_url,
             router=self.router,
             faults=self.faults,
             kafka=self.kafka,
@@ -417,9 +435,14 @@ class Daemon:
             report_error=self.report_internal_error,
         )
 
-    async def _start_api(self, sock: socket.socket) -> None:
+    async def _start_api(self, sock: socket.socket, tls: bool = False) -> None:
+        """The API on `sock`; with `tls`, the same API over TLS with the local CA's certificate
+        (git over https and the data API, where Heroku's clients insist on https)."""
+        files = await asyncio.to_thread(self.ca.server_files, "api", TLS_NAMES) if tls else None
         config = uvicorn.Config(
             create_api(self.services),
+            ssl_certfile=str(files.cert_path) if files else None,
+            ssl_keyfile=str(files.key_path) if files else None,
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -428,8 +451,8 @@ class Daemon:
             http="httptools",
             ws="auto",
         )
-        server = self._api = _Server(config)
-        self._api_task = asyncio.create_task(server.serve(sockets=[sock]))
+        server = _Server(config)
+        self._apis.append((server, asyncio.create_task(server.serve(sockets=[sock]))))
         for _ in range(200):
             if server.started:
                 break
@@ -439,6 +462,9 @@ class Daemon:
         info = {
             "pid": os.getpid(),
             "api_url": self.api_url,
+            "api_tls_url": self.api_tls_url,
+            "rendezvous_port": self.rendezvous.port,
+            "ca_path": str(self.ca.cert_path),
             "router_port": self.router_port,
             "kafka_port": self.kafka.port,
             "home": str(self.settings.home),
@@ -452,6 +478,10 @@ class Daemon:
     @property
     def api_url(self) -> str:
         return f"http://{LOOPBACK}:{self.api_port}"
+
+    @property
+    def api_tls_url(self) -> str:
+        return f"https://{LOOPBACK}:{self.api_tls_port}"
 
     # ---- wiring -------------------------------------------------------------------------
     def _wire(self) -> None:
@@ -524,6 +554,9 @@ class Daemon:
             "pid": os.getpid(),
             "home": str(self.settings.home),
             "api_url": self.api_url,
+            "api_tls_url": self.api_tls_url,
+            "rendezvous_port": self.rendezvous.port,
+            "ca_path": str(self.ca.cert_path),
             "router_port": self.router_port,
             "router_url": f"http://<app>.localhost:{self.router_port}/",
             "kafka_port": self.kafka.port,
@@ -547,14 +580,14 @@ class Daemon:
         for unlisten in self._unlisten:
             unlisten()
         self._unlisten.clear()
-        if self._api is not None:
-            self._api.should_exit = True
+        for server, _task in self._apis:
+            server.should_exit = True
         while self._stops:
             stop = self._stops.pop()
             with contextlib.suppress(Exception):
                 await stop()
-        if self._api_task is not None:
-            await asyncio.wait([self._api_task], timeout=5)
+        if self._apis:
+            await asyncio.wait([task for _server, task in self._apis], timeout=5)
         with contextlib.suppress(Exception):
             self.db.dispose()
         if self.started_at:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import random
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -121,13 +122,20 @@ class AddonService:
         return {
             "id": addon.id,
             "name": addon.name,
-            "app": {"name": app_name},
-            "addon_service": {"name": addon.service},
-            "plan": {"name": f"{addon.service}:{addon.plan}"},
+            "app": {"id": addon.app_id, "name": app_name},
+            "addon_service": {"id": _stable_id("addon-service", addon.service), "name": addon.service},
+            "plan": {
+                "id": _stable_id("plan", addon.service, addon.plan),
+                "name": f"{addon.service}:{addon.plan}",
+                "price": {"cents": 0, "contract": False, "unit": "month"},  # local: free
+            },
             "state": addon.state,
             "config_vars": list(addon.config_vars or []),
-            "attachment": addon.attachment,
+            "attachment": addon.attachment,  # paas: the one attachment's name (DATABASE, ...)
             "provider_id": addon.id,
+            "actions": [],  # no provider actions (SSO links) locally
+            "billed_price": {"cents": 0, "contract": False, "unit": "month"},
+            "billing_entity": {"id": addon.app_id, "name": app_name, "type": "app"},
             "web_url": None,
             "created_at": iso(addon.created_at),
             "updated_at": iso(addon.updated_at),
@@ -338,6 +346,11 @@ class AddonService:
                 line = f"Add-on {addon.name} destroyed: the paas daemon stopped while destroying it"
             self.control.logs.api_line(app, line)
         return resolved
+
+
+def _stable_id(*parts: str) -> str:
+    """An id for what has no row of its own (a service, a plan): the same on every answer."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "paas:" + ":".join(parts)))
 
 
 def _attachment(

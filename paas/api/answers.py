@@ -65,6 +65,7 @@ EXTRA: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # a query or body that names an app, a pipeline, an add-on
     ("GET", r"/router/metrics", ("404",)),
     ("POST", r"/pipeline-(couplings|promotions)", ("404",)),
+    ("POST", r"/actions/(addons|addon-attachments)/resolve", ("404",)),  # nothing by that name
 )
 _EXTRA = tuple((method, re.compile(path), answers) for method, path, answers in EXTRA)
 

@@ -8,12 +8,14 @@ error bodies `{"id", "message"}` and the bearer-token check.
 from __future__ import annotations
 
 import hmac
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.errors import PaasError
 from paas.api import (
@@ -44,7 +46,7 @@ from paas.api.answers import allowed_methods, document_errors
 from paas.api.deps import Services
 
 JSON_BODY_LIMIT = 1024 * 1024  # 1 MiB for JSON bodies; uploads have their own limits
-PUBLIC_PREFIXES = ("/dataclips", "/git/", "/health", "/attach/", "/pgbackups/")
+PUBLIC_PREFIXES = ("/dataclips", "/git/", "/health", "/attach/", "/pgbackups/", "/streams/")
 
 # Every route module of the API, registered in this order (a new module is added here).
 ROUTE_MODULES = (
@@ -143,9 +145,31 @@ def create_api(services: Services) -> FastAPI:
 
     for module in ROUTE_MODULES:
         api.include_router(module.router)
+    api.add_middleware(GitPathAlias)  # outermost: the guard sees the path it rewrites to
     spec_of = api.openapi
     api.openapi = lambda: document_errors(spec_of(), PUBLIC_PREFIXES)  # type: ignore[method-assign]
     return api
+
+
+# `/<app>.git/<git path>`: where Heroku's CLI points git (`https://<git host>/<app>.git`)
+GIT_ALIAS = re.compile(r"/[a-z][a-z0-9-]{0,29}\.git/.*")
+
+
+class GitPathAlias:
+    """Serve git at `/<app>.git/...` as well as `/git/<app>.git/...`: `heroku git:remote`
+    writes `https://<HEROKU_GIT_HOST>/<app>.git`, a path no API resource has."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and GIT_ALIAS.fullmatch(scope["path"]):
+            scope = {
+                **scope,
+                "path": "/git" + scope["path"],
+                "raw_path": b"/git" + (scope.get("raw_path") or scope["path"].encode()),
+            }
+        await self.app(scope, receive, send)
 
 
 HTTP_ERROR_IDS = {

@@ -20,6 +20,10 @@ class Ticket:
     app: str
     dyno: str
     issued: float
+    # the terminal the creator asked for: the rendezvous protocol has no start message to say it
+    tty: bool = True
+    rows: int = 24
+    cols: int = 80
 
 
 class AttachTickets:
@@ -29,13 +33,13 @@ class AttachTickets:
         self.evicted = 0  # tickets dropped because the table was full
         self._tickets: OrderedDict[str, Ticket] = OrderedDict()
 
-    def issue(self, app: str, dyno: str) -> str:
+    def issue(self, app: str, dyno: str, tty: bool = True, rows: int = 24, cols: int = 80) -> str:
         self._expire()
         while len(self._tickets) >= self.limit:
             self._tickets.popitem(last=False)
             self.evicted += 1
         secret = secrets.token_urlsafe(24)
-        self._tickets[secret] = Ticket(app, dyno, time.monotonic())
+        self._tickets[secret] = Ticket(app, dyno, time.monotonic(), tty, rows, cols)
         return secret
 
     def redeem(self, secret: str) -> Ticket | None:

@@ -25,6 +25,7 @@ from paas.addons.pgbackups.service import BackupService
 from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.attach import AttachTickets
+from paas.api.rendezvous import Rendezvous
 from paas.autoscale.service import AutoscaleService
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
@@ -65,6 +66,8 @@ class Services:
     dynos: DynoManager
     stack: StackImages  # the stack image container dynos run on (`paas stack`)
     attach: AttachTickets
+    rendezvous: Rendezvous  # `heroku run`'s TLS attach listener (its URLs name its port)
+    api_tls_url: str  # the API again over TLS with the local CA (git over https, the data API)
     router: Router
     faults: FaultRegistry
     kafka: KafkaService

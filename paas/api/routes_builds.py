@@ -34,19 +34,19 @@ async def upload_source(request: Request, svc: Svc, app: str) -> dict[str, Any]:
 
 @router.post("/apps/{app}/builds", status_code=201)
 async def create_build(svc: Svc, app: str, body: BuildCreate) -> dict[str, Any]:
-    return build_json(
-        svc.builds.start_build(app, body.source_blob.url, body.source_blob.version), svc.control.urls
-    )
+    started = svc.builds.start_build(app, body.source_blob.url, body.source_blob.version)
+    return build_json(started, svc.control.urls, svc.control.get_app(app).stack)
 
 
 @router.get("/apps/{app}/builds")
 async def list_builds(svc: Svc, app: str) -> list[dict[str, Any]]:
-    return [build_json(b, svc.control.urls) for b in svc.builds.list(app)]
+    stack = svc.control.get_app(app).stack
+    return [build_json(b, svc.control.urls, stack) for b in svc.builds.list(app)]
 
 
 @router.get("/apps/{app}/builds/{build}")
 async def get_build(svc: Svc, app: str, build: str) -> dict[str, Any]:
-    return build_json(svc.builds.get(app, build), svc.control.urls)
+    return build_json(svc.builds.get(app, build), svc.control.urls, svc.control.get_app(app).stack)
 
 
 @router.get("/apps/{app}/builds/{build}/output")

@@ -149,9 +149,21 @@ async def create_dyno(svc: Svc, app: str, body: OneOffCreate) -> dict[str, Any]:
     )
     attach_url = None
     if body.attach:
-        secret = svc.attach.issue(name, run.name)
-        attach_url = f"{svc.api_url.replace('http://', 'ws://', 1)}/attach/{secret}"
+        env = body.env or {}
+        tty = not body.force_no_tty
+        secret = svc.attach.issue(
+            name, run.name, tty, _dimension(env.get("LINES"), 24), _dimension(env.get("COLUMNS"), 80)
+        )
+        # Heroku's rendezvous URL; the same secret also opens `/attach/<secret>` (WebSocket)
+        attach_url = svc.rendezvous.url(secret)
     return dyno_json(run.info(), attach_url)
+
+
+def _dimension(value: str | None, default: int) -> int:
+    """A terminal size the CLI sent as an env var (COLUMNS, LINES), within reason."""
+    if value is not None and value.isascii() and value.isdigit() and 0 < int(value) <= 1000:
+        return int(value)
+    return default
 
 
 @router.websocket("/attach/{secret}")

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from common.errors import not_found
 from paas.api.deps import Services, Svc
+from paas.api.pg_rows import info_rows
 from paas.postgres.databases import url_of
 
 router = APIRouter()
@@ -30,7 +31,13 @@ def _pg_addons(svc: Services, app: str) -> list[dict[str, Any]]:
 
 async def _info(svc: Services, addon: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     info = await svc.postgres.info(data)
-    return {"addon": addon, "attachment": addon["attachment"], "config_vars": addon["config_vars"], **info}
+    return {
+        "addon": addon,
+        "attachment": addon["attachment"],
+        "config_vars": addon["config_vars"],
+        **info,
+        "info": info_rows(addon, info),  # the rows pg:info prints (Heroku's data API shape)
+    }
 
 
 @router.get("/apps/{app}/pg")
@@ -70,3 +77,30 @@ async def pg_reset(svc: Svc, app: str, addon: str) -> dict[str, Any]:
     await svc.postgres.reset(data)
     svc.logs.api_line(row["app"]["name"], f"Reset {row['name']} by user local@paas")
     return {"addon": row["name"], "reset": True}
+
+
+# ---- the part of Heroku's data API (HEROKU_DATA_HOST) that `heroku pg:info` reads -----------
+@router.get("/client/v11/databases/{addon}")
+async def data_api_database(svc: Svc, addon: str) -> dict[str, Any]:
+    """One database by add-on id or name, in the data API's shape: `info` rows, the plan,
+    `resource_url` (the URL the app's config holds, which the CLI maps back to config vars)."""
+    for row in svc.addons.list(None):
+        if addon in (row["id"], row["name"]) and row["addon_service"]["name"] == SERVICE:
+            found, data = _addon(svc, row["app"]["name"], row["name"])
+            info = await svc.postgres.info(data)
+            return {
+                "id": found["id"],
+                "name": found["name"],
+                "plan": found["plan"]["name"],
+                "resource_url": url_of(data),
+                "info": info_rows(found, info),
+                "following": None,
+                "followers": [],
+                "leader": None,
+                "waiting?": False,
+                "num_tables": info["tables"],
+                "num_bytes": info["data_size"],
+                "postgres_version": info["pg_version"],
+                "created_at": found["created_at"],
+            }
+    raise not_found("database")

@@ -13,8 +13,9 @@ import re
 import shutil
 import subprocess
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -81,6 +82,7 @@ class PromotionTarget:
     status: str  # succeeded | failed
     release: ReleaseInfo | None
     error_message: str | None = None
+    app_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,10 +92,15 @@ class Promotion:
     version: int
     slug_id: str
     targets: tuple[PromotionTarget, ...]
+    release_id: str = ""  # the source release promoted
+    created_at: datetime | None = None
 
     @property
     def status(self) -> str:
         return "completed" if all(t.status == "succeeded" for t in self.targets) else "failed"
+
+
+RECENT_PROMOTIONS = 100  # promotions whose targets can be read back
 
 
 def _check_stage(stage: str) -> str:
@@ -107,6 +114,7 @@ class PipelineService:
         self.control = control
         self.releases = releases
         self.slugs_dir = control.settings.slugs_dir
+        self.recent: OrderedDict[str, Promotion] = OrderedDict()
 
     # ---- pipelines ------------------------------------------------------------------------
     def _pipeline(self, s: Session, ident: str) -> Pipeline:
@@ -251,24 +259,42 @@ class PipelineService:
         )
         results = []
         for name in names:
+            app_id = self.control.get_app(name).id
             try:
                 made = await self._promote_to(name, slug, description)
             except PaasError as exc:
-                results.append(PromotionTarget(name, "failed", None, exc.message))
+                results.append(PromotionTarget(name, "failed", None, exc.message, app_id))
                 continue
             ok = made.status == "succeeded"
             results.append(
                 PromotionTarget(
-                    name, made.status if ok else "failed", made, None if ok else "release phase failed"
+                    name,
+                    made.status if ok else "failed",
+                    made,
+                    None if ok else "release phase failed",
+                    app_id,
                 )
             )
-        return Promotion(
+        promotion = Promotion(
             id=str(uuid.uuid4()),
             source=coupling,
             version=release.version,
             slug_id=slug.id,
             targets=tuple(results),
+            release_id=release.id,
+            created_at=datetime.now(UTC),
         )
+        # kept (bounded) so a client can read its targets back, as Heroku's CLI polls them
+        self.recent[promotion.id] = promotion
+        while len(self.recent) > RECENT_PROMOTIONS:
+            self.recent.popitem(last=False)
+        return promotion
+
+    def promotion(self, promotion_id: str) -> Promotion:
+        found = self.recent.get(promotion_id)
+        if found is None:
+            raise not_found("pipeline promotion")
+        return found
 
     async def _promote_to(self, target: str, slug: SlugInfo, description: str) -> ReleaseInfo:
         dest = self.slugs_dir / target / f"promoted-{uuid.uuid4().hex[:12]}"

@@ -17,20 +17,6 @@ from paas.cli.ui import APP_GLYPH, action, echo, header, key_values, print_json
 PSQL_CANDIDATES = ("/usr/bin/psql",)
 
 
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("bytes", "kB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} bytes"
-
-
-def plan_title(plan: str) -> str:
-    name, _, number = plan.partition("-")
-    return f"{name.capitalize()} {number}".strip()
-
-
 def _database(client: Client, app: str, database: str | None) -> str:
     """The add-on to use: the one named, else the DATABASE attachment, else the only one."""
     if database:
@@ -52,20 +38,9 @@ def find_psql() -> str:
 
 
 def _info_pairs(d: dict[str, Any]) -> list[tuple[str, Any]]:
-    size = f"{human_size(d['data_size'])} / {human_size(d['storage_limit'])} ({d['data_size'] / d['storage_limit']:.2%})"
-    return [
-        ("Plan", plan_title(d["plan"])),
-        ("Status", d["status"]),
-        ("Connections", f"{d['connections']}/{d['connection_limit']}"),
-        ("PG Version", d["pg_version"]),
-        ("Created", d["addon"]["created_at"]),
-        ("Data Size", size),
-        ("Tables", d["tables"]),
-        ("Fork/Follow", "Unsupported"),
-        ("Rollback", "Unsupported"),
-        ("Continuous Protection", "Off"),
-        ("Add-on", d["addon"]["name"]),
-    ]
+    """The rows the daemon formats for pg:info (the same the official CLI prints)."""
+    rows = [(row["name"], ", ".join(row["values"])) for row in d["info"]]
+    return [*rows, ("Add-on", d["addon"]["name"])]
 
 
 def register(cli: click.Group) -> None:

@@ -130,5 +130,5 @@ def register(cli: click.Group) -> None:
                 suffix = f", v{release['version']}" if release.get("version") else ""
                 reason = f" ({t['error_message']})" if t.get("error_message") else ""
                 echo(f"{t['app']['name']}: {t['status']}{suffix}{reason}")
-        if result["status"] != "completed":
+        if any(t["status"] != "succeeded" for t in result["targets"]):
             raise CliError("Promotion failed for some apps; their running releases are unchanged.")

@@ -273,7 +273,7 @@ def register(cli: click.Group) -> None:
             body["size"] = size
         dyno = client.post(f"/apps/{name}/dynos", json=body)
         tty = not no_tty and sys.stdin.isatty() and sys.stdout.isatty()
-        status = attach(dyno["attach_url"], text, dyno["name"], tty)
+        status = attach(websocket_url(client.url, dyno["attach_url"]), text, dyno["name"], tty)
         sys.exit(status)
 
     @cli.command("run:detached", context_settings=run_settings)
@@ -305,6 +305,14 @@ def register(cli: click.Group) -> None:
             print_json(dyno)
             return
         echo(f"Run paas logs --app {name} --dyno {dyno['name']} to view the output.")
+
+
+def websocket_url(api_url: str, attach_url: str) -> str:
+    """The WebSocket door to the same one-off: `attach_url` is Heroku's rendezvous URL
+    (`rendezvous://host:port/<secret>`); its secret also opens `<api>/attach/<secret>`, where
+    paas's own protocol carries the exit status and signals."""
+    secret = attach_url.rstrip("/").rsplit("/", 1)[-1]
+    return f"{api_url.replace('http://', 'ws://', 1)}/attach/{secret}"
 
 
 def attach(url: str, command: str, name: str, tty: bool) -> int:

@@ -17,6 +17,13 @@ from tests.e2e.test_dynos_cli import WEB, all_up, deploy, wait_dynos
 from tests.support.daemon import DaemonThread
 
 
+def ws_url(daemon: DaemonThread, run: dict[str, Any]) -> str:
+    """The WebSocket door of a one-off whose `attach_url` is Heroku's rendezvous URL: the
+    same secret opens `/attach/<secret>`."""
+    secret = str(run["attach_url"]).rsplit("/", 1)[-1]
+    return f"ws://127.0.0.1:{daemon.d.api_port}/attach/{secret}"
+
+
 def test_dyno_resources_and_errors(daemon: DaemonThread, tmp_path: Path) -> None:
     deploy(daemon, "apiapp", tmp_path, {"web": WEB})
     c = daemon.client()
@@ -54,7 +61,8 @@ def test_attach_websocket(daemon: DaemonThread, tmp_path: Path) -> None:
     c = daemon.client()
     run = c.post("/apps/wsapp/dynos", json={"command": "cat; echo bye >&2; exit 4", "attach": True}).json()
     assert run["type"] == "run" and run["state"] == "starting"
-    url = run["attach_url"]
+    assert run["attach_url"].startswith(f"rendezvous://127.0.0.1:{daemon.d.rendezvous.port}/")
+    url = ws_url(daemon, run)
     assert url.startswith(f"ws://127.0.0.1:{daemon.d.api_port}/attach/")
     out, err, status = b"", b"", None
     with connect(url) as ws:
@@ -101,7 +109,7 @@ def test_bad_start_message_is_answered_and_the_dyno_cleaned_up(
     deploy(daemon, "badstart", tmp_path, {"web": WEB})
     c = daemon.client()
     run = c.post("/apps/badstart/dynos", json={"command": "sleep 60", "attach": True}).json()
-    with connect(run["attach_url"]) as ws:
+    with connect(ws_url(daemon, run)) as ws:
         ws.send(first)
         answer = json.loads(ws.recv(timeout=10))
         assert answer["type"] == "error" and answer["message"].startswith(message), answer
@@ -121,7 +129,7 @@ def test_bad_messages_after_start_are_answered_and_the_session_goes_on(
 ) -> None:
     deploy(daemon, "badmsg", tmp_path, {"web": WEB})
     run = daemon.client().post("/apps/badmsg/dynos", json={"command": "cat", "attach": True}).json()
-    with connect(run["attach_url"]) as ws:
+    with connect(ws_url(daemon, run)) as ws:
         ws.send(json.dumps({"type": "start"}))
         assert json.loads(ws.recv(timeout=10))["type"] == "up"
         answers = []
@@ -158,7 +166,7 @@ def test_bad_messages_after_start_are_answered_and_the_session_goes_on(
 def test_client_leaving_sends_sighup(daemon: DaemonThread, tmp_path: Path) -> None:
     deploy(daemon, "hupapp", tmp_path, {"web": WEB})
     run = daemon.client().post("/apps/hupapp/dynos", json={"command": "sleep 60", "attach": True}).json()
-    with connect(run["attach_url"]) as ws:
+    with connect(ws_url(daemon, run)) as ws:
         ws.send(json.dumps({"type": "start", "tty": False}))
         ws.recv()
     wait_dynos(daemon, "hupapp", lambda ds: not any(d["type"] == "run" for d in ds))

@@ -51,7 +51,14 @@ def test_every_listening_socket_of_a_used_daemon_is_on_loopback(paas_home: Path)
             found = _listeners(mine)
             ports = {port for _pid, _ip, port in found}
             kafka = d.d.kafka
-            wanted = {d.d.api_port, d.d.router_port, kafka.port, kafka.tls_port}
+            wanted = {
+                d.d.api_port,
+                d.d.api_tls_port,
+                d.d.rendezvous.port,
+                d.d.router_port,
+                kafka.port,
+                kafka.tls_port,
+            }
             wanted.add(json.loads((paas_home / "postgres" / "cluster.json").read_text())["port"])
             if wanted <= ports or time.monotonic() > deadline:
                 break

@@ -36,6 +36,8 @@ def test_settings(home: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "home": home,
         "api_port": 0,
+        "api_tls_port": 0,
+        "rendezvous_port": 0,
         "router_port": 0,
         "kafka_port": 0,
         "kafka_tls_port": 0,
