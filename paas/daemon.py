@@ -49,6 +49,7 @@ from paas.api.attach import AttachTickets
 from paas.api.deps import Services
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
+from paas.builds.reviewapps import ReviewApps
 from paas.builds.service import BuildService
 from paas.control import ControlPlane
 from paas.control.events import (
@@ -148,6 +149,7 @@ class Daemon:
     builds: BuildService
     setups: AppSetups
     pipelines: PipelineService
+    reviewapps: ReviewApps
     teardown: AppTeardown
     dataclips: DataclipsService
     services: Services
@@ -298,6 +300,16 @@ class Daemon:
         self.teardown = AppTeardown(
             control.store, self.bus, self.logs, self.dynos, self.addons, self.builds, report
         )
+        self.reviewapps = ReviewApps(
+            control,
+            self.pipelines,
+            self.addons,
+            self.builds,
+            self.setups,
+            self.releases,
+            self.teardown.destroy,
+            report,
+        )
         self.dataclips = DataclipsService(
             self.db, self.settings, self.pg_cluster, self.platform_events, token=lambda: self.token
         )
@@ -305,11 +317,15 @@ class Daemon:
     async def _resolve_interrupted(self) -> None:
         """What a daemon killed part way left: releases stuck in their release phase fail,
         builds stuck pending fail, half-made add-ons are rolled back and half-destroyed ones
-        finished, apps being destroyed are destroyed. Before the API takes a request."""
+        finished, apps being destroyed are destroyed, review apps cut short in their making or
+        destroying are destroyed. Before the API takes a request."""
         self.releases.resolve_interrupted()
         self.builds.resolve_interrupted()
         await self.addons.resolve_interrupted()
         await self.teardown.resume()
+        await self.reviewapps.resolve_interrupted()
+        self.reviewapps.start()
+        self._stops.append(self.reviewapps.stop)
 
     async def _start_router(self, sock: socket.socket) -> None:
         self.route_table = RouteTable()
@@ -338,6 +354,7 @@ class Daemon:
             builds=self.builds,
             setups=self.setups,
             pipelines=self.pipelines,
+            reviewapps=self.reviewapps,
             dynos=self.dynos,
             stack=StackImages(self.settings),
             attach=self.attach,

@@ -30,6 +30,7 @@ from paas.api import (
     routes_pg,
     routes_pipelines,
     routes_redis,
+    routes_reviewapps,
     routes_router,
     routes_stack,
 )
@@ -53,6 +54,7 @@ ROUTE_MODULES = (
     routes_dataclips,
     routes_git,
     routes_pipelines,
+    routes_reviewapps,
     routes_faults,
     routes_router,
     routes_stack,

@@ -25,6 +25,7 @@ from paas.addons.service import AddonService
 from paas.api.attach import AttachTickets
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
+from paas.builds.reviewapps import ReviewApps
 from paas.builds.service import BuildService
 from paas.control import ControlPlane
 from paas.control.releases import ReleasePath
@@ -52,6 +53,7 @@ class Services:
     builds: BuildService
     setups: AppSetups
     pipelines: PipelineService
+    reviewapps: ReviewApps
     dynos: DynoManager
     stack: StackImages  # the stack image container dynos run on (`paas stack`)
     attach: AttachTickets
