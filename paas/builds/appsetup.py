@@ -81,7 +81,9 @@ def for_environment(data: Any, environment: str) -> Any:
     environments = data.get("environments") or {}
     if not isinstance(environments, dict):
         raise invalid("app.json: environments must be an object.")
-    override = environments.get(environment) or {}
+    override = environments.get(environment)
+    if override is None:
+        override = {}
     if not isinstance(override, dict):
         raise invalid(f"app.json: environments.{environment} must be an object.")
     merged = {k: v for k, v in data.items() if k != "environments"}
