@@ -53,6 +53,7 @@ from paas.state.models import App, Pipeline, ReviewApp, ReviewAppConfig, utcnow
 ZERO = "0" * 40
 DEPLOY_BRANCHES = ("main", "master")
 MAX_NAME = 30  # app names are at most 30 characters
+MAX_BRANCH = 255
 PREDESTROY_TIMEOUT = 600.0
 # Heroku injects these into a review app when its app.json declares them (as required) in `env`
 INJECTED = ("HEROKU_APP_NAME", "HEROKU_PARENT_APP_NAME", "HEROKU_BRANCH")
@@ -79,7 +80,10 @@ def review_app_name(pipeline: str, branch: str, taken: Callable[[str], bool]) ->
 def branch_of(ref: str) -> str:
     if not ref.startswith("refs/heads/") or len(ref) <= len("refs/heads/"):
         raise invalid(f"Only branches make review apps, not {ref}.")
-    return ref.removeprefix("refs/heads/")
+    branch = ref.removeprefix("refs/heads/")
+    if len(branch) > MAX_BRANCH:
+        raise invalid(f"Branch names of review apps are at most {MAX_BRANCH} characters.")
+    return branch
 
 
 def _aware(moment: datetime) -> datetime:
@@ -228,13 +232,18 @@ class ReviewApps:
     async def disable(self, pipeline: str) -> ReviewConfigInfo:
         """Review apps off: the pipeline's review apps are destroyed (as Heroku does)."""
         info = self.config(pipeline)
+        await self.forget_pipeline(pipeline)
+        return info
+
+    async def forget_pipeline(self, pipeline: str) -> None:
+        """The pipeline's review apps are destroyed and its review-app config goes (disable, or
+        the pipeline itself is destroyed)."""
         for review in self.list_apps(pipeline):
             await self.destroy(review.app)
         with self.store.session() as s:
-            row = s.get(ReviewAppConfig, info.pipeline_id)
+            row = s.get(ReviewAppConfig, self._pipeline(s, pipeline).id)
             if row is not None:
                 s.delete(row)
-        return info
 
     # ---- review apps ------------------------------------------------------------------------------
     def list_apps(self, pipeline: str | None = None) -> list[ReviewAppInfo]:
@@ -250,7 +259,7 @@ class ReviewApps:
         for review in self.list_apps(pipeline):
             if ident in (review.id, review.app) or (pipeline is not None and ident == review.branch):
                 return review
-        where = f" in pipeline {pipeline}" if pipeline else ""
+        where = f" in pipeline {pipeline}" if pipeline else " (to name one by its branch, give its pipeline)"
         raise PaasError(404, "not_found", f"Couldn't find a review app {ident}{where}.")
 
     def _taken(self, name: str) -> bool:

@@ -82,7 +82,7 @@ def register(cli: click.Group) -> None:
     @cli.command("pipelines:destroy")
     @click.argument("pipeline")
     def pipelines_destroy(pipeline: str) -> None:
-        """Destroy a pipeline (its apps stay)."""
+        """Destroy a pipeline (its apps stay; its review apps are destroyed)."""
         with action(f"Destroying {pipeline} pipeline"):
             Client().delete(f"/pipelines/{pipeline}")
 

@@ -96,7 +96,7 @@ def register(cli: click.Group) -> None:
     def reviewapps(pipeline: str | None, app: str | None, as_json: bool) -> None:
         """List review apps (of a pipeline, or all of them)."""
         client = Client()
-        name = pipeline or (_pipeline(None, app, client) if resolve_app(app, required=False) else None)
+        name = pipeline or (_pipeline(None, app, client) if app else None)
         data = client.get(f"/pipelines/{name}/review-apps" if name else "/review-apps")
         if as_json:
             print_json(data)

@@ -1,6 +1,7 @@
 """Review apps' settings with real pushes: without --autodeploy a branch makes none; deleting the
 branch (the closed pull request) destroys its review app after pr-predestroy; disabling review
-apps destroys them; with --autodestroy one idle for PAAS_REVIEW_APP_STALE seconds goes by itself."""
+apps destroys them; with --autodestroy one idle for PAAS_REVIEW_APP_STALE seconds goes by itself;
+destroying the pipeline destroys its review apps."""
 
 from __future__ import annotations
 
@@ -96,3 +97,14 @@ def test_review_app_settings_branch_deletion_disable_and_staleness(
     with daemon.client() as c:
         assert c.get("/apps/lab-idle").status_code == 404
     assert fetch(daemon, "lab-idle").status_code == 404
+
+    assert daemon.cli("pipelines:review-apps:disable", "--autodestroy", "-p", "lab").returncode == 0
+    branch(app, "last")
+    assert app.push("last").returncode == 0
+    assert names(daemon) == ["lab-last"]
+    destroyed = daemon.cli("pipelines:destroy", "lab", timeout=300)
+    assert destroyed.returncode == 0, destroyed.stderr
+    with daemon.client() as c:
+        assert c.get("/apps/lab-last").status_code == 404  # its review apps went with it
+        assert c.get("/apps/lab-staging").status_code == 200  # its other apps stay
+        assert c.get("/review-apps").json() == []
