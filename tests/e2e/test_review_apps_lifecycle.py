@@ -61,6 +61,17 @@ def test_review_app_settings_branch_deletion_disable_and_staleness(
 
     enabled = daemon.cli("reviewapps:enable", "--autodeploy", "-p", "lab")  # Heroku's name
     assert enabled.returncode == 0, enabled.stderr
+    app.git("checkout", "-q", "-B", "broken", "main")
+    app.commit("bad app.json", {"app.json": json.dumps({"environments": {"review": {"addons": ["nope:x"]}}})})
+    broken = app.push("broken")
+    assert broken.returncode != 0 and "(pre-receive hook declined)" in broken.stderr
+    assert (
+        "remote:  !     Couldn't find either the add-on service or the add-on plan 'nope:x'." in broken.stderr
+    )
+    assert names(daemon) == []  # validated before anything was made
+    with daemon.client() as c:
+        assert sorted(a["name"] for a in c.get("/apps").json()) == ["lab-staging"]
+
     branch(app, "doomed")
     assert app.push("doomed").returncode == 0
     assert names(daemon) == ["lab-doomed"]
