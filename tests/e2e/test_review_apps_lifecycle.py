@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_deploy_helpers import GitApp, fetch, wait_for
+from tests.e2e.test_deploy_helpers import GitApp, fetch, serving, wait_for
 from tests.support.daemon import DaemonThread
 from tests.support.daemon import test_settings as daemon_settings
 
@@ -72,10 +72,24 @@ def test_review_app_settings_branch_deletion_disable_and_staleness(
     with daemon.client() as c:
         assert sorted(a["name"] for a in c.get("/apps").json()) == ["lab-staging"]
 
+    app.git("checkout", "-q", "-B", "flaky", "main")
+    app.commit("broken Procfile", {"Procfile": "web python app.py\n"})
+    failed = app.push("flaky")
+    assert failed.returncode != 0 and "Review app lab-flaky errored" in failed.stderr
+    with daemon.client() as c:
+        [errored] = c.get("/pipelines/lab/review-apps").json()
+        assert (errored["app"]["name"], errored["status"]) == ("lab-flaky", "errored")
+        assert "build failed" in errored["message"]
+    app.commit("fixed Procfile", {"Procfile": "web: python app.py\n"})
+    fixed = app.push("flaky")  # an errored review app is made anew, as Heroku does
+    assert fixed.returncode == 0 and "Creating review app lab-flaky" in fixed.stderr, fixed.stderr
+    serving(daemon, "lab-flaky", "Hello from paas!")
+    assert daemon.cli("reviewapps:destroy", "lab-flaky").returncode == 0  # by app name, no pipeline
+
     branch(app, "doomed")
     assert app.push("doomed").returncode == 0
     assert names(daemon) == ["lab-doomed"]
-    assert fetch(daemon, "lab-doomed").status_code == 200
+    serving(daemon, "lab-doomed", "Hello from paas!")
 
     deleted = app.push(":doomed")
     assert deleted.returncode == 0, deleted.stderr
