@@ -36,6 +36,7 @@ SECRET_FILES = (
     "ca/*.key",  # the local CA's private key
     "ca/issued/*.key",  # issued certificates' private keys
     "postgres/cluster.json",  # the embedded PostgreSQL's superuser password
+    "pgbackups/*/*.dump*",  # pg:backups archives: whole databases
 )
 
 

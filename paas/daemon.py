@@ -42,11 +42,16 @@ from dynos.stackimages import StackImages
 from paas.addons.base import AddonProvider
 from paas.addons.kafka import KafkaProvider
 from paas.addons.kvs.provider import KeyValueStoreProvider
+from paas.addons.pgbackups.links import Links
+from paas.addons.pgbackups.schedules import Schedules
+from paas.addons.pgbackups.service import BackupService
 from paas.addons.postgres import PostgresProvider
+from paas.addons.scheduler import SchedulerProvider
 from paas.addons.service import AddonService
 from paas.api.app import create_api
 from paas.api.attach import AttachTickets
 from paas.api.deps import Services
+from paas.autoscale.service import AutoscaleService
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
 from paas.builds.reviewapps import ReviewApps
@@ -66,6 +71,7 @@ from paas.dataclips.platform import PlatformRecorder
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
 from paas.postgres.cluster import PostgresCluster, traversed_by_server
+from paas.scheduler.service import SchedulerService
 from paas.state.db import Database
 from paas.teardown import AppTeardown
 from router import runs_compiled
@@ -152,6 +158,10 @@ class Daemon:
     reviewapps: ReviewApps
     teardown: AppTeardown
     dataclips: DataclipsService
+    scheduler: SchedulerService
+    autoscale: AutoscaleService
+    pgbackups: BackupService
+    pgbackup_schedules: Schedules
     services: Services
 
     def __init__(self, settings: Settings):
@@ -219,11 +229,20 @@ class Daemon:
         self.services = self._services()
         await self._start_api(api_sock)
         self._wire()
+        self._start_clocks()
         self.started_at = time.time()
         self._write_daemon_file()
         for app in self.control.app_names():
             self.reconciler.schedule(app)
         self.refresh_routes()
+
+    def _start_clocks(self) -> None:
+        """The scheduler's and the autoscaler's loops, once the API serves; they stop before
+        the dynos they start or scale."""
+        self.scheduler.start()
+        self._stops.append(self.scheduler.stop)
+        self.autoscale.start()
+        self._stops.append(self.autoscale.stop)
 
     def _take_lock(self) -> None:
         fd = os.open(self.settings.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -292,7 +311,14 @@ class Daemon:
         teardown, dataclips."""
         control, report = self.control, self.report_internal_error
         self.releases = ReleasePath(control.store, self.bus, self.logs, self.dynos, report)
-        providers: list[AddonProvider] = [self.postgres, self.redis, KafkaProvider(self.kafka)]
+        self.scheduler = SchedulerService(self.settings, control, self.dynos, report)
+        self.autoscale = AutoscaleService(self.settings, control, self.bus, self.logs, report)
+        providers: list[AddonProvider] = [
+            self.postgres,
+            self.redis,
+            KafkaProvider(self.kafka),
+            SchedulerProvider(self.scheduler),
+        ]
         self.addons = AddonService(control, self.releases, providers, report)
         self.builds = BuildService(control, self.releases.release_slug)
         self.setups = AppSetups(control, self.addons, self.builds, self.releases, report)
@@ -313,6 +339,9 @@ class Daemon:
         self.dataclips = DataclipsService(
             self.db, self.settings, self.pg_cluster, self.platform_events, token=lambda: self.token
         )
+        links = Links(self.token, self.api_url, self.settings.pg_backup_url_ttl)
+        self.pgbackups = BackupService(self.settings, self.db, self.pg_cluster, links, report)
+        self.pgbackup_schedules = Schedules(self.pgbackups, report)
 
     async def _resolve_interrupted(self) -> None:
         """What a daemon killed part way left: releases stuck in their release phase fail,
@@ -326,6 +355,13 @@ class Daemon:
         await self.reviewapps.resolve_interrupted()
         self.reviewapps.start()
         self._stops.append(self.reviewapps.stop)
+        self.pgbackups.start()  # backups a killed daemon left running are marked failed
+        self.pgbackup_schedules.start()
+        self._stops.append(self._stop_pgbackups)
+
+    async def _stop_pgbackups(self) -> None:
+        await self.pgbackup_schedules.stop()
+        await self.pgbackups.stop()
 
     async def _start_router(self, sock: socket.socket) -> None:
         self.route_table = RouteTable()
@@ -350,6 +386,8 @@ class Daemon:
             teardown=self.teardown,
             addons=self.addons,
             postgres=self.postgres,
+            pgbackups=self.pgbackups,
+            pgbackup_schedules=self.pgbackup_schedules,
             redis=self.redis,
             builds=self.builds,
             setups=self.setups,
@@ -362,6 +400,8 @@ class Daemon:
             faults=self.faults,
             kafka=self.kafka,
             dataclips=self.dataclips,
+            scheduler=self.scheduler,
+            autoscale=self.autoscale,
             status=self.status,
             report_error=self.report_internal_error,
         )
@@ -408,6 +448,7 @@ class Daemon:
         self._unlisten.append(self.bus.listen(changes, self._on_change))
         self._unlisten.append(self.bus.listen(["dyno.state"], self._on_dyno_state))
         self._unlisten.append(self.bus.listen(["app.destroyed"], self._forget_faults))
+        self._unlisten.append(self.bus.listen(["app.destroyed"], lambda _e: self.pgbackups.remove_orphans()))
 
     def _on_change(self, event: Event) -> None:
         change = payload(event)

@@ -19,6 +19,7 @@ from common.errors import PaasError
 from paas.api import (
     routes_addons,
     routes_apps,
+    routes_autoscale,
     routes_builds,
     routes_certs,
     routes_dataclips,
@@ -28,17 +29,19 @@ from paas.api import (
     routes_kafka,
     routes_logs,
     routes_pg,
+    routes_pgbackups,
     routes_pipelines,
     routes_redis,
     routes_reviewapps,
     routes_router,
+    routes_scheduler,
     routes_stack,
 )
 from paas.api.answers import allowed_methods, document_errors
 from paas.api.deps import Services
 
 JSON_BODY_LIMIT = 1024 * 1024  # 1 MiB for JSON bodies; uploads have their own limits
-PUBLIC_PREFIXES = ("/dataclips", "/git/", "/health", "/attach/")
+PUBLIC_PREFIXES = ("/dataclips", "/git/", "/health", "/attach/", "/pgbackups/")
 
 # Every route module of the API, registered in this order (a new module is added here).
 ROUTE_MODULES = (
@@ -50,6 +53,7 @@ ROUTE_MODULES = (
     routes_dynos,
     routes_kafka,
     routes_pg,
+    routes_pgbackups,
     routes_redis,
     routes_dataclips,
     routes_git,
@@ -57,6 +61,8 @@ ROUTE_MODULES = (
     routes_reviewapps,
     routes_faults,
     routes_router,
+    routes_scheduler,
+    routes_autoscale,
     routes_stack,
 )
 

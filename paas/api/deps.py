@@ -20,9 +20,12 @@ from common.loghub import LogHub
 from dynos.manager import DynoManager
 from dynos.stackimages import StackImages
 from paas.addons.kvs.provider import KeyValueStoreProvider
+from paas.addons.pgbackups.schedules import Schedules
+from paas.addons.pgbackups.service import BackupService
 from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.attach import AttachTickets
+from paas.autoscale.service import AutoscaleService
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
 from paas.builds.reviewapps import ReviewApps
@@ -31,6 +34,7 @@ from paas.control import ControlPlane
 from paas.control.releases import ReleasePath
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
+from paas.scheduler.service import SchedulerService
 from paas.teardown import AppTeardown
 from router.faults import FaultRegistry
 from router.server import Router
@@ -49,6 +53,8 @@ class Services:
     teardown: AppTeardown
     addons: AddonService
     postgres: PostgresProvider
+    pgbackups: BackupService
+    pgbackup_schedules: Schedules
     redis: KeyValueStoreProvider
     builds: BuildService
     setups: AppSetups
@@ -61,6 +67,8 @@ class Services:
     faults: FaultRegistry
     kafka: KafkaService
     dataclips: DataclipsService
+    scheduler: SchedulerService
+    autoscale: AutoscaleService
     status: Callable[[], dict[str, Any]]  # the daemon's own figures (`GET /status`)
     report_error: Callable[[BaseException], None]  # an internal error, counted and logged
 

@@ -1,13 +1,13 @@
 """review apps: a pipeline's review-app config and one review app per branch
 
-Revision ID: 0004_review_apps
+Revision ID: 0007_review_apps
 Revises: 0001_initial
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_review_apps"
+revision = "0007_review_apps"
 down_revision = "0001_initial"
 branch_labels = ("reviewapps",)
 depends_on = None
