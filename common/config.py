@@ -65,6 +65,8 @@ class Settings:
     source_size_limit_mb: float = 1024.0  # what one source may expand to on disk
     source_max_files: int = 100_000  # files, directories and links in one source
     build_timeout: float = 900.0
+    # review apps: one without a deploy this long is destroyed (pipelines with --autodestroy)
+    review_app_stale: float = 5 * 86400.0  # Heroku's default: 5 days
     # kafka (the shared broker)
     kafka_segment_bytes: int = 64 * 1024 * 1024  # log segment size before rolling
     kafka_retention_check_interval: float = 60.0  # how often expired data is deleted
@@ -126,6 +128,7 @@ class Settings:
         "PAAS_SOURCE_SIZE_LIMIT_MB": "source_size_limit_mb",
         "PAAS_SOURCE_MAX_FILES": "source_max_files",
         "PAAS_BUILD_TIMEOUT": "build_timeout",
+        "PAAS_REVIEW_APP_STALE": "review_app_stale",
         "PAAS_KAFKA_SEGMENT_BYTES": "kafka_segment_bytes",
         "PAAS_KAFKA_RETENTION_CHECK_INTERVAL": "kafka_retention_check_interval",
         "PAAS_KAFKA_GROUP_INITIAL_REBALANCE_DELAY": "kafka_group_initial_rebalance_delay",

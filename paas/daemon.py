@@ -55,6 +55,7 @@ from paas.api.rendezvous import Rendezvous
 from paas.autoscale.service import AutoscaleService
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
+from paas.builds.reviewapps import ReviewApps
 from paas.builds.service import BuildService
 from paas.control import ControlPlane
 from paas.control.events import (
@@ -163,6 +164,7 @@ class Daemon:
     builds: BuildService
     setups: AppSetups
     pipelines: PipelineService
+    reviewapps: ReviewApps
     teardown: AppTeardown
     dataclips: DataclipsService
     metrics: MetricsService
@@ -343,6 +345,16 @@ class Daemon:
         self.teardown = AppTeardown(
             control.store, self.bus, self.logs, self.dynos, self.addons, self.builds, report
         )
+        self.reviewapps = ReviewApps(
+            control,
+            self.pipelines,
+            self.addons,
+            self.builds,
+            self.setups,
+            self.releases,
+            self.teardown.destroy,
+            report,
+        )
         self.dataclips = DataclipsService(
             self.db, self.settings, self.pg_cluster, self.platform_events, token=lambda: self.token
         )
@@ -359,11 +371,15 @@ class Daemon:
     async def _resolve_interrupted(self) -> None:
         """What a daemon killed part way left: releases stuck in their release phase fail,
         builds stuck pending fail, half-made add-ons are rolled back and half-destroyed ones
-        finished, apps being destroyed are destroyed. Before the API takes a request."""
+        finished, apps being destroyed are destroyed, review apps cut short in their making or
+        destroying are destroyed. Before the API takes a request."""
         self.releases.resolve_interrupted()
         self.builds.resolve_interrupted()
         await self.addons.resolve_interrupted()
         await self.teardown.resume()
+        await self.reviewapps.resolve_interrupted()
+        self.reviewapps.start()
+        self._stops.append(self.reviewapps.stop)
         self.pgbackups.start()  # backups a killed daemon left running are marked failed
         self.pgbackup_schedules.start()
         self._stops.append(self._stop_pgbackups)
@@ -416,6 +432,7 @@ class Daemon:
             builds=self.builds,
             setups=self.setups,
             pipelines=self.pipelines,
+            reviewapps=self.reviewapps,
             dynos=self.dynos,
             stack=StackImages(self.settings),
             attach=self.attach,

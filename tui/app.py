@@ -30,6 +30,7 @@ from tui.screens.kafka import KafkaScreen
 from tui.screens.logs import LogsScreen, RouterScreen
 from tui.screens.metrics import MetricsScreen
 from tui.screens.overview import OverviewScreen
+from tui.screens.pipelines import PipelinesScreen
 
 TICK = 0.1  # UI flush: at most 10 redraws a second, however fast lines arrive
 DYNO_REFRESH = 2.0  # memory figures are not pushed; the app view asks this often
@@ -54,6 +55,7 @@ VIEWS = (
     View("5", "kafka", KafkaScreen, "Kafka"),
     View("6", "dataclips", DataclipsScreen, "Dataclips"),
     View("7", "metrics", MetricsScreen, "Metrics"),
+    View("8", "pipelines", PipelinesScreen, "Pipelines"),
 )
 
 

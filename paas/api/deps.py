@@ -29,6 +29,7 @@ from paas.api.rendezvous import Rendezvous
 from paas.autoscale.service import AutoscaleService
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
+from paas.builds.reviewapps import ReviewApps
 from paas.builds.service import BuildService
 from paas.control import ControlPlane
 from paas.control.releases import ReleasePath
@@ -63,6 +64,7 @@ class Services:
     builds: BuildService
     setups: AppSetups
     pipelines: PipelineService
+    reviewapps: ReviewApps
     dynos: DynoManager
     stack: StackImages  # the stack image container dynos run on (`paas stack`)
     attach: AttachTickets

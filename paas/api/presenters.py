@@ -8,6 +8,7 @@ from typing import Any
 
 from paas.builds.appsetup import Setup
 from paas.builds.pipelines import CouplingInfo, PipelineInfo, Promotion, PromotionTarget
+from paas.builds.reviewapps import ReviewAppInfo, ReviewConfigInfo
 from paas.builds.service import BuildInfo
 from paas.control import USER, Urls, iso
 from paas.control.values import AppInfo, DomainInfo, FormationInfo, ReleaseInfo, SlugInfo
@@ -294,4 +295,31 @@ def setup_json(setup: Setup) -> dict[str, Any]:
         "build": {"id": setup.build_id} if setup.build_id else None,
         "postdeploy": setup.postdeploy,
         "manifest": setup.manifest_found,
+    }
+
+
+def review_config_json(c: ReviewConfigInfo) -> dict[str, Any]:
+    return {
+        "pipeline": {"id": c.pipeline_id, "name": c.pipeline},
+        "automatic_review_apps": c.automatic_review_apps,
+        "destroy_stale_apps": c.destroy_stale_apps,
+        "stale_days": round(c.stale_after / 86400, 6),
+        "wait_for_ci": False,
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+    }
+
+
+def review_app_json(r: ReviewAppInfo, urls: Urls) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "app": {"name": r.app},
+        "branch": r.branch,
+        "pipeline": {"id": r.pipeline_id, "name": r.pipeline},
+        "status": r.status,
+        "source_blob": {"version": r.commit},
+        "message": r.message,
+        "web_url": urls.web_url(r.app),
+        "created_at": iso(r.created_at),
+        "updated_at": iso(r.deployed_at),
     }

@@ -7,6 +7,9 @@ Pushes run the repository's pre-receive hook, which calls back `POST /apps/<app>
 (bearer auth, like any API call) to build the pushed commit and streams the output back to
 the pusher as `remote:` lines.
 
+A push of another branch goes to the review apps of the app's pipeline (`paas.builds.reviewapps`).
+The response says where the hook reads the outcome: `X-Status-Url` (an API path) or `X-Status`.
+
 `POST /apps/<app>/container-releases` releases a local Docker image as process types
 (`paas container:release web --image IMAGE`).
 """
@@ -34,10 +37,14 @@ from paas.api.presenters import release_json, setup_json
 from paas.builds.compile import BuildFailed
 from paas.builds.container import release_image
 from paas.builds.gitrepo import ensure_repo, export_commit, git_env, repo_path
+from paas.builds.reviewapps import ZERO, PushedCommit, branch_of
+from paas.builds.service import BuildOutput
 from paas.builds.source import SourceLimits
 from paas.control import APP_NAME, USER
 
 router = APIRouter()
+
+DEPLOY_REFS = ("refs/heads/main", "refs/heads/master")
 
 GIT_PATHS = re.compile(
     r"(HEAD|info/refs|objects/info/(alternates|http-alternates|packs)|objects/[0-9a-f]{2}/[0-9a-f]{38,62}"
@@ -130,12 +137,9 @@ async def git_build(svc: Svc, app: str, body: GitBuild) -> StreamingResponse:
     repo = repo_path(svc.settings.repos_dir, name)
     if not repo.is_dir():
         raise not_found("repository")
-    source = svc.settings.home / "builds" / f"git-{uuid.uuid4().hex}"
-    try:
-        await export_commit(repo, body.commit, source, body.git_env, SourceLimits.from_settings(svc.settings))
-    except BuildFailed as exc:
-        shutil.rmtree(source, ignore_errors=True)
-        raise invalid(str(exc)) from None
+    if body.ref not in DEPLOY_REFS:
+        return await _branch_push(svc, name, repo, body)
+    source = await _export(svc, repo, body)
     try:
         build = svc.builds.start_build(name, None, body.commit, kind="git", source_dir=source)
     except BaseException:
@@ -151,8 +155,35 @@ async def git_build(svc: Svc, app: str, body: GitBuild) -> StreamingResponse:
 
     _background.add(task := asyncio.create_task(cleanup()))
     task.add_done_callback(_background.discard)
-    output = svc.builds.output(build_id)
+    headers = {"X-Build-Id": build_id, "X-Status-Url": f"/apps/{name}/builds/{build_id}"}
+    return _streamed(svc.builds.output(build_id), headers)
 
+
+async def _export(svc: Services, repo: Path, body: GitBuild) -> Path:
+    source = svc.settings.home / "builds" / f"git-{uuid.uuid4().hex}"
+    try:
+        await export_commit(repo, body.commit, source, body.git_env, SourceLimits.from_settings(svc.settings))
+    except BuildFailed as exc:
+        shutil.rmtree(source, ignore_errors=True)
+        raise invalid(str(exc)) from None
+    return source
+
+
+async def _branch_push(svc: Services, app: str, repo: Path, body: GitBuild) -> StreamingResponse:
+    """A non-main branch: its review app is made, updated or (branch deleted) destroyed."""
+    branch = branch_of(body.ref)
+    svc.reviewapps.target(app, branch)  # refused before anything is read when it makes no review app
+    source = None if body.commit == ZERO else await _export(svc, repo, body)
+    pushed = await svc.reviewapps.push(PushedCommit(app, branch, body.commit, source))
+    headers = {"X-Review-App": pushed.app}
+    if pushed.status_path:
+        headers["X-Status-Url"] = pushed.status_path
+    else:
+        headers["X-Status"] = pushed.status or "unknown"
+    return _streamed(pushed.output, headers)
+
+
+def _streamed(output: BuildOutput | None, headers: dict[str, str]) -> StreamingResponse:
     async def stream() -> AsyncIterator[bytes]:
         if output is None:
             return
@@ -160,7 +191,7 @@ async def git_build(svc: Svc, app: str, body: GitBuild) -> StreamingResponse:
             yield (line + "\n").encode()
 
     return StreamingResponse(
-        stream(), status_code=201, media_type="text/plain; charset=utf-8", headers={"X-Build-Id": build_id}
+        stream(), status_code=201, media_type="text/plain; charset=utf-8", headers=headers
     )
 
 

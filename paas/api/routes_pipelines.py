@@ -90,6 +90,8 @@ async def get_pipeline(svc: Svc, pipeline: str) -> dict[str, Any]:
 
 @router.delete("/pipelines/{pipeline}")
 async def destroy_pipeline(svc: Svc, pipeline: str) -> dict[str, Any]:
+    svc.pipelines.get(pipeline)  # 404 first
+    await svc.reviewapps.forget_pipeline(pipeline)  # its review apps go with it, as on Heroku
     return pipeline_json(svc.pipelines.destroy(pipeline))
 
 

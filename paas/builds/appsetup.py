@@ -2,7 +2,10 @@
 
 `app.json` keys honoured: `env` (strings or `{value, required, generator: "secret", description}`),
 `addons` (strings or `{plan, as}`), `formation` (`{type: {quantity, size}}`) and
-`scripts.postdeploy` (a string or `{command}`), run once in a one-off dyno after the first release.
+`scripts.postdeploy` (a string or `{command}`), run once in a one-off dyno after the first release,
+and `scripts.pr-predestroy` (kept for review apps, run before one is destroyed).
+`environments.<name>` (e.g. `review`) overrides the base: `env`, `formation` and `scripts` key by
+key, any other key (`addons`, ...) as a whole.
 Everything is validated before anything is changed, so a bad `app.json` leaves the app untouched.
 Order, as on Heroku: config vars → add-ons (their config vars join) → build + release →
 formation → postdeploy. The progress of every step is one output stream.
@@ -16,7 +19,7 @@ import secrets
 import shutil
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ class Manifest:
     addons: list[tuple[str, str | None]] = field(default_factory=list)  # (plan, attachment name)
     formation: list[FormationChange] = field(default_factory=list)
     postdeploy: str | None = None
+    predestroy: str | None = None
 
 
 @dataclass
@@ -62,8 +66,34 @@ def parse_manifest(data: Any, overrides: dict[str, str], addons: AddonService | 
         env=_env(data.get("env") or {}, overrides),
         addons=_addons(data.get("addons") or [], addons),
         formation=_formation(data.get("formation") or {}),
-        postdeploy=_postdeploy(data.get("scripts") or {}),
+        postdeploy=_script(data.get("scripts") or {}, "postdeploy"),
+        predestroy=_script(data.get("scripts") or {}, "pr-predestroy"),
     )
+
+
+MERGED_KEYS = ("env", "formation", "scripts")
+
+
+def for_environment(data: Any, environment: str) -> Any:
+    """app.json as `environment` sees it: `environments.<environment>` over the base keys."""
+    if not isinstance(data, dict):
+        return data
+    environments = data.get("environments") or {}
+    if not isinstance(environments, dict):
+        raise invalid("app.json: environments must be an object.")
+    override = environments.get(environment)
+    if override is None:
+        override = {}
+    if not isinstance(override, dict):
+        raise invalid(f"app.json: environments.{environment} must be an object.")
+    merged = {k: v for k, v in data.items() if k != "environments"}
+    for key, value in override.items():
+        base = merged.get(key)
+        if key in MERGED_KEYS and isinstance(base, dict) and isinstance(value, dict):
+            merged[key] = {**base, **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def _env(env: Any, overrides: dict[str, str]) -> dict[str, str]:
@@ -138,15 +168,15 @@ def _formation(formation: Any) -> list[FormationChange]:
     return out
 
 
-def _postdeploy(scripts: Any) -> str | None:
+def _script(scripts: Any, name: str) -> str | None:
     if not isinstance(scripts, dict):
         raise invalid("app.json: scripts must be an object.")
-    postdeploy = scripts.get("postdeploy")
-    if isinstance(postdeploy, dict):
-        postdeploy = postdeploy.get("command")
-    if postdeploy is not None and (not isinstance(postdeploy, str) or not postdeploy.strip()):
-        raise invalid("app.json: scripts.postdeploy must be a command string.")
-    return postdeploy
+    script = scripts.get(name)
+    if isinstance(script, dict):
+        script = script.get("command")
+    if script is not None and (not isinstance(script, str) or not script.strip()):
+        raise invalid(f"app.json: scripts.{name} must be a command string.")
+    return script
 
 
 def read_manifest_file(source: Path) -> Any:
@@ -201,15 +231,35 @@ class AppSetups:
             raise
         finally:
             archive.unlink(missing_ok=True)
-        setup = Setup(id=str(uuid.uuid4()), app=name, manifest_found=raw is not None)
+        return self.begin(name, manifest, work, version, manifest_found=raw is not None)
+
+    def begin(
+        self,
+        app: str,
+        manifest: Manifest,
+        work: Path,
+        version: str | None,
+        manifest_found: bool,
+        on_finish: Callable[[Setup], Awaitable[None]] | None = None,
+    ) -> Setup:
+        """Set `app` up from extracted source `work` (removed when done) and a validated manifest.
+        `on_finish` runs once the setup ends, before its output closes (its lines join it)."""
+        setup = Setup(id=str(uuid.uuid4()), app=app, manifest_found=manifest_found)
         self._setups[setup.id] = setup
         for old in list(self._setups)[:-KEEP_SETUPS]:
             if self._setups[old].status != "pending":
                 del self._setups[old]
-        setup.task = asyncio.create_task(self._run(setup, manifest, work, version))
+        setup.task = asyncio.create_task(self._run(setup, manifest, work, version, on_finish))
         return setup
 
-    async def _run(self, setup: Setup, manifest: Manifest, work: Path, version: str | None) -> None:
+    async def _run(
+        self,
+        setup: Setup,
+        manifest: Manifest,
+        work: Path,
+        version: str | None,
+        on_finish: Callable[[Setup], Awaitable[None]] | None,
+    ) -> None:
         out = setup.output
         token = progress.set(out.write)
         try:
@@ -225,8 +275,17 @@ class AppSetups:
             out.write(f" !     {setup.failure_message}")
         finally:
             progress.reset(token)
+            await self._finished(setup, on_finish)
             out.finish()
             await asyncio.to_thread(shutil.rmtree, work, True)
+
+    async def _finished(self, setup: Setup, on_finish: Callable[[Setup], Awaitable[None]] | None) -> None:
+        if on_finish is None:
+            return
+        try:
+            await on_finish(setup)
+        except Exception as exc:
+            self.report_error(exc)
 
     async def _steps(self, setup: Setup, manifest: Manifest, work: Path, version: str | None) -> None:
         out = setup.output

@@ -1,10 +1,11 @@
 """The pre-receive hook of every app repository (copied into `hooks/pre-receive`).
 
 Standard library only: it runs as a separate, short-lived process for every push. It reads
-`<old> <new> <ref>` lines, refuses anything but the main branch, then asks the daemon to build
-the pushed commit (`POST /apps/<app>/git-builds`) and prints the build output as it arrives;
-git shows each line to the pusher as `remote: ...`. A non-zero exit makes git reject the push,
-so a failed build never moves the branch and never touches the running release.
+`<old> <new> <ref>` lines (one branch per push), then asks the daemon to build the pushed commit
+(`POST /apps/<app>/git-builds`) and prints the build output as it arrives; git shows each line
+to the pusher as `remote: ...`. A non-zero exit makes git reject the push, so a failed build
+never moves the branch and never touches the running release. The daemon decides what a
+non-main branch does (a review app in a pipeline that has them; otherwise it refuses the push).
 
 The daemon passes PAAS_HOOK_API, PAAS_HOOK_TOKEN and PAAS_HOOK_APP in the environment of
 `git http-backend`, which hands them on to this hook.
@@ -39,18 +40,13 @@ def reject(app: str, *reasons: str) -> int:
 
 def refusal(app: str, updates: list[list[str]]) -> int | None:
     """Why this push does not deploy (the hook's exit status), or None when it does."""
-    others = [ref for _old, _new, ref in updates if ref not in DEPLOY_BRANCHES]
-    if others:
-        names = ", ".join(ref.removeprefix("refs/heads/") for ref in others)
-        return reject(
-            app,
-            f"Pushed to non-main branch ({names}), skipping build.",
-            "Only main (or master) deploys. To deploy another branch: git push paas <branch>:main",
-        )
     if len(updates) > 1:
-        return reject(app, "Push main or master, not both at once.")
+        if all(ref in DEPLOY_BRANCHES for _old, _new, ref in updates):
+            return reject(app, "Push main or master, not both at once.")
+        names = ", ".join(ref.removeprefix("refs/heads/") for _old, _new, ref in updates)
+        return reject(app, f"Push one branch at a time, not {names}.")
     _old, new, ref = updates[0]
-    if new == ZERO:
+    if new == ZERO and ref in DEPLOY_BRANCHES:
         return reject(
             app, f"Deleting {ref.removeprefix('refs/heads/')} is not allowed: it is the deploy branch."
         )
@@ -79,7 +75,7 @@ def main() -> int:
             message = json.loads(exc.read()).get("message") or str(exc)
         except ValueError:
             message = str(exc)
-        return reject(app, message)
+        return reject(app, *str(message).splitlines())
     except (urllib.error.URLError, OSError) as exc:
         return reject(app, f"Lost the connection to the paas daemon: {exc}")
     if status != "succeeded":
@@ -99,19 +95,19 @@ def build(api: str, token: str, app: str, body: dict[str, object]) -> str:
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=None) as response:
-        build_id = response.headers.get("X-Build-Id", "")
+        known = response.headers.get("X-Status", "")
+        status_path = response.headers.get("X-Status-Url", "")
         say()
         for raw in response:
             say(raw.decode("utf-8", "replace").rstrip("\r\n"))
-    return build_status(api, token, app, build_id)
+    return known or outcome(api, token, status_path)
 
 
-def build_status(api: str, token: str, app: str, build_id: str) -> str:
-    if not build_id:
+def outcome(api: str, token: str, status_path: str) -> str:
+    """The final status of what the push started (a build, or a review app's setup)."""
+    if not status_path.startswith("/"):
         return "unknown"
-    request = urllib.request.Request(
-        f"{api}/apps/{app}/builds/{build_id}", headers={"Authorization": f"Bearer {token}"}
-    )
+    request = urllib.request.Request(f"{api}{status_path}", headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=60) as response:
         return str(json.loads(response.read()).get("status"))
 

@@ -82,7 +82,7 @@ def register(cli: click.Group) -> None:
     @cli.command("pipelines:destroy")
     @click.argument("pipeline")
     def pipelines_destroy(pipeline: str) -> None:
-        """Destroy a pipeline (its apps stay)."""
+        """Destroy a pipeline (its apps stay; its review apps are destroyed)."""
         with action(f"Destroying {pipeline} pipeline"):
             Client().delete(f"/pipelines/{pipeline}")
 
@@ -94,15 +94,21 @@ def register(cli: click.Group) -> None:
         client = Client()
         data = client.get(f"/pipelines/{pipeline}")
         couplings = client.get(f"/pipelines/{pipeline}/pipeline-couplings")
+        reviews = client.get(f"/pipelines/{pipeline}/review-apps")
         if as_json:
-            print_json({"pipeline": data, "apps": couplings})
+            print_json({"pipeline": data, "apps": couplings, "review_apps": reviews})
             return
         header(data["name"])
         if not couplings:
             echo("No apps in this pipeline.")
             return
         echo()
-        table([[c["app"]["name"], c["stage"]] for c in couplings], ["App Name", "Stage"])
+        branches = {r["app"]["name"]: f"review app of {r['branch']} ({r['status']})" for r in reviews}
+        rows = [[c["app"]["name"], c["stage"], branches.get(c["app"]["name"], "")] for c in couplings]
+        if reviews:
+            table(rows, ["App Name", "Stage", "Review App"])
+        else:
+            table([row[:2] for row in rows], ["App Name", "Stage"])
 
     @cli.command("pipelines:promote")
     @app_option()

@@ -155,3 +155,32 @@ class PipelineCoupling(Base):
     pipeline_id: Mapped[str] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), index=True)
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), unique=True)
     stage: Mapped[str] = mapped_column(String(20))
+
+
+class ReviewAppConfig(Base):
+    """A pipeline's review apps are enabled while this row exists (Heroku's review-app-config)."""
+
+    __tablename__ = "review_app_configs"
+    pipeline_id: Mapped[str] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), primary_key=True)
+    automatic_review_apps: Mapped[bool] = mapped_column(Boolean, default=False)
+    destroy_stale_apps: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class ReviewApp(Base):
+    """One branch's review app. The app is named, not referenced: its row outlives a crash
+    between the two (the next start resolves a `creating` or `deleting` one)."""
+
+    __tablename__ = "review_apps"
+    __table_args__ = (UniqueConstraint("pipeline_id", "branch"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    pipeline_id: Mapped[str] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), index=True)
+    app_name: Mapped[str] = mapped_column(String(30), unique=True)
+    branch: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20))  # creating | created | errored | deleting
+    commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    predestroy: Mapped[str | None] = mapped_column(Text, nullable=True)  # app.json scripts.pr-predestroy
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deployed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -143,12 +143,13 @@ def run_hook(stdin: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_hook_refuses_other_branches_and_deleting_main() -> None:
+def test_hook_refuses_several_branches_and_deleting_main() -> None:
     zero, sha = "0" * 40, "a" * 40
-    other = run_hook(f"{zero} {sha} refs/heads/feature\n")
-    assert other.returncode == 1
-    assert "Pushed to non-main branch (feature), skipping build." in other.stdout
+    other = run_hook(f"{zero} {sha} refs/heads/feature\n")  # the daemon decides (review apps)
+    assert other.returncode == 1 and "Lost the connection to the paas daemon" in other.stdout
     assert "Push rejected to demo." in other.stdout
+    mixed = run_hook(f"{zero} {sha} refs/heads/main\n{zero} {sha} refs/heads/feature\n")
+    assert mixed.returncode == 1 and "Push one branch at a time, not main, feature." in mixed.stdout
     delete = run_hook(f"{sha} {zero} refs/heads/main\n")
     assert delete.returncode == 1 and "Deleting main is not allowed" in delete.stdout
     both = run_hook(f"{zero} {sha} refs/heads/main\n{zero} {sha} refs/heads/master\n")

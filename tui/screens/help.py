@@ -25,6 +25,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
             ("5", "Kafka: topics, rates, data size, consumer lag"),
             ("6", "Dataclips: list, run, show the table"),
             ("7", "Metrics: response time, throughput, errors, memory, load, events (w: window)"),
+            ("8", "Pipelines: apps by stage, review apps with their branch, state and URL"),
             ("[ / ]", "Previous / next app"),
             ("enter", "Open the highlighted app (overview); roll back to the highlighted release (app view)"),
             ("esc", "Close filter / clear filter / back to the overview"),
