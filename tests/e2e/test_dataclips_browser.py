@@ -12,6 +12,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -80,7 +81,7 @@ def test_dataclip_in_the_browser(pg_daemon: DaemonThread, tmp_path: Path) -> Non
             expect(page.locator("#schema-list li.table")).to_be_hidden()
             page.fill("#schema-filter", "")
 
-            page.fill("#sql", "SELECT day, visits FROM visits ORDER BY day")
+            fill_sql(page, "SELECT day, visits FROM visits ORDER BY day")
             page.click("#save-run")
             expect(page.locator("#results tbody tr")).to_have_count(14)
             expect(page.locator("#results thead th")).to_have_text(["day", "visits"])
@@ -91,22 +92,27 @@ def test_dataclip_in_the_browser(pg_daemon: DaemonThread, tmp_path: Path) -> Non
             expect(page.locator("#status")).to_have_text("Saved as v2")
 
             # a text column and a number: a bar chart
-            page.fill("#sql", "SELECT note, visits FROM visits ORDER BY day LIMIT 5")
+            fill_sql(page, "SELECT note, visits FROM visits ORDER BY day LIMIT 5")
             page.click("#save-run")
             expect(page.locator("#chart svg")).to_have_attribute("data-kind", "bar")
             expect(page.locator("#chart rect.bar")).to_have_count(5)
 
             # a writing statement: clear error, nothing changed; a typo: position shown
-            page.fill("#sql", "DELETE FROM visits")
+            fill_sql(page, "DELETE FROM visits")
             page.click("#save-run")
             expect(page.locator("#error")).to_contain_text("Dataclips are read-only")
-            page.fill("#sql", "SELECT day,\n  vists FROM visits")
+            fill_sql(page, "SELECT day,\nday, vists FROM visits")
             page.click("#save-run")
             expect(page.locator("#error")).to_contain_text('column "vists" does not exist')
-            expect(page.locator("#error")).to_contain_text("at line 2, column 3")
+            expect(page.locator("#error")).to_contain_text("at line 2, column 6")
+            # the editor marks the spot: line 2, from column 6
+            mark = page.locator("#sql-editor .cm-lintRange-error")
+            expect(mark).to_have_count(1)
+            expect(page.locator("#sql-editor .cm-line").nth(1)).to_contain_text("vists")
+            assert mark.evaluate("m => m.closest('.cm-line').textContent.indexOf(m.textContent)") == 5
 
             # cancel a long query
-            page.fill("#sql", "SELECT pg_sleep(30)")
+            fill_sql(page, "SELECT pg_sleep(30)")
             page.click("#save-run")
             expect(page.locator("#cancel")).to_be_visible()
             page.wait_for_timeout(300)
@@ -153,6 +159,11 @@ def test_dataclip_in_the_browser(pg_daemon: DaemonThread, tmp_path: Path) -> Non
             assert all(r.startswith(base) for r in _resources(page))
         finally:
             browser.close()
+
+
+def fill_sql(page: Any, sql: str) -> None:
+    """Type into the SQL editor (CodeMirror's contenteditable, as a person would)."""
+    page.locator("#sql-editor .cm-content").fill(sql)
 
 
 def _resources(page: object) -> list[str]:
@@ -224,7 +235,7 @@ def test_a_foreign_page_cannot_forge_changes_or_frame_the_pages(pg_daemon: Daemo
             page.click("#login")
             expect(page).to_have_url(f"{base}/dataclips")
             page.goto(f"{base}/dataclips/clips/{clip['id']}")
-            page.fill("#sql", "SELECT g AS day, g * g AS n FROM generate_series(1, 5) g")
+            fill_sql(page, "SELECT g AS day, g * g AS n FROM generate_series(1, 5) g")
             page.click("#save-run")
             expect(page.locator("#results tbody tr")).to_have_count(5)
 
