@@ -20,6 +20,7 @@ import pytest
 from tests.support.daemon import DaemonThread
 from tests.support.daemon import test_settings as daemon_settings
 from tests.support.pg import admin_url
+from tests.support.png import read_png
 from tests.support.require import require
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
@@ -284,5 +285,104 @@ def test_a_result_cut_by_the_byte_cap_says_so_on_the_pages(pg_daemon: DaemonThre
                 f"The result is larger than the 300,000-byte limit; only the first {shown} rows are included."
             )
             expect(stranger.locator("table.results tbody tr")).to_have_count(shown)
+        finally:
+            browser.close()
+
+
+PURPLE = (0x7A, 0x5A, 0xF8)  # the chart's first series (paas.dataclips.chart.COLORS[0])
+KEYWORD = (0x77, 0x00, 0x88)  # CodeMirror's default highlight colour for keywords (#708)
+
+
+def test_the_editor_completes_runs_charts_keeps_and_forks(pg_daemon: DaemonThread) -> None:
+    """Type SQL in the CodeMirror editor, complete a column name from the schema, run it with
+    Ctrl+Enter, pick a bar chart by plan, reload (the kept result and the chart come back without
+    running the query), fork. Screenshots are checked by pixels of known regions: keywords
+    highlighted, the chart's series colour in the chart (a bar chart has far more than a line)."""
+    require(os.path.exists(CHROMIUM) or shutil.which("chromium") is not None, "chromium is not installed")
+    from playwright.sync_api import expect, sync_playwright
+
+    c = pg_daemon.client()
+    c.post("/apps", json={"name": "shop"})
+    addon = c.post("/apps/shop/addons", json={"plan": "heroku-postgresql"}).json()["name"]
+    url = c.get("/apps/shop/config-vars").json()["DATABASE_URL"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE signups (day date, signups_count integer, plan text)")
+        conn.execute(
+            "INSERT INTO signups SELECT '2024-05-01'::date + g, 10 + g * 3, (ARRAY['mini','basic','std'])[g % 3 + 1]"
+            " FROM generate_series(0, 8) g"
+        )
+    clip = c.post("/dataclips/api/clips", json={"title": "Signups", "target": addon, "sql": ""}).json()
+    base = pg_daemon.api_url
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+            page.goto(f"{base}/dataclips/login")
+            page.fill("#token", pg_daemon.d.token)
+            page.click("#login")
+            page.goto(f"{base}/dataclips/clips/{clip['id']}")
+            expect(page.locator("#editor")).to_have_attribute("data-editor", "codemirror")
+            expect(page.locator("#result-card")).to_be_hidden()  # never ran: nothing to show
+            expect(page.locator("#editor")).to_have_attribute("data-schema-tables", "1")
+
+            # typing: the column name completes from the schema
+            page.locator("#sql-editor .cm-content").click()
+            page.keyboard.type("SELECT day, signups_c")
+            option = page.locator(".cm-tooltip-autocomplete li[aria-selected]")
+            expect(option).to_contain_text("signups_count")
+            page.keyboard.press("Enter")
+            page.keyboard.type(", plan FROM signups ORDER BY day")
+            page.keyboard.press("Escape")  # close any completion left open
+            expect(page.locator("#sql")).to_have_value(
+                "SELECT day, signups_count, plan FROM signups ORDER BY day"
+            )
+            keywords = read_png(page.locator("#sql-editor .cm-line").first.screenshot())
+            assert keywords.count(KEYWORD, tolerance=40) > 20  # SELECT is drawn in the keyword colour
+
+            # Ctrl+Enter saves and runs
+            page.keyboard.press("Control+Enter")
+            expect(page.locator("#results tbody tr")).to_have_count(9)
+            expect(page.locator("#status")).to_have_text("Saved as v2")
+            expect(page.locator("#chart svg")).to_have_attribute("data-kind", "line")
+            line_pixels = read_png(page.locator("#chart svg").screenshot()).count(PURPLE)
+            assert line_pixels > 200
+
+            # pick a bar chart of signups by plan: saved with the clip
+            page.select_option("#chart-kind", "bar")
+            page.select_option("#chart-x", "plan")
+            expect(page.locator("#status")).to_have_text("Chart saved")
+            expect(page.locator("#chart svg")).to_have_attribute("data-kind", "bar")
+            expect(page.locator("#chart rect.bar")).to_have_count(9)
+            bar_pixels = read_png(page.locator("#chart svg").screenshot()).count(PURPLE)
+            assert bar_pixels > 5 * line_pixels
+            assert c.get(f"/dataclips/api/clips/{clip['id']}").json()["chart"] == {
+                "kind": "bar", "x": "plan", "y": []
+            }  # fmt: skip
+            meta = page.locator("#result-meta").text_content()
+
+            # new rows in the database; the reload shows the kept result (nothing ran) and the chart
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("INSERT INTO signups VALUES ('2024-06-01', 99, 'std')")
+            page.reload()
+            expect(page.locator("#results tbody tr")).to_have_count(9)
+            expect(page.locator("#result-meta")).to_have_text(meta or "")
+            expect(page.locator("#chart svg")).to_have_attribute("data-kind", "bar")
+            expect(page.locator("#chart-kind")).to_have_value("bar")
+            expect(page.locator("#chart-x")).to_have_value("plan")
+            assert read_png(page.locator("#chart svg").screenshot()).count(PURPLE) == bar_pixels
+
+            # fork: a new clip with the same SQL, chart and latest result, "forked from" the first
+            page.click("#fork")
+            expect(page).to_have_url(f"{base}/dataclips/clips/{clip['id'] + 1}")
+            expect(page.locator("#title")).to_have_value("Signups (fork)")
+            expect(page.locator("#forked-from a")).to_have_attribute("href", f"/dataclips/clips/{clip['id']}")
+            expect(page.locator("#sql")).to_have_value(
+                "SELECT day, signups_count, plan FROM signups ORDER BY day"
+            )
+            expect(page.locator("#chart svg")).to_have_attribute("data-kind", "bar")
+            page.locator("#sql-editor .cm-content").click()
+            page.keyboard.press("Control+Enter")  # the fork runs on its own: the new row shows
+            expect(page.locator("#results tbody tr")).to_have_count(10)
+            assert c.get(f"/dataclips/api/clips/{clip['id']}").json()["sql"].startswith("SELECT day")
         finally:
             browser.close()
