@@ -132,3 +132,21 @@ def test_kept_results_and_charts_survive_a_restart(home: Path) -> None:
         assert kept["values"] == ran["values"] and kept["chart"]["kind"] == "bar"
     finally:
         d.stop()
+
+
+def test_the_editor_page_loads_the_bundled_editor_under_a_nonce_csp(pg_daemon: DaemonThread) -> None:
+    c = pg_daemon.client()
+    clip = c.post("/dataclips/api/clips", json={"title": "t", "target": "platform", "sql": "SELECT 1"}).json()
+    page = c.get(f"/dataclips/clips/{clip['id']}")
+    nonce = page.text.split('name="style-nonce" content="')[1].split('"')[0]
+    csp = page.headers["content-security-policy"]
+    assert f"'nonce-{nonce}'" in csp and "script-src 'self';" in csp and "unsafe" not in csp
+    assert (
+        c.get(f"/dataclips/clips/{clip['id']}").headers["content-security-policy"] != csp
+    )  # one per response
+    assert "nonce" not in c.get("/dataclips").headers["content-security-policy"]  # only the editor page
+    script = c.get("/dataclips/static/editor.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert "PaasEditor" in script.text
+    licence = c.get("/dataclips/static/editor.js.LICENSE.txt")
+    assert licence.status_code == 200 and "@codemirror/lang-sql" in licence.text
