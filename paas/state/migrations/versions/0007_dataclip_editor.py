@@ -1,13 +1,13 @@
 """dataclips: chart settings and "forked from" on the clip, the latest result kept
 
-Revision ID: 0005_dataclip_editor
+Revision ID: 0007_dataclip_editor
 Revises: 0002_dataclips
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_dataclip_editor"
+revision = "0007_dataclip_editor"
 down_revision = "0002_dataclips"
 branch_labels = None
 depends_on = None
