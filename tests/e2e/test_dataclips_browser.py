@@ -344,7 +344,9 @@ def test_the_editor_completes_runs_charts_keeps_and_forks(pg_daemon: DaemonThrea
             page.keyboard.type("SELECT day, signups_c")
             option = page.locator(".cm-tooltip-autocomplete li[aria-selected]")
             expect(option).to_contain_text("signups_count")
-            page.keyboard.press("Enter")
+            # picked with the mouse: CodeMirror ignores Enter for a moment after the list changes
+            # (its interactionDelay), so a key press here would race the list on a loaded machine
+            option.click()
             page.keyboard.type(", plan FROM signups ORDER BY day")
             page.keyboard.press("Escape")  # close any completion left open
             expect(page.locator("#sql")).to_have_value(
@@ -364,6 +366,7 @@ def test_the_editor_completes_runs_charts_keeps_and_forks(pg_daemon: DaemonThrea
             # pick a bar chart of signups by plan: saved with the clip
             page.select_option("#chart-kind", "bar")
             page.select_option("#chart-x", "plan")
+            expect(page.locator("#chart")).to_have_attribute("data-saved", "bar plan")
             expect(page.locator("#status")).to_have_text("Chart saved")
             expect(page.locator("#chart svg")).to_have_attribute("data-kind", "bar")
             expect(page.locator("#chart rect.bar")).to_have_count(9)

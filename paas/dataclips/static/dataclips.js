@@ -130,16 +130,21 @@
     $("chart-kind").value = clip.chart.kind || "auto";
   }
 
+  let chartSeq = 0;  // picks can overlap: only the latest answer is drawn
+
   async function saveChart() {
+    const seq = ++chartSeq;
     const settings = {
       kind: $("chart-kind").value,
       x: $("chart-x").value || null,
       y: Array.from(document.querySelectorAll("#chart-y input:checked")).map((b) => b.value),
     };
     const r = await call("PUT", api("/chart"), settings);
+    if (seq !== chartSeq) return;
     if (!r.ok) { showError(r.data); return; }
     clip.chart = r.data.clip.chart;
     $("chart").innerHTML = r.data.chart ? r.data.chart.svg : "";  // server-made SVG
+    $("chart").dataset.saved = [clip.chart.kind, clip.chart.x || ""].concat(clip.chart.y || []).join(" ");
     $("status").textContent = "Chart saved";
   }
 
