@@ -327,7 +327,9 @@ async def api_latest(svc: Svc, clip_id: str, limit: int = pages.DISPLAY_ROWS) ->
     kept = service.latest(clip_id)
     if kept is None:
         raise PaasError(404, "not_found", "This dataclip has not run since its SQL last changed.")
-    data = await asyncio.to_thread(result_json, kept.result, max(0, limit), _settings(clip))
+    limit = max(0, limit)
+    data = await asyncio.to_thread(result_json, kept.result, limit, _settings(clip))
+    data["rows"], data["summary"] = kept.rows, pages.result_summary(kept.result, limit, kept.rows)
     return {"clip": clip, "result": data}
 
 

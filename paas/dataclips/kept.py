@@ -3,7 +3,8 @@
 Heroku keeps a clip's latest result and shows it without running the query again; here the first
 `KEPT_ROWS` rows (what the editor shows) are kept as JSON with the column types, and read back
 into a `ClipResult` whose dates and times are dates and times again, so tables and charts render
-from it exactly as from a fresh run. `rows` remembers how many rows the run had in all.
+from it exactly as from a fresh run. `rows` remembers how many rows the run had in all. A kept
+result is at most `KEPT_BYTES` of JSON (wide rows: fewer of them kept).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from paas.dataclips.export import json_rows
 from paas.dataclips.results import ClipResult, Column
 
 KEPT_ROWS = 1_000
+KEPT_BYTES = 2 * 1024 * 1024  # a wide result keeps fewer rows: the state database stays small
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,16 @@ class KeptResult:
     rows: int  # rows the run produced (the result holds at most KEPT_ROWS of them)
 
 
-def dump(result: ClipResult, limit: int = KEPT_ROWS) -> str:
+def dump(result: ClipResult, limit: int = KEPT_ROWS, max_bytes: int = KEPT_BYTES) -> str:
+    """The result as kept: at most `limit` rows, and fewer when they would pass `max_bytes`."""
+    payload = _dump(result, limit)
+    while len(payload.encode()) > max_bytes and limit > 0:
+        limit //= 2
+        payload = _dump(result, limit)
+    return payload
+
+
+def _dump(result: ClipResult, limit: int) -> str:
     return json.dumps(
         {
             "columns": [[c.name, c.type_name, c.kind] for c in result.columns],

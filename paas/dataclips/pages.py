@@ -238,8 +238,9 @@ def result_summary(result: ClipResult, limit: int = DISPLAY_ROWS, total: int | N
         parts.append(f"truncated at the {format_bytes(result.byte_cap)} limit")
     elif result.truncated:
         parts.append(f"truncated at the {result.row_cap:,}-row limit")
-    if rows > limit:
-        parts.append(f"showing the first {limit:,}; download the CSV for all")
+    shown = min(limit, len(result.values))  # a kept result may hold fewer rows than the run had
+    if rows > shown:
+        parts.append(f"showing the first {shown:,}; download the CSV for all")
     parts.append(f"ran in {result.duration_ms:g} ms")
     ran = datetime.fromtimestamp(result.ran_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     parts.append(f"at {ran}")

@@ -119,3 +119,12 @@ def test_a_kept_result_reads_back_with_its_types() -> None:
     assert kept.rows == 3 and len(kept.result.values) == 2
     assert kept.result.values[0] == (datetime(2024, 1, 1, 12, tzinfo=UTC), date(2024, 1, 2), 1.5, "x")
     assert kept.result.ran_at == r.ran_at and kept.result.fields == r.fields
+
+
+def test_a_wide_result_keeps_fewer_rows_within_the_byte_bound() -> None:
+    from paas.dataclips.kept import dump, load
+
+    r = result([("pad", "text", "text")], [("x" * 1000,)] * 100)
+    payload = dump(r, limit=100, max_bytes=20_000)
+    kept = load(payload)
+    assert len(payload) <= 20_000 and 0 < len(kept.result.values) < 100 and kept.rows == 100
