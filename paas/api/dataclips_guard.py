@@ -36,11 +36,19 @@ def _style_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; "
-    f"style-src 'self' {_style_hash(SVG_STYLE)}; img-src 'self' data:; connect-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+def content_security_policy(style_nonce: str | None = None) -> str:
+    """Scripts only from the daemon's files, never inline. Styles from its files, the chart's one
+    style by hash, and on the editor page the style elements CodeMirror writes (its `cspNonce`),
+    allowed by a nonce made for that one response."""
+    nonce = f" 'nonce-{style_nonce}'" if style_nonce else ""
+    return (
+        "default-src 'none'; script-src 'self'; "
+        f"style-src 'self' {_style_hash(SVG_STYLE)}{nonce}; img-src 'self' data:; connect-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",

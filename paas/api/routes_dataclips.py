@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Any
+import secrets
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Request
@@ -36,13 +37,14 @@ from paas.api.dataclips_guard import (
     Caller,
     SecureRoute,
     check_change,
+    content_security_policy,
     forbidden,
     page_caller,
     same_origin,
 )
 from paas.api.deps import Svc
 from paas.dataclips import pages
-from paas.dataclips.chart import chart_for, render_svg
+from paas.dataclips.chart import AUTO, MAX_SERIES, ChartSettings, chart_for, render_svg
 from paas.dataclips.export import json_rows, share_json
 from paas.dataclips.platform import EXAMPLE_SQL
 from paas.dataclips.results import ClipBusy, ClipError, ClipResult
@@ -88,8 +90,8 @@ def clip_error_response(e: ClipError, sql: str | None, clip: dict[str, Any] | No
     return JSONResponse(body, status_code=e.status, headers=_retry_after(e))
 
 
-def result_json(result: ClipResult, limit: int) -> dict[str, Any]:
-    chart = chart_for(result)
+def result_json(result: ClipResult, limit: int, settings: ChartSettings = AUTO) -> dict[str, Any]:
+    chart = chart_for(result, settings)
     return {
         "fields": result.fields,
         "types": [c.type_name for c in result.columns],
@@ -210,7 +212,12 @@ async def editor(request: Request, svc: Svc, clip_id: str) -> Response:
     except PaasError:
         return _html(pages.not_found_page(), status=404)
     share = f"{_base(request)}{clip['share_path']}"
-    return _html(pages.editor_page(clip, service.targets(), share, csrf=_page_csrf(svc, found)))
+    kept = service.latest(clip_id)  # the latest result, shown at once: opening a clip runs nothing
+    nonce = secrets.token_urlsafe(18)
+    page = await asyncio.to_thread(
+        pages.editor_page, clip, service.targets(), share, _page_csrf(svc, found), kept, nonce
+    )
+    return _html(page, headers={"Content-Security-Policy": content_security_policy(nonce)})
 
 
 # ---- JSON API (web editor and CLI) --------------------------------------------------------
@@ -297,8 +304,50 @@ async def api_run(svc: Svc, clip_id: str, body: ClipRun | None = None) -> Any:
         clip, result = await service.run(clip["id"], fresh=body.fresh)
     except ClipError as e:
         return clip_error_response(e, clip["sql"], clip)
-    data = await asyncio.to_thread(result_json, result, body.limit)
+    data = await asyncio.to_thread(result_json, result, body.limit, _settings(clip))
     return {"clip": clip, "result": data}
+
+
+def _settings(clip: dict[str, Any]) -> ChartSettings:
+    return ChartSettings.from_json(clip["chart"])
+
+
+class ChartBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["auto", "line", "bar", "none"] = "auto"
+    x: str | None = Field(default=None, max_length=200)
+    y: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=MAX_SERIES)
+
+
+@router.get("/dataclips/api/clips/{clip_id}/result", dependencies=READ)
+async def api_latest(svc: Svc, clip_id: str, limit: int = pages.DISPLAY_ROWS) -> Any:
+    """The clip's latest result, as kept from its last run (nothing runs)."""
+    service = svc.dataclips
+    clip = service.get(clip_id, with_versions=False)
+    kept = service.latest(clip_id)
+    if kept is None:
+        raise PaasError(404, "not_found", "This dataclip has not run since its SQL last changed.")
+    limit = max(0, limit)
+    data = await asyncio.to_thread(result_json, kept.result, limit, _settings(clip))
+    data["rows"], data["summary"] = kept.rows, pages.result_summary(kept.result, limit, kept.rows)
+    return {"clip": clip, "result": data}
+
+
+@router.put("/dataclips/api/clips/{clip_id}/chart", dependencies=CHANGE)
+async def api_chart(svc: Svc, clip_id: str, body: ChartBody) -> Any:
+    """Save the chart picked in the page; answer it drawn from the latest result."""
+    service = svc.dataclips
+    settings = ChartSettings(body.kind, body.x, tuple(body.y))
+    clip = service.set_chart(clip_id, settings)
+    kept = service.latest(clip_id)
+    chart = None if kept is None else chart_for(kept.result, settings)
+    drawn = None if chart is None else {"kind": chart.kind, "points": chart.points, "svg": render_svg(chart)}
+    return {"clip": clip, "chart": drawn}
+
+
+@router.post("/dataclips/api/clips/{clip_id}/fork", status_code=201, dependencies=CHANGE)
+async def api_fork(svc: Svc, clip_id: str) -> Any:
+    return svc.dataclips.fork(clip_id)
 
 
 @router.post("/dataclips/api/clips/{clip_id}/cancel", dependencies=CHANGE)

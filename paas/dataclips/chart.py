@@ -15,7 +15,7 @@ from html import escape
 from typing import Any
 
 from paas.dataclips.export import text_value
-from paas.dataclips.results import ClipResult
+from paas.dataclips.results import ClipResult, Column
 
 WIDTH, HEIGHT = 760, 320
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 16, 28, 64
@@ -36,21 +36,67 @@ class Chart:
         return sum(len(points) for _, points in self.series)
 
 
-def chart_for(result: ClipResult) -> Chart | None:
-    columns = result.columns
-    if len(columns) < 2 or not result.values:
-        return None
+@dataclass(frozen=True)
+class ChartSettings:
+    """The chart picked in the page and saved with the clip: a kind, the x column, the y columns.
+    `auto` (and columns left empty) keeps the guess above."""
+
+    kind: str = "auto"  # auto | line | bar | none
+    x: str | None = None
+    y: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "x": self.x, "y": list(self.y)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChartSettings:
+        kind = data.get("kind") or "auto"
+        if kind not in CHART_KINDS:
+            raise ValueError(f"chart kind must be one of {', '.join(CHART_KINDS)}")
+        x = data.get("x") or None
+        y = tuple(str(v) for v in data.get("y") or ())
+        return cls(kind, None if x is None else str(x), y)
+
+
+CHART_KINDS = ("auto", "line", "bar", "none")
+AUTO = ChartSettings()
+
+
+def _guess(columns: list[Column]) -> tuple[str, int] | None:
     numbers = [i for i, c in enumerate(columns) if c.kind == "number"]
     times = [i for i, c in enumerate(columns) if c.kind == "time"]
     texts = [i for i, c in enumerate(columns) if c.kind == "text"]
     if times and [i for i in numbers if i != times[0]]:
-        kind, x = "line", times[0]
-    elif texts and numbers:
-        kind, x = "bar", texts[0]
-    else:
+        return "line", times[0]
+    if texts and numbers:
+        return "bar", texts[0]
+    return None
+
+
+def _axes(columns: list[Column], settings: ChartSettings) -> tuple[str, int, list[int]] | None:
+    names = [c.name for c in columns]
+    guess = _guess(columns)
+    kind = settings.kind if settings.kind != "auto" else (guess[0] if guess else None)
+    if kind is None:
         return None
+    x = names.index(settings.x) if settings.x in names else (guess[1] if guess else 0)
+    if kind == "line" and columns[x].kind not in ("time", "number"):
+        return None  # a line needs an ordered x axis
+    numbers = [i for i, c in enumerate(columns) if c.kind == "number" and i != x]
+    picked = [names.index(n) for n in settings.y if n in names and names.index(n) in numbers]
+    return kind, x, (picked or numbers)[:MAX_SERIES]
+
+
+def chart_for(result: ClipResult, settings: ChartSettings = AUTO) -> Chart | None:
+    columns = result.columns
+    if settings.kind == "none" or len(columns) < 2 or not result.values:
+        return None
+    axes = _axes(columns, settings)
+    if axes is None:
+        return None
+    kind, x, ys = axes
     series = []
-    for i in [n for n in numbers if n != x][:MAX_SERIES]:
+    for i in ys:
         points = []
         for row in result.values:
             xv, yv = row[x], _number(row[i])

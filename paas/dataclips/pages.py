@@ -9,29 +9,45 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from paas.dataclips.chart import chart_for, render_svg
+from paas.dataclips.chart import ChartSettings, chart_for, render_svg
 from paas.dataclips.export import text_value
+from paas.dataclips.kept import KeptResult
 from paas.dataclips.platform import EXAMPLE_SQL
 from paas.dataclips.results import ClipError, ClipResult, format_bytes
 
 DISPLAY_ROWS = 1_000
 STATIC_DIR = Path(__file__).parent / "static"  # served at /dataclips/static/<name>
-STATIC_TYPES = {"dataclips.js": "text/javascript", "dataclips.css": "text/css"}
+STATIC_TYPES = {
+    "dataclips.js": "text/javascript",
+    "dataclips.css": "text/css",
+    "editor.js": "text/javascript",  # CodeMirror 6, built by scripts/build_editor.sh
+    "editor.js.LICENSE.txt": "text/plain; charset=utf-8",
+}
+CHART_LABELS = (("auto", "Chart: automatic"), ("line", "Line"), ("bar", "Bar"), ("none", "No chart"))
 
 
 def csrf_field(csrf: str) -> str:
     return f'<input type="hidden" name="csrf" value="{escape(csrf)}">' if csrf else ""
 
 
-def _layout(title: str, body: str, logged_in: bool = False, script: bool = False, csrf: str = "") -> str:
+def _layout(
+    title: str, body: str, logged_in: bool = False, script: bool = False, csrf: str = "", nonce: str = ""
+) -> str:
     logout = (
         f'<form method="post" action="/dataclips/logout" class="logout">{csrf_field(csrf)}'
         '<button type="submit">Log out</button></form>'
         if logged_in
         else ""
     )
-    js = '<script src="/dataclips/static/dataclips.js" defer></script>' if script else ""
+    js = (  # deferred scripts run in order: the editor component first
+        '<script src="/dataclips/static/editor.js" defer></script>'
+        '<script src="/dataclips/static/dataclips.js" defer></script>'
+        if script
+        else ""
+    )
     meta = f'\n<meta name="csrf-token" content="{escape(csrf)}">' if csrf else ""
+    if nonce:  # the editor's style elements carry it (CSP allows styles with this response's nonce)
+        meta += f'\n<meta name="style-nonce" content="{escape(nonce)}">'
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -103,10 +119,24 @@ def _target_select(targets: list[dict[str, Any]], current: str, element_id: str)
     return f'<select name="target" id="{element_id}">{"".join(options)}</select>'
 
 
-def editor_page(clip: dict[str, Any], targets: list[dict[str, Any]], share_url: str, csrf: str = "") -> str:
+def editor_page(
+    clip: dict[str, Any],
+    targets: list[dict[str, Any]],
+    share_url: str,
+    csrf: str = "",
+    kept: KeptResult | None = None,
+    nonce: str = "",
+) -> str:
     sql = clip["sql"] or (EXAMPLE_SQL if clip["target"] == "platform" else "")
     versions = "".join(_version_item(v, clip["version"]) for v in clip.get("versions", []))
-    boot = json.dumps({"id": clip["id"], "version": clip["version"]})
+    boot = json.dumps({"id": clip["id"], "version": clip["version"], "chart": clip["chart"]})
+    settings = ChartSettings.from_json(clip["chart"])
+    forked = (
+        f'<p class="muted" id="forked-from">Forked from <a href="/dataclips/clips/{clip["forked_from"]}">'
+        f"dataclip #{clip['forked_from']}</a></p>"
+        if clip.get("forked_from")
+        else ""
+    )
     body = f"""<div class="editor" id="editor" data-clip='{escape(boot)}'>
 <aside class="schema card">
 <h2>Schema</h2>
@@ -119,20 +149,16 @@ def editor_page(clip: dict[str, Any], targets: list[dict[str, Any]], share_url: 
 <input id="title" class="title" value="{escape(clip["title"])}" maxlength="200" aria-label="Title">
 {_target_select(targets, clip["target"], "target")}
 </div>
-<textarea id="sql" spellcheck="false" rows="12" aria-label="SQL">{escape(sql)}</textarea>
+{forked}<textarea id="sql" spellcheck="false" rows="12" aria-label="SQL">{escape(sql)}</textarea>
 <div class="row actions">
-<button id="save-run" class="primary">Save &amp; Run</button>
+<button id="save-run" class="primary" title="Ctrl+Enter (⌘+Enter)">Save &amp; Run</button>
 <button id="cancel" hidden>Cancel</button>
+<button id="fork" title="A new dataclip with this SQL and chart">Fork</button>
 <span id="status" class="muted" role="status"></span>
 </div>
 <div id="error" class="error" hidden role="alert"></div>
 </div>
-<div class="card" id="result-card" hidden>
-<div id="result-meta" class="muted"></div>
-<p id="notice" class="notice" role="status" hidden></p>
-<div id="chart"></div>
-<div id="results" class="scroll"></div>
-</div>
+{_result_card(kept, settings)}
 <div class="card share">
 <h2>Share</h2>
 <p>Anyone with this secret link can see the results, without logging in:</p>
@@ -147,7 +173,36 @@ def editor_page(clip: dict[str, Any], targets: list[dict[str, Any]], share_url: 
 </div>
 </section>
 </div>"""
-    return _layout(clip["title"], body, logged_in=True, script=True, csrf=csrf)
+    return _layout(clip["title"], body, logged_in=True, script=True, csrf=csrf, nonce=nonce)
+
+
+def _result_card(kept: KeptResult | None, settings: ChartSettings) -> str:
+    """The latest result as it was kept: the page shows it without running the query."""
+    meta = notice = table = svg = ""
+    if kept is not None:
+        result = kept.result
+        meta = escape(result_summary(result, DISPLAY_ROWS, kept.rows))
+        if result.message:
+            meta += " · " + escape(result.message)
+        notice = escape(result.notice or "")
+        table = result_table(result)
+        chart = chart_for(result, settings)
+        svg = "" if chart is None else render_svg(chart)
+    kinds = "".join(
+        f'<option value="{k}"{" selected" if k == settings.kind else ""}>{label}</option>'
+        for k, label in CHART_LABELS
+    )
+    return f"""<div class="card" id="result-card"{"" if kept else " hidden"}>
+<div id="result-meta" class="muted">{meta}</div>
+<p id="notice" class="notice" role="status"{"" if notice else " hidden"}>{notice}</p>
+<div class="row chart-settings">
+<select id="chart-kind" aria-label="Chart type">{kinds}</select>
+<label class="inline">x <select id="chart-x" aria-label="Chart x axis"></select></label>
+<span class="inline">y <span id="chart-y"></span></span>
+</div>
+<div id="chart">{svg}</div>
+<div id="results" class="scroll">{table}</div>
+</div>"""
 
 
 def _version_item(v: dict[str, Any], current: int) -> str:
@@ -165,7 +220,10 @@ def _version_item(v: dict[str, Any], current: int) -> str:
 
 
 def result_table(result: ClipResult, limit: int = DISPLAY_ROWS) -> str:
-    head = "".join(f'<th title="{escape(c.type_name)}">{escape(c.name)}</th>' for c in result.columns)
+    head = "".join(
+        f'<th title="{escape(c.type_name)}" data-kind="{c.kind}">{escape(c.name)}</th>'
+        for c in result.columns
+    )
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(text_value(v))}</td>" for v in row) + "</tr>"
         for row in result.values[:limit]
@@ -173,15 +231,16 @@ def result_table(result: ClipResult, limit: int = DISPLAY_ROWS) -> str:
     return f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def result_summary(result: ClipResult, limit: int = DISPLAY_ROWS) -> str:
-    rows = len(result.values)
+def result_summary(result: ClipResult, limit: int = DISPLAY_ROWS, total: int | None = None) -> str:
+    rows = len(result.values) if total is None else total
     parts = [f"{rows:,} row" + ("s" if rows != 1 else "")]
     if result.truncated_by == "bytes":
         parts.append(f"truncated at the {format_bytes(result.byte_cap)} limit")
     elif result.truncated:
         parts.append(f"truncated at the {result.row_cap:,}-row limit")
-    if rows > limit:
-        parts.append(f"showing the first {limit:,}; download the CSV for all")
+    shown = min(limit, len(result.values))  # a kept result may hold fewer rows than the run had
+    if rows > shown:
+        parts.append(f"showing the first {shown:,}; download the CSV for all")
     parts.append(f"ran in {result.duration_ms:g} ms")
     ran = datetime.fromtimestamp(result.ran_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     parts.append(f"at {ran}")

@@ -3,12 +3,14 @@
 A clip targets one database: a heroku-postgresql add-on (by name; the query runs with that
 add-on's read-only credential, never the app's) or `platform` (the router's events, read by a
 SELECT-only role). Runs go through `Executions`: one execution per clip version at a time, within
-each database's connection share, capped in rows and bytes.
+each database's connection share, capped in rows and bytes. A clip's latest result is kept
+(`paas.dataclips.kept`) so opening it shows the rows without running it again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import string
 from collections.abc import AsyncIterator, Callable
@@ -21,10 +23,13 @@ from sqlalchemy.orm import Session
 from common.config import Settings
 from common.errors import PaasError, invalid, not_found
 from paas.control import iso
+from paas.dataclips import kept as kept_result
 from paas.dataclips.budget import ConnectionBudget
 from paas.dataclips.cache import Key, ResultCache
+from paas.dataclips.chart import AUTO, ChartSettings
 from paas.dataclips.executions import Executions
-from paas.dataclips.models import Dataclip, DataclipVersion
+from paas.dataclips.kept import KeptResult
+from paas.dataclips.models import Dataclip, DataclipResult, DataclipVersion
 from paas.dataclips.platform import PlatformRecorder
 from paas.dataclips.results import ClipResult
 from paas.dataclips.runner import APPLICATION_NAME, QueryRunner, connect_error
@@ -74,6 +79,7 @@ class DataclipsService:
         self.budget = ConnectionBudget()
         self.cache = ResultCache(max_bytes=2 * self.runner.byte_cap)
         self.executions = Executions(self.runner, self.sources, self.budget, self.cache)
+        self._kept_at: dict[int, float] = {}  # clip id → ran_at of the result kept in the database
         self.sessions = Sessions(token)  # who is logged in to the pages (signed by the daemon's token)
 
     def status(self) -> dict[str, Any]:
@@ -143,6 +149,8 @@ class DataclipsService:
             "share_path": f"/dataclips/{clip.slug}",
             "created_at": _iso(clip.created_at),
             "updated_at": _iso(clip.updated_at),
+            "chart": json.loads(clip.chart or "{}") or AUTO.to_json(),
+            "forked_from": clip.forked_from,
         }
         if versions is not None:
             data["versions"] = [
@@ -189,15 +197,58 @@ class DataclipsService:
         title, sql = _check_title(title), _check_sql(sql)
         self._check_target(target)
         with self.db.session() as s:
-            clip = Dataclip(title=title, target=target, sql=sql, version=1, slug=new_slug())
-            s.add(clip)
-            s.flush()
-            s.add(
-                DataclipVersion(
-                    clip_id=clip.id, number=1, title=title, target=target, sql=sql, note="created"
-                )
+            return self.clip_json(self._insert(s, title, target, sql, note="created"))
+
+    def _insert(self, s: Session, title: str, target: str, sql: str, note: str, **extra: Any) -> Dataclip:
+        clip = Dataclip(title=title, target=target, sql=sql, version=1, slug=new_slug(), **extra)
+        s.add(clip)
+        s.flush()
+        s.add(DataclipVersion(clip_id=clip.id, number=1, title=title, target=target, sql=sql, note=note))
+        return clip
+
+    def fork(self, ident: int | str) -> dict[str, Any]:
+        """A new clip with the same SQL, database, chart and latest result, "forked from" this one;
+        its own history and secret link."""
+        with self.db.session() as s:
+            old = self._clip(s, ident)
+            title = f"{old.title[: MAX_TITLE - 7]} (fork)"
+            clip = self._insert(
+                s,
+                title,
+                old.target,
+                old.sql,
+                note=f"forked from #{old.id}",
+                chart=old.chart,
+                forked_from=old.id,
             )
+            kept = s.get(DataclipResult, old.id)
+            if kept is not None:
+                s.add(DataclipResult(clip_id=clip.id, ran_at=kept.ran_at, payload=kept.payload))
             return self.clip_json(clip)
+
+    def set_chart(self, ident: int | str, settings: ChartSettings) -> dict[str, Any]:
+        """The chart picked in the page, saved with the clip (no new version: the SQL is the same)."""
+        with self.db.session() as s:
+            clip = self._clip(s, ident)
+            clip.chart = json.dumps(settings.to_json())
+            return self.clip_json(clip)
+
+    def latest(self, ident: int | str) -> KeptResult | None:
+        """The clip's latest kept result, if it has run since its SQL last changed."""
+        with self.db.session() as s:
+            clip = self._clip(s, ident)
+            kept = s.get(DataclipResult, clip.id)
+            return None if kept is None else kept_result.load(kept.payload)
+
+    def _keep(self, clip_id: int, result: ClipResult) -> None:
+        if self._kept_at.get(clip_id) == result.ran_at:
+            return  # a cached result already kept
+        payload = kept_result.dump(result)
+        with self.db.session() as s:
+            if s.get(Dataclip, clip_id) is None:
+                return  # deleted while it ran
+            s.merge(DataclipResult(clip_id=clip_id, ran_at=result.ran_at, payload=payload))
+        self._kept_at[clip_id] = result.ran_at
 
     def save(
         self, ident: int | str, *, title: str | None = None, target: str | None = None, sql: str | None = None
@@ -235,6 +286,9 @@ class DataclipsService:
         last = (
             s.scalar(select(func.max(DataclipVersion.number)).where(DataclipVersion.clip_id == clip.id)) or 0
         )
+        if (target, sql) != (clip.target, clip.sql):  # the kept result answers other SQL
+            s.execute(delete(DataclipResult).where(DataclipResult.clip_id == clip.id))
+            self._kept_at.pop(clip.id, None)
         clip.title, clip.target, clip.sql, clip.version = title, target, sql, last + 1
         s.add(
             DataclipVersion(clip_id=clip.id, number=last + 1, title=title, target=target, sql=sql, note=note)
@@ -255,6 +309,7 @@ class DataclipsService:
             data = self.clip_json(clip)
             # versions first, in one statement: the ORM would otherwise race the FK's ON DELETE CASCADE
             s.execute(delete(DataclipVersion).where(DataclipVersion.clip_id == clip.id))
+            s.execute(delete(DataclipResult).where(DataclipResult.clip_id == clip.id))
             s.delete(clip)
         self.cache.forget(int(data["id"]))
         return data
@@ -271,6 +326,7 @@ class DataclipsService:
         result = await self.executions.result(
             self._key(clip), clip["target"], clip["sql"], str(clip["id"]), fresh=fresh
         )
+        self._keep(int(clip["id"]), result)
         return clip, result
 
     async def cancel(self, ident: int | str) -> int:

@@ -12,6 +12,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from tests.support.daemon import DaemonThread
 from tests.support.daemon import test_settings as daemon_settings
 from tests.support.pg import admin_url
+from tests.support.png import read_png
 from tests.support.require import require
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
@@ -80,7 +82,7 @@ def test_dataclip_in_the_browser(pg_daemon: DaemonThread, tmp_path: Path) -> Non
             expect(page.locator("#schema-list li.table")).to_be_hidden()
             page.fill("#schema-filter", "")
 
-            page.fill("#sql", "SELECT day, visits FROM visits ORDER BY day")
+            fill_sql(page, "SELECT day, visits FROM visits ORDER BY day")
             page.click("#save-run")
             expect(page.locator("#results tbody tr")).to_have_count(14)
             expect(page.locator("#results thead th")).to_have_text(["day", "visits"])
@@ -91,22 +93,27 @@ def test_dataclip_in_the_browser(pg_daemon: DaemonThread, tmp_path: Path) -> Non
             expect(page.locator("#status")).to_have_text("Saved as v2")
 
             # a text column and a number: a bar chart
-            page.fill("#sql", "SELECT note, visits FROM visits ORDER BY day LIMIT 5")
+            fill_sql(page, "SELECT note, visits FROM visits ORDER BY day LIMIT 5")
             page.click("#save-run")
             expect(page.locator("#chart svg")).to_have_attribute("data-kind", "bar")
             expect(page.locator("#chart rect.bar")).to_have_count(5)
 
             # a writing statement: clear error, nothing changed; a typo: position shown
-            page.fill("#sql", "DELETE FROM visits")
+            fill_sql(page, "DELETE FROM visits")
             page.click("#save-run")
             expect(page.locator("#error")).to_contain_text("Dataclips are read-only")
-            page.fill("#sql", "SELECT day,\n  vists FROM visits")
+            fill_sql(page, "SELECT day,\nday, vists FROM visits")
             page.click("#save-run")
             expect(page.locator("#error")).to_contain_text('column "vists" does not exist')
-            expect(page.locator("#error")).to_contain_text("at line 2, column 3")
+            expect(page.locator("#error")).to_contain_text("at line 2, column 6")
+            # the editor marks the spot: line 2, from column 6
+            mark = page.locator("#sql-editor .cm-lintRange-error")
+            expect(mark).to_have_count(1)
+            expect(page.locator("#sql-editor .cm-line").nth(1)).to_contain_text("vists")
+            assert mark.evaluate("m => m.closest('.cm-line').textContent.indexOf(m.textContent)") == 5
 
             # cancel a long query
-            page.fill("#sql", "SELECT pg_sleep(30)")
+            fill_sql(page, "SELECT pg_sleep(30)")
             page.click("#save-run")
             expect(page.locator("#cancel")).to_be_visible()
             page.wait_for_timeout(300)
@@ -153,6 +160,23 @@ def test_dataclip_in_the_browser(pg_daemon: DaemonThread, tmp_path: Path) -> Non
             assert all(r.startswith(base) for r in _resources(page))
         finally:
             browser.close()
+
+
+def fill_sql(page: Any, sql: str) -> None:
+    """Replace the SQL in the editor as a person pasting it does: select all, paste. (Playwright's
+    `fill` and `insert_text` go through Chromium's own contenteditable editing, which writes a
+    style attribute the page's CSP rightly refuses; CodeMirror handles a paste itself.)"""
+    content = page.locator("#sql-editor .cm-content")
+    content.click()
+    page.keyboard.press("Control+a")
+    content.evaluate(PASTE, sql)
+
+
+PASTE = """(el, text) => {
+  const data = new DataTransfer();
+  data.setData("text/plain", text);
+  el.dispatchEvent(new ClipboardEvent("paste", {clipboardData: data, bubbles: true, cancelable: true}));
+}"""
 
 
 def _resources(page: object) -> list[str]:
@@ -224,7 +248,7 @@ def test_a_foreign_page_cannot_forge_changes_or_frame_the_pages(pg_daemon: Daemo
             page.click("#login")
             expect(page).to_have_url(f"{base}/dataclips")
             page.goto(f"{base}/dataclips/clips/{clip['id']}")
-            page.fill("#sql", "SELECT g AS day, g * g AS n FROM generate_series(1, 5) g")
+            fill_sql(page, "SELECT g AS day, g * g AS n FROM generate_series(1, 5) g")
             page.click("#save-run")
             expect(page.locator("#results tbody tr")).to_have_count(5)
 
@@ -275,3 +299,108 @@ def test_a_result_cut_by_the_byte_cap_says_so_on_the_pages(pg_daemon: DaemonThre
             expect(stranger.locator("table.results tbody tr")).to_have_count(shown)
         finally:
             browser.close()
+
+
+PURPLE = (0x7A, 0x5A, 0xF8)  # the chart's first series (paas.dataclips.chart.COLORS[0])
+KEYWORD = (0x77, 0x00, 0x88)  # CodeMirror's default highlight colour for keywords (#708)
+
+
+def test_the_editor_completes_runs_charts_keeps_and_forks(pg_daemon: DaemonThread) -> None:
+    """Type SQL in the CodeMirror editor, complete a column name from the schema, run it with
+    Ctrl+Enter, pick a bar chart by plan, reload (the kept result and the chart come back without
+    running the query), fork. Screenshots are checked by pixels of known regions: keywords
+    highlighted, the chart's series colour in the chart (a bar chart has far more than a line)."""
+    require(os.path.exists(CHROMIUM) or shutil.which("chromium") is not None, "chromium is not installed")
+    from playwright.sync_api import expect, sync_playwright
+
+    c = pg_daemon.client()
+    c.post("/apps", json={"name": "shop"})
+    addon = c.post("/apps/shop/addons", json={"plan": "heroku-postgresql"}).json()["name"]
+    url = c.get("/apps/shop/config-vars").json()["DATABASE_URL"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE signups (day date, signups_count integer, plan text)")
+        conn.execute(
+            "INSERT INTO signups SELECT '2024-05-01'::date + g, 10 + g * 3, (ARRAY['mini','basic','std'])[g % 3 + 1]"
+            " FROM generate_series(0, 8) g"
+        )
+    clip = c.post("/dataclips/api/clips", json={"title": "Signups", "target": addon, "sql": ""}).json()
+    base = pg_daemon.api_url
+    violations: list[str] = []  # the editor works under the pages' strict CSP (its styles by nonce)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+            page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text else None)
+            page.goto(f"{base}/dataclips/login")
+            page.fill("#token", pg_daemon.d.token)
+            page.click("#login")
+            page.goto(f"{base}/dataclips/clips/{clip['id']}")
+            expect(page.locator("#editor")).to_have_attribute("data-editor", "codemirror")
+            expect(page.locator("#result-card")).to_be_hidden()  # never ran: nothing to show
+            expect(page.locator("#editor")).to_have_attribute("data-schema-tables", "1")
+
+            # typing: the column name completes from the schema
+            page.locator("#sql-editor .cm-content").click()
+            page.keyboard.type("SELECT day, signups_c")
+            option = page.locator(".cm-tooltip-autocomplete li[aria-selected]")
+            expect(option).to_contain_text("signups_count")
+            # picked with the mouse: CodeMirror ignores Enter for a moment after the list changes
+            # (its interactionDelay), so a key press here would race the list on a loaded machine
+            option.click()
+            page.keyboard.type(", plan FROM signups ORDER BY day")
+            page.keyboard.press("Escape")  # close any completion left open
+            expect(page.locator("#sql")).to_have_value(
+                "SELECT day, signups_count, plan FROM signups ORDER BY day"
+            )
+            keywords = read_png(page.locator("#sql-editor .cm-line").first.screenshot())
+            assert keywords.count(KEYWORD, tolerance=40) > 20  # SELECT is drawn in the keyword colour
+
+            # Ctrl+Enter saves and runs
+            page.keyboard.press("Control+Enter")
+            expect(page.locator("#results tbody tr")).to_have_count(9)
+            expect(page.locator("#status")).to_have_text("Saved as v2")
+            expect(page.locator("#chart svg")).to_have_attribute("data-kind", "line")
+            line_pixels = read_png(page.locator("#chart svg").screenshot()).count(PURPLE)
+            assert line_pixels > 200
+
+            # pick a bar chart of signups by plan: saved with the clip
+            page.select_option("#chart-kind", "bar")
+            page.select_option("#chart-x", "plan")
+            expect(page.locator("#chart")).to_have_attribute("data-saved", "bar plan")
+            expect(page.locator("#status")).to_have_text("Chart saved")
+            expect(page.locator("#chart svg")).to_have_attribute("data-kind", "bar")
+            expect(page.locator("#chart rect.bar")).to_have_count(9)
+            bar_pixels = read_png(page.locator("#chart svg").screenshot()).count(PURPLE)
+            assert bar_pixels > 5 * line_pixels
+            assert c.get(f"/dataclips/api/clips/{clip['id']}").json()["chart"] == {
+                "kind": "bar", "x": "plan", "y": []
+            }  # fmt: skip
+            meta = page.locator("#result-meta").text_content()
+
+            # new rows in the database; the reload shows the kept result (nothing ran) and the chart
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("INSERT INTO signups VALUES ('2024-06-01', 99, 'std')")
+            page.reload()
+            expect(page.locator("#results tbody tr")).to_have_count(9)
+            expect(page.locator("#result-meta")).to_have_text(meta or "")
+            expect(page.locator("#chart svg")).to_have_attribute("data-kind", "bar")
+            expect(page.locator("#chart-kind")).to_have_value("bar")
+            expect(page.locator("#chart-x")).to_have_value("plan")
+            assert read_png(page.locator("#chart svg").screenshot()).count(PURPLE) == bar_pixels
+
+            # fork: a new clip with the same SQL, chart and latest result, "forked from" the first
+            page.click("#fork")
+            expect(page).to_have_url(f"{base}/dataclips/clips/{clip['id'] + 1}")
+            expect(page.locator("#title")).to_have_value("Signups (fork)")
+            expect(page.locator("#forked-from a")).to_have_attribute("href", f"/dataclips/clips/{clip['id']}")
+            expect(page.locator("#sql")).to_have_value(
+                "SELECT day, signups_count, plan FROM signups ORDER BY day"
+            )
+            expect(page.locator("#chart svg")).to_have_attribute("data-kind", "bar")
+            page.locator("#sql-editor .cm-content").click()
+            page.keyboard.press("Control+Enter")  # the fork runs on its own: the new row shows
+            expect(page.locator("#results tbody tr")).to_have_count(10)
+            assert c.get(f"/dataclips/api/clips/{clip['id']}").json()["sql"].startswith("SELECT day")
+        finally:
+            browser.close()
+    assert violations == []

@@ -77,3 +77,54 @@ def test_error_positions_become_line_and_column() -> None:
         "kind": "error",
         "position": None,
     }
+
+
+def test_chart_settings_pick_the_kind_and_axes() -> None:
+    from paas.dataclips.chart import ChartSettings
+
+    r = result(
+        [("day", "date", "time"), ("plan", "text", "text"), ("a", "int4", "number"), ("b", "int4", "number")],
+        [(date(2024, 1, d), f"p{d % 2}", d, 10 * d) for d in range(1, 5)],
+    )
+    auto = chart_for(r)
+    assert auto is not None and (auto.kind, auto.x_name, [n for n, _ in auto.series]) == (
+        "line",
+        "day",
+        ["a", "b"],
+    )
+    bar = chart_for(r, ChartSettings("bar", "plan", ("b",)))
+    assert bar is not None and (bar.kind, bar.x_name, [n for n, _ in bar.series]) == ("bar", "plan", ["b"])
+    assert chart_for(r, ChartSettings("none")) is None
+    assert chart_for(r, ChartSettings("line", "plan")) is None  # a line needs an ordered x axis
+    gone = chart_for(r, ChartSettings("bar", "dropped", ("dropped",)))  # columns the SQL no longer has
+    assert gone is not None and gone.kind == "bar" and [n for n, _ in gone.series] == ["a", "b"]
+    assert ChartSettings.from_json({"kind": "bar", "x": "plan", "y": ["b"]}) == ChartSettings(
+        "bar", "plan", ("b",)
+    )
+
+
+def test_a_kept_result_reads_back_with_its_types() -> None:
+    from paas.dataclips.kept import dump, load
+
+    r = result(
+        [
+            ("at", "timestamptz", "time"),
+            ("d", "date", "time"),
+            ("n", "numeric", "number"),
+            ("t", "text", "text"),
+        ],
+        [(datetime(2024, 1, 1, 12, tzinfo=UTC), date(2024, 1, 2), Decimal("1.5"), "x")] * 3,
+    )
+    kept = load(dump(r, limit=2))
+    assert kept.rows == 3 and len(kept.result.values) == 2
+    assert kept.result.values[0] == (datetime(2024, 1, 1, 12, tzinfo=UTC), date(2024, 1, 2), 1.5, "x")
+    assert kept.result.ran_at == r.ran_at and kept.result.fields == r.fields
+
+
+def test_a_wide_result_keeps_fewer_rows_within_the_byte_bound() -> None:
+    from paas.dataclips.kept import dump, load
+
+    r = result([("pad", "text", "text")], [("x" * 1000,)] * 100)
+    payload = dump(r, limit=100, max_bytes=20_000)
+    kept = load(payload)
+    assert len(payload) <= 20_000 and 0 < len(kept.result.values) < 100 and kept.rows == 100

@@ -1,4 +1,6 @@
-// The dataclip editor: Save & Run, cancel, schema explorer, versions, revoke. No dependencies.
+// The dataclip editor page: Save & Run (also Ctrl/Cmd+Enter), cancel, schema explorer and completion,
+// chart settings, fork, versions, revoke. The SQL editor itself is CodeMirror (editor.js, loaded
+// first); without it the plain textarea still works.
 "use strict";
 (function () {
   const root = document.getElementById("editor");
@@ -10,6 +12,36 @@
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
   const csrf = csrfMeta ? csrfMeta.content : "";
   let running = false;
+  const editor = window.PaasEditor ? window.PaasEditor.create($("sql"), { onRun: saveAndRun, nonce: styleNonce() }) : plainEditor($("sql"));
+  root.dataset.editor = window.PaasEditor ? "codemirror" : "textarea";
+
+  function styleNonce() {
+    const meta = document.querySelector('meta[name="style-nonce"]');
+    return meta ? meta.content : "";
+  }
+
+  function plainEditor(area) {
+    area.addEventListener("keydown", (e) => {
+      if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); saveAndRun(); }
+    });
+    return {
+      getValue: () => area.value,
+      setValue: (v) => { area.value = v; },
+      setSchema: () => {},
+      markError: (line, column) => {
+        const lines = area.value.split("\n").slice(0, line - 1);
+        const pos = lines.reduce((n, l) => n + l.length + 1, 0) + column - 1;
+        area.setSelectionRange(pos, pos + 1);
+      },
+      clearError: () => {},
+      insert: (word) => {
+        const start = area.selectionStart, end = area.selectionEnd;
+        area.value = area.value.slice(0, start) + word + area.value.slice(end);
+        area.focus();
+        area.setSelectionRange(start + word.length, start + word.length);
+      },
+    };
+  }
 
   function text(tag, value, cls) {
     const el = document.createElement(tag);
@@ -39,11 +71,10 @@
     const detail = err.error || {};
     if (detail.line) {
       message += "\nat line " + detail.line + ", column " + detail.column;
-      const lines = $("sql").value.split("\n");
+      const lines = editor.getValue().split("\n");
       const line = lines[detail.line - 1];
       if (line !== undefined) message += "\n" + line + "\n" + " ".repeat(Math.max(0, detail.column - 1)) + "^";
-      const pos = detail.position - 1;
-      $("sql").setSelectionRange(pos, pos + 1);
+      editor.markError(detail.line, detail.column, err.message || "error");
     }
     if (detail.hint) message += "\nHint: " + detail.hint;
     box.textContent = message;
@@ -60,13 +91,67 @@
     const table = document.createElement("table");
     table.className = "results";
     const head = table.createTHead().insertRow();
-    result.fields.forEach((f, i) => { const th = text("th", f); th.title = result.types[i]; head.appendChild(th); });
+    result.fields.forEach((f, i) => {
+      const th = text("th", f); th.title = result.types[i]; th.dataset.kind = result.kinds[i]; head.appendChild(th);
+    });
     const body = table.createTBody();
     result.values.forEach((row) => {
       const tr = body.insertRow();
       row.forEach((v) => tr.appendChild(text("td", v === null ? "" : (typeof v === "object" ? JSON.stringify(v) : String(v)))));
     });
     $("results").replaceChildren(table);
+    fillChartControls();
+  }
+
+  // ---- chart settings: picked here, saved with the clip, drawn by the server from the latest result
+  function columns() {
+    return Array.from(document.querySelectorAll("#results thead th")).map((th) => ({ name: th.textContent, kind: th.dataset.kind }));
+  }
+
+  function fillChartControls() {
+    const cols = columns();
+    const x = $("chart-x");
+    x.replaceChildren(text("option", "(automatic)"));
+    x.firstChild.value = "";
+    cols.forEach((c) => { const o = text("option", c.name); o.value = c.name; x.appendChild(o); });
+    x.value = cols.some((c) => c.name === clip.chart.x) ? clip.chart.x : "";
+    const y = $("chart-y");
+    y.replaceChildren();
+    cols.filter((c) => c.kind === "number").forEach((c) => {
+      const label = document.createElement("label");
+      label.className = "inline";
+      const box = document.createElement("input");
+      box.type = "checkbox"; box.value = c.name; box.className = "chart-y";
+      box.checked = (clip.chart.y || []).includes(c.name);
+      label.appendChild(box);
+      label.appendChild(document.createTextNode(" " + c.name));
+      y.appendChild(label);
+    });
+    $("chart-kind").value = clip.chart.kind || "auto";
+  }
+
+  let chartSeq = 0;  // picks can overlap: only the latest answer is drawn
+
+  async function saveChart() {
+    const seq = ++chartSeq;
+    const settings = {
+      kind: $("chart-kind").value,
+      x: $("chart-x").value || null,
+      y: Array.from(document.querySelectorAll("#chart-y input:checked")).map((b) => b.value),
+    };
+    const r = await call("PUT", api("/chart"), settings);
+    if (seq !== chartSeq) return;
+    if (!r.ok) { showError(r.data); return; }
+    clip.chart = r.data.clip.chart;
+    $("chart").innerHTML = r.data.chart ? r.data.chart.svg : "";  // server-made SVG
+    $("chart").dataset.saved = [clip.chart.kind, clip.chart.x || ""].concat(clip.chart.y || []).join(" ");
+    $("status").textContent = "Chart saved";
+  }
+
+  async function fork() {
+    const r = await call("POST", api("/fork"));
+    if (r.ok) location.href = "/dataclips/clips/" + r.data.id;
+    else showError(r.data);
   }
 
   function renderVersions(c) {
@@ -105,12 +190,13 @@
     if (running) return;
     running = true;
     $("error").hidden = true;
+    editor.clearError();
     $("save-run").disabled = true;
     $("cancel").hidden = false;
     $("status").textContent = "Running…";
     const started = performance.now();
     try {
-      const r = await call("POST", api("/run"), { title: $("title").value, target: $("target").value, sql: $("sql").value, fresh: true });
+      const r = await call("POST", api("/run"), { title: $("title").value, target: $("target").value, sql: editor.getValue(), fresh: true });
       if (r.ok) {
         renderResult(r.data.result);
         $("status").textContent = "Saved as v" + r.data.clip.version;
@@ -142,6 +228,8 @@
     const r = await call("GET", "/dataclips/api/schema?target=" + encodeURIComponent($("target").value));
     list.replaceChildren();
     if (!r.ok) { list.appendChild(text("li", r.data.message || "Schema unavailable", "muted")); return; }
+    editor.setSchema(r.data);  // the editor completes these tables and columns
+    root.dataset.schemaTables = String(r.data.length);
     if (!r.data.length) { list.appendChild(text("li", "No tables yet.", "muted")); }
     r.data.forEach((t) => {
       const li = document.createElement("li");
@@ -170,22 +258,16 @@
     document.querySelectorAll("#schema-list li.table").forEach((li) => { li.hidden = q !== "" && !li.dataset.search.includes(q); });
   }
 
-  function insert(word) {
-    const sql = $("sql");
-    const start = sql.selectionStart, end = sql.selectionEnd;
-    sql.value = sql.value.slice(0, start) + word + sql.value.slice(end);
-    sql.focus();
-    sql.setSelectionRange(start + word.length, start + word.length);
-  }
+  function insert(word) { editor.insert(word); }
 
   $("save-run").addEventListener("click", saveAndRun);
   $("cancel").addEventListener("click", cancel);
   $("target").addEventListener("change", loadSchema);
   $("schema-filter").addEventListener("input", filterSchema);
-  $("sql").addEventListener("keydown", (e) => {
-    if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); saveAndRun(); }
-    if (e.key === "Tab") { e.preventDefault(); insert("  "); }
-  });
+  $("fork").addEventListener("click", fork);
+  $("chart-kind").addEventListener("change", saveChart);
+  $("chart-x").addEventListener("change", saveChart);
+  $("chart-y").addEventListener("change", saveChart);
   $("revoke").addEventListener("click", async () => {
     const r = await call("POST", api("/revoke"));
     if (r.ok) { setShare(r.data.clip); $("status").textContent = "Link revoked; a new secret link was made"; }
@@ -195,9 +277,10 @@
     if (!b) return;
     const r = await call("POST", api("/revert"), { version: Number(b.dataset.version) });
     if (r.ok) {
-      $("title").value = r.data.title; $("target").value = r.data.target; $("sql").value = r.data.sql;
+      $("title").value = r.data.title; $("target").value = r.data.target; editor.setValue(r.data.sql);
       await saveAndRun();
     }
   });
+  fillChartControls();
   loadSchema();
 })();
