@@ -29,6 +29,7 @@ class Settings:
     home: Path = field(default_factory=default_home)
     api_port: int = 5100
     router_port: int = 5000
+    router_tls_port: int = 5443  # HTTPS and HTTP/2 (`https://<app>.localhost:5443/`)
     kafka_port: int = 9092
     kafka_tls_port: int = 9096
     runtime: str = "auto"  # auto | process | docker
@@ -51,6 +52,7 @@ class Settings:
     router_keepalive_timeout: float = 60.0  # idle client keep-alive connections are closed
     router_pool_idle_timeout: float = 90.0  # Router 2.0: idle kept-alive dyno connections
     router_max_connections: int = 10000  # client connections per router before H22
+    acm_check_interval: float = 3600.0  # how often certificates near their end are renewed
     # dataclips
     dataclip_timeout: float = 600.0
     dataclip_max_bytes: int = 32 * 1024 * 1024  # a result's text beyond this is cut (and says so)
@@ -76,6 +78,7 @@ class Settings:
         "PAAS_HOME": "home",
         "PAAS_API_PORT": "api_port",
         "PAAS_ROUTER_PORT": "router_port",
+        "PAAS_ROUTER_TLS_PORT": "router_tls_port",
         "PAAS_KAFKA_PORT": "kafka_port",
         "PAAS_KAFKA_TLS_PORT": "kafka_tls_port",
         "PAAS_RUNTIME": "runtime",
@@ -96,6 +99,7 @@ class Settings:
         "PAAS_ROUTER_KEEPALIVE_TIMEOUT": "router_keepalive_timeout",
         "PAAS_ROUTER_POOL_IDLE_TIMEOUT": "router_pool_idle_timeout",
         "PAAS_ROUTER_MAX_CONNECTIONS": "router_max_connections",
+        "PAAS_ACM_CHECK_INTERVAL": "acm_check_interval",
         "PAAS_DATACLIP_TIMEOUT": "dataclip_timeout",
         "PAAS_DATACLIP_MAX_BYTES": "dataclip_max_bytes",
         "PAAS_SLUG_SIZE_LIMIT_MB": "slug_size_limit_mb",
@@ -131,7 +135,7 @@ class Settings:
     def validate(self) -> None:
         if self.runtime not in ("auto", "process", "docker"):
             raise SettingsError(f"PAAS_RUNTIME must be auto, process or docker, not {self.runtime!r}")
-        for name in ("api_port", "router_port", "kafka_port", "kafka_tls_port"):
+        for name in ("api_port", "router_port", "router_tls_port", "kafka_port", "kafka_tls_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise SettingsError(f"{name} must be a port number (0-65535), not {port}")
@@ -191,6 +195,10 @@ class Settings:
     @property
     def ca_dir(self) -> Path:
         return self.home / "ca"
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.home / "certs"
 
 
 def _convert(var: str, raw: str, type_name: str) -> Any:

@@ -50,6 +50,7 @@ from paas.api.deps import Services
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
 from paas.builds.service import BuildService
+from paas.certs import CertService
 from paas.control import ControlPlane
 from paas.control.events import (
     AppCreated,
@@ -68,11 +69,13 @@ from paas.postgres.cluster import PostgresCluster, traversed_by_server
 from paas.state.db import Database
 from paas.teardown import AppTeardown
 from router import runs_compiled
+from router.certstore import CertStore
 from router.connector import TcpConnector
 from router.faults import FaultConnector, FaultRegistry
 from router.metrics import bus_publisher
 from router.server import Router
 from router.table import AppRoute, Backend, RouteTable
+from router.tls import TlsListener, start_tls
 
 Stop = Callable[[], Awaitable[None]]
 
@@ -138,6 +141,8 @@ class Daemon:
     dynos: DynoManager
     route_table: RouteTable
     router: Router
+    certs: CertService
+    tls: TlsListener
     kafka: KafkaService
     postgres: PostgresProvider
     pg_cluster: PostgresCluster
@@ -165,6 +170,7 @@ class Daemon:
         self.token = ""
         self.api_port = settings.api_port
         self.router_port = settings.router_port
+        self.router_tls_port = settings.router_tls_port
         self.runtime_name = "none"
         self.runtime_reason = ""
         self.started_at = 0.0
@@ -201,8 +207,10 @@ class Daemon:
         await asyncio.to_thread(self.db.migrate)
         api_sock = bind_loopback(s.api_port, "API", "PAAS_API_PORT")
         router_sock = bind_loopback(s.router_port, "router", "PAAS_ROUTER_PORT")
+        tls_sock = bind_loopback(s.router_tls_port, "router's TLS port", "PAAS_ROUTER_TLS_PORT")
         self.api_port = api_sock.getsockname()[1]
         self.router_port = router_sock.getsockname()[1]
+        self.router_tls_port = tls_sock.getsockname()[1]
         self.control.urls.api = self.api_url
         self.control.urls.router_port = self.router_port
 
@@ -214,6 +222,7 @@ class Daemon:
         self._build_control_plane()
         await self._resolve_interrupted()
         await self._start_router(router_sock)
+        await self._start_tls(tls_sock)
         self.services = self._services()
         await self._start_api(api_sock)
         self._wire()
@@ -321,6 +330,17 @@ class Daemon:
         await self.router.start(sock=sock)
         self._stops.append(self.router.stop)
 
+    async def _start_tls(self, sock: socket.socket) -> None:
+        """HTTPS and HTTP/2 beside the router's plain port, with certificates the control plane
+        issues (paas.certs) and hands over as files."""
+        self.certs = CertService(self.settings, self.ca, self.control, lambda mapping: store.update(mapping))
+        store = CertStore(await asyncio.to_thread(self.certs.default_paths))
+        await self.certs.refresh()
+        self.tls = await start_tls(self.router, store, sock=sock)
+        self._stops.append(self.tls.stop)
+        self.certs.start()
+        self._stops.append(self.certs.stop)
+
     def _services(self) -> Services:
         return Services(
             settings=self.settings,
@@ -342,6 +362,7 @@ class Daemon:
             stack=StackImages(self.settings),
             attach=self.attach,
             router=self.router,
+            certs=self.certs,
             faults=self.faults,
             kafka=self.kafka,
             dataclips=self.dataclips,
@@ -372,6 +393,7 @@ class Daemon:
             "pid": os.getpid(),
             "api_url": self.api_url,
             "router_port": self.router_port,
+            "router_tls_port": self.router_tls_port,
             "kafka_port": self.kafka.port,
             "home": str(self.settings.home),
             "runtime": self.runtime_name,
@@ -396,6 +418,7 @@ class Daemon:
         change = payload(event)
         if change is None:
             return
+        self.certs.changed()  # apps and domains decide which certificates exist
         if isinstance(change, AppDestroyed):
             self.route_table.remove(change.app)
             return
@@ -457,6 +480,8 @@ class Daemon:
             "api_url": self.api_url,
             "router_port": self.router_port,
             "router_url": f"http://<app>.localhost:{self.router_port}/",
+            "router_tls_port": self.router_tls_port,
+            "router_https_url": f"https://<app>.localhost:{self.router_tls_port}/",
             "kafka_port": self.kafka.port,
             "runtime": self.runtime_name,
             "runtime_reason": self.runtime_reason,
@@ -509,7 +534,7 @@ async def serve(settings: Settings, ready: Callable[[Daemon], None] | None = Non
     router_build = "compiled" if runs_compiled() else "interpreted: python -m router.compile"
     print(
         f"paas daemon ready: API {daemon.api_url}  router http://<app>.localhost:{daemon.router_port}/ "
-        f"({router_build})  runtime {daemon.runtime_name} ({daemon.runtime_reason})  home {settings.home}",
+        f"https://<app>.localhost:{daemon.router_tls_port}/ ({router_build})  runtime {daemon.runtime_name} ({daemon.runtime_reason})  home {settings.home}",
         file=sys.stderr,
         flush=True,
     )

@@ -26,6 +26,7 @@ from paas.api.attach import AttachTickets
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
 from paas.builds.service import BuildService
+from paas.certs import CertService
 from paas.control import ControlPlane
 from paas.control.releases import ReleasePath
 from paas.dataclips.service import DataclipsService
@@ -56,6 +57,7 @@ class Services:
     stack: StackImages  # the stack image container dynos run on (`paas stack`)
     attach: AttachTickets
     router: Router
+    certs: CertService  # ACM and SNI endpoints (the router's TLS port)
     faults: FaultRegistry
     kafka: KafkaService
     dataclips: DataclipsService

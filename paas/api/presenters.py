@@ -7,6 +7,7 @@ from typing import Any
 from paas.builds.appsetup import Setup
 from paas.builds.pipelines import CouplingInfo, PipelineInfo, Promotion, PromotionTarget
 from paas.builds.service import BuildInfo
+from paas.certs.service import DomainCert
 from paas.control import USER, Urls, iso
 from paas.control.values import AppInfo, DomainInfo, FormationInfo, ReleaseInfo, SlugInfo
 
@@ -77,8 +78,20 @@ def formation_json(f: FormationInfo) -> dict[str, Any]:
     }
 
 
-def domain_json(d: DomainInfo) -> dict[str, Any]:
-    return {"hostname": d.hostname, "kind": d.kind, "id": d.id}
+def domain_json(d: DomainInfo, cert: DomainCert | None = None) -> dict[str, Any]:
+    """A domain; with `cert`, how the TLS port serves it (Heroku's acm_status, sni_endpoint)."""
+    data: dict[str, Any] = {"hostname": d.hostname, "kind": d.kind, "id": d.id}
+    if cert is not None:
+        custom = d.kind == "custom"
+        ep = cert.endpoint
+        data.update(
+            acm_status=cert.acm_status if custom else None,
+            acm_status_reason=cert.acm_status_reason if custom else None,
+            sni_endpoint={"id": ep.id, "name": ep.name} if ep is not None and custom else None,
+            status="succeeded",
+            cname=None,  # *.localhost and custom names resolve on this machine: no DNS target
+        )
+    return data
 
 
 def _target_json(t: PromotionTarget) -> dict[str, Any]:

@@ -75,7 +75,8 @@ async def create_app(svc: Svc, body: AppCreate | None = None) -> dict[str, Any]:
 
 @router.get("/apps/{app}")
 async def get_app(svc: Svc, app: str) -> dict[str, Any]:
-    return app_json(svc.control.get_app(app), svc.control.urls)
+    info = svc.control.get_app(app)
+    return {**app_json(info, svc.control.urls), "acm": svc.certs.acm_enabled(info.id)}
 
 
 @router.patch("/apps/{app}")
@@ -166,12 +167,14 @@ async def scale(svc: Svc, app: str, ptype: str, body: FormationUpdate) -> dict[s
 # ---- domains and features -------------------------------------------------------------
 @router.get("/apps/{app}/domains")
 async def list_domains(svc: Svc, app: str) -> list[dict[str, Any]]:
-    return [domain_json(d) for d in svc.control.list_domains(app)]
+    info = svc.control.get_app(app)
+    return [domain_json(d, svc.certs.domain_cert(info, d.hostname)) for d in svc.control.list_domains(app)]
 
 
 @router.post("/apps/{app}/domains", status_code=201)
 async def add_domain(svc: Svc, app: str, body: DomainCreate) -> dict[str, Any]:
-    return domain_json(svc.control.add_domain(app, body.hostname))
+    domain = svc.control.add_domain(app, body.hostname)
+    return domain_json(domain, svc.certs.domain_cert(svc.control.get_app(app), domain.hostname))
 
 
 @router.delete("/apps/{app}/domains/{hostname}")

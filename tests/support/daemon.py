@@ -37,6 +37,7 @@ def test_settings(home: Path, **overrides: Any) -> Settings:
         "home": home,
         "api_port": 0,
         "router_port": 0,
+        "router_tls_port": 0,
         "kafka_port": 0,
         "kafka_tls_port": 0,
         "runtime": "process",
