@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from paas.cli.client import CliError, Client
+from paas.cli.client import Client, CliError
 from paas.cli.main import app_option, json_option, resolve_app
 from paas.cli.ui import APP_GLYPH, action, echo, header, key_values, print_json, table
 
@@ -57,6 +57,12 @@ def _read(path: str, what: str) -> str:
 
 
 def register(cli: click.Group) -> None:
+    _register_listing(cli)
+    _register_uploads(cli)
+    _register_acm(cli)
+
+
+def _register_listing(cli: click.Group) -> None:
     @cli.command("certs:trust")
     @json_option()
     def certs_trust(as_json: bool) -> None:
@@ -72,30 +78,10 @@ def register(cli: click.Group) -> None:
     @json_option()
     def certs(app: str | None, as_json: bool) -> None:
         """List the app's TLS certificates (uploaded and ACM)."""
-        name = resolve_app(app)
-        client = Client()
-        endpoints = client.get(f"/apps/{name}/sni-endpoints")
-        acm = client.get(f"/apps/{name}/acm")
-        if as_json:
-            print_json(endpoints)
-            return
-        rows = [
-            [ep["name"], ", ".join(ep["ssl_cert"]["cert_domains"]), _when(ep["ssl_cert"]["expires_at"]),
-             _trusted(ep["ssl_cert"]), "SNI", len(ep["domains"])]
-            for ep in endpoints
-        ]  # fmt: skip
-        cert = acm.get("ssl_cert")
-        if acm["acm"] and cert is not None:
-            rows.append(
-                [f"acm-{name}", ", ".join(cert["cert_domains"]), _when(cert["expires_at"]), _trusted(cert), "ACM",
-                 len(cert["cert_domains"])]
-            )  # fmt: skip
-        if not rows:
-            echo(f"{name} has no SSL certificates.")
-            echo(f"Use paas certs:add CRT KEY to add one, or paas certs:auto:enable -a {name}.")
-            return
-        table(rows, ["Name", "Common Name(s)", "Expires", "Trusted", "Type", "Domains"])
+        _list_certs(resolve_app(app), as_json)
 
+
+def _register_uploads(cli: click.Group) -> None:
     @cli.command("certs:add")
     @click.argument("crt")
     @click.argument("key")
@@ -120,21 +106,10 @@ def register(cli: click.Group) -> None:
     @app_option()
     def certs_remove(cert_name: str | None, confirm: str | None, app: str | None) -> None:
         """Remove an uploaded TLS certificate from the app."""
-        name = resolve_app(app)
-        client = Client()
-        endpoints = client.get(f"/apps/{name}/sni-endpoints")
-        if cert_name is None:
-            if len(endpoints) != 1:
-                names = ", ".join(ep["name"] for ep in endpoints) or "none"
-                raise CliError(f"Pass --name with one of the app's certificates ({names}).")
-            cert_name = str(endpoints[0]["name"])
-        if confirm != name:
-            if confirm is not None or not sys.stdin.isatty():
-                raise CliError(f"Confirmation did not match {name}. Aborted. Pass --confirm {name}.")
-            click.confirm(f"This removes the certificate {cert_name} from {name}. Continue?", abort=True)
-        with action(f"Removing SSL certificate {cert_name} from {APP_GLYPH} {name}"):
-            client.delete(f"/apps/{name}/sni-endpoints/{cert_name}")
+        _remove_cert(resolve_app(app), cert_name, confirm)
 
+
+def _register_acm(cli: click.Group) -> None:
     @cli.command("certs:auto")
     @app_option()
     @json_option()
@@ -182,6 +157,50 @@ def _show_acm(data: dict[str, Any], name: str, as_json: bool) -> None:
         echo(f"{name} has no custom domains: add one with paas domains:add, and ACM issues its certificate.")
         return
     table(
-        [[d["hostname"], (d["acm_status"] or "").capitalize(), d["acm_status_reason"] or ""] for d in domains],
+        [
+            [d["hostname"], (d["acm_status"] or "").capitalize(), d["acm_status_reason"] or ""]
+            for d in domains
+        ],
         ["Domain", "Status", "Reason"],
     )
+
+
+def _list_certs(name: str, as_json: bool) -> None:
+    client = Client()
+    endpoints = client.get(f"/apps/{name}/sni-endpoints")
+    acm = client.get(f"/apps/{name}/acm")
+    if as_json:
+        print_json(endpoints)
+        return
+    rows = [
+        [ep["name"], ", ".join(ep["ssl_cert"]["cert_domains"]), _when(ep["ssl_cert"]["expires_at"]),
+         _trusted(ep["ssl_cert"]), "SNI", len(ep["domains"])]
+        for ep in endpoints
+    ]  # fmt: skip
+    cert = acm.get("ssl_cert")
+    if acm["acm"] and cert is not None:
+        rows.append(
+            [f"acm-{name}", ", ".join(cert["cert_domains"]), _when(cert["expires_at"]), _trusted(cert), "ACM",
+             len(cert["cert_domains"])]
+        )  # fmt: skip
+    if not rows:
+        echo(f"{name} has no SSL certificates.")
+        echo(f"Use paas certs:add CRT KEY to add one, or paas certs:auto:enable -a {name}.")
+        return
+    table(rows, ["Name", "Common Name(s)", "Expires", "Trusted", "Type", "Domains"])
+
+
+def _remove_cert(name: str, cert_name: str | None, confirm: str | None) -> None:
+    client = Client()
+    endpoints = client.get(f"/apps/{name}/sni-endpoints")
+    if cert_name is None:
+        if len(endpoints) != 1:
+            names = ", ".join(ep["name"] for ep in endpoints) or "none"
+            raise CliError(f"Pass --name with one of the app's certificates ({names}).")
+        cert_name = str(endpoints[0]["name"])
+    if confirm != name:
+        if confirm is not None or not sys.stdin.isatty():
+            raise CliError(f"Confirmation did not match {name}. Aborted. Pass --confirm {name}.")
+        click.confirm(f"This removes the certificate {cert_name} from {name}. Continue?", abort=True)
+    with action(f"Removing SSL certificate {cert_name} from {APP_GLYPH} {name}"):
+        client.delete(f"/apps/{name}/sni-endpoints/{cert_name}")
