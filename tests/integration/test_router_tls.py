@@ -90,13 +90,13 @@ class Tls:
     def url(self, path: str, host: str = "demo.localhost") -> str:
         return f"https://{host}:{self.port}{path}"
 
-    def httpx(self) -> httpx.AsyncClient:
+    def h2_client(self) -> httpx.AsyncClient:
         """An HTTP/2 client that dials 127.0.0.1 and names demo.localhost (SNI and :authority)."""
         transport = httpx.AsyncHTTPTransport(http2=True, verify=self.client_context())
         return httpx.AsyncClient(transport=transport, timeout=10)
 
     async def h2_get(self, path: str, **kw: Any) -> httpx.Response:
-        async with self.httpx() as client:
+        async with self.h2_client() as client:
             return await self.send(client, "GET", path, **kw)
 
     async def send(self, client: httpx.AsyncClient, method: str, path: str, **kw: Any) -> httpx.Response:
@@ -176,7 +176,7 @@ async def test_http2_with_curl(tls: Tls) -> None:
 async def test_streams_on_one_connection_each_get_their_own_verdict(tls: Tls) -> None:
     """Twelve concurrent streams on one HTTP/2 connection: the one whose dyno connection closes
     without a response gets its H13, the one that sleeps past the timeout its H12, the others 200."""
-    async with tls.httpx() as client:
+    async with tls.h2_client() as client:
         paths = ["/sleep?s=0.3"] * 10 + ["/close", "/sleep?s=3"]
         responses = await asyncio.gather(*(tls.send(client, "GET", p) for p in paths))
     assert {r.http_version for r in responses} == {"HTTP/2"}
@@ -191,7 +191,7 @@ async def test_streams_on_one_connection_each_get_their_own_verdict(tls: Tls) ->
 
 async def test_http2_bodies_both_ways_respect_flow_control(tls: Tls) -> None:
     big = 3 * 1024 * 1024  # far past the 64 KiB initial windows both ways
-    async with tls.httpx() as client:
+    async with tls.h2_client() as client:
         down = await tls.send(client, "GET", f"/bytes?n={big}")
         chunked = await tls.send(client, "POST", "/echo", content=_chunks(b"u" * big))
         sized = await tls.send(client, "POST", "/echo", content=b"s" * 1000)
