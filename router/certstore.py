@@ -28,6 +28,7 @@ ALPN = ("h2", "http/1.1")  # Router 2.0 offers both; a client without ALPN gets 
 class CertPaths:
     cert_path: str  # PEM: the certificate, then any intermediates
     key_path: str  # PEM private key (mode 0600)
+    version: int = 0  # changes when the files are rewritten (renewal): the context is rebuilt
 
 
 class CertStore:

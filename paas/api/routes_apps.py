@@ -70,7 +70,9 @@ async def list_apps(svc: Svc) -> list[dict[str, Any]]:
 @router.post("/apps", status_code=201)
 async def create_app(svc: Svc, body: AppCreate | None = None) -> dict[str, Any]:
     body = body or AppCreate()
-    return app_json(svc.control.create_app(body.name, body.stack), svc.control.urls)
+    info = svc.control.create_app(body.name, body.stack)
+    await svc.certs.refresh()  # https://<app>.localhost works once the app exists
+    return app_json(info, svc.control.urls)
 
 
 @router.get("/apps/{app}")
@@ -81,9 +83,10 @@ async def get_app(svc: Svc, app: str) -> dict[str, Any]:
 
 @router.patch("/apps/{app}")
 async def update_app(svc: Svc, app: str, body: AppUpdate) -> dict[str, Any]:
-    return app_json(
-        svc.control.update_app(app, maintenance=body.maintenance, name=body.name), svc.control.urls
-    )
+    info = svc.control.update_app(app, maintenance=body.maintenance, name=body.name)
+    if body.name is not None:
+        await svc.certs.refresh()  # the new name's certificate
+    return app_json(info, svc.control.urls)
 
 
 @router.delete("/apps/{app}")
@@ -174,6 +177,7 @@ async def list_domains(svc: Svc, app: str) -> list[dict[str, Any]]:
 @router.post("/apps/{app}/domains", status_code=201)
 async def add_domain(svc: Svc, app: str, body: DomainCreate) -> dict[str, Any]:
     domain = svc.control.add_domain(app, body.hostname)
+    await svc.certs.refresh()  # with ACM on, its certificate is issued now
     return domain_json(domain, svc.certs.domain_cert(svc.control.get_app(app), domain.hostname))
 
 

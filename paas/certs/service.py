@@ -21,6 +21,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from common.ca import CertFiles, LocalCA
 from common.config import Settings
@@ -57,7 +58,11 @@ class AcmCertificate:
 
 
 def _paths(files: CertFiles) -> CertPaths:
-    return CertPaths(str(files.cert_path), str(files.key_path))
+    return _versioned(files.cert_path, files.key_path)
+
+
+def _versioned(cert: Path, key: Path) -> CertPaths:
+    return CertPaths(str(cert), str(key), cert.stat().st_mtime_ns)
 
 
 def _now() -> str:
@@ -101,7 +106,7 @@ class CertService:
         }
         uncovered = list(custom)
         for ep in self.state.endpoints(app.id):
-            paths = CertPaths(str(self.state.cert_path(ep)), str(self.state.key_path(ep)))
+            paths = _versioned(self.state.cert_path(ep), self.state.key_path(ep))
             found = read_details(self.state.cert_path(ep).read_bytes())
             for host in [h for h in uncovered if found.covers(h)]:
                 out[host] = paths
