@@ -120,48 +120,56 @@ def build(verbose: bool = False) -> Path:
     target = build_dir()
     if (target / COMPLETE).is_file():
         return target
-    repo = REPO
     with tempfile.TemporaryDirectory(prefix="paas-mypyc-") as tmp:
         work = Path(tmp)
-        # mypyc writes next to the sources: compile a copy, never the tree itself
-        for top in ("common", "router", "paas"):
-            shutil.copytree(repo / top, work / top, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
-        for name in ("pyproject.toml", "README.md"):  # mypy's settings (and what setuptools asks for)
-            shutil.copy(repo / name, work / name)
-        files = [str(_source(module).relative_to(repo)) for module in COMPILED]
-        result = subprocess.run(
-            [sys.executable, "-m", "mypyc", *files],
-            cwd=work,
-            capture_output=not verbose,
-            text=True,
-        )
-        if result.returncode != 0:
-            tail = ((result.stdout or "") + (result.stderr or "")).strip().splitlines()[-8:]
-            raise RuntimeError(f"mypyc exited with {result.returncode}:\n  " + "\n  ".join(tail))
-        # staged under a unique name, then renamed: two builds at once cannot mix their files
-        builds_root().mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=builds_root()))
-        staging.chmod(0o755)
-        for so in work.glob("*__mypyc*"):
-            if so.is_file():
-                shutil.copy2(so, staging / so.name)
-        for module in COMPILED:
-            *parents, name = module.split(".")
-            source_dir = work.joinpath(*parents)
-            built = [*source_dir.glob(f"{name}.*.so"), *source_dir.glob(f"{name}.*.pyd")]
-            if not built:
-                raise RuntimeError(f"mypyc built no extension for {module}")
-            staging.joinpath(PACKAGES, *parents).mkdir(parents=True, exist_ok=True)
-            shutil.copy2(built[0], staging.joinpath(PACKAGES, *parents, built[0].name))
-        (staging / COMPLETE).write_text(" ".join(COMPILED) + "\n")
-        try:
-            staging.rename(target)
-        except OSError:  # another build of the same sources finished first: use that one
-            shutil.rmtree(staging, ignore_errors=True)
-            if not (target / COMPLETE).is_file():
-                raise
+        _compile_copy(work, verbose)
+        _install(work, target)
     _prune(keep=target)
     return target
+
+
+def _compile_copy(work: Path, verbose: bool) -> None:
+    """Run mypyc over a copy of the sources in `work` (mypyc writes next to the sources)."""
+    for top in ("common", "router", "paas"):
+        shutil.copytree(REPO / top, work / top, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    for name in ("pyproject.toml", "README.md"):  # mypy's settings (and what setuptools asks for)
+        shutil.copy(REPO / name, work / name)
+    files = [str(_source(module).relative_to(REPO)) for module in COMPILED]
+    result = subprocess.run(
+        [sys.executable, "-m", "mypyc", *files],
+        cwd=work,
+        capture_output=not verbose,
+        text=True,
+    )
+    if result.returncode != 0:
+        tail = ((result.stdout or "") + (result.stderr or "")).strip().splitlines()[-8:]
+        raise RuntimeError(f"mypyc exited with {result.returncode}:\n  " + "\n  ".join(tail))
+
+
+def _install(work: Path, target: Path) -> None:
+    """Stage the built extensions under a unique name, then rename: two builds at once cannot mix
+    their files."""
+    builds_root().mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=builds_root()))
+    staging.chmod(0o755)
+    for so in work.glob("*__mypyc*"):
+        if so.is_file():
+            shutil.copy2(so, staging / so.name)
+    for module in COMPILED:
+        *parents, name = module.split(".")
+        source_dir = work.joinpath(*parents)
+        built = [*source_dir.glob(f"{name}.*.so"), *source_dir.glob(f"{name}.*.pyd")]
+        if not built:
+            raise RuntimeError(f"mypyc built no extension for {module}")
+        staging.joinpath(PACKAGES, *parents).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(built[0], staging.joinpath(PACKAGES, *parents, built[0].name))
+    (staging / COMPLETE).write_text(" ".join(COMPILED) + "\n")
+    try:
+        staging.rename(target)
+    except OSError:  # another build of the same sources finished first: use that one
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (target / COMPLETE).is_file():
+            raise
 
 
 def _prune(keep: Path, kept: int = 3) -> None:

@@ -76,7 +76,7 @@ class Subscription:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._bus._remove(self)
+            self._bus.unsubscribe(self)
             with contextlib.suppress(asyncio.QueueFull):
                 self.queue.put_nowait(None)
 
@@ -179,7 +179,8 @@ class EventBus:
 
         return unlisten
 
-    def _remove(self, sub: Subscription) -> None:
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Stop offering events to `sub` (its `close()` calls this)."""
         with contextlib.suppress(ValueError):
             self._subs.remove(sub)
         self._changed()

@@ -55,28 +55,36 @@ def _alternatives(value: str) -> list[str]:
     return [v for v in value.split(",") if v]
 
 
+def _code_term(options: list[str]) -> Predicate:
+    wanted = [o.upper() for o in options]
+
+    def code(e: LogEntry) -> bool:
+        c = e.code or ""
+        return any(c == w or (w.endswith("*") and c.startswith(w[:-1])) for w in wanted)
+
+    return code
+
+
+def _status_term(options: list[str]) -> Predicate:
+    for o in options:
+        if not re.fullmatch(r"\d{3}|[1-5]xx", o, re.I):
+            raise FilterError(f"status:{o} - use a status like 503 or a class like 5xx")
+
+    def status(e: LogEntry) -> bool:
+        s = _field(e, "status")
+        return bool(s) and any(s == o or (o.lower().endswith("xx") and s[0] == o[0]) for o in options)
+
+    return status
+
+
 def _term(key: str, value: str) -> Predicate:
     options = _alternatives(value)
     if not options:
         raise FilterError(f"{key}: needs a value")
     if key == "code":
-        wanted = [o.upper() for o in options]
-
-        def code(e: LogEntry) -> bool:
-            c = e.code or ""
-            return any(c == w or (w.endswith("*") and c.startswith(w[:-1])) for w in wanted)
-
-        return code
+        return _code_term(options)
     if key == "status":
-        for o in options:
-            if not re.fullmatch(r"\d{3}|[1-5]xx", o, re.I):
-                raise FilterError(f"status:{o} - use a status like 503 or a class like 5xx")
-
-        def status(e: LogEntry) -> bool:
-            s = _field(e, "status")
-            return bool(s) and any(s == o or (o.lower().endswith("xx") and s[0] == o[0]) for o in options)
-
-        return status
+        return _status_term(options)
     if key == "dyno":
         return lambda e: any(dyno_matches(o, _field(e, "dyno")) for o in options)
     if key == "path":

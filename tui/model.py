@@ -14,7 +14,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from tui.codes import find_code
 
@@ -339,53 +339,76 @@ class Store:
     # ---- the event stream -----------------------------------------------------------------
     def apply(self, event: dict[str, Any]) -> None:
         self.events += 1
-        kind = event.get("kind")
+        kind = str(event.get("kind"))
         if kind == "log.line":
             self._log_line(event)
             return
-        app = event.get("app")
-        data = event.get("data") or {}
-        if kind == "dyno.state" and app:
-            self._dyno_state(app, data, float(event.get("ts") or self.clock()))
-        elif kind == "formation.changed" and app:
-            state = self.app(app)
-            qty = int(data.get("quantity") or 0)
-            ptype = str(data.get("type"))
-            state.formation[ptype] = (
-                qty,
-                str(data.get("size") or state.formation.get(ptype, (0, "standard-1x"))[1]),
-            )
-            self._prune_down(state, ptype, qty)
-            self._touch(f"dynos:{app}")
-        elif kind == "release.created" and app:
-            state = self.app(app)
-            if data.get("status", "succeeded") == "succeeded":
-                state.release = int(data.get("version") or 0)
-                state.release_desc = str(data.get("description") or "")
-                state.released = True
-            self._touch(f"release:{app}")
-        elif kind == "release.updated" and app:
-            state = self.app(app)
-            if data.get("status") == "succeeded":
-                state.release = max(state.release or 0, int(data.get("version") or 0))
-                state.released = True
-            self._touch(f"release:{app}")
-        elif kind in ("app.created", "app.updated") and app:
-            self._update_app(self.app(app), data)
-            self._touch("apps")
-        elif kind == "app.destroyed" and app:
-            self.apps.pop(app, None)
-            self._touch("apps")
-        elif kind == "config.changed" and app:
-            self._touch(f"config:{app}")
-        elif kind == "addon.updated" and app:
-            self._touch(f"addons:{app}")
-        elif kind == "overflow":
+        if kind == "overflow":
             self.dropped += int(event.get("dropped") or 0)
         elif kind == "hello":
             status = event.get("status")
             if isinstance(status, dict):
                 self.daemon = status
+        app = event.get("app")
+        handler = self._APP_EVENTS.get(kind)
+        if handler is not None and app:
+            handler(self, str(app), event.get("data") or {}, event)
+
+    def _on_dyno_state(self, app: str, data: dict[str, Any], event: dict[str, Any]) -> None:
+        self._dyno_state(app, data, float(event.get("ts") or self.clock()))
+
+    def _on_formation(self, app: str, data: dict[str, Any], _event: dict[str, Any]) -> None:
+        state = self.app(app)
+        qty = int(data.get("quantity") or 0)
+        ptype = str(data.get("type"))
+        state.formation[ptype] = (
+            qty,
+            str(data.get("size") or state.formation.get(ptype, (0, "standard-1x"))[1]),
+        )
+        self._prune_down(state, ptype, qty)
+        self._touch(f"dynos:{app}")
+
+    def _on_release_created(self, app: str, data: dict[str, Any], _event: dict[str, Any]) -> None:
+        state = self.app(app)
+        if data.get("status", "succeeded") == "succeeded":
+            state.release = int(data.get("version") or 0)
+            state.release_desc = str(data.get("description") or "")
+            state.released = True
+        self._touch(f"release:{app}")
+
+    def _on_release_updated(self, app: str, data: dict[str, Any], _event: dict[str, Any]) -> None:
+        state = self.app(app)
+        if data.get("status") == "succeeded":
+            state.release = max(state.release or 0, int(data.get("version") or 0))
+            state.released = True
+        self._touch(f"release:{app}")
+
+    def _on_app_changed(self, app: str, data: dict[str, Any], _event: dict[str, Any]) -> None:
+        self._update_app(self.app(app), data)
+        self._touch("apps")
+
+    def _on_app_destroyed(self, app: str, _data: dict[str, Any], _event: dict[str, Any]) -> None:
+        self.apps.pop(app, None)
+        self._touch("apps")
+
+    def _on_config(self, app: str, _data: dict[str, Any], _event: dict[str, Any]) -> None:
+        self._touch(f"config:{app}")
+
+    def _on_addon(self, app: str, _data: dict[str, Any], _event: dict[str, Any]) -> None:
+        self._touch(f"addons:{app}")
+
+    # the app events the model follows, kind -> handler (one place to add one)
+    _APP_EVENTS: ClassVar[dict[str, Callable[[Store, str, dict[str, Any], dict[str, Any]], None]]] = {
+        "dyno.state": _on_dyno_state,
+        "formation.changed": _on_formation,
+        "release.created": _on_release_created,
+        "release.updated": _on_release_updated,
+        "app.created": _on_app_changed,
+        "app.updated": _on_app_changed,
+        "app.destroyed": _on_app_destroyed,
+        "config.changed": _on_config,
+        "addon.updated": _on_addon,
+    }
 
     def _log_line(self, event: dict[str, Any]) -> None:
         line = (event.get("data") or {}).get("line")

@@ -73,6 +73,43 @@ def worker(jobs: queue.Queue[socket.socket | None], free: threading.Semaphore) -
             free.release()
 
 
+def serve(
+    listener: socket.socket,
+    wake_r: socket.socket,
+    stopping: threading.Event,
+    free: threading.Semaphore,
+    jobs: queue.Queue[socket.socket | None],
+) -> None:
+    while not stopping.is_set():
+        if not free.acquire(timeout=0.2):  # accept only when a worker is free, like Puma
+            continue
+        ready, _, _ = select.select([listener, wake_r], [], [])
+        if wake_r in ready or stopping.is_set():
+            free.release()
+            return
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            free.release()
+            continue
+        jobs.put(conn)
+
+
+def take_queued(listener: socket.socket, jobs: queue.Queue[socket.socket | None]) -> int:
+    """The Puma 4 fix: take what the kernel already queued, then (the caller) close the listener
+    at once, so any later connect is refused and the router retries elsewhere."""
+    listener.setblocking(False)
+    drained = 0
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:  # BlockingIOError included: the queue is empty
+            return drained
+        conn.setblocking(True)
+        jobs.put(conn)
+        drained += 1
+
+
 def main() -> int:
     port = int(os.environ["PORT"])
     threads = int(os.environ.get("MAX_THREADS", "2"))
@@ -97,34 +134,8 @@ def main() -> int:
         t.start()
     log(f"Listening on http://{bind_host()}:{port} (threads={threads}, backlog={BACKLOG}, draining shutdown)")
 
-    while not stopping.is_set():
-        if not free.acquire(timeout=0.2):  # accept only when a worker is free, like Puma
-            continue
-        ready, _, _ = select.select([listener, wake_r], [], [])
-        if wake_r in ready or stopping.is_set():
-            free.release()
-            break
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            free.release()
-            continue
-        jobs.put(conn)
-
-    # The Puma 4 fix: take what the kernel already queued, then close the listener at once,
-    # so any later connect is refused and the router retries elsewhere. Then finish the work.
-    listener.setblocking(False)
-    drained = 0
-    while True:
-        try:
-            conn, _ = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            break
-        except OSError:
-            break
-        conn.setblocking(True)
-        jobs.put(conn)
-        drained += 1
+    serve(listener, wake_r, stopping, free, jobs)
+    drained = take_queued(listener, jobs)
     listener.close()
     log(f"- Gracefully stopping: listener closed ({drained} queued connection(s) taken), finishing requests")
     for _ in pool:

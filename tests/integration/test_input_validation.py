@@ -171,7 +171,7 @@ def test_kafka_topic_and_group_names(c: httpx.Client) -> None:
         refused(
             c.post(f"{base}/consumer_groups", json={"consumer_group": {"name": bad}}),
             422,
-            f"Topic name {prefix + bad!r} is invalid: use up to 249 letters, digits, '.', '_' and '-'.",
+            f"Consumer group name {prefix + bad!r} is invalid: use letters, digits, '.', '_' and '-'.",
         )
     assert c.get(f"{base}/topics").json()["topics"] == []
 

@@ -120,12 +120,12 @@ def test_a_used_home_shows_nothing_secret_to_other_users(
         superuser = json.loads((paas_home / "postgres" / "cluster.json").read_text())["password"]
         found.append(superuser.encode())
         traversable = {paas_home, paas_home / "postgres"} if os.geteuid() == 0 else set()
-        # while it runs: the SQLite WAL and SHM, the Kafka registry, the cluster, the dyno
+        # while it runs: the SQLite WAL and SHM, the Kafka tenants (the registry holds only SCRAM hashes), the cluster, the dyno
         assert (paas_home / "state.sqlite3-wal").exists()
         assert _exposed(paas_home, found, traversable) == []
         holders = [p for p in paas_home.rglob("*") if p.is_file() and any(s in p.read_bytes() for s in found)]
         names = {p.relative_to(paas_home).as_posix() for p in holders}
-        assert {"token", "kafka/registry.json", "postgres/cluster.json"} <= names
+        assert {"token", "kafka/tenants.json", "postgres/cluster.json"} <= names
         assert names & {"state.sqlite3", "state.sqlite3-wal"}
     finally:
         daemon.stop()
