@@ -12,7 +12,8 @@ Request headers are checked before they become HTTP/1.1 (RFC 9113 §8.2.1: a fie
 or NUL, a bad method or path is a malformed request, answered RST_STREAM PROTOCOL_ERROR and
 counted): HTTP/2 must never be a way to smuggle a second request to a dyno.
 
-Bounded: at most `max_streams` concurrent streams (SETTINGS_MAX_CONCURRENT_STREAMS, enforced
+Bounded: a connection with no open stream is closed (GOAWAY) after `router_keepalive_timeout`,
+as the plain port closes idle keep-alive connections; at most `max_streams` concurrent streams (SETTINGS_MAX_CONCURRENT_STREAMS, enforced
 by h2); request bodies are acknowledged (WINDOW_UPDATE) only once handed on, so a dyno that
 does not read stops the client by flow control; response data waits for the client's window,
 and a stream holding more than `HIGH_WATER` unsent bytes stops reading from its dyno, as does
@@ -121,11 +122,16 @@ class H2Connection(asyncio.Protocol):
         self.closed = False
         self.malformed = 0
         self.streams_total = 0
+        self.last_io = 0.0
+        self.timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ transport events
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's: not a subclass
         self.transport.set_write_buffer_limits(high=HIGH_WATER)
+        loop = self.router.loop
+        self.last_io = loop.time()
+        self.timer = loop.call_later(self.router.keepalive_timeout, self._on_timer)
         self.conn.initiate_connection()
         self.conn.update_settings(
             {
@@ -137,6 +143,7 @@ class H2Connection(asyncio.Protocol):
         self.flush()
 
     def data_received(self, data: bytes) -> None:
+        self.last_io = self.router.loop.time()
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError:
@@ -173,8 +180,29 @@ class H2Connection(asyncio.Protocol):
         elif stream_id and flow_length:
             self._ack(stream_id, flow_length)  # a stream already answered: give the window back
 
+    def _on_timer(self) -> None:
+        """An idle connection (no stream open) is closed after `router_keepalive_timeout`,
+        with a GOAWAY, as the plain port closes an idle keep-alive connection."""
+        self.timer = None
+        if self.closed:
+            return
+        loop = self.router.loop
+        limit = self.router.keepalive_timeout
+        quiet = loop.time() - self.last_io
+        if self.streams or quiet < limit:
+            self.timer = loop.call_later(
+                max(limit - quiet, 0.05) if not self.streams else limit, self._on_timer
+            )
+            return
+        self.conn.close_connection()
+        self.flush()
+        self.close()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         streams = list(self.streams.values())
         self.streams.clear()
         for stream in streams:
@@ -208,6 +236,7 @@ class H2Connection(asyncio.Protocol):
     def stream_done(self, stream: H2Stream) -> None:
         if self.streams.get(stream.stream_id) is stream:
             del self.streams[stream.stream_id]
+            self.last_io = self.router.loop.time()  # idle from now on, if it was the last
 
     def reset(self, stream_id: int, code: h2.errors.ErrorCodes) -> None:
         try:
@@ -245,6 +274,9 @@ class H2Connection(asyncio.Protocol):
     def abort(self) -> None:
         """The router stops: cut the connection (streams end without a log line)."""
         self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         for stream in list(self.streams.values()):
             stream.client.abort()
         self.streams.clear()

@@ -300,3 +300,26 @@ async def test_an_unknown_name_gets_the_default_certificate(tls: Tls) -> None:
 def test_certificate_files_are_private(ca: LocalCA) -> None:
     files = ca.server_files("app-demo", ["demo.localhost"])
     assert Path(files.key_path).stat().st_mode & 0o777 == 0o600
+
+
+async def test_an_idle_http2_connection_is_closed_with_goaway(dyno: LabDynoProcess, ca: LocalCA) -> None:
+    async with RouterHarness(FAST.with_(router_keepalive_timeout=0.5)) as h:
+        h.add_app("demo", [dyno.backend])
+        listener = await start_tls(h.router, CertStore(paths(ca, "app-demo", ["demo.localhost"])))
+        try:
+            events = await asyncio.to_thread(_idle_until_closed, Tls(h, listener, ca))
+        finally:
+            await listener.stop()
+    goaway = [e for e in events if isinstance(e, h2.events.ConnectionTerminated)]
+    assert goaway and goaway[0].error_code == h2.errors.ErrorCodes.NO_ERROR
+
+
+def _idle_until_closed(tls: Tls) -> list[h2.events.Event]:
+    conn, sock = _raw_h2(tls)
+    events: list[h2.events.Event] = []
+    try:
+        while data := sock.recv(65536):  # the router says GOAWAY, then hangs up
+            events += conn.receive_data(data)
+    finally:
+        sock.close()
+    return events
