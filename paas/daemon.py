@@ -482,6 +482,7 @@ class Daemon:
             "router_url": f"http://<app>.localhost:{self.router_port}/",
             "router_tls_port": self.router_tls_port,
             "router_https_url": f"https://<app>.localhost:{self.router_tls_port}/",
+            "router_tls": self.tls.metrics(),
             "kafka_port": self.kafka.port,
             "runtime": self.runtime_name,
             "runtime_reason": self.runtime_reason,
