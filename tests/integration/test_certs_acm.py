@@ -97,8 +97,10 @@ def test_acm_issues_for_custom_domains_and_the_port_serves_it(daemon: DaemonThre
     served = served_cert(daemon, "www.shop.test", verify=False)
     assert names(served) == ["localhost"]  # the default certificate
 
-    acm = c.post("/apps/shop/acm").json()
-    assert acm["acm"] is True and c.get("/apps/shop").json()["acm"] is True
+    out = daemon.cli("certs:auto:enable", "-a", "shop")
+    assert out.returncode == 0, out.stderr
+    assert "Enabling Automatic Certificate Management for ⬢ shop... done" in out.stderr + out.stdout
+    assert c.get("/apps/shop").json()["acm"] is True
     assert wait_for(lambda: domain(c, "shop", "www.shop.test")["acm_status"] == "cert issued")
     assert names(served_cert(daemon, "www.shop.test")) == ["www.shop.test"]
     # a domain added later is issued for when it is added: the certificate covers both
@@ -123,7 +125,9 @@ def test_acm_issues_for_custom_domains_and_the_port_serves_it(daemon: DaemonThre
     listing = daemon.cli("certs", "-a", "shop")
     assert "ACM" in listing.stdout and "api.shop.test, www.shop.test" in listing.stdout
 
-    c.delete("/apps/shop/acm").raise_for_status()
+    out = daemon.cli("certs:auto:disable", "-a", "shop")
+    assert out.returncode == 0, out.stderr
+    assert c.get("/apps/shop").json()["acm"] is False
     assert domain(c, "shop", "www.shop.test")["acm_status"] is None
     assert "localhost" in names(served_cert(daemon, "www.shop.test", verify=False))  # back to the default
     assert "is disabled on shop" in daemon.cli("certs:auto", "-a", "shop").stdout
