@@ -11,6 +11,7 @@ import datetime
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
@@ -69,13 +70,15 @@ def check_pair(chain_pem: str, key_pem: str) -> CertDetails:
     """The details of `chain_pem`'s first certificate, once the pair is known to be usable."""
     if len(chain_pem) > MAX_PEM or len(key_pem) > MAX_PEM:
         raise invalid("The certificate or key is too large to be a PEM file.")
+    if not (chain_pem.isascii() and key_pem.isascii()):
+        raise invalid("A PEM file is ASCII text: the certificate or key holds other characters.")
     try:
         chain = x509.load_pem_x509_certificates(chain_pem.encode())
     except ValueError:
         raise invalid("The certificate is not a PEM-encoded X.509 certificate.") from None
     try:
         key = serialization.load_pem_private_key(key_pem.encode(), None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise invalid("The private key is not a PEM-encoded, unencrypted private key.") from None
     if not isinstance(
         key,
