@@ -72,6 +72,10 @@ class Settings:
     kafka_sasl_username: str = ""  # an admin principal of that cluster
     kafka_sasl_password: str = ""
     kafka_trusted_cert: str = ""  # PEM (or a path to one) of the cluster's CA, for kafka+ssl://
+    # Postgres backups (pg:backups)
+    pg_backup_day: float = 86400.0  # one day of the backup schedule; 60 makes `--at 02:00` fire every minute
+    pg_backup_url_ttl: float = 3600.0  # how long a pg:backups:url link works
+    pg_backup_concurrency: int = 2  # pg_dump / pg_restore processes at once; more wait their turn
 
     # env var name -> field name; later parts add theirs here
     ENV_NAMES = {
@@ -115,6 +119,9 @@ class Settings:
         "PAAS_KAFKA_SASL_USERNAME": "kafka_sasl_username",
         "PAAS_KAFKA_SASL_PASSWORD": "kafka_sasl_password",
         "PAAS_KAFKA_TRUSTED_CERT": "kafka_trusted_cert",
+        "PAAS_PG_BACKUP_DAY": "pg_backup_day",
+        "PAAS_PG_BACKUP_URL_TTL": "pg_backup_url_ttl",
+        "PAAS_PG_BACKUP_CONCURRENCY": "pg_backup_concurrency",
     }
 
     @classmethod
@@ -139,6 +146,10 @@ class Settings:
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise SettingsError(f"{name} must be a port number (0-65535), not {port}")
+        if self.pg_backup_day < 1:
+            raise SettingsError(f"PAAS_PG_BACKUP_DAY must be at least 1 second, not {self.pg_backup_day}")
+        if self.pg_backup_concurrency < 1:
+            raise SettingsError("PAAS_PG_BACKUP_CONCURRENCY must be at least 1")
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -191,6 +202,10 @@ class Settings:
     @property
     def redis_dir(self) -> Path:
         return self.home / "redis"
+
+    @property
+    def pg_backups_dir(self) -> Path:
+        return self.home / "pgbackups"
 
     @property
     def ca_dir(self) -> Path:

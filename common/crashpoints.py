@@ -21,6 +21,7 @@ POINTS = frozenset(
         "addon.after_deprovision",  # the provider has deprovisioned; the row is still there
         "app.after_mark_destroying",  # the app is marked destroying; nothing is torn down yet
         "app.after_addons",  # the app's add-ons are gone; its rows are still there
+        "pgbackup.mid_capture",  # pg_dump has written part of a backup; its row says running
     }
 )
 

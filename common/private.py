@@ -37,6 +37,7 @@ SECRET_FILES = (
     "ca/issued/*.key",  # issued certificates' private keys
     "certs/sni/*.key",  # the keys of certificates users uploaded (`paas certs:add`)
     "postgres/cluster.json",  # the embedded PostgreSQL's superuser password
+    "pgbackups/*/*.dump*",  # pg:backups archives: whole databases
 )
 
 

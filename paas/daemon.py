@@ -42,6 +42,9 @@ from dynos.stackimages import StackImages
 from paas.addons.base import AddonProvider
 from paas.addons.kafka import KafkaProvider
 from paas.addons.kvs.provider import KeyValueStoreProvider
+from paas.addons.pgbackups.links import Links
+from paas.addons.pgbackups.schedules import Schedules
+from paas.addons.pgbackups.service import BackupService
 from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.app import create_api
@@ -155,6 +158,8 @@ class Daemon:
     pipelines: PipelineService
     teardown: AppTeardown
     dataclips: DataclipsService
+    pgbackups: BackupService
+    pgbackup_schedules: Schedules
     services: Services
 
     def __init__(self, settings: Settings):
@@ -310,6 +315,9 @@ class Daemon:
         self.dataclips = DataclipsService(
             self.db, self.settings, self.pg_cluster, self.platform_events, token=lambda: self.token
         )
+        links = Links(self.token, self.api_url, self.settings.pg_backup_url_ttl)
+        self.pgbackups = BackupService(self.settings, self.db, self.pg_cluster, links, report)
+        self.pgbackup_schedules = Schedules(self.pgbackups, report)
 
     async def _resolve_interrupted(self) -> None:
         """What a daemon killed part way left: releases stuck in their release phase fail,
@@ -319,6 +327,13 @@ class Daemon:
         self.builds.resolve_interrupted()
         await self.addons.resolve_interrupted()
         await self.teardown.resume()
+        self.pgbackups.start()  # backups a killed daemon left running are marked failed
+        self.pgbackup_schedules.start()
+        self._stops.append(self._stop_pgbackups)
+
+    async def _stop_pgbackups(self) -> None:
+        await self.pgbackup_schedules.stop()
+        await self.pgbackups.stop()
 
     async def _start_router(self, sock: socket.socket) -> None:
         self.route_table = RouteTable()
@@ -354,6 +369,8 @@ class Daemon:
             teardown=self.teardown,
             addons=self.addons,
             postgres=self.postgres,
+            pgbackups=self.pgbackups,
+            pgbackup_schedules=self.pgbackup_schedules,
             redis=self.redis,
             builds=self.builds,
             setups=self.setups,
@@ -413,6 +430,7 @@ class Daemon:
         self._unlisten.append(self.bus.listen(changes, self._on_change))
         self._unlisten.append(self.bus.listen(["dyno.state"], self._on_dyno_state))
         self._unlisten.append(self.bus.listen(["app.destroyed"], self._forget_faults))
+        self._unlisten.append(self.bus.listen(["app.destroyed"], lambda _e: self.pgbackups.remove_orphans()))
 
     def _on_change(self, event: Event) -> None:
         change = payload(event)

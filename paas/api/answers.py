@@ -36,9 +36,12 @@ DESCRIPTIONS = {
     "400": "Bad request: the body is not JSON, or the path holds a control character",
     "401": "Invalid credentials: no bearer token, or not the daemon's",
     "404": "Not found: the path names something that does not exist",
+    "403": "Forbidden: the link's signature does not match, or the link has expired",
     "409": "Conflict: it exists already, or it is busy",
+    "410": "Gone: the record is there, its file is not",
     "413": "Request entity too large",
     "422": "Invalid parameters: the message names the first problem",
+    "429": "Too many requests: the queue this joins is full",
     "503": "Unavailable: this daemon runs without the part it needs",
 }
 # (method or "*", path regex) -> extra answers
@@ -54,6 +57,11 @@ EXTRA: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("*", r"/router/.*", ("503",)),
     ("*", r"/dataclips/api/(schema|clips/\{clip_id\}/run)", ("503",)),
     ("POST", r"/apps/\{app\}/sources", ("413",)),
+    ("POST", r"/stack/builds", ("409",)),  # one stack build at a time
+    ("GET", r"/pgbackups/\{name\}", ("403", "410")),
+    ("POST", r"/client/v11/databases/\{database\}/backups", ("409", "429", "503")),
+    ("POST", r"/client/v11/databases/\{database\}/restores", ("403", "409", "410", "429", "503")),
+    ("DELETE", r"/client/v11/apps/\{app\}/transfers/\{num\}", ("409",)),
     # a query or body that names an app, a pipeline, an add-on
     ("GET", r"/router/metrics", ("404",)),
     ("POST", r"/pipeline-(couplings|promotions)", ("404",)),

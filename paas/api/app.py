@@ -28,6 +28,7 @@ from paas.api import (
     routes_kafka,
     routes_logs,
     routes_pg,
+    routes_pgbackups,
     routes_pipelines,
     routes_redis,
     routes_router,
@@ -37,7 +38,7 @@ from paas.api.answers import allowed_methods, document_errors
 from paas.api.deps import Services
 
 JSON_BODY_LIMIT = 1024 * 1024  # 1 MiB for JSON bodies; uploads have their own limits
-PUBLIC_PREFIXES = ("/dataclips", "/git/", "/health", "/attach/")
+PUBLIC_PREFIXES = ("/dataclips", "/git/", "/health", "/attach/", "/pgbackups/")
 
 # Every route module of the API, registered in this order (a new module is added here).
 ROUTE_MODULES = (
@@ -49,6 +50,7 @@ ROUTE_MODULES = (
     routes_dynos,
     routes_kafka,
     routes_pg,
+    routes_pgbackups,
     routes_redis,
     routes_dataclips,
     routes_git,

@@ -20,6 +20,8 @@ from common.loghub import LogHub
 from dynos.manager import DynoManager
 from dynos.stackimages import StackImages
 from paas.addons.kvs.provider import KeyValueStoreProvider
+from paas.addons.pgbackups.schedules import Schedules
+from paas.addons.pgbackups.service import BackupService
 from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.attach import AttachTickets
@@ -49,6 +51,8 @@ class Services:
     teardown: AppTeardown
     addons: AddonService
     postgres: PostgresProvider
+    pgbackups: BackupService
+    pgbackup_schedules: Schedules
     redis: KeyValueStoreProvider
     builds: BuildService
     setups: AppSetups

@@ -33,6 +33,14 @@ from pydantic import BaseModel
 
 from common.errors import invalid, not_found
 from paas.api.deps import Services, Svc
+from paas.api.presenters_kafka import (
+    cluster_json,
+    group_json,
+    metrics_json,
+    topic_detail_json,
+    topic_json,
+    written_json,
+)
 
 router = APIRouter()
 SERVICE = "heroku-kafka"
@@ -87,7 +95,7 @@ def _retention(value: int | str | None) -> int | None:
 
 
 async def _cluster(svc: Services, addon: dict[str, Any], tenant: str) -> dict[str, Any]:
-    info = await svc.kafka.info(tenant)
+    info = cluster_json(await svc.kafka.info(tenant))
     return {"addon": addon, "attachment": addon["attachment"], "config_vars": addon["config_vars"], **info}
 
 
@@ -99,7 +107,7 @@ async def broker_status(svc: Svc) -> dict[str, Any]:
 @router.get("/kafka/tenants")
 async def tenants_metrics(svc: Svc) -> list[dict[str, Any]]:
     kafka = svc.kafka
-    return [await kafka.metrics(tid) for tid in kafka.tenant_ids()]
+    return [metrics_json(await kafka.metrics(tid)) for tid in kafka.tenant_ids()]
 
 
 @router.get("/apps/{app}/kafka")
@@ -120,7 +128,7 @@ async def kafka_info(svc: Svc, app: str, addon: str) -> dict[str, Any]:
 @router.get("/apps/{app}/kafka/{addon}/metrics")
 async def kafka_metrics(svc: Svc, app: str, addon: str) -> dict[str, Any]:
     _row, tenant = _tenant(svc, app, addon)
-    return await svc.kafka.metrics(tenant)
+    return metrics_json(await svc.kafka.metrics(tenant))
 
 
 @router.get("/apps/{app}/kafka/{addon}/topics")
@@ -135,7 +143,7 @@ async def topics_list(svc: Svc, app: str, addon: str) -> dict[str, Any]:
         "addon": row["name"],
         "prefix": t.prefix,
         "limits": PLANS[t.plan].limits(),
-        "topics": await kafka.list_topics(tenant),
+        "topics": [topic_json(t) for t in await kafka.list_topics(tenant)],
     }
 
 
@@ -150,14 +158,14 @@ async def topics_create(svc: Svc, app: str, addon: str, body: TopicBody) -> dict
     topic = await svc.kafka.create_topic(
         tenant, spec.name, spec.partition_count, _retention(spec.retention_time_ms), bool(spec.compaction)
     )
-    svc.logs.api_line(row["app"]["name"], f"Create Kafka topic {topic['name']} by user local@paas")
-    return topic
+    svc.logs.api_line(row["app"]["name"], f"Create Kafka topic {topic.name} by user local@paas")
+    return topic_json(topic)
 
 
 @router.get("/apps/{app}/kafka/{addon}/topics/{topic}")
 async def topics_info(svc: Svc, app: str, addon: str, topic: str) -> dict[str, Any]:
     _row, tenant = _tenant(svc, app, addon)
-    return await svc.kafka.topic_info(tenant, topic)
+    return topic_detail_json(await svc.kafka.topic_info(tenant, topic))
 
 
 @router.patch("/apps/{app}/kafka/{addon}/topics/{topic}")
@@ -172,7 +180,7 @@ async def topics_update(svc: Svc, app: str, addon: str, topic: str, body: TopicB
         result = await kafka.set_compaction(tenant, topic, spec.compaction)
     if result is None:
         raise invalid("Nothing to change: give topic.retention_time_ms or topic.compaction.")
-    return result
+    return topic_json(result)
 
 
 @router.delete("/apps/{app}/kafka/{addon}/topics/{topic}")
@@ -188,9 +196,10 @@ async def topics_destroy(svc: Svc, app: str, addon: str, topic: str) -> dict[str
 @router.post("/apps/{app}/kafka/{addon}/topics/{topic}/messages", status_code=201)
 async def topics_write(svc: Svc, app: str, addon: str, topic: str, body: MessageBody) -> dict[str, Any]:
     _row, tenant = _tenant(svc, app, addon)
-    return svc.kafka.write(
+    written = svc.kafka.write(
         tenant, topic, body.value.encode(), None if body.key is None else body.key.encode(), body.partition
     )
+    return written_json(written)
 
 
 def _text(data: bytes | None) -> str | None:
@@ -214,16 +223,15 @@ async def topics_tail(
     async def stream() -> AsyncIterator[bytes]:
         sent = 0
         async for rec in kafka.tail(tenant, topic, from_beginning, idle_timeout):
-            value = rec.get("value")
             line = {
-                "topic": rec["topic"],
-                "partition": rec["partition"],
-                "offset": rec["offset"],
-                "timestamp": rec.get("timestamp"),
-                "key": _text(rec.get("key")),
-                "value": _text(value),
-                "length": len(value) if value is not None else 0,
-                "error": rec.get("error"),
+                "topic": rec.topic,
+                "partition": rec.partition,
+                "offset": rec.offset,
+                "timestamp": rec.timestamp,
+                "key": _text(rec.key),
+                "value": _text(rec.value),
+                "length": len(rec.value) if rec.value is not None else 0,
+                "error": rec.error,
             }
             yield (json.dumps(line) + "\n").encode()
             sent += 1
@@ -240,14 +248,14 @@ async def groups_list(svc: Svc, app: str, addon: str) -> dict[str, Any]:
     return {
         "attachment": row["attachment"],
         "prefix": kafka.tenant(tenant).prefix,
-        "consumer_groups": await kafka.list_groups(tenant),
+        "consumer_groups": [group_json(g) for g in await kafka.list_groups(tenant)],
     }
 
 
 @router.post("/apps/{app}/kafka/{addon}/consumer_groups", status_code=201)
 async def groups_create(svc: Svc, app: str, addon: str, body: GroupBody) -> dict[str, Any]:
     _row, tenant = _tenant(svc, app, addon)
-    return await svc.kafka.create_group(tenant, body.consumer_group.name)
+    return group_json(await svc.kafka.create_group(tenant, body.consumer_group.name))
 
 
 @router.delete("/apps/{app}/kafka/{addon}/consumer_groups/{group}")

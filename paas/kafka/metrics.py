@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from .values import Rates
+
 WINDOW = 10  # seconds
 
 
@@ -40,12 +42,12 @@ class TopicMetrics:
     bytes_in: RateCounter = field(default_factory=RateCounter)
     bytes_out: RateCounter = field(default_factory=RateCounter)
 
-    def to_json(self, now: float | None = None) -> dict[str, float | int]:
-        return {
-            "messages_in_per_sec": round(self.messages_in.rate(now), 2),
-            "bytes_in_per_sec": round(self.bytes_in.rate(now), 2),
-            "bytes_out_per_sec": round(self.bytes_out.rate(now), 2),
-            "messages_in_total": self.messages_in.total,
-            "bytes_in_total": self.bytes_in.total,
-            "bytes_out_total": self.bytes_out.total,
-        }
+    def rates(self, now: float | None = None) -> Rates:
+        return Rates(
+            round(self.messages_in.rate(now), 2),
+            round(self.bytes_in.rate(now), 2),
+            round(self.bytes_out.rate(now), 2),
+            self.messages_in.total,
+            self.bytes_in.total,
+            self.bytes_out.total,
+        )

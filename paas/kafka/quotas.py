@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 PRODUCER_BYTE_RATE = "producer_byte_rate"
 CONSUMER_BYTE_RATE = "consumer_byte_rate"
@@ -198,8 +198,9 @@ class QuotaManager:
         """Throttle still owed without charging anything (a throttled Fetch returns no data)."""
         return self.charge(key, user, client_id, 0)
 
-    def user_stats(self, user: str) -> dict[str, dict[str, float | int]]:
-        return {key: s.to_json() for (u, key), s in self.stats.items() if u == user}
+    def user_stats(self, user: str) -> dict[str, ThrottleStats]:
+        """The throttling each quota key caused for `user` (a copy: the counters keep moving)."""
+        return {key: replace(s) for (u, key), s in self.stats.items() if u == user}
 
 
 def _component_matches(

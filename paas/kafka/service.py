@@ -22,7 +22,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,6 +41,19 @@ from .quotas import CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE, 
 from .records import CorruptBatch, build_batch, decode_batch, iter_headers, validate_produced
 from .registry import Topic
 from .tenancy import Tenancy, Tenant, TenantStore, capacity_per_partition
+from .values import (
+    ClusterInfo,
+    GroupInfo,
+    PartitionInfo,
+    PartitionLag,
+    QuotaUse,
+    Record,
+    TenantMetrics,
+    Throttle,
+    TopicDetail,
+    TopicInfo,
+    Written,
+)
 
 log = logging.getLogger("paas.kafka")
 
@@ -311,7 +324,7 @@ class KafkaService:
         partitions: int | None = None,
         retention_ms: int | None = None,
         compaction: bool = False,
-    ) -> dict[str, Any]:
+    ) -> TopicInfo:
         tenant = self.tenant(tenant_id)
         p = PLANS[tenant.plan]
         full = self.full_name(tenant, name)
@@ -333,7 +346,7 @@ class KafkaService:
         }
         await self._call(self._tenancy().create_topic(full, count, configs))
         self._emit(tenant, "topic.created", full)
-        return await self.topic_json(tenant, full)
+        return await self.topic(tenant, full)
 
     def _check_plan(self, tenant: Tenant, p: Plan, existing: dict[str, int], count: int) -> None:
         if len(existing) + 1 > p.max_topics:
@@ -352,108 +365,89 @@ class KafkaService:
         await self._call(self._tenancy().delete_topic(full))
         self._emit(tenant, "topic.destroyed", full)
 
-    async def set_retention(self, tenant_id: str, name: str, retention_ms: int) -> dict[str, Any]:
+    async def set_retention(self, tenant_id: str, name: str, retention_ms: int) -> TopicInfo:
         tenant = self.tenant(tenant_id)
         full = await self._topic_name(tenant, name)
         self._check_retention(PLANS[tenant.plan], retention_ms)
         await self._call(self._tenancy().alter_topic(full, {"retention.ms": str(retention_ms)}))
         self._emit(tenant, "topic.updated", full)
-        return await self.topic_json(tenant, full)
+        return await self.topic(tenant, full)
 
-    async def set_compaction(self, tenant_id: str, name: str, enabled: bool) -> dict[str, Any]:
+    async def set_compaction(self, tenant_id: str, name: str, enabled: bool) -> TopicInfo:
         tenant = self.tenant(tenant_id)
         full = await self._topic_name(tenant, name)
         policy = "compact,delete" if enabled else "delete"
         await self._call(self._tenancy().alter_topic(full, {"cleanup.policy": policy}))
         self._emit(tenant, "topic.updated", full)
-        return await self.topic_json(tenant, full)
+        return await self.topic(tenant, full)
 
-    async def list_topics(self, tenant_id: str) -> list[dict[str, Any]]:
+    async def list_topics(self, tenant_id: str) -> list[TopicInfo]:
         tenant = self.tenant(tenant_id)
-        return [await self.topic_json(tenant, n) for n in sorted(await self._existing(tenant))]
+        return [await self.topic(tenant, n) for n in sorted(await self._existing(tenant))]
 
-    async def topic_info(self, tenant_id: str, name: str) -> dict[str, Any]:
+    async def topic_info(self, tenant_id: str, name: str) -> TopicDetail:
         tenant = self.tenant(tenant_id)
         full = await self._topic_name(tenant, name)
-        data = await self.topic_json(tenant, full)
-        data["config"] = await self._call(self._tenancy().topic_configs(full))
-        data["throttle"] = self.throttle(tenant)
+        partitions = None
         if self.embedded is not None:
-            data["partitions"] = [
-                {
-                    "partition": pl.partition,
-                    "log_start_offset": pl.log_start_offset,
-                    "high_watermark": pl.next_offset,
-                    "size_bytes": pl.size,
-                    "segments": len(pl.segments),
-                }
+            partitions = tuple(
+                PartitionInfo(pl.partition, pl.log_start_offset, pl.next_offset, pl.size, len(pl.segments))
                 for pl in self.embedded.logs.partitions(full)
-            ]
-        return data
+            )
+        return TopicDetail(
+            topic=await self.topic(tenant, full),
+            config=await self._call(self._tenancy().topic_configs(full)),
+            throttle=self.throttle(tenant),
+            partitions=partitions,
+        )
 
-    def throttle(self, tenant: Tenant) -> dict[str, Any] | None:
-        """How the tenant's clients were throttled (embedded cluster: the broker's own counters).
-
-        {"produce": {...}, "consume": {...}, "request": {...}}, each with the quota and the
-        throttled responses, total and last throttle time, and when that last one was.
-        """
+    def throttle(self, tenant: Tenant) -> Throttle | None:
+        """How the tenant's clients were throttled (embedded cluster: the broker's own counters)."""
         if self.embedded is None:
             return None
         stats = self.embedded.broker.quota_manager.user_stats(tenant.username)
         p = PLANS[tenant.plan]
-        out: dict[str, Any] = {}
-        for name, key, quota in (
-            ("produce", PRODUCER_BYTE_RATE, p.produce_bytes_per_sec),
-            ("consume", CONSUMER_BYTE_RATE, p.consume_bytes_per_sec),
-            ("request", REQUEST_PERCENTAGE, None),
-        ):
-            out[name] = {"quota": quota, **(stats.get(key) or ThrottleStats().to_json())}
-        return out
 
-    async def topic_json(self, tenant: Tenant, full: str) -> dict[str, Any]:
+        def use(key: str, quota: float | None) -> QuotaUse:
+            return QuotaUse(quota, stats.get(key) or ThrottleStats())
+
+        return Throttle(
+            produce=use(PRODUCER_BYTE_RATE, p.produce_bytes_per_sec),
+            consume=use(CONSUMER_BYTE_RATE, p.consume_bytes_per_sec),
+            request=use(REQUEST_PERCENTAGE, None),
+        )
+
+    async def topic(self, tenant: Tenant, full: str) -> TopicInfo:
         if self.embedded is not None:
             topic = self.embedded.registry.topics.get(full)
             if topic is not None:
-                return self._local_topic_json(topic)
+                return self._local_topic_info(topic)
         configs = await self._call(self._tenancy().topic_configs(full))
-        partitions = (await self._existing(tenant)).get(full, 0)
-        policy = configs.get("cleanup.policy", "delete")
-        return {
-            "name": full,
-            "prefix_free_name": full[len(tenant.prefix) :],
-            "partition_count": partitions,
-            "replication_factor": REPLICATION_FACTOR,
-            "retention_time_ms": int(configs.get("retention.ms", "0") or 0),
-            "compaction": "compact" in policy,
-            "cleanup_policy": policy,
-            "data_size": 0,
-            "messages": 0,
-            "created_at": None,
-            "messages_in_per_sec": 0.0,
-            "bytes_in_per_sec": 0.0,
-            "bytes_out_per_sec": 0.0,
-        }
+        return TopicInfo(
+            name=full,
+            prefix_free_name=full[len(tenant.prefix) :],
+            partition_count=(await self._existing(tenant)).get(full, 0),
+            retention_ms=int(configs.get("retention.ms", "0") or 0),
+            compaction="compact" in configs.get("cleanup.policy", "delete"),
+        )
 
-    def _local_topic_json(self, topic: Topic) -> dict[str, Any]:
+    def _local_topic_info(self, topic: Topic) -> TopicInfo:
         embedded = self._embedded()
-        metrics = embedded.broker.topic_metrics(topic.name).to_json()
         plogs = embedded.logs.partitions(topic.name)
-        return {
-            "name": topic.name,
-            "prefix_free_name": topic.name.split(".", 1)[1] if "." in topic.name else topic.name,
-            "partition_count": topic.partitions,
-            "replication_factor": REPLICATION_FACTOR,
-            "retention_time_ms": topic.retention_ms,
-            "compaction": topic.compaction,
-            "cleanup_policy": "compact,delete" if topic.compaction else "delete",
-            "data_size": sum(pl.size for pl in plogs),
-            "messages": sum(pl.next_offset - pl.log_start_offset for pl in plogs),
-            "created_at": topic.created_at,
-            **metrics,
-        }
+        return TopicInfo(
+            name=topic.name,
+            prefix_free_name=topic.name.split(".", 1)[1] if "." in topic.name else topic.name,
+            partition_count=topic.partitions,
+            retention_ms=topic.retention_ms,
+            compaction=topic.compaction,
+            data_size=sum(pl.size for pl in plogs),
+            messages=sum(pl.next_offset - pl.log_start_offset for pl in plogs),
+            created_at=topic.created_at,
+            rates=embedded.broker.topic_metrics(topic.name).rates(),
+        )
 
     # ------------------------------------------------------------------ groups
-    async def create_group(self, tenant_id: str, name: str) -> dict[str, Any]:
+    async def create_group(self, tenant_id: str, name: str) -> GroupInfo:
         tenant = self.tenant(tenant_id)
         full = self.full_name(tenant, name)
         if not TOPIC_NAME.fullmatch(full):
@@ -478,48 +472,37 @@ class KafkaService:
         await self._call(self._tenancy().delete_group(tenant, full))
         self._emit(tenant, "group.destroyed", full)
 
-    async def list_groups(self, tenant_id: str) -> list[dict[str, Any]]:
+    async def list_groups(self, tenant_id: str) -> list[GroupInfo]:
         tenant = self.tenant(tenant_id)
         return await self._groups(tenant, list(tenant.groups))
 
-    async def _groups(self, tenant: Tenant, names: list[str]) -> list[dict[str, Any]]:
+    async def _groups(self, tenant: Tenant, names: list[str]) -> list[GroupInfo]:
         described = await self._call(self._tenancy().describe_groups(names)) if names else {}
         out = []
         for name in names:
             g = described.get(name)
-            state = g.group_state if g is not None and g.group_state != "Dead" else "Empty"
-            row: dict[str, Any] = {
-                "name": name,
-                "state": state,
-                "members": len(g.members) if g is not None else 0,
-                "protocol": (g.protocol_data or None) if g is not None else None,
-                "lag": 0,
-                "partitions": [],
-            }
-            if self.embedded is not None:
-                row.update(self._local_lag(name))
-            out.append(row)
+            group = GroupInfo(
+                name=name,
+                state=g.group_state if g is not None and g.group_state != "Dead" else "Empty",
+                members=len(g.members) if g is not None else 0,
+                protocol=(g.protocol_data or None) if g is not None else None,
+            )
+            out.append(self._with_local_lag(group) if self.embedded is not None else group)
         return out
 
-    def _local_lag(self, group: str) -> dict[str, Any]:
+    def _with_local_lag(self, group: GroupInfo) -> GroupInfo:
         embedded = self._embedded()
         partitions, total = [], 0
-        for (topic, partition), c in sorted(embedded.offsets.group_offsets(group).items()):
+        for (topic, partition), c in sorted(embedded.offsets.group_offsets(group.name).items()):
             plog = embedded.logs.get(topic, partition)
             end = plog.next_offset if plog is not None else c.offset
             lag = max(end - c.offset, 0) if c.offset >= 0 else None
             total += lag or 0
-            partitions.append(
-                {
-                    "topic": topic,
-                    "partition": partition,
-                    "committed_offset": c.offset,
-                    "high_watermark": end,
-                    "lag": lag,
-                }
-            )
-        live = embedded.coordinator.groups.get(group)
-        return {"lag": total, "partitions": partitions, "generation": live.generation if live else 0}
+            partitions.append(PartitionLag(topic, partition, c.offset, end, lag))
+        live = embedded.coordinator.groups.get(group.name)
+        return replace(
+            group, lag=total, partitions=tuple(partitions), generation=live.generation if live else 0
+        )
 
     # -------------------------------------------------------------- data tools
     def _local_topic(self, tenant: Tenant, name: str) -> Topic:
@@ -536,7 +519,7 @@ class KafkaService:
         value: bytes,
         key: bytes | None = None,
         partition: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> Written:
         """`kafka:topics:write`: one record, as a producer would send it."""
         embedded = self._embedded()
         topic = self._local_topic(self.tenant(tenant_id), topic_name)
@@ -555,18 +538,18 @@ class KafkaService:
         m = embedded.broker.topic_metrics(topic.name)
         m.bytes_in.add(len(batch))
         m.messages_in.add(1)
-        return {"topic": topic.name, "partition": partition, "offset": offset}
+        return Written(topic.name, partition, offset)
 
     def read(
         self, tenant_id: str, topic_name: str, partition: int, offset: int, max_records: int = 100
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[Record], int]:
         """Records of one partition from `offset`; returns (records, next offset)."""
         topic = self._local_topic(self.tenant(tenant_id), topic_name)
         plog = self._embedded().logs.get(topic.name, partition)
         if plog is None:
             raise invalid(f"Partition {partition} does not exist; {topic.name} has {topic.partitions}.")
         offset = max(offset, plog.log_start_offset)
-        out: list[dict[str, Any]] = []
+        out: list[Record] = []
         while len(out) < max_records and offset < plog.next_offset:
             try:
                 data = plog.read(offset, 1 << 20)
@@ -584,7 +567,7 @@ class KafkaService:
 
     async def tail(
         self, tenant_id: str, topic_name: str, from_beginning: bool = False, idle_timeout: float | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[Record]:
         """`kafka:topics:tail`: new records of every partition as they arrive."""
         embedded = self._embedded()
         topic = self._local_topic(self.tenant(tenant_id), topic_name)
@@ -625,50 +608,41 @@ class KafkaService:
         return True
 
     # ------------------------------------------------------------------- metrics
-    async def metrics(self, tenant_id: str) -> dict[str, Any]:
+    async def metrics(self, tenant_id: str) -> TenantMetrics:
         tenant = self.tenant(tenant_id)
         p = PLANS[tenant.plan]
         topics = await self.list_topics(tenant_id)
-        data_size = sum(t["data_size"] for t in topics)
-        return {
-            "tenant": tenant.id,
-            "app": tenant.app,
-            "plan": tenant.plan,
-            "prefix": tenant.prefix,
-            "principal": tenant.principal,
-            "messages_in_per_sec": round(sum(t["messages_in_per_sec"] for t in topics), 2),
-            "bytes_in_per_sec": round(sum(t["bytes_in_per_sec"] for t in topics), 2),
-            "bytes_out_per_sec": round(sum(t["bytes_out_per_sec"] for t in topics), 2),
-            "data_size": data_size,
-            "data_size_limit": p.capacity_bytes,
-            "data_size_percent": round(100 * data_size / p.capacity_bytes, 4),
-            "topic_count": len(topics),
-            "partition_replicas": sum(t["partition_count"] for t in topics) * REPLICATION_FACTOR,
-            "limits": p.limits(),
-            "throttle": self.throttle(tenant),
-            "topics": topics,
-            "consumer_groups": await self.list_groups(tenant_id),
-        }
+        return TenantMetrics(
+            tenant=tenant.id,
+            app=tenant.app,
+            plan=tenant.plan,
+            prefix=tenant.prefix,
+            principal=tenant.principal,
+            data_size_limit=p.capacity_bytes,
+            limits=p.limits(),
+            throttle=self.throttle(tenant),
+            topics=tuple(topics),
+            groups=tuple(await self.list_groups(tenant_id)),
+            partition_replicas=sum(t.partition_count for t in topics) * REPLICATION_FACTOR,
+        )
 
-    async def info(self, tenant_id: str) -> dict[str, Any]:
+    async def info(self, tenant_id: str) -> ClusterInfo:
         """What `kafka:info` shows."""
-        data = await self.metrics(tenant_id)
+        metrics = await self.metrics(tenant_id)
         tenant = self.tenant(tenant_id)
         if self.embedded is not None:
             url, sasl = f"kafka+ssl://{LOOPBACK}:{self.tls_port}", f"{LOOPBACK}:{self.port}"
         else:
-            url, sasl = self.settings.kafka_url, self.address.bootstrap if self.address else ""
-        data.update(
-            {
-                "status": "available" if self.started else "unavailable",
-                "version": "2.8 protocol (paas)" if self.embedded is not None else "external",
-                "cluster": "embedded" if self.embedded is not None else "external",
-                "created_at": tenant.created_at,
-                "kafka_url": url,
-                "sasl_bootstrap_servers": sasl,
-            }
+            url, sasl = self.settings.kafka_url or "", self.address.bootstrap if self.address else ""
+        return ClusterInfo(
+            metrics=metrics,
+            status="available" if self.started else "unavailable",
+            version="2.8 protocol (paas)" if self.embedded is not None else "external",
+            cluster="embedded" if self.embedded is not None else "external",
+            created_at=tenant.created_at,
+            kafka_url=url,
+            sasl_bootstrap_servers=sasl,
         )
-        return data
 
     def status(self) -> dict[str, Any]:
         base: dict[str, Any] = {
@@ -682,21 +656,14 @@ class KafkaService:
         return base
 
 
-def _decoded(topic: str, partition: int, data: bytes, info: Any, offset: int) -> list[dict[str, Any]]:
+def _decoded(topic: str, partition: int, data: bytes, info: Any, offset: int) -> list[Record]:
     """The records of one stored batch at or after `offset` (an error row if it is corrupt)."""
     try:
         records = decode_batch(data, info)
     except CorruptBatch as exc:
-        return [{"topic": topic, "partition": partition, "offset": info.base_offset, "error": str(exc)}]
+        return [Record(topic, partition, info.base_offset, error=str(exc))]
     return [
-        {
-            "topic": topic,
-            "partition": partition,
-            "offset": rec.offset,
-            "timestamp": rec.timestamp,
-            "key": rec.key,
-            "value": rec.value,
-        }
+        Record(topic, partition, rec.offset, rec.timestamp, rec.key, rec.value)
         for rec in records
         if rec.offset >= offset
     ]

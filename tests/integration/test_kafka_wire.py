@@ -258,7 +258,7 @@ def test_log_and_offsets_survive_a_restart_and_a_crash(tmp_path: Path) -> None:
     b1 = BrokerThread(broker_settings(home)).start()
     try:
         tenant = b1.call(lambda: b1.svc.create_tenant(A, "app-a", "basic-1")).tenant
-        topic = b1.call(lambda: b1.svc.create_topic(A, "durable", partitions=1))["name"]
+        topic = b1.call(lambda: b1.svc.create_topic(A, "durable", partitions=1)).name
         b1.call(lambda: b1.svc.create_group(A, "readers"))
         with WireClient(b1.svc.port) as c:
             _login(c, tenant)

@@ -58,11 +58,11 @@ class Cluster:
         made = self.broker.call(
             lambda: self.broker.svc.create_topic(self.tenant_id, unique, partitions=partitions)
         )
-        return str(made["name"])
+        return str(made.name)
 
     def group(self, name: str) -> str:
         unique = f"{name}-{uuid.uuid4().hex[:6]}"
-        return str(self.broker.call(lambda: self.broker.svc.create_group(self.tenant_id, unique))["name"])
+        return str(self.broker.call(lambda: self.broker.svc.create_group(self.tenant_id, unique)).name)
 
     # ---------------------------------------------------------------- clients
     def confluent(self, transport: str, **extra: Any) -> dict[str, Any]:

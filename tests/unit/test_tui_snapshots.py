@@ -352,9 +352,28 @@ def test_help(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(demo_app(), terminal_size=size, run_before=keys("question_mark"))
 
 
+PALETTE_SEARCH = "--textual-command-palette-gather-commands"  # Textual's worker group for it
+
+
+def palette_search(query: str) -> Callable[[Any], Awaitable[None]]:
+    """Type into the command palette, then wait for its search to finish: a fixed pause lost the
+    race on a loaded machine and caught the palette's busy indicator instead of its results."""
+
+    async def run(pilot: Any) -> None:
+        await keys("colon", *query, pause=0.05)(pilot)
+        for _ in range(500):  # until the palette's search worker is done (10 s at most)
+            if not any(w.group == PALETTE_SEARCH and not w.is_finished for w in pilot.app.workers):
+                break
+            await pilot.pause(0.02)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    return run
+
+
 @sized
 def test_palette(snap_compare: Any, size: tuple[int, int]) -> None:
-    assert snap_compare(demo_app(), terminal_size=size, run_before=keys("colon", *"scale"))
+    assert snap_compare(demo_app(), terminal_size=size, run_before=palette_search("scale"))
 
 
 @sized

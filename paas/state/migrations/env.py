@@ -1,5 +1,6 @@
 from alembic import context
 
+import paas.addons.pgbackups.models  # pg:backups tables
 import paas.dataclips.models  # noqa: F401  (dataclips tables)
 from paas.state.models import Base
 

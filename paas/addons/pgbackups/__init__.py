@@ -1,0 +1,1 @@
+"""Heroku PGBackups: pg:backups capture, restore, download, public URLs, daily schedules."""
