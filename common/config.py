@@ -72,6 +72,13 @@ class Settings:
     kafka_sasl_username: str = ""  # an admin principal of that cluster
     kafka_sasl_password: str = ""
     kafka_trusted_cert: str = ""  # PEM (or a path to one) of the cluster's CA, for kafka+ssl://
+    # Heroku Scheduler: 60 makes "every 10 minutes" come every 10 s (a class can watch it)
+    scheduler_time_scale: float = 1.0
+    # autoscaling: p95 over the last `window` seconds, judged every `interval`, a step at most
+    # every `cooldown` (Heroku: at least one minute between autoscaling events)
+    autoscale_window: float = 300.0
+    autoscale_interval: float = 15.0
+    autoscale_cooldown: float = 60.0
     # Postgres backups (pg:backups)
     pg_backup_day: float = 86400.0  # one day of the backup schedule; 60 makes `--at 02:00` fire every minute
     pg_backup_url_ttl: float = 3600.0  # how long a pg:backups:url link works
@@ -119,6 +126,10 @@ class Settings:
         "PAAS_KAFKA_SASL_USERNAME": "kafka_sasl_username",
         "PAAS_KAFKA_SASL_PASSWORD": "kafka_sasl_password",
         "PAAS_KAFKA_TRUSTED_CERT": "kafka_trusted_cert",
+        "PAAS_SCHEDULER_TIME_SCALE": "scheduler_time_scale",
+        "PAAS_AUTOSCALE_WINDOW": "autoscale_window",
+        "PAAS_AUTOSCALE_INTERVAL": "autoscale_interval",
+        "PAAS_AUTOSCALE_COOLDOWN": "autoscale_cooldown",
         "PAAS_PG_BACKUP_DAY": "pg_backup_day",
         "PAAS_PG_BACKUP_URL_TTL": "pg_backup_url_ttl",
         "PAAS_PG_BACKUP_CONCURRENCY": "pg_backup_concurrency",
@@ -146,6 +157,11 @@ class Settings:
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise SettingsError(f"{name} must be a port number (0-65535), not {port}")
+        if not 0 < self.scheduler_time_scale <= 3600:
+            raise SettingsError("PAAS_SCHEDULER_TIME_SCALE must be more than 0 and at most 3600")
+        for name in ("autoscale_window", "autoscale_interval"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"PAAS_{name.upper()} must be more than 0 seconds")
         if self.pg_backup_day < 1:
             raise SettingsError(f"PAAS_PG_BACKUP_DAY must be at least 1 second, not {self.pg_backup_day}")
         if self.pg_backup_concurrency < 1:

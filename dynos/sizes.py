@@ -39,6 +39,12 @@ def normalize_size(name: str) -> str:
     return name.lower()
 
 
+def display_size(name: str) -> str:
+    """How Heroku writes a size in log lines and CLI output: `Standard-1X`, `Performance-M`, `Eco`."""
+    first, *rest = normalize_size(name).split("-")
+    return "-".join([first.capitalize(), *(part.upper() for part in rest)])
+
+
 def get_size(name: str) -> DynoSize:
     try:
         return SIZES[normalize_size(name)]

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import requests
+
 from common.config import Settings
 from dynos.runtimes.docker.engine import Engine, EngineError, connect_error, engine_error
 from dynos.stack import LOCAL_STACK_IMAGE, StackBuild, StackError, build_local_stack, choose_stack_image
@@ -145,6 +147,8 @@ class StackImages:
             raise StackUnavailable(
                 f"the engine could not look up the stack image: {engine_error(exc)}"
             ) from None
+        except requests.RequestException as exc:  # a busy engine that stops answering: not our bug
+            raise StackUnavailable(f"the engine did not answer in time ({exc.__class__.__name__})") from None
         finally:
             client.close()
         return StackStatus(configured, local, in_use, reason)

@@ -46,10 +46,12 @@ from paas.addons.pgbackups.links import Links
 from paas.addons.pgbackups.schedules import Schedules
 from paas.addons.pgbackups.service import BackupService
 from paas.addons.postgres import PostgresProvider
+from paas.addons.scheduler import SchedulerProvider
 from paas.addons.service import AddonService
 from paas.api.app import create_api
 from paas.api.attach import AttachTickets
 from paas.api.deps import Services
+from paas.autoscale.service import AutoscaleService
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
 from paas.builds.service import BuildService
@@ -69,6 +71,7 @@ from paas.dataclips.platform import PlatformRecorder
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
 from paas.postgres.cluster import PostgresCluster, traversed_by_server
+from paas.scheduler.service import SchedulerService
 from paas.state.db import Database
 from paas.teardown import AppTeardown
 from router import runs_compiled
@@ -158,6 +161,8 @@ class Daemon:
     pipelines: PipelineService
     teardown: AppTeardown
     dataclips: DataclipsService
+    scheduler: SchedulerService
+    autoscale: AutoscaleService
     pgbackups: BackupService
     pgbackup_schedules: Schedules
     services: Services
@@ -231,11 +236,20 @@ class Daemon:
         self.services = self._services()
         await self._start_api(api_sock)
         self._wire()
+        self._start_clocks()
         self.started_at = time.time()
         self._write_daemon_file()
         for app in self.control.app_names():
             self.reconciler.schedule(app)
         self.refresh_routes()
+
+    def _start_clocks(self) -> None:
+        """The scheduler's and the autoscaler's loops, once the API serves; they stop before
+        the dynos they start or scale."""
+        self.scheduler.start()
+        self._stops.append(self.scheduler.stop)
+        self.autoscale.start()
+        self._stops.append(self.autoscale.stop)
 
     def _take_lock(self) -> None:
         fd = os.open(self.settings.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -304,7 +318,14 @@ class Daemon:
         teardown, dataclips."""
         control, report = self.control, self.report_internal_error
         self.releases = ReleasePath(control.store, self.bus, self.logs, self.dynos, report)
-        providers: list[AddonProvider] = [self.postgres, self.redis, KafkaProvider(self.kafka)]
+        self.scheduler = SchedulerService(self.settings, control, self.dynos, report)
+        self.autoscale = AutoscaleService(self.settings, control, self.bus, self.logs, report)
+        providers: list[AddonProvider] = [
+            self.postgres,
+            self.redis,
+            KafkaProvider(self.kafka),
+            SchedulerProvider(self.scheduler),
+        ]
         self.addons = AddonService(control, self.releases, providers, report)
         self.builds = BuildService(control, self.releases.release_slug)
         self.setups = AppSetups(control, self.addons, self.builds, self.releases, report)
@@ -383,6 +404,8 @@ class Daemon:
             faults=self.faults,
             kafka=self.kafka,
             dataclips=self.dataclips,
+            scheduler=self.scheduler,
+            autoscale=self.autoscale,
             status=self.status,
             report_error=self.report_internal_error,
         )

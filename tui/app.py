@@ -142,6 +142,10 @@ class PaasApp(App[None]):
             store.load_releases(name, await self.backend.request("GET", f"/apps/{name}/releases"))
         except ApiError:
             return  # destroyed meanwhile
+        with contextlib.suppress(ApiError):  # a daemon without autoscaling, or no web process
+            store.load_autoscale(
+                name, await self.backend.request("GET", f"/apps/{name}/formation/web/monitors")
+            )
         await self.load_dynos(name)
 
     async def load_dynos(self, name: str) -> None:

@@ -18,7 +18,9 @@ import httpx
 
 # What the TUI listens to. router.request is left out on purpose: every routed request is
 # also a `heroku[router]` log line, and one event per request halves the stream's cost.
-EVENT_KINDS = ("log.line", "dyno.*", "formation.*", "release.*", "app.*", "config.*", "addon.*", "build.*")
+EVENT_KINDS = (
+    "log.line", "dyno.*", "formation.*", "release.*", "app.*", "config.*", "addon.*", "build.*", "autoscale.*",
+)  # fmt: skip
 
 READ_TIMEOUT = 45.0  # the daemon pings every 15 s; three missed pings = a dead connection
 BACKOFF_FIRST = 0.25

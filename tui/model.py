@@ -216,6 +216,8 @@ class AppState:
     logs: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=LOG_BUFFER))
     router: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=ROUTER_BUFFER))
     dynos_endpoint: bool | None = None  # None = not asked yet; False = the daemon has none
+    autoscale: str = ""  # "autoscaling 1..10 p95 500 ms" while enabled
+    autoscale_last: str = ""  # its last decision: "web 1 → 2 (p95 812 ms > goal 500 ms)"
 
     def formation_text(self) -> str:
         return " ".join(f"{t}={q}" for t, (q, _s) in sorted(self.formation.items(), key=_type_order)) or "-"
@@ -293,6 +295,33 @@ class Store:
         state.formation = {
             str(r["type"]): (int(r.get("quantity") or 0), str(r.get("size") or "standard-1x")) for r in rows
         }
+        self._touch(f"dynos:{app}")
+
+    def load_autoscale(self, app: str, monitors: Iterable[dict[str, Any]]) -> None:
+        """From `GET /apps/{app}/formation/web/monitors` (Heroku's monitor shape)."""
+        for m in monitors:
+            if m.get("action_type") == "scale":
+                decisions = m.get("decisions") or [{}]
+                last = decisions[-1]
+                self.set_autoscale(
+                    app,
+                    {
+                        "active": m.get("is_active"),
+                        "min_quantity": m.get("min_quantity"),
+                        "max_quantity": m.get("max_quantity"),
+                        "p95_ms": m.get("value"),
+                        "last": f"web {last['from']} → {last['to']} ({last['reason']})" if last else None,
+                    },
+                )
+
+    def set_autoscale(self, app: str, data: dict[str, Any]) -> None:
+        state = self.app(app)
+        state.autoscale = (
+            f"autoscaling {data.get('min_quantity')}..{data.get('max_quantity')} p95 {data.get('p95_ms')} ms"
+            if data.get("active")
+            else ""
+        )
+        state.autoscale_last = str(data.get("last") or "")
         self._touch(f"dynos:{app}")
 
     def load_releases(self, app: str, rows: list[dict[str, Any]]) -> None:
@@ -397,10 +426,14 @@ class Store:
     def _on_addon(self, app: str, _data: dict[str, Any], _event: dict[str, Any]) -> None:
         self._touch(f"addons:{app}")
 
+    def _on_autoscale(self, app: str, data: dict[str, Any], _event: dict[str, Any]) -> None:
+        self.set_autoscale(app, data)
+
     # the app events the model follows, kind -> handler (one place to add one)
     _APP_EVENTS: ClassVar[dict[str, Callable[[Store, str, dict[str, Any], dict[str, Any]], None]]] = {
         "dyno.state": _on_dyno_state,
         "formation.changed": _on_formation,
+        "autoscale.changed": _on_autoscale,
         "release.created": _on_release_created,
         "release.updated": _on_release_updated,
         "app.created": _on_app_changed,

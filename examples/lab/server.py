@@ -7,6 +7,8 @@ or in the process, and the platform names it:
   GET /headers                  200, the request headers as the dyno received them
   GET /bytes?n=N                200 with an N-byte body (Content-Length)
   GET /slow?s=N                 answer after N seconds               -> H12 when N > router timeout
+  GET /work?ms=N                N ms of work, one request at a time  -> queues under load: the
+                                per dyno (a single worker)              p95 autoscaling follows
   GET /close[?reset=1]          close without a byte (FIN, or RST)   -> H13
   GET /partial?bytes=N&sent=M   promise N body bytes, send M, close  -> H18
   GET /pause?s=N                send half the body, pause N s, rest  -> H15 when N > idle timeout
@@ -48,6 +50,7 @@ HELD: list[bytearray] = []  # memory kept by /memory
 HELD_LOCK = threading.Lock()
 BUSY = 0  # connections reading or answering a request (not idle keep-alive ones)
 BUSY_LOCK = threading.Lock()
+WORKER = threading.Lock()  # /work: one request at a time, as a single-process server would
 KEEPALIVE_TIMEOUT = float(os.environ.get("KEEPALIVE_TIMEOUT", "5"))
 CLOSE_LAG = float(os.environ.get("KEEPALIVE_CLOSE_LAG", "50")) / 1000
 
@@ -163,6 +166,15 @@ def slow(h: LabHandler, q: dict[str, str]) -> None:
     h.reply(200, f"slow answer after {seconds}s {h.who()}\n")
 
 
+def work(h: LabHandler, q: dict[str, str]) -> None:
+    seconds = float(q.get("ms", "100")) / 1000
+    if not 0 <= seconds <= 60:
+        raise ValueError("ms must be between 0 and 60000")
+    with WORKER:  # concurrent requests wait their turn: latency grows with load per dyno
+        time.sleep(seconds)
+    h.reply(200, f"worked {seconds * 1000:g} ms {h.who()}\n")
+
+
 def close(h: LabHandler, q: dict[str, str]) -> None:
     if q.get("reset") in ("1", "true"):
         # linger 0: close() sends RST instead of FIN
@@ -246,6 +258,7 @@ ROUTES = {
     "/": index,
     "/headers": headers,
     "/slow": slow,
+    "/work": work,
     "/close": close,
     "/partial": partial,
     "/pause": pause,

@@ -19,6 +19,7 @@ from common.errors import PaasError
 from paas.api import (
     routes_addons,
     routes_apps,
+    routes_autoscale,
     routes_builds,
     routes_certs,
     routes_dataclips,
@@ -32,6 +33,7 @@ from paas.api import (
     routes_pipelines,
     routes_redis,
     routes_router,
+    routes_scheduler,
     routes_stack,
 )
 from paas.api.answers import allowed_methods, document_errors
@@ -57,6 +59,8 @@ ROUTE_MODULES = (
     routes_pipelines,
     routes_faults,
     routes_router,
+    routes_scheduler,
+    routes_autoscale,
     routes_stack,
 )
 

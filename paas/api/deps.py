@@ -25,6 +25,7 @@ from paas.addons.pgbackups.service import BackupService
 from paas.addons.postgres import PostgresProvider
 from paas.addons.service import AddonService
 from paas.api.attach import AttachTickets
+from paas.autoscale.service import AutoscaleService
 from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
 from paas.builds.service import BuildService
@@ -33,6 +34,7 @@ from paas.control import ControlPlane
 from paas.control.releases import ReleasePath
 from paas.dataclips.service import DataclipsService
 from paas.kafka.service import KafkaService
+from paas.scheduler.service import SchedulerService
 from paas.teardown import AppTeardown
 from router.faults import FaultRegistry
 from router.server import Router
@@ -65,6 +67,8 @@ class Services:
     faults: FaultRegistry
     kafka: KafkaService
     dataclips: DataclipsService
+    scheduler: SchedulerService
+    autoscale: AutoscaleService
     status: Callable[[], dict[str, Any]]  # the daemon's own figures (`GET /status`)
     report_error: Callable[[BaseException], None]  # an internal error, counted and logged
 

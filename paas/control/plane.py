@@ -18,7 +18,7 @@ from common.config import Settings
 from common.errors import PaasError, invalid, not_found
 from common.events import EventBus
 from common.loghub import LogHub
-from dynos.sizes import SIZES, get_size
+from dynos.sizes import SIZES, display_size, get_size
 from dynos.types import AppDesired, ProcessDesired
 from paas.control.events import AppCreated, AppDestroyed, AppUpdated, FormationChanged, publish
 from paas.control.naming import USER, random_app_name, routable_domain, validate_app_name, validate_domain
@@ -191,8 +191,9 @@ class ControlPlane:
             rows = s.scalars(select(Formation).where(Formation.app_id == app.id).order_by(Formation.type))
             return [FormationInfo.of(f, app.name) for f in rows]
 
-    def scale(self, ident: str, changes: Sequence[FormationChange]) -> list[FormationInfo]:
-        """Every change is validated before any is applied."""
+    def scale(self, ident: str, changes: Sequence[FormationChange], user: str = USER) -> list[FormationInfo]:
+        """Every change is validated before any is applied. `user`: who the log line names
+        (autoscaling scales through here too)."""
         if not changes:
             raise invalid("Provide at least one process type to scale.")
         with self.store.session() as s:
@@ -206,8 +207,8 @@ class ControlPlane:
                     row.size = size
             s.flush()
             out = [FormationInfo.of(row, app.name) for row, _, _ in planned]
-        summary = ", ".join(f"{f.type}@{f.quantity}:{f.size}" for f in out)
-        self.logs.api_line(out[0].app, f"Scaled to {summary} by user {USER}")
+        summary = ", ".join(f"{f.type}@{f.quantity}:{display_size(f.size)}" for f in out)
+        self.logs.api_line(out[0].app, f"Scaled to {summary} by user {user}")
         for f in out:
             publish(self.bus, FormationChanged(f.app, f.type, f.quantity, f.size))
         return out

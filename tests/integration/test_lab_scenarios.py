@@ -158,3 +158,10 @@ def test_keepalive_tail(tmp_path: Path) -> None:
 def test_every_scenario_is_tested() -> None:
     tested = {n.removeprefix("test_").replace("_", "-") for n in globals() if n.startswith("test_")}
     assert set(CATALOG) <= tested
+
+
+def test_autoscaling(run: Callable[[str], Result]) -> None:
+    result = run("autoscaling")
+    assert result.ok, result.checks
+    load = result.variant("under-load")
+    assert load.router["200"] == load.load.sent and load.load.sent > 50  # no request failed

@@ -170,6 +170,7 @@ class AppScreen(PaasScreen):
                         ),
                     )
                 )
+        self._update_autoscale(table)
         if rows == self._dyno_rows:
             return
         self._dyno_rows = rows
@@ -182,6 +183,15 @@ class AppScreen(PaasScreen):
                 table.move_cursor(row=table.get_row_index(selected))
             except Exception:
                 pass
+
+    def _update_autoscale(self, table: DataTable[Any]) -> None:
+        """The formation's autoscaling under the dynos: range, goal and the last decision."""
+        state = self.state
+        text = ""
+        if state is not None and state.autoscale:
+            text = state.autoscale + (f" · last: {state.autoscale_last}" if state.autoscale_last else "")
+        if table.border_subtitle != text:
+            table.border_subtitle = text
 
     # ---- fetching what events only announce -------------------------------------------------
     def fetch(self, what: set[str]) -> None:

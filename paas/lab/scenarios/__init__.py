@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from paas.lab.engine import Scenario
+from paas.lab.scenarios.autoscaling import Autoscaling
 from paas.lab.scenarios.h10_crash_loop import H10CrashLoop
 from paas.lab.scenarios.h12_timeout import H12Timeout
 from paas.lab.scenarios.h13_shutdown import H13Shutdown
@@ -25,6 +26,7 @@ CATALOG: dict[str, type[Scenario]] = {
         KeepaliveTail,
         Preboot,
         KafkaNoisyNeighbour,
+        Autoscaling,
     )
 }
 
