@@ -167,7 +167,13 @@ class LocalCA:
         return self.cert_path.read_text()
 
     # ---- issuing ------------------------------------------------------------------------
-    def issue(self, common_name: str, hostnames: Sequence[str] = (), client: bool = False) -> IssuedCert:
+    def issue(
+        self,
+        common_name: str,
+        hostnames: Sequence[str] = (),
+        client: bool = False,
+        validity: datetime.timedelta = LEAF_VALIDITY,
+    ) -> IssuedCert:
         """A fresh key and certificate: a server certificate for `hostnames` (DNS names or IP
         literals), or a client certificate whose CN names the principal."""
         self.ensure()
@@ -183,7 +189,7 @@ class LocalCA:
             .public_key(key.public_key())
             .serial_number(serial)
             .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + LEAF_VALIDITY)
+            .not_valid_after(now + validity)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .add_extension(

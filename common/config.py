@@ -31,6 +31,7 @@ class Settings:
     api_tls_port: int = 5101  # the API again over TLS (local CA): git over https, the data API
     rendezvous_port: int = 5102  # `heroku run`'s rendezvous: TLS, a secret line, then the terminal
     router_port: int = 5000
+    router_tls_port: int = 5443  # HTTPS and HTTP/2 (`https://<app>.localhost:5443/`)
     kafka_port: int = 9092
     kafka_tls_port: int = 9096
     runtime: str = "auto"  # auto | process | docker
@@ -57,6 +58,7 @@ class Settings:
     router_keepalive_timeout: float = 60.0  # idle client keep-alive connections are closed
     router_pool_idle_timeout: float = 90.0  # Router 2.0: idle kept-alive dyno connections
     router_max_connections: int = 10000  # client connections per router before H22
+    acm_check_interval: float = 3600.0  # how often certificates near their end are renewed
     # dataclips
     dataclip_timeout: float = 600.0
     dataclip_max_bytes: int = 32 * 1024 * 1024  # a result's text beyond this is cut (and says so)
@@ -99,6 +101,7 @@ class Settings:
         "PAAS_API_TLS_PORT": "api_tls_port",
         "PAAS_RENDEZVOUS_PORT": "rendezvous_port",
         "PAAS_ROUTER_PORT": "router_port",
+        "PAAS_ROUTER_TLS_PORT": "router_tls_port",
         "PAAS_KAFKA_PORT": "kafka_port",
         "PAAS_KAFKA_TLS_PORT": "kafka_tls_port",
         "PAAS_RUNTIME": "runtime",
@@ -122,6 +125,7 @@ class Settings:
         "PAAS_ROUTER_KEEPALIVE_TIMEOUT": "router_keepalive_timeout",
         "PAAS_ROUTER_POOL_IDLE_TIMEOUT": "router_pool_idle_timeout",
         "PAAS_ROUTER_MAX_CONNECTIONS": "router_max_connections",
+        "PAAS_ACM_CHECK_INTERVAL": "acm_check_interval",
         "PAAS_DATACLIP_TIMEOUT": "dataclip_timeout",
         "PAAS_DATACLIP_MAX_BYTES": "dataclip_max_bytes",
         "PAAS_SLUG_SIZE_LIMIT_MB": "slug_size_limit_mb",
@@ -171,6 +175,7 @@ class Settings:
             "api_tls_port",
             "rendezvous_port",
             "router_port",
+            "router_tls_port",
             "kafka_port",
             "kafka_tls_port",
         ):
@@ -250,6 +255,10 @@ class Settings:
     @property
     def ca_dir(self) -> Path:
         return self.home / "ca"
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.home / "certs"
 
 
 def _convert(var: str, raw: str, type_name: str) -> Any:

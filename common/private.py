@@ -35,6 +35,7 @@ SECRET_FILES = (
     "kafka/registry.json*",  # Kafka tenants' SASL passwords
     "ca/*.key",  # the local CA's private key
     "ca/issued/*.key",  # issued certificates' private keys
+    "certs/sni/*.key",  # the keys of certificates users uploaded (`paas certs:add`)
     "postgres/cluster.json",  # the embedded PostgreSQL's superuser password
     "pgbackups/*/*.dump*",  # pg:backups archives: whole databases
 )

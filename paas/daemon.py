@@ -57,6 +57,7 @@ from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
 from paas.builds.reviewapps import ReviewApps
 from paas.builds.service import BuildService
+from paas.certs import CertService
 from paas.control import ControlPlane
 from paas.control.events import (
     AppCreated,
@@ -80,11 +81,13 @@ from paas.state.db import Database
 from paas.teardown import AppTeardown
 from paas.webhooks.service import WebhookService
 from router import runs_compiled
+from router.certstore import CertStore
 from router.connector import TcpConnector
 from router.faults import FaultConnector, FaultRegistry
 from router.metrics import bus_publisher
 from router.server import Router
 from router.table import AppRoute, Backend, RouteTable
+from router.tls import TlsListener, start_tls
 
 Stop = Callable[[], Awaitable[None]]
 
@@ -154,6 +157,8 @@ class Daemon:
     dynos: DynoManager
     route_table: RouteTable
     router: Router
+    certs: CertService
+    tls: TlsListener
     kafka: KafkaService
     postgres: PostgresProvider
     pg_cluster: PostgresCluster
@@ -189,6 +194,7 @@ class Daemon:
         self.token = ""
         self.api_port = settings.api_port
         self.router_port = settings.router_port
+        self.router_tls_port = settings.router_tls_port
         self.runtime_name = "none"
         self.runtime_reason = ""
         self.started_at = 0.0
@@ -227,9 +233,11 @@ class Daemon:
         tls_sock = bind_loopback(s.api_tls_port, "API over TLS", "PAAS_API_TLS_PORT")
         rendezvous_sock = bind_loopback(s.rendezvous_port, "rendezvous (heroku run)", "PAAS_RENDEZVOUS_PORT")
         router_sock = bind_loopback(s.router_port, "router", "PAAS_ROUTER_PORT")
+        tls_sock = bind_loopback(s.router_tls_port, "router's TLS port", "PAAS_ROUTER_TLS_PORT")
         self.api_port = api_sock.getsockname()[1]
         self.api_tls_port = tls_sock.getsockname()[1]
         self.router_port = router_sock.getsockname()[1]
+        self.router_tls_port = tls_sock.getsockname()[1]
         self.control.urls.api = self.api_url
         self.control.urls.router_port = self.router_port
 
@@ -244,6 +252,7 @@ class Daemon:
         await self._start_observers()
         await self._start_router(router_sock)
         await self._start_rendezvous(rendezvous_sock)
+        await self._start_tls(tls_sock)
         self.services = self._services()
         await self._start_api(api_sock)
         await self._start_api(tls_sock, tls=True)
@@ -413,6 +422,17 @@ class Daemon:
         await self.rendezvous.start(sock)
         self._stops.append(self.rendezvous.stop)
 
+    async def _start_tls(self, sock: socket.socket) -> None:
+        """HTTPS and HTTP/2 beside the router's plain port, with certificates the control plane
+        issues (paas.certs) and hands over as files."""
+        self.certs = CertService(self.settings, self.ca, self.control, lambda mapping: store.update(mapping))
+        store = CertStore(await asyncio.to_thread(self.certs.default_paths))
+        await self.certs.refresh()
+        self.tls = await start_tls(self.router, store, sock=sock)
+        self._stops.append(self.tls.stop)
+        self.certs.start()
+        self._stops.append(self.certs.stop)
+
     def _services(self) -> Services:
         return Services(
             settings=self.settings,
@@ -439,6 +459,7 @@ class Daemon:
             rendezvous=self.rendezvous,
             api_tls_url=self.api_tls_url,
             router=self.router,
+            certs=self.certs,
             faults=self.faults,
             kafka=self.kafka,
             dataclips=self.dataclips,
@@ -483,6 +504,7 @@ class Daemon:
             "rendezvous_port": self.rendezvous.port,
             "ca_path": str(self.ca.cert_path),
             "router_port": self.router_port,
+            "router_tls_port": self.router_tls_port,
             "kafka_port": self.kafka.port,
             "home": str(self.settings.home),
             "runtime": self.runtime_name,
@@ -512,6 +534,7 @@ class Daemon:
         change = payload(event)
         if change is None:
             return
+        self.certs.changed()  # apps and domains decide which certificates exist
         if isinstance(change, AppDestroyed):
             self.route_table.remove(change.app)
             return
@@ -576,6 +599,9 @@ class Daemon:
             "ca_path": str(self.ca.cert_path),
             "router_port": self.router_port,
             "router_url": f"http://<app>.localhost:{self.router_port}/",
+            "router_tls_port": self.router_tls_port,
+            "router_https_url": f"https://<app>.localhost:{self.router_tls_port}/",
+            "router_tls": self.tls.metrics(),
             "kafka_port": self.kafka.port,
             "runtime": self.runtime_name,
             "runtime_reason": self.runtime_reason,
@@ -628,7 +654,7 @@ async def serve(settings: Settings, ready: Callable[[Daemon], None] | None = Non
     router_build = "compiled" if runs_compiled() else "interpreted: python -m router.compile"
     print(
         f"paas daemon ready: API {daemon.api_url}  router http://<app>.localhost:{daemon.router_port}/ "
-        f"({router_build})  runtime {daemon.runtime_name} ({daemon.runtime_reason})  home {settings.home}",
+        f"https://<app>.localhost:{daemon.router_tls_port}/ ({router_build})  runtime {daemon.runtime_name} ({daemon.runtime_reason})  home {settings.home}",
         file=sys.stderr,
         flush=True,
     )

@@ -63,17 +63,21 @@ class ClientConnection(asyncio.Protocol):
         "closed",
         "head",
         "head_bytes",
+        "http2",
         "in_head",
         "last_io",
         "over_limit",
         "parser",
         "paused",
         "peer_ip",
+        "port_bytes",
+        "proto",
         "queue",
         "reading",
         "router",
         "stopped",
         "timer",
+        "tls_version",
         "transport",
         "tunnel",
         "upgrade_tail",
@@ -89,6 +93,12 @@ class ClientConnection(asyncio.Protocol):
         # Transfer-Encodings, which router.framing makes instead (and refuses them)
         self.parser.set_dangerous_leniencies(lenient_chunked_length=True)
         self.peer_ip = b"127.0.0.1"
+        # how the client reached the router (X-Forwarded-Proto/Port, the line's protocol=):
+        # the plain port's values; router.tls sets them for TLS connections and HTTP/2 streams
+        self.proto = b"http"
+        self.port_bytes = router.port_bytes
+        self.tls_version = ""
+        self.http2 = False
         self.head: RequestHead | None = None  # the head being read
         self.reading: Exchange | None = None  # the exchange whose body is being read
         self.active: Exchange | None = None  # the exchange being answered

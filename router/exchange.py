@@ -29,7 +29,7 @@ from router import codes, framing, pick
 from router.codes import CATALOG, HCode
 from router.head import RequestHead
 from router.headers import new_request_id, valid_request_id
-from router.logline import format_record
+from router.logline import format_record, protocol_field
 from router.metrics import RequestRecord
 from router.pages import error_response
 from router.stages import Verdict
@@ -214,7 +214,7 @@ class Exchange:
 
     def _upstream_head(self, now: float, router2: bool) -> bytes:
         """The head the dyno gets: the client's, with the router's framing and headers."""
-        router = self.router
+        client = self.client
         head = self.head
         peer_ip = head.peer_ip
         xff = peer_ip if head.xff is None else head.xff + b", " + peer_ip
@@ -237,8 +237,10 @@ class Exchange:
             self.request_id or b"",
             b"\r\nX-Forwarded-For: ",
             xff,
-            b"\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: ",
-            router.port_bytes,
+            b"\r\nX-Forwarded-Proto: ",
+            client.proto,
+            b"\r\nX-Forwarded-Port: ",
+            client.port_bytes,
             b"\r\nX-Request-Start: ",
             b"%d" % head.start_ms,
             b"\r\nVia: ",
@@ -554,4 +556,8 @@ class Exchange:
         )  # fmt: skip
         xff = head.xff
         fwd = (head.peer_ip if xff is None else xff + b", " + head.peer_ip).decode("latin-1")
-        router.record(app, format_record(record, text_desc, cause, sock, fwd, route.keepalive), record)
+        client = self.client
+        protocol = protocol_field(route.keepalive, client.tls_version, client.http2)
+        router.record(
+            app, format_record(record, text_desc, cause, sock, fwd, route.keepalive, protocol), record
+        )

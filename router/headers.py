@@ -3,8 +3,8 @@
 Request (client → dyno), as Heroku's router does it:
   X-Request-Id      kept when the client's value is 20–200 chars of [A-Za-z0-9+/=-], else a UUID
   X-Forwarded-For   the client's IP appended to any list the client sent
-  X-Forwarded-Proto `http` (this router speaks plain HTTP); client values are untrusted
-  X-Forwarded-Port  the port the client connected to
+  X-Forwarded-Proto `http`, or `https` on the TLS port (router.tls); client values are untrusted
+  X-Forwarded-Port  the port the client connected to (the TLS port for HTTPS)
   X-Request-Start   epoch milliseconds when the router received the request
   Via               `1.1 vegur` appended (Router 2.0: `1.1 heroku-router`)
   Connect-Time, Total-Route-Time (ms; legacy router only)

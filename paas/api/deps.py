@@ -31,6 +31,7 @@ from paas.builds.appsetup import AppSetups
 from paas.builds.pipelines import PipelineService
 from paas.builds.reviewapps import ReviewApps
 from paas.builds.service import BuildService
+from paas.certs import CertService
 from paas.control import ControlPlane
 from paas.control.releases import ReleasePath
 from paas.dataclips.service import DataclipsService
@@ -71,6 +72,7 @@ class Services:
     rendezvous: Rendezvous  # `heroku run`'s TLS attach listener (its URLs name its port)
     api_tls_url: str  # the API again over TLS with the local CA (git over https, the data API)
     router: Router
+    certs: CertService  # ACM and SNI endpoints (the router's TLS port)
     faults: FaultRegistry
     kafka: KafkaService
     dataclips: DataclipsService

@@ -10,6 +10,7 @@ from paas.builds.appsetup import Setup
 from paas.builds.pipelines import CouplingInfo, PipelineInfo, Promotion, PromotionTarget
 from paas.builds.reviewapps import ReviewAppInfo, ReviewConfigInfo
 from paas.builds.service import BuildInfo
+from paas.certs.service import DomainCert
 from paas.control import USER, Urls, iso
 from paas.control.values import AppInfo, DomainInfo, FormationInfo, ReleaseInfo, SlugInfo
 
@@ -178,9 +179,10 @@ def formation_json(f: FormationInfo) -> dict[str, Any]:
     }
 
 
-def domain_json(d: DomainInfo, app: AppInfo) -> dict[str, Any]:
+def domain_json(d: DomainInfo, app: AppInfo, cert: DomainCert | None = None) -> dict[str, Any]:
+    """A domain; with `cert`, how the TLS port serves it (Heroku's acm_status, sni_endpoint)."""
     custom = d.kind == "custom"
-    return {
+    data: dict[str, Any] = {
         "id": d.id or _stable_id("domain", app.id, d.hostname),
         "hostname": d.hostname,
         "kind": d.kind,
@@ -194,6 +196,14 @@ def domain_json(d: DomainInfo, app: AppInfo) -> dict[str, Any]:
         "created_at": iso(app.created_at),
         "updated_at": iso(app.updated_at),
     }
+    if cert is not None and custom:
+        ep = cert.endpoint
+        data.update(
+            acm_status=cert.acm_status,
+            acm_status_reason=cert.acm_status_reason,
+            sni_endpoint={"id": ep.id, "name": ep.name} if ep is not None else None,
+        )
+    return data
 
 
 def feature_json(name: str, description: str, enabled: bool, state: str) -> dict[str, Any]:

@@ -116,17 +116,23 @@ async def user_apps(svc: Svc, user: str) -> list[dict[str, Any]]:
 @router.post("/apps", status_code=201)
 async def create_app(svc: Svc, body: AppCreate | None = None) -> dict[str, Any]:
     body = body or AppCreate()
-    return _app(svc, svc.control.create_app(body.name, body.stack))
+    info = svc.control.create_app(body.name, body.stack)
+    await svc.certs.refresh()  # https://<app>.localhost works once the app exists
+    return _app(svc, info)
 
 
 @router.get("/apps/{app}")
 async def get_app(svc: Svc, app: str) -> dict[str, Any]:
-    return _app(svc, svc.control.get_app(app))
+    info = svc.control.get_app(app)
+    return {**_app(svc, info), "acm": svc.certs.acm_enabled(info.id)}
 
 
 @router.patch("/apps/{app}")
 async def update_app(svc: Svc, app: str, body: AppUpdate) -> dict[str, Any]:
-    return _app(svc, svc.control.update_app(app, maintenance=body.maintenance, name=body.name))
+    info = svc.control.update_app(app, maintenance=body.maintenance, name=body.name)
+    if body.name is not None:
+        await svc.certs.refresh()  # the new name's certificate
+    return _app(svc, info)
 
 
 # ---- the account and collaborators ------------------------------------------------------
@@ -141,12 +147,6 @@ async def user(user: str) -> dict[str, Any]:
     if user not in ("~", USER, account_json()["id"]):
         raise not_found("user")
     return account_json()
-
-
-@router.get("/apps/{app}/sni-endpoints")
-async def sni_endpoints(svc: Svc, app: str) -> list[dict[str, Any]]:
-    svc.control.get_app(app)
-    return []  # the router serves plain HTTP on loopback: no SNI endpoints (certificates)
 
 
 @router.get("/account/features")
@@ -256,7 +256,9 @@ async def scale(svc: Svc, app: str, ptype: str, body: FormationUpdate) -> dict[s
 @router.get("/apps/{app}/domains")
 async def list_domains(svc: Svc, app: str) -> list[dict[str, Any]]:
     info = svc.control.get_app(app)
-    return [domain_json(d, info) for d in svc.control.list_domains(app)]
+    return [
+        domain_json(d, info, svc.certs.domain_cert(info, d.hostname)) for d in svc.control.list_domains(app)
+    ]
 
 
 @router.get("/apps/{app}/domains/{hostname}")
@@ -264,14 +266,16 @@ async def get_domain(svc: Svc, app: str, hostname: str) -> dict[str, Any]:
     info = svc.control.get_app(app)
     for d in svc.control.list_domains(app):
         if d.hostname == hostname.lower() or d.id == hostname:
-            return domain_json(d, info)
+            return domain_json(d, info, svc.certs.domain_cert(info, d.hostname))
     raise not_found("domain")
 
 
 @router.post("/apps/{app}/domains", status_code=201)
 async def add_domain(svc: Svc, app: str, body: DomainCreate) -> dict[str, Any]:
-    added = svc.control.add_domain(app, body.hostname)
-    return domain_json(added, svc.control.get_app(app))
+    domain = svc.control.add_domain(app, body.hostname)
+    await svc.certs.refresh()  # with ACM on, its certificate is issued now
+    info = svc.control.get_app(app)
+    return domain_json(domain, info, svc.certs.domain_cert(info, domain.hostname))
 
 
 @router.delete("/apps/{app}/domains/{hostname}")

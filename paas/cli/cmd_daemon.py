@@ -63,6 +63,7 @@ def register(cli: click.Group) -> None:
                 ("Home", data["home"]),
                 ("API", data["api_url"]),
                 ("Router", data["router_url"]),
+                ("HTTPS", data.get("router_https_url", "")),
                 ("Kafka", f"127.0.0.1:{data['kafka_port']}" if data.get("kafka_port") else "not running"),
                 ("Runtime", f"{data['runtime']} ({data['runtime_reason']})"),
                 ("Apps", data["apps"]),

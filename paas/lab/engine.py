@@ -75,6 +75,7 @@ class Result:
     checks: list[Check] = field(default_factory=list)
     timers: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    table: list[str] = field(default_factory=list)  # the variants side by side, when a scenario makes one
 
     @property
     def ok(self) -> bool:
@@ -98,6 +99,7 @@ class Result:
             "timers": self.timers,
             "variants": [v.to_json() for v in self.variants],
             "checks": [c.to_json() for c in self.checks],
+            "table": self.table,
             "explanation": self.explanation,
         }
 

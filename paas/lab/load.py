@@ -41,6 +41,7 @@ class LoadReport:
             "outcomes": dict(sorted(self.outcomes.items())),
             "seconds": round(self.seconds, 2),
             "p50_ms": round(lat[len(lat) // 2]) if lat else None,
+            "p99_ms": round(lat[max(0, -(-len(lat) * 99 // 100) - 1)]) if lat else None,  # nearest rank
             "max_ms": round(lat[-1]) if lat else None,
         }
 

@@ -22,12 +22,14 @@ def render(result: Result) -> list[str]:
             f"Action:  {v.action}",
             f"Router:  {counts(v.router)}",
             f"Clients: {counts(v.load.outcomes)}  (sent {load['sent']} in {load['seconds']}s, "
-            f"p50 {load['p50_ms']}ms, max {load['max_ms']}ms)",
+            f"p50 {load['p50_ms']}ms, p99 {load['p99_ms']}ms, max {load['max_ms']}ms)",
         ]
         out += [f"Note:    {note}" for note in v.notes]
         if v.samples:
             out.append("Log:")
             out += [f"  {line}" for line in v.samples]
+    if result.table:
+        out += ["", "=== Side by side", *result.table]
     out += ["", "=== Checks"]
     out += [f" {'✓' if c.ok else '✗'} {c.text}" for c in result.checks]
     out += ["", "=== What happened", *result.explanation.splitlines(), ""]

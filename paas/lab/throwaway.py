@@ -48,6 +48,7 @@ class ThrowawayDaemon:
                 "PAAS_HOME": str(self.home),
                 "PAAS_API_PORT": "0",
                 "PAAS_ROUTER_PORT": "0",
+                "PAAS_ROUTER_TLS_PORT": "0",
                 "PAAS_KAFKA_PORT": "0",
                 "PAAS_KAFKA_TLS_PORT": "0",
                 "PAAS_RUNTIME": self.runtime,

@@ -36,6 +36,7 @@ def test_lab_lists_the_scenarios(tmp_path: Path) -> None:
         "r14-memory",
         "h20-boot",
         "keepalive-race",
+        "keepalive-tail",
         "preboot",
     ):
         assert name in r.stdout

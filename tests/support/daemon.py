@@ -39,6 +39,7 @@ def test_settings(home: Path, **overrides: Any) -> Settings:
         "api_tls_port": 0,
         "rendezvous_port": 0,
         "router_port": 0,
+        "router_tls_port": 0,
         "kafka_port": 0,
         "kafka_tls_port": 0,
         "runtime": "process",

@@ -24,6 +24,7 @@ def daemon_env(home: Path, **extra: str) -> dict[str, str]:
             "PAAS_API_TLS_PORT": "0",
             "PAAS_RENDEZVOUS_PORT": "0",
             "PAAS_ROUTER_PORT": "0",
+            "PAAS_ROUTER_TLS_PORT": "0",
             "PAAS_KAFKA_PORT": "0",
             "PAAS_KAFKA_TLS_PORT": "0",
             "PAAS_RUNTIME": "process",

@@ -10,6 +10,7 @@ from paas.lab.scenarios.h13_shutdown import H13Shutdown
 from paas.lab.scenarios.h20_boot import H20Boot
 from paas.lab.scenarios.kafka_noisy_neighbour import KafkaNoisyNeighbour
 from paas.lab.scenarios.keepalive_race import KeepaliveRace
+from paas.lab.scenarios.keepalive_tail import KeepaliveTail
 from paas.lab.scenarios.preboot import Preboot
 from paas.lab.scenarios.r14_memory import R14Memory
 
@@ -22,6 +23,7 @@ CATALOG: dict[str, type[Scenario]] = {
         R14Memory,
         H20Boot,
         KeepaliveRace,
+        KeepaliveTail,
         Preboot,
         KafkaNoisyNeighbour,
         Autoscaling,
