@@ -230,14 +230,14 @@ class Daemon:
         await asyncio.to_thread(self.ca.ensure)
         await asyncio.to_thread(self.db.migrate)
         api_sock = bind_loopback(s.api_port, "API", "PAAS_API_PORT")
-        tls_sock = bind_loopback(s.api_tls_port, "API over TLS", "PAAS_API_TLS_PORT")
+        api_tls_sock = bind_loopback(s.api_tls_port, "API over TLS", "PAAS_API_TLS_PORT")
         rendezvous_sock = bind_loopback(s.rendezvous_port, "rendezvous (heroku run)", "PAAS_RENDEZVOUS_PORT")
         router_sock = bind_loopback(s.router_port, "router", "PAAS_ROUTER_PORT")
-        tls_sock = bind_loopback(s.router_tls_port, "router's TLS port", "PAAS_ROUTER_TLS_PORT")
+        router_tls_sock = bind_loopback(s.router_tls_port, "router's TLS port", "PAAS_ROUTER_TLS_PORT")
         self.api_port = api_sock.getsockname()[1]
-        self.api_tls_port = tls_sock.getsockname()[1]
+        self.api_tls_port = api_tls_sock.getsockname()[1]
         self.router_port = router_sock.getsockname()[1]
-        self.router_tls_port = tls_sock.getsockname()[1]
+        self.router_tls_port = router_tls_sock.getsockname()[1]
         self.control.urls.api = self.api_url
         self.control.urls.router_port = self.router_port
 
@@ -252,10 +252,10 @@ class Daemon:
         await self._start_observers()
         await self._start_router(router_sock)
         await self._start_rendezvous(rendezvous_sock)
-        await self._start_tls(tls_sock)
+        await self._start_tls(router_tls_sock)
         self.services = self._services()
         await self._start_api(api_sock)
-        await self._start_api(tls_sock, tls=True)
+        await self._start_api(api_tls_sock, tls=True)
         self._wire()
         self._start_clocks()
         self.started_at = time.time()
