@@ -296,14 +296,21 @@ def build_json(b: BuildInfo, urls: Urls, stack: str) -> dict[str, Any]:
     return data
 
 
-def setup_json(setup: Setup) -> dict[str, Any]:
+def setup_json(setup: Setup, urls: Urls) -> dict[str, Any]:
+    resolved = None
+    if setup.status == "succeeded" and setup.success_url is not None:
+        resolved = urls.web_url(setup.app).rstrip("/") + setup.success_url
     return {
         "id": setup.id,
         "app": {"name": setup.app},
         "status": setup.status,
         "failure_message": setup.failure_message,
+        "manifest_errors": [],  # app.json is validated before the setup starts: errors answer 422
         "build": {"id": setup.build_id} if setup.build_id else None,
         "postdeploy": setup.postdeploy,
+        "resolved_success_url": resolved,
+        "created_at": iso(setup.created_at),
+        "updated_at": iso(setup.updated_at),
         "manifest": setup.manifest_found,
     }
 

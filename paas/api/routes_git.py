@@ -232,12 +232,12 @@ class AppSetupCreate(BaseModel):
 async def create_app_setup(svc: Svc, app: str, body: AppSetupCreate) -> dict[str, Any]:
     """Set an existing (new) app up from uploaded source with app.json; validated before any change."""
     setup = await svc.setups.start(app, body.source_blob.url, body.source_blob.version, body.overrides.env)
-    return setup_json(setup)
+    return setup_json(setup, svc.control.urls)
 
 
 @router.get("/apps/{app}/app-setups/{setup_id}")
 async def get_app_setup(svc: Svc, app: str, setup_id: str) -> dict[str, Any]:
-    return setup_json(svc.setups.get(svc.control.get_app(app).name, setup_id))
+    return setup_json(svc.setups.get(svc.control.get_app(app).name, setup_id), svc.control.urls)
 
 
 @router.get("/apps/{app}/app-setups/{setup_id}/output")

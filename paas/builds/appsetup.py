@@ -21,6 +21,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ class Manifest:
     formation: list[FormationChange] = field(default_factory=list)
     postdeploy: str | None = None
     predestroy: str | None = None
+    success_url: str | None = None
 
 
 @dataclass
@@ -54,8 +56,14 @@ class Setup:
     build_id: str | None = None
     postdeploy: dict[str, Any] | None = None
     manifest_found: bool = False
+    success_url: str | None = None  # app.json's `success_url`, relative to the app's web URL
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     output: BuildOutput = field(default_factory=BuildOutput)
     task: asyncio.Task[None] | None = None
+
+    def finish(self, status: str, failure_message: str | None = None) -> None:
+        self.status, self.failure_message, self.updated_at = status, failure_message, datetime.now(UTC)
 
 
 def parse_manifest(data: Any, overrides: dict[str, str], addons: AddonService | None = None) -> Manifest:
@@ -68,6 +76,7 @@ def parse_manifest(data: Any, overrides: dict[str, str], addons: AddonService | 
         formation=_formation(data.get("formation") or {}),
         postdeploy=_script(data.get("scripts") or {}, "postdeploy"),
         predestroy=_script(data.get("scripts") or {}, "pr-predestroy"),
+        success_url=_success_url(data.get("success_url")),
     )
 
 
@@ -168,6 +177,14 @@ def _formation(formation: Any) -> list[FormationChange]:
     return out
 
 
+def _success_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise invalid("app.json: success_url must be a path that starts with '/'.")
+    return value
+
+
 def _script(scripts: Any, name: str) -> str | None:
     if not isinstance(scripts, dict):
         raise invalid("app.json: scripts must be an object.")
@@ -244,7 +261,9 @@ class AppSetups:
     ) -> Setup:
         """Set `app` up from extracted source `work` (removed when done) and a validated manifest.
         `on_finish` runs once the setup ends, before its output closes (its lines join it)."""
-        setup = Setup(id=str(uuid.uuid4()), app=app, manifest_found=manifest_found)
+        setup = Setup(
+            id=str(uuid.uuid4()), app=app, manifest_found=manifest_found, success_url=manifest.success_url
+        )
         self._setups[setup.id] = setup
         for old in list(self._setups)[:-KEEP_SETUPS]:
             if self._setups[old].status != "pending":
@@ -264,14 +283,14 @@ class AppSetups:
         token = progress.set(out.write)
         try:
             await self._steps(setup, manifest, work, version)
-            setup.status = "succeeded"
+            setup.finish("succeeded")
             out.write("-----> App setup succeeded")
         except PaasError as exc:
-            setup.status, setup.failure_message = "failed", exc.message
+            setup.finish("failed", exc.message)
             out.write(f" !     {exc.message}")
         except Exception as exc:
             self.report_error(exc)
-            setup.status, setup.failure_message = "failed", f"internal error: {exc.__class__.__name__}: {exc}"
+            setup.finish("failed", f"internal error: {exc.__class__.__name__}: {exc}")
             out.write(f" !     {setup.failure_message}")
         finally:
             progress.reset(token)

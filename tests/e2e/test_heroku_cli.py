@@ -302,7 +302,7 @@ def test_pipelines_promote_rename_destroy(platform: Platform) -> None:
     assert "Adding hk-app to hk-pipe pipeline as staging... done" in created.output
     h("pipelines:add", "hk-pipe", "-a", PROD, "--stage", "production").ok()
     info, listed = h.many([("pipelines:info", "hk-pipe"), ("pipelines",)])
-    assert re.search(r"^\s+hk-prod\s+production$", info.ok().stdout, re.M)
+    assert re.search(r"^\s*hk-prod\s+production\s*$", info.ok().stdout, re.M)
     assert "hk-pipe" in listed.ok().stdout
     promoted = h("pipelines:promote", "-a", APP, timeout=180).ok()
     assert "Promotion successful" in promoted.stdout and re.search(

@@ -58,10 +58,11 @@ def daemon(tmp_path: Path) -> Iterator[DaemonThread]:
         d.stop()
 
 
-def _tarball() -> bytes:
+def _tarball(extra: dict[str, str] | None = None) -> bytes:
     buf = io.BytesIO()
+    files = {"Procfile": "web: python3 app.py\n", "app.py": "print('hi')\n", **(extra or {})}
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in {"Procfile": "web: python3 app.py\n", "app.py": "print('hi')\n"}.items():
+        for name, text in files.items():
             data = text.encode()
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -141,6 +142,12 @@ def _resources(daemon: DaemonThread, tmp_path: Path) -> list[tuple[str, str, Any
         "PipelinePromotion", "POST", "/pipeline-promotions", json={"source": {"app": {"name": "typed"}}}
     )
     one("PipelinePromotionTarget", "GET", f"/pipeline-promotions/{promotion['id']}/promotion-targets")
+
+    c.post("/apps", json={"name": "typed-setup"}).raise_for_status()
+    app_json = '{"env": {"GREETING": {"value": "hi"}}}'
+    blob = c.post("/apps/typed-setup/sources", content=_tarball({"app.json": app_json})).json()
+    setup = one("AppSetup", "POST", "/apps/typed-setup/app-setups", json={"source_blob": blob["source_blob"]})
+    one("AppSetup", "GET", f"/apps/typed-setup/app-setups/{setup['id']}")
     return got
 
 

@@ -18,6 +18,7 @@ RE_FUNCTIONS = {"compile", "match", "search", "fullmatch", "sub", "subn", "split
 # validator. Each use outside a validator is listed here with its reason.
 PREFIX_PARSERS = {
     ("tui/model.py", "_ROUTER_HEAD"): "reads `at=... code=...` at the head of a router line",
+    ("paas/logs/drains.py", "L10_COUNT"): "reads the dropped-line count at the head of an L10 line",
 }
 
 
