@@ -1,14 +1,11 @@
 """The official Heroku CLI (npm `heroku`) reads paas's backups through Heroku's data API paths:
 `pg:backups`, `pg:backups:info`, `pg:backups:url`, `pg:backups:delete` run unmodified against the
-daemon (`HEROKU_HOST`, `HEROKU_DATA_HOST`). Its capture/restore resolve databases through
-`/addon-attachments`, which paas does not answer yet (see the report)."""
+daemon (`HEROKU_HOST`, `HEROKU_DATA_HOST`); `tests/e2e/test_heroku_cli.py` covers capture and restore."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -17,23 +14,15 @@ import pytest
 from tests.e2e.test_pg_backups_cli import app_with_db, ok, wait_done
 from tests.support.daemon import DaemonThread
 from tests.support.daemon import test_settings as daemon_settings
+from tests.support.herokucli import ensure_heroku_cli
 from tests.support.pg import admin_url
-from tests.support.require import require
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def heroku_cli() -> str:
-    """PAAS_HEROKU_CLI, or `npm install --prefix .venv heroku@11`'s, or `heroku` on PATH."""
-    candidates = [
-        os.environ.get("PAAS_HEROKU_CLI", ""),
-        str(Path(sys.prefix) / "node_modules" / ".bin" / "heroku"),
-        shutil.which("heroku") or "",
-    ]
-    found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
-    require(found is not None, "the official Heroku CLI (npm heroku@11) is not installed")
-    assert found is not None
-    return found
+    """The pinned CLI the other heroku tests use (installed under the venv on first use)."""
+    return str(ensure_heroku_cli())
 
 
 def heroku(d: DaemonThread, home: Path, *args: str) -> str:

@@ -111,14 +111,21 @@ def test_metrics_of_an_app_from_real_traffic_and_events(fine_daemon: DaemonThrea
     assert d.cli("ps:scale", "web=2", "-a", APP).returncode == 0
     until(lambda: router.get("/").status_code == 200, what="the app up again")
 
+    def states() -> dict[str, str]:
+        return {dyno["name"]: dyno["state"] for dyno in api.get(f"/apps/{APP}/dynos").json()}
+
+    # a dyno still booting that is restarted boots again: no new mark, so wait for web.2 to be up
+    until(lambda: states().get("web.2") == "up", what="web.2 up")
+
     # a restart and a crash, marked when they happen
     assert d.cli("ps:restart", "web.2", "-a", APP).returncode == 0
     d.call(lambda: d.d.dynos.kill(APP, "web.1", signal.SIGKILL))
 
-    def kinds() -> set[str]:
-        return {e["kind"] for e in figures()["events"]}
+    def texts_now() -> set[str]:
+        return {e["text"] for e in figures()["events"]}
 
-    until(lambda: {"restart", "crash"} <= kinds(), what="restart and crash marks")
+    # the config release restarted web.1 already: wait for these two marks by name
+    until(lambda: {"web.2 restarted", "web.1 crashed"} <= texts_now(), what="restart and crash marks")
     events = figures()["events"]
     texts = [e["text"] for e in events]
     assert any(e["kind"] == "deploy" and e["text"].startswith("v3 ") for e in events), texts
