@@ -13,4 +13,5 @@ echo "==> ruff, mypy --strict, import contracts"
 .venv/bin/lint-imports
 echo "==> pytest"
 # No reruns: a test that needs one is a bug to find at its cause (issue 14).
-exec .venv/bin/python -m pytest -n "${PAAS_TEST_WORKERS:-2}" -q -p no:cacheprovider "$@"
+# loadgroup: a module whose tests build on each other (xdist_group) runs whole on one worker.
+exec .venv/bin/python -m pytest -n "${PAAS_TEST_WORKERS:-2}" --dist loadgroup -q -p no:cacheprovider "$@"

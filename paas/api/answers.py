@@ -66,6 +66,8 @@ EXTRA: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("GET", r"/router/metrics", ("404",)),
     ("POST", r"/pipeline-(couplings|promotions)", ("404",)),
     ("POST", r"/actions/(addons|addon-attachments)/resolve", ("404",)),  # nothing by that name
+    ("POST", r"/addon-attachments", ("422",)),  # attach elsewhere: one attachment per add-on
+    ("DELETE", r"/addon-attachments/\{attachment\}", ("422",)),
 )
 _EXTRA = tuple((method, re.compile(path), answers) for method, path, answers in EXTRA)
 

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from common.errors import PaasError, not_found
+from common.errors import PaasError, invalid, not_found
 from paas.api.deps import Services, Svc
 from paas.api.presenters import attachment_json
 
@@ -103,6 +103,21 @@ async def addon_services(svc: Svc) -> list[dict[str, Any]]:
 @router.get("/addon-attachments")
 async def all_attachments(svc: Svc) -> list[dict[str, Any]]:
     return _attachments(_addons_of(svc, None))
+
+
+@router.post("/addon-attachments")
+async def attach_elsewhere(svc: Svc) -> dict[str, Any]:
+    """`heroku addons:attach`: paas attaches each add-on once, to the app that owns it."""
+    raise invalid(
+        "paas attaches each add-on only to the app that owns it: attaching it to other apps, "
+        "or under a second name, is not supported. Copy its config var (heroku config:get) instead."
+    )
+
+
+@router.delete("/addon-attachments/{attachment}")
+async def detach(svc: Svc, attachment: str) -> dict[str, Any]:
+    """`heroku addons:detach`: the one attachment goes with the add-on (`addons:destroy`)."""
+    raise invalid("paas keeps an add-on attached to the app that owns it: use addons:destroy to remove it.")
 
 
 @router.get("/apps/{app}/addon-attachments")

@@ -1,7 +1,7 @@
 """Certificates over HTTP: the local CA, ACM and SNI endpoints (the Platform API's shapes).
 
 GET    /certs/authority                      the CA file's path, PEM, how to trust it
-GET    /apps/{app}/sni-endpoints             uploaded certificates (`paas certs`)
+GET    /apps/{app}/sni-endpoints             uploaded certificates and ACM's (`paas certs`)
 POST   /apps/{app}/sni-endpoints             {certificate_chain, private_key} (`certs:add`)
 GET    /apps/{app}/sni-endpoints/{id|name}
 DELETE /apps/{app}/sni-endpoints/{id|name}   (`certs:remove`)
@@ -64,7 +64,7 @@ def endpoint_json(svc: Svc, app: AppInfo, ep: Endpoint) -> dict[str, Any]:
         "app": {"id": app.id, "name": app.name},
         "certificate_chain": svc.certs.endpoint_chain(ep),
         "domains": domains,
-        "ssl_cert": cert_json(found, _ca_subject(svc)),
+        "ssl_cert": {**cert_json(found, _ca_subject(svc)), "acm": svc.certs.is_acm(ep)},
         "created_at": ep.created_at,
         "updated_at": ep.updated_at,
     }
@@ -77,7 +77,9 @@ def _ca_subject(svc: Svc) -> str:
 @router.get("/apps/{app}/sni-endpoints")
 async def list_endpoints(svc: Svc, app: str) -> list[dict[str, Any]]:
     info = svc.control.get_app(app)
-    return [endpoint_json(svc, info, ep) for ep in svc.certs.endpoints(info)]
+    acm = svc.certs.acm_endpoint(info)  # Heroku lists ACM's certificate too (`Type: ACM`)
+    listed = [*svc.certs.endpoints(info), *([acm] if acm is not None else [])]
+    return [endpoint_json(svc, info, ep) for ep in listed]
 
 
 @router.post("/apps/{app}/sni-endpoints", status_code=201)

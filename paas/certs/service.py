@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import hashlib
 import logging
 import random
 import uuid
@@ -185,6 +186,18 @@ class CertService:
         found = read_details(path.read_bytes())
         return AcmCertificate(found, found.names)
 
+    def acm_endpoint(self, app: AppInfo) -> Endpoint | None:
+        """ACM's certificate as Heroku lists it among the SNI endpoints (`ssl_cert.acm`): a stable id
+        and a city name derived from the app, dated by the certificate itself."""
+        cert = self.acm_certificate(app)
+        if cert is None:
+            return None
+        digest = hashlib.sha256(f"acm:{app.id}".encode()).digest()
+        city = _CITIES[digest[0] % len(_CITIES)]
+        name = f"{city}-{10000 + int.from_bytes(digest[1:4]) % 90000}"
+        issued = cert.details.starts_at.isoformat(timespec="seconds").replace("+00:00", "Z")
+        return Endpoint(str(uuid.UUID(bytes=digest[:16], version=5)), name, app.id, issued, issued)
+
     def domain_cert(self, app: AppInfo, hostname: str) -> DomainCert:
         endpoint = next(
             (ep for ep in self.state.endpoints(app.id) if self.endpoint_details(ep).covers(hostname)), None
@@ -201,16 +214,22 @@ class CertService:
         return self.state.endpoints(app.id)
 
     def endpoint(self, app: AppInfo, ident: str) -> Endpoint:
-        for ep in self.state.endpoints(app.id):
+        for ep in [*self.state.endpoints(app.id), *filter(None, [self.acm_endpoint(app)])]:
             if ident in (ep.id, ep.name):
                 return ep
         raise not_found("sni-endpoint")
 
+    def is_acm(self, ep: Endpoint) -> bool:
+        return ep not in self.state.endpoints(ep.app_id)
+
+    def _endpoint_file(self, ep: Endpoint) -> Path:
+        return self.ca.issued_dir / f"acm-{ep.app_id}.pem" if self.is_acm(ep) else self.state.cert_path(ep)
+
     def endpoint_details(self, ep: Endpoint) -> CertDetails:
-        return read_details(self.state.cert_path(ep).read_bytes())
+        return read_details(self._endpoint_file(ep).read_bytes())
 
     def endpoint_chain(self, ep: Endpoint) -> str:
-        return self.state.cert_path(ep).read_text()
+        return self._endpoint_file(ep).read_text()
 
     async def add_endpoint(self, app: AppInfo, chain_pem: str, key_pem: str) -> Endpoint:
         check_pair(chain_pem, key_pem)
@@ -226,6 +245,8 @@ class CertService:
 
     async def remove_endpoint(self, app: AppInfo, ident: str) -> Endpoint:
         ep = self.endpoint(app, ident)
+        if self.is_acm(ep):
+            raise invalid("This certificate is managed by ACM: turn it off with certs:auto:disable.")
         await asyncio.to_thread(self.state.remove_endpoint, ep)
         await self.refresh()
         return ep

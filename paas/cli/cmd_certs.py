@@ -166,23 +166,16 @@ def _show_acm(data: dict[str, Any], name: str, as_json: bool) -> None:
 
 
 def _list_certs(name: str, as_json: bool) -> None:
-    client = Client()
-    endpoints = client.get(f"/apps/{name}/sni-endpoints")
-    acm = client.get(f"/apps/{name}/acm")
+    endpoints = Client().get(f"/apps/{name}/sni-endpoints")  # ACM's certificate among them, as on Heroku
     if as_json:
         print_json(endpoints)
         return
     rows = [
         [ep["name"], ", ".join(ep["ssl_cert"]["cert_domains"]), _when(ep["ssl_cert"]["expires_at"]),
-         _trusted(ep["ssl_cert"]), "SNI", len(ep["domains"])]
-        for ep in endpoints
+         _trusted(ep["ssl_cert"]), "ACM" if ep["ssl_cert"].get("acm") else "SNI",
+         len(ep["ssl_cert"]["cert_domains"]) if ep["ssl_cert"].get("acm") else len(ep["domains"])]
+        for ep in sorted(endpoints, key=lambda ep: str(ep["name"]))
     ]  # fmt: skip
-    cert = acm.get("ssl_cert")
-    if acm["acm"] and cert is not None:
-        rows.append(
-            [f"acm-{name}", ", ".join(cert["cert_domains"]), _when(cert["expires_at"]), _trusted(cert), "ACM",
-             len(cert["cert_domains"])]
-        )  # fmt: skip
     if not rows:
         echo(f"{name} has no SSL certificates.")
         echo(f"Use paas certs:add CRT KEY to add one, or paas certs:auto:enable -a {name}.")
@@ -192,7 +185,8 @@ def _list_certs(name: str, as_json: bool) -> None:
 
 def _remove_cert(name: str, cert_name: str | None, confirm: str | None) -> None:
     client = Client()
-    endpoints = client.get(f"/apps/{name}/sni-endpoints")
+    uploaded = client.get(f"/apps/{name}/sni-endpoints")
+    endpoints = [ep for ep in uploaded if not ep["ssl_cert"].get("acm")]  # ACM's goes with certs:auto:disable
     if cert_name is None:
         if len(endpoints) != 1:
             names = ", ".join(ep["name"] for ep in endpoints) or "none"

@@ -3,8 +3,8 @@
 Everything the user types is `heroku ...` (and `git push heroku main`) after `eval "$(paas env)"`:
 apps, config, releases, git deploys over TLS with the local CA, `run` over the rendezvous
 protocol (attached, --no-tty, exit codes, Ctrl-C, detached), logs (-n, -s, -d, -t), add-ons and
-Heroku Postgres (pg:info, pg:psql -c), pipelines and promotion, domains, labs, maintenance,
-rename and destroy. Each step asserts the exit code and the lines a user reads. The tests of
+Heroku Postgres (pg:info, pg:psql -c, pg:backups capture and restore), log drains, webhooks,
+ACM certificates, pipelines and promotion, domains, labs, maintenance, rename and destroy. Each step asserts the exit code and the lines a user reads. The tests of
 this module share one daemon and run in order (each builds on the app the previous ones made).
 """
 
@@ -28,7 +28,8 @@ from tests.support.pg import admin_url
 from tests.support.procs import DaemonProcess
 from tests.support.require import require
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# one worker runs the whole module, in order (`--dist loadgroup` in scripts/test.sh)
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.xdist_group("heroku-cli")]
 
 APP = "hk-app"
 PROD = "hk-prod"
@@ -293,6 +294,49 @@ def test_addons_and_heroku_postgres(platform: Platform) -> None:
     destroyed = h("addons:destroy", "DATABASE", "-a", APP, "--confirm", APP, timeout=120).ok()
     assert f"Destroying {name.group(1)} on hk-app... done" in destroyed.output
     assert f"No add-ons for app {APP}." in h("addons", "-a", APP).ok().stdout
+
+
+def test_drains_webhooks_acm_and_pg_backups(platform: Platform) -> None:
+    h = platform.heroku
+    drain = "syslog+tls://127.0.0.1:6514"
+    assert f"Successfully added drain {drain}" in h("drains:add", drain, "-a", APP).ok().output
+    assert re.search(rf"^{re.escape(drain)} \(d\.[0-9a-f-]+\)$", h("drains", "-a", APP).ok().stdout, re.M)
+    assert f"Successfully removed drain {drain}" in h("drains:remove", drain, "-a", APP).ok().output
+
+    hook = "https://127.0.0.1:9/hook"
+    added = h("webhooks:add", "-i", "api:release", "-l", "notify", "-u", hook, "-a", APP).ok()
+    assert (
+        "=== Webhooks Signing Secret" in added.output and f"Adding webhook to {APP}... done" in added.output
+    )
+    assert re.search(rf"{re.escape(hook)}\s+api:release\s+notify", h("webhooks", "-a", APP).ok().stdout)
+
+    h("domains:add", "www.hk-acm.test", "-a", APP).ok()
+    assert "Enabling Automatic Certificate Management" in h("certs:auto:enable", "-a", APP).ok().output
+    platform.wait_for(
+        "ACM's certificate",
+        lambda: bool(re.search(r"www\.hk-acm\.test\s+Cert issued", h("certs:auto", "-a", APP).ok().stdout)),
+    )
+    listed = h("certs", "-a", APP).ok().stdout  # ACM's certificate is listed, as on Heroku
+    assert re.search(r"www\.hk-acm\.test\s+.*\s+ACM", listed), listed
+
+    created = h("addons:create", "heroku-postgresql", "-a", APP, timeout=180).ok()
+    addon = re.search(r"Created (postgresql-[a-z]+-\d+) as DATABASE_URL", created.stdout)
+    assert addon is not None, created.output
+    h("pg:psql", "-a", APP, "-c", "create table kept (x int); insert into kept values (42)").ok()
+    captured = h("pg:backups:capture", "-a", APP, timeout=180).ok()
+    assert "Backing up DATABASE to b001" in captured.output
+    assert re.search(r"^\s*b001\s+.*Completed", h("pg:backups", "-a", APP).ok().stdout, re.M)
+    h("pg:psql", "-a", APP, "-c", "drop table kept").ok()
+    restored = h("pg:backups:restore", "b001", "DATABASE_URL", "-a", APP, "--confirm", APP, timeout=180).ok()
+    assert f"Starting restore of b001 to {addon.group(1)}... done" in restored.output
+    platform.wait_for(
+        "the restored table",
+        lambda: bool(re.search(r"^\s+42$", h("pg:psql", "-a", APP, "-c", "select x from kept").stdout, re.M)),
+    )
+    # a second attachment is refused with a reason, not a crash
+    attach = h("addons:attach", addon.group(1), "-a", APP, "--as", "SECOND_DB")
+    assert attach.code != 0 and "attaches each add-on only to the app that owns it" in attach.output
+    h("addons:destroy", "DATABASE", "-a", APP, "--confirm", APP, timeout=120).ok()
 
 
 def test_pipelines_promote_rename_destroy(platform: Platform) -> None:

@@ -124,6 +124,15 @@ def test_acm_issues_for_custom_domains_and_the_port_serves_it(daemon: DaemonThre
     assert "www.shop.test" in out.stdout and "Cert issued" in out.stdout
     listing = daemon.cli("certs", "-a", "shop")
     assert "ACM" in listing.stdout and "api.shop.test, www.shop.test" in listing.stdout
+    # Heroku lists ACM's certificate among the SNI endpoints (`heroku certs` shows Type ACM)
+    (acm_ep,) = c.get("/apps/shop/sni-endpoints").json()
+    assert (
+        acm_ep["ssl_cert"]["acm"] is True
+        and acm_ep["ssl_cert"]["cert_domains"] == status["ssl_cert"]["cert_domains"]
+    )
+    assert c.get(f"/apps/shop/sni-endpoints/{acm_ep['name']}").json()["id"] == acm_ep["id"]
+    refused = c.delete(f"/apps/shop/sni-endpoints/{acm_ep['id']}")
+    assert refused.status_code == 422 and "certs:auto:disable" in refused.json()["message"]
 
     out = daemon.cli("certs:auto:disable", "-a", "shop")
     assert out.returncode == 0, out.stderr
