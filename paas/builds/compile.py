@@ -71,8 +71,7 @@ def choose_compiler(compilers: list[Compiler], source_dir: Path, stack: str = "h
 
 def default_compilers() -> list[Compiler]:
     """Detection order; the last one always applies."""
-    try:
-        from paas.builds.buildpacks import buildpack_compilers
-    except ModuleNotFoundError:
-        return [ProcfileOnly()]
+    # imported here: the buildpacks import this module's Compiler (a broken install fails loudly)
+    from paas.builds.buildpacks import buildpack_compilers
+
     return [*buildpack_compilers(), ProcfileOnly()]
