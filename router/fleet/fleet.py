@@ -323,7 +323,13 @@ class RouterFleet:
             for key, value in figures.get("channel", {}).items():
                 channel[key] = channel.get(key, 0) + int(value)
             processes.append(
-                {"index": process.index, "pid": process.pid, "ready": process.ready, "acked": process.acked}
+                {
+                    "index": process.index,
+                    "pid": process.pid,
+                    "ready": process.ready,
+                    "connections_total": int(router.get("connections_total", 0)),
+                    "records_dropped": int(figures.get("channel", {}).get("records_dropped", 0)),
+                }
             )
         merged.update(
             port=self.port,
