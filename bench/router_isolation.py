@@ -42,6 +42,7 @@ import router_daemon
 from router import free_port, process, wrk  # bench/router.py (first on sys.path), not the package
 
 TARGET = 1.25
+SETTLE = 3.0  # seconds between the loaded phase and the next quiet one
 
 
 class Downloads:
@@ -128,6 +129,7 @@ def measure(daemon: router_daemon.Daemon, nginx_port: int, link: str, args: argp
             loaded = {
                 name: wrk(name, port, args.duration, args.connections, None).p99_ms for name, port in targets
             }
+        time.sleep(SETTLE)  # the exports in progress end before the next quiet measurement
         run = Run(quiet["nginx"], loaded["nginx"], quiet["router"], loaded["router"])
         runs.append(run)
         print(

@@ -12,8 +12,8 @@ domain from `table.set_domains`). Per request it writes exactly one `heroku[rout
 through `log(app, text)` and hands a `RequestRecord` to `on_request`; `metrics()` returns
 per-app and per-dyno rates, error counts by H-code and latency percentiles.
 
-Everything here runs on the event loop that called `start()` (the daemon's loop): the table,
-the pools, the counters. What it needs comes in at construction: the route table, the
+Everything here runs on the event loop that called `start()` (a router process's loop, see
+router.fleet; the daemon's own with PAAS_ROUTER_WORKERS=0): the table, the pools, the counters. What it needs comes in at construction: the route table, the
 settings, where lines and records go, and the `connector` that reaches dynos (router.connector;
 the daemon passes a router.faults.FaultConnector, the fault seam). The chain a request goes
 through is declared in router.chain. Errors inside the router are caught per request (H99) and
