@@ -24,6 +24,7 @@ import contextlib
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -46,7 +47,8 @@ SETTLE = 3.0  # seconds between the loaded phase and the next quiet one
 
 
 class Downloads:
-    """`count` clients looping GET on a share link (streamed and thrown away) until stopped."""
+    """`count` clients looping GET on a share link until stopped. curl, not Python: the load
+    generator's own CPU should not be what slows the targets down."""
 
     def __init__(self, link: str, count: int) -> None:
         self.link = link
@@ -56,16 +58,13 @@ class Downloads:
         self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(count)]
 
     def _loop(self) -> None:
-        with httpx.Client(timeout=120) as client:
-            while not self._stop.is_set():
-                try:
-                    with client.stream("GET", self.link) as response:
-                        for _chunk in response.iter_bytes(256 * 1024):
-                            if self._stop.is_set():
-                                break
-                    self.done += 1
-                except httpx.HTTPError:
-                    self.failed += 1
+        command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "120", self.link]
+        while not self._stop.is_set():
+            status = subprocess.run(command, capture_output=True, text=True, check=False).stdout
+            if status == "200":
+                self.done += 1
+            else:
+                self.failed += 1
 
     def __enter__(self) -> Downloads:
         for thread in self._threads:
@@ -152,9 +151,9 @@ def main() -> None:
     parser.add_argument("--downloads", type=int, default=2, help="clients looping the CSV export")
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
-    for tool in ("nginx", "wrk"):
+    for tool in ("nginx", "wrk", "curl"):
         if shutil.which(tool) is None:
-            sys.exit(f"bench/router_isolation.py needs {tool} (Debian: nginx-light, wrk)")
+            sys.exit(f"bench/router_isolation.py needs {tool} (Debian: nginx-light, wrk, curl)")
     tmp = Path(tempfile.mkdtemp(prefix="paas-bench-isolation-"))
     summary: list[tuple[str, list[Run]]] = []
     try:
@@ -186,9 +185,11 @@ def main() -> None:
         router = statistics.median(r.router_growth for r in runs)
         ratio = statistics.median(r.ratio for r in runs)
         verdict = "within" if ratio <= TARGET else "NOT within"
+        quiet = statistics.median(r.router_quiet for r in runs)
+        loaded = statistics.median(r.router_loaded for r in runs)
         print(
-            f"  {label:30} p99 growth: router ×{router:.2f}, nginx ×{nginx:.2f}; "
-            f"ratio {ratio:.2f} ({verdict} the {TARGET} target; per run "
+            f"  {label:30} router p99 {quiet:.1f} → {loaded:.1f} ms; p99 growth: router ×{router:.2f}, "
+            f"nginx ×{nginx:.2f}; ratio {ratio:.2f} ({verdict} the {TARGET} target; per run "
             f"{', '.join(f'{r.ratio:.2f}' for r in runs)})"
         )
 
