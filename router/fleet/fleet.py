@@ -33,7 +33,7 @@ from common.errors import StartupError
 from router.certstore import CertPaths, CertStore
 from router.connector import TcpConnector
 from router.faults import FaultConnector, FaultRegistry
-from router.fleet import sockets
+from router.fleet import merge, sockets
 from router.fleet.process import RouterProcess, describe_exit, spawn
 from router.fleet.wire import (
     ChannelClosed,
@@ -55,16 +55,6 @@ log = logging.getLogger("router")
 
 QUERY_TIMEOUT = 2.0  # a process that does not answer a figures query in this time is left out
 RESTART_DELAY_MAX = 5.0  # back-off for a process that keeps dying at start
-_SUMMED = (
-    "connections_open",
-    "connections_total",
-    "connections_refused",
-    "unrouted",
-    "internal_errors",
-    "log_failures",
-    "pooled_connections",
-)
-_TLS_SUMMED = ("connections_total", "h2_connections_total", "h2_connections_open", "unknown_sni_names")
 
 
 class RouterFleet:
@@ -254,7 +244,7 @@ class RouterFleet:
     def _exited(self, process: RouterProcess, code: int) -> None:
         if self.processes.get(process.index) is process:
             del self.processes[process.index]
-        self._retire(process)
+        merge.retire(self._retired, process.figures)
         if self._stopping:
             return
         quick = time.monotonic() - process.started < 2.0
@@ -278,19 +268,6 @@ class RouterFleet:
         except OSError as exc:
             self._notice(f"router process {index} could not be started again: {exc}")
 
-    def _retire(self, process: RouterProcess) -> None:
-        """Keep a dead process's counters: totals do not go backwards when one is replaced."""
-        figures = process.figures
-        if not figures:
-            return
-        retired = self._retired
-        router = figures["router"]
-        for key in _SUMMED:
-            if key not in ("connections_open", "pooled_connections"):
-                retired[key] = retired.get(key, 0) + int(router.get(key, 0))
-        for key, value in figures["channel"].items():
-            retired[key] = retired.get(key, 0) + int(value)
-
     # ---- one merged view -------------------------------------------------------------------
     async def refresh(self) -> None:
         """Ask every process for its figures; records it finished before are delivered first."""
@@ -305,43 +282,12 @@ class RouterFleet:
         return {"apps": self.store.snapshot(app), "router": self.figures()}
 
     def figures(self) -> dict[str, Any]:
-        merged = self.local.figures()
-        inflight: dict[str, int] = dict(merged["inflight"])
-        quarantined = set(merged["quarantined"])
-        channel = {k: self._retired.get(k, 0) for k in ("records_sent", "records_dropped", "lines_dropped")}
-        for key in _SUMMED:
-            merged[key] += self._retired.get(key, 0)
-        processes = []
-        for process in sorted(self.processes.values(), key=lambda p: p.index):
-            figures = process.figures or {}
-            router = figures.get("router", {})
-            for key in _SUMMED:
-                merged[key] += int(router.get(key, 0))
-            for name, count in router.get("inflight", {}).items():
-                inflight[name] = inflight.get(name, 0) + int(count)
-            quarantined.update(router.get("quarantined", []))
-            for key, value in figures.get("channel", {}).items():
-                channel[key] = channel.get(key, 0) + int(value)
-            processes.append(
-                {
-                    "index": process.index,
-                    "pid": process.pid,
-                    "ready": process.ready,
-                    "connections_total": int(router.get("connections_total", 0)),
-                    "records_dropped": int(figures.get("channel", {}).get("records_dropped", 0)),
-                }
-            )
+        merged = merge.router_figures(self.local.figures(), self._retired, self.processes.values())
         merged.update(
             port=self.port,
-            inflight=inflight,
-            quarantined=sorted(quarantined),
             workers=self.size,
             workers_up=sum(1 for p in self.processes.values() if p.ready),
             worker_restarts=self.restarts,
-            processes=processes,
-            records_dropped=channel["records_dropped"],
-            lines_dropped=channel["lines_dropped"],
-            records_received=channel["records_sent"],
             delivery_failures=self.delivery_failures,
         )
         return merged
@@ -349,40 +295,14 @@ class RouterFleet:
     def tls_metrics(self) -> dict[str, Any]:
         """TlsListener.metrics's shape over every router's TLS port."""
         certs = self.certs
-        merged: dict[str, Any] = {
-            "port": self.tls_port,
-            "connections_total": 0,
-            "h2_connections_total": 0,
-            "h2_connections_open": 0,
-            "certificates": len(certs.hostnames()) if certs is not None else 0,
-            "unknown_sni_names": 0,
-        }
+        base = {"port": self.tls_port, "certificates": len(certs.hostnames()) if certs is not None else 0}
         parts = [self.local_tls.metrics()] if self.local_tls is not None else []
         parts += [tls for p in self.processes.values() if (tls := (p.figures or {}).get("tls"))]
-        for part in parts:
-            for key in _TLS_SUMMED:
-                merged[key] += int(part.get(key, 0))
-        return merged
+        return merge.tls_figures(base, parts)
 
     def fault_listing(self, app: str) -> dict[str, Any]:
         """The API's fault listing with every router's connection counts (after `refresh`)."""
-        counts: dict[tuple[str, str, str], int] = {}
-        stats = dict(self.faults.stats())
-        for process in self.processes.values():
-            faults = (process.figures or {}).get("faults")
-            if not faults:
-                continue
-            for entry_app, target, name, connections in faults["entries"]:
-                fault_key = (entry_app, target, name)
-                counts[fault_key] = counts.get(fault_key, 0) + int(connections)
-            for key in ("connections", "active", "bypassed"):
-                stats[key] += int(faults["stats"].get(key, 0))
-        entries = []
-        for entry in self.faults.entries(app):
-            data = entry.to_json()
-            data["connections"] += counts.get((entry.app, entry.target, entry.fault.name), 0)
-            entries.append(data)
-        return {"faults": entries, "stats": stats}
+        return merge.fault_listing(self.faults, app, self.processes.values())
 
     # ---- stop ------------------------------------------------------------------------------
     async def stop(self) -> None:
