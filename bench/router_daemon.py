@@ -54,14 +54,28 @@ class Daemon:
             time.sleep(0.2)
         raise RuntimeError(f"{APP} never answered through the daemon's router")
 
+    @property
+    def info(self) -> dict[str, object]:
+        info: dict[str, object] = json.loads((self.home / "daemon.json").read_text())
+        return info
+
+    @property
+    def api_url(self) -> str:
+        return str(self.info["api_url"])
+
+    @property
+    def token(self) -> str:
+        return (self.home / "token").read_text().strip()
+
     def set_router2(self, on: bool) -> None:
         self.cli("features:enable" if on else "features:disable", "http-routing-2-dot-0", "-a", APP)
         time.sleep(0.5)  # the route table picks the feature up from the app.updated event
 
 
 @contextlib.contextmanager
-def paas_daemon(tmp: Path) -> Iterator[Daemon]:
-    home, app = tmp / "daemon-home", tmp / "daemon-app"
+def paas_daemon(tmp: Path, extra_env: dict[str, str] | None = None, name: str = "daemon") -> Iterator[Daemon]:
+    """A daemon under `tmp/<name>-home`; `extra_env` adds settings (PAAS_ROUTER_WORKERS=...)."""
+    home, app = tmp / f"{name}-home", tmp / f"{name}-app"
     home.mkdir()
     app.mkdir()
     config = router_configs.nginx_backend(Path("__TMP__"), 0).replace("127.0.0.1:0 ", "127.0.0.1:__PORT__ ")
@@ -72,17 +86,19 @@ def paas_daemon(tmp: Path) -> Iterator[Daemon]:
     env.pop("PAAS_API_URL", None)
     env.update(
         PAAS_HOME=str(home), PAAS_API_PORT="0", PAAS_ROUTER_PORT="0", PAAS_KAFKA_PORT="0",
-        PAAS_KAFKA_TLS_PORT="0", PAAS_RUNTIME="process",
+        PAAS_KAFKA_TLS_PORT="0", PAAS_RUNTIME="process", PAAS_API_TLS_PORT="0", PAAS_ROUTER_TLS_PORT="0",
+        PAAS_RENDEZVOUS_PORT="0",
     )  # fmt: skip
+    env.update(extra_env or {})
     paas = str(Path(sys.executable).with_name("paas"))
-    with (tmp / "daemon.out").open("wb") as out:
+    with (tmp / f"{name}.out").open("wb") as out:
         proc = subprocess.Popen([paas, "daemon"], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         info_path = home / "daemon.json"
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"paas daemon exited: {(tmp / 'daemon.out').read_text()[-2000:]}")
+                raise RuntimeError(f"paas daemon exited: {(tmp / f'{name}.out').read_text()[-2000:]}")
             if info_path.exists():
                 info = json.loads(info_path.read_text())
                 if info.get("pid") == proc.pid:

@@ -58,6 +58,11 @@ class Settings:
     router_keepalive_timeout: float = 60.0  # idle client keep-alive connections are closed
     router_pool_idle_timeout: float = 90.0  # Router 2.0: idle kept-alive dyno connections
     router_max_connections: int = 10000  # client connections per router before H22
+    # Router processes sharing the router ports (SO_REUSEPORT); 0 = in the daemon's own loop.
+    # 2: a laptop has 4+ cores; two routers keep routing while the daemon's loop is busy and
+    # one survives the other's death, without taking the cores builds and dynos need.
+    router_workers: int = 2
+    router_channel_buffer: int = 4 * 1024 * 1024  # bytes of records a router process may queue
     acm_check_interval: float = 3600.0  # how often certificates near their end are renewed
     # dataclips
     dataclip_timeout: float = 600.0
@@ -125,6 +130,8 @@ class Settings:
         "PAAS_ROUTER_KEEPALIVE_TIMEOUT": "router_keepalive_timeout",
         "PAAS_ROUTER_POOL_IDLE_TIMEOUT": "router_pool_idle_timeout",
         "PAAS_ROUTER_MAX_CONNECTIONS": "router_max_connections",
+        "PAAS_ROUTER_WORKERS": "router_workers",
+        "PAAS_ROUTER_CHANNEL_BUFFER": "router_channel_buffer",
         "PAAS_ACM_CHECK_INTERVAL": "acm_check_interval",
         "PAAS_DATACLIP_TIMEOUT": "dataclip_timeout",
         "PAAS_DATACLIP_MAX_BYTES": "dataclip_max_bytes",
@@ -191,10 +198,19 @@ class Settings:
         for name in ("autoscale_window", "autoscale_interval"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"PAAS_{name.upper()} must be more than 0 seconds")
+        self._validate_router()
         if self.pg_backup_day < 1:
             raise SettingsError(f"PAAS_PG_BACKUP_DAY must be at least 1 second, not {self.pg_backup_day}")
         if self.pg_backup_concurrency < 1:
             raise SettingsError("PAAS_PG_BACKUP_CONCURRENCY must be at least 1")
+
+    def _validate_router(self) -> None:
+        if not 0 <= self.router_workers <= 64:
+            raise SettingsError(
+                f"PAAS_ROUTER_WORKERS must be from 0 (in the daemon) to 64, not {self.router_workers}"
+            )
+        if self.router_channel_buffer < 1024:
+            raise SettingsError("PAAS_ROUTER_CHANNEL_BUFFER must be at least 1024 bytes")
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

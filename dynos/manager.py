@@ -15,7 +15,7 @@ import contextlib
 import random
 import re
 import signal
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +59,27 @@ class DynoManager:
         self.bus = bus
         self.logs = logs
         self.runtime = runtime
-        self.ctx = Context(settings, runtime, bus, logs.heroku_line, logs.app_line, self._runtime_metrics)
+        # set by the daemon to its routers' "every change applied" wait (router processes)
+        self.route_barrier: Callable[[], Awaitable[object]] | None = None
+        self.ctx = Context(
+            settings,
+            runtime,
+            bus,
+            logs.heroku_line,
+            logs.app_line,
+            self._runtime_metrics,
+            self._route_barrier,
+        )
         self.attach_timeout = ATTACH_TIMEOUT
         self.preboot = Preboot(self)  # the web restart strategy when the app enables preboot
         self._apps: dict[str, AppDynos] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._started = False
+
+    async def _route_barrier(self) -> None:
+        if self.route_barrier is not None:
+            await self.route_barrier()
 
     # ---- daemon lifecycle ---------------------------------------------------------------
     async def start(self) -> None:

@@ -30,7 +30,7 @@ import random
 import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from common.config import Settings
@@ -76,6 +76,8 @@ class Context:
     app_line: Callable[[str, str, str], None]  # (app, dyno, text) -> app[dyno] line
     # the app's id when it enabled log-runtime-metrics (asked at each sample), else None
     runtime_metrics: Callable[[str], str | None] = lambda _app: None
+    # awaited between leaving `up` and SIGTERM: routers in other processes have dropped us
+    route_barrier: Callable[[], Awaitable[object]] | None = None
 
 
 def fmt_seconds(value: float) -> str:
@@ -497,6 +499,7 @@ class Supervisor:
                 self.heroku(pending.reason)
             # Heroku starts the replacement as soon as the old process is signalled.
             self.set_state("starting")  # published before SIGTERM: the router drops us now
+            await self._routers_dropped_us()
             self._signal_term(proc)
             self.proc = None
             self._track(self._drain(proc, exit_task))
@@ -505,6 +508,7 @@ class Supervisor:
             return "restart"
         # STOP / RETIRE: nothing new starts until the old process is gone.
         self.set_state("stopping", shown_as="down")
+        await self._routers_dropped_us()
         self._signal_term(proc)
         await self._drain(proc, exit_task)
         self.proc = None
@@ -512,6 +516,11 @@ class Supervisor:
         self.set_state("down", log_line=False)
         self._adopt(pending)
         return "retire" if pending.kind is Request.RETIRE else "stop"
+
+    async def _routers_dropped_us(self) -> None:
+        barrier = self.ctx.route_barrier
+        if barrier is not None and self.spec.type == "web":
+            await barrier()
 
     def _signal_term(self, proc: DynoProcess) -> None:
         self.heroku("Stopping all processes with SIGTERM")

@@ -82,12 +82,11 @@ from paas.teardown import AppTeardown
 from paas.webhooks.service import WebhookService
 from router import runs_compiled
 from router.certstore import CertStore
-from router.connector import TcpConnector
-from router.faults import FaultConnector, FaultRegistry
+from router.faults import FaultRegistry
+from router.fleet import RouterFleet
+from router.fleet.sockets import reserve_port
 from router.metrics import bus_publisher
-from router.server import Router
 from router.table import AppRoute, Backend, RouteTable
-from router.tls import TlsListener, start_tls
 
 Stop = Callable[[], Awaitable[None]]
 
@@ -119,6 +118,20 @@ def bind_loopback(port: int, what: str, env: str) -> socket.socket:
     sock.listen(2048)
     sock.setblocking(False)
     return sock
+
+
+def reserve_router_port(port: int, workers: int, what: str, env: str) -> socket.socket:
+    """A router port: listening here (router_workers=0), or reserved for router processes."""
+    if workers == 0:
+        return bind_loopback(port, what, env)
+    try:
+        return reserve_port(LOOPBACK, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"port {port} for the {what} is already in use on {LOOPBACK}; stop what uses it or set {env}"
+            ) from None
+        raise StartupError(f"cannot listen on {LOOPBACK}:{port} for the {what}: {exc.strerror}") from None
 
 
 class Reconciler:
@@ -156,9 +169,8 @@ class Daemon:
 
     dynos: DynoManager
     route_table: RouteTable
-    router: Router
+    router: RouterFleet
     certs: CertService
-    tls: TlsListener
     kafka: KafkaService
     postgres: PostgresProvider
     pg_cluster: PostgresCluster
@@ -232,8 +244,11 @@ class Daemon:
         api_sock = bind_loopback(s.api_port, "API", "PAAS_API_PORT")
         api_tls_sock = bind_loopback(s.api_tls_port, "API over TLS", "PAAS_API_TLS_PORT")
         rendezvous_sock = bind_loopback(s.rendezvous_port, "rendezvous (heroku run)", "PAAS_RENDEZVOUS_PORT")
-        router_sock = bind_loopback(s.router_port, "router", "PAAS_ROUTER_PORT")
-        router_tls_sock = bind_loopback(s.router_tls_port, "router's TLS port", "PAAS_ROUTER_TLS_PORT")
+        workers = s.router_workers
+        router_sock = reserve_router_port(s.router_port, workers, "router", "PAAS_ROUTER_PORT")
+        router_tls_sock = reserve_router_port(
+            s.router_tls_port, workers, "router's TLS port", "PAAS_ROUTER_TLS_PORT"
+        )
         self.api_port = api_sock.getsockname()[1]
         self.api_tls_port = api_tls_sock.getsockname()[1]
         self.router_port = router_sock.getsockname()[1]
@@ -250,9 +265,8 @@ class Daemon:
         self._start_metrics()
         await self._resolve_interrupted()
         await self._start_observers()
-        await self._start_router(router_sock)
+        await self._start_router(router_sock, router_tls_sock)
         await self._start_rendezvous(rendezvous_sock)
-        await self._start_tls(router_tls_sock)
         self.services = self._services()
         await self._start_api(api_sock)
         await self._start_api(api_tls_sock, tls=True)
@@ -406,32 +420,34 @@ class Daemon:
         await self.webhooks.start()
         self._stops.append(self.webhooks.stop)
 
-    async def _start_router(self, sock: socket.socket) -> None:
+    async def _start_router(self, sock: socket.socket, tls_sock: socket.socket) -> None:
+        """The router processes (router.fleet) on the plain and the TLS port: they get the route
+        table, the fault registry (faults: router/faults) and the certificates the control
+        plane issues (paas.certs) as data, and send back their records and log lines."""
         self.route_table = RouteTable()
-        # the router reaches dynos through the daemon's fault registry (faults: router/faults)
-        connector = FaultConnector(TcpConnector(), self.faults)
-        self.router = Router(
-            self.route_table, self.settings, self.logs.router_line, bus_publisher(self.bus), connector
+        self.router = RouterFleet(
+            self.route_table,
+            self.settings,
+            self.faults,
+            self.logs.router_line,
+            bus_publisher(self.bus),
+            notice=lambda text: print(f"paas daemon: {text}", file=sys.stderr, flush=True),
         )
-        await self.router.start(sock=sock)
+        self.certs = CertService(self.settings, self.ca, self.control, self.router.certs_changed)
+        store = CertStore(await asyncio.to_thread(self.certs.default_paths))
+        self.router.certs = store
+        await self.certs.refresh()
         self._stops.append(self.router.stop)
+        self.dynos.route_barrier = self.router.synced
+        await self.router.start(sock, tls_sock, store)
+        self.certs.start()
+        self._stops.append(self.certs.stop)
 
     async def _start_rendezvous(self, sock: socket.socket) -> None:
         context = await asyncio.to_thread(self.ca.server_context, "rendezvous", TLS_NAMES)
         self.rendezvous = Rendezvous(self.attach, self.dynos, context, self.report_internal_error)
         await self.rendezvous.start(sock)
         self._stops.append(self.rendezvous.stop)
-
-    async def _start_tls(self, sock: socket.socket) -> None:
-        """HTTPS and HTTP/2 beside the router's plain port, with certificates the control plane
-        issues (paas.certs) and hands over as files."""
-        self.certs = CertService(self.settings, self.ca, self.control, lambda mapping: store.update(mapping))
-        store = CertStore(await asyncio.to_thread(self.certs.default_paths))
-        await self.certs.refresh()
-        self.tls = await start_tls(self.router, store, sock=sock)
-        self._stops.append(self.tls.stop)
-        self.certs.start()
-        self._stops.append(self.certs.stop)
 
     def _services(self) -> Services:
         return Services(
@@ -601,7 +617,8 @@ class Daemon:
             "router_url": f"http://<app>.localhost:{self.router_port}/",
             "router_tls_port": self.router_tls_port,
             "router_https_url": f"https://<app>.localhost:{self.router_tls_port}/",
-            "router_tls": self.tls.metrics(),
+            "router_tls": self.router.tls_metrics(),
+            "router_workers": self.settings.router_workers,
             "kafka_port": self.kafka.port,
             "runtime": self.runtime_name,
             "runtime_reason": self.runtime_reason,

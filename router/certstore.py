@@ -47,6 +47,9 @@ class CertStore:
         self._certs = {host.lower().rstrip("."): paths for host, paths in certs.items()}
         self._contexts = {}  # renewed files are read again
 
+    def mapping(self) -> dict[str, CertPaths]:
+        return dict(self._certs)
+
     def hostnames(self) -> list[str]:
         return sorted(self._certs)
 

@@ -12,8 +12,8 @@ domain from `table.set_domains`). Per request it writes exactly one `heroku[rout
 through `log(app, text)` and hands a `RequestRecord` to `on_request`; `metrics()` returns
 per-app and per-dyno rates, error counts by H-code and latency percentiles.
 
-Everything here runs on the event loop that called `start()` (the daemon's loop): the table,
-the pools, the counters. What it needs comes in at construction: the route table, the
+Everything here runs on the event loop that called `start()` (a router process's loop, see
+router.fleet; the daemon's own with PAAS_ROUTER_WORKERS=0): the table, the pools, the counters. What it needs comes in at construction: the route table, the
 settings, where lines and records go, and the `connector` that reaches dynos (router.connector;
 the daemon passes a router.faults.FaultConnector, the fault seam). The chain a request goes
 through is declared in router.chain. Errors inside the router are caught per request (H99) and
@@ -113,7 +113,7 @@ class Router:
         """Listen on host:port (0 = any free port), or on an already-bound `sock`.
 
         Returns the bound port. `reuse_port` sets SO_REUSEPORT (several router processes on
-        one port, a measured design option; the daemon runs a single router).
+        one port: router.fleet hands each its own SO_REUSEPORT socket as `sock`).
         """
         loop = asyncio.get_running_loop()
         factory = self.connection
@@ -132,6 +132,15 @@ class Router:
     def connection(self) -> ClientConnection:
         """A protocol for one client connection (the server's protocol factory)."""
         return ClientConnection(self)
+
+    async def drain(self, timeout: float) -> None:
+        """Stop taking connections and wait (up to `timeout`) for requests in flight to finish."""
+        server = self._server
+        if server is not None:
+            server.close()
+        deadline = self.loop.time() + timeout
+        while self.backlog.counts and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
         """Stop listening, cut every client and dyno connection."""
@@ -197,20 +206,21 @@ class Router:
 
         With `app`, only that app: {"apps": {app: {...}}, "router": {...}}.
         """
+        return {"apps": self.metrics_store.snapshot(app), "router": self.figures()}
+
+    def figures(self) -> dict[str, Any]:
+        """This router's own counters (what cannot be attributed to an app)."""
         loop = self.loop
         return {
-            "apps": self.metrics_store.snapshot(app),
-            "router": {
-                "port": self.port,
-                "compiled": is_compiled(sys.modules[__name__]),
-                "connections_open": len(self._clients),
-                "connections_total": self.connections_total,
-                "connections_refused": self.connections_refused,
-                "unrouted": self.unrouted,
-                "internal_errors": self.internal_errors,
-                "log_failures": self.log_failures,
-                "inflight": self.backlog.inflight(),
-                "quarantined": self.quarantine.names(loop.time()) if loop is not None else [],
-                "pooled_connections": self.pool.size(),
-            },
+            "port": self.port,
+            "compiled": is_compiled(sys.modules[__name__]),
+            "connections_open": len(self._clients),
+            "connections_total": self.connections_total,
+            "connections_refused": self.connections_refused,
+            "unrouted": self.unrouted,
+            "internal_errors": self.internal_errors,
+            "log_failures": self.log_failures,
+            "inflight": self.backlog.inflight(),
+            "quarantined": self.quarantine.names(loop.time()) if loop is not None else [],
+            "pooled_connections": self.pool.size(),
         }

@@ -6,8 +6,8 @@
 Timers come from the usual PAAS_ROUTER_* environment variables. Log lines go through a real
 LogHub (as in the daemon) unless `--log` says otherwise; each request's record is published
 as a `router.request` event on a bus with a listener (as in the daemon). `--workers N` starts N processes
-sharing the port with SO_REUSEPORT (a measured design option; the daemon runs one router in
-its own loop). Prints `PORT <n>` once listening.
+sharing the port with SO_REUSEPORT (each with its own bus; the daemon's router processes,
+router.fleet, send theirs back to the daemon instead). Prints `PORT <n>` once listening.
 """
 
 from __future__ import annotations

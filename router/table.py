@@ -62,6 +62,7 @@ class RouteTable:
         self._host_cache: dict[str, str | None] = {}
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._listeners: list[Callable[[str], None]] = []
+        self._domain_listeners: list[Callable[[dict[str, str]], None]] = []
 
     # --- writes (the daemon) -------------------------------------------------------------
     def update(self, route: AppRoute) -> None:
@@ -87,6 +88,15 @@ class RouteTable:
         """Replace the custom-domain map: hostname (no port) → app name."""
         self._domains = {host.lower().rstrip("."): app for host, app in domains.items()}
         self._host_cache.clear()
+        for listener in list(self._domain_listeners):
+            listener(self._domains)
+
+    def domains(self) -> dict[str, str]:
+        return dict(self._domains)
+
+    def on_domains(self, listener: Callable[[dict[str, str]], None]) -> None:
+        """Call `listener(domains)` after every `set_domains` (router processes get them)."""
+        self._domain_listeners.append(listener)
 
     # --- reads (the router) --------------------------------------------------------------
     def get(self, name: str) -> AppRoute | None:

@@ -71,6 +71,11 @@ class TlsListener:
         self.port_bytes = b"%d" % self.port
         return self.port
 
+    def close(self) -> None:
+        """Stop taking connections (the open ones go on)."""
+        if self._server is not None:
+            self._server.close()
+
     async def stop(self) -> None:
         server = self._server
         self._server = None

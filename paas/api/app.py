@@ -45,6 +45,7 @@ from paas.api import (
 )
 from paas.api.answers import allowed_methods, document_errors
 from paas.api.deps import Services
+from paas.api.routersync import RouterSync
 
 JSON_BODY_LIMIT = 1024 * 1024  # 1 MiB for JSON bodies; uploads have their own limits
 PUBLIC_PREFIXES = ("/dataclips", "/git/", "/health", "/attach/", "/pgbackups/", "/streams/")
@@ -147,6 +148,7 @@ def create_api(services: Services) -> FastAPI:
 
     for module in ROUTE_MODULES:
         api.include_router(module.router)
+    api.add_middleware(RouterSync, synced=services.router.synced)  # changes reach the routers first
     api.add_middleware(GitPathAlias)  # outermost: the guard sees the path it rewrites to
     spec_of = api.openapi
     api.openapi = lambda: document_errors(spec_of(), PUBLIC_PREFIXES)  # type: ignore[method-assign]

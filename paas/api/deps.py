@@ -43,7 +43,7 @@ from paas.scheduler.service import SchedulerService
 from paas.teardown import AppTeardown
 from paas.webhooks.service import WebhookService
 from router.faults import FaultRegistry
-from router.server import Router
+from router.fleet import RouterFleet
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Services:
     attach: AttachTickets
     rendezvous: Rendezvous  # `heroku run`'s TLS attach listener (its URLs name its port)
     api_tls_url: str  # the API again over TLS with the local CA (git over https, the data API)
-    router: Router
+    router: RouterFleet
     certs: CertService  # ACM and SNI endpoints (the router's TLS port)
     faults: FaultRegistry
     kafka: KafkaService

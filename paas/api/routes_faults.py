@@ -57,14 +57,12 @@ def _check_target(svc: Services, app: str, target: str) -> None:
         raise invalid(f"{app} has no process type {ptype} (it has: {', '.join(sorted(types))})")
 
 
-def _listing(registry: FaultRegistry, app: str) -> dict[str, Any]:
-    return {"faults": [e.to_json() for e in registry.entries(app)], "stats": registry.stats()}
-
-
 @router.get("/apps/{app}/faults")
 async def list_faults(svc: Svc, app: str) -> dict[str, Any]:
     name = _app_name(svc, app)
-    return _listing(registry_of(svc), name)
+    await svc.router.refresh()  # each router process counts the connections it faulted
+    listing: dict[str, Any] = svc.router.fault_listing(name)
+    return listing
 
 
 @router.post("/apps/{app}/faults", status_code=201)

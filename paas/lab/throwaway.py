@@ -47,6 +47,8 @@ class ThrowawayDaemon:
             {
                 "PAAS_HOME": str(self.home),
                 "PAAS_API_PORT": "0",
+                "PAAS_API_TLS_PORT": "0",  # every port free: two lab runs (or a daemon) side by side
+                "PAAS_RENDEZVOUS_PORT": "0",
                 "PAAS_ROUTER_PORT": "0",
                 "PAAS_ROUTER_TLS_PORT": "0",
                 "PAAS_KAFKA_PORT": "0",

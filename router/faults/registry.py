@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +99,15 @@ class FaultRegistry:
         self.connections = 0  # faulted connections opened
         self.active = 0  # faulted connections open now
         self.bypassed = 0  # connections that skipped faults because MAX_FAULTED_CONNECTIONS was reached
+        self._listeners: list[Callable[[str], None]] = []
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(app)` after the app's faults change (router processes get them)."""
+        self._listeners.append(listener)
+
+    def _changed(self, app: str) -> None:
+        for listener in list(self._listeners):
+            listener(app)
 
     def __bool__(self) -> bool:
         return bool(self._entries)
@@ -112,6 +122,7 @@ class FaultRegistry:
             raise FaultError(f"{target} on {app} already has {MAX_FAULTS_PER_DYNO} faults")
         entry = Entry(app, target, fault)
         entries.append(entry)
+        self._changed(app)
         return entry
 
     def remove(self, app: str, target: str, name: str) -> Entry:
@@ -120,6 +131,7 @@ class FaultRegistry:
             if entry.fault.name == name:
                 entries.remove(entry)
                 self._prune(app, target)
+                self._changed(app)
                 return entry
         raise KeyError(f"{target} on {app} has no fault named {name}")
 
@@ -128,9 +140,11 @@ class FaultRegistry:
         if target is None:
             count = sum(len(v) for v in targets.values())
             self._entries.pop(app, None)
-            return count
-        count = len(targets.pop(target, []))
-        self._prune(app, target)
+        else:
+            count = len(targets.pop(target, []))
+            self._prune(app, target)
+        if count:
+            self._changed(app)
         return count
 
     def _prune(self, app: str, target: str) -> None:

@@ -9,6 +9,7 @@ that would reach beyond loopback (telemetry, analytics and the update check are 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -37,9 +38,21 @@ def _installed(package: str) -> str | None:
 
 
 def ensure_heroku_cli() -> Path:
-    """The pinned `heroku` binary (installed now if missing); skips (fails in CI) without npm."""
+    """The pinned `heroku` binary (installed now if missing); skips (fails in CI) without npm.
+
+    One install at a time: two test workers running `npm install` into the same prefix at once
+    break each other (ENOTEMPTY, a half-written node_modules)."""
     if _installed("heroku") == HEROKU_VERSION and _installed("@heroku-cli/schema") == SCHEMA_VERSION:
         return HEROKU_BIN
+    PREFIX.mkdir(parents=True, exist_ok=True)
+    with (PREFIX.parent / "heroku-cli.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _install_heroku_cli()
+
+
+def _install_heroku_cli() -> Path:
+    if _installed("heroku") == HEROKU_VERSION and _installed("@heroku-cli/schema") == SCHEMA_VERSION:
+        return HEROKU_BIN  # another worker installed it while we waited
     npm = shutil.which("npm")
     require(
         npm is not None and shutil.which("node") is not None, "node and npm (for the official heroku CLI)"

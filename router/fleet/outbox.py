@@ -1,0 +1,64 @@
+"""A router process's way back to the daemon: request records and log lines, batched, bounded.
+
+What finishes in one loop turn goes out as one frame at the end of that turn (`call_soon`),
+so a busy router sends few large frames and an idle one sends each request at once. The
+channel is bounded by bytes waiting in our transport (the kernel's socket buffer comes first):
+past `limit`, a batch is dropped and counted, never queued without bound. A daemon too busy to
+read loses records, not routing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from router.fleet.wire import encode, record_to_wire
+from router.metrics import RequestRecord
+
+
+class Outbox:
+    def __init__(self, writer: asyncio.StreamWriter, limit: int) -> None:
+        self.writer = writer
+        self.limit = limit
+        self._lines: list[list[str]] = []
+        self._records: list[list[Any]] = []
+        self._scheduled = False
+        self.records_sent = 0
+        self.records_dropped = 0
+        self.lines_dropped = 0
+
+    def line(self, app: str, text: str) -> None:
+        """The Router's `log` function."""
+        self._lines.append([app, text])
+        self._schedule()
+
+    def record(self, rec: RequestRecord) -> None:
+        """The Router's `on_request` function."""
+        self._records.append(record_to_wire(rec))
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        lines, records = self._lines, self._records
+        if not lines and not records:
+            return
+        self._lines, self._records = [], []
+        transport = self.writer.transport
+        if transport.is_closing() or transport.get_write_buffer_size() > self.limit:
+            self.records_dropped += len(records)
+            self.lines_dropped += len(lines)
+            return
+        self.records_sent += len(records)
+        self.writer.write(encode({"op": "out", "lines": lines, "records": records}))
+
+    def figures(self) -> dict[str, int]:
+        return {
+            "records_sent": self.records_sent,
+            "records_dropped": self.records_dropped,
+            "lines_dropped": self.lines_dropped,
+        }
