@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +18,7 @@ from tests.support.daemon import DaemonThread
 from tests.support.daemon import test_settings as daemon_settings
 from tests.support.png import count_near, pixels
 from tests.support.require import require
+from tests.support.wait import until
 from tests.support.webapp import deploy_web_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -38,16 +37,6 @@ def fine_daemon(paas_home: Path) -> Iterator[DaemonThread]:
         yield d
     finally:
         d.stop()
-
-
-def until(check: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def traffic(d: DaemonThread) -> None:

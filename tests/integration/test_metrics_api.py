@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import itertools
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 
 from tests.support.daemon import DaemonThread
 from tests.support.daemon import test_settings as daemon_settings
+from tests.support.wait import until
 from tests.support.webapp import deploy_web_app
 
 pytestmark = pytest.mark.slow
@@ -33,16 +33,6 @@ def fine_daemon(paas_home: Path) -> Iterator[DaemonThread]:
         yield d
     finally:
         d.stop()
-
-
-def until(check: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def known(values: list[Any]) -> list[Any]:

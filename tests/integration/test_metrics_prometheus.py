@@ -5,7 +5,7 @@ latency histogram, dyno states and memory; a job without the token is refused (t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from tests.support.daemon import DaemonThread
 from tests.support.prometheus import Prometheus, prometheus_binary
 from tests.support.require import require
+from tests.support.wait import until
 from tests.support.webapp import deploy_web_app
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
@@ -31,16 +32,6 @@ def prometheus(daemon: DaemonThread, tmp_path: Path) -> Iterator[Prometheus]:
         yield server
     finally:
         server.stop()
-
-
-def until(check: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def value_of(result: list[dict[str, Any]]) -> float | None:

@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +22,12 @@ import pytest
 
 from tests.support.daemon import DaemonThread
 from tests.support.daemon import test_settings as daemon_settings
+from tests.support.wait import until
 from tests.support.webapp import deploy_web_app
 
 pytestmark = pytest.mark.slow
 APP = "fleetapp"
 WORKERS = 3
-
-
-def until(check: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def start(home: Path, src: Path, **settings: Any) -> DaemonThread:
