@@ -180,7 +180,7 @@ class CertService:
         await self.refresh()
 
     def acm_certificate(self, app: AppInfo) -> AcmCertificate | None:
-        path = self.ca.issued_dir / f"acm-{app.id}.pem"
+        path = self._acm_file(app.id)
         if not self.acm_enabled(app.id) or not path.is_file():
             return None
         found = read_details(path.read_bytes())
@@ -223,7 +223,11 @@ class CertService:
         return ep not in self.state.endpoints(ep.app_id)
 
     def _endpoint_file(self, ep: Endpoint) -> Path:
-        return self.ca.issued_dir / f"acm-{ep.app_id}.pem" if self.is_acm(ep) else self.state.cert_path(ep)
+        return self._acm_file(ep.app_id) if self.is_acm(ep) else self.state.cert_path(ep)
+
+    def _acm_file(self, app_id: str) -> Path:
+        """Where the CA keeps ACM's certificate for an app (`server_files("acm-<app id>", ...)`)."""
+        return self.ca.issued_dir / f"acm-{app_id}.pem"
 
     def endpoint_details(self, ep: Endpoint) -> CertDetails:
         return read_details(self._endpoint_file(ep).read_bytes())
