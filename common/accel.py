@@ -47,6 +47,7 @@ COMPILED = (
     "router.chain",
     "router.pool",
     "router.pick",
+    "router.deadlines",
     "router.upstream",
     "router.exchange",
     "router.client",

@@ -15,7 +15,9 @@ Timers (all from Settings, fractions allowed):
   idle        `router_idle_timeout` without a byte once bytes flow: dyno silent → H15,
               client silent before finishing its request → H28
 The idle timer is re-armed lazily (one timer, checked against `last_io`) so a streaming body
-costs no timer operations per chunk.
+costs no timer operations per chunk. Both timers of the usual delays go through the router's
+fixed-delay queues (router.deadlines): arming is an append, cancelling a new `timer_ticket`;
+only a re-arm for the rest of a delay takes a loop timer of its own.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class Exchange:
         "task",
         "timer",
         "timer_kind",
+        "timer_ticket",
         "upstream",
     )
 
@@ -107,8 +110,9 @@ class Exchange:
         self.status: int | None = None
         self.nbytes = 0
         self.finished = False
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.TimerHandle | None = None  # only for a delay the queues do not serve
         self.timer_kind = _TIMER_NONE
+        self.timer_ticket = 0  # changed by every arm and disarm: older queue entries are stale
         self.last_io = head.received
 
     # ------------------------------------------------------------------ the chain
@@ -425,17 +429,31 @@ class Exchange:
     def _arm(self, kind: int, delay: float) -> None:
         if self.timer is not None:
             self.timer.cancel()
+            self.timer = None
+        ticket = self.timer_ticket + 1
+        self.timer_ticket = ticket
         self.timer_kind = kind
-        self.timer = self.router.loop.call_later(delay, self._on_timer)
+        router = self.router
+        queue = router.first_byte_timers if kind == _TIMER_FIRST_BYTE else router.idle_timers
+        if delay == queue.delay:
+            queue.arm(self, ticket)
+        else:
+            self.timer = router.loop.call_later(delay, self._on_timer)
 
     def _disarm(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        self.timer_ticket += 1
         self.timer_kind = _TIMER_NONE
+
+    def deadline_passed(self) -> None:
+        """A fixed-delay queue's entry for this exchange came due (router.deadlines)."""
+        self._on_timer()
 
     def _on_timer(self) -> None:
         self.timer = None
+        self.timer_ticket += 1
         kind = self.timer_kind
         self.timer_kind = _TIMER_NONE
         try:

@@ -35,6 +35,7 @@ from router.backlog import Backlog
 from router.chain import Chain, routing_chain
 from router.client import ClientConnection
 from router.connector import Connector, TcpConnector
+from router.deadlines import Deadlines
 from router.metrics import Metrics, RequestRecord
 from router.pool import DynoPool, Quarantine
 from router.table import Backend, RouteTable
@@ -56,6 +57,7 @@ class Router:
         log: LogFunction,
         on_request: RecordFunction | None = None,
         connector: Connector | None = None,
+        keep_metrics: bool = True,
     ) -> None:
         self.table = table
         self.settings = settings
@@ -76,9 +78,15 @@ class Router:
         self.quarantine = Quarantine(settings.router_quarantine)
         self.pool = DynoPool(table, settings.router_pool_idle_timeout)
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set by bind()
+        # the exchanges' first-byte and idle timers (router.deadlines); made for the loop by bind()
+        self.first_byte_timers: Deadlines = None  # type: ignore[assignment]
+        self.idle_timers: Deadlines = None  # type: ignore[assignment]
         self.port = 0
         self.port_bytes = b"0"
         self.metrics_store = Metrics()
+        # a router process's records are counted where they are merged (the daemon's
+        # RouterFleet.store): counting them here too would be work nobody reads
+        self._keep_metrics = keep_metrics
         self._server: Any = None  # uvloop gives `sockets` as a list, typeshed says tuple
         self._clients: set[ClientConnection] = set()
         self._unlisten: Callable[[], None] | None = None
@@ -95,6 +103,8 @@ class Router:
         self.loop = loop
         self.port = port
         self.port_bytes = b"%d" % port
+        self.first_byte_timers = Deadlines(loop, self.timeout)
+        self.idle_timers = Deadlines(loop, self.idle_timeout)
         connector = self.connector
         if isinstance(connector, TcpConnector) and connector.loop is None:
             connector.loop = loop
@@ -155,6 +165,9 @@ class Router:
             client.abort()
         self._clients.clear()
         self.pool.close()
+        if self.first_byte_timers is not None:
+            self.first_byte_timers.close()
+            self.idle_timers.close()
         if server is not None:
             await server.wait_closed()
 
@@ -188,7 +201,8 @@ class Router:
             self._log(app, line)
         except Exception:
             self._reporting_failed("log function")
-        self.metrics_store.add(record)
+        if self._keep_metrics:
+            self.metrics_store.add(record)
         if self._on_request is not None:
             try:
                 self._on_request(record)

@@ -1,13 +1,16 @@
 """Run a router on its own, outside the daemon (benchmarks, tests that measure its process).
 
     python -m router --port 5000 --app demo=127.0.0.1:8001,127.0.0.1:8002 [--keepalive]
-                     [--log hub|stdout|null] [--workers N]
+                     [--log hub|stdout|null] [--workers N | --fleet N]
 
 Timers come from the usual PAAS_ROUTER_* environment variables. Log lines go through a real
 LogHub (as in the daemon) unless `--log` says otherwise; each request's record is published
 as a `router.request` event on a bus with a listener (as in the daemon). `--workers N` starts N processes
 sharing the port with SO_REUSEPORT (each with its own bus; the daemon's router processes,
-router.fleet, send theirs back to the daemon instead). Prints `PORT <n>` once listening.
+router.fleet, send theirs back to the daemon instead). `--fleet N` runs the router exactly as the
+daemon does: this process plays the daemon (router.fleet.RouterFleet: N `router.fleet.worker`
+processes fed over their channels, records and log lines delivered here into the LogHub and the
+bus). Prints `PORT <n>` once listening.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ import uvloop
 from common.config import Settings
 from common.events import Event, EventBus
 from common.loghub import LogHub
+from router.faults import FaultRegistry
+from router.fleet import RouterFleet
+from router.fleet.sockets import reserve_port
 from router.metrics import bus_publisher
 from router.server import Router
 from router.table import AppRoute, Backend, RouteTable
@@ -64,12 +70,40 @@ class _RecordCounter:
         self.events += 1
 
 
-async def _serve(args: argparse.Namespace, sock: socket.socket | None) -> None:
+def _table(args: argparse.Namespace) -> RouteTable:
     table = RouteTable()
     for spec in args.app:
         route = _parse_app(spec)
         route.keepalive = args.keepalive
         table.update(route)
+    return table
+
+
+async def _serve_fleet(args: argparse.Namespace) -> None:
+    """The daemon's shape: router processes fed and drained by a RouterFleet in this loop."""
+    bus = EventBus()
+    bus.listen(["router.request"], _RecordCounter())
+    settings = Settings.from_env().with_(router_workers=args.fleet)
+    fleet = RouterFleet(
+        _table(args),
+        settings,
+        FaultRegistry(),
+        _log_function(args.log, bus),
+        bus_publisher(bus),
+        notice=lambda text: print(f"router: {text}", file=sys.stderr, flush=True),
+    )
+    await fleet.start(reserve_port(args.host, args.port), None, None)
+    print(f"PORT {fleet.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await fleet.stop()
+
+
+async def _serve(args: argparse.Namespace, sock: socket.socket | None) -> None:
+    table = _table(args)
     bus = EventBus()
     bus.listen(["router.request"], _RecordCounter())
     router = Router(
@@ -97,8 +131,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keepalive", action="store_true", help="Router 2.0: reuse dyno connections")
     parser.add_argument("--log", choices=("hub", "stdout", "null"), default="hub")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--fleet", type=int, default=0, help="N router processes run as the daemon runs them (router.fleet)"
+    )
     args = parser.parse_args(argv)
     args.announce = False
+    if args.fleet > 0:
+        uvloop.run(_serve_fleet(args))
+        return
     if args.workers <= 1:
         uvloop.run(_serve(args, None))
         return

@@ -432,8 +432,8 @@ class DynoConnection(asyncio.Protocol):
             self.content_length = value.strip()
         elif kind == R_TRANSFER_ENCODING:
             self.resp_chunked = has_token(value, b"chunked")
-        elif kind == R_CONNECTION:
-            self.conn_close = has_token(value, b"close")
+        elif kind == R_CONNECTION:  # "keep-alive" is what nearly every server sends
+            self.conn_close = value != b"keep-alive" and has_token(value, b"close")
         elif kind == R_UPGRADE:
             self.upgrade = value
         # R_DROP: hop-by-hop

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from router.fleet.wire import encode, record_to_wire
+from router.fleet.wire import encode_out, record_to_wire
 from router.metrics import RequestRecord
 
 
@@ -20,8 +20,8 @@ class Outbox:
     def __init__(self, writer: asyncio.StreamWriter, limit: int) -> None:
         self.writer = writer
         self.limit = limit
-        self._lines: list[list[str]] = []
-        self._records: list[list[Any]] = []
+        self._lines: list[tuple[str, str]] = []
+        self._records: list[tuple[Any, ...]] = []
         self._scheduled = False
         self.records_sent = 0
         self.records_dropped = 0
@@ -29,7 +29,7 @@ class Outbox:
 
     def line(self, app: str, text: str) -> None:
         """The Router's `log` function."""
-        self._lines.append([app, text])
+        self._lines.append((app, text))
         self._schedule()
 
     def record(self, rec: RequestRecord) -> None:
@@ -54,7 +54,7 @@ class Outbox:
             self.lines_dropped += len(lines)
             return
         self.records_sent += len(records)
-        self.writer.write(encode({"op": "out", "lines": lines, "records": records}))
+        self.writer.write(encode_out(lines, records))
 
     def figures(self) -> dict[str, int]:
         return {

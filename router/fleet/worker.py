@@ -66,7 +66,9 @@ class Worker:
         self.apply(snapshot)
         self.outbox = Outbox(self.writer, int(snapshot["channel_buffer"]))
         connector = FaultConnector(TcpConnector(), self.faults)
-        self.router = Router(self.table, settings, self.outbox.line, self.outbox.record, connector)
+        self.router = Router(
+            self.table, settings, self.outbox.line, self.outbox.record, connector, keep_metrics=False
+        )
         await self.router.start(sock=listen)
         if tls is not None and self.certs is not None:
             self.tls = await start_tls(self.router, self.certs, sock=tls)

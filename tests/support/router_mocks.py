@@ -153,7 +153,7 @@ class _Timer:
 
 
 class ManualClock:
-    """The loop the router sees: the real one, except for time and call_later."""
+    """The loop the router sees: the real one, except for time, call_later and call_at."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -168,6 +168,9 @@ class ManualClock:
         timer = _Timer(self.now + delay, callback, args)
         heapq.heappush(self._timers, (timer.when, next(self._order), timer))
         return timer
+
+    def call_at(self, when: float, callback: Callable[..., object], *args: Any) -> _Timer:
+        return self.call_later(when - self.now, callback, *args)
 
     def create_task(self, coro: Any) -> asyncio.Task[Any]:
         return self.loop.create_task(coro)
