@@ -13,11 +13,13 @@ or NUL, a bad method or path is a malformed request, answered RST_STREAM PROTOCO
 counted): HTTP/2 must never be a way to smuggle a second request to a dyno.
 
 Bounded: a connection with no open stream is closed (GOAWAY) after `router_keepalive_timeout`,
-as the plain port closes idle keep-alive connections; at most `max_streams` concurrent streams (SETTINGS_MAX_CONCURRENT_STREAMS, enforced
-by h2); request bodies are acknowledged (WINDOW_UPDATE) only once handed on, so a dyno that
-does not read stops the client by flow control; response data waits for the client's window,
-and a stream holding more than `HIGH_WATER` unsent bytes stops reading from its dyno, as does
-every stream while the TLS transport's buffer is full.
+as the plain port closes idle keep-alive connections; at most `max_streams` concurrent streams
+(SETTINGS_MAX_CONCURRENT_STREAMS): a stream past it is refused alone, RST_STREAM REFUSED_STREAM
+(`RefusingConnection`), counted and without a router line, while the connection and its other
+streams go on; request bodies are acknowledged (WINDOW_UPDATE) only once handed on, so a dyno
+that does not read stops the client by flow control; response data waits for the client's
+window, and a stream holding more than `HIGH_WATER` unsent bytes stops reading from its dyno, as
+does every stream while the TLS transport's buffer is full.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import logging
 import re
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import h2.config
@@ -35,7 +38,9 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack
 import httptools
+from hyperframe.frame import Frame, HeadersFrame
 
 from router.client import ClientConnection
 
@@ -100,6 +105,61 @@ def _check_start(method: bytes, path: bytes, authority: bytes | None) -> None:
         raise Malformed("bad :authority")
 
 
+@dataclass
+class StreamCounts:
+    """Stream counters over every HTTP/2 connection of one listener (TlsListener.metrics)."""
+
+    total: int = 0  # streams whose request went into the chain
+    malformed: int = 0  # reset PROTOCOL_ERROR: never became HTTP/1.1
+    refused: int = 0  # reset REFUSED_STREAM: opened past SETTINGS_MAX_CONCURRENT_STREAMS
+
+
+class StreamRefused(h2.events.Event):
+    """Not one of h2's events: `RefusingConnection` reset a stream opened past the limit."""
+
+    def __init__(self, stream_id: int) -> None:
+        self.stream_id = stream_id
+
+
+class RefusingConnection(h2.connection.H2Connection):
+    """h2's server state machine, except for a stream opened past SETTINGS_MAX_CONCURRENT_STREAMS:
+    h2 ends the connection for it (TooManyStreamsError, GOAWAY), killing the streams in flight;
+    this answers that one stream RST_STREAM REFUSED_STREAM (RFC 9113 §5.1.2 allows a stream
+    error; the client knows the request was not processed and may retry it), as nginx and Go do.
+
+    h2 checks the limit at the top of `_receive_headers_frame`, only for a stream ID it does not
+    hold, so that is the one method overridden."""
+
+    def _receive_headers_frame(self, frame: HeadersFrame) -> tuple[list[Frame], list[h2.events.Event]]:
+        stream_id = frame.stream_id
+        if (
+            stream_id in self.streams
+            or self.open_inbound_streams < self.local_settings.max_concurrent_streams
+        ):
+            return super()._receive_headers_frame(frame)
+        if stream_id <= self.highest_inbound_stream_id:
+            # No new stream: HEADERS (trailers) for one closed and already forgotten, e.g. refused
+            # while its body was on the way. Decoded, as every header block must be for HPACK's
+            # table to stay in step, then judged as h2 does below the limit (after our reset:
+            # RST_STREAM STREAM_CLOSED, the connection goes on).
+            try:
+                self.decoder.decode(frame.data, raw=True)
+            except hpack.HPACKError as exc:  # a connection error, as h2 makes it
+                raise h2.exceptions.ProtocolError(f"Error decoding header block: {exc}") from exc
+            raise h2.exceptions.StreamIDTooLowError(stream_id, self.highest_inbound_stream_id)
+        # Open the stream first, so that h2 skips its check and takes the frame down its usual
+        # path (header block decoded into HPACK's table, stream ID used), then reset it: h2 keeps
+        # it as reset by us, so DATA still on its way is answered RST_STREAM with the connection
+        # window given back, trailers too. Its RequestReceived is dropped: no request was made.
+        stream = self._begin_new_stream(
+            stream_id, h2.connection.AllowedStreamIDs(not self.config.client_side)
+        )
+        frames, events = super()._receive_headers_frame(frame)
+        frames += stream.reset_stream(h2.errors.ErrorCodes.REFUSED_STREAM)
+        kept = [event for event in events if getattr(event, "stream_id", None) != stream_id]
+        return frames, [*kept, StreamRefused(stream_id)]
+
+
 class H2Connection(asyncio.Protocol):
     def __init__(
         self,
@@ -108,20 +168,21 @@ class H2Connection(asyncio.Protocol):
         tls_version: str,
         max_streams: int,
         on_closed: Callable[[H2Connection], None],
+        counts: StreamCounts | None = None,
     ) -> None:
         self.router = router
         self.port_bytes = port_bytes
         self.tls_version = tls_version
         self.max_streams = max_streams
         self._on_closed = on_closed
+        self.counts = counts if counts is not None else StreamCounts()
         config = h2.config.H2Configuration(client_side=False, header_encoding=None)
-        self.conn = h2.connection.H2Connection(config=config)
+        self.conn = RefusingConnection(config=config)
         self.transport: asyncio.Transport | None = None
         self.streams: dict[int, H2Stream] = {}
         self.write_paused = False
         self.closed = False
-        self.malformed = 0
-        self.streams_total = 0
+        self.refused = 0  # on this connection: only the first is logged
         self.last_io = 0.0
         self.timer: asyncio.TimerHandle | None = None
 
@@ -172,6 +233,8 @@ class H2Connection(asyncio.Protocol):
             self.send_pending()
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.close()
+        elif isinstance(event, StreamRefused):
+            self._refused(event.stream_id)
 
     def _data(self, stream_id: int, data: bytes, flow_length: int) -> None:
         stream = self.streams.get(stream_id)
@@ -224,14 +287,27 @@ class H2Connection(asyncio.Protocol):
         try:
             head, chunked, head_only = request_head(list(headers), ended)
         except Malformed as exc:
-            self.malformed += 1
+            self.counts.malformed += 1
             log.info("router: HTTP/2 stream %d refused: %s", stream_id, exc)
             self.reset(stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
             return
-        self.streams_total += 1
+        self.counts.total += 1
         stream = H2Stream(self, stream_id, chunked, head_only)
         self.streams[stream_id] = stream
         stream.start(head, ended)
+
+    def _refused(self, stream_id: int) -> None:
+        """Counted every time; logged once per connection (a client past the limit tends to
+        send many, and must not flood the log). Nothing reached a dyno: no router line."""
+        self.counts.refused += 1
+        self.refused += 1
+        if self.refused == 1:
+            peer = self.peername()
+            log.info(
+                "router: HTTP/2 stream %d from %s refused (REFUSED_STREAM): %d streams open, the most "
+                "SETTINGS_MAX_CONCURRENT_STREAMS allows; more refusals on this connection are only counted",
+                stream_id, peer[0] if peer else "?", self.conn.local_settings.max_concurrent_streams,
+            )  # fmt: skip
 
     def stream_done(self, stream: H2Stream) -> None:
         if self.streams.get(stream.stream_id) is stream:

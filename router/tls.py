@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from router.certstore import CertStore
 from router.client import ClientConnection
-from router.h2 import H2Connection
+from router.h2 import H2Connection, StreamCounts
 
 if TYPE_CHECKING:
     from router.server import Router
@@ -47,6 +47,7 @@ class TlsListener:
         self._h2: set[H2Connection] = set()
         self.connections_total = 0
         self.h2_connections_total = 0
+        self.h2_streams = StreamCounts()  # summed over every HTTP/2 connection, open or gone
 
     async def start(
         self,
@@ -98,7 +99,9 @@ class TlsListener:
         alpn = sslobj.selected_alpn_protocol() if sslobj is not None else None
         if alpn == "h2":
             self.h2_connections_total += 1
-            h2conn = H2Connection(self.router, self.port_bytes, version, self.max_streams, self._h2.discard)
+            h2conn = H2Connection(
+                self.router, self.port_bytes, version, self.max_streams, self._h2.discard, self.h2_streams
+            )
             self._h2.add(h2conn)
             return h2conn
         client = ClientConnection(self.router)
@@ -113,6 +116,9 @@ class TlsListener:
             "connections_total": self.connections_total,
             "h2_connections_total": self.h2_connections_total,
             "h2_connections_open": len(self._h2),
+            "h2_streams_total": self.h2_streams.total,
+            "h2_streams_malformed": self.h2_streams.malformed,
+            "h2_streams_refused": self.h2_streams.refused,
             "certificates": len(self.certs.hostnames()),
             "unknown_sni_names": self.certs.unknown_names,
         }

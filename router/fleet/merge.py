@@ -24,7 +24,15 @@ SUMMED = (
 )
 GAUGES = ("connections_open", "pooled_connections")  # what a dead process no longer holds
 CHANNEL = ("records_sent", "records_dropped", "lines_dropped")
-TLS_SUMMED = ("connections_total", "h2_connections_total", "h2_connections_open", "unknown_sni_names")
+TLS_SUMMED = (
+    "connections_total",
+    "h2_connections_total",
+    "h2_connections_open",
+    "h2_streams_total",
+    "h2_streams_malformed",
+    "h2_streams_refused",
+    "unknown_sni_names",
+)
 
 
 def retire(retired: dict[str, int], figures: dict[str, Any] | None) -> None:

@@ -1,17 +1,22 @@
 """The router's TLS port with real clients: curl (HTTP/1.1 and --http2), httpx with h2, and a
 raw h2 client; SNI certificates from the local CA; every stream through the same chain.
 
-Real dyno processes (`python -m tests.support.labdyno`), the router in the test's uvloop.
+Real dyno processes (`python -m tests.support.labdyno`; for the stream limit, a dyno in the test's
+loop that holds its requests), the router in the test's uvloop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import shutil
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterator
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +27,13 @@ import h2.events
 import httpx
 import pytest
 import uvloop
+from hpack import NeverIndexedHeaderTuple
 
 from common.ca import LocalCA
 from common.config import Settings
 from router.certstore import CertPaths, CertStore
-from router.tls import TlsListener, start_tls
+from router.table import Backend
+from router.tls import MAX_CONCURRENT_STREAMS, TlsListener, start_tls
 from tests.support.require import require
 from tests.support.router_harness import LabDynoProcess, RouterHarness
 
@@ -273,6 +280,195 @@ async def test_a_malformed_request_is_refused_never_forwarded(
     _, status = await tls.curl("--http2", tls.url("/echo"))  # the router goes on
     assert status == "2 200"
     assert [line["path"] for line in tls.h.app_lines("demo")] == ["/echo"]  # nothing else reached a dyno
+
+
+# ---------------------------------------------------------------------------------- past the stream limit
+class HeldDyno:
+    """A dyno that holds every request until `release()`, then answers 200 with the request head
+    it got as the body (so a test sees the headers as the router decoded them)."""
+
+    def __init__(self, hold: int) -> None:
+        self.hold = hold
+        self.held = 0
+        self.all_held = threading.Event()  # `hold` requests wait (the h2 client's thread waits for it)
+        self._released = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> Backend:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=512)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return Backend("web.1", "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        self._released.set()  # nothing left waiting, even after a failed test
+        if self._server is not None:
+            self._server.close()
+
+    def release(self) -> None:
+        """From any thread: answer every request, held or to come."""
+        self._loop.call_soon_threadsafe(self._released.set)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.held += 1
+            if self.held == self.hold:
+                self.all_held.set()
+            await self._released.wait()
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(head), head))
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+@contextlib.asynccontextmanager
+async def held_tls(ca: LocalCA, hold: int, max_streams: int) -> AsyncIterator[tuple[Tls, HeldDyno]]:
+    dyno = HeldDyno(hold)
+    backend = await dyno.start()
+    try:
+        async with RouterHarness(FAST.with_(router_timeout=10.0)) as h:  # held well within the timeout
+            h.add_app("demo", [backend])
+            certs = CertStore(paths(ca, "app-demo", ["demo.localhost"]))
+            listener = TlsListener(h.router, certs, max_streams=max_streams)
+            await listener.start()
+            try:
+                yield Tls(h, listener, ca), dyno
+            finally:
+                await listener.stop()
+    finally:
+        await dyno.stop()
+
+
+def _read_until(
+    conn: h2.connection.H2Connection, sock: ssl.SSLSocket, done: Callable[[list[h2.events.Event]], bool]
+) -> list[h2.events.Event]:
+    """Events until `done(events)`; the connection must stay up all along (no GOAWAY, no hang-up)."""
+    events: list[h2.events.Event] = []
+    while not done(events):
+        data = sock.recv(65536)
+        assert data, "the router hung up"
+        for event in conn.receive_data(data):
+            assert not isinstance(event, h2.events.ConnectionTerminated), f"GOAWAY: {event}"
+            if isinstance(event, h2.events.DataReceived) and event.stream_id:
+                conn.acknowledge_received_data(event.flow_controlled_length or 0, event.stream_id)
+            events.append(event)
+        sock.sendall(conn.data_to_send())
+    return events
+
+
+def _ended(events: list[h2.events.Event]) -> set[int]:
+    return {e.stream_id for e in events if isinstance(e, h2.events.StreamEnded) and e.stream_id}
+
+
+TOKEN = "only-in-a-refused-header-block"
+PAD = NeverIndexedHeaderTuple("x-pad", "p" * 40_000)  # past one frame: HEADERS + CONTINUATION
+
+
+def _past_the_limit(tls: Tls, dyno: HeldDyno, refused: int) -> None:
+    """`dyno.hold` streams held at the dyno (the limit), then `refused` more; the first refused one
+    carries a body and trailers (HEADERS + CONTINUATION) sent before its RST_STREAM is seen."""
+    conn, sock = _raw_h2(tls)
+    try:
+        held = [2 * n + 1 for n in range(dyno.hold)]
+        for sid in held:
+            conn.send_headers(sid, [*BASE, (":path", f"/held/{sid}"), ("x-batch", "held")], end_stream=True)
+        sock.sendall(conn.data_to_send())
+        assert dyno.all_held.wait(5), f"the dyno never held {dyno.hold} requests"
+
+        # a client that ignores the limit (or whose streams crossed our SETTINGS): h2 would not send
+        conn.remote_settings.max_concurrent_streams = 2**31 - 1
+        conn.remote_settings.acknowledge()
+        first = held[-1] + 2
+        extra = [first + 2 * n for n in range(refused)]
+        post: list[tuple[str, str] | NeverIndexedHeaderTuple] = [
+            (":method", "POST"),
+            *BASE[1:],
+            (":path", "/refused"),
+            ("x-refused-only", TOKEN),
+            PAD,
+        ]
+        conn.send_headers(first, post)  # a header the HPACK dynamic table learns only from this block
+        for sid in extra[1:]:  # these sweep `first` out of h2's streams: its trailers come after
+            conn.send_headers(sid, [*BASE, (":path", f"/refused/{sid}")], end_stream=True)
+        window = conn.outbound_flow_control_window  # the whole connection window, spent on a refused stream
+        for offset in range(0, window, conn.max_outbound_frame_size):
+            conn.send_data(first, b"r" * min(conn.max_outbound_frame_size, window - offset))
+        conn.send_headers(first, [PAD, ("x-refused-trailer", TOKEN)], end_stream=True)  # HPACK learns it here
+        conn.ping(b"barrier!")  # answered once the router has dealt with everything before it
+        sock.sendall(conn.data_to_send())
+        events = _read_until(conn, sock, lambda ev: any(isinstance(e, h2.events.PingAckReceived) for e in ev))
+
+        resets = {e.stream_id: e.error_code for e in events if isinstance(e, h2.events.StreamReset)}
+        assert resets == dict.fromkeys(extra, h2.errors.ErrorCodes.REFUSED_STREAM)
+        assert not _ended(events), "a held stream ended before its dyno answered"
+        # the refused stream's DATA was given back (h2 credits in halves of the window: all of it here)
+        assert conn.outbound_flow_control_window == window
+
+        dyno.release()
+        events += _read_until(conn, sock, lambda ev: _ended(ev) >= set(held))
+        statuses = {
+            e.stream_id: dict(e.headers or [])[b":status"]
+            for e in events
+            if isinstance(e, h2.events.ResponseReceived)
+        }
+        assert statuses == dict.fromkeys(held, b"200")
+
+        # the same connection goes on, its HPACK state in step: these two now go as indexes into
+        # the dynamic table, which the router has only if it decoded the refused stream's blocks
+        learnt = {(b"x-refused-only", TOKEN.encode()), (b"x-refused-trailer", TOKEN.encode())}
+        assert learnt <= set(conn.encoder.header_table.dynamic_entries)
+        after = extra[-1] + 2
+        conn.send_headers(
+            after,
+            [
+                *BASE,
+                (":path", "/after"),
+                ("x-batch", "held"),
+                ("x-refused-only", TOKEN),
+                ("x-refused-trailer", TOKEN),
+            ],
+            end_stream=True,
+        )
+        sock.sendall(conn.data_to_send())
+        events = _read_until(conn, sock, lambda ev: after in _ended(ev))
+        body = b"".join(e.data or b"" for e in events if isinstance(e, h2.events.DataReceived))
+        assert b"GET /after HTTP/1.1\r\n" in body
+        for name in ("x-batch: held", f"x-refused-only: {TOKEN}", f"x-refused-trailer: {TOKEN}"):
+            assert f"{name}\r\n".encode() in body
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    ("limit", "refused"),
+    [(MAX_CONCURRENT_STREAMS, 1), (2, 3)],
+    ids=["the-101st-stream", "three-past-a-limit-of-2"],
+)
+async def test_a_stream_past_the_limit_is_refused_alone(
+    ca: LocalCA, caplog: pytest.LogCaptureFixture, limit: int, refused: int
+) -> None:
+    """RFC 9113 §5.1.2 as nginx and Go do it: the stream past SETTINGS_MAX_CONCURRENT_STREAMS is
+    reset REFUSED_STREAM (not processed, safe to retry); the connection and the streams in flight
+    go on. Counted; logged once per connection; no router line (nothing reached a dyno)."""
+    caplog.set_level(logging.INFO, logger="router")
+    started = time.monotonic()
+    async with held_tls(ca, hold=limit, max_streams=limit) as (tls, dyno):
+        await asyncio.to_thread(_past_the_limit, tls, dyno, refused)
+        await tls.h.wait_line("demo", limit + 1)
+        paths = [line["path"] for line in tls.h.app_lines("demo")]
+        assert sorted(paths) == sorted([f"/held/{2 * n + 1}" for n in range(limit)] + ["/after"])
+        assert {line["status"] for line in tls.h.app_lines("demo")} == {"200"}
+        figures = tls.listener.metrics()
+        assert figures["h2_streams_refused"] == refused
+        assert figures["h2_streams_total"] == limit + 1 and figures["h2_streams_malformed"] == 0
+        assert figures["h2_connections_total"] == 1
+    told = [r.getMessage() for r in caplog.records if "REFUSED_STREAM" in r.getMessage()]
+    assert len(told) == 1 and told[0].startswith(f"router: HTTP/2 stream {2 * limit + 1} from 127.0.0.1")
+    assert time.monotonic() - started < 5
 
 
 # ---------------------------------------------------------------------------------- SNI
