@@ -36,6 +36,7 @@ from router.chain import Chain, routing_chain
 from router.client import ClientConnection
 from router.connector import Connector, TcpConnector
 from router.deadlines import Deadlines
+from router.failures import FailureCounter
 from router.metrics import Metrics, RequestRecord
 from router.pool import DynoPool, Quarantine
 from router.table import Backend, RouteTable
@@ -95,7 +96,7 @@ class Router:
         self.connections_refused = 0  # over router_max_connections (H22)
         self.unrouted = 0  # no such app, or a request too broken to attribute
         self.internal_errors = 0
-        self.log_failures = 0
+        self.log_failures = FailureCounter("router")
 
     # ------------------------------------------------------------------ lifecycle
     def bind(self, loop: asyncio.AbstractEventLoop, port: int = 0) -> None:
@@ -200,20 +201,14 @@ class Router:
         try:
             self._log(app, line)
         except Exception:
-            self._reporting_failed("log function")
+            self.log_failures.failed("log function")
         if self._keep_metrics:
             self.metrics_store.add(record)
         if self._on_request is not None:
             try:
                 self._on_request(record)
             except Exception:
-                self._reporting_failed("on_request callback")
-
-    def _reporting_failed(self, what: str) -> None:
-        # counted always, told sparingly: a broken sink must not flood stderr at line rate
-        self.log_failures += 1
-        if self.log_failures == 1 or self.log_failures % 1000 == 0:
-            log.exception("router: %s failed (%d failures so far)", what, self.log_failures)
+                self.log_failures.failed("on_request callback")
 
     def metrics(self, app: str | None = None) -> dict[str, Any]:
         """Live figures: per app (and its dynos) request counts, rates, codes, latency p50/p95/p99.
@@ -233,7 +228,7 @@ class Router:
             "connections_refused": self.connections_refused,
             "unrouted": self.unrouted,
             "internal_errors": self.internal_errors,
-            "log_failures": self.log_failures,
+            "log_failures": self.log_failures.count,
             "inflight": self.backlog.inflight(),
             "quarantined": self.quarantine.names(loop.time()) if loop is not None else [],
             "pooled_connections": self.pool.size(),

@@ -32,6 +32,7 @@ from common.config import LOOPBACK, Settings
 from common.errors import StartupError
 from router.certstore import CertPaths, CertStore
 from router.connector import TcpConnector
+from router.failures import FailureCounter
 from router.faults import FaultConnector, FaultRegistry
 from router.fleet import merge, sockets
 from router.fleet.process import RouterProcess, describe_exit, spawn
@@ -84,7 +85,7 @@ class RouterFleet:
         self.tls_port = 0
         self.seq = 0  # the number of the last change sent
         self.restarts = 0
-        self.delivery_failures = 0
+        self.delivery_failures = FailureCounter("router fleet")
         self._reserved: list[socket.socket] = []
         self._retired: dict[str, int] = {}  # counters of processes that are gone
         self._crashes: dict[int, int] = {}  # quick deaths in a row, per slot (restart back-off)
@@ -226,19 +227,14 @@ class RouterFleet:
             try:
                 log_line(app, text)
             except Exception:
-                self._failed("log function")
+                self.delivery_failures.failed("log function")
         for data in message["records"]:
             record: RequestRecord = record_from_wire(data)
             store.add(record)
             try:
                 on_request(record)
             except Exception:
-                self._failed("on_request callback")
-
-    def _failed(self, what: str) -> None:
-        self.delivery_failures += 1
-        if self.delivery_failures == 1 or self.delivery_failures % 1000 == 0:
-            log.exception("router fleet: %s failed (%d failures so far)", what, self.delivery_failures)
+                self.delivery_failures.failed("on_request callback")
 
     # ---- deaths and restarts ---------------------------------------------------------------
     def _exited(self, process: RouterProcess, code: int) -> None:
@@ -288,7 +284,7 @@ class RouterFleet:
             workers=self.size,
             workers_up=sum(1 for p in self.processes.values() if p.ready),
             worker_restarts=self.restarts,
-            delivery_failures=self.delivery_failures,
+            delivery_failures=self.delivery_failures.count,
         )
         return merged
 
