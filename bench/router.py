@@ -18,8 +18,8 @@ The same trivial backend (nginx, one worker, `return 200 "ok"`) is reached
        sharing the port with SO_REUSEPORT;
      - (--daemon) through a real `paas daemon` whose app's web dyno is the same backend (its
        own CPU only), and (--reference DIR) the in-daemon-shape router of another checkout,
-       e.g. the main branch before a change, side by side in the same rounds (build it first
-       there: python -m router.compile),
+       e.g. the main branch before a change, side by side in the same rounds (each checkout's
+       compiled build is made first if missing),
 first opening a new backend connection per request (nginx's default, Heroku's legacy router),
 then reusing backend connections (nginx upstream keepalive, HAProxy http-reuse, the router's
 http-routing-2-dot-0 mode). wrk (one thread, one connection count) measures each target in
@@ -183,6 +183,15 @@ def run(
             sys.exit(f"bench/router.py needs {tool} (Debian: nginx-light, haproxy, wrk)")
     tmp = Path(tempfile.mkdtemp(prefix="paas-bench-router-"))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for tree in [ROOT] + ([reference] if reference is not None else []):
+        # each checkout's own compiled build (builds are kept per source hash, the newest few
+        # only): a reference measured interpreted against a compiled router compares nothing
+        subprocess.run(
+            [sys.executable, "-m", "router.compile"],
+            env=dict(env, PYTHONPATH=str(tree)),
+            cwd=tree,
+            check=True,
+        )
     sections: list[tuple[str, list[Result]]] = []
     try:
         backend_port = free_port()
