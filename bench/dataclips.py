@@ -31,13 +31,13 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from daemon_env import daemon_env
 
 QUERY = "SELECT * FROM events ORDER BY id"
 
 
 def start_daemon(home: Path, postgres_url: str | None) -> tuple[subprocess.Popen[bytes], str, str]:
-    env = dict(os.environ, PAAS_HOME=str(home), PAAS_API_PORT="0", PAAS_ROUTER_PORT="0", PAAS_KAFKA_PORT="0",
-               PAAS_KAFKA_TLS_PORT="0", PAAS_RUNTIME="process")  # fmt: skip
+    env = daemon_env(home)
     env.pop("PAAS_POSTGRES_URL", None)
     if postgres_url:
         env["PAAS_POSTGRES_URL"] = postgres_url

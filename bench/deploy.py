@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import httpx
+from daemon_env import daemon_env
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -41,8 +42,7 @@ TARGET_WARM = 3.0
 
 
 def start_daemon(home: Path) -> tuple[subprocess.Popen[bytes], dict[str, object], str]:
-    env = dict(os.environ, PAAS_HOME=str(home), PAAS_API_PORT="0", PAAS_ROUTER_PORT="0", PAAS_KAFKA_PORT="0",
-               PAAS_KAFKA_TLS_PORT="0", PAAS_RUNTIME="process")  # fmt: skip
+    env = daemon_env(home)
     exe = Path(sys.executable).with_name("paas")
     log = open(home / "daemon.log", "wb")  # noqa: SIM115  (lives as long as the daemon)
     proc = subprocess.Popen([str(exe), "daemon"], env=env, stdout=log, stderr=subprocess.STDOUT)

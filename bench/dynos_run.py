@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from daemon_env import daemon_env
+
 from common.config import Settings
 from common.events import EventBus
 from common.loghub import LogHub
@@ -70,18 +72,7 @@ def bench_cli(runs: int) -> list[float]:
     with tempfile.TemporaryDirectory(prefix="paas-bench-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
-        env = {
-            **os.environ,
-            "PAAS_HOME": str(home),
-            "PAAS_API_PORT": "0",
-            "PAAS_API_TLS_PORT": "0",
-            "PAAS_RENDEZVOUS_PORT": "0",
-            "PAAS_ROUTER_PORT": "0",
-            "PAAS_KAFKA_PORT": "0",
-            "PAAS_KAFKA_TLS_PORT": "0",
-            "PAAS_RUNTIME": "process",
-        }
-        env.pop("PAAS_API_URL", None)
+        env = daemon_env(home)
         log = open(home / "daemon.log", "wb")  # noqa: SIM115
         daemon = subprocess.Popen([PAAS, "daemon"], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

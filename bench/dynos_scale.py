@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from daemon_env import daemon_env
+
 from common.config import Settings
 from common.events import Event, EventBus
 from common.loghub import LogHub
@@ -97,7 +99,6 @@ async def bench(dynos: int, rounds: int, python: str) -> None:
 
 def bench_daemon(dynos: int, rounds: int, python: str) -> None:
     import json
-    import os
     import subprocess
 
     import httpx
@@ -111,19 +112,7 @@ def bench_daemon(dynos: int, rounds: int, python: str) -> None:
         src.mkdir()
         (src / "web.py").write_text(WEB_APP)
         (src / "Procfile").write_text(f"web: {shlex.quote(python)} web.py\n")
-        env = {
-            **os.environ,
-            "PAAS_HOME": str(home),
-            "PAAS_API_PORT": "0",
-            "PAAS_API_TLS_PORT": "0",
-            "PAAS_RENDEZVOUS_PORT": "0",
-            "PAAS_ROUTER_PORT": "0",
-            "PAAS_KAFKA_PORT": "0",
-            "PAAS_KAFKA_TLS_PORT": "0",
-            "PAAS_RUNTIME": "process",
-            "PAAS_CYCLE_INTERVAL": "0",
-        }
-        env.pop("PAAS_API_URL", None)
+        env = daemon_env(home, PAAS_CYCLE_INTERVAL="0")
         log = open(root / "daemon.log", "wb")  # noqa: SIM115
         daemon = subprocess.Popen([paas, "daemon"], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import psutil
 import router_configs
+from daemon_env import daemon_env
 
 APP = "bench"
 _START = """#!/bin/sh
@@ -82,14 +82,7 @@ def paas_daemon(tmp: Path, extra_env: dict[str, str] | None = None, name: str = 
     (app / "nginx.conf.in").write_text(config)
     (app / "start.sh").write_text(_START)
     (app / "Procfile").write_text("web: sh start.sh\n")
-    env = dict(os.environ)
-    env.pop("PAAS_API_URL", None)
-    env.update(
-        PAAS_HOME=str(home), PAAS_API_PORT="0", PAAS_ROUTER_PORT="0", PAAS_KAFKA_PORT="0",
-        PAAS_KAFKA_TLS_PORT="0", PAAS_RUNTIME="process", PAAS_API_TLS_PORT="0", PAAS_ROUTER_TLS_PORT="0",
-        PAAS_RENDEZVOUS_PORT="0",
-    )  # fmt: skip
-    env.update(extra_env or {})
+    env = daemon_env(home, **(extra_env or {}))
     paas = str(Path(sys.executable).with_name("paas"))
     with (tmp / f"{name}.out").open("wb") as out:
         proc = subprocess.Popen([paas, "daemon"], env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -60,8 +60,8 @@ class Deadlines:
         self._handle = None
         self._firing = True
         queue = self._queue
+        now = self.loop.time()
         try:
-            now = self.loop.time()
             while queue:
                 deadline, owner, ticket = queue[0]
                 if owner.timer_ticket != ticket:
@@ -74,4 +74,6 @@ class Deadlines:
         finally:
             self._firing = False
             if queue and self._handle is None:
-                self._handle = self.loop.call_at(queue[0][0], self._fire)
+                # uvloop counts whole milliseconds and may wake us a little early: never ask for
+                # less than a millisecond, or we would spin until the deadline
+                self._handle = self.loop.call_at(max(queue[0][0], now + 0.001), self._fire)

@@ -23,7 +23,6 @@ counted; the router keeps serving.
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import sys
 from collections.abc import Callable
@@ -41,8 +40,6 @@ from router.metrics import Metrics, RequestRecord
 from router.pool import DynoPool, Quarantine
 from router.table import Backend, RouteTable
 from router.upstream import DynoConnection
-
-log = logging.getLogger("router")
 
 LogFunction = Callable[[str, str], None]
 RecordFunction = Callable[[RequestRecord], None]

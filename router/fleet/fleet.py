@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 import time
 from collections.abc import Callable
@@ -51,8 +50,6 @@ from router.metrics import Metrics, RequestRecord
 from router.server import LogFunction, RecordFunction, Router
 from router.table import RouteTable
 from router.tls import TlsListener, start_tls
-
-log = logging.getLogger("router")
 
 QUERY_TIMEOUT = 2.0  # a process that does not answer a figures query in this time is left out
 RESTART_DELAY_MAX = 5.0  # back-off for a process that keeps dying at start

@@ -162,7 +162,11 @@ def test_failing_job_shows_its_status_and_bad_input_is_refused(
     job = wait_for(
         lambda: [j for j in c.get("/apps/failapp/scheduler/jobs").json() if j["last_status"] == 3], "status 3"
     )[0]
-    assert job["last_dyno"] == name and job["runs"] == 1
+    # the scaled clock (ten minutes a second) makes the hourly job due every 6 s of real time: on
+    # a slow machine its own run can follow the manual one, and the job shows whichever ran last
+    runs = runs_of(d, "failapp")
+    assert "heroku: Process exited with status 3" in runs[job["last_dyno"]]
+    assert (job["last_dyno"] == name and job["runs"] == 1) or job["runs"] >= 2
 
     addon = c.get("/apps/failapp/addons").json()[0]["name"]
     assert c.delete(f"/apps/failapp/addons/{addon}").status_code == 200
