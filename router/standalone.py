@@ -70,6 +70,21 @@ class _RecordCounter:
         self.events += 1
 
 
+def _bus() -> EventBus:
+    bus = EventBus()
+    bus.listen(["router.request"], _RecordCounter())
+    return bus
+
+
+async def _until_stopped() -> None:
+    """Until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 def _table(args: argparse.Namespace) -> RouteTable:
     table = RouteTable()
     for spec in args.app:
@@ -81,8 +96,7 @@ def _table(args: argparse.Namespace) -> RouteTable:
 
 async def _serve_fleet(args: argparse.Namespace) -> None:
     """The daemon's shape: router processes fed and drained by a RouterFleet in this loop."""
-    bus = EventBus()
-    bus.listen(["router.request"], _RecordCounter())
+    bus = _bus()
     settings = Settings.from_env().with_(router_workers=args.fleet)
     fleet = RouterFleet(
         _table(args),
@@ -94,18 +108,13 @@ async def _serve_fleet(args: argparse.Namespace) -> None:
     )
     await fleet.start(reserve_port(args.host, args.port), None, None)
     print(f"PORT {fleet.port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await _until_stopped()
     await fleet.stop()
 
 
 async def _serve(args: argparse.Namespace, sock: socket.socket | None) -> None:
     table = _table(args)
-    bus = EventBus()
-    bus.listen(["router.request"], _RecordCounter())
+    bus = _bus()
     router = Router(
         table, Settings.from_env(), log=_log_function(args.log, bus), on_request=bus_publisher(bus)
     )
@@ -115,11 +124,7 @@ async def _serve(args: argparse.Namespace, sock: socket.socket | None) -> None:
         port = await router.start(args.host, args.port)
     if sock is None or args.announce:
         print(f"PORT {port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await _until_stopped()
     await router.stop()
 
 
