@@ -130,22 +130,37 @@
     $("chart-kind").value = clip.chart.kind || "auto";
   }
 
-  let chartSeq = 0;  // picks can overlap: only the latest answer is drawn
+  // One save at a time: two PUTs in flight can reach the server in either order, and the clip
+  // would keep the older pick while the page shows the newer one. A pick made meanwhile is sent
+  // (with whatever the controls then say) once the save in flight has been answered.
+  let chartSaving = false;
+  let chartAgain = false;
 
-  async function saveChart() {
-    const seq = ++chartSeq;
-    const settings = {
+  function chartSettings() {
+    return {
       kind: $("chart-kind").value,
       x: $("chart-x").value || null,
       y: Array.from(document.querySelectorAll("#chart-y input:checked")).map((b) => b.value),
     };
-    const r = await call("PUT", api("/chart"), settings);
-    if (seq !== chartSeq) return;
-    if (!r.ok) { showError(r.data); return; }
-    clip.chart = r.data.clip.chart;
-    $("chart").innerHTML = r.data.chart ? r.data.chart.svg : "";  // server-made SVG
-    $("chart").dataset.saved = [clip.chart.kind, clip.chart.x || ""].concat(clip.chart.y || []).join(" ");
-    $("status").textContent = "Chart saved";
+  }
+
+  async function saveChart() {
+    if (chartSaving) { chartAgain = true; return; }
+    chartSaving = true;
+    try {
+      do {
+        chartAgain = false;
+        const r = await call("PUT", api("/chart"), chartSettings());
+        if (chartAgain) continue;  // a newer pick follows: its answer is the one to draw
+        if (!r.ok) { showError(r.data); return; }
+        clip.chart = r.data.clip.chart;
+        $("chart").innerHTML = r.data.chart ? r.data.chart.svg : "";  // server-made SVG
+        $("chart").dataset.saved = [clip.chart.kind, clip.chart.x || ""].concat(clip.chart.y || []).join(" ");
+        $("status").textContent = "Chart saved";
+      } while (chartAgain);
+    } finally {
+      chartSaving = false;
+    }
   }
 
   async function fork() {
